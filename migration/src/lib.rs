@@ -1,0 +1,13 @@
+//! Schema migrations for mintflow. Merged migrations are frozen: change the schema with a new file.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_engine_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_engine_tables::Migration)]
+    }
+}

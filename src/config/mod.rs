@@ -1,0 +1,5 @@
+//! Configuration: process settings from env/flags live in `cli`; `settings` holds the hot
+//! `system_settings` every process reloads from the database.
+pub mod settings;
+
+pub use settings::{SettingSpec, Settings, SettingsHandle};

@@ -1,0 +1,199 @@
+//! Hot settings: stored in `system_settings`, validated here, reloaded by every process on a
+//! schedule and at once in the process that changed them.
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use serde_json::Value as Json;
+
+use crate::store;
+
+/// One tunable: its key, meaning and allowed range. Every setting is an integer.
+#[derive(Clone, Copy, Debug)]
+pub struct SettingSpec {
+    pub key: &'static str,
+    pub description: &'static str,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+}
+
+/// Every setting mintflow knows, with the defaults the first migration seeds.
+pub const SPECS: &[SettingSpec] = &[
+    SettingSpec { key: "max_batch_size", description: "Most mints in one batchMint transaction.", default: 100, min: 1, max: 2000 },
+    SettingSpec { key: "max_batch_wait_ms", description: "Longest a pending mint waits before its batch is flushed, in ms.", default: 500, min: 0, max: 600_000 },
+    SettingSpec { key: "retry_max_attempts", description: "Attempts of a step failing with transient errors before its workflow fails.", default: 10, min: 1, max: 1000 },
+    SettingSpec { key: "retry_base_delay_ms", description: "First retry delay of a transient step error; doubles each attempt, with jitter.", default: 500, min: 1, max: 3_600_000 },
+    SettingSpec { key: "retry_max_delay_ms", description: "Upper bound of the retry delay, in ms.", default: 300_000, min: 1, max: 86_400_000 },
+    SettingSpec { key: "lease_seconds", description: "How long a claimed workflow stays leased without a heartbeat; a crashed worker's work is taken over after this.", default: 15, min: 1, max: 3600 },
+    SettingSpec { key: "claim_batch_size", description: "Most workflows one claim query leases.", default: 128, min: 1, max: 10_000 },
+    SettingSpec { key: "max_concurrent_steps", description: "Most steps one worker process runs at once.", default: 512, min: 1, max: 100_000 },
+    SettingSpec { key: "confirmations", description: "Blocks on top of a transaction's block before it counts as confirmed.", default: 2, min: 0, max: 1000 },
+    SettingSpec { key: "bump_after_secs", description: "Seconds an unmined transaction waits before its fees are bumped.", default: 20, min: 1, max: 86_400 },
+    SettingSpec { key: "retention_days", description: "Days completed and cancelled workflows are kept before the retention job deletes them.", default: 30, min: 1, max: 36_500 },
+];
+
+pub fn spec(key: &str) -> Option<&'static SettingSpec> {
+    SPECS.iter().find(|s| s.key == key)
+}
+
+/// Why a value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting `{0}`")]
+    Unknown(String),
+    #[error("`{key}` takes an integer, got {got}")]
+    NotInteger { key: &'static str, got: String },
+    #[error("`{key}` must be between {min} and {max}, got {got}")]
+    OutOfRange { key: &'static str, min: i64, max: i64, got: i64 },
+}
+
+/// Checks `value` against the spec of `key` and returns the integer to store.
+pub fn validate(key: &str, value: &Json) -> Result<i64, SettingError> {
+    let spec = spec(key).ok_or_else(|| SettingError::Unknown(key.to_owned()))?;
+    let n = value.as_i64().ok_or_else(|| SettingError::NotInteger {
+        key: spec.key,
+        got: value.to_string(),
+    })?;
+    if n < spec.min || n > spec.max {
+        return Err(SettingError::OutOfRange { key: spec.key, min: spec.min, max: spec.max, got: n });
+    }
+    Ok(n)
+}
+
+/// The typed snapshot every component reads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub max_batch_size: i64,
+    pub max_batch_wait_ms: i64,
+    pub retry_max_attempts: i64,
+    pub retry_base_delay_ms: i64,
+    pub retry_max_delay_ms: i64,
+    pub lease_seconds: i64,
+    pub claim_batch_size: i64,
+    pub max_concurrent_steps: i64,
+    pub confirmations: i64,
+    pub bump_after_secs: i64,
+    pub retention_days: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let mut s = Settings {
+            max_batch_size: 0,
+            max_batch_wait_ms: 0,
+            retry_max_attempts: 0,
+            retry_base_delay_ms: 0,
+            retry_max_delay_ms: 0,
+            lease_seconds: 0,
+            claim_batch_size: 0,
+            max_concurrent_steps: 0,
+            confirmations: 0,
+            bump_after_secs: 0,
+            retention_days: 0,
+        };
+        for spec in SPECS {
+            s.set(spec.key, spec.default);
+        }
+        s
+    }
+}
+
+impl Settings {
+    /// Builds a snapshot from stored rows; missing or invalid rows keep their default.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, &'a Json)>) -> Settings {
+        let mut s = Settings::default();
+        for (key, value) in rows {
+            match validate(key, value) {
+                Ok(n) => s.set(key, n),
+                Err(e) => tracing::warn!(key, error = %e, "ignoring stored setting"),
+            }
+        }
+        s
+    }
+
+    fn set(&mut self, key: &str, n: i64) {
+        let slot = match key {
+            "max_batch_size" => &mut self.max_batch_size,
+            "max_batch_wait_ms" => &mut self.max_batch_wait_ms,
+            "retry_max_attempts" => &mut self.retry_max_attempts,
+            "retry_base_delay_ms" => &mut self.retry_base_delay_ms,
+            "retry_max_delay_ms" => &mut self.retry_max_delay_ms,
+            "lease_seconds" => &mut self.lease_seconds,
+            "claim_batch_size" => &mut self.claim_batch_size,
+            "max_concurrent_steps" => &mut self.max_concurrent_steps,
+            "confirmations" => &mut self.confirmations,
+            "bump_after_secs" => &mut self.bump_after_secs,
+            "retention_days" => &mut self.retention_days,
+            _ => return,
+        };
+        *slot = n;
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds as u64)
+    }
+}
+
+/// Shared, hot-swappable settings. Reads are a cheap clone under a read lock.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsHandle(Arc<RwLock<Settings>>);
+
+impl SettingsHandle {
+    pub fn new(settings: Settings) -> Self {
+        SettingsHandle(Arc::new(RwLock::new(settings)))
+    }
+
+    pub fn get(&self) -> Settings {
+        self.0.read().expect("settings lock").clone()
+    }
+
+    pub fn replace(&self, settings: Settings) {
+        *self.0.write().expect("settings lock") = settings;
+    }
+
+    /// Re-reads every setting from the database.
+    pub async fn reload(&self, db: &DatabaseConnection) -> Result<Settings, DbErr> {
+        let rows = store::settings::load_all(db).await?;
+        let fresh = Settings::from_rows(rows.iter().map(|r| (r.key.as_str(), &r.value)));
+        self.replace(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Loads the settings for a new process.
+    pub async fn load(db: &DatabaseConnection) -> Result<Self, DbErr> {
+        let handle = SettingsHandle::default();
+        handle.reload(db).await?;
+        Ok(handle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_specs() {
+        let s = Settings::default();
+        assert_eq!(s.max_batch_size, 100);
+        assert_eq!(s.lease_seconds, 15);
+        assert_eq!(s.retention_days, 30);
+    }
+
+    #[test]
+    fn validate_checks_type_and_range() {
+        assert_eq!(validate("max_batch_size", &serde_json::json!(50)).unwrap(), 50);
+        assert!(matches!(validate("max_batch_size", &serde_json::json!(0)), Err(SettingError::OutOfRange { .. })));
+        assert!(matches!(validate("max_batch_size", &serde_json::json!("5")), Err(SettingError::NotInteger { .. })));
+        assert!(matches!(validate("nope", &serde_json::json!(1)), Err(SettingError::Unknown(_))));
+    }
+
+    #[test]
+    fn invalid_rows_keep_defaults() {
+        let bad = serde_json::json!(-1);
+        let good = serde_json::json!(7);
+        let s = Settings::from_rows([("lease_seconds", &bad), ("confirmations", &good)]);
+        assert_eq!(s.lease_seconds, 15);
+        assert_eq!(s.confirmations, 7);
+    }
+}

@@ -1,0 +1,152 @@
+//! Starting workflows and acting on them, from the API, the CLI or another workflow. Needs no
+//! running worker: with `serve --role api` the workers of other processes are woken by NOTIFY.
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::Waker;
+use super::workflow::{Workflow, state_name};
+use crate::store::workflows::{self as rows, ActionOutcome, Actor, Inserted, NewWorkflow};
+use crate::store::{self, entity::workflow};
+
+/// Optional attributes of a new workflow.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// Same key + same request -> the first workflow; same key + another request -> conflict.
+    pub idempotency_key: Option<String>,
+    /// The request the key came with; its SHA-256 is stored and compared.
+    pub request_body: Option<Vec<u8>>,
+    /// Higher runs first.
+    pub priority: i16,
+    /// First due at this unix ms instead of now.
+    pub run_at_ms: Option<i64>,
+    /// Created parked until `Client::wake`.
+    pub waiting: bool,
+    pub parent_id: Option<Uuid>,
+    pub payer: Option<String>,
+    pub token: Option<String>,
+    pub tx_hash: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Started {
+    Created(Uuid),
+    /// The idempotency key was used before with the same request.
+    Existing(Uuid),
+}
+
+impl Started {
+    pub fn id(self) -> Uuid {
+        match self {
+            Started::Created(id) | Started::Existing(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("idempotency key already used with a different request (workflow {existing})")]
+    IdempotencyConflict { existing: Uuid },
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    db: DatabaseConnection,
+    waker: Waker,
+}
+
+impl Client {
+    pub fn new(db: DatabaseConnection, waker: Waker) -> Self {
+        Client { db, waker }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates a workflow of kind `W` in `initial` state, committed before this returns.
+    pub async fn start<W: Workflow>(
+        &self,
+        initial: W::State,
+        data: &W::Data,
+        opts: StartOptions,
+    ) -> Result<Started, StartError> {
+        let txn = store::begin_write(&self.db).await?;
+        let started = self.start_in::<W, _>(&txn, initial, data, opts).await?;
+        txn.commit().await?;
+        self.waker.wake();
+        Ok(started)
+    }
+
+    /// Creates a workflow inside the caller's transaction (a parent creating children, a batch
+    /// created with the rows it takes). Call `wake_local` after the commit.
+    pub async fn start_in<W: Workflow, C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        initial: W::State,
+        data: &W::Data,
+        opts: StartOptions,
+    ) -> Result<Started, StartError> {
+        let new = NewWorkflow {
+            id: Uuid::now_v7(),
+            kind: W::KIND.to_owned(),
+            state: state_name(&initial),
+            data: serde_json::to_value(data).expect("checkpoint data serializes"),
+            schema_version: W::SCHEMA_VERSION,
+            priority: opts.priority,
+            run_at_ms: opts.run_at_ms,
+            waiting: opts.waiting,
+            request_hash: opts.request_body.as_deref().map(request_hash),
+            idempotency_key: opts.idempotency_key,
+            parent_id: opts.parent_id,
+            payer: opts.payer,
+            token: opts.token,
+            tx_hash: opts.tx_hash,
+        };
+        match rows::insert_workflow(conn, &new, store::now_ms()).await? {
+            Inserted::Created(id) => {
+                rows::notify_wake(conn).await?;
+                Ok(Started::Created(id))
+            }
+            Inserted::Existing { id, same_request: true } => Ok(Started::Existing(id)),
+            Inserted::Existing { id, same_request: false } => {
+                Err(StartError::IdempotencyConflict { existing: id })
+            }
+        }
+    }
+
+    /// Wakes this process's workers (after a caller's own transaction committed new work).
+    pub fn wake_local(&self) {
+        self.waker.wake();
+    }
+
+    /// Makes a waiting workflow due now.
+    pub async fn wake(&self, id: Uuid, reason: &str) -> Result<bool, DbErr> {
+        let woken = rows::wake(&self.db, id, reason).await?;
+        if woken {
+            self.waker.wake();
+        }
+        Ok(woken)
+    }
+
+    pub async fn retry(&self, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+        let out = rows::retry(&self.db, id, who).await?;
+        self.waker.wake();
+        Ok(out)
+    }
+
+    pub async fn cancel(&self, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+        rows::cancel(&self.db, id, who).await
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<Option<workflow::Model>, DbErr> {
+        rows::find(&self.db, id).await
+    }
+}
+
+/// Hex SHA-256 of a request body: what idempotency compares.
+pub fn request_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
+}

@@ -1,0 +1,239 @@
+//! The contract between the engine and a kind of workflow: a typed state machine whose `step`
+//! says what comes next. The engine persists the answer; the kind never touches leases,
+//! versions or history.
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::config::Settings;
+
+/// What a step decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition<S> {
+    /// Go to `S` and run its step now.
+    Next(S),
+    /// Go to `S` and run its step at this time (unix ms): a durable timer.
+    WaitUntil(S, i64),
+    /// Go to `S` and park until something wakes the workflow (`Client::wake`).
+    Wait(S),
+    /// Finished successfully in `S`.
+    Complete(S),
+    /// Finished unsuccessfully in `S`, for this reason (kept in history and `last_error`).
+    Fail(S, String),
+}
+
+impl<S> Transition<S> {
+    pub fn state(&self) -> &S {
+        match self {
+            Transition::Next(s)
+            | Transition::WaitUntil(s, _)
+            | Transition::Wait(s)
+            | Transition::Complete(s)
+            | Transition::Fail(s, _) => s,
+        }
+    }
+
+    fn map_state<T>(self, f: impl FnOnce(S) -> T) -> Transition<T> {
+        match self {
+            Transition::Next(s) => Transition::Next(f(s)),
+            Transition::WaitUntil(s, at) => Transition::WaitUntil(f(s), at),
+            Transition::Wait(s) => Transition::Wait(f(s)),
+            Transition::Complete(s) => Transition::Complete(f(s)),
+            Transition::Fail(s, why) => Transition::Fail(f(s), why),
+        }
+    }
+}
+
+/// A database write that must commit atomically with the step's checkpoint, and only if the
+/// checkpoint's fence holds. It may run more than once (a group commit that fails is retried
+/// row by row), inside a transaction that is rolled back each time but the last.
+pub type Effect =
+    Arc<dyn for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> + Send + Sync>;
+
+/// The outcome of a step: the transition, the new checkpoint data, and what to persist with it.
+pub struct Step<S, D> {
+    pub transition: Transition<S>,
+    pub data: D,
+    pub effects: Vec<Effect>,
+    /// Extra facts for the history event (a tx hash, a batch id...).
+    pub detail: Option<Json>,
+}
+
+impl<S, D> Step<S, D> {
+    pub fn new(transition: Transition<S>, data: D) -> Self {
+        Step { transition, data, effects: Vec::new(), detail: None }
+    }
+
+    pub fn next(state: S, data: D) -> Self {
+        Step::new(Transition::Next(state), data)
+    }
+
+    pub fn complete(state: S, data: D) -> Self {
+        Step::new(Transition::Complete(state), data)
+    }
+
+    /// Adds a write that commits with the checkpoint.
+    pub fn with_effect(mut self, effect: Effect) -> Self {
+        self.effects.push(effect);
+        self
+    }
+
+    pub fn with_detail(mut self, detail: Json) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// Why a step did not produce a transition.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// Worth retrying later (RPC down, lock timeout): retried with backoff up to the limit.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying cannot help (invalid input, revert): the workflow fails with this reason.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<DbErr> for StepError {
+    fn from(e: DbErr) -> Self {
+        StepError::Transient(format!("database: {e}"))
+    }
+}
+
+/// What a step may look at.
+pub struct StepCtx {
+    pub workflow_id: Uuid,
+    /// 0 on the first try of this state, then the number of transient failures so far.
+    pub attempt: i32,
+    pub worker_id: Arc<str>,
+    pub db: DatabaseConnection,
+    pub settings: Settings,
+}
+
+/// A kind of workflow. Implement it in one file under `workflows/` and register it.
+pub trait Workflow: Send + Sync + 'static {
+    /// The domain states; serialized as strings (use `#[serde(rename_all = "snake_case")]`).
+    type State: Serialize + DeserializeOwned + Clone + Debug + PartialEq + Send + Sync;
+    /// The typed checkpoint data.
+    type Data: Serialize + DeserializeOwned + Send + Sync;
+
+    const KIND: &'static str;
+    /// Bump when `Data` changes shape, and teach `upcast` the old shape.
+    const SCHEMA_VERSION: i32 = 1;
+
+    /// Converts checkpoint data written at `from_version` to `SCHEMA_VERSION`; `None` when
+    /// that version is unknown, which parks the workflow as `needs_migration`.
+    fn upcast(&self, _from_version: i32, _data: Json) -> Option<Json> {
+        None
+    }
+
+    /// Attempts per state before transient errors fail the workflow; `None` uses the
+    /// `retry_max_attempts` setting.
+    fn max_attempts(&self) -> Option<u32> {
+        None
+    }
+
+    fn step(
+        &self,
+        ctx: &StepCtx,
+        state: Self::State,
+        data: Self::Data,
+    ) -> impl Future<Output = Result<Step<Self::State, Self::Data>, StepError>> + Send;
+}
+
+/// The name a state is stored under.
+pub fn state_name<S: Serialize>(state: &S) -> String {
+    match serde_json::to_value(state) {
+        Ok(Json::String(s)) => s,
+        other => panic!("workflow states must serialize to strings, got {other:?}"),
+    }
+}
+
+/// A step's outcome with the kind's types erased, as the engine handles it.
+pub(crate) enum StepOutput {
+    Done {
+        transition: Transition<String>,
+        data: Json,
+        effects: Vec<Effect>,
+        detail: Option<Json>,
+    },
+    Failed(StepError),
+    /// The stored checkpoint cannot be read by this code.
+    Undecodable(String),
+}
+
+/// Object-safe view of a `Workflow`, so one registry holds every kind.
+pub(crate) trait DynWorkflow: Send + Sync {
+    fn schema_version(&self) -> i32;
+    fn max_attempts(&self) -> Option<u32>;
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        state: &'a str,
+        data: Json,
+        stored_version: i32,
+    ) -> BoxFuture<'a, StepOutput>;
+}
+
+impl<W: Workflow> DynWorkflow for W {
+    fn schema_version(&self) -> i32 {
+        W::SCHEMA_VERSION
+    }
+
+    fn max_attempts(&self) -> Option<u32> {
+        Workflow::max_attempts(self)
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StepCtx,
+        state: &'a str,
+        data: Json,
+        stored_version: i32,
+    ) -> BoxFuture<'a, StepOutput> {
+        Box::pin(async move {
+            let data = match stored_version {
+                v if v == W::SCHEMA_VERSION => data,
+                v if v < W::SCHEMA_VERSION => match self.upcast(v, data) {
+                    Some(d) => d,
+                    None => {
+                        return StepOutput::Undecodable(format!(
+                            "no upcaster from schema version {v} to {}",
+                            W::SCHEMA_VERSION
+                        ));
+                    }
+                },
+                v => {
+                    return StepOutput::Undecodable(format!(
+                        "schema version {v} is newer than this build's {}",
+                        W::SCHEMA_VERSION
+                    ));
+                }
+            };
+            let state: W::State = match serde_json::from_value(Json::String(state.to_owned())) {
+                Ok(s) => s,
+                Err(e) => return StepOutput::Undecodable(format!("unknown state `{state}`: {e}")),
+            };
+            let data: W::Data = match serde_json::from_value(data) {
+                Ok(d) => d,
+                Err(e) => return StepOutput::Undecodable(format!("checkpoint data: {e}")),
+            };
+            match self.step(ctx, state, data).await {
+                Ok(step) => StepOutput::Done {
+                    transition: step.transition.map_state(|s| state_name(&s)),
+                    data: serde_json::to_value(&step.data).expect("checkpoint data serializes"),
+                    effects: step.effects,
+                    detail: step.detail,
+                },
+                Err(e) => StepOutput::Failed(e),
+            }
+        })
+    }
+}

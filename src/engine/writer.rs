@@ -1,0 +1,78 @@
+//! Group commit: one task per process writes the checkpoints of all its steps. Whatever queued
+//! while the previous commit ran goes into the next one, so under load one round trip carries
+//! many transitions, and when idle a checkpoint is written at once.
+use std::collections::HashSet;
+
+use sea_orm::{DatabaseConnection, DbBackend, DbErr};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::workflow::Effect;
+use crate::store::{self, workflows::Checkpoint};
+
+/// Most checkpoints one commit carries.
+const MAX_GROUP: usize = 512;
+
+pub(crate) struct WriteRequest {
+    pub checkpoint: Checkpoint,
+    pub effects: Vec<Effect>,
+    /// `Ok(true)`: written; `Ok(false)`: the fence failed and nothing was written.
+    pub reply: oneshot::Sender<Result<bool, DbErr>>,
+}
+
+/// Runs until every sender is gone.
+pub(crate) async fn run(db: DatabaseConnection, owner: String, mut rx: mpsc::Receiver<WriteRequest>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let requests = std::mem::take(&mut group);
+        match commit(&db, &owner, &requests).await {
+            Ok(won) => reply_all(requests, |id| Ok(won.contains(&id))),
+            Err(e) if requests.len() > 1 => {
+                // One checkpoint's effect may have failed the whole group: commit each alone so
+                // the others are not held back by it.
+                tracing::warn!(error = %e, size = requests.len(), "group commit failed; committing one by one");
+                for request in requests {
+                    let result = commit(&db, &owner, std::slice::from_ref(&request))
+                        .await
+                        .map(|won| won.contains(&request.checkpoint.id));
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(e) => reply_all(requests, |_| Err(e.clone())),
+        }
+    }
+}
+
+fn reply_all(requests: Vec<WriteRequest>, result: impl Fn(Uuid) -> Result<bool, DbErr>) {
+    for request in requests {
+        let _ = request.reply.send(result(request.checkpoint.id));
+    }
+}
+
+/// Writes `requests` atomically: the fenced checkpoints with their history events, then the
+/// effects of those whose fence held. A checkpoint that lost its fence neither writes nor runs
+/// its effects, and does not undo the others.
+async fn commit(
+    db: &DatabaseConnection,
+    owner: &str,
+    requests: &[WriteRequest],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let now = store::now_ms();
+    let checkpoints: Vec<Checkpoint> = requests.iter().map(|r| r.checkpoint.clone()).collect();
+    let has_effects = requests.iter().any(|r| !r.effects.is_empty());
+    if !has_effects && db.get_database_backend() == DbBackend::Postgres {
+        // A single statement is atomic by itself: skip BEGIN/COMMIT round trips.
+        return store::workflows::apply_checkpoints(db, owner, now, &checkpoints).await;
+    }
+    let txn = store::begin_write(db).await?;
+    let won = store::workflows::apply_checkpoints(&txn, owner, now, &checkpoints).await?;
+    for request in requests {
+        if won.contains(&request.checkpoint.id) {
+            for effect in &request.effects {
+                effect(&txn).await?;
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(won)
+}

@@ -1,0 +1,99 @@
+//! Database access: connection setup for both backends, entities, and every query the layers
+//! above run. Nothing outside `store` writes SQL.
+pub mod entity;
+pub mod events;
+pub mod settings;
+pub mod workflows;
+
+use std::time::Duration;
+
+use migration::MigratorTrait;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+/// The SQLite file `mintflow` uses when no `DATABASE_URL` is given.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mintflow.db?mode=rwc";
+
+/// Opens a pool for `url` (PostgreSQL or SQLite) with the settings the engine relies on.
+///
+/// SQLite runs in WAL mode with `synchronous=NORMAL` (durable across process crashes, which is
+/// what `kill -9` tests) and a busy timeout, so that readers never block the single writer and
+/// writers queue instead of failing.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("sqlite:") {
+        ensure_sqlite_parent_dir(url);
+        opts.max_connections(4).min_connections(1);
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+        });
+    } else {
+        opts.max_connections(16).min_connections(1);
+    }
+    Database::connect(opts).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    migration::Migrator::up(db, None).await
+}
+
+/// True when every migration this binary knows is applied.
+pub async fn migrations_current(db: &DatabaseConnection) -> Result<bool, DbErr> {
+    Ok(migration::Migrator::get_pending_migrations(db).await?.is_empty())
+}
+
+/// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred
+/// transaction that reads first and writes later can fail with SQLITE_BUSY when another
+/// connection wrote in between; taking the write lock up front makes writers queue instead.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    if db.get_database_backend() == DbBackend::Sqlite {
+        db.begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await
+    } else {
+        db.begin().await
+    }
+}
+
+/// SQL written with PostgreSQL's `$n` placeholders, adapted for SQLite (which reads `?n` as the
+/// same numbered parameter). Only for statements whose text has no other `$`.
+pub fn sql(backend: DbBackend, pg_sql: &str) -> String {
+    match backend {
+        DbBackend::Postgres => pg_sql.to_owned(),
+        _ => pg_sql.replace('$', "?"),
+    }
+}
+
+/// Milliseconds since the unix epoch: the unit of every time column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ensure_sqlite_parent_dir(url: &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        // A failure here surfaces as a clear connect error from SQLite itself.
+        let _ = std::fs::create_dir_all(parent);
+    }
+}

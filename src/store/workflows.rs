@@ -1,0 +1,688 @@
+//! Workflow rows: creation with idempotency, the claim/lease/checkpoint hot path, operator
+//! actions and the read queries behind the API.
+//!
+//! Fencing: every claim bumps `version`; every checkpoint is `... WHERE id = $id AND
+//! version = $claimed AND lease_owner = $me`. A worker that lost its lease can therefore never
+//! overwrite what a newer owner wrote.
+use std::collections::HashSet;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    Order, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::entity::workflow;
+use super::events::{self, NewEvent};
+use super::sql;
+
+/// Where a workflow is in the engine's life cycle. The kind's own `state` says where it is in
+/// its domain (`pending`, `sent`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Due now or at `run_at_ms`, or being stepped by the lease holder.
+    Running,
+    /// Parked until something wakes it (a child, a transaction, an operator).
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+    /// Its checkpoint has a schema version no running code understands.
+    NeedsMigration,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Running,
+        Status::Waiting,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+        Status::NeedsMigration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Waiting => "waiting",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+            Status::NeedsMigration => "needs_migration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Terminal rows are never claimed again unless an operator retries them.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::Failed | Status::Cancelled | Status::NeedsMigration
+        )
+    }
+}
+
+/// A workflow to create.
+#[derive(Clone, Debug)]
+pub struct NewWorkflow {
+    pub id: Uuid,
+    pub kind: String,
+    pub state: String,
+    pub data: Json,
+    pub schema_version: i32,
+    pub priority: i16,
+    /// When it is first due; `None` means now.
+    pub run_at_ms: Option<i64>,
+    /// Created parked (`waiting`) instead of due, e.g. a child that its parent starts later.
+    pub waiting: bool,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 (hex) of the request body that carried the idempotency key.
+    pub request_hash: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub payer: Option<String>,
+    pub token: Option<String>,
+    pub tx_hash: Option<String>,
+}
+
+/// What `insert_workflow` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    Created(Uuid),
+    /// The idempotency key was taken; `same_request` tells whether the stored request hash matches.
+    Existing { id: Uuid, same_request: bool },
+}
+
+/// Inserts a workflow and its `created` history event on `conn` (run it inside a transaction).
+/// An idempotency key already used for this kind returns the existing workflow instead.
+pub async fn insert_workflow<C: ConnectionTrait>(
+    conn: &C,
+    wf: &NewWorkflow,
+    now: i64,
+) -> Result<Inserted, DbErr> {
+    let backend = conn.get_database_backend();
+    let (status, run_at) = if wf.waiting {
+        (Status::Waiting, None)
+    } else {
+        (Status::Running, Some(wf.run_at_ms.unwrap_or(now)))
+    };
+    let stmt = Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            r#"INSERT INTO workflows (id, kind, status, state, data, schema_version, priority,
+                run_at_ms, attempt, version, idempotency_key, request_hash, parent_id, payer, token,
+                tx_hash, created_at_ms, updated_at_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10, $11, $12, $13, $14, $15, $15)
+            ON CONFLICT (kind, idempotency_key) DO NOTHING
+            RETURNING id"#,
+        ),
+        [
+            wf.id.into(),
+            wf.kind.clone().into(),
+            status.as_str().into(),
+            wf.state.clone().into(),
+            wf.data.clone().into(),
+            wf.schema_version.into(),
+            wf.priority.into(),
+            run_at.into(),
+            wf.idempotency_key.clone().into(),
+            wf.request_hash.clone().into(),
+            wf.parent_id.into(),
+            wf.payer.clone().into(),
+            wf.token.clone().into(),
+            wf.tx_hash.clone().into(),
+            now.into(),
+        ],
+    );
+    if conn.query_one_raw(stmt).await?.is_none() {
+        let existing = workflow::Entity::find()
+            .filter(workflow::Column::Kind.eq(wf.kind.clone()))
+            .filter(workflow::Column::IdempotencyKey.eq(wf.idempotency_key.clone()))
+            .one(conn)
+            .await?
+            .ok_or_else(|| DbErr::Custom("idempotency conflict without a row".into()))?;
+        return Ok(Inserted::Existing {
+            id: existing.id,
+            same_request: existing.request_hash == wf.request_hash,
+        });
+    }
+    events::insert(
+        conn,
+        &[NewEvent {
+            workflow_id: wf.id,
+            event: "created".into(),
+            from_state: None,
+            to_state: wf.state.clone(),
+            status: status.as_str().into(),
+            attempt: 0,
+            worker: None,
+            detail: None,
+            at_ms: now,
+        }],
+    )
+    .await?;
+    Ok(Inserted::Created(wf.id))
+}
+
+/// A row leased by `claim_due`.
+#[derive(Clone, Debug)]
+pub struct ClaimedWorkflow {
+    pub id: Uuid,
+    pub kind: String,
+    pub state: String,
+    pub data: Json,
+    pub schema_version: i32,
+    pub attempt: i32,
+    /// The fencing epoch this claim holds; every checkpoint must present it.
+    pub version: i64,
+    /// The holder of an expired lease this claim took over, if any.
+    pub previous_owner: Option<String>,
+}
+
+/// Leases up to `limit` due workflows of `kinds` to `owner` until `now + lease_ms`, highest
+/// priority first, then earliest due. Rows whose lease has expired are due again: that is how a
+/// crashed worker's work is taken over.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    owner: &str,
+    kinds: &[&str],
+    limit: u32,
+    now: i64,
+    lease_ms: i64,
+) -> Result<Vec<ClaimedWorkflow>, DbErr> {
+    if limit == 0 || kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kinds_json = serde_json::to_string(kinds).expect("strings serialize");
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            // One round trip: SKIP LOCKED lets concurrent claimers (other processes) pass over
+            // each other's rows instead of queueing on them.
+            let stmt = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"WITH due AS (
+                    SELECT id, lease_owner AS previous_owner FROM workflows
+                    WHERE run_at_ms IS NOT NULL AND run_at_ms <= $1
+                      AND (lease_until_ms IS NULL OR lease_until_ms < $1)
+                      AND kind IN (SELECT jsonb_array_elements_text($2::jsonb))
+                    ORDER BY priority DESC, run_at_ms
+                    LIMIT $3
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE workflows w
+                SET version = w.version + 1, lease_owner = $4, lease_until_ms = $5
+                FROM due WHERE w.id = due.id
+                RETURNING w.id, w.kind, w.state, w.data, w.schema_version, w.attempt, w.version,
+                          due.previous_owner"#,
+                [
+                    now.into(),
+                    kinds_json.into(),
+                    i64::from(limit).into(),
+                    owner.into(),
+                    (now + lease_ms).into(),
+                ],
+            );
+            db.query_all_raw(stmt)
+                .await?
+                .iter()
+                .map(claimed_from_row)
+                .collect()
+        }
+        _ => {
+            // SQLite has no SKIP LOCKED and no row locks: BEGIN IMMEDIATE takes the single write
+            // lock, so the select and the update below see the same rows. RETURNING would only
+            // show the new lease owner, so the previous one is read first.
+            let txn = super::begin_write(db).await?;
+            let rows = txn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    r#"SELECT id, kind, state, data, schema_version, attempt, version + 1 AS version,
+                              lease_owner AS previous_owner
+                       FROM workflows
+                       WHERE run_at_ms IS NOT NULL AND run_at_ms <= ?1
+                         AND (lease_until_ms IS NULL OR lease_until_ms < ?1)
+                         AND kind IN (SELECT value FROM json_each(?2))
+                       ORDER BY priority DESC, run_at_ms
+                       LIMIT ?3"#,
+                    [now.into(), kinds_json.into(), i64::from(limit).into()],
+                ))
+                .await?;
+            let claimed: Vec<ClaimedWorkflow> =
+                rows.iter().map(claimed_from_row).collect::<Result<_, _>>()?;
+            if !claimed.is_empty() {
+                let ids = json_ids(claimed.iter().map(|c| c.id));
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    r#"UPDATE workflows SET version = version + 1, lease_owner = ?1, lease_until_ms = ?2
+                       WHERE id IN (SELECT unhex(replace(value, '-', '')) FROM json_each(?3))"#,
+                    [owner.into(), (now + lease_ms).into(), ids.into()],
+                ))
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(claimed)
+        }
+    }
+}
+
+fn claimed_from_row(row: &sea_orm::QueryResult) -> Result<ClaimedWorkflow, DbErr> {
+    Ok(ClaimedWorkflow {
+        id: row.try_get("", "id")?,
+        kind: row.try_get("", "kind")?,
+        state: row.try_get("", "state")?,
+        data: row.try_get("", "data")?,
+        schema_version: row.try_get("", "schema_version")?,
+        attempt: row.try_get("", "attempt")?,
+        version: row.try_get("", "version")?,
+        previous_owner: row.try_get("", "previous_owner")?,
+    })
+}
+
+/// The result of one step, to be written if the step's worker still holds the lease.
+#[derive(Clone, Debug, Serialize)]
+pub struct Checkpoint {
+    pub id: Uuid,
+    /// The version the claim returned (fencing token).
+    pub version: i64,
+    pub status: Status,
+    pub state: String,
+    pub data: Json,
+    pub schema_version: i32,
+    pub run_at_ms: Option<i64>,
+    pub attempt: i32,
+    /// Keep the lease: the same worker runs the next step at once, without a new claim.
+    pub keep_lease: bool,
+    pub last_error: Option<String>,
+    /// The history event this transition appends.
+    pub event: String,
+    pub from_state: String,
+    pub detail: Option<Json>,
+}
+
+/// Applies checkpoints of workflows leased by `owner`, each with its history event. Returns the
+/// ids whose fence held; the others (lease lost, version moved on) changed nothing.
+///
+/// Run inside a transaction when other writes must commit with these (the steps' effects).
+/// On PostgreSQL the whole group is one statement, so one round trip carries every transition.
+pub async fn apply_checkpoints<C: ConnectionTrait>(
+    conn: &C,
+    owner: &str,
+    now: i64,
+    checkpoints: &[Checkpoint],
+) -> Result<HashSet<Uuid>, DbErr> {
+    if checkpoints.is_empty() {
+        return Ok(HashSet::new());
+    }
+    match conn.get_database_backend() {
+        DbBackend::Postgres => {
+            let batch = serde_json::to_string(checkpoints).expect("checkpoints serialize");
+            let stmt = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"WITH c AS (
+                    SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(
+                        id uuid, version bigint, status text, state text, data jsonb,
+                        schema_version int, run_at_ms bigint, attempt int, keep_lease bool,
+                        last_error text, event text, from_state text, detail jsonb)
+                ), won AS (
+                    UPDATE workflows w SET
+                        status = c.status, state = c.state, data = c.data,
+                        schema_version = c.schema_version, run_at_ms = c.run_at_ms,
+                        attempt = c.attempt, last_error = c.last_error, updated_at_ms = $3,
+                        lease_owner = CASE WHEN c.keep_lease THEN w.lease_owner END,
+                        lease_until_ms = CASE WHEN c.keep_lease THEN w.lease_until_ms END,
+                        finished_at_ms = CASE WHEN c.status IN ('completed', 'failed', 'cancelled')
+                                              THEN $3 END
+                    FROM c
+                    WHERE w.id = c.id AND w.version = c.version AND w.lease_owner = $2
+                    RETURNING w.id
+                )
+                INSERT INTO workflow_events
+                    (workflow_id, event, from_state, to_state, status, attempt, worker, detail, at_ms)
+                SELECT c.id, c.event, c.from_state, c.state, c.status, c.attempt, $2, c.detail, $3
+                FROM c JOIN won ON won.id = c.id
+                RETURNING workflow_id"#,
+                [batch.into(), owner.into(), now.into()],
+            );
+            conn.query_all_raw(stmt)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<Uuid>("", "workflow_id"))
+                .collect()
+        }
+        _ => {
+            // SQLite: the statements run in-process, so one per row costs little; the caller's
+            // transaction makes the group atomic.
+            let mut won = HashSet::new();
+            for cp in checkpoints {
+                let finished = matches!(
+                    cp.status,
+                    Status::Completed | Status::Failed | Status::Cancelled
+                )
+                .then_some(now);
+                let res = conn
+                    .execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        r#"UPDATE workflows SET status = ?1, state = ?2, data = ?3,
+                              schema_version = ?4, run_at_ms = ?5, attempt = ?6, last_error = ?7,
+                              updated_at_ms = ?8, finished_at_ms = ?9,
+                              lease_owner = CASE WHEN ?10 THEN lease_owner END,
+                              lease_until_ms = CASE WHEN ?10 THEN lease_until_ms END
+                           WHERE id = ?11 AND version = ?12 AND lease_owner = ?13"#,
+                        [
+                            cp.status.as_str().into(),
+                            cp.state.clone().into(),
+                            cp.data.clone().into(),
+                            cp.schema_version.into(),
+                            cp.run_at_ms.into(),
+                            cp.attempt.into(),
+                            cp.last_error.clone().into(),
+                            now.into(),
+                            finished.into(),
+                            cp.keep_lease.into(),
+                            cp.id.into(),
+                            cp.version.into(),
+                            owner.into(),
+                        ],
+                    ))
+                    .await?;
+                if res.rows_affected() == 1 {
+                    events::insert(
+                        conn,
+                        &[NewEvent {
+                            workflow_id: cp.id,
+                            event: cp.event.clone(),
+                            from_state: Some(cp.from_state.clone()),
+                            to_state: cp.state.clone(),
+                            status: cp.status.as_str().into(),
+                            attempt: cp.attempt,
+                            worker: Some(owner.into()),
+                            detail: cp.detail.clone(),
+                            at_ms: now,
+                        }],
+                    )
+                    .await?;
+                    won.insert(cp.id);
+                }
+            }
+            Ok(won)
+        }
+    }
+}
+
+/// Extends every lease `owner` holds: one statement per heartbeat, whatever the count.
+pub async fn renew_leases(
+    db: &DatabaseConnection,
+    owner: &str,
+    lease_until_ms: i64,
+) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                "UPDATE workflows SET lease_until_ms = $1 WHERE lease_owner = $2",
+            ),
+            [lease_until_ms.into(), owner.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// Gives back every lease `owner` holds so other workers can claim those rows at once (graceful
+/// shutdown). Versions were bumped at claim time, so a late checkpoint of `owner` still fails.
+pub async fn release_leases(db: &DatabaseConnection, owner: &str) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                "UPDATE workflows SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner = $1",
+            ),
+            [owner.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// What an operator action found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionOutcome {
+    Done(workflow::Model),
+    NotFound,
+    /// The workflow is not in a status the action applies to.
+    WrongStatus(Status),
+}
+
+/// An operator action: who asked, through what, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Actor {
+    pub actor: String,
+    pub via: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Puts a failed (or parked) workflow back to running at the state it stopped in, with a fresh
+/// attempt budget. Bumping `version` fences any straggler from before.
+pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+    operator_action(
+        db,
+        id,
+        who,
+        "retried",
+        &[Status::Failed, Status::NeedsMigration],
+        r#"UPDATE workflows SET status = 'running', run_at_ms = $1, attempt = 0, last_error = NULL,
+              finished_at_ms = NULL, version = version + 1, lease_owner = NULL,
+              lease_until_ms = NULL, updated_at_ms = $1
+           WHERE id = $2 AND status IN ('failed', 'needs_migration')"#,
+    )
+    .await
+}
+
+/// Cancels a workflow that has not finished. An in-flight step loses its fence and is discarded.
+pub async fn cancel(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+    operator_action(
+        db,
+        id,
+        who,
+        "cancelled",
+        &[Status::Running, Status::Waiting],
+        r#"UPDATE workflows SET status = 'cancelled', run_at_ms = NULL, finished_at_ms = $1,
+              version = version + 1, lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $1
+           WHERE id = $2 AND status IN ('running', 'waiting')"#,
+    )
+    .await
+}
+
+async fn operator_action(
+    db: &DatabaseConnection,
+    id: Uuid,
+    who: &Actor,
+    event: &str,
+    allowed: &[Status],
+    update_sql: &str,
+) -> Result<ActionOutcome, DbErr> {
+    let now = super::now_ms();
+    let txn = super::begin_write(db).await?;
+    let Some(current) = workflow::Entity::find_by_id(id).one(&txn).await? else {
+        return Ok(ActionOutcome::NotFound);
+    };
+    let status = Status::parse(&current.status).unwrap_or(Status::Failed);
+    if !allowed.contains(&status) {
+        return Ok(ActionOutcome::WrongStatus(status));
+    }
+    let backend = txn.get_database_backend();
+    let res = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, update_sql),
+            [now.into(), id.into()],
+        ))
+        .await?;
+    if res.rows_affected() != 1 {
+        // The status changed between our read and the update (a worker finished it).
+        return Ok(ActionOutcome::WrongStatus(status));
+    }
+    let updated = workflow::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(id.to_string()))?;
+    events::insert(
+        &txn,
+        &[NewEvent {
+            workflow_id: id,
+            event: event.into(),
+            from_state: Some(current.state.clone()),
+            to_state: updated.state.clone(),
+            status: updated.status.clone(),
+            attempt: updated.attempt,
+            worker: None,
+            detail: Some(serde_json::to_value(who).expect("actor serializes")),
+            at_ms: now,
+        }],
+    )
+    .await?;
+    notify_wake(&txn).await?;
+    txn.commit().await?;
+    Ok(ActionOutcome::Done(updated))
+}
+
+/// Makes a `waiting` workflow due now. Returns false when it was not waiting.
+pub async fn wake<C: ConnectionTrait>(conn: &C, id: Uuid, reason: &str) -> Result<bool, DbErr> {
+    let now = super::now_ms();
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"UPDATE workflows SET status = 'running', run_at_ms = $1, updated_at_ms = $1
+                   WHERE id = $2 AND status = 'waiting'
+                   RETURNING state, attempt"#,
+            ),
+            [now.into(), id.into()],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let state: String = row.try_get("", "state")?;
+    events::insert(
+        conn,
+        &[NewEvent {
+            workflow_id: id,
+            event: "woken".into(),
+            from_state: Some(state.clone()),
+            to_state: state,
+            status: Status::Running.as_str().into(),
+            attempt: row.try_get("", "attempt")?,
+            worker: None,
+            detail: Some(serde_json::json!({ "reason": reason })),
+            at_ms: now,
+        }],
+    )
+    .await?;
+    notify_wake(conn).await?;
+    Ok(true)
+}
+
+/// The PostgreSQL channel workers LISTEN on to hear about new or woken workflows.
+pub const WAKE_CHANNEL: &str = "mintflow_wake";
+
+/// Tells workers in other processes that work is due. On PostgreSQL the notification is
+/// delivered when the surrounding transaction commits; SQLite has one process, which the
+/// engine wakes in memory.
+pub async fn notify_wake<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
+    if conn.get_database_backend() == DbBackend::Postgres {
+        conn.execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}")).await?;
+    }
+    Ok(())
+}
+
+/// Deletes completed and cancelled workflows (with their history) that finished before
+/// `before_ms`. Failed ones stay for operators. Returns how many rows went.
+pub async fn delete_finished_before(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
+    let res = workflow::Entity::delete_many()
+        .filter(workflow::Column::Status.is_in([Status::Completed.as_str(), Status::Cancelled.as_str()]))
+        .filter(workflow::Column::FinishedAtMs.lt(before_ms))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+pub async fn find(db: &DatabaseConnection, id: Uuid) -> Result<Option<workflow::Model>, DbErr> {
+    workflow::Entity::find_by_id(id).one(db).await
+}
+
+/// Filters for `list`; every field narrows the result.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    pub kind: Option<String>,
+    pub status: Option<Status>,
+    pub state: Option<String>,
+    pub created_after_ms: Option<i64>,
+    pub created_before_ms: Option<i64>,
+    /// Only rows older than this id (ids are UUIDv7, so ordered by creation): the page cursor.
+    pub before_id: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// Newest first, `limit` rows at most.
+pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<Vec<workflow::Model>, DbErr> {
+    let mut q = workflow::Entity::find();
+    if let Some(kind) = &f.kind {
+        q = q.filter(workflow::Column::Kind.eq(kind.clone()));
+    }
+    if let Some(status) = f.status {
+        q = q.filter(workflow::Column::Status.eq(status.as_str()));
+    }
+    if let Some(state) = &f.state {
+        q = q.filter(workflow::Column::State.eq(state.clone()));
+    }
+    if let Some(after) = f.created_after_ms {
+        q = q.filter(workflow::Column::CreatedAtMs.gte(after));
+    }
+    if let Some(before) = f.created_before_ms {
+        q = q.filter(workflow::Column::CreatedAtMs.lt(before));
+    }
+    if let Some(cursor) = f.before_id {
+        q = q.filter(workflow::Column::Id.lt(cursor));
+    }
+    q.order_by(workflow::Column::Id, Order::Desc)
+        .limit(f.limit)
+        .all(db)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+pub struct StatusCount {
+    pub kind: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Workflow counts by kind and status.
+pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>, DbErr> {
+    workflow::Entity::find()
+        .select_only()
+        .column(workflow::Column::Kind)
+        .column(workflow::Column::Status)
+        .column_as(workflow::Column::Id.count(), "count")
+        .group_by(workflow::Column::Kind)
+        .group_by(workflow::Column::Status)
+        .into_model::<StatusCount>()
+        .all(db)
+        .await
+}
+
+/// A JSON array of ids, for `json_each` on SQLite.
+fn json_ids(ids: impl Iterator<Item = Uuid>) -> String {
+    serde_json::to_string(&ids.map(|i| i.to_string()).collect::<Vec<_>>()).expect("ids serialize")
+}
+

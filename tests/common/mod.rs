@@ -1,0 +1,158 @@
+//! Test builders: one fresh database per test on the local PostgreSQL (cloned from a migrated
+//! template) or in a temporary SQLite file, engines, and polling with deadlines.
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::future::Future;
+use std::time::Duration;
+
+use mintflow::config::SettingsHandle;
+use mintflow::engine::{Client, Engine, EngineConfig, Registry, Waker};
+use mintflow::store;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use tokio::sync::OnceCell;
+
+/// The PostgreSQL server the tests use; override with `TEST_POSTGRES_URL` (no database part).
+pub fn pg_server() -> String {
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub url: String,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Postgres => {
+                let template = template().await;
+                let name = format!("mf_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = store::connect(&format!("{}/postgres", pg_server())).await.expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = format!("{}/{name}", pg_server());
+                let db = store::connect(&url).await.expect("connect test database");
+                TestDb { db, url, backend, _dir: None }
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
+                let db = store::connect(&url).await.expect("open sqlite");
+                store::migrate(&db).await.expect("migrate sqlite");
+                TestDb { db, url, backend, _dir: Some(dir) }
+            }
+        }
+    }
+
+    /// Another pool on the same database (what a second process would have).
+    pub async fn reconnect(&self) -> DatabaseConnection {
+        store::connect(&self.url).await.expect("reconnect")
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .expect("query")
+            .expect("a row");
+        row.try_get_by_index::<i64>(0).expect("an integer")
+    }
+
+    pub fn is_pg(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+}
+
+/// The migrated template database every PostgreSQL test database is cloned from. Its name
+/// carries a hash of the migration sources, so a changed migration gets a new template; an
+/// advisory lock makes concurrent test processes build it once.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE
+        .get_or_init(|| async {
+            let mut sources = String::new();
+            let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migration/src");
+            let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+            files.sort();
+            for f in files {
+                sources.push_str(&std::fs::read_to_string(f).unwrap());
+            }
+            let hash = &mintflow::engine::client::request_hash(sources.as_bytes())[..16];
+            let name = format!("mf_template_{hash}");
+            let admin = store::connect(&format!("{}/postgres", pg_server())).await.expect("connect to PostgreSQL");
+            // A session-level advisory lock on one pooled connection: take it, build, release.
+            let mut conn = admin.get_postgres_connection_pool().acquire().await.unwrap();
+            use sea_orm::sqlx::Executor;
+            conn.execute("SELECT pg_advisory_lock(727274)").await.unwrap();
+            let exists = sea_orm::sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+                .bind(&name)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            if exists == 0 {
+                let building = format!("{name}_building");
+                let drop = format!("DROP DATABASE IF EXISTS {building}");
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(drop)).await.unwrap();
+                let create = format!("CREATE DATABASE {building}");
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(create)).await.unwrap();
+                let db = store::connect(&format!("{}/{building}", pg_server())).await.unwrap();
+                store::migrate(&db).await.expect("migrate template");
+                db.close().await.unwrap();
+                let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(rename)).await.unwrap();
+            }
+            conn.execute("SELECT pg_advisory_unlock(727274)").await.unwrap();
+            drop(conn);
+            admin.close().await.ok();
+            name
+        })
+        .await
+        .as_str()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Settings for tests: short leases so takeovers happen in a couple of seconds.
+pub async fn fast_settings(db: &DatabaseConnection, lease_seconds: i64) -> SettingsHandle {
+    store::settings::put(db, "lease_seconds", serde_json::json!(lease_seconds), "test").await.unwrap();
+    store::settings::put(db, "retry_base_delay_ms", serde_json::json!(20), "test").await.unwrap();
+    store::settings::put(db, "retry_max_delay_ms", serde_json::json!(200), "test").await.unwrap();
+    SettingsHandle::load(db).await.unwrap()
+}
+
+/// An engine with its own waker and a fixed worker id.
+pub fn engine(db: &DatabaseConnection, registry: Registry, settings: &SettingsHandle, worker: &str) -> (Engine, Client) {
+    let waker = Waker::default();
+    let config = EngineConfig { worker_id: worker.to_owned(), shutdown_grace: Duration::from_secs(5) };
+    let engine = Engine::start(db.clone(), registry, settings.clone(), waker.clone(), config);
+    (engine, Client::new(db.clone(), waker))
+}
