@@ -1,1 +1,59 @@
-fn main() {}
+use clap::Parser;
+use mintflow::cli::{Cli, Command, LogFormat};
+use mintflow::engine::EngineConfig;
+use mintflow::service::{Service, ServiceConfig};
+use mintflow::{api, store, workflows};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let mut engine = EngineConfig::generated();
+            if let Some(id) = args.worker_id {
+                engine.worker_id = id;
+            }
+            engine.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+            let config = ServiceConfig {
+                database_url: cli.database_url,
+                listen_addr: args.listen_addr,
+                admin_token: args.admin_token,
+                role: args.role,
+                engine,
+            };
+            Service::start(config, workflows::registry())
+                .await?
+                .run_until_signal()
+                .await
+        }
+        Command::Migrate => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Openapi => {
+            println!("{}", api::spec_json());
+            Ok(())
+        }
+        Command::Workflows(cmd) => {
+            let db = store::connect(&cli.database_url).await?;
+            mintflow::cli::workflows::run(&db, cmd).await
+        }
+        Command::Bench(cmd) => mintflow::bench::run(cmd).await,
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tokio_cron_scheduler=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use common::{Backend, TestDb, engine, eventually, fast_settings};
 use mintflow::engine::{Registry, StartError, StartOptions, Started};
-use mintflow::store::{self, workflows::{self as rows, ActionOutcome, Actor, Checkpoint, Status}};
+use mintflow::store::{
+    self,
+    workflows::{self as rows, ActionOutcome, Actor, Checkpoint, Status},
+};
 use mintflow::workflows::probe::{Hang, HangPoint, Probe, ProbeData, ProbeState};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
@@ -53,11 +56,17 @@ async fn setup(backend: Backend, lease_seconds: i64) -> (TestDb, mintflow::confi
 }
 
 fn recorded() -> ProbeData {
-    ProbeData { record: true, ..Default::default() }
+    ProbeData {
+        record: true,
+        ..Default::default()
+    }
 }
 
 async fn status_of(t: &TestDb, id: Uuid) -> (Status, String) {
-    let row = rows::find(&t.db, id).await.unwrap().expect("workflow exists");
+    let row = rows::find(&t.db, id)
+        .await
+        .unwrap()
+        .expect("workflow exists");
     (Status::parse(&row.status).unwrap(), row.state)
 }
 
@@ -73,11 +82,20 @@ async fn count(t: &TestDb, sql: &str) -> i64 {
 }
 
 async fn history_events(t: &TestDb, id: Uuid) -> Vec<String> {
-    store::events::history(&t.db, id).await.unwrap().into_iter().map(|e| e.event).collect()
+    store::events::history(&t.db, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
 }
 
 fn who() -> Actor {
-    Actor { actor: "alice".into(), via: "test".into(), reason: Some("because".into()) }
+    Actor {
+        actor: "alice".into(),
+        via: "test".into(),
+        reason: Some("because".into()),
+    }
 }
 
 /// A worker dies after a step's external effect and before its checkpoint: a second engine
@@ -87,11 +105,20 @@ async fn crash_after_effect_before_checkpoint(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (first, client) = engine(&t.db, registry(), &settings, "w1");
     let data = ProbeData {
-        hang: Some(Hang { worker: "w1".into(), state: ProbeState::Second, point: HangPoint::AfterEffect }),
+        hang: Some(Hang {
+            worker: "w1".into(),
+            state: ProbeState::Second,
+            point: HangPoint::AfterEffect,
+        }),
         ..recorded()
     };
-    let id = client.start::<Probe>(ProbeState::First, &data, StartOptions::default()).await.unwrap().id();
-    let runs_of_step2 = format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{id}' AND step = 2");
+    let id = client
+        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
+    let runs_of_step2 =
+        format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{id}' AND step = 2");
     eventually(WAIT, "w1 to run step 2's external effect", || async {
         (count(&t, &runs_of_step2).await == 1).then_some(())
     })
@@ -103,16 +130,35 @@ async fn crash_after_effect_before_checkpoint(backend: Backend) {
     second.shutdown().await;
 
     for step in 1..=3 {
-        let effects = count(&t, &format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}' AND step = {step}")).await;
-        assert_eq!(effects, 1, "transactional effect of step {step} applied exactly once");
+        let effects = count(
+            &t,
+            &format!(
+                "SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}' AND step = {step}"
+            ),
+        )
+        .await;
+        assert_eq!(
+            effects, 1,
+            "transactional effect of step {step} applied exactly once"
+        );
     }
-    assert_eq!(count(&t, &runs_of_step2).await, 2, "the interrupted step ran again after takeover");
+    assert_eq!(
+        count(&t, &runs_of_step2).await,
+        2,
+        "the interrupted step ran again after takeover"
+    );
     let history = store::events::history(&t.db, id).await.unwrap();
-    let takeover = history.iter().find(|e| e.event == "takeover").expect("history shows the takeover");
+    let takeover = history
+        .iter()
+        .find(|e| e.event == "takeover")
+        .expect("history shows the takeover");
     assert_eq!(takeover.detail.as_ref().unwrap()["previous_owner"], "w1");
     assert_eq!(takeover.worker.as_deref(), Some("w2"));
     let row = rows::find(&t.db, id).await.unwrap().unwrap();
-    assert_eq!(row.data["steps_done"], 3, "checkpoint data survived the crash");
+    assert_eq!(
+        row.data["steps_done"], 3,
+        "checkpoint data survived the crash"
+    );
     assert_eq!(row.lease_owner, None);
 }
 
@@ -121,10 +167,18 @@ async fn crash_after_checkpoint(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (first, client) = engine(&t.db, registry(), &settings, "w1");
     let data = ProbeData {
-        hang: Some(Hang { worker: "w1".into(), state: ProbeState::Third, point: HangPoint::Start }),
+        hang: Some(Hang {
+            worker: "w1".into(),
+            state: ProbeState::Third,
+            point: HangPoint::Start,
+        }),
         ..recorded()
     };
-    let id = client.start::<Probe>(ProbeState::First, &data, StartOptions::default()).await.unwrap().id();
+    let id = client
+        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
     eventually(WAIT, "step 2's checkpoint", || async {
         (status_of(&t, id).await.1 == "third").then_some(())
     })
@@ -135,9 +189,12 @@ async fn crash_after_checkpoint(backend: Backend) {
     wait_status(&t, id, Status::Completed).await;
     second.shutdown().await;
     for step in 1..=3 {
-        let sql = format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}' AND step = {step}");
+        let sql = format!(
+            "SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}' AND step = {step}"
+        );
         assert_eq!(count(&t, &sql).await, 1, "step {step} effect once");
-        let sql = format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{id}' AND step = {step}");
+        let sql =
+            format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{id}' AND step = {step}");
         assert_eq!(count(&t, &sql).await, 1, "step {step} ran once");
     }
     let events = history_events(&t, id).await;
@@ -168,26 +225,54 @@ async fn stale_worker_is_fenced(backend: Backend) {
     let (t, _) = setup(backend, 2).await;
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
     let urgent = client
-        .start::<Probe>(ProbeState::First, &ProbeData::default(), StartOptions { priority: 5, ..Default::default() })
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions {
+                priority: 5,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .id();
-    let other = client.start::<Probe>(ProbeState::First, &ProbeData::default(), StartOptions::default()).await.unwrap().id();
+    let other = client
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id();
     let now = store::now_ms();
-    let a = rows::claim_due(&t.db, "a", &["probe"], 10, now, 1000).await.unwrap();
+    let a = rows::claim_due(&t.db, "a", &["probe"], 10, now, 1000)
+        .await
+        .unwrap();
     assert_eq!(a.len(), 2);
     assert!(a.iter().all(|c| c.previous_owner.is_none()));
     let a_urgent = a.iter().find(|c| c.id == urgent).unwrap().clone();
     let a_other = a.iter().find(|c| c.id == other).unwrap().clone();
 
     // Before the lease expires nobody else can claim.
-    assert!(rows::claim_due(&t.db, "b", &["probe"], 10, now + 500, 1000).await.unwrap().is_empty());
+    assert!(
+        rows::claim_due(&t.db, "b", &["probe"], 10, now + 500, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // After expiry, b takes over the higher-priority row only (limit 1).
-    let b = rows::claim_due(&t.db, "b", &["probe"], 1, now + 1500, 1000).await.unwrap();
+    let b = rows::claim_due(&t.db, "b", &["probe"], 1, now + 1500, 1000)
+        .await
+        .unwrap();
     assert_eq!(b.len(), 1);
     assert_eq!(b[0].id, urgent);
     assert_eq!(b[0].previous_owner.as_deref(), Some("a"));
-    assert_eq!(b[0].version, a_urgent.version + 1, "each claim bumps the fencing version");
+    assert_eq!(
+        b[0].version,
+        a_urgent.version + 1,
+        "each claim bumps the fencing version"
+    );
 
     let events_before = count(&t, "SELECT count(*) FROM workflow_events").await;
     let txn = store::begin_write(&t.db).await.unwrap();
@@ -195,22 +280,55 @@ async fn stale_worker_is_fenced(backend: Backend) {
         &txn,
         "a",
         now + 1600,
-        &[checkpoint(urgent, a_urgent.version, "second"), checkpoint(other, a_other.version, "second")],
+        &[
+            checkpoint(urgent, a_urgent.version, "second"),
+            checkpoint(other, a_other.version, "second"),
+        ],
     )
     .await
     .unwrap();
     txn.commit().await.unwrap();
-    assert_eq!(won.into_iter().collect::<Vec<_>>(), vec![other], "only the unfenced checkpoint is written");
+    assert_eq!(
+        won.into_iter().collect::<Vec<_>>(),
+        vec![other],
+        "only the unfenced checkpoint is written"
+    );
     let row = rows::find(&t.db, urgent).await.unwrap().unwrap();
-    assert_eq!((row.state.as_str(), row.version, row.lease_owner.as_deref()), ("first", b[0].version, Some("b")));
-    assert_eq!(row.data, json!({ "record": false, "transient_failures": 0, "hang": null, "steps_done": 0 }));
-    assert_eq!(rows::find(&t.db, other).await.unwrap().unwrap().state, "second");
-    assert_eq!(count(&t, "SELECT count(*) FROM workflow_events").await, events_before + 1);
+    assert_eq!(
+        (row.state.as_str(), row.version, row.lease_owner.as_deref()),
+        ("first", b[0].version, Some("b"))
+    );
+    assert_eq!(
+        row.data,
+        json!({ "record": false, "transient_failures": 0, "hang": null, "steps_done": 0 })
+    );
+    assert_eq!(
+        rows::find(&t.db, other).await.unwrap().unwrap().state,
+        "second"
+    );
+    assert_eq!(
+        count(&t, "SELECT count(*) FROM workflow_events").await,
+        events_before + 1
+    );
 
     // The same stale version presented by the new owner's name fails too: the version is the fence.
-    let won = rows::apply_checkpoints(&t.db, "b", now + 1700, &[checkpoint(urgent, a_urgent.version, "third")]).await.unwrap();
+    let won = rows::apply_checkpoints(
+        &t.db,
+        "b",
+        now + 1700,
+        &[checkpoint(urgent, a_urgent.version, "third")],
+    )
+    .await
+    .unwrap();
     assert!(won.is_empty());
-    let won = rows::apply_checkpoints(&t.db, "b", now + 1700, &[checkpoint(urgent, b[0].version, "third")]).await.unwrap();
+    let won = rows::apply_checkpoints(
+        &t.db,
+        "b",
+        now + 1700,
+        &[checkpoint(urgent, b[0].version, "third")],
+    )
+    .await
+    .unwrap();
     assert!(won.contains(&urgent));
 }
 
@@ -222,11 +340,22 @@ async fn idempotency_keys(backend: Backend) {
         request_body: Some(body.as_bytes().to_vec()),
         ..Default::default()
     };
-    let first = client.start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":1}")).await.unwrap();
-    let Started::Created(id) = first else { panic!("first start creates") };
-    let again = client.start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":1}")).await.unwrap();
+    let first = client
+        .start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":1}"))
+        .await
+        .unwrap();
+    let Started::Created(id) = first else {
+        panic!("first start creates")
+    };
+    let again = client
+        .start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":1}"))
+        .await
+        .unwrap();
     assert_eq!(again, Started::Existing(id));
-    match client.start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":2}")).await {
+    match client
+        .start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":2}"))
+        .await
+    {
         Err(StartError::IdempotencyConflict { existing }) => assert_eq!(existing, id),
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -240,7 +369,11 @@ async fn idempotency_keys(backend: Backend) {
                 request_body: Some(b"same".to_vec()),
                 ..Default::default()
             };
-            client.start::<Probe>(ProbeState::First, &ProbeData::default(), opts).await.unwrap().id()
+            client
+                .start::<Probe>(ProbeState::First, &ProbeData::default(), opts)
+                .await
+                .unwrap()
+                .id()
         }));
     }
     let mut ids = Vec::new();
@@ -255,67 +388,159 @@ async fn idempotency_keys(backend: Backend) {
 async fn transient_errors_retry_then_succeed(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let data = ProbeData { transient_failures: 3, ..recorded() };
-    let id = client.start::<Probe>(ProbeState::First, &data, StartOptions::default()).await.unwrap().id();
+    let data = ProbeData {
+        transient_failures: 3,
+        ..recorded()
+    };
+    let id = client
+        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
     wait_status(&t, id, Status::Completed).await;
     engine.shutdown().await;
     let history = store::events::history(&t.db, id).await.unwrap();
-    let retries: Vec<_> = history.iter().filter(|e| e.event == "retry_scheduled").collect();
+    let retries: Vec<_> = history
+        .iter()
+        .filter(|e| e.event == "retry_scheduled")
+        .collect();
     assert_eq!(retries.len(), 3);
-    assert_eq!(retries.iter().map(|e| e.attempt).collect::<Vec<_>>(), vec![1, 2, 3]);
-    assert!(retries[0].detail.as_ref().unwrap()["error"].as_str().unwrap().contains("injected transient failure 1 of 3"));
+    assert_eq!(
+        retries.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert!(
+        retries[0].detail.as_ref().unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected transient failure 1 of 3")
+    );
     // Each retry waited: the scheduled delays are recorded and the attempts are spaced.
     for pair in retries.windows(2) {
-        assert!(pair[1].at_ms >= pair[0].at_ms + pair[0].detail.as_ref().unwrap()["retry_in_ms"].as_i64().unwrap());
+        assert!(
+            pair[1].at_ms
+                >= pair[0].at_ms
+                    + pair[0].detail.as_ref().unwrap()["retry_in_ms"]
+                        .as_i64()
+                        .unwrap()
+        );
     }
-    let effects = count(&t, &format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}'")).await;
+    let effects = count(
+        &t,
+        &format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}'"),
+    )
+    .await;
     assert_eq!(effects, 3);
 }
 
 async fn transient_errors_exhaust_attempts(backend: Backend) {
     let (t, _) = setup(backend, 2).await;
-    store::settings::put(&t.db, "retry_max_attempts", json!(2), "test").await.unwrap();
+    store::settings::put(&t.db, "retry_max_attempts", json!(2), "test")
+        .await
+        .unwrap();
     let settings = mintflow::config::SettingsHandle::load(&t.db).await.unwrap();
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let data = ProbeData { transient_failures: 5, ..recorded() };
-    let id = client.start::<Probe>(ProbeState::First, &data, StartOptions::default()).await.unwrap().id();
+    let data = ProbeData {
+        transient_failures: 5,
+        ..recorded()
+    };
+    let id = client
+        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
     wait_status(&t, id, Status::Failed).await;
     engine.shutdown().await;
     let row = rows::find(&t.db, id).await.unwrap().unwrap();
-    assert!(row.last_error.unwrap().starts_with("gave up after 2 attempts"), "reason kept");
+    assert!(
+        row.last_error
+            .unwrap()
+            .starts_with("gave up after 2 attempts"),
+        "reason kept"
+    );
     assert_eq!(row.state, "first");
-    assert_eq!(history_events(&t, id).await, ["created", "retry_scheduled", "failed"]);
+    assert_eq!(
+        history_events(&t, id).await,
+        ["created", "retry_scheduled", "failed"]
+    );
 }
 
 async fn permanent_error_then_operator_retry(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let id = client.start::<Probe>(ProbeState::First, &recorded(), StartOptions { waiting: true, ..Default::default() }).await.unwrap().id();
-    t.db.execute_unprepared(&format!("INSERT INTO probe_failpoints VALUES ('{id}', 2, 'recipient rejected')")).await.unwrap();
+    let id = client
+        .start::<Probe>(
+            ProbeState::First,
+            &recorded(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id();
+    t.db.execute_unprepared(&format!(
+        "INSERT INTO probe_failpoints VALUES ('{id}', 2, 'recipient rejected')"
+    ))
+    .await
+    .unwrap();
     assert!(client.wake(id, "test").await.unwrap());
     wait_status(&t, id, Status::Failed).await;
     let row = rows::find(&t.db, id).await.unwrap().unwrap();
-    assert_eq!((row.state.as_str(), row.last_error.as_deref()), ("second", Some("recipient rejected")));
+    assert_eq!(
+        (row.state.as_str(), row.last_error.as_deref()),
+        ("second", Some("recipient rejected"))
+    );
     let history = store::events::history(&t.db, id).await.unwrap();
     let failed = history.last().unwrap();
-    assert_eq!((failed.event.as_str(), failed.detail.as_ref().unwrap()["error"].as_str()), ("failed", Some("recipient rejected")));
+    assert_eq!(
+        (
+            failed.event.as_str(),
+            failed.detail.as_ref().unwrap()["error"].as_str()
+        ),
+        ("failed", Some("recipient rejected"))
+    );
 
     // Retrying only applies to failed workflows; cancelling a failed one is refused.
-    assert!(matches!(client.cancel(id, &who()).await.unwrap(), ActionOutcome::WrongStatus(Status::Failed)));
-    assert_eq!(client.retry(Uuid::now_v7(), &who()).await.unwrap(), ActionOutcome::NotFound);
+    assert!(matches!(
+        client.cancel(id, &who()).await.unwrap(),
+        ActionOutcome::WrongStatus(Status::Failed)
+    ));
+    assert_eq!(
+        client.retry(Uuid::now_v7(), &who()).await.unwrap(),
+        ActionOutcome::NotFound
+    );
 
-    t.db.execute_unprepared("DELETE FROM probe_failpoints").await.unwrap();
-    let ActionOutcome::Done(retried) = client.retry(id, &who()).await.unwrap() else { panic!("retry applies") };
+    t.db.execute_unprepared("DELETE FROM probe_failpoints")
+        .await
+        .unwrap();
+    let ActionOutcome::Done(retried) = client.retry(id, &who()).await.unwrap() else {
+        panic!("retry applies")
+    };
     assert_eq!(retried.status, "running");
     wait_status(&t, id, Status::Completed).await;
     engine.shutdown().await;
     let history = store::events::history(&t.db, id).await.unwrap();
-    let retried = history.iter().find(|e| e.event == "retried").expect("retry recorded");
+    let retried = history
+        .iter()
+        .find(|e| e.event == "retried")
+        .expect("retry recorded");
     assert_eq!(retried.detail.as_ref().unwrap()["actor"], "alice");
     assert_eq!(retried.detail.as_ref().unwrap()["reason"], "because");
-    assert!(matches!(client.retry(id, &who()).await.unwrap(), ActionOutcome::WrongStatus(Status::Completed)));
-    let effects = count(&t, &format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}'")).await;
-    assert_eq!(effects, 3, "the failed step wrote nothing; after retry every step once");
+    assert!(matches!(
+        client.retry(id, &who()).await.unwrap(),
+        ActionOutcome::WrongStatus(Status::Completed)
+    ));
+    let effects = count(
+        &t,
+        &format!("SELECT count(*) FROM probe_effects WHERE workflow_id = '{id}'"),
+    )
+    .await;
+    assert_eq!(
+        effects, 3,
+        "the failed step wrote nothing; after retry every step once"
+    );
 }
 
 async fn operator_cancel(backend: Backend) {
@@ -323,18 +548,47 @@ async fn operator_cancel(backend: Backend) {
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
     // Due in a minute: cancelled before it ever runs.
     let later = client
-        .start::<Probe>(ProbeState::First, &recorded(), StartOptions { run_at_ms: Some(store::now_ms() + 60_000), ..Default::default() })
+        .start::<Probe>(
+            ProbeState::First,
+            &recorded(),
+            StartOptions {
+                run_at_ms: Some(store::now_ms() + 60_000),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .id();
-    let ActionOutcome::Done(row) = client.cancel(later, &who()).await.unwrap() else { panic!("cancel applies") };
+    let ActionOutcome::Done(row) = client.cancel(later, &who()).await.unwrap() else {
+        panic!("cancel applies")
+    };
     assert_eq!((row.status.as_str(), row.run_at_ms), ("cancelled", None));
     // Running right now (stuck in its step on this worker): cancelling fences the step out.
-    let stuck = ProbeData { hang: Some(Hang { worker: "w1".into(), state: ProbeState::Second, point: HangPoint::Start }), ..recorded() };
-    let running = client.start::<Probe>(ProbeState::First, &stuck, StartOptions::default()).await.unwrap().id();
-    eventually(WAIT, "the second step to start", || async { (status_of(&t, running).await.1 == "second").then_some(()) }).await;
-    assert!(matches!(client.cancel(running, &who()).await.unwrap(), ActionOutcome::Done(_)));
-    assert!(matches!(client.cancel(running, &who()).await.unwrap(), ActionOutcome::WrongStatus(Status::Cancelled)));
+    let stuck = ProbeData {
+        hang: Some(Hang {
+            worker: "w1".into(),
+            state: ProbeState::Second,
+            point: HangPoint::Start,
+        }),
+        ..recorded()
+    };
+    let running = client
+        .start::<Probe>(ProbeState::First, &stuck, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
+    eventually(WAIT, "the second step to start", || async {
+        (status_of(&t, running).await.1 == "second").then_some(())
+    })
+    .await;
+    assert!(matches!(
+        client.cancel(running, &who()).await.unwrap(),
+        ActionOutcome::Done(_)
+    ));
+    assert!(matches!(
+        client.cancel(running, &who()).await.unwrap(),
+        ActionOutcome::WrongStatus(Status::Cancelled)
+    ));
     engine.abort().await;
     for id in [later, running] {
         let history = store::events::history(&t.db, id).await.unwrap();
@@ -343,23 +597,46 @@ async fn operator_cancel(backend: Backend) {
         assert_eq!(cancelled.detail.as_ref().unwrap()["actor"], "alice");
         assert_eq!(status_of(&t, id).await.0, Status::Cancelled);
     }
-    assert_eq!(count(&t, &format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{later}'")).await, 0);
+    assert_eq!(
+        count(
+            &t,
+            &format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{later}'")
+        )
+        .await,
+        0
+    );
 }
 
 async fn waiting_workflow_runs_when_woken(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let id = client.start::<Probe>(ProbeState::First, &recorded(), StartOptions { waiting: true, ..Default::default() }).await.unwrap().id();
+    let id = client
+        .start::<Probe>(
+            ProbeState::First,
+            &recorded(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id();
     // A full sweep passes and nothing runs it.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(status_of(&t, id).await, (Status::Waiting, "first".into()));
     assert!(client.wake(id, "payment confirmed").await.unwrap());
-    assert!(!client.wake(id, "again").await.unwrap() || status_of(&t, id).await.0 != Status::Waiting);
+    assert!(
+        !client.wake(id, "again").await.unwrap() || status_of(&t, id).await.0 != Status::Waiting
+    );
     wait_status(&t, id, Status::Completed).await;
     engine.shutdown().await;
     let history = store::events::history(&t.db, id).await.unwrap();
     let woken = history.iter().find(|e| e.event == "woken").unwrap();
-    assert_eq!(woken.detail.as_ref().unwrap()["reason"], "payment confirmed");
+    assert_eq!(
+        woken.detail.as_ref().unwrap()["reason"],
+        "payment confirmed"
+    );
 }
 
 async fn timers_and_priority(backend: Backend) {
@@ -367,42 +644,92 @@ async fn timers_and_priority(backend: Backend) {
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
     let start = store::now_ms();
     let timer = client
-        .start::<Probe>(ProbeState::First, &recorded(), StartOptions { run_at_ms: Some(start + 700), ..Default::default() })
+        .start::<Probe>(
+            ProbeState::First,
+            &recorded(),
+            StartOptions {
+                run_at_ms: Some(start + 700),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .id();
-    let low = client.start::<Probe>(ProbeState::First, &ProbeData::default(), StartOptions::default()).await.unwrap().id();
+    let low = client
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id();
     let high = client
-        .start::<Probe>(ProbeState::First, &ProbeData::default(), StartOptions { priority: 10, ..Default::default() })
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions {
+                priority: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .id();
-    let claimed = rows::claim_due(&t.db, "peek", &["probe"], 1, store::now_ms(), 1).await.unwrap();
+    let claimed = rows::claim_due(&t.db, "peek", &["probe"], 1, store::now_ms(), 1)
+        .await
+        .unwrap();
     assert_eq!(claimed[0].id, high, "higher priority is claimed first");
-    let claimed = rows::claim_due(&t.db, "peek", &["probe"], 5, store::now_ms() + 2, 1).await.unwrap();
+    let claimed = rows::claim_due(&t.db, "peek", &["probe"], 5, store::now_ms() + 2, 1)
+        .await
+        .unwrap();
     let mut ids: Vec<_> = claimed.iter().map(|c| c.id).collect();
     ids.sort();
-    assert_eq!(ids, vec![low, high], "both due rows, and not the timer, which is not due yet");
+    assert_eq!(
+        ids,
+        vec![low, high],
+        "both due rows, and not the timer, which is not due yet"
+    );
 
     let (engine, _) = engine(&t.db, registry(), &settings, "w1");
     wait_status(&t, timer, Status::Completed).await;
     engine.shutdown().await;
-    let first_run = count(&t, &format!("SELECT min(started_us) FROM probe_runs WHERE workflow_id = '{timer}'")).await;
-    assert!(first_run / 1000 >= start + 700, "the timer did not fire early");
+    let first_run = count(
+        &t,
+        &format!("SELECT min(started_us) FROM probe_runs WHERE workflow_id = '{timer}'"),
+    )
+    .await;
+    assert!(
+        first_run / 1000 >= start + 700,
+        "the timer did not fire early"
+    );
 }
 
 async fn unknown_schema_version_is_parked(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
-    let id = client.start::<Probe>(ProbeState::First, &recorded(), StartOptions::default()).await.unwrap().id();
-    t.db.execute_unprepared("UPDATE workflows SET schema_version = 99").await.unwrap();
+    let id = client
+        .start::<Probe>(ProbeState::First, &recorded(), StartOptions::default())
+        .await
+        .unwrap()
+        .id();
+    t.db.execute_unprepared("UPDATE workflows SET schema_version = 99")
+        .await
+        .unwrap();
     let (engine, _) = engine(&t.db, registry(), &settings, "w1");
     wait_status(&t, id, Status::NeedsMigration).await;
     engine.shutdown().await;
     let row = rows::find(&t.db, id).await.unwrap().unwrap();
-    assert!(row.last_error.unwrap().contains("schema version 99 is newer"));
+    assert!(
+        row.last_error
+            .unwrap()
+            .contains("schema version 99 is newer")
+    );
     assert_eq!(row.run_at_ms, None, "parked, never crash-looped");
-    assert_eq!(row.schema_version, 99, "the stored version is kept for whoever migrates it");
+    assert_eq!(
+        row.schema_version, 99,
+        "the stored version is kept for whoever migrates it"
+    );
     assert_eq!(count(&t, "SELECT count(*) FROM probe_runs").await, 0);
 }
 
@@ -411,16 +738,128 @@ async fn unknown_schema_version_is_parked(backend: Backend) {
 async fn graceful_shutdown_releases_leases(backend: Backend) {
     let (t, settings) = setup(backend, 600).await;
     let waker = mintflow::engine::Waker::default();
-    let config = mintflow::engine::EngineConfig { worker_id: "w1".into(), shutdown_grace: Duration::from_millis(300) };
-    let first = mintflow::engine::Engine::start(t.db.clone(), registry(), settings.clone(), waker.clone(), config);
+    let config = mintflow::engine::EngineConfig {
+        worker_id: "w1".into(),
+        shutdown_grace: Duration::from_millis(300),
+    };
+    let first = mintflow::engine::Engine::start(
+        t.db.clone(),
+        registry(),
+        settings.clone(),
+        waker.clone(),
+        config,
+    );
     let client = mintflow::engine::Client::new(t.db.clone(), waker);
-    let stuck = ProbeData { hang: Some(Hang { worker: "w1".into(), state: ProbeState::Second, point: HangPoint::Start }), ..recorded() };
-    let id = client.start::<Probe>(ProbeState::First, &stuck, StartOptions::default()).await.unwrap().id();
-    eventually(WAIT, "the hanging step", || async { (status_of(&t, id).await.1 == "second").then_some(()) }).await;
+    let stuck = ProbeData {
+        hang: Some(Hang {
+            worker: "w1".into(),
+            state: ProbeState::Second,
+            point: HangPoint::Start,
+        }),
+        ..recorded()
+    };
+    let id = client
+        .start::<Probe>(ProbeState::First, &stuck, StartOptions::default())
+        .await
+        .unwrap()
+        .id();
+    eventually(WAIT, "the hanging step", || async {
+        (status_of(&t, id).await.1 == "second").then_some(())
+    })
+    .await;
     first.shutdown().await;
-    assert_eq!(rows::find(&t.db, id).await.unwrap().unwrap().lease_owner, None);
+    assert_eq!(
+        rows::find(&t.db, id).await.unwrap().unwrap().lease_owner,
+        None
+    );
     let (second, _) = engine(&t.db, registry(), &settings, "w2");
     // The lease is 10 minutes: finishing within the wait proves it was released.
     wait_status(&t, id, Status::Completed).await;
     second.shutdown().await;
+}
+
+/// Four engines (each with its own pool, as four processes would have) share one PostgreSQL
+/// database and 2,000 workflows: each completes exactly once and no step ever runs twice at
+/// the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_engines_share_the_work_on_postgres() {
+    let (t, settings) = setup(Backend::Postgres, 5).await;
+    let mut engines = Vec::new();
+    for n in 0..4 {
+        let db = t.reconnect().await;
+        engines.push(engine(&db, registry(), &settings, &format!("w{n}")).0);
+    }
+    let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
+    let mut starters = Vec::new();
+    for chunk in 0..20 {
+        let client = client.clone();
+        starters.push(tokio::spawn(async move {
+            for i in 0..100 {
+                let opts = StartOptions {
+                    idempotency_key: Some(format!("{chunk}-{i}")),
+                    ..Default::default()
+                };
+                client
+                    .start::<Probe>(ProbeState::First, &recorded(), opts)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for s in starters {
+        s.await.unwrap();
+    }
+    eventually(
+        Duration::from_secs(180),
+        "2,000 workflows to complete",
+        || async {
+            (count(
+                &t,
+                "SELECT count(*) FROM workflows WHERE status = 'completed'",
+            )
+            .await
+                == 2000)
+                .then_some(())
+        },
+    )
+    .await;
+    for e in engines {
+        e.shutdown().await;
+    }
+    assert_eq!(count(&t, "SELECT count(*) FROM workflows").await, 2000);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT count(*) FROM workflow_events WHERE event = 'completed'"
+        )
+        .await,
+        2000,
+        "each completed once"
+    );
+    assert_eq!(count(&t, "SELECT count(*) FROM probe_effects").await, 6000);
+    assert_eq!(
+        count(
+            &t,
+            "SELECT count(*) FROM (SELECT DISTINCT workflow_id, step FROM probe_effects) d"
+        )
+        .await,
+        6000
+    );
+    assert_eq!(
+        count(&t, "SELECT count(*) FROM probe_runs WHERE ended_us IS NULL").await,
+        0
+    );
+    let overlapping = count(
+        &t,
+        "SELECT count(*) FROM probe_runs a JOIN probe_runs b
+           ON a.workflow_id = b.workflow_id AND a.step = b.step AND a.id < b.id
+          AND a.started_us < b.ended_us AND b.started_us < a.ended_us",
+    )
+    .await;
+    assert_eq!(overlapping, 0, "no step ran concurrently with itself");
+    let workers = count(&t, "SELECT count(DISTINCT worker) FROM probe_runs").await;
+    assert!(
+        workers >= 2,
+        "the work was shared ({workers} workers ran steps)"
+    );
 }

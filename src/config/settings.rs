@@ -20,17 +20,83 @@ pub struct SettingSpec {
 
 /// Every setting mintflow knows, with the defaults the first migration seeds.
 pub const SPECS: &[SettingSpec] = &[
-    SettingSpec { key: "max_batch_size", description: "Most mints in one batchMint transaction.", default: 100, min: 1, max: 2000 },
-    SettingSpec { key: "max_batch_wait_ms", description: "Longest a pending mint waits before its batch is flushed, in ms.", default: 500, min: 0, max: 600_000 },
-    SettingSpec { key: "retry_max_attempts", description: "Attempts of a step failing with transient errors before its workflow fails.", default: 10, min: 1, max: 1000 },
-    SettingSpec { key: "retry_base_delay_ms", description: "First retry delay of a transient step error; doubles each attempt, with jitter.", default: 500, min: 1, max: 3_600_000 },
-    SettingSpec { key: "retry_max_delay_ms", description: "Upper bound of the retry delay, in ms.", default: 300_000, min: 1, max: 86_400_000 },
-    SettingSpec { key: "lease_seconds", description: "How long a claimed workflow stays leased without a heartbeat; a crashed worker's work is taken over after this.", default: 15, min: 1, max: 3600 },
-    SettingSpec { key: "claim_batch_size", description: "Most workflows one claim query leases.", default: 128, min: 1, max: 10_000 },
-    SettingSpec { key: "max_concurrent_steps", description: "Most steps one worker process runs at once.", default: 512, min: 1, max: 100_000 },
-    SettingSpec { key: "confirmations", description: "Blocks on top of a transaction's block before it counts as confirmed.", default: 2, min: 0, max: 1000 },
-    SettingSpec { key: "bump_after_secs", description: "Seconds an unmined transaction waits before its fees are bumped.", default: 20, min: 1, max: 86_400 },
-    SettingSpec { key: "retention_days", description: "Days completed and cancelled workflows are kept before the retention job deletes them.", default: 30, min: 1, max: 36_500 },
+    SettingSpec {
+        key: "max_batch_size",
+        description: "Most mints in one batchMint transaction.",
+        default: 100,
+        min: 1,
+        max: 2000,
+    },
+    SettingSpec {
+        key: "max_batch_wait_ms",
+        description: "Longest a pending mint waits before its batch is flushed, in ms.",
+        default: 500,
+        min: 0,
+        max: 600_000,
+    },
+    SettingSpec {
+        key: "retry_max_attempts",
+        description: "Attempts of a step failing with transient errors before its workflow fails.",
+        default: 10,
+        min: 1,
+        max: 1000,
+    },
+    SettingSpec {
+        key: "retry_base_delay_ms",
+        description: "First retry delay of a transient step error; doubles each attempt, with jitter.",
+        default: 500,
+        min: 1,
+        max: 3_600_000,
+    },
+    SettingSpec {
+        key: "retry_max_delay_ms",
+        description: "Upper bound of the retry delay, in ms.",
+        default: 300_000,
+        min: 1,
+        max: 86_400_000,
+    },
+    SettingSpec {
+        key: "lease_seconds",
+        description: "How long a claimed workflow stays leased without a heartbeat; a crashed worker's work is taken over after this.",
+        default: 15,
+        min: 1,
+        max: 3600,
+    },
+    SettingSpec {
+        key: "claim_batch_size",
+        description: "Most workflows one claim query leases.",
+        default: 128,
+        min: 1,
+        max: 10_000,
+    },
+    SettingSpec {
+        key: "max_concurrent_steps",
+        description: "Most steps one worker process runs at once.",
+        default: 512,
+        min: 1,
+        max: 100_000,
+    },
+    SettingSpec {
+        key: "confirmations",
+        description: "Blocks on top of a transaction's block before it counts as confirmed.",
+        default: 2,
+        min: 0,
+        max: 1000,
+    },
+    SettingSpec {
+        key: "bump_after_secs",
+        description: "Seconds an unmined transaction waits before its fees are bumped.",
+        default: 20,
+        min: 1,
+        max: 86_400,
+    },
+    SettingSpec {
+        key: "retention_days",
+        description: "Days completed and cancelled workflows are kept before the retention job deletes them.",
+        default: 30,
+        min: 1,
+        max: 36_500,
+    },
 ];
 
 pub fn spec(key: &str) -> Option<&'static SettingSpec> {
@@ -45,7 +111,12 @@ pub enum SettingError {
     #[error("`{key}` takes an integer, got {got}")]
     NotInteger { key: &'static str, got: String },
     #[error("`{key}` must be between {min} and {max}, got {got}")]
-    OutOfRange { key: &'static str, min: i64, max: i64, got: i64 },
+    OutOfRange {
+        key: &'static str,
+        min: i64,
+        max: i64,
+        got: i64,
+    },
 }
 
 /// Checks `value` against the spec of `key` and returns the integer to store.
@@ -56,7 +127,12 @@ pub fn validate(key: &str, value: &Json) -> Result<i64, SettingError> {
         got: value.to_string(),
     })?;
     if n < spec.min || n > spec.max {
-        return Err(SettingError::OutOfRange { key: spec.key, min: spec.min, max: spec.max, got: n });
+        return Err(SettingError::OutOfRange {
+            key: spec.key,
+            min: spec.min,
+            max: spec.max,
+            got: n,
+        });
     }
     Ok(n)
 }
@@ -112,8 +188,20 @@ impl Settings {
         s
     }
 
+    /// The value of `key` (0 for an unknown key).
+    pub fn value(&self, key: &str) -> i64 {
+        let mut copy = self.clone();
+        copy.slot(key).map(|v| *v).unwrap_or_default()
+    }
+
     fn set(&mut self, key: &str, n: i64) {
-        let slot = match key {
+        if let Some(slot) = self.slot(key) {
+            *slot = n;
+        }
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut i64> {
+        Some(match key {
             "max_batch_size" => &mut self.max_batch_size,
             "max_batch_wait_ms" => &mut self.max_batch_wait_ms,
             "retry_max_attempts" => &mut self.retry_max_attempts,
@@ -125,9 +213,8 @@ impl Settings {
             "confirmations" => &mut self.confirmations,
             "bump_after_secs" => &mut self.bump_after_secs,
             "retention_days" => &mut self.retention_days,
-            _ => return,
-        };
-        *slot = n;
+            _ => return None,
+        })
     }
 
     pub fn lease(&self) -> Duration {
@@ -182,10 +269,22 @@ mod tests {
 
     #[test]
     fn validate_checks_type_and_range() {
-        assert_eq!(validate("max_batch_size", &serde_json::json!(50)).unwrap(), 50);
-        assert!(matches!(validate("max_batch_size", &serde_json::json!(0)), Err(SettingError::OutOfRange { .. })));
-        assert!(matches!(validate("max_batch_size", &serde_json::json!("5")), Err(SettingError::NotInteger { .. })));
-        assert!(matches!(validate("nope", &serde_json::json!(1)), Err(SettingError::Unknown(_))));
+        assert_eq!(
+            validate("max_batch_size", &serde_json::json!(50)).unwrap(),
+            50
+        );
+        assert!(matches!(
+            validate("max_batch_size", &serde_json::json!(0)),
+            Err(SettingError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            validate("max_batch_size", &serde_json::json!("5")),
+            Err(SettingError::NotInteger { .. })
+        ));
+        assert!(matches!(
+            validate("nope", &serde_json::json!(1)),
+            Err(SettingError::Unknown(_))
+        ));
     }
 
     #[test]

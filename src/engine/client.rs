@@ -110,10 +110,14 @@ impl Client {
                 rows::notify_wake(conn).await?;
                 Ok(Started::Created(id))
             }
-            Inserted::Existing { id, same_request: true } => Ok(Started::Existing(id)),
-            Inserted::Existing { id, same_request: false } => {
-                Err(StartError::IdempotencyConflict { existing: id })
-            }
+            Inserted::Existing {
+                id,
+                same_request: true,
+            } => Ok(Started::Existing(id)),
+            Inserted::Existing {
+                id,
+                same_request: false,
+            } => Err(StartError::IdempotencyConflict { existing: id }),
         }
     }
 

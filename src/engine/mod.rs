@@ -78,7 +78,11 @@ impl Engine {
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));
         waker.wake();
         tracing::info!(worker = %shared.worker_id, "engine started");
-        Engine { shared, claimer, background }
+        Engine {
+            shared,
+            claimer,
+            background,
+        }
     }
 
     pub fn worker_id(&self) -> &str {
@@ -90,10 +94,13 @@ impl Engine {
     pub async fn shutdown(mut self) {
         self.shared.stopping.cancel();
         let _ = (&mut self.claimer).await;
-        match crate::store::workflows::release_leases(&self.shared.db, &self.shared.worker_id).await {
+        match crate::store::workflows::release_leases(&self.shared.db, &self.shared.worker_id).await
+        {
             Ok(n) if n > 0 => tracing::info!(released = n, "released leases"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not release leases; they expire on their own"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release leases; they expire on their own")
+            }
         }
         self.background.abort_all();
         while self.background.join_next().await.is_some() {}

@@ -20,7 +20,11 @@ mod tests {
         for attempt in 0..50 {
             let d = backoff_ms(attempt, 100, 10_000);
             let cap = (100i64 << attempt.min(40)).min(10_000);
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d} not in [{}, {cap}]", cap / 2);
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "attempt {attempt}: {d} not in [{}, {cap}]",
+                cap / 2
+            );
         }
     }
 }

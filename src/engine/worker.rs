@@ -53,7 +53,16 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
         if want > 0 {
             let now = store::now_ms();
             let lease_ms = settings.lease_seconds * 1000;
-            match rows::claim_due(&shared.db, &shared.worker_id, &kinds, want as u32, now, lease_ms).await {
+            match rows::claim_due(
+                &shared.db,
+                &shared.worker_id,
+                &kinds,
+                want as u32,
+                now,
+                lease_ms,
+            )
+            .await
+            {
                 Ok(claimed) => {
                     more_due = claimed.len() == want;
                     for row in claimed {
@@ -89,7 +98,10 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(left = steps.len(), "shutdown grace expired; abandoning in-flight steps");
+        tracing::warn!(
+            left = steps.len(),
+            "shutdown grace expired; abandoning in-flight steps"
+        );
         steps.abort_all();
         while steps.join_next().await.is_some() {}
     }
@@ -107,7 +119,11 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
 /// the same lease, checkpointing after every step.
 async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
     let id = row.id;
-    if let Some(previous) = row.previous_owner.as_deref().filter(|p| **p != *shared.worker_id) {
+    if let Some(previous) = row
+        .previous_owner
+        .as_deref()
+        .filter(|p| **p != *shared.worker_id)
+    {
         tracing::info!(workflow = %id, previous, "taking over an expired lease");
         let takeover = NewEvent {
             workflow_id: id,
@@ -154,12 +170,22 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
                 StepOutput::Failed(StepError::Transient(format!("panic: {msg}")))
             });
         let limits = RetryLimits {
-            max_attempts: kind.max_attempts().map(i64::from).unwrap_or(settings.retry_max_attempts),
+            max_attempts: kind
+                .max_attempts()
+                .map(i64::from)
+                .unwrap_or(settings.retry_max_attempts),
             settings: &settings,
         };
         let keep_going = !shared.stopping.is_cancelled();
         let (mut checkpoint, effects) = decide(
-            Prior { id, version: row.version, state: &state, data: &data, schema_version, attempt },
+            Prior {
+                id,
+                version: row.version,
+                state: &state,
+                data: &data,
+                schema_version,
+                attempt,
+            },
             kind.schema_version(),
             output,
             limits,
@@ -167,14 +193,25 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             store::now_ms(),
         );
         if let Some(detail) = checkpoint.detail.as_mut().and_then(Json::as_object_mut) {
-            detail.insert("step_ms".into(), json!(started.elapsed().as_millis() as u64));
+            detail.insert(
+                "step_ms".into(),
+                json!(started.elapsed().as_millis() as u64),
+            );
         }
-        let next = checkpoint
-            .keep_lease
-            .then(|| (checkpoint.state.clone(), checkpoint.data.clone(), checkpoint.schema_version));
+        let next = checkpoint.keep_lease.then(|| {
+            (
+                checkpoint.state.clone(),
+                checkpoint.data.clone(),
+                checkpoint.schema_version,
+            )
+        });
         let run_at = checkpoint.run_at_ms;
         let (reply, written) = oneshot::channel();
-        let request = WriteRequest { checkpoint, effects, reply };
+        let request = WriteRequest {
+            checkpoint,
+            effects,
+            reply,
+        };
         if shared.writer.send(request).await.is_err() {
             return; // the engine is going away; the lease expires and another worker resumes
         }
@@ -249,7 +286,12 @@ pub(crate) fn decide(
         detail: None,
     };
     match output {
-        StepOutput::Done { transition, data, effects, detail } => {
+        StepOutput::Done {
+            transition,
+            data,
+            effects,
+            detail,
+        } => {
             let mut cp = match transition {
                 Transition::Next(s) => Checkpoint {
                     run_at_ms: Some(now),
@@ -272,7 +314,8 @@ pub(crate) fn decide(
         }
         StepOutput::Failed(StepError::Transient(error)) => {
             let attempt = prior.attempt + 1;
-            let unchanged = |status, event| base(status, prior.state.to_owned(), prior.data.clone(), event);
+            let unchanged =
+                |status, event| base(status, prior.state.to_owned(), prior.data.clone(), event);
             let cp = if i64::from(attempt) >= limits.max_attempts {
                 let reason = format!("gave up after {attempt} attempts: {error}");
                 Checkpoint {
@@ -305,7 +348,12 @@ pub(crate) fn decide(
                 schema_version: prior.schema_version,
                 last_error: Some(error.clone()),
                 detail: Some(json!({ "error": error })),
-                ..base(Status::Failed, prior.state.to_owned(), prior.data.clone(), "failed")
+                ..base(
+                    Status::Failed,
+                    prior.state.to_owned(),
+                    prior.data.clone(),
+                    "failed",
+                )
             };
             (cp, Vec::new())
         }
@@ -315,7 +363,12 @@ pub(crate) fn decide(
                 schema_version: prior.schema_version,
                 last_error: Some(error.clone()),
                 detail: Some(json!({ "error": error })),
-                ..base(Status::NeedsMigration, prior.state.to_owned(), prior.data.clone(), "needs_migration")
+                ..base(
+                    Status::NeedsMigration,
+                    prior.state.to_owned(),
+                    prior.data.clone(),
+                    "needs_migration",
+                )
             };
             (cp, Vec::new())
         }
@@ -356,23 +409,55 @@ mod tests {
     use super::*;
 
     fn prior(data: &Json) -> Prior<'_> {
-        Prior { id: uuid::Uuid::nil(), version: 7, state: "first", data, schema_version: 1, attempt: 0 }
+        Prior {
+            id: uuid::Uuid::nil(),
+            version: 7,
+            state: "first",
+            data,
+            schema_version: 1,
+            attempt: 0,
+        }
     }
 
     fn done(t: Transition<String>) -> StepOutput {
-        StepOutput::Done { transition: t, data: json!({"n": 2}), effects: vec![], detail: None }
+        StepOutput::Done {
+            transition: t,
+            data: json!({"n": 2}),
+            effects: vec![],
+            detail: None,
+        }
     }
 
     #[test]
     fn next_keeps_lease_only_while_running() {
         let data = json!({"n": 1});
         let s = Settings::default();
-        let limits = || RetryLimits { max_attempts: 3, settings: &s };
-        let (cp, _) = decide(prior(&data), 1, done(Transition::Next("second".into())), limits(), true, 100);
+        let limits = || RetryLimits {
+            max_attempts: 3,
+            settings: &s,
+        };
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            done(Transition::Next("second".into())),
+            limits(),
+            true,
+            100,
+        );
         assert!(cp.keep_lease);
-        assert_eq!((cp.status, cp.state.as_str(), cp.run_at_ms, cp.version), (Status::Running, "second", Some(100), 7));
+        assert_eq!(
+            (cp.status, cp.state.as_str(), cp.run_at_ms, cp.version),
+            (Status::Running, "second", Some(100), 7)
+        );
         assert_eq!(cp.data, json!({"n": 2}));
-        let (cp, _) = decide(prior(&data), 1, done(Transition::Next("second".into())), limits(), false, 100);
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            done(Transition::Next("second".into())),
+            limits(),
+            false,
+            100,
+        );
         assert!(!cp.keep_lease, "a stopping worker releases the lease");
     }
 
@@ -380,15 +465,38 @@ mod tests {
     fn transient_errors_back_off_then_fail() {
         let data = json!({"n": 1});
         let s = Settings::default();
-        let (cp, _) = decide(prior(&data), 1, StepOutput::Failed(StepError::Transient("rpc".into())), RetryLimits { max_attempts: 3, settings: &s }, true, 1000);
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            StepOutput::Failed(StepError::Transient("rpc".into())),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            1000,
+        );
         assert_eq!(cp.status, Status::Running);
         assert_eq!(cp.state, "first");
         assert_eq!(cp.data, data, "a failed step keeps the old checkpoint");
         assert_eq!(cp.attempt, 1);
         assert!(cp.run_at_ms.unwrap() > 1000);
         assert_eq!(cp.event, "retry_scheduled");
-        let last = Prior { attempt: 2, ..prior(&data) };
-        let (cp, _) = decide(last, 1, StepOutput::Failed(StepError::Transient("rpc".into())), RetryLimits { max_attempts: 3, settings: &s }, true, 1000);
+        let last = Prior {
+            attempt: 2,
+            ..prior(&data)
+        };
+        let (cp, _) = decide(
+            last,
+            1,
+            StepOutput::Failed(StepError::Transient("rpc".into())),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            1000,
+        );
         assert_eq!(cp.status, Status::Failed);
         assert!(cp.last_error.unwrap().contains("gave up after 3 attempts"));
     }
@@ -397,9 +505,32 @@ mod tests {
     fn permanent_and_undecodable() {
         let data = json!({});
         let s = Settings::default();
-        let (cp, _) = decide(prior(&data), 1, StepOutput::Failed(StepError::Permanent("bad".into())), RetryLimits { max_attempts: 3, settings: &s }, true, 0);
-        assert_eq!((cp.status, cp.run_at_ms, cp.last_error.as_deref()), (Status::Failed, None, Some("bad")));
-        let (cp, _) = decide(prior(&data), 2, StepOutput::Undecodable("v9".into()), RetryLimits { max_attempts: 3, settings: &s }, true, 0);
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            StepOutput::Failed(StepError::Permanent("bad".into())),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            0,
+        );
+        assert_eq!(
+            (cp.status, cp.run_at_ms, cp.last_error.as_deref()),
+            (Status::Failed, None, Some("bad"))
+        );
+        let (cp, _) = decide(
+            prior(&data),
+            2,
+            StepOutput::Undecodable("v9".into()),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            0,
+        );
         assert_eq!((cp.status, cp.schema_version), (Status::NeedsMigration, 1));
     }
 
@@ -407,9 +538,32 @@ mod tests {
     fn wait_and_timer() {
         let data = json!({});
         let s = Settings::default();
-        let (cp, _) = decide(prior(&data), 1, done(Transition::Wait("sent".into())), RetryLimits { max_attempts: 3, settings: &s }, true, 0);
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            done(Transition::Wait("sent".into())),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            0,
+        );
         assert_eq!((cp.status, cp.run_at_ms), (Status::Waiting, None));
-        let (cp, _) = decide(prior(&data), 1, done(Transition::WaitUntil("x".into(), 99)), RetryLimits { max_attempts: 3, settings: &s }, true, 0);
-        assert_eq!((cp.status, cp.run_at_ms, cp.keep_lease), (Status::Running, Some(99), false));
+        let (cp, _) = decide(
+            prior(&data),
+            1,
+            done(Transition::WaitUntil("x".into(), 99)),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            0,
+        );
+        assert_eq!(
+            (cp.status, cp.run_at_ms, cp.keep_lease),
+            (Status::Running, Some(99), false)
+        );
     }
 }

@@ -67,7 +67,12 @@ pub struct Step<S, D> {
 
 impl<S, D> Step<S, D> {
     pub fn new(transition: Transition<S>, data: D) -> Self {
-        Step { transition, data, effects: Vec::new(), detail: None }
+        Step {
+            transition,
+            data,
+            effects: Vec::new(),
+            detail: None,
+        }
     }
 
     pub fn next(state: S, data: D) -> Self {

@@ -21,7 +21,11 @@ pub(crate) struct WriteRequest {
 }
 
 /// Runs until every sender is gone.
-pub(crate) async fn run(db: DatabaseConnection, owner: String, mut rx: mpsc::Receiver<WriteRequest>) {
+pub(crate) async fn run(
+    db: DatabaseConnection,
+    owner: String,
+    mut rx: mpsc::Receiver<WriteRequest>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let requests = std::mem::take(&mut group);

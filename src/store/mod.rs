@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use migration::MigratorTrait;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// The SQLite file `mintflow` uses when no `DATABASE_URL` is given.
@@ -48,7 +48,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// True when every migration this binary knows is applied.
 pub async fn migrations_current(db: &DatabaseConnection) -> Result<bool, DbErr> {
-    Ok(migration::Migrator::get_pending_migrations(db).await?.is_empty())
+    Ok(migration::Migrator::get_pending_migrations(db)
+        .await?
+        .is_empty())
 }
 
 /// Starts a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: a deferred

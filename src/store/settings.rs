@@ -1,7 +1,5 @@
 //! `system_settings`: operator-tunable values, read by every process and changed live.
-use sea_orm::{
-    ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
 use serde_json::Value as Json;
 
 use super::entity::system_setting;

@@ -7,8 +7,8 @@
 use std::collections::HashSet;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    Order, QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -95,7 +95,10 @@ pub struct NewWorkflow {
 pub enum Inserted {
     Created(Uuid),
     /// The idempotency key was taken; `same_request` tells whether the stored request hash matches.
-    Existing { id: Uuid, same_request: bool },
+    Existing {
+        id: Uuid,
+        same_request: bool,
+    },
 }
 
 /// Inserts a workflow and its `created` history event on `conn` (run it inside a transaction).
@@ -253,8 +256,10 @@ pub async fn claim_due(
                     [now.into(), kinds_json.into(), i64::from(limit).into()],
                 ))
                 .await?;
-            let claimed: Vec<ClaimedWorkflow> =
-                rows.iter().map(claimed_from_row).collect::<Result<_, _>>()?;
+            let claimed: Vec<ClaimedWorkflow> = rows
+                .iter()
+                .map(claimed_from_row)
+                .collect::<Result<_, _>>()?;
             if !claimed.is_empty() {
                 let ids = json_ids(claimed.iter().map(|c| c.id));
                 txn.execute_raw(Statement::from_sql_and_values(
@@ -455,7 +460,7 @@ pub async fn release_leases(db: &DatabaseConnection, owner: &str) -> Result<u64,
 /// What an operator action found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ActionOutcome {
-    Done(workflow::Model),
+    Done(Box<workflow::Model>),
     NotFound,
     /// The workflow is not in a status the action applies to.
     WrongStatus(Status),
@@ -488,7 +493,11 @@ pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<Act
 }
 
 /// Cancels a workflow that has not finished. An in-flight step loses its fence and is discarded.
-pub async fn cancel(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+pub async fn cancel(
+    db: &DatabaseConnection,
+    id: Uuid,
+    who: &Actor,
+) -> Result<ActionOutcome, DbErr> {
     operator_action(
         db,
         id,
@@ -552,7 +561,7 @@ async fn operator_action(
     .await?;
     notify_wake(&txn).await?;
     txn.commit().await?;
-    Ok(ActionOutcome::Done(updated))
+    Ok(ActionOutcome::Done(Box::new(updated)))
 }
 
 /// Makes a `waiting` workflow due now. Returns false when it was not waiting.
@@ -600,7 +609,8 @@ pub const WAKE_CHANNEL: &str = "mintflow_wake";
 /// engine wakes in memory.
 pub async fn notify_wake<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
     if conn.get_database_backend() == DbBackend::Postgres {
-        conn.execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}")).await?;
+        conn.execute_unprepared(&format!("NOTIFY {WAKE_CHANNEL}"))
+            .await?;
     }
     Ok(())
 }
@@ -609,7 +619,10 @@ pub async fn notify_wake<C: ConnectionTrait>(conn: &C) -> Result<(), DbErr> {
 /// `before_ms`. Failed ones stay for operators. Returns how many rows went.
 pub async fn delete_finished_before(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
     let res = workflow::Entity::delete_many()
-        .filter(workflow::Column::Status.is_in([Status::Completed.as_str(), Status::Cancelled.as_str()]))
+        .filter(
+            workflow::Column::Status
+                .is_in([Status::Completed.as_str(), Status::Cancelled.as_str()]),
+        )
         .filter(workflow::Column::FinishedAtMs.lt(before_ms))
         .exec(db)
         .await?;
@@ -685,4 +698,3 @@ pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>
 fn json_ids(ids: impl Iterator<Item = Uuid>) -> String {
     serde_json::to_string(&ids.map(|i| i.to_string()).collect::<Vec<_>>()).expect("ids serialize")
 }
-

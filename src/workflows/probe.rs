@@ -15,8 +15,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::store::sql;
 use crate::engine::{Step, StepCtx, StepError, Transition, Workflow};
+use crate::store::sql;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -77,7 +77,11 @@ impl Probe {
     /// Creates the probe's own tables (they are not part of the product schema).
     pub async fn create_tables(db: &DatabaseConnection) -> Result<(), DbErr> {
         let pg = db.get_database_backend() == sea_orm::DbBackend::Postgres;
-        let id = if pg { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY AUTOINCREMENT" };
+        let id = if pg {
+            "BIGSERIAL PRIMARY KEY"
+        } else {
+            "INTEGER PRIMARY KEY AUTOINCREMENT"
+        };
         for sql in [
             format!(
                 "CREATE TABLE IF NOT EXISTS probe_runs (id {id}, workflow_id TEXT NOT NULL, \
@@ -115,9 +119,9 @@ impl Workflow for Probe {
             ProbeState::Third | ProbeState::Done => ProbeState::Done,
         };
         let hang_here = |point| {
-            data.hang.as_ref().is_some_and(|h| {
-                h.worker == *ctx.worker_id && h.state == state && h.point == point
-            })
+            data.hang
+                .as_ref()
+                .is_some_and(|h| h.worker == *ctx.worker_id && h.state == state && h.point == point)
         };
         if hang_here(HangPoint::Start) {
             std::future::pending::<()>().await;
@@ -147,7 +151,8 @@ impl Workflow for Probe {
         } else {
             Transition::Next(next)
         };
-        let mut out = Step::new(transition, data.clone()).with_detail(json!({ "probe_step": step }));
+        let mut out =
+            Step::new(transition, data.clone()).with_detail(json!({ "probe_step": step }));
         if data.record {
             out = out.with_effect(Arc::new(move |txn| {
                 let wf = wf.clone();
@@ -155,7 +160,10 @@ impl Workflow for Probe {
                     let backend = txn.get_database_backend();
                     txn.execute_raw(Statement::from_sql_and_values(
                         backend,
-                        sql(backend, "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)"),
+                        sql(
+                            backend,
+                            "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)",
+                        ),
                         [wf.into(), step.into()],
                     ))
                     .await?;
@@ -176,14 +184,22 @@ async fn failpoint(db: &DatabaseConnection, wf: &str, step: i32) -> Result<Optio
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             backend,
-            sql(backend, "SELECT reason FROM probe_failpoints WHERE workflow_id = $1 AND step = $2"),
+            sql(
+                backend,
+                "SELECT reason FROM probe_failpoints WHERE workflow_id = $1 AND step = $2",
+            ),
             [wf.into(), step.into()],
         ))
         .await?;
     row.map(|r| r.try_get::<String>("", "reason")).transpose()
 }
 
-async fn record_run_start(db: &DatabaseConnection, wf: &str, step: i32, worker: &str) -> Result<i64, DbErr> {
+async fn record_run_start(
+    db: &DatabaseConnection,
+    wf: &str,
+    step: i32,
+    worker: &str,
+) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
     let row = db
         .query_one_raw(Statement::from_sql_and_values(

@@ -13,7 +13,8 @@ use tokio::sync::OnceCell;
 
 /// The PostgreSQL server the tests use; override with `TEST_POSTGRES_URL` (no database part).
 pub fn pg_server() -> String {
-    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +36,9 @@ impl TestDb {
             Backend::Postgres => {
                 let template = template().await;
                 let name = format!("mf_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = store::connect(&format!("{}/postgres", pg_server())).await.expect("connect to PostgreSQL");
+                let admin = store::connect(&format!("{}/postgres", pg_server()))
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
                     .await
@@ -43,14 +46,24 @@ impl TestDb {
                 admin.close().await.ok();
                 let url = format!("{}/{name}", pg_server());
                 let db = store::connect(&url).await.expect("connect test database");
-                TestDb { db, url, backend, _dir: None }
+                TestDb {
+                    db,
+                    url,
+                    backend,
+                    _dir: None,
+                }
             }
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
                 let db = store::connect(&url).await.expect("open sqlite");
                 store::migrate(&db).await.expect("migrate sqlite");
-                TestDb { db, url, backend, _dir: Some(dir) }
+                TestDb {
+                    db,
+                    url,
+                    backend,
+                    _dir: Some(dir),
+                }
             }
         }
     }
@@ -85,36 +98,59 @@ async fn template() -> &'static str {
         .get_or_init(|| async {
             let mut sources = String::new();
             let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migration/src");
-            let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
             files.sort();
             for f in files {
                 sources.push_str(&std::fs::read_to_string(f).unwrap());
             }
             let hash = &mintflow::engine::client::request_hash(sources.as_bytes())[..16];
             let name = format!("mf_template_{hash}");
-            let admin = store::connect(&format!("{}/postgres", pg_server())).await.expect("connect to PostgreSQL");
+            let admin = store::connect(&format!("{}/postgres", pg_server()))
+                .await
+                .expect("connect to PostgreSQL");
             // A session-level advisory lock on one pooled connection: take it, build, release.
-            let mut conn = admin.get_postgres_connection_pool().acquire().await.unwrap();
-            use sea_orm::sqlx::Executor;
-            conn.execute("SELECT pg_advisory_lock(727274)").await.unwrap();
-            let exists = sea_orm::sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
-                .bind(&name)
-                .fetch_one(&mut *conn)
+            let mut conn = admin
+                .get_postgres_connection_pool()
+                .acquire()
                 .await
                 .unwrap();
+            use sea_orm::sqlx::Executor;
+            conn.execute("SELECT pg_advisory_lock(727274)")
+                .await
+                .unwrap();
+            let exists = sea_orm::sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+            )
+            .bind(&name)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
             if exists == 0 {
                 let building = format!("{name}_building");
                 let drop = format!("DROP DATABASE IF EXISTS {building}");
-                conn.execute(sea_orm::sqlx::AssertSqlSafe(drop)).await.unwrap();
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(drop))
+                    .await
+                    .unwrap();
                 let create = format!("CREATE DATABASE {building}");
-                conn.execute(sea_orm::sqlx::AssertSqlSafe(create)).await.unwrap();
-                let db = store::connect(&format!("{}/{building}", pg_server())).await.unwrap();
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(create))
+                    .await
+                    .unwrap();
+                let db = store::connect(&format!("{}/{building}", pg_server()))
+                    .await
+                    .unwrap();
                 store::migrate(&db).await.expect("migrate template");
                 db.close().await.unwrap();
                 let rename = format!("ALTER DATABASE {building} RENAME TO {name}");
-                conn.execute(sea_orm::sqlx::AssertSqlSafe(rename)).await.unwrap();
+                conn.execute(sea_orm::sqlx::AssertSqlSafe(rename))
+                    .await
+                    .unwrap();
             }
-            conn.execute("SELECT pg_advisory_unlock(727274)").await.unwrap();
+            conn.execute("SELECT pg_advisory_unlock(727274)")
+                .await
+                .unwrap();
             drop(conn);
             admin.close().await.ok();
             name
@@ -143,16 +179,41 @@ where
 
 /// Settings for tests: short leases so takeovers happen in a couple of seconds.
 pub async fn fast_settings(db: &DatabaseConnection, lease_seconds: i64) -> SettingsHandle {
-    store::settings::put(db, "lease_seconds", serde_json::json!(lease_seconds), "test").await.unwrap();
-    store::settings::put(db, "retry_base_delay_ms", serde_json::json!(20), "test").await.unwrap();
-    store::settings::put(db, "retry_max_delay_ms", serde_json::json!(200), "test").await.unwrap();
+    store::settings::put(
+        db,
+        "lease_seconds",
+        serde_json::json!(lease_seconds),
+        "test",
+    )
+    .await
+    .unwrap();
+    store::settings::put(db, "retry_base_delay_ms", serde_json::json!(20), "test")
+        .await
+        .unwrap();
+    store::settings::put(db, "retry_max_delay_ms", serde_json::json!(200), "test")
+        .await
+        .unwrap();
     SettingsHandle::load(db).await.unwrap()
 }
 
 /// An engine with its own waker and a fixed worker id.
-pub fn engine(db: &DatabaseConnection, registry: Registry, settings: &SettingsHandle, worker: &str) -> (Engine, Client) {
+pub fn engine(
+    db: &DatabaseConnection,
+    registry: Registry,
+    settings: &SettingsHandle,
+    worker: &str,
+) -> (Engine, Client) {
     let waker = Waker::default();
-    let config = EngineConfig { worker_id: worker.to_owned(), shutdown_grace: Duration::from_secs(5) };
-    let engine = Engine::start(db.clone(), registry, settings.clone(), waker.clone(), config);
+    let config = EngineConfig {
+        worker_id: worker.to_owned(),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let engine = Engine::start(
+        db.clone(),
+        registry,
+        settings.clone(),
+        waker.clone(),
+        config,
+    );
     (engine, Client::new(db.clone(), waker))
 }

@@ -1,0 +1,108 @@
+//! Hot settings: read by anyone, changed by admins, validated, effective without restart.
+use chrono::{DateTime, Utc};
+use poem_openapi::{
+    Object, OpenApi, Tags,
+    param::{Header, Path},
+    payload::Json,
+};
+use serde_json::Value as Json_;
+
+use poem::web::Data;
+
+use super::AppState;
+use super::auth::{self, AdminAuth};
+use super::error::ApiError;
+use super::time::from_ms;
+use crate::config::settings::{self as specs, SettingError};
+use crate::store;
+
+#[derive(Tags)]
+pub enum SettingsTag {
+    /// Operator-tunable settings, changed live.
+    Settings,
+}
+
+#[derive(Object)]
+pub struct Setting {
+    pub key: String,
+    pub value: i64,
+    pub default: i64,
+    pub min: i64,
+    pub max: i64,
+    pub description: String,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub updated_by: Option<String>,
+}
+
+#[derive(Object)]
+pub struct SettingUpdate {
+    /// The new value (an integer within the setting's range).
+    pub value: Json_,
+}
+
+pub struct SettingsApi;
+
+#[OpenApi(prefix_path = "/v1/settings", tag = "SettingsTag::Settings")]
+impl SettingsApi {
+    /// Every setting with its current value, range and last change.
+    #[oai(path = "/", method = "get", operation_id = "list_settings")]
+    async fn list(&self, app: Data<&AppState>) -> Result<Json<Vec<Setting>>, ApiError> {
+        let stored = store::settings::load_all(&app.db).await?;
+        let current = specs::Settings::from_rows(stored.iter().map(|r| (r.key.as_str(), &r.value)));
+        Ok(Json(
+            specs::SPECS
+                .iter()
+                .map(|spec| {
+                    let row = stored.iter().find(|r| r.key == spec.key);
+                    Setting {
+                        key: spec.key.into(),
+                        value: current.value(spec.key),
+                        default: spec.default,
+                        min: spec.min,
+                        max: spec.max,
+                        description: spec.description.into(),
+                        updated_at: row.map(|r| from_ms(r.updated_at_ms)),
+                        updated_by: row.and_then(|r| r.updated_by.clone()),
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Change a setting. Admin only. Takes effect at once in this process and within seconds
+    /// in every other one.
+    #[oai(path = "/:key", method = "put", operation_id = "put_setting")]
+    async fn put(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        key: Path<String>,
+        body: Json<SettingUpdate>,
+        /// Who is acting (default `admin`).
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<Setting>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let spec = specs::spec(&key.0).ok_or_else(|| {
+            ApiError::not_found("setting_not_found", format!("unknown setting `{}`", key.0))
+        })?;
+        let value = specs::validate(spec.key, &body.0.value).map_err(|e| match e {
+            SettingError::Unknown(_) => ApiError::not_found("setting_not_found", e.to_string()),
+            _ => ApiError::unprocessable("invalid_value", e.to_string()),
+        })?;
+        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let row = store::settings::put(&app.db, spec.key, value.into(), &who).await?;
+        app.settings.reload(&app.db).await?;
+        tracing::info!(key = spec.key, value, by = who, "setting changed");
+        Ok(Json(Setting {
+            key: spec.key.into(),
+            value,
+            default: spec.default,
+            min: spec.min,
+            max: spec.max,
+            description: spec.description.into(),
+            updated_at: Some(from_ms(row.updated_at_ms)),
+            updated_by: row.updated_by,
+        }))
+    }
+}

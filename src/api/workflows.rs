@@ -1,0 +1,365 @@
+//! Operators' view of workflows: list, inspect, read history, retry and cancel.
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::{
+    Enum, Object, OpenApi, Tags,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use serde_json::Value as Json_;
+use uuid::Uuid;
+
+use poem::web::Data;
+
+use super::AppState;
+use super::auth::{self, AdminAuth};
+use super::error::{ApiError, parse_uuid};
+use super::time::{from_ms, opt_from_ms};
+use crate::store::entity::{workflow, workflow_event};
+use crate::store::events;
+use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
+
+#[derive(Tags)]
+pub enum WorkflowsTag {
+    /// Durable workflows and their histories, for operators.
+    Workflows,
+}
+
+/// The engine-level status of a workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum WorkflowStatus {
+    Running,
+    Waiting,
+    Completed,
+    Failed,
+    Cancelled,
+    NeedsMigration,
+}
+
+impl From<WorkflowStatus> for Status {
+    fn from(s: WorkflowStatus) -> Status {
+        match s {
+            WorkflowStatus::Running => Status::Running,
+            WorkflowStatus::Waiting => Status::Waiting,
+            WorkflowStatus::Completed => Status::Completed,
+            WorkflowStatus::Failed => Status::Failed,
+            WorkflowStatus::Cancelled => Status::Cancelled,
+            WorkflowStatus::NeedsMigration => Status::NeedsMigration,
+        }
+    }
+}
+
+/// A workflow: where it is, its checkpoint, and who holds it.
+#[derive(Object)]
+pub struct Workflow {
+    pub id: Uuid,
+    /// The kind of workflow (`mint`, `payment`, ...).
+    pub kind: String,
+    /// Engine status: running, waiting, completed, failed, cancelled, needs_migration.
+    pub status: String,
+    /// The kind's own state (`pending`, `sent`, `confirmed`, ...).
+    pub state: String,
+    /// The typed checkpoint data of its kind.
+    pub data: Json_,
+    pub schema_version: i32,
+    pub priority: i16,
+    /// Transient failures of the current state so far.
+    pub attempt: i32,
+    /// Fencing epoch: bumped on every claim and operator action.
+    pub version: i64,
+    /// When it is next due; absent while waiting or finished.
+    pub run_at: Option<DateTime<Utc>>,
+    /// The worker holding its lease, if any.
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<String>,
+    pub parent_id: Option<Uuid>,
+    pub payer: Option<String>,
+    pub token: Option<String>,
+    pub tx_hash: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<workflow::Model> for Workflow {
+    fn from(m: workflow::Model) -> Self {
+        Workflow {
+            id: m.id,
+            kind: m.kind,
+            status: m.status,
+            state: m.state,
+            data: m.data,
+            schema_version: m.schema_version,
+            priority: m.priority,
+            attempt: m.attempt,
+            version: m.version,
+            run_at: opt_from_ms(m.run_at_ms),
+            lease_owner: m.lease_owner,
+            lease_until: opt_from_ms(m.lease_until_ms),
+            idempotency_key: m.idempotency_key,
+            parent_id: m.parent_id,
+            payer: m.payer,
+            token: m.token,
+            tx_hash: m.tx_hash,
+            last_error: m.last_error,
+            created_at: from_ms(m.created_at_ms),
+            updated_at: from_ms(m.updated_at_ms),
+            finished_at: opt_from_ms(m.finished_at_ms),
+        }
+    }
+}
+
+/// One page of workflows, newest first.
+#[derive(Object)]
+pub struct WorkflowPage {
+    pub items: Vec<Workflow>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One transition in a workflow's history.
+#[derive(Object)]
+pub struct HistoryEvent {
+    /// Global, increasing event id.
+    pub id: i64,
+    /// `created`, `step`, `sleep`, `wait`, `woken`, `retry_scheduled`, `completed`, `failed`,
+    /// `takeover`, `retried`, `cancelled`, `needs_migration`.
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// The workflow's status after this event.
+    pub status: String,
+    pub attempt: i32,
+    /// The worker that wrote it; absent for API and operator actions.
+    pub worker: Option<String>,
+    /// Facts of the event: errors, retry delays, the operator and reason...
+    pub detail: Option<Json_>,
+    pub at: DateTime<Utc>,
+    /// Milliseconds since the previous event.
+    pub since_previous_ms: Option<i64>,
+}
+
+#[derive(Object)]
+pub struct History {
+    pub workflow_id: Uuid,
+    pub events: Vec<HistoryEvent>,
+}
+
+pub fn history_from(workflow_id: Uuid, rows: Vec<workflow_event::Model>) -> History {
+    let mut previous: Option<i64> = None;
+    let events = rows
+        .into_iter()
+        .map(|e| {
+            let since = previous.map(|p| e.at_ms - p);
+            previous = Some(e.at_ms);
+            HistoryEvent {
+                id: e.id,
+                event: e.event,
+                from_state: e.from_state,
+                to_state: e.to_state,
+                status: e.status,
+                attempt: e.attempt,
+                worker: e.worker,
+                detail: e.detail,
+                at: from_ms(e.at_ms),
+                since_previous_ms: since,
+            }
+        })
+        .collect();
+    History {
+        workflow_id,
+        events,
+    }
+}
+
+const LIST_PARAMS: &[&str] = &[
+    "kind",
+    "status",
+    "state",
+    "created_after",
+    "created_before",
+    "limit",
+    "cursor",
+];
+
+pub struct WorkflowsApi;
+
+#[OpenApi(prefix_path = "/v1/workflows", tag = "WorkflowsTag::Workflows")]
+impl WorkflowsApi {
+    /// List workflows, newest first, filtered and paginated by cursor.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/", method = "get", operation_id = "list_workflows")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        /// Only this kind.
+        kind: Query<Option<String>>,
+        /// Only this engine status.
+        status: Query<Option<WorkflowStatus>>,
+        /// Only this domain state.
+        state: Query<Option<String>>,
+        /// Created at or after this time (RFC 3339).
+        created_after: Query<Option<DateTime<Utc>>>,
+        /// Created before this time (RFC 3339).
+        created_before: Query<Option<DateTime<Utc>>>,
+        /// Page size, 1 to 500.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u64>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<WorkflowPage>, ApiError> {
+        if let Some(unknown) = req
+            .uri()
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('=').next().unwrap_or_default())
+            .find(|name| !LIST_PARAMS.contains(name))
+        {
+            return Err(ApiError::bad_request(
+                "unknown_filter",
+                format!(
+                    "unknown filter `{unknown}`; known: {}",
+                    LIST_PARAMS.join(", ")
+                ),
+            ));
+        }
+        let before_id = cursor
+            .0
+            .as_deref()
+            .map(|c| parse_uuid("cursor", c))
+            .transpose()?;
+        let filter = ListFilter {
+            kind: kind.0,
+            status: status.0.map(Into::into),
+            state: state.0,
+            created_after_ms: created_after.0.map(|t| t.timestamp_millis()),
+            created_before_ms: created_before.0.map(|t| t.timestamp_millis()),
+            before_id,
+            limit: limit.0 + 1,
+        };
+        let mut items = rows::list(&app.db, &filter).await?;
+        let next_cursor = if items.len() as u64 > limit.0 {
+            items.truncate(limit.0 as usize);
+            items.last().map(|w| w.id.to_string())
+        } else {
+            None
+        };
+        Ok(Json(WorkflowPage {
+            items: items.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// One workflow with its current checkpoint.
+    #[oai(path = "/:id", method = "get", operation_id = "get_workflow")]
+    async fn get(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<Workflow>, ApiError> {
+        let id = parse_uuid("id", &id.0)?;
+        let row = rows::find(&app.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(Json(row.into()))
+    }
+
+    /// A workflow's history: every transition, oldest first.
+    #[oai(
+        path = "/:id/history",
+        method = "get",
+        operation_id = "get_workflow_history"
+    )]
+    async fn history(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<History>, ApiError> {
+        let id = parse_uuid("id", &id.0)?;
+        rows::find(&app.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let events = events::history(&app.db, id).await?;
+        Ok(Json(history_from(id, events)))
+    }
+
+    /// Retry a failed (or parked) workflow from the state it stopped in. Admin only; recorded
+    /// in its history with who asked and why.
+    #[oai(path = "/:id/retry", method = "post", operation_id = "retry_workflow")]
+    async fn retry(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        /// Why; kept in the history.
+        reason: Query<Option<String>>,
+        /// Who is acting; kept in the history (default `admin`).
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<Workflow>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let who = actor_of(actor.0, reason.0);
+        outcome(id, "retry", app.client.retry(id, &who).await?)
+    }
+
+    /// Cancel a running or waiting workflow. Admin only; an in-flight step loses its lease and
+    /// its result is discarded.
+    #[oai(
+        path = "/:id/cancel",
+        method = "post",
+        operation_id = "cancel_workflow"
+    )]
+    async fn cancel(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        /// Why; kept in the history.
+        reason: Query<Option<String>>,
+        /// Who is acting; kept in the history (default `admin`).
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<Workflow>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let who = actor_of(actor.0, reason.0);
+        outcome(id, "cancel", app.client.cancel(id, &who).await?)
+    }
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
+}
+
+fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
+    Actor {
+        actor: actor.unwrap_or_else(|| "admin".into()),
+        via: "api".into(),
+        reason,
+    }
+}
+
+fn outcome(id: Uuid, action: &str, out: ActionOutcome) -> Result<Json<Workflow>, ApiError> {
+    match out {
+        ActionOutcome::Done(row) => Ok(Json((*row).into())),
+        ActionOutcome::NotFound => Err(not_found(id)),
+        ActionOutcome::WrongStatus(status) => Err(ApiError::conflict(
+            "wrong_status",
+            format!("cannot {action} workflow {id}: it is {}", status.as_str()),
+        )),
+    }
+}

@@ -1,0 +1,70 @@
+//! The `mintflow` command line: every env var has a `--flag` twin that overrides it.
+pub mod workflows;
+
+use clap::{Parser, Subcommand};
+
+use crate::service::Role;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mintflow",
+    version,
+    about = "Durable workflows for token mints, USDC payments and token deployments"
+)]
+pub struct Cli {
+    /// PostgreSQL (`postgres://...`) or SQLite (`sqlite://path?mode=rwc`) database.
+    #[arg(long, env = "DATABASE_URL", global = true, default_value = crate::store::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API and/or the workers (applies pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Inspect and act on workflows in the database.
+    #[command(subcommand)]
+    Workflows(workflows::WorkflowsCommand),
+    /// Measure performance; prints figures, asserts nothing.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// What this process runs; several processes of each role can share one PostgreSQL.
+    #[arg(long, env = "ROLE", value_enum, default_value = "all")]
+    pub role: Role,
+    /// HTTP listen address.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4021")]
+    pub listen_addr: String,
+    /// Bearer token for admin endpoints; without it they are closed.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Name of this worker in leases and history (default: host-pid-random).
+    #[arg(long, env = "WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Seconds in-flight steps get to finish on shutdown.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}

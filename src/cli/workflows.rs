@@ -1,0 +1,245 @@
+//! `mintflow workflows ...`: the operator's view from a shell, reading the same database.
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use poem_openapi::types::ToJSON;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::api::time::from_ms;
+use crate::engine::{Client, Waker};
+use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
+use crate::store::{self, entity::workflow};
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// List workflows, newest first.
+    List {
+        #[arg(long)]
+        kind: Option<String>,
+        /// running, waiting, completed, failed, cancelled or needs_migration.
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Show workflows older than this id (the last id of the previous page).
+        #[arg(long)]
+        cursor: Option<Uuid>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one workflow.
+    Show {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a workflow's history.
+    History {
+        id: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Retry a failed workflow.
+    Retry {
+        id: Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+        /// Who is acting (default: $USER).
+        #[arg(long)]
+        actor: Option<String>,
+    },
+    /// Cancel a running or waiting workflow.
+    Cancel {
+        id: Uuid,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    Status::parse(s).ok_or_else(|| {
+        format!(
+            "unknown status `{s}`; one of {}",
+            Status::ALL.map(|s| s.as_str()).join(", ")
+        )
+    })
+}
+
+pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Result<()> {
+    match cmd {
+        WorkflowsCommand::List {
+            kind,
+            status,
+            state,
+            limit,
+            cursor,
+            json,
+        } => {
+            let filter = ListFilter {
+                kind,
+                status,
+                state,
+                before_id: cursor,
+                limit,
+                ..Default::default()
+            };
+            let items = rows::list(db, &filter).await?;
+            if json {
+                let dtos: Vec<_> = items
+                    .into_iter()
+                    .map(crate::api::workflows::Workflow::from)
+                    .collect();
+                println!("{}", dtos.to_json_string());
+            } else {
+                let mut table = Table::new();
+                table.load_preset(UTF8_BORDERS_ONLY).set_header([
+                    "id",
+                    "kind",
+                    "status",
+                    "state",
+                    "attempt",
+                    "created",
+                    "last error",
+                ]);
+                for w in items {
+                    table.add_row([
+                        w.id.to_string(),
+                        w.kind,
+                        w.status,
+                        w.state,
+                        w.attempt.to_string(),
+                        from_ms(w.created_at_ms).to_rfc3339(),
+                        w.last_error.unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        WorkflowsCommand::Show { id, json } => {
+            let w = found(rows::find(db, id).await?, id)?;
+            if json {
+                println!(
+                    "{}",
+                    crate::api::workflows::Workflow::from(w).to_json_string()
+                );
+            } else {
+                print_workflow(&w);
+            }
+        }
+        WorkflowsCommand::History { id, json } => {
+            found(rows::find(db, id).await?, id)?;
+            let events = store::events::history(db, id).await?;
+            if json {
+                println!(
+                    "{}",
+                    crate::api::workflows::history_from(id, events).to_json_string()
+                );
+            } else {
+                let mut table = Table::new();
+                table.load_preset(UTF8_BORDERS_ONLY).set_header([
+                    "at", "event", "from", "to", "status", "attempt", "worker", "detail",
+                ]);
+                for e in events {
+                    table.add_row([
+                        from_ms(e.at_ms).to_rfc3339(),
+                        e.event,
+                        e.from_state.unwrap_or_default(),
+                        e.to_state,
+                        e.status,
+                        e.attempt.to_string(),
+                        e.worker.unwrap_or_default(),
+                        e.detail.map(|d| d.to_string()).unwrap_or_default(),
+                    ]);
+                }
+                println!("{table}");
+            }
+        }
+        WorkflowsCommand::Retry { id, reason, actor } => {
+            let client = Client::new(db.clone(), Waker::default());
+            report(
+                id,
+                "retry",
+                client.retry(id, &actor_of(actor, reason)).await?,
+            )?;
+        }
+        WorkflowsCommand::Cancel { id, reason, actor } => {
+            let client = Client::new(db.clone(), Waker::default());
+            report(
+                id,
+                "cancel",
+                client.cancel(id, &actor_of(actor, reason)).await?,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn found(w: Option<workflow::Model>, id: Uuid) -> anyhow::Result<workflow::Model> {
+    w.ok_or_else(|| anyhow::anyhow!("no workflow {id}"))
+}
+
+fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
+    let actor = actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into());
+    Actor {
+        actor,
+        via: "cli".into(),
+        reason,
+    }
+}
+
+fn report(id: Uuid, action: &str, out: ActionOutcome) -> anyhow::Result<()> {
+    match out {
+        ActionOutcome::Done(w) => {
+            println!(
+                "{action}: workflow {id} is now {} in state {}",
+                w.status, w.state
+            );
+            Ok(())
+        }
+        ActionOutcome::NotFound => anyhow::bail!("no workflow {id}"),
+        ActionOutcome::WrongStatus(s) => {
+            anyhow::bail!("cannot {action} workflow {id}: it is {}", s.as_str())
+        }
+    }
+}
+
+fn print_workflow(w: &workflow::Model) {
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY);
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    let time = |v: Option<i64>| v.map(|t| from_ms(t).to_rfc3339()).unwrap_or_default();
+    for (k, v) in [
+        ("id", w.id.to_string()),
+        ("kind", w.kind.clone()),
+        ("status", w.status.clone()),
+        ("state", w.state.clone()),
+        ("attempt", w.attempt.to_string()),
+        ("version", w.version.to_string()),
+        ("priority", w.priority.to_string()),
+        ("run at", time(w.run_at_ms)),
+        ("lease owner", opt(&w.lease_owner)),
+        ("lease until", time(w.lease_until_ms)),
+        ("idempotency key", opt(&w.idempotency_key)),
+        (
+            "parent",
+            w.parent_id.map(|p| p.to_string()).unwrap_or_default(),
+        ),
+        ("last error", opt(&w.last_error)),
+        ("created", time(Some(w.created_at_ms))),
+        ("updated", time(Some(w.updated_at_ms))),
+        ("finished", time(w.finished_at_ms)),
+        (
+            "data",
+            serde_json::to_string_pretty(&w.data).unwrap_or_default(),
+        ),
+    ] {
+        table.add_row([k.to_string(), v]);
+    }
+    println!("{table}");
+}

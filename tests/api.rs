@@ -1,0 +1,543 @@
+//! The HTTP API against a real server on both backends: typed errors that change nothing,
+//! admin auth, filters and pagination, operator actions and live settings.
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestDb, eventually};
+use mintflow::engine::{EngineConfig, Registry, StartOptions};
+use mintflow::service::{Role, Service, ServiceConfig};
+use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "test-admin-token";
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+        }
+    )*};
+}
+
+on_both_backends!(
+    bad_input_changes_nothing,
+    operator_actions_over_http,
+    list_filters_and_pages,
+    settings_change_live
+);
+
+struct Server {
+    t: TestDb,
+    service: Service,
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
+    let t = TestDb::new(backend).await;
+    Probe::create_tables(&t.db).await.unwrap();
+    common::fast_settings(&t.db, 2).await;
+    let config = ServiceConfig {
+        database_url: t.url.clone(),
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: admin_token.map(str::to_owned),
+        role: Role::All,
+        engine: EngineConfig {
+            worker_id: "api-test".into(),
+            shutdown_grace: Duration::from_secs(2),
+        },
+    };
+    let service = Service::start(config, Registry::new().register(Probe))
+        .await
+        .unwrap();
+    let base = format!("http://{}", service.http_addr().unwrap());
+    Server {
+        t,
+        service,
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = req.send().await.unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base))
+    }
+
+    fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.put(format!("{}{path}", self.base))
+    }
+
+    async fn probe(&self, data: ProbeData, opts: StartOptions) -> uuid::Uuid {
+        self.service
+            .client
+            .start::<Probe>(ProbeState::First, &data, opts)
+            .await
+            .unwrap()
+            .id()
+    }
+
+    /// Everything a rejected request could have changed.
+    async fn snapshot(&self) -> (Value, Value, i64) {
+        let (_, settings) = self.get("/v1/settings").await;
+        let (_, workflows) = self.get("/v1/workflows?limit=500").await;
+        let events = self
+            .t
+            .scalar_i64("SELECT count(*) FROM workflow_events")
+            .await;
+        (settings, workflows, events)
+    }
+}
+
+fn assert_error(got: (StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(got.0, status, "body: {}", got.1);
+    assert_eq!(got.1["code"], code, "body: {}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "a human message: {}",
+        got.1
+    );
+}
+
+async fn bad_input_changes_nothing(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    let waiting = s
+        .probe(
+            ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    let before = s.snapshot().await;
+    let bearer = |r: reqwest::RequestBuilder, t: &str| r.bearer_auth(t);
+
+    assert_error(
+        s.get("/v1/workflows/not-a-uuid").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_id",
+    );
+    assert_error(
+        s.get("/v1/workflows/not-a-uuid/history").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_id",
+    );
+    assert_error(
+        s.get("/v1/workflows?payer_address=0x1").await,
+        StatusCode::BAD_REQUEST,
+        "unknown_filter",
+    );
+    assert_error(
+        s.get("/v1/workflows?status=sleepy").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    assert_error(
+        s.get("/v1/workflows?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    assert_error(
+        s.get("/v1/workflows?created_after=yesterday").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    );
+    assert_error(
+        s.get("/v1/workflows?cursor=42").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_id",
+    );
+    let missing = uuid::Uuid::now_v7();
+    assert_error(
+        s.get(&format!("/v1/workflows/{missing}")).await,
+        StatusCode::NOT_FOUND,
+        "workflow_not_found",
+    );
+    assert_error(
+        s.get("/v1/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    let cancel = format!("/v1/workflows/{waiting}/cancel");
+    assert_error(
+        s.send(s.post(&cancel)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        s.send(bearer(s.post(&cancel), "guess")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        s.send(bearer(
+            s.post(&format!("/v1/workflows/{waiting}/retry")),
+            TOKEN,
+        ))
+        .await,
+        StatusCode::CONFLICT,
+        "wrong_status",
+    );
+    assert_error(
+        s.send(bearer(
+            s.post(&format!("/v1/workflows/{missing}/retry")),
+            TOKEN,
+        ))
+        .await,
+        StatusCode::NOT_FOUND,
+        "workflow_not_found",
+    );
+    assert_error(
+        s.send(bearer(s.post("/v1/workflows/xyz/retry"), TOKEN))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_id",
+    );
+
+    let setting = "/v1/settings/max_batch_size";
+    assert_error(
+        s.send(s.put(setting).json(&json!({"value": 7}))).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        s.send(bearer(s.put(setting), "guess").json(&json!({"value": 7})))
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_error(
+        s.send(bearer(s.put(setting), TOKEN).json(&json!({"value": "seven"})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    assert_error(
+        s.send(bearer(s.put(setting), TOKEN).json(&json!({"value": 0})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    assert_error(
+        s.send(bearer(s.put(setting), TOKEN).json(&json!({"value": 1.5})))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    assert_error(
+        s.send(bearer(s.put("/v1/settings/no_such_thing"), TOKEN).json(&json!({"value": 1})))
+            .await,
+        StatusCode::NOT_FOUND,
+        "setting_not_found",
+    );
+    let malformed = bearer(s.put(setting), TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"value\": ");
+    assert_error(
+        s.send(malformed).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    );
+    let huge = json!({ "value": 7, "padding": "x".repeat(80_000) });
+    assert_error(
+        s.send(bearer(s.put(setting), TOKEN).json(&huge)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+    // Chunked (no Content-Length) is limited too.
+    let stream = futures::stream::iter((0..20).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])));
+    let chunked = bearer(s.put(setting), TOKEN)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream));
+    assert_error(
+        s.send(chunked).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+
+    assert_eq!(
+        s.snapshot().await,
+        before,
+        "no rejected request changed anything"
+    );
+    s.service.stop().await;
+
+    // Without a configured token the admin endpoints are closed, whatever is presented.
+    let closed = server(backend, None).await;
+    let id = closed
+        .probe(
+            ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    let cancel = closed
+        .post(&format!("/v1/workflows/{id}/cancel"))
+        .bearer_auth("anything");
+    assert_error(
+        closed.send(cancel).await,
+        StatusCode::UNAUTHORIZED,
+        "admin_disabled",
+    );
+    let put = closed
+        .put("/v1/settings/max_batch_size")
+        .bearer_auth("anything")
+        .json(&json!({"value": 7}));
+    assert_error(
+        closed.send(put).await,
+        StatusCode::UNAUTHORIZED,
+        "admin_disabled",
+    );
+    assert_eq!(
+        closed.get(&format!("/v1/workflows/{id}")).await.1["status"],
+        "waiting"
+    );
+    closed.service.stop().await;
+}
+
+async fn operator_actions_over_http(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    let (status, health) = s.get("/health").await;
+    assert_eq!(
+        (status, health["database"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+
+    let id = s
+        .probe(
+            ProbeData {
+                record: true,
+                ..Default::default()
+            },
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    s.t.db
+        .execute_unprepared(&format!(
+            "INSERT INTO probe_failpoints VALUES ('{id}', 1, 'bad recipient')"
+        ))
+        .await
+        .unwrap();
+    s.service.client.wake(id, "test").await.unwrap();
+    let path = format!("/v1/workflows/{id}");
+    eventually(Duration::from_secs(20), "the workflow to fail", || async {
+        (s.get(&path).await.1["status"] == "failed").then_some(())
+    })
+    .await;
+    let (_, failed) = s.get(&path).await;
+    assert_eq!(failed["last_error"], "bad recipient");
+    s.t.db
+        .execute_unprepared("DELETE FROM probe_failpoints")
+        .await
+        .unwrap();
+
+    let retry = s
+        .post(&format!("{path}/retry?reason=fixed%20the%20recipient"))
+        .bearer_auth(TOKEN)
+        .header("X-Actor", "bob");
+    let (status, body) = s.send(retry).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "running");
+    eventually(
+        Duration::from_secs(20),
+        "the retried workflow to complete",
+        || async { (s.get(&path).await.1["status"] == "completed").then_some(()) },
+    )
+    .await;
+    let (status, history) = s.get(&format!("{path}/history")).await;
+    assert_eq!(status, StatusCode::OK);
+    let events: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "created",
+            "woken",
+            "failed",
+            "retried",
+            "step",
+            "step",
+            "completed"
+        ]
+    );
+    let retried = &history["events"][3];
+    assert_eq!(
+        (
+            retried["detail"]["actor"].as_str(),
+            retried["detail"]["reason"].as_str()
+        ),
+        (Some("bob"), Some("fixed the recipient"))
+    );
+    assert_eq!(retried["detail"]["via"], "api");
+    assert!(history["events"][1]["since_previous_ms"].as_i64().is_some());
+
+    let later = s
+        .probe(
+            ProbeData::default(),
+            StartOptions {
+                run_at_ms: Some(mintflow::store::now_ms() + 600_000),
+                ..Default::default()
+            },
+        )
+        .await;
+    let (status, body) = s
+        .send(
+            s.post(&format!("/v1/workflows/{later}/cancel"))
+                .bearer_auth(TOKEN),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    let (_, history) = s.get(&format!("/v1/workflows/{later}/history")).await;
+    assert_eq!(history["events"][1]["detail"]["actor"], "admin");
+    s.service.stop().await;
+}
+
+async fn list_filters_and_pages(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            s.probe(
+                ProbeData::default(),
+                StartOptions {
+                    waiting: true,
+                    ..Default::default()
+                },
+            )
+            .await,
+        );
+    }
+    let done = s.probe(ProbeData::default(), StartOptions::default()).await;
+    eventually(Duration::from_secs(20), "one completed", || async {
+        (s.get(&format!("/v1/workflows/{done}")).await.1["status"] == "completed").then_some(())
+    })
+    .await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let (status, page) = s
+            .get(&format!(
+                "/v1/workflows?status=waiting&kind=probe&limit=2{q}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["status"], "waiting");
+            seen.push(item["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    ids.reverse();
+    assert_eq!(
+        seen, ids,
+        "every waiting workflow once, newest first, over three pages"
+    );
+    let (_, completed) = s.get("/v1/workflows?status=completed").await;
+    assert_eq!(completed["items"].as_array().unwrap().len(), 1);
+    let (_, none) = s.get("/v1/workflows?kind=mint").await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let future = "2999-01-01T00:00:00Z";
+    let (_, none) = s
+        .get(&format!("/v1/workflows?created_after={future}"))
+        .await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let (_, all) = s
+        .get(&format!(
+            "/v1/workflows?created_before={future}&state=first"
+        ))
+        .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    s.service.stop().await;
+}
+
+async fn settings_change_live(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    assert_eq!(s.service.settings.get().max_batch_size, 100);
+    let put = s
+        .put("/v1/settings/max_batch_size")
+        .bearer_auth(TOKEN)
+        .header("X-Actor", "carol")
+        .json(&json!({"value": 25}));
+    let (status, body) = s.send(put).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["value"].as_i64(), body["updated_by"].as_str()),
+        (Some(25), Some("carol"))
+    );
+    assert_eq!(
+        s.service.settings.get().max_batch_size,
+        25,
+        "effective in this process at once"
+    );
+    let (_, list) = s.get("/v1/settings").await;
+    let entry = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == "max_batch_size")
+        .unwrap();
+    assert_eq!(
+        (entry["value"].as_i64(), entry["default"].as_i64()),
+        (Some(25), Some(100))
+    );
+    // Another process sharing the database sees it on its next reload.
+    let other = mintflow::config::SettingsHandle::load(&s.t.reconnect().await)
+        .await
+        .unwrap();
+    assert_eq!(other.get().max_batch_size, 25);
+    s.service.stop().await;
+}
+
+#[test]
+fn committed_openapi_spec_is_current() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap_or_default();
+    let generated = mintflow::api::spec_json();
+    assert!(
+        committed.trim_end() == generated.trim_end(),
+        "openapi/openapi.json differs from the code; regenerate it with:\n    cargo run -- openapi > openapi/openapi.json"
+    );
+}
