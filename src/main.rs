@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
             engine.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
             let config = ServiceConfig {
                 database_url: cli.database_url,
+                database_max_connections: args.database_max_connections,
                 listen_addr: args.listen_addr,
                 admin_token: args.admin_token,
                 role: args.role,

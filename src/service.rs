@@ -27,6 +27,8 @@ pub enum Role {
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     pub database_url: String,
+    /// Most PostgreSQL connections this process opens.
+    pub database_max_connections: u32,
     pub listen_addr: String,
     pub admin_token: Option<String>,
     pub role: Role,
@@ -51,7 +53,7 @@ struct Http {
 impl Service {
     /// Connects, migrates, and starts what `config.role` asks for with the kinds of `registry`.
     pub async fn start(config: ServiceConfig, registry: Registry) -> anyhow::Result<Service> {
-        let db = store::connect(&config.database_url)
+        let db = store::connect_with_pool(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to the database (DATABASE_URL)")?;
         store::migrate(&db).await.context("applying migrations")?;

@@ -45,6 +45,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
     common::fast_settings(&t.db, 2).await;
     let config = ServiceConfig {
         database_url: t.url.clone(),
+        database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: admin_token.map(str::to_owned),
         role: Role::All,

@@ -863,3 +863,146 @@ async fn four_engines_share_the_work_on_postgres() {
         "the work was shared ({workers} workers ran steps)"
     );
 }
+
+/// A workflow created through a client that does not share the engine's in-process waker (an
+/// API process) is picked up through LISTEN/NOTIFY, well before the engine's idle poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notify_wakes_workers_in_other_processes() {
+    let (t, settings) = setup(Backend::Postgres, 5).await;
+    let (engine, _) = engine(&t.reconnect().await, registry(), &settings, "w1");
+    // Let the engine finish its first (empty) claim and go idle.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let api = mintflow::engine::Client::new(t.db.clone(), Default::default());
+    let started = std::time::Instant::now();
+    let id = api
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions::default(),
+        )
+        .await
+        .unwrap()
+        .id();
+    eventually(
+        Duration::from_secs(3),
+        "the NOTIFY wake-up (the idle poll is 5 s)",
+        || async { (status_of(&t, id).await.0 == Status::Completed).then_some(()) },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(3));
+    engine.shutdown().await;
+}
+
+/// Retention deletes old completed and cancelled workflows with their history, and keeps
+/// failed ones for operators.
+#[tokio::test]
+async fn retention_keeps_failed_workflows() {
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let (t, settings) = setup(backend, 5).await;
+        let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            ids.push(
+                client
+                    .start::<Probe>(
+                        ProbeState::First,
+                        &ProbeData::default(),
+                        StartOptions {
+                            waiting: true,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap()
+                    .id(),
+            );
+        }
+        let old = store::now_ms() - 31 * 86_400_000;
+        for (id, status) in ids.iter().zip(["completed", "cancelled", "failed"]) {
+            let sql = if t.is_pg() {
+                format!(
+                    "UPDATE workflows SET status = '{status}', finished_at_ms = {old} WHERE id = '{id}'"
+                )
+            } else {
+                format!(
+                    "UPDATE workflows SET status = '{status}', finished_at_ms = {old} WHERE id = unhex(replace('{id}', '-', ''))"
+                )
+            };
+            t.db.execute_unprepared(&sql).await.unwrap();
+        }
+        let recent = client
+            .start::<Probe>(
+                ProbeState::First,
+                &ProbeData::default(),
+                StartOptions::default(),
+            )
+            .await
+            .unwrap()
+            .id();
+        t.db.execute_unprepared(&format!("UPDATE workflows SET status = 'completed', finished_at_ms = {} WHERE status = 'running'", store::now_ms())).await.unwrap();
+        mintflow::engine::jobs::run_retention(&t.db, &settings).await;
+        let left: Vec<Uuid> = rows::list(
+            &t.db,
+            &rows::ListFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+        assert_eq!(
+            left,
+            vec![recent, ids[2]],
+            "{backend:?}: the recent and the failed ones stay"
+        );
+        assert_eq!(
+            count(&t, "SELECT count(*) FROM workflow_events").await,
+            2,
+            "{backend:?}: history went with its workflows"
+        );
+    }
+}
+
+/// `serve --role api` and `serve --role worker` share one PostgreSQL: the API process starts
+/// workflows, the worker process runs them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_and_worker_roles_split_the_work() {
+    use mintflow::service::{Role, Service, ServiceConfig};
+    let (t, _) = setup(Backend::Postgres, 5).await;
+    let config = |role, worker: &str| ServiceConfig {
+        database_url: t.url.clone(),
+        database_max_connections: 8,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: None,
+        role,
+        engine: mintflow::engine::EngineConfig {
+            worker_id: worker.into(),
+            shutdown_grace: Duration::from_secs(2),
+        },
+    };
+    let api = Service::start(config(Role::Api, "api"), registry())
+        .await
+        .unwrap();
+    let worker = Service::start(config(Role::Worker, "worker"), registry())
+        .await
+        .unwrap();
+    assert!(api.http_addr().is_some() && worker.http_addr().is_none());
+    let id = api
+        .client
+        .start::<Probe>(ProbeState::First, &recorded(), StartOptions::default())
+        .await
+        .unwrap()
+        .id();
+    wait_status(&t, id, Status::Completed).await;
+    let workers = count(
+        &t,
+        "SELECT count(DISTINCT worker) FROM probe_runs WHERE worker = 'worker'",
+    )
+    .await;
+    assert_eq!(workers, 1, "the worker process ran the steps");
+    api.stop().await;
+    worker.stop().await;
+}

@@ -168,6 +168,8 @@ async fn bench_backend(
         percentile(&lat, 99.0)
     );
 
+    print_breakdown(&db).await?;
+
     // 3. Start latency when idle: one workflow at a time; on PostgreSQL through a client that
     // does not share the engine's in-process waker, so the wake-up travels by LISTEN/NOTIFY as
     // it does from an API process to a worker process.
@@ -305,4 +307,29 @@ async fn latencies(db: &DatabaseConnection) -> anyhow::Result<Vec<f64>> {
         .collect::<Result<_, _>>()?;
     v.sort_by(f64::total_cmp);
     Ok(v)
+}
+
+/// Mean time spent before each kind of history event: where the latency goes.
+async fn print_breakdown(db: &DatabaseConnection) -> anyhow::Result<()> {
+    let backend = db.get_database_backend();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            r#"SELECT event, CAST(AVG(gap) AS DOUBLE PRECISION) AS mean_ms, COUNT(*) AS n FROM (
+                   SELECT event, at_ms - LAG(at_ms) OVER (PARTITION BY workflow_id ORDER BY id) AS gap
+                   FROM workflow_events) t
+               WHERE gap IS NOT NULL GROUP BY event ORDER BY event"#
+                .to_owned(),
+        ))
+        .await?;
+    let parts: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let event: String = r.try_get("", "event").unwrap_or_default();
+            let mean: f64 = r.try_get("", "mean_ms").unwrap_or(f64::NAN);
+            format!("{event} {mean:.1} ms")
+        })
+        .collect();
+    println!("  mean time before each event: {}", parts.join(", "));
+    Ok(())
 }

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// What this process runs; several processes of each role can share one PostgreSQL.
     #[arg(long, env = "ROLE", value_enum, default_value = "all")]
     pub role: Role,
+    /// Most PostgreSQL connections this process opens (all processes must fit the server's
+    /// max_connections).
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = crate::store::DEFAULT_POOL_SIZE)]
+    pub database_max_connections: u32,
     /// HTTP listen address.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4021")]
     pub listen_addr: String,

@@ -1,6 +1,6 @@
 //! Starting workflows and acting on them, from the API, the CLI or another workflow. Needs no
 //! running worker: with `serve --role api` the workers of other processes are woken by NOTIFY.
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -73,9 +73,15 @@ impl Client {
         data: &W::Data,
         opts: StartOptions,
     ) -> Result<Started, StartError> {
-        let txn = store::begin_write(&self.db).await?;
-        let started = self.start_in::<W, _>(&txn, initial, data, opts).await?;
-        txn.commit().await?;
+        let started = if self.db.get_database_backend() == DbBackend::Postgres {
+            // A single statement: atomic without BEGIN/COMMIT round trips.
+            self.start_in::<W, _>(&self.db, initial, data, opts).await?
+        } else {
+            let txn = store::begin_write(&self.db).await?;
+            let started = self.start_in::<W, _>(&txn, initial, data, opts).await?;
+            txn.commit().await?;
+            started
+        };
         self.waker.wake();
         Ok(started)
     }
@@ -106,10 +112,7 @@ impl Client {
             tx_hash: opts.tx_hash,
         };
         match rows::insert_workflow(conn, &new, store::now_ms()).await? {
-            Inserted::Created(id) => {
-                rows::notify_wake(conn).await?;
-                Ok(Started::Created(id))
-            }
+            Inserted::Created(id) => Ok(Started::Created(id)),
             Inserted::Existing {
                 id,
                 same_request: true,

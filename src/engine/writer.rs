@@ -29,7 +29,14 @@ pub(crate) async fn run(
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let requests = std::mem::take(&mut group);
-        match commit(&db, &owner, &requests).await {
+        let t0 = std::time::Instant::now();
+        let res = commit(&db, &owner, &requests).await;
+        tracing::debug!(
+            size = requests.len(),
+            ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "group commit"
+        );
+        match res {
             Ok(won) => reply_all(requests, |id| Ok(won.contains(&id))),
             Err(e) if requests.len() > 1 => {
                 // One checkpoint's effect may have failed the whole group: commit each alone so

@@ -22,6 +22,18 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mintflow.db?mode=rwc";
 /// what `kill -9` tests) and a busy timeout, so that readers never block the single writer and
 /// writers queue instead of failing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with_pool(url, DEFAULT_POOL_SIZE).await
+}
+
+/// Connections a process opens to PostgreSQL at most, unless told otherwise. Every process
+/// sharing a server needs its pool to fit the server's `max_connections`.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
+/// `connect` with at most `max_connections` PostgreSQL connections (SQLite always uses 4).
+pub async fn connect_with_pool(
+    url: &str,
+    max_connections: u32,
+) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
@@ -36,7 +48,16 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
-        opts.max_connections(16).min_connections(1);
+        opts.max_connections(max_connections.max(2))
+            .min_connections(1);
+        opts.map_sqlx_postgres_pool_opts(|o| {
+            o.after_connect(|_conn, _meta| {
+                Box::pin(async {
+                    disable_nagle_on_open_sockets();
+                    Ok(())
+                })
+            })
+        });
     }
     Database::connect(opts).await
 }
@@ -80,6 +101,39 @@ pub fn sql(backend: DbBackend, pg_sql: &str) -> String {
 /// Milliseconds since the unix epoch: the unit of every time column.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Sets TCP_NODELAY on every open TCP socket of this process.
+///
+/// sqlx 0.9.0 stopped setting TCP_NODELAY on its connections (sqlx issue #4335, fixed upstream
+/// but not released), so a query sent in two writes waits for the server's delayed ACK: 40 ms
+/// per round trip whenever a message does not fit the first write, as group commits often do.
+/// sqlx does not expose its socket, so this runs after each new connection and sets the option
+/// on every socket the process has; it is harmless on the others. Remove it once sqlx sets
+/// TCP_NODELAY again.
+fn disable_nagle_on_open_sockets() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::BorrowedFd;
+        let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+            return;
+        };
+        for entry in fds.flatten() {
+            let is_socket = std::fs::read_link(entry.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"));
+            let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if !is_socket {
+                continue;
+            }
+            // SAFETY: the descriptor is only borrowed for one setsockopt call. Should it have
+            // been closed (or reused) since the listing, the call fails or sets a harmless
+            // option on another socket of ours; the error is ignored either way.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+        }
+    }
 }
 
 fn ensure_sqlite_parent_dir(url: &str) {

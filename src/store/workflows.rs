@@ -101,8 +101,11 @@ pub enum Inserted {
     },
 }
 
-/// Inserts a workflow and its `created` history event on `conn` (run it inside a transaction).
-/// An idempotency key already used for this kind returns the existing workflow instead.
+/// Inserts a workflow with its `created` history event and wakes the workers. An idempotency
+/// key already used for this kind returns the existing workflow instead.
+///
+/// On PostgreSQL this is one atomic statement (insert, history, NOTIFY), so it needs no
+/// surrounding transaction; on SQLite it is several, to be run inside one.
 pub async fn insert_workflow<C: ConnectionTrait>(
     conn: &C,
     wf: &NewWorkflow,
@@ -114,17 +117,29 @@ pub async fn insert_workflow<C: ConnectionTrait>(
     } else {
         (Status::Running, Some(wf.run_at_ms.unwrap_or(now)))
     };
+    const INSERT: &str = r#"INSERT INTO workflows (id, kind, status, state, data, schema_version,
+                priority, run_at_ms, attempt, version, idempotency_key, request_hash, parent_id,
+                payer, token, tx_hash, created_at_ms, updated_at_ms)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10, $11, $12, $13, $14, $15, $15)
+            ON CONFLICT (kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+            RETURNING id, state, status"#;
+    let pg = backend == DbBackend::Postgres;
+    let text = if pg {
+        // One round trip: the history event and the wake-up ride on the insert.
+        format!(
+            r#"WITH ins AS ({INSERT}),
+            ev AS (
+                INSERT INTO workflow_events (workflow_id, event, to_state, status, attempt, at_ms)
+                SELECT id, 'created', state, status, 0, $15 FROM ins
+            )
+            SELECT ins.id FROM ins, LATERAL (SELECT pg_notify('{WAKE_CHANNEL}', '')) AS woken"#
+        )
+    } else {
+        sql(backend, INSERT)
+    };
     let stmt = Statement::from_sql_and_values(
         backend,
-        sql(
-            backend,
-            r#"INSERT INTO workflows (id, kind, status, state, data, schema_version, priority,
-                run_at_ms, attempt, version, idempotency_key, request_hash, parent_id, payer, token,
-                tx_hash, created_at_ms, updated_at_ms)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, $9, $10, $11, $12, $13, $14, $15, $15)
-            ON CONFLICT (kind, idempotency_key) DO NOTHING
-            RETURNING id"#,
-        ),
+        text,
         [
             wf.id.into(),
             wf.kind.clone().into(),
@@ -154,6 +169,9 @@ pub async fn insert_workflow<C: ConnectionTrait>(
             id: existing.id,
             same_request: existing.request_hash == wf.request_hash,
         });
+    }
+    if pg {
+        return Ok(Inserted::Created(wf.id));
     }
     events::insert(
         conn,
@@ -302,6 +320,8 @@ pub struct Checkpoint {
     pub run_at_ms: Option<i64>,
     pub attempt: i32,
     /// Keep the lease: the same worker runs the next step at once, without a new claim.
+    /// `run_at_ms` is then left as it is (the row stays due, should this worker die), so the
+    /// update touches no indexed column and PostgreSQL can make it a HOT update.
     pub keep_lease: bool,
     pub last_error: Option<String>,
     /// The history event this transition appends.
@@ -326,25 +346,36 @@ pub async fn apply_checkpoints<C: ConnectionTrait>(
     }
     match conn.get_database_backend() {
         DbBackend::Postgres => {
-            let batch = serde_json::to_string(checkpoints).expect("checkpoints serialize");
+            let rows: Vec<_> = checkpoints
+                .iter()
+                .map(|cp| {
+                    let mut row = serde_json::to_value(cp).expect("checkpoints serialize");
+                    row["owner"] = owner.into();
+                    row
+                })
+                .collect();
+            let batch = serde_json::to_string(&rows).expect("checkpoints serialize");
             let stmt = Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 r#"WITH c AS (
                     SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(
                         id uuid, version bigint, status text, state text, data jsonb,
                         schema_version int, run_at_ms bigint, attempt int, keep_lease bool,
-                        last_error text, event text, from_state text, detail jsonb)
+                        last_error text, event text, from_state text, detail jsonb, owner text)
                 ), won AS (
                     UPDATE workflows w SET
                         status = c.status, state = c.state, data = c.data,
-                        schema_version = c.schema_version, run_at_ms = c.run_at_ms,
+                        schema_version = c.schema_version,
+                        run_at_ms = CASE WHEN c.keep_lease THEN w.run_at_ms ELSE c.run_at_ms END,
                         attempt = c.attempt, last_error = c.last_error, updated_at_ms = $3,
                         lease_owner = CASE WHEN c.keep_lease THEN w.lease_owner END,
                         lease_until_ms = CASE WHEN c.keep_lease THEN w.lease_until_ms END,
                         finished_at_ms = CASE WHEN c.status IN ('completed', 'failed', 'cancelled')
                                               THEN $3 END
                     FROM c
-                    WHERE w.id = c.id AND w.version = c.version AND w.lease_owner = $2
+                    -- The owner comes from each row (not the $2 constant) so the planner looks
+                    -- rows up by primary key instead of scanning every row this owner leases.
+                    WHERE w.id = c.id AND w.version = c.version AND w.lease_owner = c.owner
                     RETURNING w.id
                 )
                 INSERT INTO workflow_events
@@ -374,7 +405,9 @@ pub async fn apply_checkpoints<C: ConnectionTrait>(
                     .execute_raw(Statement::from_sql_and_values(
                         DbBackend::Sqlite,
                         r#"UPDATE workflows SET status = ?1, state = ?2, data = ?3,
-                              schema_version = ?4, run_at_ms = ?5, attempt = ?6, last_error = ?7,
+                              schema_version = ?4,
+                              run_at_ms = CASE WHEN ?10 THEN run_at_ms ELSE ?5 END,
+                              attempt = ?6, last_error = ?7,
                               updated_at_ms = ?8, finished_at_ms = ?9,
                               lease_owner = CASE WHEN ?10 THEN lease_owner END,
                               lease_until_ms = CASE WHEN ?10 THEN lease_until_ms END

@@ -17,6 +17,10 @@ pub fn pg_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// Connections per pool in tests: tests run in parallel and some open several pools, all on
+/// one server with the default `max_connections` of 100.
+const POOL: u32 = 6;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -36,7 +40,7 @@ impl TestDb {
             Backend::Postgres => {
                 let template = template().await;
                 let name = format!("mf_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = store::connect(&format!("{}/postgres", pg_server()))
+                let admin = store::connect_with_pool(&format!("{}/postgres", pg_server()), 2)
                     .await
                     .expect("connect to PostgreSQL");
                 admin
@@ -45,7 +49,9 @@ impl TestDb {
                     .expect("create test database");
                 admin.close().await.ok();
                 let url = format!("{}/{name}", pg_server());
-                let db = store::connect(&url).await.expect("connect test database");
+                let db = store::connect_with_pool(&url, POOL)
+                    .await
+                    .expect("connect test database");
                 TestDb {
                     db,
                     url,
@@ -70,7 +76,9 @@ impl TestDb {
 
     /// Another pool on the same database (what a second process would have).
     pub async fn reconnect(&self) -> DatabaseConnection {
-        store::connect(&self.url).await.expect("reconnect")
+        store::connect_with_pool(&self.url, POOL)
+            .await
+            .expect("reconnect")
     }
 
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
@@ -108,7 +116,7 @@ async fn template() -> &'static str {
             }
             let hash = &mintflow::engine::client::request_hash(sources.as_bytes())[..16];
             let name = format!("mf_template_{hash}");
-            let admin = store::connect(&format!("{}/postgres", pg_server()))
+            let admin = store::connect_with_pool(&format!("{}/postgres", pg_server()), 2)
                 .await
                 .expect("connect to PostgreSQL");
             // A session-level advisory lock on one pooled connection: take it, build, release.
@@ -138,7 +146,7 @@ async fn template() -> &'static str {
                 conn.execute(sea_orm::sqlx::AssertSqlSafe(create))
                     .await
                     .unwrap();
-                let db = store::connect(&format!("{}/{building}", pg_server()))
+                let db = store::connect_with_pool(&format!("{}/{building}", pg_server()), 2)
                     .await
                     .unwrap();
                 store::migrate(&db).await.expect("migrate template");

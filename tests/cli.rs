@@ -1,0 +1,101 @@
+//! The `mintflow` binary's operator commands against a database a test prepared.
+mod common;
+
+use std::process::Command;
+
+use common::{Backend, TestDb};
+use mintflow::engine::{Client, StartOptions};
+use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
+use sea_orm::ConnectionTrait;
+
+fn mintflow(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
+        .args(args)
+        .env("DATABASE_URL", url)
+        .env("USER", "dana")
+        .output()
+        .expect("run mintflow");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn workflows_commands() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let t = TestDb::new(backend).await;
+        let client = Client::new(t.db.clone(), Default::default());
+        let waiting = StartOptions {
+            waiting: true,
+            ..Default::default()
+        };
+        let id = client
+            .start::<Probe>(ProbeState::First, &ProbeData::default(), waiting)
+            .await
+            .unwrap()
+            .id();
+        let id_s = id.to_string();
+
+        let (ok, out, err) = mintflow(&t.url, &["workflows", "list"]);
+        assert!(ok, "{err}");
+        assert!(out.contains(&id_s) && out.contains("waiting"), "{out}");
+        let (ok, out, _) = mintflow(
+            &t.url,
+            &["workflows", "list", "--status", "waiting", "--json"],
+        );
+        assert!(ok);
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(list[0]["id"], id_s);
+        let (ok, _, err) = mintflow(&t.url, &["workflows", "list", "--status", "sleepy"]);
+        assert!(!ok && err.contains("unknown status"), "{err}");
+        let (ok, out, _) = mintflow(&t.url, &["workflows", "show", &id_s]);
+        assert!(
+            ok && out.contains("probe") && out.contains("first"),
+            "{out}"
+        );
+
+        let (ok, out, err) = mintflow(&t.url, &["workflows", "retry", &id_s]);
+        assert!(!ok && err.contains("it is waiting"), "{out}{err}");
+        let (ok, out, err) = mintflow(
+            &t.url,
+            &["workflows", "cancel", &id_s, "--reason", "duplicate order"],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("cancelled"), "{out}");
+        let (ok, out, _) = mintflow(&t.url, &["workflows", "history", &id_s, "--json"]);
+        assert!(ok);
+        let history: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let cancelled = &history["events"][1];
+        assert_eq!(cancelled["event"], "cancelled");
+        assert_eq!(cancelled["detail"]["actor"], "dana");
+        assert_eq!(cancelled["detail"]["via"], "cli");
+        assert_eq!(cancelled["detail"]["reason"], "duplicate order");
+        let (ok, out, _) = mintflow(&t.url, &["workflows", "history", &id_s]);
+        assert!(
+            ok && out.contains("created") && out.contains("cancelled"),
+            "{out}"
+        );
+
+        let missing = uuid::Uuid::now_v7().to_string();
+        let (ok, _, err) = mintflow(&t.url, &["workflows", "show", &missing]);
+        assert!(!ok && err.contains("no workflow"), "{err}");
+        let (ok, _, err) = mintflow(&t.url, &["workflows", "show", "nope"]);
+        assert!(!ok && err.contains("invalid"), "{err}");
+        assert_eq!(t.scalar_i64("SELECT count(*) FROM workflows").await, 1);
+        t.db.execute_unprepared("SELECT 1").await.unwrap();
+    }
+}
+
+#[test]
+fn openapi_command_prints_the_committed_spec() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
+        .arg("openapi")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["info"]["title"], "mintflow");
+    assert!(printed["paths"]["/v1/workflows/{id}/history"].is_object());
+}
