@@ -1,5 +1,6 @@
 pub mod api;
 pub mod bench;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -2,12 +2,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_engine_tables;
+mod m20261122_000002_create_chain_tables;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_engine_tables::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_engine_tables::Migration),
+            Box::new(m20261122_000002_create_chain_tables::Migration),
+        ]
     }
 }

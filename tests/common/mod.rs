@@ -225,3 +225,25 @@ pub fn engine(
     );
     (engine, Client::new(db.clone(), waker))
 }
+
+/// The real anvil binary from the npm package pinned in `tools/` (not the node wrapper, so a
+/// killed test does not leave a chain running behind a wrapper).
+pub fn anvil_bin() -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        path.exists(),
+        "anvil is missing: run `npm ci --prefix tools`"
+    );
+    path
+}
+
+/// A fresh anvil on a free port; stopped when dropped.
+pub fn anvil(args: &[&str]) -> alloy::node_bindings::AnvilInstance {
+    alloy::node_bindings::Anvil::at(anvil_bin())
+        .args(args.iter().copied())
+        .spawn()
+}
+
+/// Anvil's first dev account key (funded with 10,000 ETH).
+pub const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";

@@ -1,0 +1,114 @@
+//! Contract deployment from the compiled bytecode, through the same pipeline as every other
+//! transaction (no files, no locks): `mintflow deploy`, `mintflow dev` and the tests use it.
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::sol_types::SolConstructor;
+use serde::Serialize;
+
+use super::contracts::{MintToken, MockUSDC};
+use super::{Call, Chain, ChainError, Submit, TxOutcome};
+
+/// What `MintToken`'s constructor takes.
+#[derive(Clone, Debug)]
+pub struct TokenParams {
+    pub name: String,
+    pub symbol: String,
+    pub amount_per_mint: U256,
+    pub max_supply: U256,
+    pub admin: Address,
+    pub minter: Address,
+}
+
+/// The addresses `mintflow deploy` prints.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployed {
+    pub chain_id: u64,
+    pub usdc: Option<Address>,
+    pub token: Address,
+}
+
+/// Deploys a `MintToken` and waits for it to be confirmed. `key` makes the deployment
+/// idempotent: the same key returns the first deployment's address.
+pub async fn deploy_token(
+    chain: &Chain,
+    key: &str,
+    p: &TokenParams,
+    timeout: Duration,
+) -> Result<Address, ChainError> {
+    let args = MintToken::constructorCall {
+        name_: p.name.clone(),
+        symbol_: p.symbol.clone(),
+        amountPerMint_: p.amount_per_mint,
+        maxSupply_: p.max_supply,
+        admin: p.admin,
+        minter: p.minter,
+    };
+    deploy(
+        chain,
+        key,
+        MintToken::BYTECODE.to_vec(),
+        args.abi_encode(),
+        timeout,
+    )
+    .await
+}
+
+/// Deploys the test USDC (EIP-3009, 6 decimals, open faucet). For development chains only.
+pub async fn deploy_mock_usdc(
+    chain: &Chain,
+    key: &str,
+    timeout: Duration,
+) -> Result<Address, ChainError> {
+    deploy(chain, key, MockUSDC::BYTECODE.to_vec(), Vec::new(), timeout).await
+}
+
+async fn deploy(
+    chain: &Chain,
+    key: &str,
+    mut code: Vec<u8>,
+    args: Vec<u8>,
+    timeout: Duration,
+) -> Result<Address, ChainError> {
+    code.extend(args);
+    let id = chain
+        .submit(Submit {
+            key: key.to_owned(),
+            owner: None,
+            purpose: "deploy".into(),
+            call: Call {
+                to: None,
+                input: code.into(),
+                value: U256::ZERO,
+                gas_limit: None,
+            },
+        })
+        .await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match chain.outcome(id).await? {
+            TxOutcome::Confirmed {
+                contract_address: Some(a),
+                ..
+            } => {
+                return a
+                    .parse()
+                    .map_err(|e| ChainError::Rpc(format!("contract address {a}: {e}")));
+            }
+            TxOutcome::Confirmed { .. } => {
+                return Err(ChainError::Rpc(
+                    "deployment confirmed without an address".into(),
+                ));
+            }
+            TxOutcome::Reverted { reason, .. } => return Err(ChainError::Reverted(reason)),
+            TxOutcome::Failed { reason } => return Err(ChainError::Rpc(reason)),
+            TxOutcome::Pending { .. } if tokio::time::Instant::now() > deadline => {
+                return Err(ChainError::Rpc(format!(
+                    "deployment {id} not confirmed within {timeout:?}"
+                )));
+            }
+            TxOutcome::Pending { .. } => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! The transaction pipeline: every on-chain effect goes through here, exactly once.
+//!
+//! `submit` simulates the call, then in one database transaction allocates the signer's next
+//! nonce, signs locally and stores the raw bytes and hash. Only then is anything broadcast, by
+//! the signer's single `sender` (a lease held by one process at a time), which also follows
+//! receipts to `confirmations` depth, re-broadcasts dropped or reorged transactions from their
+//! stored bytes and replaces stuck ones with higher fees at the same nonce. Owners are woken
+//! with the outcome.
+pub mod contracts;
+pub mod deploy;
+pub mod fees;
+pub mod revert;
+pub mod sender;
+pub mod signer;
+
+use std::sync::Arc;
+
+use alloy::consensus::TxEnvelope;
+use alloy::eips::Encodable2718;
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, U256};
+use alloy::providers::{Provider, RootProvider};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::SettingsHandle;
+use crate::engine::Waker;
+use crate::store::{self, chain::TxRow};
+use fees::Fees;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// The call would revert; nothing was signed and no nonce was used.
+    #[error("the call reverts: {0}")]
+    Reverted(String),
+    /// The signer cannot pay for the transaction; no nonce was used.
+    #[error("signer {signer} has {balance} wei but the transaction needs up to {needed} wei")]
+    InsufficientFunds {
+        signer: Address,
+        balance: U256,
+        needed: U256,
+    },
+    /// Too many transactions of this signer are not final yet.
+    #[error("{0} transactions are in flight for this signer; try again shortly")]
+    Backpressure(usize),
+    /// The RPC node did not answer (retry later; nothing was lost).
+    #[error("RPC: {0}")]
+    Rpc(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl ChainError {
+    /// Worth retrying later (the node or the database was unavailable, or backpressure).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Rpc(_) | ChainError::Db(_) | ChainError::Backpressure(_)
+        )
+    }
+}
+
+/// A call (or, with `to: None`, a contract creation) to send.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub to: Option<Address>,
+    pub input: Bytes,
+    pub value: U256,
+    /// Gas limit; estimated (+20%) when absent.
+    pub gas_limit: Option<u64>,
+}
+
+/// A request to send `call` once: the same `key` always returns the same transaction.
+#[derive(Clone, Debug)]
+pub struct Submit {
+    pub key: String,
+    /// The workflow woken when the transaction is final.
+    pub owner: Option<Uuid>,
+    /// What it is for (`mint_batch`, `deploy`, ...), for operators.
+    pub purpose: String,
+    pub call: Call,
+}
+
+/// Where a transaction is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Not final yet: `signed`, `sent` or `mined` (not deep enough).
+    Pending {
+        status: String,
+    },
+    Confirmed {
+        hash: String,
+        block: i64,
+        gas_used: i64,
+        contract_address: Option<String>,
+    },
+    Reverted {
+        hash: String,
+        reason: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Process settings of the pipeline.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    pub rpc_url: String,
+    /// Highest max fee per gas any attempt may offer, in wei.
+    pub max_fee_cap_wei: u128,
+    /// Most non-final transactions per signer before `submit` pushes back.
+    pub max_in_flight: usize,
+    /// How often the sender looks at its transactions when nothing wakes it.
+    pub poll_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            rpc_url: "http://127.0.0.1:8545".into(),
+            max_fee_cap_wei: 500_000_000_000, // 500 gwei
+            max_in_flight: 1024,
+            poll_ms: 500,
+        }
+    }
+}
+
+/// A handle on the pipeline of one signer on one chain. Cheap to clone.
+#[derive(Clone)]
+pub struct Chain {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    provider: RootProvider,
+    wallet: EthereumWallet,
+    address: Address,
+    address_key: String,
+    chain_id: u64,
+    settings: SettingsHandle,
+    config: ChainConfig,
+    /// Wakes the sender when there is something to broadcast.
+    sender_wake: Notify,
+    /// Wakes this process's engine when an owner workflow was woken.
+    engine_waker: Option<Waker>,
+}
+
+impl Chain {
+    /// Connects to the node, learns the chain id and registers the signer with the node's
+    /// pending nonce (never lowering a stored one).
+    pub async fn connect(
+        db: DatabaseConnection,
+        settings: SettingsHandle,
+        signer: PrivateKeySigner,
+        config: ChainConfig,
+        engine_waker: Option<Waker>,
+    ) -> Result<Chain, ChainError> {
+        let url = config
+            .rpc_url
+            .parse()
+            .map_err(|e| ChainError::Rpc(format!("invalid RPC_URL: {e}")))?;
+        let provider = RootProvider::new_http(url);
+        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        let address = signer.address();
+        let address_key = signer::address_key(address);
+        let pending = provider
+            .get_transaction_count(address)
+            .pending()
+            .await
+            .map_err(rpc)?;
+        store::chain::ensure_signer(
+            &db,
+            chain_id as i64,
+            &address_key,
+            pending as i64,
+            store::now_ms(),
+        )
+        .await?;
+        tracing::info!(chain_id, signer = %address, next_nonce = pending, "chain connected");
+        Ok(Chain {
+            inner: Arc::new(Inner {
+                db,
+                provider,
+                wallet: EthereumWallet::from(signer),
+                address,
+                address_key,
+                chain_id,
+                settings,
+                config,
+                sender_wake: Notify::new(),
+                engine_waker,
+            }),
+        })
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.inner.chain_id
+    }
+
+    pub fn signer(&self) -> Address {
+        self.inner.address
+    }
+
+    pub fn provider(&self) -> &RootProvider {
+        &self.inner.provider
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    /// Simulates, signs and stores a transaction; the sender broadcasts it. Idempotent by
+    /// `key`: after a crash the caller submits again and gets the same transaction back.
+    /// Errors before signing (revert, funds, RPC) leave no trace and use no nonce.
+    pub async fn submit(&self, req: Submit) -> Result<Uuid, ChainError> {
+        let me = &self.inner;
+        let chain_id = me.chain_id as i64;
+        if let Some(existing) = store::chain::find_by_key(&me.db, chain_id, &req.key).await? {
+            return Ok(existing.id);
+        }
+        let in_flight = store::chain::open_txs(&me.db, chain_id, &me.address_key)
+            .await?
+            .len();
+        if in_flight >= me.config.max_in_flight {
+            return Err(ChainError::Backpressure(in_flight));
+        }
+        let mut tx = TransactionRequest::default()
+            .with_from(me.address)
+            .with_input(req.call.input.clone())
+            .with_value(req.call.value);
+        match req.call.to {
+            Some(to) => tx.set_to(to),
+            None => tx = tx.into_create(),
+        }
+        let gas_limit = match req.call.gas_limit {
+            Some(g) => g,
+            None => {
+                let estimate =
+                    me.provider.estimate_gas(tx.clone()).await.map_err(
+                        |e| match revert::reason(&e) {
+                            Some(reason) => ChainError::Reverted(reason),
+                            None => rpc(e),
+                        },
+                    )?;
+                estimate + estimate / 5
+            }
+        };
+        let fees = self.network_fees().await?;
+        let needed = U256::from(gas_limit) * U256::from(fees.max_fee_per_gas) + req.call.value;
+        let balance = me.provider.get_balance(me.address).await.map_err(rpc)?;
+        if balance < needed {
+            return Err(ChainError::InsufficientFunds {
+                signer: me.address,
+                balance,
+                needed,
+            });
+        }
+
+        // Nonce, signature and storage in one transaction: a crash leaves either nothing or a
+        // stored transaction the sender will broadcast.
+        let now = store::now_ms();
+        let txn = store::begin_write(&me.db).await?;
+        if let Some(existing) = store::chain::find_by_key(&txn, chain_id, &req.key).await? {
+            return Ok(existing.id);
+        }
+        let nonce = store::chain::lock_next_nonce(&txn, chain_id, &me.address_key).await?;
+        let (raw, hash) = self.sign(tx.clone(), nonce as u64, gas_limit, fees).await?;
+        let row = TxRow {
+            id: Uuid::now_v7(),
+            chain_id,
+            signer: me.address_key.clone(),
+            nonce,
+            idempotency_key: req.key,
+            owner_workflow_id: req.owner,
+            purpose: req.purpose,
+            to_address: req.call.to.map(signer::address_key),
+            value: req.call.value.to_string(),
+            input: req.call.input.to_vec(),
+            gas_limit: gas_limit as i64,
+            status: "signed".into(),
+            mined_block: None,
+            mined_block_hash: None,
+            winner_hash: None,
+            contract_address: None,
+            gas_used: None,
+            error: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            confirmed_at_ms: None,
+        };
+        store::chain::insert_tx(&txn, &row).await?;
+        store::chain::insert_attempt(
+            &txn,
+            row.id,
+            &hash,
+            &raw,
+            fees.max_fee_per_gas,
+            fees.max_priority_fee_per_gas,
+            now,
+        )
+        .await?;
+        store::chain::set_next_nonce(&txn, chain_id, &me.address_key, nonce + 1, now).await?;
+        txn.commit().await?;
+        tracing::debug!(tx = %row.id, nonce, hash, "transaction signed and stored");
+        me.sender_wake.notify_one();
+        Ok(row.id)
+    }
+
+    /// Where transaction `id` is.
+    pub async fn outcome(&self, id: Uuid) -> Result<TxOutcome, DbErr> {
+        let row = store::chain::find(&self.inner.db, id)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("transaction {id}")))?;
+        Ok(outcome_of(row))
+    }
+
+    /// Signs `tx` at `nonce`: returns the raw EIP-2718 bytes and the hash.
+    async fn sign(
+        &self,
+        tx: TransactionRequest,
+        nonce: u64,
+        gas_limit: u64,
+        fees: Fees,
+    ) -> Result<(Vec<u8>, String), ChainError> {
+        let request = tx
+            .with_nonce(nonce)
+            .with_chain_id(self.inner.chain_id)
+            .with_gas_limit(gas_limit)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        let envelope: TxEnvelope = request
+            .build(&self.inner.wallet)
+            .await
+            .map_err(|e| ChainError::Signing(e.to_string()))?;
+        Ok((
+            envelope.encoded_2718(),
+            format!("{:#x}", envelope.tx_hash()),
+        ))
+    }
+
+    /// What the network asks for now.
+    async fn network_fees(&self) -> Result<Fees, ChainError> {
+        let estimate = self
+            .inner
+            .provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(rpc)?;
+        Ok(Fees {
+            max_fee_per_gas: estimate
+                .max_fee_per_gas
+                .min(self.inner.config.max_fee_cap_wei),
+            max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
+        })
+    }
+}
+
+fn outcome_of(row: TxRow) -> TxOutcome {
+    match row.status.as_str() {
+        "confirmed" => TxOutcome::Confirmed {
+            hash: row.winner_hash.unwrap_or_default(),
+            block: row.mined_block.unwrap_or_default(),
+            gas_used: row.gas_used.unwrap_or_default(),
+            contract_address: row.contract_address,
+        },
+        "reverted" => TxOutcome::Reverted {
+            hash: row.winner_hash.unwrap_or_default(),
+            reason: row.error.unwrap_or_else(|| "reverted".into()),
+        },
+        "failed" => TxOutcome::Failed {
+            reason: row.error.unwrap_or_else(|| "failed".into()),
+        },
+        other => TxOutcome::Pending {
+            status: other.to_owned(),
+        },
+    }
+}
+
+fn rpc(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(e.to_string())
+}

@@ -1,0 +1,313 @@
+//! The sender of one signer: the only process that broadcasts for it (a lease with a fencing
+//! counter in `chain_signers`). Each pass broadcasts newly signed transactions, follows
+//! receipts to `confirmations` depth (re-checking the block hash: a reorged transaction goes
+//! back to `sent` and is re-broadcast from its stored bytes), re-broadcasts transactions the
+//! node dropped, and replaces stuck ones with higher fees at the same nonce.
+use std::time::Duration;
+
+use alloy::consensus::TxEnvelope;
+use alloy::eips::Decodable2718;
+use alloy::network::TransactionBuilder;
+use alloy::primitives::B256;
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionRequest;
+use futures::StreamExt;
+use sea_orm::DbErr;
+use tokio_util::sync::CancellationToken;
+
+use super::fees::{self, Fees};
+use super::{Chain, ChainError, rpc};
+use crate::store::{
+    self,
+    chain::{AttemptRow, Mined, TxRow},
+};
+
+/// How long a sender lease lasts without renewal.
+const LEASE_MS: i64 = 10_000;
+/// Transactions handled concurrently within one pass.
+const PARALLEL: usize = 16;
+
+impl Chain {
+    /// Runs the sender loop until `stop`; only the process holding the lease acts.
+    pub async fn run_sender(self, owner: String, stop: CancellationToken) {
+        let poll = Duration::from_millis(self.inner.config.poll_ms);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.inner.sender_wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+            match self.pass(&owner).await {
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, "sender pass failed; retrying"),
+            }
+        }
+        let me = &self.inner;
+        if let Err(e) =
+            store::chain::release_sender(&me.db, me.chain_id as i64, &me.address_key, &owner).await
+        {
+            tracing::warn!(error = %e, "could not release the sender lease");
+        }
+    }
+
+    /// One look at every open transaction, if this process holds the sender lease.
+    pub async fn pass(&self, owner: &str) -> Result<(), ChainError> {
+        let me = &self.inner;
+        let chain_id = me.chain_id as i64;
+        let now = store::now_ms();
+        let Some(fence) =
+            store::chain::acquire_sender(&me.db, chain_id, &me.address_key, owner, now, LEASE_MS)
+                .await?
+        else {
+            return Ok(());
+        };
+        let open = store::chain::open_txs(&me.db, chain_id, &me.address_key).await?;
+        if open.is_empty() {
+            return Ok(());
+        }
+        let head = me.provider.get_block_number().await.map_err(rpc)? as i64;
+        let results: Vec<Result<(), ChainError>> = futures::stream::iter(open)
+            .map(|tx| self.follow(tx, head, owner, fence))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for r in results {
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "transaction step failed; retried next pass");
+            }
+        }
+        Ok(())
+    }
+
+    async fn follow(
+        &self,
+        tx: TxRow,
+        head: i64,
+        owner: &str,
+        fence: i64,
+    ) -> Result<(), ChainError> {
+        let attempts = store::chain::attempts(&self.inner.db, tx.id).await?;
+        let Some(latest) = attempts.last().cloned() else {
+            return Ok(());
+        };
+        match tx.status.as_str() {
+            "signed" => self.broadcast(&tx, &latest).await,
+            "sent" => {
+                if let Some(mined) = self.find_receipt(&attempts).await? {
+                    store::chain::mark_mined(&self.inner.db, tx.id, &mined, store::now_ms())
+                        .await?;
+                    tracing::debug!(tx = %tx.id, block = mined.block, "mined");
+                    return Ok(());
+                }
+                let age_ms = store::now_ms() - latest.created_at_ms;
+                let bump_after_ms = self.inner.settings.get().bump_after_secs * 1000;
+                if age_ms > bump_after_ms {
+                    return self.replace(&tx, &latest, owner, fence).await;
+                }
+                if latest.broadcast_at_ms.is_none() || !self.node_knows(&latest.hash).await? {
+                    // Never broadcast (a crash after signing) or dropped from the pool: the
+                    // stored bytes go out again; same hash, same nonce.
+                    return self.broadcast(&tx, &latest).await;
+                }
+                Ok(())
+            }
+            "mined" => self.confirm(&tx, head).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
+    async fn broadcast(&self, tx: &TxRow, attempt: &AttemptRow) -> Result<(), ChainError> {
+        match self.inner.provider.send_raw_transaction(&attempt.raw).await {
+            Ok(_) => {}
+            Err(e) if is_already_there(&e.to_string()) => {}
+            Err(e) => return Err(rpc(format!("broadcast of {} failed: {e}", attempt.hash))),
+        }
+        store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, store::now_ms()).await?;
+        Ok(())
+    }
+
+    async fn node_knows(&self, hash: &str) -> Result<bool, ChainError> {
+        let hash: B256 = hash
+            .parse()
+            .map_err(|e| rpc(format!("stored hash {hash}: {e}")))?;
+        Ok(self
+            .inner
+            .provider
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(rpc)?
+            .is_some())
+    }
+
+    /// The receipt of whichever attempt was mined, if any.
+    async fn find_receipt(&self, attempts: &[AttemptRow]) -> Result<Option<Mined>, ChainError> {
+        for attempt in attempts.iter().rev() {
+            let hash: B256 = attempt
+                .hash
+                .parse()
+                .map_err(|e| rpc(format!("stored hash: {e}")))?;
+            if let Some(r) = self
+                .inner
+                .provider
+                .get_transaction_receipt(hash)
+                .await
+                .map_err(rpc)?
+            {
+                let (Some(block), Some(block_hash)) = (r.block_number, r.block_hash) else {
+                    continue; // pending receipts (some nodes) are not mined yet
+                };
+                return Ok(Some(Mined {
+                    block: block as i64,
+                    block_hash: format!("{block_hash:#x}"),
+                    winner_hash: attempt.hash.clone(),
+                    gas_used: r.gas_used as i64,
+                    contract_address: r.contract_address.map(super::signer::address_key),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Confirms a mined transaction once `confirmations` blocks are on top of it, after checking
+    /// that its block is still the canonical one; otherwise a reorg took it and it is sent again.
+    async fn confirm(&self, tx: &TxRow, head: i64) -> Result<(), ChainError> {
+        let me = &self.inner;
+        let (Some(block), Some(block_hash), Some(winner)) = (
+            tx.mined_block,
+            tx.mined_block_hash.as_deref(),
+            tx.winner_hash.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let hash: B256 = winner
+            .parse()
+            .map_err(|e| rpc(format!("stored hash: {e}")))?;
+        let receipt = me
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(rpc)?;
+        let still_there = receipt.as_ref().is_some_and(|r| {
+            r.block_hash.map(|h| format!("{h:#x}")).as_deref() == Some(block_hash)
+        });
+        if !still_there {
+            tracing::warn!(tx = %tx.id, block, "mined transaction left the chain (reorg); sending it again");
+            store::chain::unmine(&me.db, tx.id, store::now_ms()).await?;
+            let attempts = store::chain::attempts(&me.db, tx.id).await?;
+            if let Some(latest) = attempts.last() {
+                let refreshed = store::chain::find(&me.db, tx.id)
+                    .await?
+                    .unwrap_or_else(|| tx.clone());
+                return self.broadcast(&refreshed, latest).await;
+            }
+            return Ok(());
+        }
+        let confirmations = me.settings.get().confirmations;
+        if head - block < confirmations {
+            return Ok(());
+        }
+        let receipt = receipt.expect("checked above");
+        let (status, error) = if receipt.status() {
+            ("confirmed", None)
+        } else {
+            ("reverted", Some(self.revert_reason_at(tx, block).await))
+        };
+        let now = store::now_ms();
+        let txn = store::begin_write(&me.db).await?;
+        if store::chain::finish(&txn, tx.id, status, error.as_deref(), now).await?
+            && let Some(owner) = tx.owner_workflow_id
+        {
+            store::workflows::wake(&txn, owner, &format!("transaction {status}")).await?;
+        }
+        txn.commit().await?;
+        if let Some(w) = &me.engine_waker {
+            w.wake();
+        }
+        tracing::debug!(tx = %tx.id, status, "final");
+        Ok(())
+    }
+
+    /// Replays a reverted transaction against the state before its block to learn why.
+    async fn revert_reason_at(&self, tx: &TxRow, block: i64) -> String {
+        let mut call = TransactionRequest::default()
+            .with_from(self.inner.address)
+            .with_input(tx.input.clone())
+            .with_gas_limit(tx.gas_limit as u64);
+        if let Some(to) = tx.to_address.as_deref().and_then(|a| a.parse().ok()) {
+            call.set_to(to);
+        }
+        let at = alloy::eips::BlockId::number(block.saturating_sub(1) as u64);
+        match self.inner.provider.call(call).block(at).await {
+            Err(e) => super::revert::reason(&e).unwrap_or_else(|| "reverted".into()),
+            Ok(_) => "reverted".into(),
+        }
+    }
+
+    /// Signs a replacement at the same nonce with raised fees (only while holding the sender
+    /// lease at `fence`, so no two processes sign different replacements) and broadcasts it.
+    async fn replace(
+        &self,
+        tx: &TxRow,
+        latest: &AttemptRow,
+        owner: &str,
+        fence: i64,
+    ) -> Result<(), ChainError> {
+        let me = &self.inner;
+        let previous = Fees {
+            max_fee_per_gas: latest.max_fee_per_gas.parse().unwrap_or_default(),
+            max_priority_fee_per_gas: latest.max_priority_fee_per_gas.parse().unwrap_or_default(),
+        };
+        let now_fees = self.network_fees().await?;
+        let Some(fees) = fees::bumped(previous, now_fees, me.config.max_fee_cap_wei) else {
+            // At the cap: keep the stored attempts in the pool and wait for the fees to fall.
+            tracing::warn!(tx = %tx.id, nonce = tx.nonce, "stuck at the fee cap; re-broadcasting");
+            return self.broadcast(tx, latest).await;
+        };
+        let envelope = TxEnvelope::decode_2718(&mut latest.raw.as_slice())
+            .map_err(|e| rpc(format!("stored raw tx: {e}")))?;
+        let request: TransactionRequest = envelope.into();
+        let (raw, hash) = self
+            .sign(request, tx.nonce as u64, tx.gas_limit as u64, fees)
+            .await?;
+        let txn = store::begin_write(&me.db).await?;
+        if !store::chain::holds_sender(&txn, me.chain_id as i64, &me.address_key, owner, fence)
+            .await?
+        {
+            return Ok(()); // another process took over the sender; it decides
+        }
+        store::chain::insert_attempt(
+            &txn,
+            tx.id,
+            &hash,
+            &raw,
+            fees.max_fee_per_gas,
+            fees.max_priority_fee_per_gas,
+            store::now_ms(),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(tx = %tx.id, nonce = tx.nonce, hash, max_fee = fees.max_fee_per_gas, "fee bump");
+        let attempts = store::chain::attempts(&me.db, tx.id).await?;
+        let attempt = attempts
+            .into_iter()
+            .find(|a| a.hash == hash)
+            .ok_or_else(|| ChainError::Db(DbErr::RecordNotFound(hash.clone())))?;
+        self.broadcast(tx, &attempt).await
+    }
+}
+
+/// Node answers that mean the transaction (or one at its nonce) is already in the pool or mined.
+fn is_already_there(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "already known",
+        "known transaction",
+        "already imported",
+        "nonce too low",
+        "replacement transaction underpriced",
+        "transaction already exists",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
+}

@@ -1,0 +1,430 @@
+//! Queries of the transaction pipeline: signers and their nonces, logical transactions (one per
+//! nonce) and their signed attempts.
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use uuid::Uuid;
+
+use super::sql;
+
+/// A logical transaction: one nonce of one signer.
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct TxRow {
+    pub id: Uuid,
+    pub chain_id: i64,
+    pub signer: String,
+    pub nonce: i64,
+    pub idempotency_key: String,
+    pub owner_workflow_id: Option<Uuid>,
+    pub purpose: String,
+    pub to_address: Option<String>,
+    pub value: String,
+    pub input: Vec<u8>,
+    pub gas_limit: i64,
+    /// `signed` -> `sent` -> `mined` -> `confirmed` | `reverted`; or `failed`.
+    pub status: String,
+    pub mined_block: Option<i64>,
+    pub mined_block_hash: Option<String>,
+    pub winner_hash: Option<String>,
+    pub contract_address: Option<String>,
+    pub gas_used: Option<i64>,
+    pub error: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub confirmed_at_ms: Option<i64>,
+}
+
+/// One signed variant of a transaction (the first, or a fee bump).
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub tx_id: Uuid,
+    pub hash: String,
+    pub raw: Vec<u8>,
+    pub max_fee_per_gas: String,
+    pub max_priority_fee_per_gas: String,
+    /// `signed`, `broadcast`, `mined` (the winner) or `replaced`.
+    pub status: String,
+    pub created_at_ms: i64,
+    pub broadcast_at_ms: Option<i64>,
+}
+
+async fn exec<C: ConnectionTrait>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    Ok(conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, pg_sql),
+            values,
+        ))
+        .await?
+        .rows_affected())
+}
+
+async fn query<C: ConnectionTrait, T: FromQueryResult>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<T>, DbErr> {
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, pg_sql),
+            values,
+        ))
+        .await?;
+    rows.iter().map(|r| T::from_query_result(r, "")).collect()
+}
+
+/// Registers a signer whose first free nonce is `chain_nonce`, or raises a known signer's
+/// counter to it when transactions were sent outside mintflow. The counter never goes down here.
+pub async fn ensure_signer<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+    chain_nonce: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"INSERT INTO chain_signers (chain_id, address, next_nonce, sender_fence, updated_at_ms)
+           VALUES ($1, $2, $3, 0, $4)
+           ON CONFLICT (chain_id, address) DO UPDATE
+           SET next_nonce = CASE WHEN chain_signers.next_nonce < excluded.next_nonce
+                                 THEN excluded.next_nonce ELSE chain_signers.next_nonce END"#,
+        vec![
+            chain_id.into(),
+            address.into(),
+            chain_nonce.into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Reads the signer's next nonce and locks its row until the transaction ends, so nonces are
+/// handed out one at a time across every process (on SQLite the caller's `BEGIN IMMEDIATE`
+/// already holds the database's write lock).
+pub async fn lock_next_nonce<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+) -> Result<i64, DbErr> {
+    let lock = if conn.get_database_backend() == DbBackend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let rows: Vec<NextNonce> = query(
+        conn,
+        &format!("SELECT next_nonce FROM chain_signers WHERE chain_id = $1 AND address = $2{lock}"),
+        vec![chain_id.into(), address.into()],
+    )
+    .await?;
+    rows.first()
+        .map(|r| r.next_nonce)
+        .ok_or_else(|| DbErr::RecordNotFound(format!("signer {address} on chain {chain_id}")))
+}
+
+#[derive(FromQueryResult)]
+struct NextNonce {
+    next_nonce: i64,
+}
+
+pub async fn set_next_nonce<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+    next: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE chain_signers SET next_nonce = $1, updated_at_ms = $2 WHERE chain_id = $3 AND address = $4",
+        vec![next.into(), now.into(), chain_id.into(), address.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_key<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    key: &str,
+) -> Result<Option<TxRow>, DbErr> {
+    let rows: Vec<TxRow> = query(
+        conn,
+        "SELECT * FROM chain_txs WHERE chain_id = $1 AND idempotency_key = $2",
+        vec![chain_id.into(), key.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().next())
+}
+
+pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<TxRow>, DbErr> {
+    let rows: Vec<TxRow> = query(
+        conn,
+        "SELECT * FROM chain_txs WHERE id = $1",
+        vec![id.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().next())
+}
+
+pub async fn insert_tx<C: ConnectionTrait>(conn: &C, tx: &TxRow) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"INSERT INTO chain_txs (id, chain_id, signer, nonce, idempotency_key, owner_workflow_id,
+               purpose, to_address, value, input, gas_limit, status, created_at_ms, updated_at_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"#,
+        vec![
+            tx.id.into(),
+            tx.chain_id.into(),
+            tx.signer.clone().into(),
+            tx.nonce.into(),
+            tx.idempotency_key.clone().into(),
+            tx.owner_workflow_id.into(),
+            tx.purpose.clone().into(),
+            tx.to_address.clone().into(),
+            tx.value.clone().into(),
+            tx.input.clone().into(),
+            tx.gas_limit.into(),
+            tx.status.clone().into(),
+            tx.created_at_ms.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_attempt<C: ConnectionTrait>(
+    conn: &C,
+    tx_id: Uuid,
+    hash: &str,
+    raw: &[u8],
+    max_fee_per_gas: u128,
+    max_priority_fee_per_gas: u128,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"INSERT INTO chain_tx_attempts (tx_id, hash, raw, max_fee_per_gas, max_priority_fee_per_gas,
+               status, created_at_ms)
+           VALUES ($1, $2, $3, $4, $5, 'signed', $6)"#,
+        vec![
+            tx_id.into(),
+            hash.into(),
+            raw.to_vec().into(),
+            max_fee_per_gas.to_string().into(),
+            max_priority_fee_per_gas.to_string().into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Every transaction of a signer that is not final yet, lowest nonce first.
+pub async fn open_txs<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    signer: &str,
+) -> Result<Vec<TxRow>, DbErr> {
+    query(
+        conn,
+        r#"SELECT * FROM chain_txs
+           WHERE chain_id = $1 AND signer = $2 AND status IN ('signed', 'sent', 'mined')
+           ORDER BY nonce"#,
+        vec![chain_id.into(), signer.into()],
+    )
+    .await
+}
+
+/// The attempts of a transaction, oldest first.
+pub async fn attempts<C: ConnectionTrait>(conn: &C, tx_id: Uuid) -> Result<Vec<AttemptRow>, DbErr> {
+    query(
+        conn,
+        "SELECT * FROM chain_tx_attempts WHERE tx_id = $1 ORDER BY id",
+        vec![tx_id.into()],
+    )
+    .await
+}
+
+/// Records a broadcast of `attempt_id` and moves a `signed` transaction to `sent`.
+pub async fn mark_broadcast<C: ConnectionTrait>(
+    conn: &C,
+    tx_id: Uuid,
+    attempt_id: i64,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"UPDATE chain_tx_attempts SET status = CASE WHEN status = 'signed' THEN 'broadcast' ELSE status END,
+               broadcast_at_ms = $1 WHERE id = $2"#,
+        vec![now.into(), attempt_id.into()],
+    )
+    .await?;
+    exec(
+        conn,
+        "UPDATE chain_txs SET status = 'sent', updated_at_ms = $1 WHERE id = $2 AND status = 'signed'",
+        vec![now.into(), tx_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// What a receipt said about a transaction.
+#[derive(Clone, Debug)]
+pub struct Mined {
+    pub block: i64,
+    pub block_hash: String,
+    pub winner_hash: String,
+    pub gas_used: i64,
+    pub contract_address: Option<String>,
+}
+
+/// Marks the transaction mined by `winner_hash`; every other attempt is `replaced`.
+pub async fn mark_mined<C: ConnectionTrait>(
+    conn: &C,
+    tx_id: Uuid,
+    mined: &Mined,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"UPDATE chain_txs SET status = 'mined', mined_block = $1, mined_block_hash = $2,
+               winner_hash = $3, gas_used = $4, contract_address = $5, updated_at_ms = $6
+           WHERE id = $7 AND status IN ('signed', 'sent', 'mined')"#,
+        vec![
+            mined.block.into(),
+            mined.block_hash.clone().into(),
+            mined.winner_hash.clone().into(),
+            mined.gas_used.into(),
+            mined.contract_address.clone().into(),
+            now.into(),
+            tx_id.into(),
+        ],
+    )
+    .await?;
+    exec(
+        conn,
+        r#"UPDATE chain_tx_attempts SET status = CASE WHEN hash = $1 THEN 'mined' ELSE 'replaced' END
+           WHERE tx_id = $2"#,
+        vec![mined.winner_hash.clone().into(), tx_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A reorg removed the mined transaction: it is `sent` again and its attempts are live.
+pub async fn unmine<C: ConnectionTrait>(conn: &C, tx_id: Uuid, now: i64) -> Result<(), DbErr> {
+    exec(
+        conn,
+        r#"UPDATE chain_txs SET status = 'sent', mined_block = NULL, mined_block_hash = NULL,
+               winner_hash = NULL, gas_used = NULL, contract_address = NULL, updated_at_ms = $1
+           WHERE id = $2 AND status = 'mined'"#,
+        vec![now.into(), tx_id.into()],
+    )
+    .await?;
+    exec(
+        conn,
+        "UPDATE chain_tx_attempts SET status = 'broadcast' WHERE tx_id = $1 AND status IN ('mined', 'replaced')",
+        vec![tx_id.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Final outcome: `confirmed`, `reverted` or `failed`, with the reason for the last two.
+pub async fn finish<C: ConnectionTrait>(
+    conn: &C,
+    tx_id: Uuid,
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let n = exec(
+        conn,
+        r#"UPDATE chain_txs SET status = $1, error = $2, confirmed_at_ms = $3, updated_at_ms = $3
+           WHERE id = $4 AND status IN ('signed', 'sent', 'mined')"#,
+        vec![
+            status.into(),
+            error.map(str::to_owned).into(),
+            now.into(),
+            tx_id.into(),
+        ],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+/// Takes or renews the sender lease of a signer. Returns the fencing counter while `owner`
+/// holds it, `None` while another live process does. A takeover bumps the counter.
+pub async fn acquire_sender<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+    owner: &str,
+    now: i64,
+    lease_ms: i64,
+) -> Result<Option<i64>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Fence {
+        sender_fence: i64,
+    }
+    let rows: Vec<Fence> = query(
+        conn,
+        r#"UPDATE chain_signers
+           SET sender_fence = CASE WHEN sender_owner = $1 THEN sender_fence ELSE sender_fence + 1 END,
+               sender_owner = $1, sender_until_ms = $2
+           WHERE chain_id = $3 AND address = $4
+             AND (sender_owner IS NULL OR sender_owner = $1 OR sender_until_ms < $5)
+           RETURNING sender_fence"#,
+        vec![owner.into(), (now + lease_ms).into(), chain_id.into(), address.into(), now.into()],
+    )
+    .await?;
+    Ok(rows.first().map(|r| r.sender_fence))
+}
+
+/// True while `owner` still holds the sender lease at `fence`. Checked inside the transaction
+/// that creates a replacement attempt, so two senders never sign different replacements.
+pub async fn holds_sender<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+    owner: &str,
+    fence: i64,
+) -> Result<bool, DbErr> {
+    #[derive(FromQueryResult)]
+    struct One {
+        #[allow(dead_code)]
+        one: i32,
+    }
+    let rows: Vec<One> = query(
+        conn,
+        "SELECT 1 AS one FROM chain_signers WHERE chain_id = $1 AND address = $2 AND sender_owner = $3 AND sender_fence = $4",
+        vec![chain_id.into(), address.into(), owner.into(), fence.into()],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Gives the sender lease up (graceful shutdown).
+pub async fn release_sender<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+    owner: &str,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE chain_signers SET sender_owner = NULL, sender_until_ms = NULL WHERE chain_id = $1 AND address = $2 AND sender_owner = $3",
+        vec![chain_id.into(), address.into(), owner.into()],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! The transaction pipeline against a real anvil, on PostgreSQL and SQLite.
+mod common;
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolCall;
+use common::{Backend, DEV_KEY, TestDb, anvil, eventually};
+use mintflow::chain::contracts::MintToken;
+use mintflow::chain::deploy::{self, TokenParams};
+use mintflow::chain::{Call, Chain, ChainConfig, ChainError, Submit, TxOutcome};
+use mintflow::config::SettingsHandle;
+use mintflow::store;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+        }
+    )*};
+}
+
+on_both_backends!(
+    concurrent_submissions_get_consecutive_nonces,
+    crash_after_persist_before_broadcast,
+    crash_after_broadcast_before_sent_checkpoint,
+    reverts_and_missing_funds_use_no_nonce,
+    batch_mint_resent_mints_nothing_twice,
+);
+
+async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
+    store::settings::put(&t.db, "confirmations", confirmations.into(), "test")
+        .await
+        .unwrap();
+    SettingsHandle::load(&t.db).await.unwrap()
+}
+
+async fn chain(t: &TestDb, rpc: &str, settings: &SettingsHandle, key: &str) -> Chain {
+    let signer = mintflow::chain::signer::load(Some(key), None, None).unwrap();
+    let config = ChainConfig {
+        rpc_url: rpc.to_owned(),
+        poll_ms: 100,
+        ..Default::default()
+    };
+    Chain::connect(t.db.clone(), settings.clone(), signer, config, None)
+        .await
+        .unwrap()
+}
+
+struct Sender {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn sender(chain: &Chain, owner: &str) -> Sender {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(chain.clone().run_sender(owner.to_owned(), stop.clone()));
+    Sender { stop, task }
+}
+
+impl Sender {
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn transfer(to: Address) -> Call {
+    Call {
+        to: Some(to),
+        input: Bytes::new(),
+        value: U256::ZERO,
+        gas_limit: Some(21_000),
+    }
+}
+
+fn submit(key: &str, call: Call) -> Submit {
+    Submit {
+        key: key.to_owned(),
+        owner: None,
+        purpose: "test".into(),
+        call,
+    }
+}
+
+async fn confirmed(chain: &Chain, id: Uuid) -> TxOutcome {
+    eventually(WAIT, &format!("tx {id} to be final"), || async {
+        match chain.outcome(id).await.unwrap() {
+            TxOutcome::Pending { .. } => None,
+            done => Some(done),
+        }
+    })
+    .await
+}
+
+async fn deploy_token(chain: &Chain, max_supply: u64) -> Address {
+    let params = TokenParams {
+        name: "Test".into(),
+        symbol: "TST".into(),
+        amount_per_mint: U256::from(10u64),
+        max_supply: U256::from(max_supply),
+        admin: chain.signer(),
+        minter: chain.signer(),
+    };
+    deploy::deploy_token(chain, &format!("deploy-{}", Uuid::new_v4()), &params, WAIT)
+        .await
+        .unwrap()
+}
+
+async fn concurrent_submissions_get_consecutive_nonces(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender-1");
+    let mut tasks = Vec::new();
+    for task in 0..50 {
+        let chain = chain.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..10 {
+                let to = Address::repeat_byte(0x40 + (i + 1) as u8);
+                ids.push(
+                    chain
+                        .submit(submit(&format!("t{task}-{i}"), transfer(to)))
+                        .await
+                        .unwrap(),
+                );
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    assert_eq!(ids.len(), 500);
+    for id in &ids {
+        assert!(matches!(
+            confirmed(&chain, *id).await,
+            TxOutcome::Confirmed { .. }
+        ));
+    }
+    run.stop().await;
+    let mut nonces = Vec::new();
+    for id in &ids {
+        nonces.push(store::chain::find(&t.db, *id).await.unwrap().unwrap().nonce);
+    }
+    nonces.sort();
+    assert_eq!(
+        nonces,
+        (0..500).collect::<Vec<i64>>(),
+        "consecutive nonces, none twice"
+    );
+    let on_chain = chain
+        .provider()
+        .get_transaction_count(chain.signer())
+        .await
+        .unwrap();
+    assert_eq!(on_chain, 500);
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_tx_attempts").await,
+        500,
+        "no transaction signed twice"
+    );
+}
+
+async fn crash_after_persist_before_broadcast(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    // The first process signs and stores, then dies before any broadcast (no sender ran).
+    let first = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let id = first
+        .submit(submit(
+            "only-once",
+            transfer(Address::repeat_byte(0x40 + 7)),
+        ))
+        .await
+        .unwrap();
+    let stored = store::chain::attempts(&t.db, id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        first
+            .provider()
+            .get_transaction_count(first.signer())
+            .pending()
+            .await
+            .unwrap(),
+        0,
+        "nothing broadcast yet"
+    );
+    drop(first);
+
+    let second = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    // Submitting the same key again (the owner's step re-ran) returns the stored transaction.
+    assert_eq!(
+        second
+            .submit(submit(
+                "only-once",
+                transfer(Address::repeat_byte(0x40 + 7))
+            ))
+            .await
+            .unwrap(),
+        id
+    );
+    let run = sender(&second, "sender-2");
+    let TxOutcome::Confirmed { hash, .. } = confirmed(&second, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    assert_eq!(
+        hash, stored[0].hash,
+        "the stored bytes were broadcast, not a new signature"
+    );
+    assert_eq!(
+        second
+            .provider()
+            .get_transaction_count(second.signer())
+            .await
+            .unwrap(),
+        1,
+        "one transaction for the nonce"
+    );
+}
+
+async fn crash_after_broadcast_before_sent_checkpoint(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let first = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let id = first
+        .submit(submit("k", transfer(Address::repeat_byte(0x40 + 9))))
+        .await
+        .unwrap();
+    let attempt = store::chain::attempts(&t.db, id).await.unwrap().remove(0);
+    // The sender broadcast the bytes and died before recording it.
+    let _pending = first
+        .provider()
+        .send_raw_transaction(&attempt.raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        store::chain::find(&t.db, id).await.unwrap().unwrap().status,
+        "signed"
+    );
+    drop(first);
+
+    let second = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&second, "sender-2");
+    let TxOutcome::Confirmed { hash, .. } = confirmed(&second, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    assert_eq!(hash, attempt.hash);
+    assert_eq!(
+        second
+            .provider()
+            .get_transaction_count(second.signer())
+            .await
+            .unwrap(),
+        1
+    );
+    let receipt = second
+        .provider()
+        .get_transaction_receipt(hash.parse::<B256>().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(receipt.status());
+}
+
+async fn reverts_and_missing_funds_use_no_nonce(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let token = deploy_token(&chain, 1_000).await;
+    let id = B256::repeat_byte(1);
+    let mint = |key: &str| {
+        let input = MintToken::mintCall {
+            to: Address::repeat_byte(0x40 + 5),
+            id,
+        }
+        .abi_encode();
+        submit(
+            key,
+            Call {
+                to: Some(token),
+                input: input.into(),
+                value: U256::ZERO,
+                gas_limit: None,
+            },
+        )
+    };
+    let first = chain.submit(mint("mint-1")).await.unwrap();
+    assert!(matches!(
+        confirmed(&chain, first).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    let next_before = t.scalar_i64("SELECT next_nonce FROM chain_signers").await;
+    match chain.submit(mint("mint-again")).await {
+        Err(ChainError::Reverted(reason)) => {
+            assert!(reason.contains("AlreadyMinted"), "decoded reason: {reason}")
+        }
+        other => panic!("expected a revert, got {other:?}"),
+    }
+    assert_eq!(
+        t.scalar_i64("SELECT next_nonce FROM chain_signers").await,
+        next_before,
+        "no nonce burned"
+    );
+    run.stop().await;
+
+    // A signer without funds: a clear error, and nothing stored.
+    let poor = "0x0000000000000000000000000000000000000000000000000000000000000042";
+    let broke = self::chain(&t, &node.endpoint(), &s, poor).await;
+    match broke
+        .submit(submit("poor", transfer(Address::repeat_byte(0x40 + 1))))
+        .await
+    {
+        Err(ChainError::InsufficientFunds { balance, .. }) => assert_eq!(balance, U256::ZERO),
+        other => panic!("expected insufficient funds, got {other:?}"),
+    }
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_txs WHERE idempotency_key = 'poor'")
+            .await,
+        0
+    );
+}
+
+async fn batch_mint_resent_mints_nothing_twice(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let token = deploy_token(&chain, 1_000_000).await;
+    let (a, b, c) = (
+        Address::repeat_byte(0x40 + 0xa),
+        Address::repeat_byte(0x40 + 0xb),
+        Address::repeat_byte(0x40 + 0xc),
+    );
+    let ids = [
+        B256::repeat_byte(0xa),
+        B256::repeat_byte(0xb),
+        B256::repeat_byte(0xc),
+    ];
+    let batch = |key: &str, to: Vec<Address>, ids: Vec<B256>| {
+        let input = MintToken::batchMintCall { to, ids }.abi_encode();
+        submit(
+            key,
+            Call {
+                to: Some(token),
+                input: input.into(),
+                value: U256::ZERO,
+                gas_limit: None,
+            },
+        )
+    };
+    let first = chain
+        .submit(batch("batch-1", vec![a, b], ids[..2].to_vec()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        confirmed(&chain, first).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    // Re-sent after an uncertain outcome, with one new id.
+    let again = chain
+        .submit(batch("batch-1-resent", vec![a, b, c], ids.to_vec()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        confirmed(&chain, again).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    run.stop().await;
+    let contract = MintToken::new(token, chain.provider().clone());
+    for who in [a, b, c] {
+        assert_eq!(
+            contract.balanceOf(who).call().await.unwrap(),
+            U256::from(10u64),
+            "{who} minted once"
+        );
+    }
+    assert_eq!(
+        contract.totalSupply().call().await.unwrap(),
+        U256::from(30u64)
+    );
+    for id in ids {
+        assert!(contract.hasMinted(id).call().await.unwrap());
+    }
+}
