@@ -34,6 +34,11 @@ on_both_backends!(
     crash_after_broadcast_before_sent_checkpoint,
     reverts_and_missing_funds_use_no_nonce,
     batch_mint_resent_mints_nothing_twice,
+    dropped_transaction_is_rebroadcast,
+    stuck_transaction_is_replaced_with_higher_fees,
+    reorged_transaction_is_sent_again,
+    reverted_on_chain_with_reason,
+    owner_workflow_is_woken_with_the_outcome,
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
@@ -400,4 +405,379 @@ async fn batch_mint_resent_mints_nothing_twice(backend: Backend) {
     for id in ids {
         assert!(contract.hasMinted(id).call().await.unwrap());
     }
+}
+
+/// Calls an anvil RPC method that has no typed binding.
+async fn anvil_rpc(
+    chain: &Chain,
+    method: &'static str,
+    params: serde_json::Value,
+) -> serde_json::Value {
+    chain
+        .provider()
+        .raw_request::<_, serde_json::Value>(method.into(), params)
+        .await
+        .unwrap()
+}
+
+async fn mine(chain: &Chain, blocks: u64) {
+    anvil_rpc(chain, "anvil_mine", serde_json::json!([blocks])).await;
+}
+
+async fn status(t: &TestDb, id: Uuid) -> String {
+    store::chain::find(&t.db, id).await.unwrap().unwrap().status
+}
+
+/// Mines a block every poll until `id` is final.
+async fn mine_until_final(chain: &Chain, id: Uuid) -> TxOutcome {
+    eventually(
+        WAIT,
+        &format!("tx {id} to be final while mining"),
+        || async {
+            match chain.outcome(id).await.unwrap() {
+                TxOutcome::Pending { .. } => {
+                    mine(chain, 1).await;
+                    None
+                }
+                done => Some(done),
+            }
+        },
+    )
+    .await
+}
+
+async fn dropped_transaction_is_rebroadcast(backend: Backend) {
+    let node = anvil(&["--no-mining"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let id = chain
+        .submit(submit("drop-me", transfer(Address::repeat_byte(0x51))))
+        .await
+        .unwrap();
+    eventually(WAIT, "the broadcast", || async {
+        (status(&t, id).await == "sent").then_some(())
+    })
+    .await;
+    let hash = store::chain::attempts(&t.db, id).await.unwrap()[0]
+        .hash
+        .clone();
+    anvil_rpc(&chain, "anvil_dropTransaction", serde_json::json!([hash])).await;
+    // The sender notices the node forgot it and sends the stored bytes again.
+    eventually(WAIT, "the re-broadcast", || async {
+        let known = chain
+            .provider()
+            .get_transaction_by_hash(hash.parse().unwrap())
+            .await
+            .unwrap();
+        known.is_some().then_some(())
+    })
+    .await;
+    let TxOutcome::Confirmed { hash: winner, .. } = mine_until_final(&chain, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    assert_eq!(winner, hash, "the same signed bytes");
+    assert_eq!(
+        chain
+            .provider()
+            .get_transaction_count(chain.signer())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn stuck_transaction_is_replaced_with_higher_fees(backend: Backend) {
+    let node = anvil(&["--no-mining"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    store::settings::put(&t.db, "bump_after_secs", 1.into(), "test")
+        .await
+        .unwrap();
+    s.reload(&t.db).await.unwrap();
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let id = chain
+        .submit(submit("stuck", transfer(Address::repeat_byte(0x52))))
+        .await
+        .unwrap();
+    eventually(WAIT, "the broadcast", || async {
+        (status(&t, id).await == "sent").then_some(())
+    })
+    .await;
+    let first = store::chain::attempts(&t.db, id).await.unwrap().remove(0);
+    // The base fee jumps past what the first attempt offers: it cannot be mined any more.
+    let first_max_fee: u128 = first.max_fee_per_gas.parse().unwrap();
+    anvil_rpc(
+        &chain,
+        "anvil_setNextBlockBaseFeePerGas",
+        serde_json::json!([format!("{:#x}", first_max_fee * 4)]),
+    )
+    .await;
+    mine(&chain, 1).await;
+    assert!(
+        matches!(chain.outcome(id).await.unwrap(), TxOutcome::Pending { .. }),
+        "underpriced, not mined"
+    );
+    eventually(WAIT, "a fee bump", || async {
+        (store::chain::attempts(&t.db, id).await.unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    let TxOutcome::Confirmed { hash, .. } = mine_until_final(&chain, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    let attempts = store::chain::attempts(&t.db, id).await.unwrap();
+    let mined: Vec<_> = attempts.iter().filter(|a| a.status == "mined").collect();
+    assert_eq!(mined.len(), 1, "exactly one attempt won: {attempts:?}");
+    assert_eq!(mined[0].hash, hash);
+    assert!(
+        attempts
+            .iter()
+            .filter(|a| a.hash != hash)
+            .all(|a| a.status == "replaced"),
+        "{attempts:?}"
+    );
+    let winner_fee: u128 = mined[0].max_fee_per_gas.parse().unwrap();
+    assert!(
+        winner_fee * 1000 >= first_max_fee * 1125,
+        "raised by at least 12.5%"
+    );
+    assert_eq!(
+        chain
+            .provider()
+            .get_transaction_count(chain.signer())
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn reorged_transaction_is_sent_again(backend: Backend) {
+    let node = anvil(&["--no-mining"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 3).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let id = chain
+        .submit(submit("reorg", transfer(Address::repeat_byte(0x53))))
+        .await
+        .unwrap();
+    eventually(WAIT, "the broadcast", || async {
+        (status(&t, id).await == "sent").then_some(())
+    })
+    .await;
+    mine(&chain, 2).await;
+    eventually(WAIT, "the receipt", || async {
+        (status(&t, id).await == "mined").then_some(())
+    })
+    .await;
+    let mined_block = store::chain::find(&t.db, id)
+        .await
+        .unwrap()
+        .unwrap()
+        .mined_block
+        .unwrap();
+    // One block on top is not enough for 3 confirmations.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status(&t, id).await,
+        "mined",
+        "not confirmed before 3 blocks"
+    );
+    // The chain drops the blocks holding it.
+    let head = chain.provider().get_block_number().await.unwrap() as i64;
+    anvil_rpc(
+        &chain,
+        "anvil_rollback",
+        serde_json::json!([head - mined_block + 1]),
+    )
+    .await;
+    eventually(WAIT, "the reorg to be noticed", || async {
+        (status(&t, id).await == "sent").then_some(())
+    })
+    .await;
+    let TxOutcome::Confirmed { hash, block, .. } = mine_until_final(&chain, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    let attempts = store::chain::attempts(&t.db, id).await.unwrap();
+    assert_eq!(
+        attempts.len(),
+        1,
+        "re-broadcast from the stored bytes, not re-signed"
+    );
+    assert_eq!(hash, attempts[0].hash);
+    let head = chain.provider().get_block_number().await.unwrap() as i64;
+    assert!(head - block >= 3, "confirmed only with 3 blocks on top");
+    let receipt = chain
+        .provider()
+        .get_transaction_receipt(hash.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.block_number, Some(block as u64));
+}
+
+async fn reverted_on_chain_with_reason(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let token = deploy_token(&chain, 1_000).await;
+    let input: Bytes = MintToken::mintCall {
+        to: Address::repeat_byte(0x54),
+        id: B256::repeat_byte(9),
+    }
+    .abi_encode()
+    .into();
+    // A fixed gas limit skips the simulation, as if the state changed between it and mining.
+    let call = || Call {
+        to: Some(token),
+        input: input.clone(),
+        value: U256::ZERO,
+        gas_limit: Some(200_000),
+    };
+    let first = chain.submit(submit("m1", call())).await.unwrap();
+    let second = chain.submit(submit("m2", call())).await.unwrap();
+    assert!(matches!(
+        confirmed(&chain, first).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    match confirmed(&chain, second).await {
+        TxOutcome::Reverted { reason, hash } => {
+            assert!(reason.contains("AlreadyMinted"), "decoded: {reason}");
+            let receipt = chain
+                .provider()
+                .get_transaction_receipt(hash.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!receipt.status());
+        }
+        other => panic!("expected a revert, got {other:?}"),
+    }
+    run.stop().await;
+}
+
+async fn owner_workflow_is_woken_with_the_outcome(backend: Backend) {
+    use mintflow::engine::{Client, StartOptions};
+    use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let client = Client::new(t.db.clone(), Default::default());
+    let owner = client
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id();
+    let id = chain
+        .submit(Submit {
+            owner: Some(owner),
+            ..submit("owned", transfer(Address::repeat_byte(0x55)))
+        })
+        .await
+        .unwrap();
+    let run = sender(&chain, "sender");
+    assert!(matches!(
+        confirmed(&chain, id).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    run.stop().await;
+    let history = store::events::history(&t.db, owner).await.unwrap();
+    let woken = history
+        .iter()
+        .find(|e| e.event == "woken")
+        .expect("the owner was woken");
+    assert_eq!(
+        woken.detail.as_ref().unwrap()["reason"],
+        "transaction confirmed"
+    );
+    let row = store::workflows::find(&t.db, owner).await.unwrap().unwrap();
+    assert_eq!(row.status, "running");
+}
+
+/// Two pipelines (two processes' pools) share one signer on PostgreSQL: nonces never collide
+/// and every transaction is signed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_pipelines_share_a_signer_on_postgres() {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(Backend::Postgres).await;
+    let s = settings(&t, 1).await;
+    let other_db = t.reconnect().await;
+    let a = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
+    let config = ChainConfig {
+        rpc_url: node.endpoint(),
+        poll_ms: 100,
+        ..Default::default()
+    };
+    let b = Chain::connect(other_db, s.clone(), signer, config, None)
+        .await
+        .unwrap();
+    let (run_a, run_b) = (sender(&a, "process-a"), sender(&b, "process-b"));
+    let mut tasks = Vec::new();
+    for (name, c) in [("a", a.clone()), ("b", b.clone())] {
+        for task in 0..5 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..20 {
+                    let key = format!("{name}-{task}-{i}");
+                    ids.push(
+                        c.submit(submit(&key, transfer(Address::repeat_byte(0x60))))
+                            .await
+                            .unwrap(),
+                    );
+                }
+                ids
+            }));
+        }
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    for id in &ids {
+        assert!(matches!(
+            confirmed(&a, *id).await,
+            TxOutcome::Confirmed { .. }
+        ));
+    }
+    let holders = t
+        .scalar_i64("SELECT count(*) FROM chain_signers WHERE sender_owner IS NOT NULL")
+        .await;
+    assert_eq!(holders, 1, "one sender lease for the signer");
+    run_a.stop().await;
+    run_b.stop().await;
+    assert_eq!(
+        t.scalar_i64("SELECT count(DISTINCT nonce) FROM chain_txs")
+            .await,
+        200
+    );
+    assert_eq!(t.scalar_i64("SELECT max(nonce) FROM chain_txs").await, 199);
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_tx_attempts").await,
+        200,
+        "each signed once"
+    );
+    assert_eq!(
+        a.provider()
+            .get_transaction_count(a.signer())
+            .await
+            .unwrap(),
+        200
+    );
 }

@@ -228,7 +228,8 @@ impl Chain {
         Ok(())
     }
 
-    /// Replays a reverted transaction against the state before its block to learn why.
+    /// Replays a reverted transaction to learn why: first against the state before its block,
+    /// then (when transactions earlier in the same block caused it) against the state after it.
     async fn revert_reason_at(&self, tx: &TxRow, block: i64) -> String {
         let mut call = TransactionRequest::default()
             .with_from(self.inner.address)
@@ -237,11 +238,15 @@ impl Chain {
         if let Some(to) = tx.to_address.as_deref().and_then(|a| a.parse().ok()) {
             call.set_to(to);
         }
-        let at = alloy::eips::BlockId::number(block.saturating_sub(1) as u64);
-        match self.inner.provider.call(call).block(at).await {
-            Err(e) => super::revert::reason(&e).unwrap_or_else(|| "reverted".into()),
-            Ok(_) => "reverted".into(),
+        for at in [block.saturating_sub(1), block] {
+            let at = alloy::eips::BlockId::number(at as u64);
+            if let Err(e) = self.inner.provider.call(call.clone()).block(at).await
+                && let Some(reason) = super::revert::reason(&e)
+            {
+                return reason;
+            }
         }
+        "reverted (the node gave no reason)".into()
     }
 
     /// Signs a replacement at the same nonce with raised fees (only while holding the sender
