@@ -39,6 +39,8 @@ on_both_backends!(
     reorged_transaction_is_sent_again,
     reverted_on_chain_with_reason,
     owner_workflow_is_woken_with_the_outcome,
+    unlandable_transaction_frees_its_nonce,
+    nonce_taken_outside_is_reconciled,
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
@@ -779,5 +781,112 @@ async fn two_pipelines_share_a_signer_on_postgres() {
             .await
             .unwrap(),
         200
+    );
+}
+
+/// A transaction the node refuses (here: more gas than a block holds) is replaced by a
+/// zero-value self-transfer so the nonces after it are not stuck; its owner learns it failed.
+async fn unlandable_transaction_frees_its_nonce(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2", "--gas-limit", "1000000"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    store::settings::put(&t.db, "bump_after_secs", 1.into(), "test")
+        .await
+        .unwrap();
+    s.reload(&t.db).await.unwrap();
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let too_big = Call {
+        gas_limit: Some(2_000_000),
+        ..transfer(Address::repeat_byte(0x56))
+    };
+    let bad = chain.submit(submit("too-big", too_big)).await.unwrap();
+    let good = chain
+        .submit(submit("after-it", transfer(Address::repeat_byte(0x57))))
+        .await
+        .unwrap();
+    let run = sender(&chain, "sender");
+    match confirmed(&chain, bad).await {
+        TxOutcome::Failed { reason } => assert!(
+            reason.contains("freed by a zero-value self-transfer"),
+            "{reason}"
+        ),
+        other => panic!("expected failed, got {other:?}"),
+    }
+    assert!(
+        matches!(confirmed(&chain, good).await, TxOutcome::Confirmed { .. }),
+        "the next nonce landed"
+    );
+    run.stop().await;
+    let attempts = store::chain::attempts(&t.db, bad).await.unwrap();
+    let filler = attempts.iter().find(|a| a.status == "mined").unwrap();
+    assert_eq!(filler.kind, "filler");
+    let receipt = chain
+        .provider()
+        .get_transaction_receipt(filler.hash.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (receipt.from, receipt.to),
+        (chain.signer(), Some(chain.signer()))
+    );
+    assert_eq!(
+        chain
+            .provider()
+            .get_transaction_count(chain.signer())
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+/// Someone else used the signer's next nonce (a wallet sharing the key): reconciliation with
+/// the chain's transaction count fails our transaction at that nonce, with the reason, and hands
+/// out only fresh nonces afterwards.
+async fn nonce_taken_outside_is_reconciled(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let ours = chain
+        .submit(submit("ours", transfer(Address::repeat_byte(0x58))))
+        .await
+        .unwrap();
+    // Before our sender broadcasts, another wallet with the same key sends at nonce 0.
+    let outside = serde_json::json!([{ "from": format!("{:#x}", chain.signer()), "to": format!("{:#x}", Address::repeat_byte(0x59)), "value": "0x0", "nonce": "0x0" }]);
+    let hash = anvil_rpc(&chain, "eth_sendTransaction", outside).await;
+    eventually(WAIT, "the outside transaction to be mined", || async {
+        let receipt = chain
+            .provider()
+            .get_transaction_receipt(hash.as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap();
+        receipt.is_some().then_some(())
+    })
+    .await;
+    let run = sender(&chain, "sender");
+    match confirmed(&chain, ours).await {
+        TxOutcome::Failed { reason } => assert!(
+            reason.contains("nonce 0 was used by another transaction"),
+            "{reason}"
+        ),
+        other => panic!("expected failed, got {other:?}"),
+    }
+    let next = chain
+        .submit(submit("next", transfer(Address::repeat_byte(0x58))))
+        .await
+        .unwrap();
+    assert!(matches!(
+        confirmed(&chain, next).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    run.stop().await;
+    assert_eq!(
+        store::chain::find(&t.db, next)
+            .await
+            .unwrap()
+            .unwrap()
+            .nonce,
+        1
     );
 }

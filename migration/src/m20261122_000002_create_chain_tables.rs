@@ -52,6 +52,7 @@ enum ChainTxAttempts {
     Raw,
     MaxFeePerGas,
     MaxPriorityFeePerGas,
+    Kind,
     Status,
     CreatedAtMs,
     BroadcastAtMs,
@@ -123,6 +124,9 @@ impl MigrationTrait for Migration {
                     .col(blob(ChainTxAttempts::Raw))
                     .col(string_len(ChainTxAttempts::MaxFeePerGas, 80))
                     .col(string_len(ChainTxAttempts::MaxPriorityFeePerGas, 80))
+                    // `tx` (the call, or a fee bump of it) or `filler` (a zero-value
+                    // self-transfer that frees a nonce the call could not land at).
+                    .col(string_len(ChainTxAttempts::Kind, 8).default("tx"))
                     .col(string_len(ChainTxAttempts::Status, 16))
                     .col(big_integer(ChainTxAttempts::CreatedAtMs))
                     .col(big_integer_null(ChainTxAttempts::BroadcastAtMs))

@@ -299,6 +299,7 @@ impl Chain {
         store::chain::insert_attempt(
             &txn,
             row.id,
+            "tx",
             &hash,
             &raw,
             fees.max_fee_per_gas,

@@ -65,9 +65,36 @@ impl Chain {
         if open.is_empty() {
             return Ok(());
         }
-        let head = me.provider.get_block_number().await.map_err(rpc)? as i64;
+        let latest = me
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| rpc("the node has no latest block"))?;
+        let head = latest.header.number as i64;
+        let block_gas_limit = latest.header.gas_limit as i64;
+        // Nonces below this are used on chain, by our transactions or by others.
+        let used = me
+            .provider
+            .get_transaction_count(me.address)
+            .await
+            .map_err(rpc)? as i64;
+        // Transactions sent outside mintflow: never hand their nonces out again.
+        store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, store::now_ms())
+            .await?;
         let results: Vec<Result<(), ChainError>> = futures::stream::iter(open)
-            .map(|tx| self.follow(tx, head, owner, fence))
+            .map(|tx| {
+                self.follow(
+                    tx,
+                    Head {
+                        number: head,
+                        gas_limit: block_gas_limit,
+                        used,
+                    },
+                    owner,
+                    fence,
+                )
+            })
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
@@ -82,7 +109,7 @@ impl Chain {
     async fn follow(
         &self,
         tx: TxRow,
-        head: i64,
+        head: Head,
         owner: &str,
         fence: i64,
     ) -> Result<(), ChainError> {
@@ -90,30 +117,51 @@ impl Chain {
         let Some(latest) = attempts.last().cloned() else {
             return Ok(());
         };
-        match tx.status.as_str() {
-            "signed" => self.broadcast(&tx, &latest).await,
-            "sent" => {
-                if let Some(mined) = self.find_receipt(&attempts).await? {
-                    store::chain::mark_mined(&self.inner.db, tx.id, &mined, store::now_ms())
-                        .await?;
-                    tracing::debug!(tx = %tx.id, block = mined.block, "mined");
-                    return Ok(());
-                }
-                let age_ms = store::now_ms() - latest.created_at_ms;
-                let bump_after_ms = self.inner.settings.get().bump_after_secs * 1000;
-                if age_ms > bump_after_ms {
-                    return self.replace(&tx, &latest, owner, fence).await;
-                }
-                if latest.broadcast_at_ms.is_none() || !self.node_knows(&latest.hash).await? {
-                    // Never broadcast (a crash after signing) or dropped from the pool: the
-                    // stored bytes go out again; same hash, same nonce.
-                    return self.broadcast(&tx, &latest).await;
-                }
-                Ok(())
-            }
-            "mined" => self.confirm(&tx, head).await,
-            _ => Ok(()),
+        if tx.status == "mined" {
+            return self.confirm(&tx, &attempts, head.number).await;
         }
+        if tx.status == "signed" && latest.broadcast_at_ms.is_none() && tx.error.is_none() {
+            return self.broadcast(&tx, &latest).await;
+        }
+        if let Some(mined) = self.find_receipt(&attempts).await? {
+            store::chain::mark_mined(&self.inner.db, tx.id, &mined, store::now_ms()).await?;
+            tracing::debug!(tx = %tx.id, block = mined.block, "mined");
+            return Ok(());
+        }
+        if tx.nonce < head.used {
+            // The nonce is used on chain, yet none of our attempts has a receipt: something
+            // else took it. The owner learns and may retry with a new transaction.
+            let reason = format!("nonce {} was used by another transaction", tx.nonce);
+            return self.finish(&tx, "failed", Some(&reason)).await;
+        }
+        let age_ms = store::now_ms() - latest.created_at_ms;
+        let bump_after_ms = self.inner.settings.get().bump_after_secs * 1000;
+        if age_ms > bump_after_ms {
+            // Refused by the node, or more gas than a block holds: it can never land as
+            // signed, so the nonce is freed instead.
+            if tx.error.is_none() && tx.gas_limit > head.gas_limit {
+                let why = format!(
+                    "gas limit {} exceeds the block gas limit {}",
+                    tx.gas_limit, head.gas_limit
+                );
+                store::chain::set_error(&self.inner.db, tx.id, &why, store::now_ms()).await?;
+            }
+            let free =
+                (tx.error.is_some() || tx.gas_limit > head.gas_limit) && latest.kind != "filler";
+            let tx = store::chain::find(&self.inner.db, tx.id)
+                .await?
+                .unwrap_or(tx);
+            return self.replace(&tx, &latest, owner, fence, free).await;
+        }
+        if tx.error.is_some() && latest.kind != "filler" {
+            return Ok(()); // refused as signed: its nonce is freed once `bump_after_secs` passed
+        }
+        if latest.broadcast_at_ms.is_none() || !self.node_knows(&latest.hash).await? {
+            // Never broadcast (a crash after signing) or dropped from the pool: the stored
+            // bytes go out again; same hash, same nonce.
+            return self.broadcast(&tx, &latest).await;
+        }
+        Ok(())
     }
 
     /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
@@ -121,7 +169,14 @@ impl Chain {
         match self.inner.provider.send_raw_transaction(&attempt.raw).await {
             Ok(_) => {}
             Err(e) if is_already_there(&e.to_string()) => {}
-            Err(e) => return Err(rpc(format!("broadcast of {} failed: {e}", attempt.hash))),
+            Err(e) => {
+                if let Some(refusal) = e.as_error_resp().filter(|r| !is_underpriced(&r.message)) {
+                    // The node answered and refused these bytes (not a network failure).
+                    let why = format!("node refused the transaction: {}", refusal.message);
+                    store::chain::set_error(&self.inner.db, tx.id, &why, store::now_ms()).await?;
+                }
+                return Err(rpc(format!("broadcast of {} failed: {e}", attempt.hash)));
+            }
         }
         store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, store::now_ms()).await?;
         Ok(())
@@ -171,7 +226,12 @@ impl Chain {
 
     /// Confirms a mined transaction once `confirmations` blocks are on top of it, after checking
     /// that its block is still the canonical one; otherwise a reorg took it and it is sent again.
-    async fn confirm(&self, tx: &TxRow, head: i64) -> Result<(), ChainError> {
+    async fn confirm(
+        &self,
+        tx: &TxRow,
+        attempts: &[AttemptRow],
+        head: i64,
+    ) -> Result<(), ChainError> {
         let me = &self.inner;
         let (Some(block), Some(block_hash), Some(winner)) = (
             tx.mined_block,
@@ -208,14 +268,36 @@ impl Chain {
             return Ok(());
         }
         let receipt = receipt.expect("checked above");
-        let (status, error) = if receipt.status() {
+        let filler = attempts
+            .iter()
+            .any(|a| a.hash == winner && a.kind == "filler");
+        let (status, error) = if filler {
+            let why = tx.error.as_deref().unwrap_or("it could not be mined");
+            (
+                "failed",
+                Some(format!(
+                    "{why}; nonce {} freed by a zero-value self-transfer",
+                    tx.nonce
+                )),
+            )
+        } else if receipt.status() {
             ("confirmed", None)
         } else {
             ("reverted", Some(self.revert_reason_at(tx, block).await))
         };
-        let now = store::now_ms();
+        self.finish(tx, status, error.as_deref()).await
+    }
+
+    /// Records the final outcome and wakes the owner, in one transaction.
+    async fn finish(
+        &self,
+        tx: &TxRow,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), ChainError> {
+        let me = &self.inner;
         let txn = store::begin_write(&me.db).await?;
-        if store::chain::finish(&txn, tx.id, status, error.as_deref(), now).await?
+        if store::chain::finish(&txn, tx.id, status, error, store::now_ms()).await?
             && let Some(owner) = tx.owner_workflow_id
         {
             store::workflows::wake(&txn, owner, &format!("transaction {status}")).await?;
@@ -251,12 +333,15 @@ impl Chain {
 
     /// Signs a replacement at the same nonce with raised fees (only while holding the sender
     /// lease at `fence`, so no two processes sign different replacements) and broadcasts it.
+    /// With `free`, the replacement is a zero-value transfer to ourselves: the call cannot land,
+    /// and later nonces must not wait for it.
     async fn replace(
         &self,
         tx: &TxRow,
         latest: &AttemptRow,
         owner: &str,
         fence: i64,
+        free: bool,
     ) -> Result<(), ChainError> {
         let me = &self.inner;
         let previous = Fees {
@@ -264,17 +349,28 @@ impl Chain {
             max_priority_fee_per_gas: latest.max_priority_fee_per_gas.parse().unwrap_or_default(),
         };
         let now_fees = self.network_fees().await?;
-        let Some(fees) = fees::bumped(previous, now_fees, me.config.max_fee_cap_wei) else {
-            // At the cap: keep the stored attempts in the pool and wait for the fees to fall.
-            tracing::warn!(tx = %tx.id, nonce = tx.nonce, "stuck at the fee cap; re-broadcasting");
-            return self.broadcast(tx, latest).await;
+        let fees = match fees::bumped(previous, now_fees, me.config.max_fee_cap_wei) {
+            Some(fees) => fees,
+            // The node refused the call, so nothing at this nonce is in its pool to outbid.
+            None if free => now_fees,
+            None => {
+                // At the cap: keep the stored attempt in the pool and wait for fees to fall.
+                tracing::warn!(tx = %tx.id, nonce = tx.nonce, "stuck at the fee cap; re-broadcasting");
+                return self.broadcast(tx, latest).await;
+            }
         };
-        let envelope = TxEnvelope::decode_2718(&mut latest.raw.as_slice())
-            .map_err(|e| rpc(format!("stored raw tx: {e}")))?;
-        let request: TransactionRequest = envelope.into();
-        let (raw, hash) = self
-            .sign(request, tx.nonce as u64, tx.gas_limit as u64, fees)
-            .await?;
+        let (request, gas_limit, kind) = if free {
+            let to_self = TransactionRequest::default()
+                .with_from(me.address)
+                .with_to(me.address)
+                .with_value(alloy::primitives::U256::ZERO);
+            (to_self, 21_000, "filler")
+        } else {
+            let envelope = TxEnvelope::decode_2718(&mut latest.raw.as_slice())
+                .map_err(|e| rpc(format!("stored raw tx: {e}")))?;
+            (envelope.into(), tx.gas_limit as u64, latest.kind.as_str())
+        };
+        let (raw, hash) = self.sign(request, tx.nonce as u64, gas_limit, fees).await?;
         let txn = store::begin_write(&me.db).await?;
         if !store::chain::holds_sender(&txn, me.chain_id as i64, &me.address_key, owner, fence)
             .await?
@@ -284,6 +380,7 @@ impl Chain {
         store::chain::insert_attempt(
             &txn,
             tx.id,
+            kind,
             &hash,
             &raw,
             fees.max_fee_per_gas,
@@ -292,7 +389,7 @@ impl Chain {
         )
         .await?;
         txn.commit().await?;
-        tracing::info!(tx = %tx.id, nonce = tx.nonce, hash, max_fee = fees.max_fee_per_gas, "fee bump");
+        tracing::info!(tx = %tx.id, nonce = tx.nonce, hash, kind, max_fee = fees.max_fee_per_gas, "replacement signed");
         let attempts = store::chain::attempts(&me.db, tx.id).await?;
         let attempt = attempts
             .into_iter()
@@ -300,6 +397,29 @@ impl Chain {
             .ok_or_else(|| ChainError::Db(DbErr::RecordNotFound(hash.clone())))?;
         self.broadcast(tx, &attempt).await
     }
+}
+
+/// Refusals a fee bump cures: the transaction is fine, its fees are not.
+fn is_underpriced(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "underpriced",
+        "less than block base fee",
+        "fee cap too low",
+        "gas price too low",
+        "max fee per gas less than",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
+}
+
+/// What the sender knows of the chain at the start of a pass.
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    number: i64,
+    gas_limit: i64,
+    /// The signer's mined transaction count: nonces below it are used.
+    used: i64,
 }
 
 /// Node answers that mean the transaction (or one at its nonce) is already in the pool or mined.

@@ -41,6 +41,8 @@ pub struct AttemptRow {
     pub raw: Vec<u8>,
     pub max_fee_per_gas: String,
     pub max_priority_fee_per_gas: String,
+    /// `tx`, or `filler` for a self-transfer that frees the nonce.
+    pub kind: String,
     /// `signed`, `broadcast`, `mined` (the winner) or `replaced`.
     pub status: String,
     pub created_at_ms: i64,
@@ -201,9 +203,11 @@ pub async fn insert_tx<C: ConnectionTrait>(conn: &C, tx: &TxRow) -> Result<(), D
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 pub async fn insert_attempt<C: ConnectionTrait>(
     conn: &C,
     tx_id: Uuid,
+    kind: &str,
     hash: &str,
     raw: &[u8],
     max_fee_per_gas: u128,
@@ -213,8 +217,8 @@ pub async fn insert_attempt<C: ConnectionTrait>(
     exec(
         conn,
         r#"INSERT INTO chain_tx_attempts (tx_id, hash, raw, max_fee_per_gas, max_priority_fee_per_gas,
-               status, created_at_ms)
-           VALUES ($1, $2, $3, $4, $5, 'signed', $6)"#,
+               status, created_at_ms, kind)
+           VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7)"#,
         vec![
             tx_id.into(),
             hash.into(),
@@ -222,7 +226,24 @@ pub async fn insert_attempt<C: ConnectionTrait>(
             max_fee_per_gas.to_string().into(),
             max_priority_fee_per_gas.to_string().into(),
             now.into(),
+            kind.into(),
         ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records why the node refused a transaction's bytes (kept until it lands or is freed).
+pub async fn set_error<C: ConnectionTrait>(
+    conn: &C,
+    tx_id: Uuid,
+    error: &str,
+    now: i64,
+) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE chain_txs SET error = $1, updated_at_ms = $2 WHERE id = $3",
+        vec![error.into(), now.into(), tx_id.into()],
     )
     .await?;
     Ok(())

@@ -36,6 +36,13 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
+        // `RUST_LOG=mintflow=debug cargo test ... -- --nocapture` shows what the code did.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         match backend {
             Backend::Postgres => {
                 let template = template().await;
