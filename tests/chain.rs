@@ -890,3 +890,64 @@ async fn nonce_taken_outside_is_reconciled(backend: Backend) {
         1
     );
 }
+
+/// Backpressure and an unreachable node: clear, retryable errors, and nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_window_and_rpc_down_are_clear_errors() {
+    let node = anvil(&["--block-time", "0.2"]);
+    let t = TestDb::new(Backend::Sqlite).await;
+    let s = settings(&t, 1).await;
+    let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
+    let config = ChainConfig {
+        rpc_url: node.endpoint(),
+        poll_ms: 100,
+        max_in_flight: 2,
+        ..Default::default()
+    };
+    let chain = Chain::connect(t.db.clone(), s.clone(), signer, config, None)
+        .await
+        .unwrap();
+    for i in 0..2 {
+        chain
+            .submit(submit(
+                &format!("w{i}"),
+                transfer(Address::repeat_byte(0x61)),
+            ))
+            .await
+            .unwrap();
+    }
+    match chain
+        .submit(submit("w2", transfer(Address::repeat_byte(0x61))))
+        .await
+    {
+        Err(e @ ChainError::Backpressure(2)) => assert!(e.is_transient()),
+        other => panic!("expected backpressure, got {other:?}"),
+    }
+    // The window opens again as transactions confirm.
+    let run = sender(&chain, "sender");
+    let third = eventually(WAIT, "room in the window", || async {
+        chain
+            .submit(submit("w2", transfer(Address::repeat_byte(0x61))))
+            .await
+            .ok()
+    })
+    .await;
+    assert!(matches!(
+        confirmed(&chain, third).await,
+        TxOutcome::Confirmed { .. }
+    ));
+    run.stop().await;
+
+    // The node goes away: submit fails with a retryable RPC error and stores nothing.
+    let endpoint = node.endpoint();
+    drop(node);
+    let before = t.scalar_i64("SELECT count(*) FROM chain_txs").await;
+    match chain
+        .submit(submit("while-down", transfer(Address::repeat_byte(0x61))))
+        .await
+    {
+        Err(e @ ChainError::Rpc(_)) => assert!(e.is_transient(), "{e}"),
+        other => panic!("expected an RPC error from {endpoint}, got {other:?}"),
+    }
+    assert_eq!(t.scalar_i64("SELECT count(*) FROM chain_txs").await, before);
+}

@@ -95,8 +95,8 @@ pub async fn ensure_signer<C: ConnectionTrait>(
         r#"INSERT INTO chain_signers (chain_id, address, next_nonce, sender_fence, updated_at_ms)
            VALUES ($1, $2, $3, 0, $4)
            ON CONFLICT (chain_id, address) DO UPDATE
-           SET next_nonce = CASE WHEN chain_signers.next_nonce < excluded.next_nonce
-                                 THEN excluded.next_nonce ELSE chain_signers.next_nonce END"#,
+           SET next_nonce = excluded.next_nonce, updated_at_ms = excluded.updated_at_ms
+           WHERE chain_signers.next_nonce < excluded.next_nonce"#,
         vec![
             chain_id.into(),
             address.into(),
