@@ -1,4 +1,5 @@
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 use mintflow::cli::{Cli, Command, LogFormat};
 use mintflow::engine::EngineConfig;
 use mintflow::service::{Service, ServiceConfig};
@@ -7,7 +8,12 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `dev` uses a fresh database of its own unless one was asked for.
+    let database_url_given = matches
+        .value_source("database_url")
+        .is_some_and(|s| s != ValueSource::DefaultValue);
     init_tracing(cli.log_format);
     match cli.command {
         Command::Serve(args) => {
@@ -23,11 +29,17 @@ async fn main() -> anyhow::Result<()> {
                 admin_token: args.admin_token,
                 role: args.role,
                 engine,
+                chain: args.chain.setup(&args.contracts)?,
             };
             Service::start(config, workflows::registry())
                 .await?
                 .run_until_signal()
                 .await
+        }
+        Command::Deploy(args) => mintflow::cli::deploy::run(&cli.database_url, args).await,
+        Command::Dev(args) => {
+            let url = database_url_given.then_some(cli.database_url);
+            mintflow::cli::dev::run(url, args).await
         }
         Command::Migrate => {
             let db = store::connect(&cli.database_url).await?;

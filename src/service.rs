@@ -2,13 +2,17 @@
 //! `mintflow serve` process, and their orderly shutdown.
 use std::net::SocketAddr;
 
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
 use tokio_cron_scheduler::JobScheduler;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs};
 use crate::store;
@@ -33,15 +37,42 @@ pub struct ServiceConfig {
     pub admin_token: Option<String>,
     pub role: Role,
     pub engine: EngineConfig,
+    /// The chain this process sends transactions to; `None` runs without one.
+    pub chain: Option<ChainSetup>,
+}
+
+/// How a process reaches its chain. `Debug` shows the signer's address, never its key.
+#[derive(Clone, Debug)]
+pub struct ChainSetup {
+    pub config: ChainConfig,
+    pub signer: PrivateKeySigner,
+    pub contracts: Contracts,
+}
+
+/// The deployed contracts a process works with (`TOKEN_ADDRESS`, `USDC_ADDRESS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Contracts {
+    pub token: Option<Address>,
+    pub usdc: Option<Address>,
 }
 
 pub struct Service {
     pub db: DatabaseConnection,
     pub client: Client,
     pub settings: SettingsHandle,
+    /// The transaction pipeline, when a chain is configured.
+    pub chain: Option<Chain>,
+    pub contracts: Contracts,
     engine: Option<Engine>,
+    /// The signer's sender loop (roles `worker` and `all` with a chain).
+    sender: Option<Sender>,
     scheduler: JobScheduler,
     http: Option<Http>,
+}
+
+struct Sender {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 struct Http {
@@ -63,6 +94,24 @@ impl Service {
         let waker = Waker::default();
         let client = Client::new(db.clone(), waker.clone());
         let runs_workers = config.role != Role::Api;
+        let (chain, contracts) = match config.chain {
+            Some(setup) => {
+                let chain = Chain::connect(
+                    db.clone(),
+                    settings.clone(),
+                    setup.signer,
+                    setup.config,
+                    runs_workers.then(|| waker.clone()),
+                )
+                .await
+                .context("connecting to the chain (RPC_URL)")?;
+                (Some(chain), setup.contracts)
+            }
+            None => {
+                tracing::info!("no RPC_URL: running without a chain");
+                (None, Contracts::default())
+            }
+        };
         let engine = runs_workers.then(|| {
             Engine::start(
                 db.clone(),
@@ -75,12 +124,24 @@ impl Service {
         let scheduler = jobs::start(db.clone(), settings.clone(), runs_workers.then_some(waker))
             .await
             .context("starting periodic jobs")?;
+        // The sender runs where the workflows run, named like this process's worker.
+        let sender = chain.as_ref().filter(|_| runs_workers).map(|chain| {
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(
+                chain
+                    .clone()
+                    .run_sender(config.engine.worker_id.clone(), stop.clone()),
+            );
+            Sender { stop, task }
+        });
         let http = if config.role != Role::Worker {
             let state = AppState {
                 db: db.clone(),
                 client: client.clone(),
                 settings: settings.clone(),
                 admin_token: config.admin_token.clone(),
+                chain: chain.clone(),
+                contracts,
             };
             Some(serve_http(&config.listen_addr, state).await?)
         } else {
@@ -95,7 +156,10 @@ impl Service {
             db,
             client,
             settings,
+            chain,
+            contracts,
             engine,
+            sender,
             scheduler,
             http,
         })
@@ -114,8 +178,8 @@ impl Service {
         Ok(())
     }
 
-    /// Stops taking requests and claims, lets in-flight work finish (or releases it), and
-    /// closes the database pool.
+    /// Stops taking requests and claims, lets in-flight work finish (or releases it), stops the
+    /// sender (releasing its lease) and closes the database pool.
     pub async fn stop(mut self) {
         if let Some(http) = self.http.take() {
             let _ = http.stop.send(());
@@ -123,6 +187,10 @@ impl Service {
         }
         if let Some(engine) = self.engine.take() {
             engine.shutdown().await;
+        }
+        if let Some(sender) = self.sender.take() {
+            sender.stop.cancel();
+            let _ = sender.task.await;
         }
         let _ = self.scheduler.shutdown().await;
         let _ = self.db.close().await;
@@ -156,7 +224,8 @@ async fn serve_http(listen_addr: &str, state: AppState) -> anyhow::Result<Http> 
     Ok(Http { addr, stop, task })
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first SIGINT or SIGTERM (handlers are installed when first polled).
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

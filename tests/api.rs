@@ -53,6 +53,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
             worker_id: "api-test".into(),
             shutdown_grace: Duration::from_secs(2),
         },
+        chain: None,
     };
     let service = Service::start(config, Registry::new().register(Probe))
         .await
@@ -328,6 +329,7 @@ async fn operator_actions_over_http(backend: Backend) {
         (status, health["database"].as_str()),
         (StatusCode::OK, Some("ok"))
     );
+    assert_eq!(health["chain"]["status"], "not_configured", "{health}");
 
     let id = s
         .probe(
@@ -529,6 +531,102 @@ async fn settings_change_live(backend: Backend) {
         .unwrap();
     assert_eq!(other.get().max_batch_size, 25);
     s.service.stop().await;
+}
+
+/// A service with a chain: `/health` reports the node, the sender runs in role `all`, and a
+/// node that goes away makes the service unhealthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_reports_the_chain_and_the_sender_runs() {
+    use alloy::primitives::{Address, Bytes, U256};
+    use mintflow::chain::{Call, ChainConfig, Submit, TxOutcome};
+    use mintflow::service::{ChainSetup, Contracts};
+
+    let node = common::anvil(&[]);
+    let t = TestDb::new(Backend::Sqlite).await;
+    mintflow::store::settings::put(&t.db, "confirmations", json!(0), "test")
+        .await
+        .unwrap();
+    let signer = mintflow::chain::signer::load(Some(common::DEV_KEY), None, None).unwrap();
+    let address = signer.address();
+    let config = ServiceConfig {
+        database_url: t.url.clone(),
+        database_max_connections: 8,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: None,
+        role: Role::All,
+        engine: EngineConfig {
+            worker_id: "chain-health-test".into(),
+            shutdown_grace: Duration::from_secs(2),
+        },
+        chain: Some(ChainSetup {
+            config: ChainConfig {
+                rpc_url: node.endpoint(),
+                poll_ms: 50,
+                ..Default::default()
+            },
+            signer,
+            contracts: Contracts::default(),
+        }),
+    };
+    let service = Service::start(config, Registry::new().register(Probe))
+        .await
+        .unwrap();
+    let base = format!("http://{}", service.http_addr().unwrap());
+    let get_health = || async {
+        let res = reqwest::get(format!("{base}/health")).await.unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+
+    let (status, health) = get_health().await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["chain"]["status"], "ok");
+    assert_eq!(health["chain"]["chain_id"], 31337);
+    assert_eq!(health["chain"]["signer"], address.to_string());
+    assert!(health["chain"]["block"].is_u64(), "{health}");
+
+    // Automine: the transaction is mined as soon as the service's sender broadcasts it.
+    let chain = service.chain.clone().expect("the service has its chain");
+    let id = chain
+        .submit(Submit {
+            key: "health-test-transfer".into(),
+            owner: None,
+            purpose: "test".into(),
+            call: Call {
+                to: Some(Address::repeat_byte(0x11)),
+                input: Bytes::new(),
+                value: U256::ZERO,
+                gas_limit: Some(21_000),
+            },
+        })
+        .await
+        .unwrap();
+    let outcome = eventually(Duration::from_secs(30), "the sender to confirm", || async {
+        match chain.outcome(id).await.unwrap() {
+            TxOutcome::Pending { .. } => None,
+            done => Some(done),
+        }
+    })
+    .await;
+    assert!(
+        matches!(outcome, TxOutcome::Confirmed { .. }),
+        "{outcome:?}"
+    );
+
+    tokio::task::spawn_blocking(move || drop(node))
+        .await
+        .unwrap();
+    let (status, health) = get_health().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    assert_eq!(
+        (
+            health["status"].as_str(),
+            health["chain"]["status"].as_str()
+        ),
+        (Some("unavailable"), Some("unreachable"))
+    );
+    assert_eq!(health["chain"]["chain_id"], 31337);
+    drop(chain);
+    service.stop().await;
 }
 
 #[test]

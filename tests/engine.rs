@@ -982,6 +982,7 @@ async fn api_and_worker_roles_split_the_work() {
             worker_id: worker.into(),
             shutdown_grace: Duration::from_secs(2),
         },
+        chain: None,
     };
     let api = Service::start(config(Role::Api, "api"), registry())
         .await

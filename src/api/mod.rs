@@ -11,8 +11,10 @@ use poem::{Endpoint, EndpointExt, Route, middleware::Tracing};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 
+use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::engine::Client;
+use crate::service::Contracts;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -25,6 +27,10 @@ pub struct AppState {
     pub settings: SettingsHandle,
     /// `None` closes the admin endpoints.
     pub admin_token: Option<String>,
+    /// The transaction pipeline; `None` when no chain is configured.
+    pub chain: Option<Chain>,
+    /// The token and USDC contracts this process works with, when configured.
+    pub contracts: Contracts,
 }
 
 type Apis = (

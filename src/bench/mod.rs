@@ -1,4 +1,5 @@
 //! `mintflow bench ...`: benchmarks that print their figures (nothing here is asserted).
+pub mod chain;
 pub mod engine;
 
 use clap::Subcommand;
@@ -7,11 +8,15 @@ use clap::Subcommand;
 pub enum BenchCommand {
     /// The durable engine alone: 3-step probe workflows on PostgreSQL and SQLite.
     Engine(engine::EngineBenchArgs),
+    /// The transaction pipeline against a local automining anvil: submit, send, confirm, on
+    /// PostgreSQL and SQLite.
+    Chain(chain::ChainBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(args) => engine::run(args).await,
+        BenchCommand::Chain(args) => chain::run(args).await,
     }
 }
 

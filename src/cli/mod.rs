@@ -1,4 +1,7 @@
 //! The `mintflow` command line: every env var has a `--flag` twin that overrides it.
+pub mod chain;
+pub mod deploy;
+pub mod dev;
 pub mod workflows;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,13 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the API and/or the workers (applies pending migrations first).
     Serve(ServeArgs),
+    /// Deploy MintToken (and with --mock-usdc a test USDC) through the transaction pipeline;
+    /// prints `{"chainId","usdc","token"}` as one JSON line.
+    Deploy(deploy::DeployArgs),
+    /// The one-command demo: a local anvil, MockUSDC and MintToken deployed, test USDC for
+    /// anvil's accounts 1-9, and the API with the chain (fresh ./data/dev.db every run unless
+    /// DATABASE_URL is given).
+    Dev(dev::DevArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Print the OpenAPI document.
@@ -71,4 +81,9 @@ pub struct ServeArgs {
     /// Seconds in-flight steps get to finish on shutdown.
     #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// The chain (optional: without RPC_URL the process runs without one).
+    #[command(flatten)]
+    pub chain: chain::ChainArgs,
+    #[command(flatten)]
+    pub contracts: chain::ContractArgs,
 }

@@ -1,0 +1,267 @@
+//! Chain options shared by `serve`, `deploy` and `dev`, and the helpers the chain commands
+//! share: a sender running for the duration of a command, waiting for a transaction to be
+//! final, and a check that the database belongs to the chain the node runs.
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::Address;
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::chain::{Chain, ChainConfig, TxOutcome, signer};
+use crate::service::{ChainSetup, Contracts};
+use crate::store;
+
+/// A secret from the command line or the environment. `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Who signs, and what they pay at most: shared by `serve`, `deploy` and `dev`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SignerArgs {
+    /// Hex private key of the signer; never logged. Wins over --keystore.
+    #[arg(long, env = "SIGNER_PRIVATE_KEY", hide_env_values = true)]
+    pub signer_private_key: Option<Secret>,
+    /// Encrypted JSON keystore file of the signer (with KEYSTORE_PASSWORD).
+    #[arg(long = "keystore", env = "KEYSTORE_PATH")]
+    pub keystore: Option<PathBuf>,
+    /// Password of the keystore file; never logged.
+    #[arg(long, env = "KEYSTORE_PASSWORD", hide_env_values = true)]
+    pub keystore_password: Option<Secret>,
+    /// Highest max fee per gas any transaction may offer, in gwei (fee bumps stop there).
+    #[arg(long, env = "MAX_FEE_GWEI", default_value_t = 500)]
+    pub max_fee_gwei: u64,
+}
+
+impl SignerArgs {
+    /// Whether a key or a keystore was given.
+    pub fn is_set(&self) -> bool {
+        self.signer_private_key
+            .as_ref()
+            .is_some_and(|k| !k.expose().trim().is_empty())
+            || self.keystore.is_some()
+    }
+
+    /// Loads the signer (a clear error names what is missing or wrong, never the key).
+    pub fn load(&self) -> anyhow::Result<PrivateKeySigner> {
+        Ok(signer::load(
+            self.signer_private_key.as_ref().map(Secret::expose),
+            self.keystore.as_deref(),
+            self.keystore_password.as_ref().map(Secret::expose),
+        )?)
+    }
+
+    /// The pipeline settings for a node at `rpc_url`.
+    pub fn chain_config(&self, rpc_url: &str) -> ChainConfig {
+        ChainConfig {
+            rpc_url: rpc_url.to_owned(),
+            max_fee_cap_wei: u128::from(self.max_fee_gwei) * 1_000_000_000,
+            ..ChainConfig::default()
+        }
+    }
+}
+
+/// The chain a process talks to: shared by `serve` and `deploy`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ChainArgs {
+    /// JSON-RPC URL of the chain node, e.g. `http://127.0.0.1:8545` (its value is not shown in
+    /// help, as such URLs often carry an API key).
+    #[arg(long, env = "RPC_URL", hide_env_values = true)]
+    pub rpc_url: Option<String>,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+}
+
+/// The deployed contracts `serve` works with.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ContractArgs {
+    /// The MintToken contract to mint with (`mintflow deploy` prints it).
+    #[arg(long, env = "TOKEN_ADDRESS")]
+    pub token_address: Option<Address>,
+    /// The USDC contract payments are made in.
+    #[arg(long, env = "USDC_ADDRESS")]
+    pub usdc_address: Option<Address>,
+}
+
+impl ChainArgs {
+    /// The RPC URL, if one is set.
+    pub fn rpc_url(&self) -> Option<&str> {
+        self.rpc_url.as_deref().filter(|u| !u.trim().is_empty())
+    }
+
+    /// The chain setup when RPC_URL is set (a signer is then required), else `None`.
+    pub fn setup(&self, contracts: &ContractArgs) -> anyhow::Result<Option<ChainSetup>> {
+        let Some(rpc_url) = self.rpc_url() else {
+            if self.signer.is_set() {
+                tracing::warn!(
+                    "a signer is configured but RPC_URL is not: running without a chain"
+                );
+            }
+            return Ok(None);
+        };
+        let signer = self
+            .signer
+            .load()
+            .context("RPC_URL is set, so a signer is required")?;
+        Ok(Some(ChainSetup {
+            config: self.signer.chain_config(rpc_url),
+            signer,
+            contracts: Contracts {
+                token: contracts.token_address,
+                usdc: contracts.usdc_address,
+            },
+        }))
+    }
+}
+
+/// Where `npm ci --prefix tools` puts anvil (relative to the repository root).
+pub const LOCAL_ANVIL: &str = "tools/node_modules/.bin/anvil";
+
+/// `tools/node_modules/.bin/anvil`, then `ANVIL_PATH`, then `anvil` on the PATH.
+pub fn find_anvil() -> anyhow::Result<PathBuf> {
+    let local = Path::new(LOCAL_ANVIL);
+    if local.is_file() {
+        return Ok(local.to_path_buf());
+    }
+    if let Some(path) = std::env::var_os("ANVIL_PATH").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        anyhow::ensure!(
+            path.is_file(),
+            "ANVIL_PATH is {} but there is no file there",
+            path.display()
+        );
+        return Ok(path);
+    }
+    if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("anvil"))
+            .find(|p| p.is_file())
+    }) {
+        return Ok(found);
+    }
+    anyhow::bail!(
+        "anvil not found (looked for {LOCAL_ANVIL}, ANVIL_PATH and the PATH): install it with \
+         `npm ci --prefix tools` from the repository root"
+    )
+}
+
+/// Starts anvil at `path` on a free port of 127.0.0.1 with a 150M block gas limit, mining a
+/// block every `block_time` seconds, or one per transaction when `None`. Dropping the instance
+/// stops it.
+pub async fn spawn_anvil(path: PathBuf, block_time: Option<f64>) -> anyhow::Result<AnvilInstance> {
+    let mut anvil = Anvil::at(&path)
+        .host("127.0.0.1")
+        .args(["--gas-limit", "150000000"]);
+    if let Some(secs) = block_time {
+        anvil = anvil.block_time_f64(secs);
+    }
+    let instance = tokio::task::spawn_blocking(move || anvil.try_spawn())
+        .await?
+        .with_context(|| format!("starting anvil ({})", path.display()))?;
+    tracing::info!(endpoint = %instance.endpoint(), "anvil started");
+    Ok(instance)
+}
+
+/// A sender loop running in this process until `stop` is awaited.
+pub struct SenderTask {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SenderTask {
+    /// Starts `chain`'s sender under a fresh owner name starting with `role`.
+    pub fn start(chain: &Chain, role: &str) -> SenderTask {
+        let owner = format!(
+            "{role}-{}-{}",
+            std::process::id(),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(chain.clone().run_sender(owner, stop.clone()));
+        SenderTask { stop, task }
+    }
+
+    /// Stops the loop and releases the sender lease.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// How often `wait_final` looks at a transaction. The pipeline has no per-transaction
+/// notification for callers without an owner workflow, so this polls one indexed row.
+const FINAL_POLL: Duration = Duration::from_millis(50);
+
+/// Waits until transaction `id` is final and returns its outcome (a revert or failure is an
+/// outcome, not an error); errors after `timeout`.
+pub async fn wait_final(chain: &Chain, id: Uuid, timeout: Duration) -> anyhow::Result<TxOutcome> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tick = tokio::time::interval(FINAL_POLL);
+    loop {
+        tick.tick().await;
+        match chain.outcome(id).await? {
+            TxOutcome::Pending { status } => anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "transaction {id} is still {status} after {timeout:?}"
+            ),
+            done => return Ok(done),
+        }
+    }
+}
+
+/// Refuses a database whose nonce for this signer runs ahead of the node with nothing in
+/// flight: its transactions were sent to an earlier instance of this chain (a restarted dev
+/// node), and new ones would wait forever for nonces the node never saw.
+pub async fn ensure_database_matches_node(chain: &Chain) -> anyhow::Result<()> {
+    let chain_id = chain.chain_id() as i64;
+    let key = signer::address_key(chain.signer());
+    let db = chain.db();
+    let open = store::chain::open_txs(db, chain_id, &key).await?;
+    let first_unsettled = match open.iter().map(|t| t.nonce).min() {
+        Some(n) => n,
+        None => {
+            let txn = store::begin_write(db).await?;
+            let next = store::chain::lock_next_nonce(&txn, chain_id, &key).await?;
+            txn.rollback().await?;
+            next
+        }
+    };
+    let node = chain
+        .provider()
+        .get_transaction_count(chain.signer())
+        .pending()
+        .await
+        .context("reading the signer's nonce from the node")? as i64;
+    anyhow::ensure!(
+        first_unsettled <= node,
+        "the database expects nonce {first_unsettled} for {} on chain {} but the node is at \
+         {node}: it holds transactions of an earlier instance of this chain (a restarted dev \
+         node?); use a fresh DATABASE_URL",
+        chain.signer(),
+        chain.chain_id()
+    );
+    Ok(())
+}

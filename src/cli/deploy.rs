@@ -1,0 +1,133 @@
+//! `mintflow deploy`: deploys MintToken (and with `--mock-usdc` the test USDC) through the
+//! transaction pipeline and prints one JSON line of addresses. `mintflow dev` deploys with the
+//! same code.
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use anyhow::Context;
+
+use super::chain::{ChainArgs, SenderTask, ensure_database_matches_node};
+use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token};
+use crate::chain::{Chain, ChainConfig};
+use crate::config::SettingsHandle;
+use crate::store;
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Also deploy MockUSDC, a test USDC with an open faucet (development chains only).
+    #[arg(long)]
+    pub mock_usdc: bool,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Makes the deployment idempotent: running again with the same key (and database) prints
+    /// the first run's addresses instead of deploying again. Default: a new deployment.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Seconds each deployment may take to be confirmed.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+}
+
+/// MintToken's constructor arguments (admin and minter are the signer).
+#[derive(Clone, Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Token name.
+    #[arg(long, default_value = "Mint Token")]
+    pub name: String,
+    /// Token symbol.
+    #[arg(long, default_value = "MINT")]
+    pub symbol: String,
+    /// Base units (18 decimals) one mint gives.
+    #[arg(long, default_value = "1000000000000000000")]
+    pub amount_per_mint: U256,
+    /// Most base units that can ever exist.
+    #[arg(long, default_value = "1000000000000000000000000000")]
+    pub max_supply: U256,
+}
+
+/// Connects, deploys with a sender running in this process, prints `Deployed` as one JSON line.
+pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
+    let rpc_url = args
+        .chain
+        .rpc_url()
+        .context("deploy needs a chain: set RPC_URL (or --rpc-url)")?;
+    let signer = args.chain.signer.load()?;
+    let db = store::connect(database_url)
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
+    store::migrate(&db).await.context("applying migrations")?;
+    let settings = SettingsHandle::load(&db)
+        .await
+        .context("loading settings")?;
+    let config = ChainConfig {
+        poll_ms: 200,
+        ..args.chain.signer.chain_config(rpc_url)
+    };
+    let chain = Chain::connect(db.clone(), settings, signer, config, None)
+        .await
+        .context("connecting to the chain (RPC_URL)")?;
+    ensure_database_matches_node(&chain).await?;
+    let key = args
+        .idempotency_key
+        .unwrap_or_else(|| format!("deploy-{}", uuid::Uuid::now_v7()));
+    let sender = SenderTask::start(&chain, "deploy");
+    let deployed = deploy_contracts(
+        &chain,
+        &key,
+        args.mock_usdc,
+        &args.token,
+        Duration::from_secs(args.timeout_secs),
+    )
+    .await;
+    sender.stop().await;
+    db.close().await.ok();
+    let deployed = deployed?;
+    println!("{}", serde_json::to_string(&deployed)?);
+    Ok(())
+}
+
+/// Deploys MockUSDC (when `mock_usdc`) and a MintToken with the signer as admin and minter, and
+/// waits for both to be confirmed. A sender must be running for `chain`. The keys derive from
+/// `key`: the same key returns the same deployments.
+pub async fn deploy_contracts(
+    chain: &Chain,
+    key: &str,
+    mock_usdc: bool,
+    token: &TokenArgs,
+    timeout: Duration,
+) -> anyhow::Result<Deployed> {
+    let usdc = async {
+        if !mock_usdc {
+            return Ok(None);
+        }
+        let usdc = deploy_mock_usdc(chain, &format!("{key}:usdc"), timeout)
+            .await
+            .context("deploying MockUSDC")?;
+        tracing::info!(%usdc, "MockUSDC deployed");
+        anyhow::Ok(Some(usdc))
+    };
+    let params = TokenParams {
+        name: token.name.clone(),
+        symbol: token.symbol.clone(),
+        amount_per_mint: token.amount_per_mint,
+        max_supply: token.max_supply,
+        admin: chain.signer(),
+        minter: chain.signer(),
+    };
+    let token = async {
+        let token = deploy_token(chain, &format!("{key}:token"), &params, timeout)
+            .await
+            .context("deploying MintToken")?;
+        tracing::info!(%token, "MintToken deployed");
+        anyhow::Ok(token)
+    };
+    // Independent contracts: both wait for their confirmations at the same time.
+    let (usdc, token) = tokio::try_join!(usdc, token)?;
+    Ok(Deployed {
+        chain_id: chain.chain_id(),
+        usdc,
+        token,
+    })
+}
