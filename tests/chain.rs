@@ -938,16 +938,30 @@ async fn full_window_and_rpc_down_are_clear_errors() {
     ));
     run.stop().await;
 
-    // The node goes away: submit fails with a retryable RPC error and stores nothing.
-    let endpoint = node.endpoint();
+    // The node goes away. Within a second the cached fee quote still lets a submit sign and
+    // store (it is broadcast when the node is back: stored, not lost); once the quote is stale,
+    // submit fails with a retryable RPC error and stores nothing.
+    let chain = self::chain(&t, &node.endpoint(), &s, DEV_KEY).await;
     drop(node);
-    let before = t.scalar_i64("SELECT count(*) FROM chain_txs").await;
-    match chain
-        .submit(submit("while-down", transfer(Address::repeat_byte(0x61))))
-        .await
-    {
-        Err(e @ ChainError::Rpc(_)) => assert!(e.is_transient(), "{e}"),
-        other => panic!("expected an RPC error from {endpoint}, got {other:?}"),
-    }
-    assert_eq!(t.scalar_i64("SELECT count(*) FROM chain_txs").await, before);
+    let (error, before, after) = eventually(WAIT, "a submit that needs the node", || async {
+        let before = t.scalar_i64("SELECT count(*) FROM chain_txs").await;
+        let key = format!("while-down-{}", Uuid::new_v4());
+        match chain
+            .submit(submit(&key, transfer(Address::repeat_byte(0x61))))
+            .await
+        {
+            Ok(_) => None,
+            Err(e) => Some((
+                e,
+                before,
+                t.scalar_i64("SELECT count(*) FROM chain_txs").await,
+            )),
+        }
+    })
+    .await;
+    assert!(
+        matches!(error, ChainError::Rpc(_)) && error.is_transient(),
+        "{error}"
+    );
+    assert_eq!(after, before, "the failed submit stored nothing");
 }

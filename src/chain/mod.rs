@@ -150,6 +150,19 @@ struct Inner {
     sender_wake: Notify,
     /// Wakes this process's engine when an owner workflow was woken.
     engine_waker: Option<Waker>,
+    quote: tokio::sync::Mutex<Option<Quote>>,
+}
+
+/// How long a fee and balance quote serves new submits.
+const QUOTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+#[derive(Clone, Debug)]
+struct Quote {
+    at: std::time::Instant,
+    fees: Fees,
+    /// The signer's balance; a submit refuses what it clearly cannot pay (the exact check is
+    /// the node's, at broadcast).
+    balance: U256,
 }
 
 impl Chain {
@@ -196,6 +209,7 @@ impl Chain {
                 config,
                 sender_wake: Notify::new(),
                 engine_waker,
+                quote: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -225,9 +239,7 @@ impl Chain {
         if let Some(existing) = store::chain::find_by_key(&me.db, chain_id, &req.key).await? {
             return Ok(existing.id);
         }
-        let in_flight = store::chain::open_txs(&me.db, chain_id, &me.address_key)
-            .await?
-            .len();
+        let in_flight = store::chain::count_open(&me.db, chain_id, &me.address_key).await? as usize;
         if in_flight >= me.config.max_in_flight {
             return Err(ChainError::Backpressure(in_flight));
         }
@@ -252,9 +264,8 @@ impl Chain {
                 estimate + estimate / 5
             }
         };
-        let fees = self.network_fees().await?;
+        let Quote { fees, balance, .. } = self.quote().await?;
         let needed = U256::from(gas_limit) * U256::from(fees.max_fee_per_gas) + req.call.value;
-        let balance = me.provider.get_balance(me.address).await.map_err(rpc)?;
         if balance < needed {
             return Err(ChainError::InsufficientFunds {
                 signer: me.address,
@@ -344,6 +355,29 @@ impl Chain {
             envelope.encoded_2718(),
             format!("{:#x}", envelope.tx_hash()),
         ))
+    }
+
+    /// Fees and balance for new transactions, asked of the node at most once per `QUOTE_TTL`:
+    /// under load, one answer serves every submit in that window instead of two RPC calls each.
+    async fn quote(&self) -> Result<Quote, ChainError> {
+        let mut cached = self.inner.quote.lock().await;
+        if let Some(q) = cached.as_ref().filter(|q| q.at.elapsed() < QUOTE_TTL) {
+            return Ok(q.clone());
+        }
+        let (fees, balance) = tokio::try_join!(self.network_fees(), async {
+            self.inner
+                .provider
+                .get_balance(self.inner.address)
+                .await
+                .map_err(rpc)
+        })?;
+        let fresh = Quote {
+            at: std::time::Instant::now(),
+            fees,
+            balance,
+        };
+        *cached = Some(fresh.clone());
+        Ok(fresh)
     }
 
     /// What the network asks for now.

@@ -249,6 +249,25 @@ pub async fn set_error<C: ConnectionTrait>(
     Ok(())
 }
 
+/// How many transactions of a signer are not final yet (the in-flight window).
+pub async fn count_open<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    signer: &str,
+) -> Result<i64, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Count {
+        n: i64,
+    }
+    let rows: Vec<Count> = query(
+        conn,
+        "SELECT count(*) AS n FROM chain_txs WHERE chain_id = $1 AND signer = $2 AND status IN ('signed', 'sent', 'mined')",
+        vec![chain_id.into(), signer.into()],
+    )
+    .await?;
+    Ok(rows.first().map_or(0, |r| r.n))
+}
+
 /// Every transaction of a signer that is not final yet, lowest nonce first.
 pub async fn open_txs<C: ConnectionTrait>(
     conn: &C,
