@@ -1,5 +1,6 @@
 //! The HTTP API against a real server on both backends: typed errors that change nothing,
 //! admin auth, filters and pagination, operator actions and live settings.
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -13,17 +14,6 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "test-admin-token";
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() { super::$name(super::Backend::Postgres).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
-        }
-    )*};
-}
 
 on_both_backends!(
     bad_input_changes_nothing,

@@ -1,4 +1,5 @@
 //! The transaction pipeline against a real anvil, on PostgreSQL and SQLite.
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -16,17 +17,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() { super::$name(super::Backend::Postgres).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
-        }
-    )*};
-}
 
 on_both_backends!(
     concurrent_submissions_get_consecutive_nonces,

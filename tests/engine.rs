@@ -1,5 +1,6 @@
 //! The durable engine on PostgreSQL and SQLite: crash recovery, fencing, idempotency,
 //! retries, operator actions, timers, wake-ups and parking.
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -16,18 +17,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Runs a test body once on PostgreSQL and once on SQLite.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn postgres() { super::$name(super::Backend::Postgres).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
-        }
-    )*};
-}
 
 on_both_backends!(
     crash_after_effect_before_checkpoint,

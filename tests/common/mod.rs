@@ -2,6 +2,19 @@
 //! template) or in a temporary SQLite file, engines, and polling with deadlines.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+/// Runs each named `async fn(Backend)` as two tests, `NAME::postgres` and `NAME::sqlite`.
+#[allow(unused_macros)] // not every test binary runs on both backends
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() { super::$name(super::Backend::Postgres).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() { super::$name(super::Backend::Sqlite).await }
+        }
+    )*};
+}
+
 use std::future::Future;
 use std::time::Duration;
 
