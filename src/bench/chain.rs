@@ -10,8 +10,7 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use super::engine::BackendChoice;
-use super::percentile;
+use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
 use crate::chain::{Call, Chain, ChainConfig, Submit};
 use crate::cli::chain::{SenderTask, find_anvil, spawn_anvil};
 use crate::config::SettingsHandle;
@@ -54,52 +53,17 @@ pub async fn run(args: ChainBenchArgs) -> anyhow::Result<()> {
          anvil, {} submitting tasks, sender poll {POLL_MS} ms; the `confirmations` setting is 0 \
          for this bench (automine makes no blocks on top); {} cores",
         args.concurrency,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        cores()
     );
     if args.backend != BackendChoice::Sqlite {
         let db = fresh_postgres(&args.postgres_url).await?;
         bench_backend("PostgreSQL", db, &anvil, &args).await?;
     }
     if args.backend != BackendChoice::Postgres {
-        let path = args
-            .sqlite_url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-        let db = store::connect(&args.sqlite_url).await?;
-        store::migrate(&db).await?;
+        let db = fresh_sqlite(&args.sqlite_url).await?;
         bench_backend("SQLite", db, &anvil, &args).await?;
     }
     Ok(())
-}
-
-/// Drops and creates the database: its chain rows belong to an earlier anvil.
-async fn fresh_postgres(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let (server, name) = url
-        .rsplit_once('/')
-        .context("postgres url needs a database name")?;
-    anyhow::ensure!(
-        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "the benchmark database name may hold letters, digits and _ only"
-    );
-    let admin = store::connect(&format!("{server}/postgres"))
-        .await
-        .context("connecting to PostgreSQL")?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    admin.close().await?;
-    let db = store::connect(url).await?;
-    store::migrate(&db).await?;
-    Ok(db)
 }
 
 async fn bench_backend(

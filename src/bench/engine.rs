@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-use super::percentile;
+use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, StartOptions, Waker};
 use crate::store::{self, workflows::Status};
@@ -36,71 +36,20 @@ pub struct EngineBenchArgs {
     pub backend: BackendChoice,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendChoice {
-    Postgres,
-    Sqlite,
-    Both,
-}
-
 pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
     println!(
         "mintflow bench engine: 3 checkpointed steps per workflow, {} cores",
-        num_cpus()
+        cores()
     );
     if args.backend != BackendChoice::Sqlite {
         let db = fresh_postgres(&args.postgres_url).await?;
         bench_backend("PostgreSQL", db, &args).await?;
     }
     if args.backend != BackendChoice::Postgres {
-        let path = args
-            .sqlite_url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
-        let db = store::connect(&args.sqlite_url).await?;
-        store::migrate(&db).await?;
+        let db = fresh_sqlite(&args.sqlite_url).await?;
         bench_backend("SQLite", db, &args).await?;
     }
     Ok(())
-}
-
-async fn fresh_postgres(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let (server, name) = url
-        .rsplit_once('/')
-        .context("postgres url needs a database name")?;
-    let admin = store::connect(&format!("{server}/postgres"))
-        .await
-        .context("connecting to PostgreSQL")?;
-    let exists = admin
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
-        ))
-        .await?
-        .is_some();
-    if !exists {
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await?;
-    }
-    admin.close().await?;
-    let db = store::connect(url).await?;
-    store::migrate(&db).await?;
-    db.execute_unprepared("DELETE FROM workflows WHERE kind = 'probe'")
-        .await?;
-    Ok(db)
-}
-
-fn num_cpus() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
 }
 
 async fn bench_backend(
