@@ -31,6 +31,7 @@ on_both_backends!(
     timers_and_priority,
     unknown_schema_version_is_parked,
     graceful_shutdown_releases_leases,
+    wake_during_a_step_is_not_lost,
 );
 
 fn registry() -> Registry {
@@ -995,4 +996,65 @@ async fn api_and_worker_roles_split_the_work() {
     assert_eq!(workers, 1, "the worker process ran the steps");
     api.stop().await;
     worker.stop().await;
+}
+
+/// The event a step waits for can happen while the step runs (a transaction confirmed between
+/// the step's look and its `Wait` checkpoint). The wake-up is kept and the checkpoint does not
+/// park the workflow.
+async fn wake_during_a_step_is_not_lost(backend: Backend) {
+    let (t, _) = setup(backend, 5).await;
+    let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let started = client
+            .start::<Probe>(
+                ProbeState::First,
+                &ProbeData::default(),
+                StartOptions::default(),
+            )
+            .await
+            .unwrap();
+        ids.push(started.id());
+    }
+    let (woken, quiet) = (ids[0], ids[1]);
+    let now = store::now_ms();
+    let claimed = rows::claim_due(&t.db, "a", &["probe"], 10, now, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    // While both steps run, one workflow's event happens.
+    assert!(
+        rows::wake(&t.db, woken, "transaction confirmed")
+            .await
+            .unwrap()
+    );
+    let park = |id: Uuid| Checkpoint {
+        status: Status::Waiting,
+        run_at_ms: None,
+        event: "wait".into(),
+        ..checkpoint(
+            id,
+            claimed.iter().find(|c| c.id == id).unwrap().version,
+            "second",
+        )
+    };
+    let won = rows::apply_checkpoints(&t.db, "a", store::now_ms(), &[park(woken), park(quiet)])
+        .await
+        .unwrap();
+    assert_eq!(won.len(), 2);
+    let row = rows::find(&t.db, woken).await.unwrap().unwrap();
+    assert_eq!(row.status, "running", "the wake-up was not lost");
+    assert!(row.run_at_ms.is_some_and(|at| at <= store::now_ms()));
+    assert!(!row.wake_pending);
+    let row = rows::find(&t.db, quiet).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.run_at_ms),
+        ("waiting", None),
+        "no event, it waits"
+    );
+    // A finished workflow cannot be woken.
+    t.db.execute_unprepared("UPDATE workflows SET status = 'completed', run_at_ms = NULL")
+        .await
+        .unwrap();
+    assert!(!rows::wake(&t.db, quiet, "late").await.unwrap());
 }

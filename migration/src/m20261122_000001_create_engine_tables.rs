@@ -22,6 +22,7 @@ enum Workflows {
     Version,
     LeaseOwner,
     LeaseUntilMs,
+    WakePending,
     IdempotencyKey,
     RequestHash,
     ParentId,
@@ -93,6 +94,9 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Workflows::Version).default(0))
                     .col(string_len_null(Workflows::LeaseOwner, 128))
                     .col(big_integer_null(Workflows::LeaseUntilMs))
+                    // A wake-up that arrived while a step was running: its checkpoint must not
+                    // park the workflow (the step may have looked before the event happened).
+                    .col(boolean(Workflows::WakePending).default(false))
                     .col(string_len_null(Workflows::IdempotencyKey, 255))
                     .col(string_len_null(Workflows::RequestHash, 64))
                     .col(uuid_null(Workflows::ParentId))

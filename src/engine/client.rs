@@ -131,7 +131,11 @@ impl Client {
 
     /// Makes a waiting workflow due now.
     pub async fn wake(&self, id: Uuid, reason: &str) -> Result<bool, DbErr> {
-        let woken = rows::wake(&self.db, id, reason).await?;
+        // One transaction: the wake-up and its history event become visible together, so a
+        // worker cannot run (and record) the next step before the `woken` event.
+        let txn = store::begin_write(&self.db).await?;
+        let woken = rows::wake(&txn, id, reason).await?;
+        txn.commit().await?;
         if woken {
             self.waker.wake();
         }

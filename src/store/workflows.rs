@@ -364,9 +364,15 @@ pub async fn apply_checkpoints<C: ConnectionTrait>(
                         last_error text, event text, from_state text, detail jsonb, owner text)
                 ), won AS (
                     UPDATE workflows w SET
-                        status = c.status, state = c.state, data = c.data,
+                        -- A wake-up during the step turns a wait into a run now.
+                        status = CASE WHEN w.wake_pending AND c.status = 'waiting' THEN 'running'
+                                      ELSE c.status END,
+                        state = c.state, data = c.data,
                         schema_version = c.schema_version,
-                        run_at_ms = CASE WHEN c.keep_lease THEN w.run_at_ms ELSE c.run_at_ms END,
+                        run_at_ms = CASE WHEN c.keep_lease THEN w.run_at_ms
+                                         WHEN w.wake_pending AND c.status IN ('waiting', 'running')
+                                         THEN $3 ELSE c.run_at_ms END,
+                        wake_pending = FALSE,
                         attempt = c.attempt, last_error = c.last_error, updated_at_ms = $3,
                         lease_owner = CASE WHEN c.keep_lease THEN w.lease_owner END,
                         lease_until_ms = CASE WHEN c.keep_lease THEN w.lease_until_ms END,
@@ -404,9 +410,14 @@ pub async fn apply_checkpoints<C: ConnectionTrait>(
                 let res = conn
                     .execute_raw(Statement::from_sql_and_values(
                         DbBackend::Sqlite,
-                        r#"UPDATE workflows SET status = ?1, state = ?2, data = ?3,
+                        r#"UPDATE workflows SET
+                              status = CASE WHEN wake_pending AND ?1 = 'waiting' THEN 'running' ELSE ?1 END,
+                              state = ?2, data = ?3,
                               schema_version = ?4,
-                              run_at_ms = CASE WHEN ?10 THEN run_at_ms ELSE ?5 END,
+                              run_at_ms = CASE WHEN ?10 THEN run_at_ms
+                                               WHEN wake_pending AND ?1 IN ('waiting', 'running') THEN ?8
+                                               ELSE ?5 END,
+                              wake_pending = FALSE,
                               attempt = ?6, last_error = ?7,
                               updated_at_ms = ?8, finished_at_ms = ?9,
                               lease_owner = CASE WHEN ?10 THEN lease_owner END,
@@ -597,7 +608,10 @@ async fn operator_action(
     Ok(ActionOutcome::Done(Box::new(updated)))
 }
 
-/// Makes a `waiting` workflow due now. Returns false when it was not waiting.
+/// Makes a workflow due now: a `waiting` one runs; a `running` one whose step is under way
+/// keeps the wake-up (`wake_pending`) so that the step's checkpoint cannot park it, and one
+/// sleeping on a timer is due at once. Returns false when it is finished. Run it inside a
+/// transaction: the update and its `woken` history event must become visible together.
 pub async fn wake<C: ConnectionTrait>(conn: &C, id: Uuid, reason: &str) -> Result<bool, DbErr> {
     let now = super::now_ms();
     let backend = conn.get_database_backend();
@@ -606,8 +620,12 @@ pub async fn wake<C: ConnectionTrait>(conn: &C, id: Uuid, reason: &str) -> Resul
             backend,
             sql(
                 backend,
-                r#"UPDATE workflows SET status = 'running', run_at_ms = $1, updated_at_ms = $1
-                   WHERE id = $2 AND status = 'waiting'
+                r#"UPDATE workflows SET
+                       wake_pending = (lease_owner IS NOT NULL),
+                       run_at_ms = CASE WHEN status = 'waiting' OR run_at_ms > $1 THEN $1
+                                        ELSE run_at_ms END,
+                       status = 'running', updated_at_ms = $1
+                   WHERE id = $2 AND status IN ('waiting', 'running')
                    RETURNING state, attempt"#,
             ),
             [now.into(), id.into()],

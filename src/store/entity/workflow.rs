@@ -17,6 +17,7 @@ pub struct Model {
     pub version: i64,
     pub lease_owner: Option<String>,
     pub lease_until_ms: Option<i64>,
+    pub wake_pending: bool,
     pub idempotency_key: Option<String>,
     pub request_hash: Option<String>,
     pub parent_id: Option<Uuid>,
