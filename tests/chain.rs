@@ -892,7 +892,6 @@ async fn full_window_and_rpc_down_are_clear_errors() {
         rpc_url: node.endpoint(),
         poll_ms: 100,
         max_in_flight: 2,
-        ..Default::default()
     };
     let chain = Chain::connect(t.db.clone(), s.clone(), signer, config, None)
         .await

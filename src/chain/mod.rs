@@ -112,8 +112,6 @@ pub enum TxOutcome {
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
     pub rpc_url: String,
-    /// Highest max fee per gas any attempt may offer, in wei.
-    pub max_fee_cap_wei: u128,
     /// Most non-final transactions per signer before `submit` pushes back.
     pub max_in_flight: usize,
     /// How often the sender looks at its transactions when nothing wakes it.
@@ -124,7 +122,6 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             rpc_url: "http://127.0.0.1:8545".into(),
-            max_fee_cap_wei: 500_000_000_000, // 500 gwei
             max_in_flight: 1024,
             poll_ms: 500,
         }
@@ -380,6 +377,11 @@ impl Chain {
         Ok(fresh)
     }
 
+    /// The highest max fee per gas any attempt may offer: the hot `max_fee_gwei` setting.
+    fn fee_cap_wei(&self) -> u128 {
+        u128::try_from(self.inner.settings.get().max_fee_gwei).unwrap_or_default() * 1_000_000_000
+    }
+
     /// What the network asks for now.
     async fn network_fees(&self) -> Result<Fees, ChainError> {
         let estimate = self
@@ -389,9 +391,7 @@ impl Chain {
             .await
             .map_err(rpc)?;
         Ok(Fees {
-            max_fee_per_gas: estimate
-                .max_fee_per_gas
-                .min(self.inner.config.max_fee_cap_wei),
+            max_fee_per_gas: estimate.max_fee_per_gas.min(self.fee_cap_wei()),
             max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
         })
     }

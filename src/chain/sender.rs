@@ -349,7 +349,7 @@ impl Chain {
             max_priority_fee_per_gas: latest.max_priority_fee_per_gas.parse().unwrap_or_default(),
         };
         let now_fees = self.network_fees().await?;
-        let fees = match fees::bumped(previous, now_fees, me.config.max_fee_cap_wei) {
+        let fees = match fees::bumped(previous, now_fees, self.fee_cap_wei()) {
             Some(fees) => fees,
             // The node refused the call, so nothing at this nonce is in its pool to outbid.
             None if free => now_fees,

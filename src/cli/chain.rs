@@ -39,7 +39,7 @@ impl std::str::FromStr for Secret {
     }
 }
 
-/// Who signs, and what they pay at most: shared by `serve`, `deploy` and `dev`.
+/// Who signs: shared by `serve`, `deploy` and `dev`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SignerArgs {
     /// Hex private key of the signer; never logged. Wins over --keystore.
@@ -51,9 +51,6 @@ pub struct SignerArgs {
     /// Password of the keystore file; never logged.
     #[arg(long, env = "KEYSTORE_PASSWORD", hide_env_values = true)]
     pub keystore_password: Option<Secret>,
-    /// Highest max fee per gas any transaction may offer, in gwei (fee bumps stop there).
-    #[arg(long, env = "MAX_FEE_GWEI", default_value_t = 500)]
-    pub max_fee_gwei: u64,
 }
 
 impl SignerArgs {
@@ -78,7 +75,6 @@ impl SignerArgs {
     pub fn chain_config(&self, rpc_url: &str) -> ChainConfig {
         ChainConfig {
             rpc_url: rpc_url.to_owned(),
-            max_fee_cap_wei: u128::from(self.max_fee_gwei) * 1_000_000_000,
             ..ChainConfig::default()
         }
     }

@@ -91,6 +91,13 @@ pub const SPECS: &[SettingSpec] = &[
         max: 86_400,
     },
     SettingSpec {
+        key: "max_fee_gwei",
+        description: "Highest max fee per gas any transaction or fee bump offers, in gwei.",
+        default: 500,
+        min: 1,
+        max: 1_000_000,
+    },
+    SettingSpec {
         key: "retention_days",
         description: "Days completed and cancelled workflows are kept before the retention job deletes them.",
         default: 30,
@@ -150,6 +157,7 @@ pub struct Settings {
     pub max_concurrent_steps: i64,
     pub confirmations: i64,
     pub bump_after_secs: i64,
+    pub max_fee_gwei: i64,
     pub retention_days: i64,
 }
 
@@ -166,6 +174,7 @@ impl Default for Settings {
             max_concurrent_steps: 0,
             confirmations: 0,
             bump_after_secs: 0,
+            max_fee_gwei: 0,
             retention_days: 0,
         };
         for spec in SPECS {
@@ -212,6 +221,7 @@ impl Settings {
             "max_concurrent_steps" => &mut self.max_concurrent_steps,
             "confirmations" => &mut self.confirmations,
             "bump_after_secs" => &mut self.bump_after_secs,
+            "max_fee_gwei" => &mut self.max_fee_gwei,
             "retention_days" => &mut self.retention_days,
             _ => return None,
         })
