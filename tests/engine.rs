@@ -45,6 +45,31 @@ async fn setup(backend: Backend, lease_seconds: i64) -> (TestDb, mintflow::confi
     (t, settings)
 }
 
+/// A recorded probe that hangs forever at `point` of `state` when `worker` runs it.
+fn hanging(worker: &str, state: ProbeState, point: HangPoint) -> ProbeData {
+    ProbeData {
+        hang: Some(Hang {
+            worker: worker.into(),
+            state,
+            point,
+        }),
+        ..recorded()
+    }
+}
+
+/// Starts a probe in its first state and returns its id.
+async fn start_probe(
+    client: &mintflow::engine::Client,
+    data: &ProbeData,
+    opts: StartOptions,
+) -> Uuid {
+    client
+        .start::<Probe>(ProbeState::First, data, opts)
+        .await
+        .unwrap()
+        .id()
+}
+
 fn recorded() -> ProbeData {
     ProbeData {
         record: true,
@@ -94,19 +119,8 @@ fn who() -> Actor {
 async fn crash_after_effect_before_checkpoint(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (first, client) = engine(&t.db, registry(), &settings, "w1");
-    let data = ProbeData {
-        hang: Some(Hang {
-            worker: "w1".into(),
-            state: ProbeState::Second,
-            point: HangPoint::AfterEffect,
-        }),
-        ..recorded()
-    };
-    let id = client
-        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let data = hanging("w1", ProbeState::Second, HangPoint::AfterEffect);
+    let id = start_probe(&client, &data, StartOptions::default()).await;
     let runs_of_step2 =
         format!("SELECT count(*) FROM probe_runs WHERE workflow_id = '{id}' AND step = 2");
     eventually(WAIT, "w1 to run step 2's external effect", || async {
@@ -156,19 +170,8 @@ async fn crash_after_effect_before_checkpoint(backend: Backend) {
 async fn crash_after_checkpoint(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (first, client) = engine(&t.db, registry(), &settings, "w1");
-    let data = ProbeData {
-        hang: Some(Hang {
-            worker: "w1".into(),
-            state: ProbeState::Third,
-            point: HangPoint::Start,
-        }),
-        ..recorded()
-    };
-    let id = client
-        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let data = hanging("w1", ProbeState::Third, HangPoint::Start);
+    let id = start_probe(&client, &data, StartOptions::default()).await;
     eventually(WAIT, "step 2's checkpoint", || async {
         (status_of(&t, id).await.1 == "third").then_some(())
     })
@@ -214,27 +217,16 @@ fn checkpoint(id: Uuid, version: i64, state: &str) -> Checkpoint {
 async fn stale_worker_is_fenced(backend: Backend) {
     let (t, _) = setup(backend, 2).await;
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
-    let urgent = client
-        .start::<Probe>(
-            ProbeState::First,
-            &ProbeData::default(),
-            StartOptions {
-                priority: 5,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
-    let other = client
-        .start::<Probe>(
-            ProbeState::First,
-            &ProbeData::default(),
-            StartOptions::default(),
-        )
-        .await
-        .unwrap()
-        .id();
+    let urgent = start_probe(
+        &client,
+        &ProbeData::default(),
+        StartOptions {
+            priority: 5,
+            ..Default::default()
+        },
+    )
+    .await;
+    let other = start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
     let now = store::now_ms();
     let a = rows::claim_due(&t.db, "a", &["probe"], 10, now, 1000)
         .await
@@ -382,11 +374,7 @@ async fn transient_errors_retry_then_succeed(backend: Backend) {
         transient_failures: 3,
         ..recorded()
     };
-    let id = client
-        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(&client, &data, StartOptions::default()).await;
     wait_status(&t, id, Status::Completed).await;
     engine.shutdown().await;
     let history = store::events::history(&t.db, id).await.unwrap();
@@ -434,11 +422,7 @@ async fn transient_errors_exhaust_attempts(backend: Backend) {
         transient_failures: 5,
         ..recorded()
     };
-    let id = client
-        .start::<Probe>(ProbeState::First, &data, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(&client, &data, StartOptions::default()).await;
     wait_status(&t, id, Status::Failed).await;
     engine.shutdown().await;
     let row = rows::find(&t.db, id).await.unwrap().unwrap();
@@ -458,18 +442,15 @@ async fn transient_errors_exhaust_attempts(backend: Backend) {
 async fn permanent_error_then_operator_retry(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let id = client
-        .start::<Probe>(
-            ProbeState::First,
-            &recorded(),
-            StartOptions {
-                waiting: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(
+        &client,
+        &recorded(),
+        StartOptions {
+            waiting: true,
+            ..Default::default()
+        },
+    )
+    .await;
     t.db.execute_unprepared(&format!(
         "INSERT INTO probe_failpoints VALUES ('{id}', 2, 'recipient rejected')"
     ))
@@ -537,36 +518,22 @@ async fn operator_cancel(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
     // Due in a minute: cancelled before it ever runs.
-    let later = client
-        .start::<Probe>(
-            ProbeState::First,
-            &recorded(),
-            StartOptions {
-                run_at_ms: Some(store::now_ms() + 60_000),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
+    let later = start_probe(
+        &client,
+        &recorded(),
+        StartOptions {
+            run_at_ms: Some(store::now_ms() + 60_000),
+            ..Default::default()
+        },
+    )
+    .await;
     let ActionOutcome::Done(row) = client.cancel(later, &who()).await.unwrap() else {
         panic!("cancel applies")
     };
     assert_eq!((row.status.as_str(), row.run_at_ms), ("cancelled", None));
     // Running right now (stuck in its step on this worker): cancelling fences the step out.
-    let stuck = ProbeData {
-        hang: Some(Hang {
-            worker: "w1".into(),
-            state: ProbeState::Second,
-            point: HangPoint::Start,
-        }),
-        ..recorded()
-    };
-    let running = client
-        .start::<Probe>(ProbeState::First, &stuck, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let stuck = hanging("w1", ProbeState::Second, HangPoint::Start);
+    let running = start_probe(&client, &stuck, StartOptions::default()).await;
     eventually(WAIT, "the second step to start", || async {
         (status_of(&t, running).await.1 == "second").then_some(())
     })
@@ -600,18 +567,15 @@ async fn operator_cancel(backend: Backend) {
 async fn waiting_workflow_runs_when_woken(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
-    let id = client
-        .start::<Probe>(
-            ProbeState::First,
-            &recorded(),
-            StartOptions {
-                waiting: true,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(
+        &client,
+        &recorded(),
+        StartOptions {
+            waiting: true,
+            ..Default::default()
+        },
+    )
+    .await;
     // A full sweep passes and nothing runs it.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(status_of(&t, id).await, (Status::Waiting, "first".into()));
@@ -633,39 +597,25 @@ async fn timers_and_priority(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
     let start = store::now_ms();
-    let timer = client
-        .start::<Probe>(
-            ProbeState::First,
-            &recorded(),
-            StartOptions {
-                run_at_ms: Some(start + 700),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
-    let low = client
-        .start::<Probe>(
-            ProbeState::First,
-            &ProbeData::default(),
-            StartOptions::default(),
-        )
-        .await
-        .unwrap()
-        .id();
-    let high = client
-        .start::<Probe>(
-            ProbeState::First,
-            &ProbeData::default(),
-            StartOptions {
-                priority: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .id();
+    let timer = start_probe(
+        &client,
+        &recorded(),
+        StartOptions {
+            run_at_ms: Some(start + 700),
+            ..Default::default()
+        },
+    )
+    .await;
+    let low = start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
+    let high = start_probe(
+        &client,
+        &ProbeData::default(),
+        StartOptions {
+            priority: 10,
+            ..Default::default()
+        },
+    )
+    .await;
     let claimed = rows::claim_due(&t.db, "peek", &["probe"], 1, store::now_ms(), 1)
         .await
         .unwrap();
@@ -698,11 +648,7 @@ async fn timers_and_priority(backend: Backend) {
 async fn unknown_schema_version_is_parked(backend: Backend) {
     let (t, settings) = setup(backend, 2).await;
     let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
-    let id = client
-        .start::<Probe>(ProbeState::First, &recorded(), StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(&client, &recorded(), StartOptions::default()).await;
     t.db.execute_unprepared("UPDATE workflows SET schema_version = 99")
         .await
         .unwrap();
@@ -740,19 +686,8 @@ async fn graceful_shutdown_releases_leases(backend: Backend) {
         config,
     );
     let client = mintflow::engine::Client::new(t.db.clone(), waker);
-    let stuck = ProbeData {
-        hang: Some(Hang {
-            worker: "w1".into(),
-            state: ProbeState::Second,
-            point: HangPoint::Start,
-        }),
-        ..recorded()
-    };
-    let id = client
-        .start::<Probe>(ProbeState::First, &stuck, StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let stuck = hanging("w1", ProbeState::Second, HangPoint::Start);
+    let id = start_probe(&client, &stuck, StartOptions::default()).await;
     eventually(WAIT, "the hanging step", || async {
         (status_of(&t, id).await.1 == "second").then_some(())
     })
@@ -893,18 +828,15 @@ async fn retention_keeps_failed_workflows() {
         let mut ids = Vec::new();
         for _ in 0..3 {
             ids.push(
-                client
-                    .start::<Probe>(
-                        ProbeState::First,
-                        &ProbeData::default(),
-                        StartOptions {
-                            waiting: true,
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .unwrap()
-                    .id(),
+                start_probe(
+                    &client,
+                    &ProbeData::default(),
+                    StartOptions {
+                        waiting: true,
+                        ..Default::default()
+                    },
+                )
+                .await,
             );
         }
         let old = store::now_ms() - 31 * 86_400_000;
@@ -920,15 +852,7 @@ async fn retention_keeps_failed_workflows() {
             };
             t.db.execute_unprepared(&sql).await.unwrap();
         }
-        let recent = client
-            .start::<Probe>(
-                ProbeState::First,
-                &ProbeData::default(),
-                StartOptions::default(),
-            )
-            .await
-            .unwrap()
-            .id();
+        let recent = start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
         t.db.execute_unprepared(&format!("UPDATE workflows SET status = 'completed', finished_at_ms = {} WHERE status = 'running'", store::now_ms())).await.unwrap();
         mintflow::engine::jobs::run_retention(&t.db, &settings).await;
         let left: Vec<Uuid> = rows::list(
@@ -981,12 +905,7 @@ async fn api_and_worker_roles_split_the_work() {
         .await
         .unwrap();
     assert!(api.http_addr().is_some() && worker.http_addr().is_none());
-    let id = api
-        .client
-        .start::<Probe>(ProbeState::First, &recorded(), StartOptions::default())
-        .await
-        .unwrap()
-        .id();
+    let id = start_probe(&api.client, &recorded(), StartOptions::default()).await;
     wait_status(&t, id, Status::Completed).await;
     let workers = count(
         &t,
