@@ -26,6 +26,7 @@ on_both_backends!(
     batch_mint_resent_mints_nothing_twice,
     dropped_transaction_is_rebroadcast,
     stuck_transaction_is_replaced_with_higher_fees,
+    stuck_for_blocks_is_replaced,
     reorged_transaction_is_sent_again,
     reverted_on_chain_with_reason,
     owner_workflow_is_woken_with_the_outcome,
@@ -482,12 +483,26 @@ async fn dropped_transaction_is_rebroadcast(backend: Backend) {
 }
 
 async fn stuck_transaction_is_replaced_with_higher_fees(backend: Backend) {
+    stuck_then_replaced(backend, 1, 1000).await;
+}
+
+/// The same, with the bump triggered by blocks (the time limit is an hour).
+async fn stuck_for_blocks_is_replaced(backend: Backend) {
+    stuck_then_replaced(backend, 3600, 2).await;
+}
+
+async fn stuck_then_replaced(backend: Backend, bump_after_secs: i64, bump_after_blocks: i64) {
     let node = anvil(&["--no-mining"]);
     let t = TestDb::new(backend).await;
     let s = settings(&t, 1).await;
-    store::settings::put(&t.db, "bump_after_secs", 1.into(), "test")
-        .await
-        .unwrap();
+    for (key, value) in [
+        ("bump_after_secs", bump_after_secs),
+        ("bump_after_blocks", bump_after_blocks),
+    ] {
+        store::settings::put(&t.db, key, value.into(), "test")
+            .await
+            .unwrap();
+    }
     s.reload(&t.db).await.unwrap();
     let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
     let run = sender(&chain, "sender");
@@ -514,6 +529,9 @@ async fn stuck_transaction_is_replaced_with_higher_fees(backend: Backend) {
         "underpriced, not mined"
     );
     eventually(WAIT, "a fee bump", || async {
+        if bump_after_blocks < 1000 {
+            mine(&chain, 1).await; // empty blocks: the underpriced attempt stays out
+        }
         (store::chain::attempts(&t.db, id).await.unwrap().len() >= 2).then_some(())
     })
     .await;

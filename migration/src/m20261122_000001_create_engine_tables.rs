@@ -72,6 +72,7 @@ const DEFAULT_SETTINGS: &[(&str, &str)] = &[
     ("max_concurrent_steps", "512"),
     ("confirmations", "2"),
     ("bump_after_secs", "20"),
+    ("bump_after_blocks", "3"),
     ("max_fee_gwei", "500"),
     ("retention_days", "30"),
 ];

@@ -56,6 +56,7 @@ enum ChainTxAttempts {
     Status,
     CreatedAtMs,
     BroadcastAtMs,
+    BroadcastBlock,
 }
 
 #[async_trait::async_trait]
@@ -130,6 +131,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(ChainTxAttempts::Status, 16))
                     .col(big_integer(ChainTxAttempts::CreatedAtMs))
                     .col(big_integer_null(ChainTxAttempts::BroadcastAtMs))
+                    .col(big_integer_null(ChainTxAttempts::BroadcastBlock))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_chain_tx_attempts_tx")

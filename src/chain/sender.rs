@@ -121,7 +121,7 @@ impl Chain {
             return self.confirm(&tx, &attempts, head.number).await;
         }
         if tx.status == "signed" && latest.broadcast_at_ms.is_none() && tx.error.is_none() {
-            return self.broadcast(&tx, &latest).await;
+            return self.broadcast(&tx, &latest, head.number).await;
         }
         if let Some(mined) = self.find_receipt(&attempts).await? {
             store::chain::mark_mined(&self.inner.db, tx.id, &mined, store::now_ms()).await?;
@@ -134,9 +134,10 @@ impl Chain {
             let reason = format!("nonce {} was used by another transaction", tx.nonce);
             return self.finish(&tx, "failed", Some(&reason)).await;
         }
+        let settings = self.inner.settings.get();
         let age_ms = store::now_ms() - latest.created_at_ms;
-        let bump_after_ms = self.inner.settings.get().bump_after_secs * 1000;
-        if age_ms > bump_after_ms {
+        let blocks_waited = latest.broadcast_block.map_or(0, |b| head.number - b);
+        if age_ms > settings.bump_after_secs * 1000 || blocks_waited >= settings.bump_after_blocks {
             // Refused by the node, or more gas than a block holds: it can never land as
             // signed, so the nonce is freed instead.
             if tx.error.is_none() && tx.gas_limit > head.gas_limit {
@@ -151,7 +152,9 @@ impl Chain {
             let tx = store::chain::find(&self.inner.db, tx.id)
                 .await?
                 .unwrap_or(tx);
-            return self.replace(&tx, &latest, owner, fence, free).await;
+            return self
+                .replace(&tx, &latest, owner, fence, free, head.number)
+                .await;
         }
         if tx.error.is_some() && latest.kind != "filler" {
             return Ok(()); // refused as signed: its nonce is freed once `bump_after_secs` passed
@@ -159,13 +162,18 @@ impl Chain {
         if latest.broadcast_at_ms.is_none() || !self.node_knows(&latest.hash).await? {
             // Never broadcast (a crash after signing) or dropped from the pool: the stored
             // bytes go out again; same hash, same nonce.
-            return self.broadcast(&tx, &latest).await;
+            return self.broadcast(&tx, &latest, head.number).await;
         }
         Ok(())
     }
 
     /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
-    async fn broadcast(&self, tx: &TxRow, attempt: &AttemptRow) -> Result<(), ChainError> {
+    async fn broadcast(
+        &self,
+        tx: &TxRow,
+        attempt: &AttemptRow,
+        head: i64,
+    ) -> Result<(), ChainError> {
         match self.inner.provider.send_raw_transaction(&attempt.raw).await {
             Ok(_) => {}
             Err(e) if is_already_there(&e.to_string()) => {}
@@ -178,7 +186,8 @@ impl Chain {
                 return Err(rpc(format!("broadcast of {} failed: {e}", attempt.hash)));
             }
         }
-        store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, store::now_ms()).await?;
+        store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, head, store::now_ms())
+            .await?;
         Ok(())
     }
 
@@ -259,7 +268,7 @@ impl Chain {
                 let refreshed = store::chain::find(&me.db, tx.id)
                     .await?
                     .unwrap_or_else(|| tx.clone());
-                return self.broadcast(&refreshed, latest).await;
+                return self.broadcast(&refreshed, latest, head).await;
             }
             return Ok(());
         }
@@ -342,6 +351,7 @@ impl Chain {
         owner: &str,
         fence: i64,
         free: bool,
+        head: i64,
     ) -> Result<(), ChainError> {
         let me = &self.inner;
         let previous = Fees {
@@ -356,7 +366,7 @@ impl Chain {
             None => {
                 // At the cap: keep the stored attempt in the pool and wait for fees to fall.
                 tracing::warn!(tx = %tx.id, nonce = tx.nonce, "stuck at the fee cap; re-broadcasting");
-                return self.broadcast(tx, latest).await;
+                return self.broadcast(tx, latest, head).await;
             }
         };
         let (request, gas_limit, kind) = if free {
@@ -395,7 +405,7 @@ impl Chain {
             .into_iter()
             .find(|a| a.hash == hash)
             .ok_or_else(|| ChainError::Db(DbErr::RecordNotFound(hash.clone())))?;
-        self.broadcast(tx, &attempt).await
+        self.broadcast(tx, &attempt, head).await
     }
 }
 

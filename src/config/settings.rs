@@ -91,6 +91,13 @@ pub const SPECS: &[SettingSpec] = &[
         max: 86_400,
     },
     SettingSpec {
+        key: "bump_after_blocks",
+        description: "Blocks an unmined transaction waits (since its broadcast) before its fees are bumped.",
+        default: 3,
+        min: 1,
+        max: 10_000,
+    },
+    SettingSpec {
         key: "max_fee_gwei",
         description: "Highest max fee per gas any transaction or fee bump offers, in gwei.",
         default: 500,
@@ -157,6 +164,7 @@ pub struct Settings {
     pub max_concurrent_steps: i64,
     pub confirmations: i64,
     pub bump_after_secs: i64,
+    pub bump_after_blocks: i64,
     pub max_fee_gwei: i64,
     pub retention_days: i64,
 }
@@ -174,6 +182,7 @@ impl Default for Settings {
             max_concurrent_steps: 0,
             confirmations: 0,
             bump_after_secs: 0,
+            bump_after_blocks: 0,
             max_fee_gwei: 0,
             retention_days: 0,
         };
@@ -221,6 +230,7 @@ impl Settings {
             "max_concurrent_steps" => &mut self.max_concurrent_steps,
             "confirmations" => &mut self.confirmations,
             "bump_after_secs" => &mut self.bump_after_secs,
+            "bump_after_blocks" => &mut self.bump_after_blocks,
             "max_fee_gwei" => &mut self.max_fee_gwei,
             "retention_days" => &mut self.retention_days,
             _ => return None,

@@ -47,6 +47,8 @@ pub struct AttemptRow {
     pub status: String,
     pub created_at_ms: i64,
     pub broadcast_at_ms: Option<i64>,
+    /// The chain's head when this attempt was first broadcast (for `bump_after_blocks`).
+    pub broadcast_block: Option<i64>,
 }
 
 async fn exec<C: ConnectionTrait>(
@@ -299,13 +301,14 @@ pub async fn mark_broadcast<C: ConnectionTrait>(
     conn: &C,
     tx_id: Uuid,
     attempt_id: i64,
+    head: i64,
     now: i64,
 ) -> Result<(), DbErr> {
     exec(
         conn,
         r#"UPDATE chain_tx_attempts SET status = CASE WHEN status = 'signed' THEN 'broadcast' ELSE status END,
-               broadcast_at_ms = $1 WHERE id = $2"#,
-        vec![now.into(), attempt_id.into()],
+               broadcast_at_ms = $1, broadcast_block = COALESCE(broadcast_block, $2) WHERE id = $3"#,
+        vec![now.into(), head.into(), attempt_id.into()],
     )
     .await?;
     exec(
