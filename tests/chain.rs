@@ -421,6 +421,14 @@ async fn status(t: &TestDb, id: Uuid) -> String {
     store::chain::find(&t.db, id).await.unwrap().unwrap().status
 }
 
+/// Waits until transaction `id` has `status`.
+async fn wait_tx_status(t: &TestDb, id: Uuid, want: &str) {
+    eventually(WAIT, &format!("tx {id} to be {want}"), || async {
+        (status(t, id).await == want).then_some(())
+    })
+    .await
+}
+
 /// Mines a block every poll until `id` is final.
 async fn mine_until_final(chain: &Chain, id: Uuid) -> TxOutcome {
     eventually(
@@ -449,10 +457,7 @@ async fn dropped_transaction_is_rebroadcast(backend: Backend) {
         .submit(submit("drop-me", transfer(Address::repeat_byte(0x51))))
         .await
         .unwrap();
-    eventually(WAIT, "the broadcast", || async {
-        (status(&t, id).await == "sent").then_some(())
-    })
-    .await;
+    wait_tx_status(&t, id, "sent").await;
     let hash = store::chain::attempts(&t.db, id).await.unwrap()[0]
         .hash
         .clone();
@@ -510,10 +515,7 @@ async fn stuck_then_replaced(backend: Backend, bump_after_secs: i64, bump_after_
         .submit(submit("stuck", transfer(Address::repeat_byte(0x52))))
         .await
         .unwrap();
-    eventually(WAIT, "the broadcast", || async {
-        (status(&t, id).await == "sent").then_some(())
-    })
-    .await;
+    wait_tx_status(&t, id, "sent").await;
     let first = store::chain::attempts(&t.db, id).await.unwrap().remove(0);
     // The base fee jumps past what the first attempt offers: it cannot be mined any more.
     let first_max_fee: u128 = first.max_fee_per_gas.parse().unwrap();
@@ -575,15 +577,9 @@ async fn reorged_transaction_is_sent_again(backend: Backend) {
         .submit(submit("reorg", transfer(Address::repeat_byte(0x53))))
         .await
         .unwrap();
-    eventually(WAIT, "the broadcast", || async {
-        (status(&t, id).await == "sent").then_some(())
-    })
-    .await;
+    wait_tx_status(&t, id, "sent").await;
     mine(&chain, 2).await;
-    eventually(WAIT, "the receipt", || async {
-        (status(&t, id).await == "mined").then_some(())
-    })
-    .await;
+    wait_tx_status(&t, id, "mined").await;
     let mined_block = store::chain::find(&t.db, id)
         .await
         .unwrap()
@@ -605,10 +601,7 @@ async fn reorged_transaction_is_sent_again(backend: Backend) {
         serde_json::json!([head - mined_block + 1]),
     )
     .await;
-    eventually(WAIT, "the reorg to be noticed", || async {
-        (status(&t, id).await == "sent").then_some(())
-    })
-    .await;
+    wait_tx_status(&t, id, "sent").await;
     let TxOutcome::Confirmed { hash, block, .. } = mine_until_final(&chain, id).await else {
         panic!("not confirmed")
     };
