@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
                 engine,
                 chain: args.chain.setup(&args.contracts)?,
             };
-            Service::start(config, workflows::registry())
+            Service::start(config, workflows::registry)
                 .await?
                 .run_until_signal()
                 .await

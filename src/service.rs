@@ -12,10 +12,12 @@ use tokio_cron_scheduler::JobScheduler;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs};
-use crate::store;
+use crate::store::{self, entity::token};
+use crate::workflows::batcher::{Batcher, QueueSignal};
 
 /// What a process does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -65,14 +67,24 @@ pub struct Service {
     pub contracts: Contracts,
     engine: Option<Engine>,
     /// The signer's sender loop (roles `worker` and `all` with a chain).
-    sender: Option<Sender>,
+    sender: Option<Background>,
+    /// The mint batcher (roles `worker` and `all` with a chain).
+    batcher: Option<Background>,
     scheduler: JobScheduler,
     http: Option<Http>,
 }
 
-struct Sender {
+/// A task of this process that runs until told to stop.
+struct Background {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
 }
 
 struct Http {
@@ -82,8 +94,12 @@ struct Http {
 }
 
 impl Service {
-    /// Connects, migrates, and starts what `config.role` asks for with the kinds of `registry`.
-    pub async fn start(config: ServiceConfig, registry: Registry) -> anyhow::Result<Service> {
+    /// Connects, migrates, and starts what `config.role` asks for. `kinds` builds the registry
+    /// of workflow kinds, given the chain when one is configured.
+    pub async fn start(
+        config: ServiceConfig,
+        kinds: impl FnOnce(Option<&Chain>) -> Registry,
+    ) -> anyhow::Result<Service> {
         let db = store::connect_with_pool(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to the database (DATABASE_URL)")?;
@@ -112,6 +128,12 @@ impl Service {
                 (None, Contracts::default())
             }
         };
+        if let (Some(chain), Some(token)) = (&chain, contracts.token) {
+            register_token(&db, chain, token)
+                .await
+                .context("registering the default token (TOKEN_ADDRESS)")?;
+        }
+        let registry = kinds(chain.as_ref());
         let engine = runs_workers.then(|| {
             Engine::start(
                 db.clone(),
@@ -132,8 +154,20 @@ impl Service {
                     .clone()
                     .run_sender(config.engine.worker_id.clone(), stop.clone()),
             );
-            Sender { stop, task }
+            Background { stop, task }
         });
+        let queue = QueueSignal::default();
+        let batcher = match chain.as_ref().filter(|_| runs_workers) {
+            Some(chain) => {
+                let batcher = Batcher::new(client.clone(), settings.clone(), chain, queue.clone())
+                    .await
+                    .context("starting the mint batcher")?;
+                let stop = CancellationToken::new();
+                let task = tokio::spawn(batcher.run(stop.clone()));
+                Some(Background { stop, task })
+            }
+            None => None,
+        };
         let http = if config.role != Role::Worker {
             let state = AppState {
                 db: db.clone(),
@@ -142,6 +176,8 @@ impl Service {
                 admin_token: config.admin_token.clone(),
                 chain: chain.clone(),
                 contracts,
+                queue: queue.clone(),
+                admission: Default::default(),
             };
             Some(serve_http(&config.listen_addr, state).await?)
         } else {
@@ -160,6 +196,7 @@ impl Service {
             contracts,
             engine,
             sender,
+            batcher,
             scheduler,
             http,
         })
@@ -185,16 +222,44 @@ impl Service {
             let _ = http.stop.send(());
             let _ = http.task.await;
         }
+        if let Some(batcher) = self.batcher.take() {
+            batcher.stop().await;
+        }
         if let Some(engine) = self.engine.take() {
             engine.shutdown().await;
         }
         if let Some(sender) = self.sender.take() {
-            sender.stop.cancel();
-            let _ = sender.task.await;
+            sender.stop().await;
         }
         let _ = self.scheduler.shutdown().await;
         let _ = self.db.close().await;
     }
+}
+
+/// Records the token at `address` in the token registry, read from the chain.
+async fn register_token(
+    db: &DatabaseConnection,
+    chain: &Chain,
+    address: Address,
+) -> anyhow::Result<()> {
+    let info = chain.token_info(address).await?;
+    store::tokens::upsert(
+        db,
+        &token::Model {
+            chain_id: chain.chain_id() as i64,
+            address: address_key(address),
+            name: info.name,
+            symbol: info.symbol,
+            amount_per_mint: info.amount_per_mint.to_string(),
+            max_supply: info.max_supply.to_string(),
+            deployer: None,
+            deploy_tx_hash: None,
+            deploy_block: None,
+            created_at_ms: store::now_ms(),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 async fn serve_http(listen_addr: &str, state: AppState) -> anyhow::Result<Http> {

@@ -45,7 +45,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
         },
         chain: None,
     };
-    let service = Service::start(config, Registry::new().register(Probe))
+    let service = Service::start(config, |_| Registry::new().register(Probe))
         .await
         .unwrap();
     let base = format!("http://{}", service.http_addr().unwrap());
@@ -558,7 +558,7 @@ async fn health_reports_the_chain_and_the_sender_runs() {
             contracts: Contracts::default(),
         }),
     };
-    let service = Service::start(config, Registry::new().register(Probe))
+    let service = Service::start(config, |_| Registry::new().register(Probe))
         .await
         .unwrap();
     let base = format!("http://{}", service.http_addr().unwrap());

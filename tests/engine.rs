@@ -898,10 +898,10 @@ async fn api_and_worker_roles_split_the_work() {
         },
         chain: None,
     };
-    let api = Service::start(config(Role::Api, "api"), registry())
+    let api = Service::start(config(Role::Api, "api"), |_| registry())
         .await
         .unwrap();
-    let worker = Service::start(config(Role::Worker, "worker"), registry())
+    let worker = Service::start(config(Role::Worker, "worker"), |_| registry())
         .await
         .unwrap();
     assert!(api.http_addr().is_some() && worker.http_addr().is_none());

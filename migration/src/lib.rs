@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_engine_tables;
 mod m20261122_000002_create_chain_tables;
+mod m20261122_000003_create_mint_tables;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_engine_tables::Migration),
             Box::new(m20261122_000002_create_chain_tables::Migration),
+            Box::new(m20261122_000003_create_mint_tables::Migration),
         ]
     }
 }

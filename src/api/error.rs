@@ -35,6 +35,9 @@ pub enum ApiError {
     /// The request is well-formed but a value is not acceptable.
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// A rate limit or the queue depth limit was reached; retry after `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
     /// Something failed on the server; details are in its logs.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -65,6 +68,13 @@ impl ApiError {
     }
     pub fn unprocessable(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unprocessable(body(code, message))
+    }
+    pub fn too_many_requests(
+        code: &str,
+        message: impl Into<String>,
+        retry_after_secs: u64,
+    ) -> Self {
+        ApiError::TooManyRequests(body(code, message), retry_after_secs)
     }
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unavailable(body(code, message))

@@ -1,8 +1,12 @@
 //! The HTTP API: poem-openapi resources, their DTOs, errors and auth, Swagger UI at `/docs`
 //! and the spec at `/openapi.json`. Handlers call `engine` and `store`; they hold no SQL.
+pub mod admission;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod legacy;
+pub mod mint_views;
+pub mod mints;
 pub mod settings;
 pub mod time;
 pub mod workflows;
@@ -15,6 +19,8 @@ use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::engine::Client;
 use crate::service::Contracts;
+use crate::workflows::batcher::QueueSignal;
+use admission::Admission;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,20 +37,28 @@ pub struct AppState {
     pub chain: Option<Chain>,
     /// The token and USDC contracts this process works with, when configured.
     pub contracts: Contracts,
+    /// Wakes this process's mint batcher.
+    pub queue: QueueSignal,
+    /// Rate limits and queue depth for mint requests.
+    pub admission: Admission,
 }
 
 type Apis = (
     health::HealthApi,
+    mints::MintsApi,
     workflows::WorkflowsApi,
     settings::SettingsApi,
+    legacy::LegacyApi,
 );
 
 fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
             health::HealthApi,
+            mints::MintsApi,
             workflows::WorkflowsApi,
             settings::SettingsApi,
+            legacy::LegacyApi,
         ),
         "mintflow",
         env!("CARGO_PKG_VERSION"),

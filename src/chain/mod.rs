@@ -12,6 +12,7 @@ pub mod fees;
 pub mod revert;
 pub mod sender;
 pub mod signer;
+pub mod token;
 
 use std::sync::Arc;
 
@@ -240,24 +241,11 @@ impl Chain {
         if in_flight >= me.config.max_in_flight {
             return Err(ChainError::Backpressure(in_flight));
         }
-        let mut tx = TransactionRequest::default()
-            .with_from(me.address)
-            .with_input(req.call.input.clone())
-            .with_value(req.call.value);
-        match req.call.to {
-            Some(to) => tx.set_to(to),
-            None => tx = tx.into_create(),
-        }
+        let tx = self.request(&req.call);
         let gas_limit = match req.call.gas_limit {
             Some(g) => g,
             None => {
-                let estimate =
-                    me.provider.estimate_gas(tx.clone()).await.map_err(
-                        |e| match revert::reason(&e) {
-                            Some(reason) => ChainError::Reverted(reason),
-                            None => rpc(e),
-                        },
-                    )?;
+                let estimate = self.estimate(&req.call).await?;
                 estimate + estimate / 5
             }
         };
@@ -320,6 +308,40 @@ impl Chain {
         tracing::debug!(tx = %row.id, nonce, hash, "transaction signed and stored");
         me.sender_wake.notify_one();
         Ok(row.id)
+    }
+
+    /// Simulates `call` from the signer against the latest state: the gas it needs, or
+    /// `Reverted` with the decoded reason.
+    pub async fn estimate(&self, call: &Call) -> Result<u64, ChainError> {
+        self.inner
+            .provider
+            .estimate_gas(self.request(call))
+            .await
+            .map_err(|e| match revert::reason(&e) {
+                Some(reason) => ChainError::Reverted(reason),
+                None => rpc(e),
+            })
+    }
+
+    /// The unsigned request for `call`, from the signer.
+    fn request(&self, call: &Call) -> TransactionRequest {
+        let tx = TransactionRequest::default()
+            .with_from(self.inner.address)
+            .with_input(call.input.clone())
+            .with_value(call.value);
+        match call.to {
+            Some(to) => tx.with_to(to),
+            None => tx.into_create(),
+        }
+    }
+
+    /// The hash of the newest signed attempt of transaction `id` (the one the network sees).
+    pub async fn latest_hash(&self, id: Uuid) -> Result<Option<String>, DbErr> {
+        Ok(store::chain::attempts(&self.inner.db, id)
+            .await?
+            .into_iter()
+            .rfind(|a| a.kind == "tx")
+            .map(|a| a.hash))
     }
 
     /// Where transaction `id` is.

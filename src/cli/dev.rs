@@ -100,7 +100,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
                 },
             }),
         };
-        let service = Service::start(config, workflows::registry()).await?;
+        let service = Service::start(config, workflows::registry).await?;
         let addr = service
             .http_addr()
             .context("the dev service has no HTTP address")?;

@@ -111,6 +111,27 @@ pub const SPECS: &[SettingSpec] = &[
         min: 1,
         max: 36_500,
     },
+    SettingSpec {
+        key: "max_queue_depth",
+        description: "Most mints waiting to be batched; new mint requests get 429 beyond it.",
+        default: 100_000,
+        min: 1,
+        max: 100_000_000,
+    },
+    SettingSpec {
+        key: "payer_rate_per_minute",
+        description: "Mint requests one payer may make per minute (429 beyond); 0 turns the limit off.",
+        default: 600,
+        min: 0,
+        max: 100_000_000,
+    },
+    SettingSpec {
+        key: "ip_rate_per_minute",
+        description: "Mint requests one client IP may make per minute (429 beyond); 0 turns the limit off.",
+        default: 6_000,
+        min: 0,
+        max: 100_000_000,
+    },
 ];
 
 pub fn spec(key: &str) -> Option<&'static SettingSpec> {
@@ -167,6 +188,9 @@ pub struct Settings {
     pub bump_after_blocks: i64,
     pub max_fee_gwei: i64,
     pub retention_days: i64,
+    pub max_queue_depth: i64,
+    pub payer_rate_per_minute: i64,
+    pub ip_rate_per_minute: i64,
 }
 
 impl Default for Settings {
@@ -185,6 +209,9 @@ impl Default for Settings {
             bump_after_blocks: 0,
             max_fee_gwei: 0,
             retention_days: 0,
+            max_queue_depth: 0,
+            payer_rate_per_minute: 0,
+            ip_rate_per_minute: 0,
         };
         for spec in SPECS {
             s.set(spec.key, spec.default);
@@ -233,6 +260,9 @@ impl Settings {
             "bump_after_blocks" => &mut self.bump_after_blocks,
             "max_fee_gwei" => &mut self.max_fee_gwei,
             "retention_days" => &mut self.retention_days,
+            "max_queue_depth" => &mut self.max_queue_depth,
+            "payer_rate_per_minute" => &mut self.payer_rate_per_minute,
+            "ip_rate_per_minute" => &mut self.ip_rate_per_minute,
             _ => return None,
         })
     }

@@ -3,7 +3,10 @@
 pub mod chain;
 pub mod entity;
 pub mod events;
+pub mod mints;
+pub mod moves;
 pub mod settings;
+pub mod tokens;
 pub mod workflows;
 
 use std::time::Duration;

@@ -125,14 +125,20 @@ pub async fn insert_workflow<C: ConnectionTrait>(
             RETURNING id, state, status"#;
     let pg = backend == DbBackend::Postgres;
     let text = if pg {
-        // One round trip: the history event and the wake-up ride on the insert.
+        // One round trip: the history event and the wake-up ride on the insert. A workflow
+        // created parked has nothing due, so it wakes nobody (NOTIFY serializes committers).
+        let wake = if wf.waiting {
+            String::new()
+        } else {
+            format!(", LATERAL (SELECT pg_notify('{WAKE_CHANNEL}', '')) AS woken")
+        };
         format!(
             r#"WITH ins AS ({INSERT}),
             ev AS (
                 INSERT INTO workflow_events (workflow_id, event, to_state, status, attempt, at_ms)
                 SELECT id, 'created', state, status, 0, $15 FROM ins
             )
-            SELECT ins.id FROM ins, LATERAL (SELECT pg_notify('{WAKE_CHANNEL}', '')) AS woken"#
+            SELECT ins.id FROM ins{wake}"#
         )
     } else {
         sql(backend, INSERT)

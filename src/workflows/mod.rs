@@ -1,9 +1,18 @@
 //! The domain state machines. Each kind is one file implementing `engine::Workflow`.
+pub mod batcher;
+pub mod mint;
+pub mod mint_batch;
 pub mod probe;
 
+use crate::chain::Chain;
 use crate::engine::Registry;
 
-/// Every production kind this build runs.
-pub fn registry() -> Registry {
-    Registry::new()
+/// Every production kind this build runs. Kinds that send transactions need the chain; a
+/// process without one runs the others.
+pub fn registry(chain: Option<&Chain>) -> Registry {
+    let registry = Registry::new().register(mint::Mint);
+    match chain {
+        Some(chain) => registry.register(mint_batch::MintBatch::new(chain.clone())),
+        None => registry,
+    }
 }

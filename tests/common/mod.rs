@@ -15,6 +15,8 @@ macro_rules! on_both_backends {
     )*};
 }
 
+pub mod stack;
+
 use std::future::Future;
 use std::time::Duration;
 

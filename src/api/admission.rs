@@ -1,0 +1,198 @@
+//! Admission of mint requests: per-payer and per-IP rate limits and the queue depth limit,
+//! all from hot settings, checked before anything is written.
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sea_orm::DatabaseConnection;
+
+use super::error::ApiError;
+use crate::config::Settings;
+use crate::store;
+
+/// How long a reading of the queue depth serves admission (one count per window, not one per
+/// request).
+const DEPTH_TTL: Duration = Duration::from_millis(100);
+/// Keys idle this long are forgotten every so many checks, so the limiters' memory stays flat.
+const RETAIN_EVERY: u64 = 4096;
+
+/// Shared by every request of a process.
+#[derive(Clone, Default)]
+pub struct Admission {
+    payer: Limiter,
+    ip: Limiter,
+    depth: Arc<Mutex<Depth>>,
+    latency: Arc<Mutex<Latency>>,
+}
+
+/// How long a measured batch latency serves estimates.
+const LATENCY_TTL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Latency {
+    read_at: Option<Instant>,
+    ms: Option<f64>,
+}
+
+#[derive(Default)]
+struct Depth {
+    read_at: Option<Instant>,
+    pending: i64,
+    /// Admitted in this process since the reading.
+    admitted: i64,
+}
+
+/// What admission tells an accepted request.
+#[derive(Clone, Copy, Debug)]
+pub struct Ticket {
+    /// Estimated place in the queue (pending mints ahead, plus this one).
+    pub position: i64,
+}
+
+impl Admission {
+    /// Admits `quantity` mints for `payer` from `ip`, or says why not (429).
+    pub async fn admit(
+        &self,
+        db: &DatabaseConnection,
+        settings: &Settings,
+        payer: &str,
+        ip: Option<&str>,
+        quantity: u32,
+    ) -> Result<Ticket, ApiError> {
+        self.payer
+            .check(settings.payer_rate_per_minute, payer)
+            .map_err(|wait| {
+                ApiError::too_many_requests(
+                    "payer_rate_limited",
+                    format!(
+                        "payer {payer} may make {} mint requests per minute",
+                        settings.payer_rate_per_minute
+                    ),
+                    wait,
+                )
+            })?;
+        if let Some(ip) = ip {
+            self.ip
+                .check(settings.ip_rate_per_minute, ip)
+                .map_err(|wait| {
+                    ApiError::too_many_requests(
+                        "ip_rate_limited",
+                        format!(
+                            "this client may make {} mint requests per minute",
+                            settings.ip_rate_per_minute
+                        ),
+                        wait,
+                    )
+                })?;
+        }
+        let pending = self.pending(db).await?;
+        if pending + i64::from(quantity) > settings.max_queue_depth {
+            return Err(ApiError::too_many_requests(
+                "queue_full",
+                format!(
+                    "{pending} mints are waiting, the most the queue holds is {}",
+                    settings.max_queue_depth
+                ),
+                1,
+            ));
+        }
+        Ok(Ticket {
+            position: pending + 1,
+        })
+    }
+
+    /// Records that `quantity` mints were queued, for the next estimates.
+    pub fn admitted(&self, quantity: u32) {
+        self.depth.lock().expect("depth lock").admitted += i64::from(quantity);
+    }
+
+    /// Recent batches' mean time from creation to confirmation, in ms; without any, a guess
+    /// from the confirmation depth (about a second per block).
+    pub async fn batch_latency_ms(
+        &self,
+        db: &DatabaseConnection,
+        settings: &Settings,
+    ) -> Result<f64, ApiError> {
+        let cached = {
+            let l = self.latency.lock().expect("latency lock");
+            l.read_at
+                .filter(|at| at.elapsed() < LATENCY_TTL)
+                .map(|_| l.ms)
+        };
+        let ms = match cached {
+            Some(ms) => ms,
+            None => {
+                let ms = store::mints::recent_batch_latency_ms(db, 20).await?;
+                *self.latency.lock().expect("latency lock") = Latency {
+                    read_at: Some(Instant::now()),
+                    ms,
+                };
+                ms
+            }
+        };
+        Ok(ms.unwrap_or(1000.0 * (settings.confirmations as f64 + 2.0)))
+    }
+
+    /// The queue depth: a recent reading plus what this process admitted since.
+    async fn pending(&self, db: &DatabaseConnection) -> Result<i64, ApiError> {
+        {
+            let d = self.depth.lock().expect("depth lock");
+            if d.read_at.is_some_and(|at| at.elapsed() < DEPTH_TTL) {
+                return Ok(d.pending + d.admitted);
+            }
+        }
+        let stats = store::mints::pending_stats(db).await?;
+        let mut d = self.depth.lock().expect("depth lock");
+        *d = Depth {
+            read_at: Some(Instant::now()),
+            pending: stats.count,
+            admitted: 0,
+        };
+        Ok(stats.count)
+    }
+}
+
+/// The per-minute rate a limiter was built for, and the limiter.
+type RateAndLimiter = (i64, Arc<DefaultKeyedRateLimiter<String>>);
+
+/// A keyed limit of `per_minute` requests, rebuilt when the setting changes.
+#[derive(Clone, Default)]
+struct Limiter {
+    /// The rate it was built for, and the limiter.
+    current: Arc<Mutex<Option<RateAndLimiter>>>,
+    checks: Arc<AtomicU64>,
+}
+
+impl Limiter {
+    /// `Err(seconds to wait)` when `key` is over its limit; 0 turns the limit off.
+    fn check(&self, per_minute: i64, key: &str) -> Result<(), u64> {
+        let Some(rate) = u32::try_from(per_minute).ok().and_then(NonZeroU32::new) else {
+            return Ok(());
+        };
+        let limiter = {
+            let mut slot = self.current.lock().expect("limiter lock");
+            match slot.as_ref() {
+                Some((n, l)) if *n == per_minute => l.clone(),
+                _ => {
+                    let l = Arc::new(RateLimiter::keyed(Quota::per_minute(rate)));
+                    *slot = Some((per_minute, l.clone()));
+                    l
+                }
+            }
+        };
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(RETAIN_EVERY)
+        {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&key.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
+    }
+}

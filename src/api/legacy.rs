@@ -1,0 +1,267 @@
+//! The old server's paths and field names, kept for existing frontends: `POST /mint`,
+//! `GET /queue/status`, `GET /queue/payer/{address}`, `GET /queue/item/{queueId}`. They run
+//! on the same code as `/v1`; statuses use the old words (`completed` for confirmed, and
+//! `processing` for sent, which the old server did not have).
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi, Tags,
+    param::{Header, Path},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, parse_uuid};
+use super::mint_views::{MintView, PaymentTypeDto};
+use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
+use crate::chain::signer::address_key;
+use crate::store::mints::{self as queue, MintFilter};
+
+#[derive(Tags)]
+pub enum LegacyTag {
+    /// The old server's endpoints, unchanged for existing frontends. New code should use `/v1`.
+    Legacy,
+}
+
+/// The old `POST /mint` body.
+#[derive(Object)]
+pub struct LegacyMintBody {
+    /// Who paid; also the recipient unless `recipient` is given.
+    pub payer: String,
+    pub recipient: Option<String>,
+    pub token: Option<String>,
+    pub quantity: Option<i64>,
+    /// The payment transaction's hash: the idempotency key.
+    pub tx_hash: Option<String>,
+    /// Same as `tx_hash` (the old frontends sent either spelling).
+    #[oai(rename = "txHash")]
+    pub tx_hash_camel: Option<String>,
+    #[oai(rename = "paymentType")]
+    pub payment_type: Option<PaymentTypeDto>,
+}
+
+/// The old `POST /mint` answer.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct LegacyMintAnswer {
+    pub success: bool,
+    pub message: String,
+    /// The mint's id.
+    pub queue_id: Uuid,
+    pub queue_position: i64,
+    pub payer: String,
+    pub estimated_wait_seconds: i64,
+    pub payment_type: PaymentTypeDto,
+}
+
+#[derive(Object)]
+pub struct LegacyStats {
+    pub pending_count: i64,
+    pub processing_count: i64,
+    pub completed_count: i64,
+    pub failed_count: i64,
+    /// When the oldest pending mint was queued.
+    pub oldest_pending: Option<DateTime<Utc>>,
+    pub unique_payers_pending: i64,
+}
+
+#[derive(Object)]
+pub struct LegacyBatch {
+    pub id: Uuid,
+    pub status: String,
+    pub mint_count: usize,
+    pub tx_hash: Option<String>,
+    pub block_number: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The old `GET /queue/status` answer.
+#[derive(Object)]
+pub struct LegacyQueueStatus {
+    pub stats: LegacyStats,
+    #[oai(rename = "recentBatches")]
+    pub recent_batches: Vec<LegacyBatch>,
+    /// Longest a mint waits for its batch, ms (`max_batch_wait_ms`).
+    #[oai(rename = "batchInterval")]
+    pub batch_interval: i64,
+    #[oai(rename = "maxBatchSize")]
+    pub max_batch_size: i64,
+}
+
+/// The old queue item.
+#[derive(Object)]
+pub struct LegacyQueueItem {
+    pub id: Uuid,
+    pub payer_address: String,
+    /// `pending`, `processing`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    pub queue_position: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub mint_tx_hash: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_count: u32,
+    pub payment_type: PaymentTypeDto,
+}
+
+impl From<MintView> for LegacyQueueItem {
+    fn from(m: MintView) -> Self {
+        LegacyQueueItem {
+            id: m.id,
+            payer_address: m.payer,
+            status: m.status.legacy().to_owned(),
+            queue_position: m.queue_position,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            processed_at: m.finished_at,
+            mint_tx_hash: m.tx_hash,
+            error_message: m.error,
+            retry_count: m.requeued,
+            payment_type: m.payment_type,
+        }
+    }
+}
+
+/// The old `GET /queue/payer/{address}` answer.
+#[derive(Object)]
+pub struct LegacyPayerQueue {
+    pub payer: String,
+    pub count: usize,
+    /// The payer's 100 newest mints.
+    pub items: Vec<LegacyQueueItem>,
+}
+
+pub struct LegacyApi;
+
+#[OpenApi(tag = "LegacyTag::Legacy")]
+impl LegacyApi {
+    /// Queue a mint (old shape). Same rules as `POST /v1/mints`; `tx_hash` is the
+    /// idempotency key.
+    #[oai(path = "/mint", method = "post", operation_id = "legacy_mint")]
+    async fn mint(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        body: Json<LegacyMintBody>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+    ) -> Result<Json<LegacyMintAnswer>, ApiError> {
+        let b = body.0;
+        let accepted = accept(
+            &app,
+            req,
+            MintBody {
+                payer: b.payer,
+                recipient: b.recipient,
+                token: b.token,
+                quantity: b.quantity,
+                payment_type: b.payment_type,
+                tx_hash: b.tx_hash.or(b.tx_hash_camel),
+            },
+            idempotency_key.0,
+        )
+        .await?;
+        Ok(Json(LegacyMintAnswer {
+            success: true,
+            message: if accepted.existing {
+                "already queued".into()
+            } else {
+                "queued for minting".into()
+            },
+            queue_id: accepted.id,
+            queue_position: accepted.queue_position,
+            payer: accepted.payer,
+            estimated_wait_seconds: accepted.estimated_wait_seconds,
+            payment_type: accepted.payment_type,
+        }))
+    }
+
+    /// Queue statistics (old shape).
+    #[oai(
+        path = "/queue/status",
+        method = "get",
+        operation_id = "legacy_queue_status"
+    )]
+    async fn status(&self, app: Data<&AppState>) -> Result<Json<LegacyQueueStatus>, ApiError> {
+        let q = queue_view(&app).await?;
+        Ok(Json(LegacyQueueStatus {
+            stats: LegacyStats {
+                pending_count: q.counts.pending,
+                processing_count: q.counts.processing + q.counts.sent,
+                completed_count: q.counts.confirmed,
+                failed_count: q.counts.failed,
+                oldest_pending: q.oldest_pending_at,
+                unique_payers_pending: q.unique_payers_pending,
+            },
+            recent_batches: q
+                .recent_batches
+                .into_iter()
+                .map(|b| LegacyBatch {
+                    id: b.id,
+                    status: if b.state == "confirmed" {
+                        "completed".into()
+                    } else {
+                        b.state
+                    },
+                    mint_count: b.size,
+                    tx_hash: b.tx_hash,
+                    block_number: b.block_number,
+                    created_at: b.created_at,
+                    completed_at: b.finished_at,
+                })
+                .collect(),
+            batch_interval: q.settings.max_batch_wait_ms,
+            max_batch_size: q.settings.max_batch_size,
+        }))
+    }
+
+    /// A payer's mints, newest first (old shape).
+    #[oai(
+        path = "/queue/payer/:address",
+        method = "get",
+        operation_id = "legacy_queue_payer"
+    )]
+    async fn payer(
+        &self,
+        app: Data<&AppState>,
+        address: Path<String>,
+    ) -> Result<Json<LegacyPayerQueue>, ApiError> {
+        let payer = address_key(parse_address("address", &address.0)?);
+        let rows = queue::list(
+            &app.db,
+            &MintFilter {
+                payer: Some(payer.clone()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await?;
+        let items: Vec<LegacyQueueItem> = rows
+            .into_iter()
+            .map(|m| MintView::new(m, None).into())
+            .collect();
+        Ok(Json(LegacyPayerQueue {
+            payer,
+            count: items.len(),
+            items,
+        }))
+    }
+
+    /// One queue item (old shape).
+    #[oai(
+        path = "/queue/item/:queue_id",
+        method = "get",
+        operation_id = "legacy_queue_item"
+    )]
+    async fn item(
+        &self,
+        app: Data<&AppState>,
+        queue_id: Path<String>,
+    ) -> Result<Json<LegacyQueueItem>, ApiError> {
+        let id = parse_uuid("queueId", &queue_id.0)?;
+        Ok(Json(find_mint(&app, id).await?.into()))
+    }
+}

@@ -1,0 +1,231 @@
+//! What the mint API shows of mints, batches and the queue, computed from workflow rows.
+use chrono::{DateTime, Utc};
+use poem_openapi::{Enum, Object};
+use serde_json::Value as Json_;
+use uuid::Uuid;
+
+use super::time::{from_ms, opt_from_ms};
+use crate::chain::signer::address_key;
+use crate::config::Settings;
+use crate::store::entity::workflow;
+use crate::store::workflows::Status;
+use crate::workflows::mint::{MintData, PaymentType};
+use crate::workflows::mint_batch::BatchData;
+
+/// Where a mint is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MintStatus {
+    /// Queued, waiting for a batch.
+    Pending,
+    /// In a batch whose transaction is being prepared.
+    Processing,
+    /// Its batch's transaction is signed and being broadcast.
+    Sent,
+    /// Minted, `confirmations` blocks deep.
+    Confirmed,
+    Failed,
+    Cancelled,
+}
+
+impl MintStatus {
+    pub fn of(row: &workflow::Model) -> MintStatus {
+        MintStatus::from_parts(&row.status, &row.state)
+    }
+
+    /// From a workflow's engine status and domain state.
+    pub fn from_parts(status: &str, state: &str) -> MintStatus {
+        match (status, state) {
+            (_, "confirmed") => MintStatus::Confirmed,
+            ("failed", _) | (_, "failed") => MintStatus::Failed,
+            ("cancelled", _) | (_, "cancelled") => MintStatus::Cancelled,
+            (_, "processing") => MintStatus::Processing,
+            (_, "sent") => MintStatus::Sent,
+            _ => MintStatus::Pending,
+        }
+    }
+
+    /// The state and status filters that select mints in this status.
+    pub fn filter(self) -> (Option<&'static str>, Option<Status>) {
+        match self {
+            MintStatus::Pending => (Some("pending"), None),
+            MintStatus::Processing => (Some("processing"), None),
+            MintStatus::Sent => (Some("sent"), None),
+            MintStatus::Confirmed => (Some("confirmed"), None),
+            MintStatus::Failed => (None, Some(Status::Failed)),
+            MintStatus::Cancelled => (None, Some(Status::Cancelled)),
+        }
+    }
+
+    /// The old server's word for it (`completed` for confirmed; it had no `sent`).
+    pub fn legacy(self) -> &'static str {
+        match self {
+            MintStatus::Pending => "pending",
+            MintStatus::Processing | MintStatus::Sent => "processing",
+            MintStatus::Confirmed => "completed",
+            MintStatus::Failed => "failed",
+            MintStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How a mint was paid for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentTypeDto {
+    X402,
+    Gasless,
+    Custom,
+    #[default]
+    None,
+}
+
+impl From<PaymentTypeDto> for PaymentType {
+    fn from(p: PaymentTypeDto) -> Self {
+        match p {
+            PaymentTypeDto::X402 => PaymentType::X402,
+            PaymentTypeDto::Gasless => PaymentType::Gasless,
+            PaymentTypeDto::Custom => PaymentType::Custom,
+            PaymentTypeDto::None => PaymentType::None,
+        }
+    }
+}
+
+impl From<PaymentType> for PaymentTypeDto {
+    fn from(p: PaymentType) -> Self {
+        match p {
+            PaymentType::X402 => PaymentTypeDto::X402,
+            PaymentType::Gasless => PaymentTypeDto::Gasless,
+            PaymentType::Custom => PaymentTypeDto::Custom,
+            PaymentType::None => PaymentTypeDto::None,
+        }
+    }
+}
+
+/// A mint.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MintView {
+    /// The mint's workflow id (its history is at `/v1/workflows/{id}/history`).
+    pub id: Uuid,
+    pub status: MintStatus,
+    pub payer: String,
+    pub recipient: String,
+    pub token: String,
+    /// The `bytes32` id the token contract records as minted.
+    pub onchain_id: String,
+    pub payment_type: PaymentTypeDto,
+    pub idempotency_key: Option<String>,
+    /// Pending mints ahead of it plus one, while it is pending.
+    pub queue_position: Option<i64>,
+    pub batch_id: Option<Uuid>,
+    /// The batch transaction's hash once sent; the mined one once confirmed.
+    pub tx_hash: Option<String>,
+    pub block_number: Option<i64>,
+    pub error: Option<String>,
+    /// Times an operator put it back in the queue.
+    pub requeued: u32,
+    /// The payment it belongs to, if any.
+    pub parent_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl MintView {
+    pub fn new(row: workflow::Model, queue_position: Option<i64>) -> MintView {
+        let status = MintStatus::of(&row);
+        let data: Option<MintData> = serde_json::from_value(row.data.clone()).ok();
+        let text = |a: Option<String>| a.unwrap_or_default();
+        MintView {
+            id: row.id,
+            status,
+            payer: text(row.payer.clone()),
+            recipient: text(data.as_ref().map(|d| address_key(d.recipient))),
+            token: text(row.token.clone()),
+            onchain_id: text(data.as_ref().map(|d| d.onchain_id.to_string())),
+            payment_type: data
+                .as_ref()
+                .map(|d| d.payment_type)
+                .unwrap_or_default()
+                .into(),
+            idempotency_key: row.idempotency_key,
+            queue_position: queue_position.filter(|_| status == MintStatus::Pending),
+            batch_id: data.as_ref().and_then(|d| d.batch_id),
+            tx_hash: row.tx_hash,
+            block_number: data.as_ref().and_then(|d| d.block),
+            error: row.last_error,
+            requeued: data.as_ref().map(|d| d.requeued).unwrap_or_default(),
+            parent_id: row.parent_id,
+            created_at: from_ms(row.created_at_ms),
+            updated_at: from_ms(row.updated_at_ms),
+            finished_at: opt_from_ms(row.finished_at_ms),
+        }
+    }
+}
+
+/// A batch of mints sent as one `batchMint` transaction.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct BatchView {
+    pub id: Uuid,
+    /// `pending` (being sent), `sent`, `confirmed` or `failed`.
+    pub state: String,
+    /// Engine status of the batch workflow.
+    pub status: String,
+    pub token: Option<String>,
+    /// Mints the batch carries now.
+    pub size: usize,
+    pub mint_ids: Vec<Uuid>,
+    /// Mints dropped because they made the batch revert, with the reason.
+    pub dropped: Json_,
+    /// Times the batch was re-simulated (after dropping items or a failed transaction).
+    pub generation: u32,
+    pub tx_hash: Option<String>,
+    pub block_number: Option<i64>,
+    pub gas_used: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl BatchView {
+    pub fn new(row: workflow::Model) -> BatchView {
+        let data: Option<BatchData> = serde_json::from_value(row.data.clone()).ok();
+        let items: Vec<Uuid> = data
+            .as_ref()
+            .map(|d| d.items.iter().map(|i| i.mint).collect())
+            .unwrap_or_default();
+        BatchView {
+            id: row.id,
+            state: row.state,
+            status: row.status,
+            token: row.token,
+            size: items.len(),
+            mint_ids: items,
+            dropped: data
+                .as_ref()
+                .map(|d| serde_json::to_value(&d.dropped).expect("serializes"))
+                .unwrap_or_default(),
+            generation: data.as_ref().map(|d| d.generation).unwrap_or_default(),
+            tx_hash: data.as_ref().and_then(|d| d.tx_hash.clone()),
+            block_number: data.as_ref().and_then(|d| d.block),
+            gas_used: data.as_ref().and_then(|d| d.gas_used),
+            error: row.last_error,
+            created_at: from_ms(row.created_at_ms),
+            finished_at: opt_from_ms(row.finished_at_ms),
+        }
+    }
+}
+
+/// Estimated seconds until a mint at `position` is confirmed: the wait for its batch to fill
+/// or time out, then a batch's recent creation-to-confirmation time. Batches of a deep queue
+/// are formed at once and sent concurrently, so depth adds little beyond that.
+pub fn estimated_wait_seconds(settings: &Settings, position: i64, batch_latency_ms: f64) -> i64 {
+    let fill_ms = if position >= settings.max_batch_size {
+        0.0
+    } else {
+        settings.max_batch_wait_ms as f64
+    };
+    ((fill_ms + batch_latency_ms) / 1000.0).ceil() as i64
+}

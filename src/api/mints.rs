@@ -1,0 +1,466 @@
+//! The mint queue API: `POST /v1/mints`, reading mints, the queue and batches.
+use alloy::primitives::Address;
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, Tags,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, parse_uuid};
+use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
+use super::time::opt_from_ms;
+use crate::chain::signer::address_key;
+use crate::engine::StartError;
+use crate::store::mints::{self as queue, MINT, MINT_BATCH, MintFilter};
+use crate::store::{tokens, workflows as rows};
+use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
+
+#[derive(Tags)]
+pub enum MintsTag {
+    /// Token mints: queue them, follow them, watch the queue and its batches.
+    Mints,
+}
+
+/// A request to mint.
+#[derive(Clone, Debug, Object)]
+#[oai(rename_all = "camelCase", example)]
+pub struct MintBody {
+    /// Who paid (0x address).
+    pub payer: String,
+    /// Who receives the tokens (0x address); the payer when absent.
+    pub recipient: Option<String>,
+    /// The token contract (0x address); the server's default token when absent.
+    pub token: Option<String>,
+    /// How many mints (token ids), 1 to 100; each mints `amountPerMint` of the token.
+    pub quantity: Option<i64>,
+    pub payment_type: Option<PaymentTypeDto>,
+    /// The payment's transaction hash: the idempotency key when no `Idempotency-Key` header
+    /// is sent (the old API's `tx_hash`).
+    pub tx_hash: Option<String>,
+}
+
+impl poem_openapi::types::Example for MintBody {
+    fn example() -> Self {
+        MintBody {
+            payer: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
+            recipient: None,
+            token: None,
+            quantity: Some(1),
+            payment_type: Some(PaymentTypeDto::None),
+            tx_hash: None,
+        }
+    }
+}
+
+/// A queued request.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MintAccepted {
+    /// The first mint's id; follow it at `/v1/mints/{id}`.
+    pub id: Uuid,
+    /// Every mint of the request (one per unit of `quantity`).
+    pub ids: Vec<Uuid>,
+    pub status: MintStatus,
+    /// Estimated place in the queue.
+    pub queue_position: i64,
+    /// Estimated seconds until confirmed.
+    pub estimated_wait_seconds: i64,
+    pub payer: String,
+    pub recipient: String,
+    pub token: String,
+    pub quantity: u32,
+    pub payment_type: PaymentTypeDto,
+    /// The key the request was stored under (given, or generated).
+    pub idempotency_key: String,
+    /// True when the key was used before with the same request: these are the first
+    /// request's mints.
+    pub existing: bool,
+}
+
+#[derive(ApiResponse)]
+pub enum MintResponse {
+    /// Queued: committed before this answer.
+    #[oai(status = 202)]
+    Accepted(Json<MintAccepted>),
+    /// The same request was queued before under this idempotency key.
+    #[oai(status = 200)]
+    Existing(Json<MintAccepted>),
+}
+
+/// A page of mints, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct MintPage {
+    pub items: Vec<MintView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Mint counts by status.
+#[derive(Object, Default)]
+pub struct QueueCounts {
+    pub pending: i64,
+    pub processing: i64,
+    pub sent: i64,
+    pub confirmed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// The batch settings in force.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct BatchSettings {
+    /// Most mints per batch (`max_batch_size`).
+    pub max_batch_size: i64,
+    /// Longest a pending mint waits before its batch is flushed, ms (`max_batch_wait_ms`).
+    pub max_batch_wait_ms: i64,
+    /// Most mints waiting before new requests get 429 (`max_queue_depth`).
+    pub max_queue_depth: i64,
+}
+
+/// The queue at a glance.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct QueueView {
+    pub counts: QueueCounts,
+    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub oldest_pending_age_seconds: Option<f64>,
+    pub unique_payers_pending: i64,
+    /// The 10 newest batches.
+    pub recent_batches: Vec<BatchView>,
+    pub settings: BatchSettings,
+}
+
+pub struct MintsApi;
+
+#[OpenApi(tag = "MintsTag::Mints")]
+impl MintsApi {
+    /// Queue mints. Answers 202 once the request is committed; the same idempotency key
+    /// (`Idempotency-Key` header, else `txHash`) with the same request answers 200 with the
+    /// first request's mints, with another request 409.
+    #[oai(path = "/v1/mints", method = "post", operation_id = "create_mint")]
+    async fn create(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        body: Json<MintBody>,
+        /// Makes the request safe to retry: 1 to 200 visible ASCII characters.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> Result<MintResponse, ApiError> {
+        let accepted = accept(&app, req, body.0, idempotency_key.0).await?;
+        Ok(if accepted.existing {
+            MintResponse::Existing(Json(accepted))
+        } else {
+            MintResponse::Accepted(Json(accepted))
+        })
+    }
+
+    /// One mint.
+    #[oai(path = "/v1/mints/:id", method = "get", operation_id = "get_mint")]
+    async fn get(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<MintView>, ApiError> {
+        let id = parse_uuid("id", &id.0)?;
+        Ok(Json(find_mint(&app, id).await?))
+    }
+
+    /// Mints, newest first, by payer, token and status.
+    #[oai(path = "/v1/mints", method = "get", operation_id = "list_mints")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        /// Only this payer (0x address).
+        payer: Query<Option<String>>,
+        /// Only this token (0x address).
+        token: Query<Option<String>>,
+        /// Only mints in this status.
+        status: Query<Option<MintStatus>>,
+        /// Page size, 1 to 500.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u64>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<MintPage>, ApiError> {
+        let (state, status) = status.0.map(MintStatus::filter).unwrap_or_default();
+        let filter = MintFilter {
+            payer: payer
+                .0
+                .as_deref()
+                .map(|p| parse_address("payer", p))
+                .transpose()?
+                .map(address_key),
+            token: token
+                .0
+                .as_deref()
+                .map(|t| parse_address("token", t))
+                .transpose()?
+                .map(address_key),
+            state: state.map(str::to_owned),
+            status,
+            before_id: cursor
+                .0
+                .as_deref()
+                .map(|c| parse_uuid("cursor", c))
+                .transpose()?,
+            limit: limit.0 + 1,
+        };
+        let mut items = queue::list(&app.db, &filter).await?;
+        let next_cursor = if items.len() as u64 > limit.0 {
+            items.truncate(limit.0 as usize);
+            items.last().map(|w| w.id.to_string())
+        } else {
+            None
+        };
+        Ok(Json(MintPage {
+            items: items.into_iter().map(|m| MintView::new(m, None)).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// The queue: mints by status, the oldest pending, recent batches and batch settings.
+    #[oai(path = "/v1/queue", method = "get", operation_id = "get_queue")]
+    async fn queue(&self, app: Data<&AppState>) -> Result<Json<QueueView>, ApiError> {
+        Ok(Json(queue_view(&app).await?))
+    }
+
+    /// One batch, with its mints and transaction.
+    #[oai(path = "/v1/batches/:id", method = "get", operation_id = "get_batch")]
+    async fn batch(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<BatchView>, ApiError> {
+        let id = parse_uuid("id", &id.0)?;
+        let row = rows::find(&app.db, id)
+            .await?
+            .filter(|w| w.kind == MINT_BATCH)
+            .ok_or_else(|| ApiError::not_found("batch_not_found", format!("no batch {id}")))?;
+        Ok(Json(BatchView::new(row)))
+    }
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+/// Validates, admits and queues a mint request (both API shapes use it). Nothing is written
+/// for a refused request; an accepted one is committed before this returns.
+pub async fn accept(
+    app: &AppState,
+    req: &Request,
+    body: MintBody,
+    header_key: Option<String>,
+) -> Result<MintAccepted, ApiError> {
+    let chain = app.chain.as_ref().ok_or_else(|| {
+        ApiError::unavailable("no_chain", "this server has no chain configured (RPC_URL)")
+    })?;
+    let payer = parse_address("payer", &body.payer)?;
+    let recipient = match body.recipient.as_deref() {
+        Some(r) => parse_address("recipient", r)?,
+        None => payer,
+    };
+    if recipient == Address::ZERO {
+        return Err(ApiError::bad_request(
+            "invalid_recipient",
+            "`recipient` must not be the zero address: the token cannot mint to it",
+        ));
+    }
+    let quantity = body.quantity.unwrap_or(1);
+    if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
+        return Err(ApiError::unprocessable(
+            "quantity_out_of_range",
+            format!("`quantity` must be between 1 and {MAX_QUANTITY}, got {quantity}"),
+        ));
+    }
+    let quantity = quantity as u32;
+    if let Some(hash) = &body.tx_hash {
+        parse_tx_hash(hash)?;
+    }
+    let key = match (header_key, &body.tx_hash) {
+        (Some(k), _) => validate_key(k)?,
+        (None, Some(hash)) => hash.to_lowercase(),
+        (None, None) => Uuid::now_v7().to_string(),
+    };
+    let token = match body.token.as_deref() {
+        Some(t) => parse_address("token", t)?,
+        None => app.contracts.token.ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_default_token",
+                "no `token` given and the server has no default token (TOKEN_ADDRESS)",
+            )
+        })?,
+    };
+    if tokens::find(&app.db, chain.chain_id() as i64, &address_key(token))
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(
+            "unknown_token",
+            format!(
+                "token {token} is not registered on chain {}",
+                chain.chain_id()
+            ),
+        ));
+    }
+    let settings = app.settings.get();
+    let ip = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip().to_string());
+    let ticket = app
+        .admission
+        .admit(
+            &app.db,
+            &settings,
+            &address_key(payer),
+            ip.as_deref(),
+            quantity,
+        )
+        .await?;
+    let payment_type = body.payment_type.unwrap_or_default();
+    let request = MintRequest {
+        payer,
+        recipient,
+        token,
+        quantity,
+        payment_type: payment_type.into(),
+        key: key.clone(),
+        parent_id: None,
+    };
+    let enqueued = mint::enqueue(&app.client, &request)
+        .await
+        .map_err(|e| match e {
+            StartError::IdempotencyConflict { existing } => ApiError::conflict(
+                "idempotency_conflict",
+                format!(
+                    "idempotency key `{key}` was used with a different request (mint {existing})"
+                ),
+            ),
+            StartError::Db(e) => e.into(),
+        })?;
+    if !enqueued.existing {
+        app.admission.admitted(quantity);
+        app.queue.notify();
+    }
+    // A repeated request reports where its first mint is now.
+    let (status, position) = if enqueued.existing {
+        let first = find_mint(app, enqueued.ids[0]).await?;
+        (first.status, first.queue_position.unwrap_or(0))
+    } else {
+        (MintStatus::Pending, ticket.position)
+    };
+    let latency = app.admission.batch_latency_ms(&app.db, &settings).await?;
+    Ok(MintAccepted {
+        id: enqueued.ids[0],
+        ids: enqueued.ids,
+        status,
+        queue_position: position,
+        estimated_wait_seconds: match status {
+            MintStatus::Confirmed | MintStatus::Failed | MintStatus::Cancelled => 0,
+            _ => estimated_wait_seconds(&settings, position, latency),
+        },
+        payer: address_key(payer),
+        recipient: address_key(recipient),
+        token: address_key(token),
+        quantity,
+        payment_type,
+        idempotency_key: key,
+        existing: enqueued.existing,
+    })
+}
+
+/// A mint with its exact queue position while pending.
+pub async fn find_mint(app: &AppState, id: Uuid) -> Result<MintView, ApiError> {
+    let row = rows::find(&app.db, id)
+        .await?
+        .filter(|w| w.kind == MINT)
+        .ok_or_else(|| ApiError::not_found("mint_not_found", format!("no mint {id}")))?;
+    let position = match (MintStatus::of(&row), row.token.as_deref()) {
+        (MintStatus::Pending, Some(token)) => Some(queue::position(&app.db, token, id).await?),
+        _ => None,
+    };
+    Ok(MintView::new(row, position))
+}
+
+/// The queue at a glance.
+pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
+    let settings = app.settings.get();
+    let mut counts = QueueCounts::default();
+    for c in queue::counts(&app.db).await? {
+        let slot = match MintStatus::from_parts(&c.status, &c.state) {
+            MintStatus::Pending => &mut counts.pending,
+            MintStatus::Processing => &mut counts.processing,
+            MintStatus::Sent => &mut counts.sent,
+            MintStatus::Confirmed => &mut counts.confirmed,
+            MintStatus::Failed => &mut counts.failed,
+            MintStatus::Cancelled => &mut counts.cancelled,
+        };
+        *slot += c.count;
+    }
+    let pending = queue::pending_stats(&app.db).await?;
+    let now = crate::store::now_ms();
+    Ok(QueueView {
+        counts,
+        oldest_pending_at: opt_from_ms(pending.oldest_ms),
+        oldest_pending_age_seconds: pending.oldest_ms.map(|t| (now - t).max(0) as f64 / 1000.0),
+        unique_payers_pending: pending.unique_payers,
+        recent_batches: queue::recent_batches(&app.db, 10)
+            .await?
+            .into_iter()
+            .map(BatchView::new)
+            .collect(),
+        settings: BatchSettings {
+            max_batch_size: settings.max_batch_size,
+            max_batch_wait_ms: settings.max_batch_wait_ms,
+            max_queue_depth: settings.max_queue_depth,
+        },
+    })
+}
+
+/// Parses a 0x address, naming the field in the error.
+pub fn parse_address(field: &str, raw: &str) -> Result<Address, ApiError> {
+    let hex = raw.strip_prefix("0x").or_else(|| raw.strip_prefix("0X"));
+    match hex {
+        Some(h) if h.len() == 40 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Ok(raw.to_lowercase().parse().expect("validated hex"))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_address",
+            format!("`{field}` must be a 0x-prefixed 20-byte hex address, got `{raw}`"),
+        )),
+    }
+}
+
+fn parse_tx_hash(raw: &str) -> Result<(), ApiError> {
+    let hex = raw.strip_prefix("0x").unwrap_or_default();
+    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_tx_hash",
+            format!("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{raw}`"),
+        ))
+    }
+}
+
+fn validate_key(key: String) -> Result<String, ApiError> {
+    if (1..=200).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()) {
+        Ok(key)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "`Idempotency-Key` must be 1 to 200 visible ASCII characters",
+        ))
+    }
+}

@@ -1,0 +1,239 @@
+//! Queries behind the mint queue: what the batcher takes, what the queue API shows.
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
+};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::entity::workflow;
+use super::sql;
+use super::workflows::Status;
+
+/// The workflow kinds of this module.
+pub const MINT: &str = "mint";
+pub const MINT_BATCH: &str = "mint_batch";
+
+/// The pending mints of one token.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct PendingGroup {
+    pub token: String,
+    pub count: i64,
+    pub oldest_ms: i64,
+}
+
+/// Pending mints by token (scans only the partial index of the queue).
+pub async fn pending_groups<C: ConnectionTrait>(conn: &C) -> Result<Vec<PendingGroup>, DbErr> {
+    let backend = conn.get_database_backend();
+    PendingGroup::find_by_statement(Statement::from_string(
+        backend,
+        r#"SELECT token, count(*) AS count, min(created_at_ms) AS oldest_ms FROM workflows
+           WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting' AND token IS NOT NULL
+           GROUP BY token"#,
+    ))
+    .all(conn)
+    .await
+}
+
+/// A pending mint taken into a batch.
+#[derive(Clone, Debug)]
+pub struct QueuedMint {
+    pub id: Uuid,
+    pub data: Json,
+}
+
+/// Locks the oldest `limit` pending mints of `token` for the caller's transaction. On
+/// PostgreSQL, `SKIP LOCKED` lets batchers of several processes take disjoint sets at once; on
+/// SQLite the transaction is `BEGIN IMMEDIATE`, which already excludes every other writer.
+pub async fn lock_pending<C: ConnectionTrait>(
+    conn: &C,
+    token: &str,
+    limit: i64,
+) -> Result<Vec<QueuedMint>, DbErr> {
+    let backend = conn.get_database_backend();
+    let lock = if backend == DbBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                &format!(
+                    r#"SELECT id, data FROM workflows
+                       WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
+                         AND token = $1
+                       ORDER BY id LIMIT $2 {lock}"#
+                ),
+            ),
+            [token.into(), limit.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(QueuedMint {
+                id: r.try_get("", "id")?,
+                data: r.try_get("", "data")?,
+            })
+        })
+        .collect()
+}
+
+/// How many pending mints of `token` are ahead of mint `id`, plus one.
+pub async fn position<C: ConnectionTrait>(conn: &C, token: &str, id: Uuid) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"SELECT count(*) AS n FROM workflows
+                   WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
+                     AND token = $1 AND id <= $2"#,
+            ),
+            [token.into(), id.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Mints by state and status.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct StateCount {
+    pub state: String,
+    pub status: String,
+    pub count: i64,
+}
+
+pub async fn counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<StateCount>, DbErr> {
+    workflow::Entity::find()
+        .select_only()
+        .column(workflow::Column::State)
+        .column(workflow::Column::Status)
+        .column_as(workflow::Column::Id.count(), "count")
+        .filter(workflow::Column::Kind.eq(MINT))
+        .group_by(workflow::Column::State)
+        .group_by(workflow::Column::Status)
+        .into_model::<StateCount>()
+        .all(conn)
+        .await
+}
+
+/// The queue right now: how many wait, since when, for how many payers.
+#[derive(Clone, Debug, Default, FromQueryResult)]
+pub struct PendingStats {
+    pub count: i64,
+    pub oldest_ms: Option<i64>,
+    pub unique_payers: i64,
+}
+
+pub async fn pending_stats<C: ConnectionTrait>(conn: &C) -> Result<PendingStats, DbErr> {
+    let backend = conn.get_database_backend();
+    Ok(PendingStats::find_by_statement(Statement::from_string(
+        backend,
+        r#"SELECT count(*) AS count, min(created_at_ms) AS oldest_ms,
+                  count(DISTINCT payer) AS unique_payers
+           FROM workflows WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'"#,
+    ))
+    .one(conn)
+    .await?
+    .unwrap_or_default())
+}
+
+/// The newest batches.
+pub async fn recent_batches<C: ConnectionTrait>(
+    conn: &C,
+    limit: u64,
+) -> Result<Vec<workflow::Model>, DbErr> {
+    workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(MINT_BATCH))
+        .order_by(workflow::Column::Id, Order::Desc)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Which mints to list.
+#[derive(Clone, Debug, Default)]
+pub struct MintFilter {
+    pub payer: Option<String>,
+    pub token: Option<String>,
+    /// Only this domain state (among workflows that did not fail or get cancelled).
+    pub state: Option<String>,
+    /// Only this engine status (`failed`, `cancelled`).
+    pub status: Option<Status>,
+    /// Page cursor: only mints older than this id.
+    pub before_id: Option<Uuid>,
+    pub limit: u64,
+}
+
+/// Mints, newest first.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    f: &MintFilter,
+) -> Result<Vec<workflow::Model>, DbErr> {
+    let mut q = workflow::Entity::find().filter(workflow::Column::Kind.eq(MINT));
+    if let Some(payer) = &f.payer {
+        q = q.filter(workflow::Column::Payer.eq(payer.clone()));
+    }
+    if let Some(token) = &f.token {
+        q = q.filter(workflow::Column::Token.eq(token.clone()));
+    }
+    if let Some(state) = &f.state {
+        q = q.filter(workflow::Column::State.eq(state.clone())).filter(
+            workflow::Column::Status
+                .is_not_in([Status::Failed.as_str(), Status::Cancelled.as_str()]),
+        );
+    }
+    if let Some(status) = f.status {
+        q = q.filter(workflow::Column::Status.eq(status.as_str()));
+    }
+    if let Some(cursor) = f.before_id {
+        q = q.filter(workflow::Column::Id.lt(cursor));
+    }
+    q.order_by(workflow::Column::Id, Order::Desc)
+        .limit(f.limit)
+        .all(conn)
+        .await
+}
+
+/// Workflows of `kind` by idempotency key (the mints of one multi-quantity request).
+pub async fn find_by_keys<C: ConnectionTrait>(
+    conn: &C,
+    kind: &str,
+    keys: &[String],
+) -> Result<Vec<workflow::Model>, DbErr> {
+    workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(kind))
+        .filter(workflow::Column::IdempotencyKey.is_in(keys.iter().cloned()))
+        .all(conn)
+        .await
+}
+
+/// Mean time from a batch's creation to its confirmation over its `n` latest confirmed
+/// batches, in ms: what a new mint can expect once it is taken into a batch.
+pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
+    conn: &C,
+    n: i64,
+) -> Result<Option<f64>, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"SELECT avg(CAST(finished_at_ms - created_at_ms AS DOUBLE PRECISION)) AS ms
+                   FROM (SELECT finished_at_ms, created_at_ms FROM workflows
+                         WHERE kind = 'mint_batch' AND status = 'completed'
+                         ORDER BY id DESC LIMIT $1) recent"#,
+            ),
+            [n.into()],
+        ))
+        .await?;
+    Ok(row.and_then(|r| r.try_get::<Option<f64>>("", "ms").ok().flatten()))
+}

@@ -1,0 +1,241 @@
+//! `mint`: one token id minted to one recipient.
+//!
+//! `pending -> processing -> sent -> confirmed`, or `failed` / `cancelled`. A mint waits parked
+//! in `pending` until the batcher takes it into a `mint_batch` (one transaction creates the
+//! batch and moves its mints to `processing`); from then on its batch moves it in the batch's
+//! own checkpoints. Its own step only runs when an operator retries it, and puts it back in
+//! the queue.
+//!
+//! The id written on chain is derived from the request's idempotency key, so however often a
+//! mint is retried or re-sent, the contract mints it once (`batchMint` skips minted ids).
+use alloy::primitives::{Address, B256, keccak256};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::chain::signer::address_key;
+use crate::engine::client::request_hash;
+use crate::engine::{
+    Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Transition, Workflow,
+};
+use crate::store::{self, mints::MINT};
+
+/// Most mints one request may ask for.
+pub const MAX_QUANTITY: u32 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MintState {
+    /// Queued, waiting for a batch.
+    Pending,
+    /// Taken into a batch whose transaction is being prepared.
+    Processing,
+    /// Its batch's transaction is signed and handed to the sender.
+    Sent,
+    /// Its batch's transaction is `confirmations` blocks deep.
+    Confirmed,
+    Failed,
+    Cancelled,
+}
+
+impl MintState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MintState::Pending => "pending",
+            MintState::Processing => "processing",
+            MintState::Sent => "sent",
+            MintState::Confirmed => "confirmed",
+            MintState::Failed => "failed",
+            MintState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// How the mint was paid for (recorded; payments themselves are their own workflows).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentType {
+    X402,
+    Gasless,
+    Custom,
+    #[default]
+    None,
+}
+
+/// A mint's checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintData {
+    pub payer: Address,
+    pub recipient: Address,
+    pub token: Address,
+    /// The `bytes32` id the contract records as minted.
+    pub onchain_id: B256,
+    pub payment_type: PaymentType,
+    /// The batch that carries it, once taken.
+    #[serde(default)]
+    pub batch_id: Option<Uuid>,
+    /// The batch transaction's hash once sent (the winning one once confirmed).
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    #[serde(default)]
+    pub block: Option<i64>,
+    /// Times an operator put it back in the queue.
+    #[serde(default)]
+    pub requeued: u32,
+}
+
+/// The `mint` kind. Stateless: batches do the chain work.
+pub struct Mint;
+
+impl Workflow for Mint {
+    type State = MintState;
+    type Data = MintData;
+    const KIND: &'static str = MINT;
+
+    async fn step(
+        &self,
+        _ctx: &StepCtx,
+        state: MintState,
+        mut data: MintData,
+    ) -> Result<Step<MintState, MintData>, StepError> {
+        Ok(match state {
+            // A retried failed mint goes back in the queue; its on-chain id is unchanged, so
+            // it can never be minted twice.
+            MintState::Pending | MintState::Failed => {
+                data.requeued += u32::from(state == MintState::Failed);
+                data.batch_id = None;
+                Step::new(Transition::Wait(MintState::Pending), data)
+                    .with_detail(json!({ "requeued": true }))
+            }
+            // Its batch moves it on.
+            MintState::Processing | MintState::Sent => Step::new(Transition::Wait(state), data),
+            MintState::Confirmed | MintState::Cancelled => Step::complete(state, data),
+        })
+    }
+}
+
+/// The on-chain id for a mint's idempotency key.
+pub fn onchain_id(key: &str) -> B256 {
+    keccak256([b"mintflow/mint/".as_slice(), key.as_bytes()].concat())
+}
+
+/// The idempotency key of mint `index` of a request with key `key`.
+pub fn item_key(key: &str, index: u32) -> String {
+    if index == 0 {
+        key.to_owned()
+    } else {
+        format!("{key}#{index}")
+    }
+}
+
+/// A validated request for `quantity` mints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MintRequest {
+    pub payer: Address,
+    pub recipient: Address,
+    pub token: Address,
+    pub quantity: u32,
+    pub payment_type: PaymentType,
+    /// The request's idempotency key (given, or a fresh UUID).
+    pub key: String,
+    /// The payment this mint belongs to, if any.
+    pub parent_id: Option<Uuid>,
+}
+
+impl MintRequest {
+    /// What the idempotency check compares: the request's meaning, whichever API shape
+    /// carried it.
+    fn fingerprint(&self) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "payer": self.payer,
+            "recipient": self.recipient,
+            "token": self.token,
+            "quantity": self.quantity,
+            "payment_type": self.payment_type,
+            "parent_id": self.parent_id,
+        }))
+        .expect("serializes")
+    }
+}
+
+/// The mints of an accepted request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enqueued {
+    pub ids: Vec<Uuid>,
+    /// The key was used before with the same request: these are the first request's mints.
+    pub existing: bool,
+}
+
+/// Queues the request's mints, all in one transaction, committed before this returns.
+pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, StartError> {
+    let fingerprint = request_hash(&req.fingerprint());
+    let options = |index: u32| StartOptions {
+        idempotency_key: Some(item_key(&req.key, index)),
+        request_body: Some(fingerprint.as_bytes().to_vec()),
+        waiting: true,
+        parent_id: req.parent_id,
+        payer: Some(address_key(req.payer)),
+        token: Some(address_key(req.token)),
+        ..Default::default()
+    };
+    let data = |index: u32| MintData {
+        payer: req.payer,
+        recipient: req.recipient,
+        token: req.token,
+        onchain_id: onchain_id(&item_key(&req.key, index)),
+        payment_type: req.payment_type,
+        batch_id: None,
+        tx_hash: None,
+        block: None,
+        requeued: 0,
+    };
+    if req.quantity <= 1 {
+        let started = client
+            .start::<Mint>(MintState::Pending, &data(0), options(0))
+            .await?;
+        return Ok(Enqueued {
+            ids: vec![started.id()],
+            existing: matches!(started, Started::Existing(_)),
+        });
+    }
+    let txn = store::begin_write(client.db()).await?;
+    let mut ids = Vec::with_capacity(req.quantity as usize);
+    for index in 0..req.quantity {
+        match client
+            .start_in::<Mint, _>(&txn, MintState::Pending, &data(index), options(index))
+            .await?
+        {
+            Started::Created(id) => ids.push(id),
+            // The whole request was accepted before (its mints commit together).
+            Started::Existing(_) => {
+                txn.rollback().await?;
+                let keys: Vec<String> = (0..req.quantity).map(|i| item_key(&req.key, i)).collect();
+                let mut found = store::mints::find_by_keys(client.db(), MINT, &keys).await?;
+                found.sort_by_key(|m| m.id);
+                return Ok(Enqueued {
+                    ids: found.into_iter().map(|m| m.id).collect(),
+                    existing: true,
+                });
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(Enqueued {
+        ids,
+        existing: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onchain_ids_follow_the_key() {
+        assert_eq!(onchain_id("a"), onchain_id("a"));
+        assert_ne!(onchain_id("a"), onchain_id("b"));
+        assert_ne!(onchain_id(&item_key("a", 0)), onchain_id(&item_key("a", 1)));
+        assert_eq!(item_key("k", 0), "k");
+        assert_eq!(item_key("k", 2), "k#2");
+    }
+}

@@ -1,0 +1,441 @@
+//! `mint_batch`: pending mints of one token sent as one `batchMint(to[], ids[])`.
+//!
+//! `pending -> sent -> confirmed`, or `failed`. The batcher creates a batch in `pending` in
+//! the same transaction that moves its mints to `processing`. The `pending` step submits the
+//! batch to the transaction pipeline (idempotent by the key `mint_batch:{id}:{generation}`)
+//! and moves the mints to `sent`; the sender wakes the batch when the transaction is final,
+//! and the `sent` step marks every mint `confirmed` with the winning hash and block, in the
+//! batch's own checkpoint transaction.
+//!
+//! A batch whose simulation reverts is bisected: the longest prefix that still simulates is
+//! kept, the first item after it is failed with the revert reason, and the search goes on
+//! with the rest, so one bad item cannot sink the others. The item set changes only in a
+//! checkpoint, together with a new generation (and so a new pipeline key).
+use std::future::Future;
+use std::sync::Arc;
+
+use alloy::primitives::{Address, B256, U256};
+use alloy::sol_types::SolCall;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::mint::MintState;
+use crate::chain::contracts::MintToken;
+use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
+use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
+use crate::store::mints::MINT_BATCH;
+use crate::store::moves::{Move, move_parked};
+use crate::store::workflows::Status;
+
+/// Times a batch is sent again after its transaction reverted or could not land, before its
+/// remaining mints fail.
+const MAX_RESENDS: u32 = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Being simulated and submitted.
+    Pending,
+    /// Its transaction is with the pipeline; the sender wakes it when final.
+    Sent,
+    Confirmed,
+    Failed,
+}
+
+/// One mint in a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub mint: Uuid,
+    pub to: Address,
+    pub id: B256,
+}
+
+/// A mint the batch dropped, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedItem {
+    pub mint: Uuid,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchData {
+    pub token: Address,
+    /// The mints the current generation sends.
+    pub items: Vec<BatchItem>,
+    /// Mints failed by bisection.
+    #[serde(default)]
+    pub dropped: Vec<DroppedItem>,
+    /// Bumped whenever the item set changes or the batch is sent again.
+    #[serde(default)]
+    pub generation: u32,
+    #[serde(default)]
+    pub resends: u32,
+    #[serde(default)]
+    pub tx_id: Option<Uuid>,
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    #[serde(default)]
+    pub block: Option<i64>,
+    #[serde(default)]
+    pub gas_used: Option<i64>,
+}
+
+/// The `mint_batch` kind.
+pub struct MintBatch {
+    chain: Chain,
+}
+
+impl MintBatch {
+    pub fn new(chain: Chain) -> Self {
+        MintBatch { chain }
+    }
+}
+
+type BatchStep = Step<BatchState, BatchData>;
+
+impl Workflow for MintBatch {
+    type State = BatchState;
+    type Data = BatchData;
+    const KIND: &'static str = MINT_BATCH;
+
+    /// A batch never gives up on transient errors (RPC down, signer out of funds, pipeline
+    /// full): its mints were accepted and must be sent. Operators see the last error.
+    fn max_attempts(&self) -> Option<u32> {
+        Some(u32::MAX)
+    }
+
+    async fn step(
+        &self,
+        ctx: &StepCtx,
+        state: BatchState,
+        data: BatchData,
+    ) -> Result<BatchStep, StepError> {
+        match state {
+            BatchState::Pending => self.submit(ctx, data).await,
+            BatchState::Sent => self.follow(ctx, data).await,
+            BatchState::Confirmed => Ok(Step::complete(state, data)),
+            BatchState::Failed => Err(StepError::Permanent(
+                "a failed batch is not sent again; retry its mints instead".into(),
+            )),
+        }
+    }
+}
+
+impl MintBatch {
+    /// `pending`: submit the batch, or bisect it when it reverts.
+    async fn submit(&self, ctx: &StepCtx, mut data: BatchData) -> Result<BatchStep, StepError> {
+        if data.items.is_empty() {
+            return Ok(Step::new(
+                Transition::Fail(
+                    BatchState::Failed,
+                    "every mint of the batch was dropped".into(),
+                ),
+                data,
+            ));
+        }
+        let submitted = self
+            .chain
+            .submit(Submit {
+                key: format!("mint_batch:{}:{}", ctx.workflow_id, data.generation),
+                owner: Some(ctx.workflow_id),
+                purpose: MINT_BATCH.into(),
+                call: batch_call(data.token, &data.items),
+            })
+            .await;
+        match submitted {
+            Ok(tx_id) => {
+                let hash = self.chain.latest_hash(tx_id).await?;
+                data.tx_id = Some(tx_id);
+                data.tx_hash = hash.clone();
+                let sent = MintMove {
+                    mints: data.items.iter().map(|i| i.mint).collect(),
+                    from: &[MintState::Processing, MintState::Sent],
+                    to: MintState::Sent,
+                    event: "sent",
+                    patch: json!({ "tx_hash": hash }),
+                    tx_hash: hash.clone(),
+                    error: None,
+                };
+                Ok(Step::new(Transition::Wait(BatchState::Sent), data)
+                    .with_effect(sent.effect(ctx))
+                    .with_detail(json!({ "tx_id": tx_id, "tx_hash": hash })))
+            }
+            Err(ChainError::Reverted(reason)) => self.bisect(ctx, data, reason).await,
+            Err(e) if e.is_transient() || matches!(e, ChainError::InsufficientFunds { .. }) => {
+                Err(StepError::Transient(e.to_string()))
+            }
+            Err(e) => Err(StepError::Permanent(e.to_string())),
+        }
+    }
+
+    /// Drops the items that make the batch revert and goes back to `pending` with the rest.
+    async fn bisect(
+        &self,
+        ctx: &StepCtx,
+        mut data: BatchData,
+        reason: String,
+    ) -> Result<BatchStep, StepError> {
+        let token = data.token;
+        let items = data.items.clone();
+        let chain = &self.chain;
+        let (keep, bad) = isolate(items.len(), |subset: Vec<usize>| {
+            let picked: Vec<BatchItem> = subset.iter().map(|&i| items[i].clone()).collect();
+            async move {
+                match chain.estimate(&batch_call(token, &picked)).await {
+                    Ok(_) => Ok(None),
+                    Err(ChainError::Reverted(why)) => Ok(Some(why)),
+                    Err(e) => Err(StepError::Transient(e.to_string())),
+                }
+            }
+        })
+        .await?;
+        tracing::info!(batch = %ctx.workflow_id, dropped = bad.len(), kept = keep.len(),
+            %reason, "batch reverts in simulation; bisected");
+        let mut effects = Vec::new();
+        for (index, why) in &bad {
+            let item = &items[*index];
+            data.dropped.push(DroppedItem {
+                mint: item.mint,
+                reason: why.clone(),
+            });
+            effects.push(
+                MintMove {
+                    mints: vec![item.mint],
+                    from: &[MintState::Processing, MintState::Sent],
+                    to: MintState::Failed,
+                    event: "failed",
+                    patch: json!({}),
+                    tx_hash: None,
+                    error: Some(format!("the mint reverts: {why}")),
+                }
+                .effect(ctx),
+            );
+        }
+        data.items = keep.into_iter().map(|i| items[i].clone()).collect();
+        data.generation += 1;
+        let detail = json!({ "reverted": reason, "dropped": bad.len(), "kept": data.items.len() });
+        let mut step = Step::next(BatchState::Pending, data).with_detail(detail);
+        step.effects = effects;
+        Ok(step)
+    }
+
+    /// `sent`: woken when the transaction is final (or spuriously).
+    async fn follow(&self, ctx: &StepCtx, mut data: BatchData) -> Result<BatchStep, StepError> {
+        let tx_id = data
+            .tx_id
+            .ok_or_else(|| StepError::Permanent("sent batch without a transaction".into()))?;
+        let reason = match self.chain.outcome(tx_id).await? {
+            TxOutcome::Pending { .. } => {
+                return Ok(Step::new(Transition::Wait(BatchState::Sent), data));
+            }
+            TxOutcome::Confirmed {
+                hash,
+                block,
+                gas_used,
+                ..
+            } => {
+                data.tx_hash = Some(hash.clone());
+                data.block = Some(block);
+                data.gas_used = Some(gas_used);
+                // Truth wins over an operator's late cancel: a mint its batch carried is minted.
+                let confirmed = MintMove {
+                    mints: data.items.iter().map(|i| i.mint).collect(),
+                    from: &[MintState::Processing, MintState::Sent],
+                    to: MintState::Confirmed,
+                    event: "confirmed",
+                    patch: json!({ "tx_hash": hash, "block": block }),
+                    tx_hash: Some(hash.clone()),
+                    error: None,
+                };
+                let detail = json!({ "tx_hash": hash, "block": block, "gas_used": gas_used });
+                return Ok(Step::complete(BatchState::Confirmed, data)
+                    .with_effect(confirmed.effect(ctx))
+                    .with_detail(detail));
+            }
+            TxOutcome::Reverted { reason, .. } => format!("reverted on chain: {reason}"),
+            TxOutcome::Failed { reason } => format!("could not land: {reason}"),
+        };
+        data.resends += 1;
+        if data.resends > MAX_RESENDS {
+            let failed = MintMove {
+                mints: data.items.iter().map(|i| i.mint).collect(),
+                from: &[MintState::Processing, MintState::Sent],
+                to: MintState::Failed,
+                event: "failed",
+                patch: json!({}),
+                tx_hash: None,
+                error: Some(format!("batch {} gave up: {reason}", ctx.workflow_id)),
+            };
+            let why = format!("sent {MAX_RESENDS} times without success; last: {reason}");
+            return Ok(Step::new(Transition::Fail(BatchState::Failed, why), data)
+                .with_effect(failed.effect(ctx)));
+        }
+        // Simulate and send again under a new key; `batchMint` skips any id that did land.
+        data.generation += 1;
+        data.tx_id = None;
+        Ok(Step::next(BatchState::Pending, data).with_detail(json!({ "resend": reason })))
+    }
+}
+
+/// The `batchMint` call for `items`.
+pub fn batch_call(token: Address, items: &[BatchItem]) -> Call {
+    let call = MintToken::batchMintCall {
+        to: items.iter().map(|i| i.to).collect(),
+        ids: items.iter().map(|i| i.id).collect(),
+    };
+    Call {
+        to: Some(token),
+        input: call.abi_encode().into(),
+        value: U256::ZERO,
+        gas_limit: None,
+    }
+}
+
+/// Finds the items of a reverting batch that make it revert. `simulate(subset)` answers
+/// `None` when the subset (indexes, in order) goes through, or the revert reason.
+///
+/// Reverts can be cumulative (a supply cap that only the sum of items exceeds), so halves are
+/// not tried independently: a binary search finds the longest prefix on top of what is kept
+/// that still goes through; the item after it is bad. The search goes on with the items
+/// after the bad one. Costs about log2(n) simulations per bad item.
+pub async fn isolate<F, Fut>(
+    n: usize,
+    simulate: F,
+) -> Result<(Vec<usize>, Vec<(usize, String)>), StepError>
+where
+    F: Fn(Vec<usize>) -> Fut,
+    Fut: Future<Output = Result<Option<String>, StepError>>,
+{
+    let mut keep: Vec<usize> = Vec::new();
+    let mut bad = Vec::new();
+    let mut next = 0;
+    while next < n {
+        let with = |k: usize| keep.iter().copied().chain(next..k).collect::<Vec<_>>();
+        if simulate(with(n)).await?.is_none() {
+            keep.extend(next..n);
+            break;
+        }
+        // keep ++ [next, lo) goes through; keep ++ [next, hi) reverts.
+        let (mut lo, mut hi) = (next, n);
+        let mut reason = None;
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            match simulate(with(mid)).await? {
+                None => lo = mid,
+                Some(why) => {
+                    hi = mid;
+                    reason = Some(why);
+                }
+            }
+        }
+        let reason = match reason {
+            Some(r) => r,
+            None => simulate(with(hi))
+                .await?
+                .unwrap_or_else(|| "reverts".into()),
+        };
+        keep.extend(next..lo);
+        bad.push((lo, reason));
+        next = hi;
+    }
+    Ok((keep, bad))
+}
+
+/// Mints a batch moves, as an effect of its checkpoint.
+struct MintMove {
+    mints: Vec<Uuid>,
+    from: &'static [MintState],
+    to: MintState,
+    event: &'static str,
+    patch: serde_json::Value,
+    tx_hash: Option<String>,
+    error: Option<String>,
+}
+
+impl MintMove {
+    fn effect(self, ctx: &StepCtx) -> Effect {
+        let worker = ctx.worker_id.clone();
+        let batch = ctx.workflow_id;
+        let me = Arc::new(self);
+        Arc::new(move |txn| {
+            let me = me.clone();
+            let worker = worker.clone();
+            Box::pin(async move {
+                let from: Vec<&str> = me.from.iter().map(|s| s.as_str()).collect();
+                let to_status = match me.to {
+                    MintState::Confirmed => Status::Completed,
+                    MintState::Failed => Status::Failed,
+                    _ => Status::Waiting,
+                };
+                // Cancelled mints are moved too: once in a batch, the chain decides.
+                let m = Move {
+                    ids: &me.mints,
+                    from_states: &from,
+                    from_statuses: &[Status::Waiting, Status::Cancelled],
+                    to_state: me.to.as_str(),
+                    to_status,
+                    event: me.event,
+                    patch: me.patch.clone(),
+                    tx_hash: me.tx_hash.as_deref(),
+                    error: me.error.as_deref(),
+                    detail: Some(json!({ "batch": batch, "tx_hash": me.tx_hash })),
+                    worker: Some(&worker),
+                };
+                move_parked(txn, &m, crate::store::now_ms()).await?;
+                Ok(())
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `isolate` over a simulated contract: `cap` items fit in total, and the items in
+    /// `rejected` revert on their own.
+    async fn run(n: usize, cap: usize, rejected: &[usize]) -> (Vec<usize>, Vec<usize>, usize) {
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let (keep, bad) = isolate(n, |subset| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reason = if let Some(r) = subset.iter().find(|i| rejected.contains(i)) {
+                Some(format!("rejects {r}"))
+            } else if subset.len() > cap {
+                Some("MaxSupplyExceeded".to_owned())
+            } else {
+                None
+            };
+            async move { Ok(reason) }
+        })
+        .await
+        .unwrap();
+        let bad = bad.into_iter().map(|(i, _)| i).collect();
+        (keep, bad, calls.into_inner())
+    }
+
+    #[tokio::test]
+    async fn one_rejected_item_fails_alone() {
+        let (keep, bad, calls) = run(100, 1000, &[37]).await;
+        assert_eq!(bad, vec![37]);
+        assert_eq!(keep.len(), 99);
+        assert!(!keep.contains(&37));
+        assert!(calls <= 2 + 8, "{calls} simulations");
+    }
+
+    #[tokio::test]
+    async fn a_cumulative_cap_keeps_what_fits() {
+        let (keep, bad, _) = run(10, 7, &[]).await;
+        assert_eq!(keep, (0..7).collect::<Vec<_>>());
+        assert_eq!(bad, vec![7, 8, 9]);
+    }
+
+    #[tokio::test]
+    async fn several_rejected_items_and_a_clean_batch() {
+        let (keep, bad, _) = run(20, 100, &[0, 5, 19]).await;
+        assert_eq!(bad, vec![0, 5, 19]);
+        assert_eq!(keep.len(), 17);
+        let (keep, bad, calls) = run(20, 100, &[]).await;
+        assert_eq!((keep.len(), bad.len(), calls), (20, 0, 1));
+    }
+}

@@ -1,0 +1,191 @@
+//! A whole mintflow in the test process: a fresh database, its own anvil, a deployed token and
+//! the service (engine, sender, batcher, HTTP API) on a free port.
+use std::time::Duration;
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::RootProvider;
+use mintflow::chain::contracts::MintToken;
+use mintflow::chain::deploy::{self, TokenParams};
+use mintflow::chain::{Chain, ChainConfig};
+use mintflow::cli::chain::SenderTask;
+use mintflow::config::SettingsHandle;
+use mintflow::engine::EngineConfig;
+use mintflow::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use mintflow::{store, workflows};
+use serde_json::Value;
+
+use super::{Backend, DEV_KEY, TestDb, anvil};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// Token units minted per id by the test token.
+pub const AMOUNT_PER_MINT: u64 = 10;
+
+pub struct StackOptions<'a> {
+    pub anvil_args: &'a [&'a str],
+    /// Mints the token allows in total.
+    pub max_mints: u64,
+    /// Settings stored before the service starts.
+    pub settings: &'a [(&'a str, i64)],
+}
+
+impl Default for StackOptions<'_> {
+    fn default() -> Self {
+        StackOptions {
+            anvil_args: &["--block-time", "1"],
+            max_mints: 1_000_000,
+            settings: &[],
+        }
+    }
+}
+
+pub struct Stack {
+    pub t: TestDb,
+    pub anvil: AnvilInstance,
+    pub service: Service,
+    pub base: String,
+    pub token: Address,
+    pub http: reqwest::Client,
+}
+
+impl Stack {
+    pub async fn start(backend: Backend, opts: StackOptions<'_>) -> Stack {
+        let t = TestDb::new(backend).await;
+        // Test defaults: one confirmation, no rate limits, quick retries.
+        let defaults = [
+            ("confirmations", 1),
+            ("payer_rate_per_minute", 0),
+            ("ip_rate_per_minute", 0),
+            ("retry_base_delay_ms", 50),
+            ("retry_max_delay_ms", 1000),
+        ];
+        for (key, value) in defaults.iter().chain(opts.settings) {
+            store::settings::put(&t.db, key, (*value).into(), "test")
+                .await
+                .unwrap();
+        }
+        let anvil = anvil(opts.anvil_args);
+        let token = deploy_test_token(&t, &anvil.endpoint(), opts.max_mints).await;
+        let config = ServiceConfig {
+            database_url: t.url.clone(),
+            database_max_connections: 8,
+            listen_addr: "127.0.0.1:0".into(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            role: Role::All,
+            engine: EngineConfig {
+                worker_id: "test-worker".into(),
+                shutdown_grace: Duration::from_secs(5),
+            },
+            chain: Some(ChainSetup {
+                config: ChainConfig {
+                    rpc_url: anvil.endpoint(),
+                    poll_ms: 100,
+                    ..Default::default()
+                },
+                signer: mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap(),
+                contracts: Contracts {
+                    token: Some(token),
+                    usdc: None,
+                },
+            }),
+        };
+        let service = Service::start(config, workflows::registry).await.unwrap();
+        let base = format!("http://{}", service.http_addr().unwrap());
+        Stack {
+            t,
+            anvil,
+            service,
+            base,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Changes a setting through the admin API, as an operator would.
+    pub async fn put_setting(&self, key: &str, value: i64) {
+        let res = self
+            .http
+            .put(format!("{}/v1/settings/{key}", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "value": value }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{:?}", res.text().await);
+    }
+
+    pub fn token_contract(&self) -> MintToken::MintTokenInstance<RootProvider> {
+        token_contract(&self.anvil.endpoint(), self.token)
+    }
+}
+
+pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance<RootProvider> {
+    MintToken::new(token, RootProvider::new_http(rpc.parse().unwrap()))
+}
+
+/// Deploys a MintToken allowing `max_mints` mints, with a pipeline and sender of its own that
+/// are stopped before the service starts its own.
+pub async fn deploy_test_token(t: &TestDb, rpc: &str, max_mints: u64) -> Address {
+    let settings = SettingsHandle::load(&t.db).await.unwrap();
+    let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
+    let config = ChainConfig {
+        rpc_url: rpc.to_owned(),
+        poll_ms: 100,
+        ..Default::default()
+    };
+    let chain = Chain::connect(t.db.clone(), settings, signer, config, None)
+        .await
+        .unwrap();
+    let sender = SenderTask::start(&chain, "test-deploy");
+    let params = TokenParams {
+        name: "Test".into(),
+        symbol: "TST".into(),
+        amount_per_mint: U256::from(AMOUNT_PER_MINT),
+        max_supply: U256::from(max_mints * AMOUNT_PER_MINT),
+        admin: chain.signer(),
+        minter: chain.signer(),
+    };
+    let token = deploy::deploy_token(&chain, "test-token", &params, Duration::from_secs(60))
+        .await
+        .unwrap();
+    sender.stop().await;
+    token
+}
+
+/// Whether the token minted each of `ids`, asked of the chain concurrently.
+pub async fn minted_on_chain(
+    contract: &MintToken::MintTokenInstance<RootProvider>,
+    ids: &[B256],
+) -> Vec<bool> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(50) {
+        let calls = chunk
+            .iter()
+            .map(|id| async move { contract.hasMinted(*id).call().await.unwrap() });
+        out.extend(futures::future::join_all(calls).await);
+    }
+    out
+}

@@ -1,0 +1,567 @@
+//! Mints end to end: the HTTP API, the batcher, batches through the pipeline to a real anvil,
+//! on PostgreSQL and SQLite.
+#[macro_use]
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use common::stack::{AMOUNT_PER_MINT, Stack, StackOptions, minted_on_chain};
+use common::{Backend, eventually};
+use mintflow::store::entity::workflow;
+use mintflow::workflows::mint::MintData;
+use mintflow::workflows::mint_batch::BatchData;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(240);
+
+on_both_backends!(
+    two_thousand_mints_from_a_hundred_clients,
+    a_bad_item_fails_alone,
+    batch_settings_change_live,
+    bad_requests_are_refused_and_write_nothing,
+    old_paths_keep_their_shapes,
+);
+
+fn payer(n: usize) -> Address {
+    Address::from_word(B256::from(U256::from(0x1000 + n)))
+}
+
+async fn mints(stack: &Stack) -> Vec<workflow::Model> {
+    workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq("mint"))
+        .all(&stack.t.db)
+        .await
+        .unwrap()
+}
+
+async fn batches(stack: &Stack) -> Vec<(workflow::Model, BatchData)> {
+    workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq("mint_batch"))
+        .all(&stack.t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| {
+            let data = serde_json::from_value(b.data.clone()).unwrap();
+            (b, data)
+        })
+        .collect()
+}
+
+async fn count_workflows(stack: &Stack) -> i64 {
+    stack.t.scalar_i64("SELECT count(*) FROM workflows").await
+}
+
+/// Waits until `n` mints are in `state`.
+async fn wait_mints(stack: &Stack, state: &str, n: usize) {
+    eventually(WAIT, &format!("{n} mints {state}"), || async {
+        let sql =
+            format!("SELECT count(*) FROM workflows WHERE kind = 'mint' AND state = '{state}'");
+        (stack.t.scalar_i64(&sql).await as usize >= n).then_some(())
+    })
+    .await
+}
+
+/// The to-states of every mint's history, by mint.
+async fn histories(stack: &Stack) -> HashMap<Uuid, Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let rows = stack
+        .t
+        .db
+        .query_all_raw(Statement::from_string(
+            stack.t.db.get_database_backend(),
+            "SELECT e.workflow_id, e.to_state FROM workflow_events e \
+             JOIN workflows w ON w.id = e.workflow_id WHERE w.kind = 'mint' ORDER BY e.id",
+        ))
+        .await
+        .unwrap();
+    let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for r in rows {
+        out.entry(r.try_get("", "workflow_id").unwrap())
+            .or_default()
+            .push(r.try_get("", "to_state").unwrap());
+    }
+    out
+}
+
+async fn two_thousand_mints_from_a_hundred_clients(backend: Backend) {
+    let stack = Arc::new(
+        Stack::start(
+            backend,
+            StackOptions {
+                settings: &[("max_batch_size", 100), ("max_batch_wait_ms", 200)],
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    // 1,800 distinct requests and 200 repeats of some of them, interleaved.
+    let mut requests: Vec<(String, Value)> = (0..1800)
+        .map(|i| {
+            let body = json!({ "payer": payer(i % 150).to_string(), "paymentType": "custom" });
+            (format!("key-{i}"), body)
+        })
+        .collect();
+    let repeats: Vec<_> = (0..200).map(|i| requests[i * 9].clone()).collect();
+    for (n, r) in repeats.into_iter().enumerate() {
+        requests.insert(n * 10 + 5, r);
+    }
+    let queue = Arc::new(tokio::sync::Mutex::new(requests));
+    let mut clients = Vec::new();
+    for _ in 0..100 {
+        let (queue, stack) = (queue.clone(), stack.clone());
+        clients.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            loop {
+                let Some((key, body)) = queue.lock().await.pop() else {
+                    break;
+                };
+                let res = stack
+                    .http
+                    .post(format!("{}/v1/mints", stack.base))
+                    .header("Idempotency-Key", &key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let answer: Value = res.json().await.unwrap();
+                answers.push((key, status, answer));
+            }
+            answers
+        }));
+    }
+    let mut by_key: HashMap<String, HashSet<String>> = HashMap::new();
+    let (mut created, mut repeated) = (0, 0);
+    for c in clients {
+        for (key, status, answer) in c.await.unwrap() {
+            match status {
+                202 => created += 1,
+                200 => repeated += 1,
+                other => panic!("request {key} answered {other}: {answer}"),
+            }
+            by_key
+                .entry(key)
+                .or_default()
+                .insert(answer["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!((created, repeated), (1800, 200));
+    assert!(
+        by_key.values().all(|ids| ids.len() == 1),
+        "a key got two mints"
+    );
+
+    wait_mints(&stack, "confirmed", 1800).await;
+    let all = mints(&stack).await;
+    assert_eq!(all.len(), 1800);
+
+    // On chain: every id minted, nothing else, balances per recipient.
+    let datas: Vec<MintData> = all
+        .iter()
+        .map(|m| serde_json::from_value(m.data.clone()).unwrap())
+        .collect();
+    let ids: Vec<B256> = datas.iter().map(|d| d.onchain_id).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 1800);
+    let contract = stack.token_contract();
+    assert!(
+        minted_on_chain(&contract, &ids)
+            .await
+            .into_iter()
+            .all(|m| m)
+    );
+    let supply = contract.totalSupply().call().await.unwrap();
+    assert_eq!(supply, U256::from(1800 * AMOUNT_PER_MINT));
+    let mut per_recipient: BTreeMap<Address, u64> = BTreeMap::new();
+    for d in &datas {
+        *per_recipient.entry(d.recipient).or_default() += AMOUNT_PER_MINT;
+    }
+    for (who, want) in per_recipient {
+        assert_eq!(
+            contract.balanceOf(who).call().await.unwrap(),
+            U256::from(want)
+        );
+    }
+
+    // No batch over the cap; every mint carried by a confirmed batch.
+    let batches = batches(&stack).await;
+    assert!(batches.len() >= 18, "{} batches", batches.len());
+    assert!(
+        batches
+            .iter()
+            .all(|(b, d)| d.items.len() <= 100 && b.state == "confirmed")
+    );
+    assert_eq!(
+        batches.iter().map(|(_, d)| d.items.len()).sum::<usize>(),
+        1800
+    );
+
+    let histories = histories(&stack).await;
+    for m in &all {
+        assert_eq!(
+            histories[&m.id],
+            ["pending", "processing", "sent", "confirmed"],
+            "history of mint {}",
+            m.id
+        );
+    }
+    let stack = Arc::into_inner(stack).unwrap();
+    stack.service.stop().await;
+}
+
+async fn a_bad_item_fails_alone(backend: Backend) {
+    // The token has room for 4 mints; a batch of 5 reverts as a whole.
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            max_mints: 4,
+            settings: &[("max_batch_size", 5), ("max_batch_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, answer) = stack
+            .post("/v1/mints", &json!({ "payer": payer(i).to_string() }))
+            .await;
+        assert_eq!(status, 202, "{answer}");
+        ids.push(answer["id"].as_str().unwrap().to_owned());
+    }
+    wait_mints(&stack, "confirmed", 4).await;
+    wait_mints(&stack, "failed", 1).await;
+    let batches = batches(&stack).await;
+    assert_eq!(batches.len(), 1, "all five went in one batch");
+    let (batch, data) = &batches[0];
+    assert_eq!(batch.state, "confirmed");
+    assert_eq!((data.items.len(), data.dropped.len()), (4, 1));
+    assert!(
+        data.dropped[0].reason.contains("MaxSupplyExceeded"),
+        "{:?}",
+        data.dropped
+    );
+
+    let (_, failed) = stack
+        .get(&format!("/v1/mints/{}", data.dropped[0].mint))
+        .await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("MaxSupplyExceeded"),
+        "{failed}"
+    );
+    let minted: Vec<B256> = mints(&stack)
+        .await
+        .iter()
+        .map(|m| serde_json::from_value::<MintData>(m.data.clone()).unwrap())
+        .filter(|d| d.tx_hash.is_some() && d.block.is_some())
+        .map(|d| d.onchain_id)
+        .collect();
+    assert_eq!(minted.len(), 4);
+    assert!(
+        minted_on_chain(&stack.token_contract(), &minted)
+            .await
+            .into_iter()
+            .all(|m| m)
+    );
+    assert_eq!(
+        stack.token_contract().totalSupply().call().await.unwrap(),
+        U256::from(4 * AMOUNT_PER_MINT)
+    );
+    stack.service.stop().await;
+}
+
+async fn queue_one(stack: &Stack, n: usize) -> String {
+    let (status, answer) = stack
+        .post("/v1/mints", &json!({ "payer": payer(n).to_string() }))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+async fn batch_of(stack: &Stack, mint: &str) -> String {
+    eventually(WAIT, &format!("mint {mint} in a batch"), || async {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        m["batchId"].as_str().map(str::to_owned)
+    })
+    .await
+}
+
+async fn batch_settings_change_live(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            settings: &[("max_batch_size", 5), ("max_batch_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    // Full at 5: flushed without waiting.
+    let first: Vec<String> = futures::future::join_all((0..5).map(|n| queue_one(&stack, n))).await;
+    let batch = batch_of(&stack, &first[0]).await;
+    let (_, b) = stack.get(&format!("/v1/batches/{batch}")).await;
+    assert_eq!(b["size"], 5, "{b}");
+
+    // Smaller batches from now on, without a restart.
+    stack.put_setting("max_batch_size", 3).await;
+    let second: Vec<String> = futures::future::join_all((5..8).map(|n| queue_one(&stack, n))).await;
+    let batch = batch_of(&stack, &second[0]).await;
+    let (_, b) = stack.get(&format!("/v1/batches/{batch}")).await;
+    assert_eq!(b["size"], 3, "{b}");
+
+    // One mint waits for its batch to fill; a shorter wait flushes it.
+    let lone = queue_one(&stack, 9).await;
+    let (_, m) = stack.get(&format!("/v1/mints/{lone}")).await;
+    assert_eq!(
+        (m["status"].as_str(), m["queuePosition"].as_i64()),
+        (Some("pending"), Some(1))
+    );
+    stack.put_setting("max_batch_wait_ms", 50).await;
+    let batch = batch_of(&stack, &lone).await;
+    let (_, b) = stack.get(&format!("/v1/batches/{batch}")).await;
+    assert_eq!(b["size"], 1, "{b}");
+    let (_, q) = stack.get("/v1/queue").await;
+    assert_eq!(q["settings"]["maxBatchSize"], 3, "{q}");
+    assert_eq!(q["settings"]["maxBatchWaitMs"], 50, "{q}");
+    wait_mints(&stack, "confirmed", 9).await;
+    stack.service.stop().await;
+}
+
+async fn refused(stack: &Stack, body: Value, key: Option<&str>, want: (u16, &str)) -> Value {
+    let before = count_workflows(stack).await;
+    let mut req = stack
+        .http
+        .post(format!("{}/v1/mints", stack.base))
+        .json(&body);
+    if let Some(k) = key {
+        req = req.header("Idempotency-Key", k);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!((status, answer["code"].as_str().unwrap()), want, "{answer}");
+    assert!(!answer["message"].as_str().unwrap().is_empty());
+    if status == 429 {
+        assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    }
+    assert_eq!(
+        count_workflows(stack).await,
+        before,
+        "a refused request wrote something"
+    );
+    answer
+}
+
+async fn bad_requests_are_refused_and_write_nothing(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            settings: &[("max_batch_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let p = payer(1).to_string();
+    let a = refused(
+        &stack,
+        json!({ "payer": "0x123" }),
+        None,
+        (400, "invalid_address"),
+    )
+    .await;
+    assert!(a["message"].as_str().unwrap().contains("`payer`"));
+    let a = refused(
+        &stack,
+        json!({ "payer": p, "recipient": "nope" }),
+        None,
+        (400, "invalid_address"),
+    )
+    .await;
+    assert!(a["message"].as_str().unwrap().contains("`recipient`"));
+    refused(
+        &stack,
+        json!({ "payer": p, "txHash": "0xzz" }),
+        None,
+        (400, "invalid_tx_hash"),
+    )
+    .await;
+    refused(
+        &stack,
+        json!({ "payer": p, "quantity": 0 }),
+        None,
+        (422, "quantity_out_of_range"),
+    )
+    .await;
+    refused(
+        &stack,
+        json!({ "payer": p, "quantity": 101 }),
+        None,
+        (422, "quantity_out_of_range"),
+    )
+    .await;
+    refused(
+        &stack,
+        json!({ "payer": p, "token": payer(99).to_string() }),
+        None,
+        (404, "unknown_token"),
+    )
+    .await;
+    refused(
+        &stack,
+        json!({ "payer": p, "quantity": "many" }),
+        None,
+        (400, "invalid_body"),
+    )
+    .await;
+
+    // Same key, other request.
+    let (status, _) = stack
+        .post(
+            "/v1/mints",
+            &json!({ "payer": p, "txHash": format!("{:#x}", B256::repeat_byte(7)) }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let other =
+        json!({ "payer": payer(2).to_string(), "txHash": format!("{:#x}", B256::repeat_byte(7)) });
+    refused(&stack, other, None, (409, "idempotency_conflict")).await;
+
+    // Rate limits and queue depth, changed live.
+    stack.put_setting("payer_rate_per_minute", 2).await;
+    for _ in 0..2 {
+        assert_eq!(
+            stack
+                .post("/v1/mints", &json!({ "payer": payer(3).to_string() }))
+                .await
+                .0,
+            202
+        );
+    }
+    refused(
+        &stack,
+        json!({ "payer": payer(3).to_string() }),
+        None,
+        (429, "payer_rate_limited"),
+    )
+    .await;
+    stack.put_setting("payer_rate_per_minute", 0).await;
+    stack.put_setting("ip_rate_per_minute", 1).await;
+    assert_eq!(
+        stack
+            .post("/v1/mints", &json!({ "payer": payer(4).to_string() }))
+            .await
+            .0,
+        202
+    );
+    refused(
+        &stack,
+        json!({ "payer": payer(5).to_string() }),
+        None,
+        (429, "ip_rate_limited"),
+    )
+    .await;
+    stack.put_setting("ip_rate_per_minute", 0).await;
+    let pending = stack
+        .t
+        .scalar_i64("SELECT count(*) FROM workflows WHERE kind = 'mint' AND state = 'pending'")
+        .await;
+    stack.put_setting("max_queue_depth", pending).await;
+    refused(
+        &stack,
+        json!({ "payer": payer(6).to_string() }),
+        None,
+        (429, "queue_full"),
+    )
+    .await;
+    stack.service.stop().await;
+}
+
+async fn old_paths_keep_their_shapes(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let p = payer(7).to_string();
+    let hash = format!("{:#x}", B256::repeat_byte(9));
+    let (status, a) = stack
+        .post(
+            "/mint",
+            &json!({ "payer": p, "tx_hash": hash, "paymentType": "custom" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    for field in [
+        "success",
+        "message",
+        "queueId",
+        "queuePosition",
+        "payer",
+        "estimatedWaitSeconds",
+        "paymentType",
+    ] {
+        assert!(a.get(field).is_some(), "{field} missing in {a}");
+    }
+    assert_eq!(a["success"], true);
+    let id = a["queueId"].as_str().unwrap().to_owned();
+    // The same payment again: the same mint.
+    let (_, again) = stack
+        .post(
+            "/mint",
+            &json!({ "payer": p, "txHash": hash, "paymentType": "custom" }),
+        )
+        .await;
+    assert_eq!(again["queueId"].as_str(), Some(id.as_str()));
+
+    eventually(WAIT, "the mint to complete", || async {
+        let (_, item) = stack.get(&format!("/queue/item/{id}")).await;
+        (item["status"] == "completed").then_some(())
+    })
+    .await;
+    let (_, item) = stack.get(&format!("/queue/item/{id}")).await;
+    for field in [
+        "id",
+        "payer_address",
+        "status",
+        "queue_position",
+        "created_at",
+        "updated_at",
+        "processed_at",
+        "mint_tx_hash",
+        "error_message",
+        "retry_count",
+        "payment_type",
+    ] {
+        assert!(item.get(field).is_some(), "{field} missing in {item}");
+    }
+    assert!(item["mint_tx_hash"].as_str().unwrap().starts_with("0x"));
+    let (_, status) = stack.get("/queue/status").await;
+    for field in [
+        "pending_count",
+        "processing_count",
+        "completed_count",
+        "failed_count",
+        "oldest_pending",
+        "unique_payers_pending",
+    ] {
+        assert!(
+            status["stats"].get(field).is_some(),
+            "{field} missing in {status}"
+        );
+    }
+    assert_eq!(status["stats"]["completed_count"], 1);
+    assert!(status["recentBatches"].as_array().unwrap().len() == 1);
+    assert!(status.get("batchInterval").is_some() && status.get("maxBatchSize").is_some());
+    let (_, mine) = stack.get(&format!("/queue/payer/{p}")).await;
+    assert_eq!(mine["items"][0]["id"].as_str(), Some(id.as_str()));
+    let (code, _) = stack.get("/queue/item/not-a-uuid").await;
+    assert_eq!(code, 400);
+    stack.service.stop().await;
+}
