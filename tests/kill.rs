@@ -1,0 +1,227 @@
+//! `kill -9` under load: the real `mintflow serve` binary on PostgreSQL and anvil is killed
+//! with SIGKILL five times at random moments while 1,000 mint requests come in, and restarted
+//! each time. In the end every accepted request is minted exactly once on chain and every
+//! workflow is terminal.
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy::primitives::{Address, B256, U256};
+use common::stack::{AMOUNT_PER_MINT, deploy_test_token, minted_on_chain, token_contract};
+use common::{Backend, DEV_KEY, TestDb, anvil, eventually};
+use mintflow::store::entity::workflow;
+use mintflow::workflows::mint::MintData;
+use rand::{Rng, SeedableRng};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+const REQUESTS: usize = 1_000;
+const KILLS: usize = 5;
+/// Requests per second the load generator aims at: the load lasts about as long as the kills.
+const RATE: u64 = 50;
+const WAIT: Duration = Duration::from_secs(300);
+
+/// The server under test; killed with SIGKILL when dropped.
+struct Server {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Setup {
+    database_url: String,
+    rpc_url: String,
+    token: Address,
+    listen: String,
+    logs: std::path::PathBuf,
+}
+
+impl Setup {
+    fn spawn(&self, run: usize) -> Server {
+        let log = self.logs.join(format!("serve-{run}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_mintflow"))
+            .arg("serve")
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_MAX_CONNECTIONS", "8")
+            .env("RPC_URL", &self.rpc_url)
+            .env("SIGNER_PRIVATE_KEY", DEV_KEY)
+            .env("TOKEN_ADDRESS", self.token.to_string())
+            .env("LISTEN_ADDR", &self.listen)
+            .env("RUST_LOG", "info,mintflow=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("run mintflow serve");
+        Server { child, log }
+    }
+}
+
+async fn healthy(http: &reqwest::Client, base: &str) {
+    eventually(Duration::from_secs(60), "the server to answer /health", || async {
+        let ok = http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        ok.then_some(())
+    })
+    .await;
+}
+
+fn payer(n: usize) -> Address {
+    Address::from_word(B256::from(U256::from(0x5000 + n)))
+}
+
+/// Sends every request until it is accepted (202, or 200 for a key accepted before the
+/// answer was lost), at `RATE` per second; returns the accepted keys.
+async fn load(http: reqwest::Client, base: String) -> Vec<String> {
+    let next = Arc::new(Mutex::new(0usize));
+    let pace = Arc::new(Mutex::new(tokio::time::interval(Duration::from_millis(1000 / RATE))));
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        let (next, pace, http, base) = (next.clone(), pace.clone(), http.clone(), base.clone());
+        clients.push(tokio::spawn(async move {
+            let mut accepted = Vec::new();
+            loop {
+                let i = {
+                    let mut n = next.lock().await;
+                    if *n == REQUESTS {
+                        break;
+                    }
+                    *n += 1;
+                    *n - 1
+                };
+                pace.lock().await.tick().await;
+                let key = format!("kill-{i}");
+                let body = json!({ "payer": payer(i % 97).to_string() });
+                // A real client: retries the same key while the server is down.
+                loop {
+                    let res = http
+                        .post(format!("{base}/v1/mints"))
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .timeout(Duration::from_secs(10))
+                        .send()
+                        .await;
+                    match res.map(|r| r.status().as_u16()) {
+                        Ok(200 | 202) => break,
+                        Ok(other) => panic!("request {key} answered {other}"),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                accepted.push(key);
+            }
+            accepted
+        }));
+    }
+    let mut keys = Vec::new();
+    for c in clients {
+        keys.extend(c.await.unwrap());
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_under_load_mints_every_request_once() {
+    let t = TestDb::new(Backend::Postgres).await;
+    for (key, value) in [
+        ("confirmations", 1),
+        ("lease_seconds", 2),
+        ("max_batch_size", 50),
+        ("max_batch_wait_ms", 200),
+        ("payer_rate_per_minute", 0),
+        ("ip_rate_per_minute", 0),
+        ("retry_base_delay_ms", 50),
+        ("retry_max_delay_ms", 1000),
+    ] {
+        mintflow::store::settings::put(&t.db, key, value.into(), "test")
+            .await
+            .unwrap();
+    }
+    let chain = anvil(&["--block-time", "1"]);
+    let token = deploy_test_token(&t, &chain.endpoint(), 1_000_000).await;
+    let listen = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let logs = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        database_url: t.url.clone(),
+        rpc_url: chain.endpoint(),
+        token,
+        listen: listen.clone(),
+        logs: logs.path().to_owned(),
+    };
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let mut server = setup.spawn(0);
+    healthy(&http, &base).await;
+
+    let load = tokio::spawn(load(http.clone(), base.clone()));
+    let seed: u64 = rand::rng().random();
+    println!("kill moments seed: {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for run in 1..=KILLS {
+        let after = Duration::from_millis(rng.random_range(1_000..4_000));
+        tokio::time::sleep(after).await;
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
+        println!("killed run {} after {after:?}", run - 1);
+        server = setup.spawn(run);
+        healthy(&http, &base).await;
+    }
+    let accepted: HashSet<String> = load.await.unwrap().into_iter().collect();
+    assert_eq!(accepted.len(), REQUESTS);
+
+    let logs_of = |s: &Server| std::fs::read_to_string(&s.log).unwrap_or_default();
+    eventually(WAIT, "every workflow to be terminal", || async {
+        let open = t
+            .scalar_i64(
+                "SELECT count(*) FROM workflows \
+                 WHERE status NOT IN ('completed', 'failed', 'cancelled')",
+            )
+            .await;
+        (open == 0).then_some(())
+    })
+    .await;
+
+    let mints = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq("mint"))
+        .all(&t.db)
+        .await
+        .unwrap();
+    let keys: HashSet<String> = mints.iter().filter_map(|m| m.idempotency_key.clone()).collect();
+    assert_eq!(keys, accepted, "one mint per accepted request");
+    let not_confirmed: Vec<_> = mints.iter().filter(|m| m.state != "confirmed").collect();
+    assert!(
+        not_confirmed.is_empty(),
+        "mints not confirmed: {not_confirmed:?}\nlast server log:\n{}",
+        logs_of(&server)
+    );
+    let ids: Vec<B256> = mints
+        .iter()
+        .map(|m| serde_json::from_value::<MintData>(m.data.clone()).unwrap().onchain_id)
+        .collect();
+    let contract = token_contract(&chain.endpoint(), token);
+    assert!(minted_on_chain(&contract, &ids).await.into_iter().all(|m| m));
+    // Exactly once: the supply holds these mints and nothing more.
+    assert_eq!(
+        contract.totalSupply().call().await.unwrap(),
+        U256::from(REQUESTS as u64 * AMOUNT_PER_MINT)
+    );
+    let open_txs = t
+        .scalar_i64("SELECT count(*) FROM chain_txs WHERE status NOT IN ('confirmed', 'reverted', 'failed')")
+        .await;
+    assert_eq!(open_txs, 0, "transactions left open");
+    drop(server);
+}
