@@ -67,14 +67,18 @@ impl Setup {
 }
 
 async fn healthy(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(60), "the server to answer /health", || async {
-        let ok = http
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        ok.then_some(())
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the server to answer /health",
+        || async {
+            let ok = http
+                .get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            ok.then_some(())
+        },
+    )
     .await;
 }
 
@@ -86,7 +90,9 @@ fn payer(n: usize) -> Address {
 /// answer was lost), at `RATE` per second; returns the accepted keys.
 async fn load(http: reqwest::Client, base: String) -> Vec<String> {
     let next = Arc::new(Mutex::new(0usize));
-    let pace = Arc::new(Mutex::new(tokio::time::interval(Duration::from_millis(1000 / RATE))));
+    let pace = Arc::new(Mutex::new(tokio::time::interval(Duration::from_millis(
+        1000 / RATE,
+    ))));
     let mut clients = Vec::new();
     for _ in 0..16 {
         let (next, pace, http, base) = (next.clone(), pace.clone(), http.clone(), base.clone());
@@ -200,7 +206,10 @@ async fn kill_9_under_load_mints_every_request_once() {
         .all(&t.db)
         .await
         .unwrap();
-    let keys: HashSet<String> = mints.iter().filter_map(|m| m.idempotency_key.clone()).collect();
+    let keys: HashSet<String> = mints
+        .iter()
+        .filter_map(|m| m.idempotency_key.clone())
+        .collect();
     assert_eq!(keys, accepted, "one mint per accepted request");
     let not_confirmed: Vec<_> = mints.iter().filter(|m| m.state != "confirmed").collect();
     assert!(
@@ -210,10 +219,19 @@ async fn kill_9_under_load_mints_every_request_once() {
     );
     let ids: Vec<B256> = mints
         .iter()
-        .map(|m| serde_json::from_value::<MintData>(m.data.clone()).unwrap().onchain_id)
+        .map(|m| {
+            serde_json::from_value::<MintData>(m.data.clone())
+                .unwrap()
+                .onchain_id
+        })
         .collect();
     let contract = token_contract(&chain.endpoint(), token);
-    assert!(minted_on_chain(&contract, &ids).await.into_iter().all(|m| m));
+    assert!(
+        minted_on_chain(&contract, &ids)
+            .await
+            .into_iter()
+            .all(|m| m)
+    );
     // Exactly once: the supply holds these mints and nothing more.
     assert_eq!(
         contract.totalSupply().call().await.unwrap(),

@@ -25,6 +25,7 @@ on_both_backends!(
     batch_settings_change_live,
     bad_requests_are_refused_and_write_nothing,
     old_paths_keep_their_shapes,
+    a_reorg_before_confirmation_leaves_mints_sent,
 );
 
 fn payer(n: usize) -> Address {
@@ -563,5 +564,86 @@ async fn old_paths_keep_their_shapes(backend: Backend) {
     assert_eq!(mine["items"][0]["id"].as_str(), Some(id.as_str()));
     let (code, _) = stack.get("/queue/item/not-a-uuid").await;
     assert_eq!(code, 400);
+    stack.service.stop().await;
+}
+
+async fn anvil_rpc(stack: &Stack, method: &'static str, params: Value) -> Value {
+    common::stack::anvil_rpc(&stack.anvil.endpoint(), method, params).await
+}
+
+/// The status and mined block of the batch transaction.
+async fn batch_tx(stack: &Stack) -> (String, Option<i64>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = stack
+        .t
+        .db
+        .query_one_raw(Statement::from_string(
+            stack.t.db.get_database_backend(),
+            "SELECT status, mined_block FROM chain_txs WHERE purpose = 'mint_batch'",
+        ))
+        .await
+        .unwrap();
+    match row {
+        Some(r) => (
+            r.try_get("", "status").unwrap(),
+            r.try_get("", "mined_block").unwrap(),
+        ),
+        None => (String::new(), None),
+    }
+}
+
+async fn wait_batch_tx(stack: &Stack, want: &str) -> Option<i64> {
+    eventually(
+        WAIT,
+        &format!("the batch transaction to be {want}"),
+        || async {
+            let (status, block) = batch_tx(stack).await;
+            (status == want).then_some(block)
+        },
+    )
+    .await
+}
+
+async fn a_reorg_before_confirmation_leaves_mints_sent(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            settings: &[("confirmations", 3), ("max_batch_size", 1)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let id = queue_one(&stack, 1).await;
+    wait_batch_tx(&stack, "sent").await;
+    anvil_rpc(&stack, "anvil_mine", json!([2])).await;
+    let mined = wait_batch_tx(&stack, "mined").await.unwrap();
+    // The chain drops the block that held the batch: its transaction goes back to `sent`, and
+    // the mint, never confirmed on the orphaned block, stays `sent`.
+    let number = anvil_rpc(&stack, "eth_blockNumber", json!([])).await;
+    let head = i64::from_str_radix(number.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    anvil_rpc(&stack, "anvil_rollback", json!([head - mined + 1])).await;
+    wait_batch_tx(&stack, "sent").await;
+    let (_, m) = stack.get(&format!("/v1/mints/{id}")).await;
+    assert_eq!(m["status"], "sent", "{m}");
+    // Mined again and buried: confirmed once, on the block that holds it now.
+    let m = eventually(WAIT, "the mint to be confirmed", || async {
+        anvil_rpc(&stack, "anvil_mine", json!([1])).await;
+        let (_, m) = stack.get(&format!("/v1/mints/{id}")).await;
+        (m["status"] == "confirmed").then_some(m)
+    })
+    .await;
+    let (_, final_block) = batch_tx(&stack).await;
+    assert_eq!(m["blockNumber"].as_i64(), final_block, "{m}");
+    let histories = histories(&stack).await;
+    assert_eq!(
+        histories.values().next().unwrap(),
+        &["pending", "processing", "sent", "confirmed"]
+    );
+    assert_eq!(
+        stack.token_contract().totalSupply().call().await.unwrap(),
+        U256::from(AMOUNT_PER_MINT)
+    );
     stack.service.stop().await;
 }

@@ -27,6 +27,8 @@ pub struct StackOptions<'a> {
     pub max_mints: u64,
     /// Settings stored before the service starts.
     pub settings: &'a [(&'a str, i64)],
+    /// Stop mining once the token is deployed: the test mines with `anvil_mine`.
+    pub manual_mining: bool,
 }
 
 impl Default for StackOptions<'_> {
@@ -35,6 +37,7 @@ impl Default for StackOptions<'_> {
             anvil_args: &["--block-time", "1"],
             max_mints: 1_000_000,
             settings: &[],
+            manual_mining: false,
         }
     }
 }
@@ -66,6 +69,14 @@ impl Stack {
         }
         let anvil = anvil(opts.anvil_args);
         let token = deploy_test_token(&t, &anvil.endpoint(), opts.max_mints).await;
+        if opts.manual_mining {
+            anvil_rpc(
+                &anvil.endpoint(),
+                "evm_setAutomine",
+                serde_json::json!([false]),
+            )
+            .await;
+        }
         let config = ServiceConfig {
             database_url: t.url.clone(),
             database_max_connections: 8,
@@ -137,9 +148,29 @@ impl Stack {
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
     }
 
+    /// Calls an anvil method that has no typed binding.
+    pub async fn anvil_rpc(rpc: &str, method: &'static str, params: Value) -> Value {
+        use alloy::providers::Provider;
+        let provider: RootProvider = RootProvider::new_http(rpc.parse().unwrap());
+        provider
+            .raw_request::<_, Value>(method.into(), params)
+            .await
+            .unwrap()
+    }
+
     pub fn token_contract(&self) -> MintToken::MintTokenInstance<RootProvider> {
         token_contract(&self.anvil.endpoint(), self.token)
     }
+}
+
+/// Calls an anvil method that has no typed binding.
+pub async fn anvil_rpc(rpc: &str, method: &'static str, params: Value) -> Value {
+    use alloy::providers::Provider;
+    let provider: RootProvider = RootProvider::new_http(rpc.parse().unwrap());
+    provider
+        .raw_request::<_, Value>(method.into(), params)
+        .await
+        .unwrap()
 }
 
 pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance<RootProvider> {
@@ -149,7 +180,12 @@ pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance
 /// Deploys a MintToken allowing `max_mints` mints, with a pipeline and sender of its own that
 /// are stopped before the service starts its own.
 pub async fn deploy_test_token(t: &TestDb, rpc: &str, max_mints: u64) -> Address {
+    // Final at once: the chain may be automining, with no blocks on top.
     let settings = SettingsHandle::load(&t.db).await.unwrap();
+    settings.replace(mintflow::config::Settings {
+        confirmations: 0,
+        ..settings.get()
+    });
     let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
     let config = ChainConfig {
         rpc_url: rpc.to_owned(),
