@@ -1,5 +1,6 @@
-//! Admission of mint requests: per-payer and per-IP rate limits and the queue depth limit,
-//! all from hot settings, checked before anything is written.
+//! Admission of mint requests, checked before anything is written: the token registry,
+//! per-payer and per-IP rate limits and the queue depth limit (the limits are hot settings).
+use std::collections::HashSet;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +27,8 @@ pub struct Admission {
     ip: Limiter,
     depth: Arc<Mutex<Depth>>,
     latency: Arc<Mutex<Latency>>,
+    /// Tokens found in the registry (never removed from it, so never stale).
+    known_tokens: Arc<Mutex<HashSet<(i64, String)>>>,
 }
 
 /// How long a measured batch latency serves estimates.
@@ -102,6 +105,24 @@ impl Admission {
         Ok(Ticket {
             position: pending + 1,
         })
+    }
+
+    /// Whether `address` (lowercase hex) is a registered token of chain `chain_id`.
+    pub async fn token_known(
+        &self,
+        db: &DatabaseConnection,
+        chain_id: i64,
+        address: &str,
+    ) -> Result<bool, ApiError> {
+        let key = (chain_id, address.to_owned());
+        if self.known_tokens.lock().expect("tokens lock").contains(&key) {
+            return Ok(true);
+        }
+        let found = store::tokens::find(db, chain_id, address).await?.is_some();
+        if found {
+            self.known_tokens.lock().expect("tokens lock").insert(key);
+        }
+        Ok(found)
     }
 
     /// Records that `quantity` mints were queued, for the next estimates.

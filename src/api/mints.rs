@@ -16,7 +16,7 @@ use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
 use crate::store::mints::{self as queue, MINT, MINT_BATCH, MintFilter};
-use crate::store::{tokens, workflows as rows};
+use crate::store::workflows as rows;
 use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
 
 #[derive(Tags)]
@@ -301,9 +301,10 @@ pub async fn accept(
             )
         })?,
     };
-    if tokens::find(&app.db, chain.chain_id() as i64, &address_key(token))
+    if !app
+        .admission
+        .token_known(&app.db, chain.chain_id() as i64, &address_key(token))
         .await?
-        .is_none()
     {
         return Err(ApiError::not_found(
             "unknown_token",
