@@ -1,6 +1,7 @@
 //! `mintflow bench ...`: benchmarks that print their figures (nothing here is asserted).
 pub mod chain;
 pub mod engine;
+pub mod mint;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -15,12 +16,16 @@ pub enum BenchCommand {
     /// The transaction pipeline against a local automining anvil: submit, send, confirm, on
     /// PostgreSQL and SQLite.
     Chain(chain::ChainBenchArgs),
+    /// The whole service: mint requests over HTTP, batched and confirmed on a local anvil with
+    /// 1 s blocks, on PostgreSQL and SQLite.
+    Mint(mint::MintBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Engine(args) => engine::run(args).await,
         BenchCommand::Chain(args) => chain::run(args).await,
+        BenchCommand::Mint(args) => mint::run(args).await,
     }
 }
 

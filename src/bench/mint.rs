@@ -1,0 +1,531 @@
+//! Mint benchmark: the whole service (HTTP API, batcher, engine, sender) against a local anvil
+//! that mines a block every second with a 150M gas limit, like Base. It measures how fast
+//! `POST /v1/mints` accepts requests, how many mints per minute end up confirmed against what
+//! the chain can carry, the latency of a steady load, and what a mint costs in gas alone and
+//! inside a batch.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, U256, keccak256};
+use alloy::providers::Provider;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolCall;
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
+use crate::chain::contracts::MintToken;
+use crate::chain::deploy::{TokenParams, deploy_token};
+use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
+use crate::cli::chain::{SenderTask, find_anvil, spawn_anvil, wait_final};
+use crate::config::{SettingsHandle, settings};
+use crate::engine::EngineConfig;
+use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::store::entity::{workflow, workflow_event};
+use crate::store::mints::{self, MINT_BATCH};
+use crate::workflows::mint::MintState;
+use crate::workflows::mint_batch::{BatchData, BatchItem, batch_call};
+use crate::{store, workflows};
+
+#[derive(Debug, clap::Args)]
+pub struct MintBenchArgs {
+    /// Mint requests of the throughput run.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// HTTP clients sending them concurrently.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Mint requests of the latency run, sent at a steady 100 requests/s.
+    #[arg(long, default_value_t = 500)]
+    pub steady_requests: usize,
+    /// The `max_batch_size` setting.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: i64,
+    /// The `max_batch_wait_ms` setting.
+    #[arg(long, default_value_t = 200)]
+    pub batch_wait_ms: i64,
+    /// PostgreSQL database to use; it is dropped and created again.
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_mint"
+    )]
+    pub postgres_url: String,
+    /// SQLite database file to use; it is deleted first.
+    #[arg(long, default_value = "sqlite://data/bench-mint.db?mode=rwc")]
+    pub sqlite_url: String,
+    /// Which backends to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    pub backend: BackendChoice,
+}
+
+/// Seconds between anvil's blocks: Base's block time.
+const BLOCK_TIME_SECS: f64 = 1.0;
+/// Requests per second of the latency run.
+const STEADY_RATE: u64 = 100;
+/// How often the sender looks at its transactions when nothing wakes it.
+const SENDER_POLL_MS: u64 = 100;
+/// How often the database is asked how many mints are settled.
+const SETTLED_POLL: Duration = Duration::from_millis(100);
+/// Longest a run may take to confirm every mint it queued.
+const WAIT: Duration = Duration::from_secs(900);
+/// Longest one setup or gas-measurement transaction may take.
+const TX_TIMEOUT: Duration = Duration::from_secs(120);
+/// Mints in the `batchMint` whose gas is compared with a single `mint`.
+const GAS_BATCH: usize = 100;
+
+pub async fn run(args: MintBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.requests > 0 && args.clients > 0 && args.steady_requests > 0,
+        "--requests, --clients and --steady-requests must be positive"
+    );
+    // Refused here rather than by a service that would read an out-of-range setting.
+    settings::validate("max_batch_size", &args.batch_size.into())?;
+    settings::validate("max_batch_wait_ms", &args.batch_wait_ms.into())?;
+    let anvil = find_anvil()?;
+    println!(
+        "mintflow bench mint: the whole service (HTTP API, batcher, engine, sender) on \
+         127.0.0.1 against anvil mining a block every {BLOCK_TIME_SECS} s; max_batch_size {}, \
+         max_batch_wait_ms {}, confirmations 1, no rate limits; {} requests from {} HTTP \
+         clients, then {} at {STEADY_RATE} requests/s; {} cores",
+        args.batch_size,
+        args.batch_wait_ms,
+        args.requests,
+        args.clients,
+        args.steady_requests,
+        cores()
+    );
+    let backends = [
+        (BackendChoice::Postgres, "PostgreSQL", &args.postgres_url),
+        (BackendChoice::Sqlite, "SQLite", &args.sqlite_url),
+    ];
+    let chosen = backends
+        .into_iter()
+        .filter(|(b, ..)| [*b, BackendChoice::Both].contains(&args.backend));
+    for (i, (backend, name, url)) in chosen.enumerate() {
+        let db = match backend {
+            BackendChoice::Postgres => fresh_postgres(url).await?,
+            _ => fresh_sqlite(url).await?,
+        };
+        // Gas per mint depends on the contract only: measured once, on the first backend.
+        bench_backend(name, url, db, &anvil, &args, i == 0).await?;
+    }
+    Ok(())
+}
+
+async fn bench_backend(
+    name: &str,
+    url: &str,
+    db: DatabaseConnection,
+    anvil_path: &std::path::Path,
+    args: &MintBenchArgs,
+    measure_gas: bool,
+) -> anyhow::Result<()> {
+    println!("\n== {name} ==");
+    let node = spawn_anvil(anvil_path.to_path_buf(), Some(BLOCK_TIME_SECS)).await?;
+    let result = bench_on(url, &db, &node, args, measure_gas).await;
+    db.close().await.ok();
+    // Dropping the instance stops anvil and waits for it: not on the runtime.
+    let _ = tokio::task::spawn_blocking(move || drop(node)).await;
+    result
+}
+
+/// Sets up the token and the service on `node`, runs the measurements, stops the service.
+async fn bench_on(
+    url: &str,
+    db: &DatabaseConnection,
+    node: &AnvilInstance,
+    args: &MintBenchArgs,
+    measure_gas: bool,
+) -> anyhow::Result<()> {
+    store_settings(db, args).await?;
+    let signer = PrivateKeySigner::from(node.first_key().clone());
+    let chain_config = ChainConfig {
+        rpc_url: node.endpoint(),
+        poll_ms: SENDER_POLL_MS,
+        ..ChainConfig::default()
+    };
+    let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
+    let config = ServiceConfig {
+        database_url: url.to_owned(),
+        database_max_connections: store::DEFAULT_POOL_SIZE,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: None,
+        role: Role::All,
+        engine: EngineConfig::generated(),
+        chain: Some(ChainSetup {
+            config: chain_config,
+            signer,
+            contracts: Contracts {
+                token: Some(token),
+                usdc: None,
+            },
+        }),
+    };
+    let service = Service::start(config, workflows::registry).await?;
+    let result = measure(&service, db, token, args, measure_gas).await;
+    service.stop().await;
+    result
+}
+
+/// The settings of every run: nothing throttles the load, one block confirms.
+async fn store_settings(db: &DatabaseConnection, args: &MintBenchArgs) -> anyhow::Result<()> {
+    let values = [
+        ("payer_rate_per_minute", 0),
+        ("ip_rate_per_minute", 0),
+        ("max_queue_depth", 10_000_000),
+        ("confirmations", 1),
+        ("max_batch_size", args.batch_size),
+        ("max_batch_wait_ms", args.batch_wait_ms),
+    ];
+    for (key, value) in values {
+        store::settings::put(db, key, value.into(), "mintflow bench mint").await?;
+    }
+    Ok(())
+}
+
+/// Deploys a MintToken no run can exhaust, with a sender of its own that is stopped before the
+/// service starts its own (one sender per signer).
+async fn deploy_bench_token(
+    db: &DatabaseConnection,
+    signer: PrivateKeySigner,
+    config: ChainConfig,
+) -> anyhow::Result<Address> {
+    let settings = SettingsHandle::load(db).await?;
+    let chain = Chain::connect(db.clone(), settings, signer, config, None)
+        .await
+        .context("connecting to anvil")?;
+    let params = TokenParams {
+        name: "Bench".into(),
+        symbol: "BENCH".into(),
+        amount_per_mint: U256::from(10u64).pow(U256::from(18u64)),
+        max_supply: U256::MAX,
+        admin: chain.signer(),
+        minter: chain.signer(),
+    };
+    let sender = SenderTask::start(&chain, "bench-setup");
+    let token = deploy_token(&chain, "bench-token", &params, TX_TIMEOUT).await;
+    sender.stop().await;
+    token.context("deploying MintToken")
+}
+
+/// The four measurements against a running service.
+async fn measure(
+    service: &Service,
+    db: &DatabaseConnection,
+    token: Address,
+    args: &MintBenchArgs,
+    measure_gas: bool,
+) -> anyhow::Result<()> {
+    let chain = service.chain.as_ref().context("the service has no chain")?;
+    let addr = service
+        .http_addr()
+        .context("the service has no HTTP address")?;
+    let gas_limit = block_gas_limit(chain).await?;
+    println!(
+        "anvil: chain id {}, block gas limit {gas_limit}, a block every {BLOCK_TIME_SECS} s",
+        chain.chain_id()
+    );
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let mints_url = format!("http://{addr}/v1/mints");
+
+    // Enqueue throughput; the end-to-end clock starts with its first request.
+    let started = Instant::now();
+    let (latencies_ms, accepted) = enqueue(&http, &mints_url, args.requests, args.clients).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "enqueue: {} requests from {} clients in {secs:.2} s = {:.0} accepted requests/s \
+         (per request p50 {:.1} ms, p99 {:.1} ms; {} not 202)",
+        args.requests,
+        args.clients,
+        accepted as f64 / secs,
+        percentile(&latencies_ms, 50.0),
+        percentile(&latencies_ms, 99.0),
+        args.requests - accepted
+    );
+
+    // End to end: until every accepted mint is confirmed (or failed).
+    let failed = wait_settled(db, accepted).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let per_min = (accepted - failed) as f64 / secs * 60.0;
+    println!(
+        "end to end: {accepted} mints settled {secs:.1} s after the first request = \
+         {per_min:.0} confirmed mints/min ({failed} failed)"
+    );
+    print_ceiling(db, gas_limit, per_min).await?;
+
+    // Latency of a steady load, on a drained queue.
+    let starts = steady(&http, &mints_url, args.requests, args.steady_requests).await?;
+    let failed = wait_settled(db, accepted + starts.len()).await? - failed;
+    let (to_sent, to_confirmed) = event_latencies(db, &starts).await?;
+    println!(
+        "steady {STEADY_RATE} requests/s: {} accepted of {} ({failed} failed): request->sent \
+         p50 {:.0} ms, p99 {:.0} ms; request->confirmed p50 {:.0} ms, p99 {:.0} ms",
+        starts.len(),
+        args.steady_requests,
+        percentile(&to_sent, 50.0),
+        percentile(&to_sent, 99.0),
+        percentile(&to_confirmed, 50.0),
+        percentile(&to_confirmed, 99.0)
+    );
+
+    if measure_gas {
+        print_gas(chain, token).await?;
+    }
+    Ok(())
+}
+
+async fn block_gas_limit(chain: &Chain) -> anyhow::Result<u64> {
+    let block = chain
+        .provider()
+        .get_block_by_number(Default::default())
+        .await
+        .context("reading the latest block")?
+        .context("anvil has no latest block")?;
+    Ok(block.header.gas_limit)
+}
+
+/// A payer no other request uses (a hash, so never a precompile or a funded account).
+fn payer(i: usize) -> Address {
+    Address::from_word(keccak256(format!("mintflow-bench/payer/{i}")))
+}
+
+/// Posts mint request `i`: its own payer (the recipient too) and idempotency key.
+async fn post_mint(
+    http: &reqwest::Client,
+    url: &str,
+    i: usize,
+) -> anyhow::Result<reqwest::Response> {
+    http.post(url)
+        .header("Idempotency-Key", format!("bench-mint-{i}"))
+        .json(&json!({ "payer": payer(i) }))
+        .send()
+        .await
+        .with_context(|| format!("mint request {i}"))
+}
+
+/// Sends requests `0..n`, `clients` at a time, each on its own task (the load uses every
+/// core, as separate clients would) and over the pool's keep-alive connections; returns every
+/// request's latency in ms, sorted, and how many were accepted (202).
+async fn enqueue(
+    http: &reqwest::Client,
+    url: &str,
+    n: usize,
+    clients: usize,
+) -> anyhow::Result<(Vec<f64>, usize)> {
+    let samples: Vec<(f64, StatusCode)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let (http, url) = (http.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let status = post_mint(&http, &url, i).await?.status();
+                anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, status))
+            })
+        })
+        .buffer_unordered(clients)
+        .map(|joined| joined?)
+        .try_collect()
+        .await?;
+    let accepted = samples
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::ACCEPTED)
+        .count();
+    let mut latencies_ms: Vec<f64> = samples.into_iter().map(|(ms, _)| ms).collect();
+    latencies_ms.sort_by(f64::total_cmp);
+    Ok((latencies_ms, accepted))
+}
+
+/// Waits until `n` mints in all are confirmed or failed; returns how many failed. Nothing
+/// signals this process when a mint settles, so it counts rows every 100 ms.
+async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<usize> {
+    let deadline = Instant::now() + WAIT;
+    let mut tick = tokio::time::interval(SETTLED_POLL);
+    loop {
+        tick.tick().await;
+        let (mut confirmed, mut failed) = (0, 0);
+        for c in mints::counts(db).await? {
+            if c.state == MintState::Confirmed.as_str() {
+                confirmed += c.count as usize;
+            } else if c.state == MintState::Failed.as_str() {
+                failed += c.count as usize;
+            }
+        }
+        if confirmed + failed >= n {
+            return Ok(failed);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {confirmed} of {n} mints confirmed ({failed} failed) in {WAIT:?}"
+        );
+    }
+}
+
+/// Prints the batches the service sent and what the chain could carry at their gas per mint.
+async fn print_ceiling(
+    db: &DatabaseConnection,
+    gas_limit: u64,
+    per_min: f64,
+) -> anyhow::Result<()> {
+    let rows = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(MINT_BATCH))
+        .all(db)
+        .await?;
+    let (mut batches, mut mints, mut gas) = (0usize, 0usize, 0i64);
+    for row in rows {
+        let data: BatchData = serde_json::from_value(row.data)
+            .with_context(|| format!("batch {} has unreadable data", row.id))?;
+        // Only confirmed batches carry the gas they used.
+        if let Some(used) = data.gas_used {
+            batches += 1;
+            mints += data.items.len();
+            gas += used;
+        }
+    }
+    let gas_per_mint = gas as f64 / mints as f64;
+    let ceiling = gas_limit as f64 / gas_per_mint * (60.0 / BLOCK_TIME_SECS);
+    println!(
+        "batches: {batches} confirmed, mean {:.0} mints; {gas_per_mint:.0} gas per mint in a \
+         batch -> chain ceiling {gas_limit} gas/block / {gas_per_mint:.0} x {:.0} blocks/min = \
+         {ceiling:.0} mints/min; end to end reached {:.1}% of it",
+        mints as f64 / batches as f64,
+        60.0 / BLOCK_TIME_SECS,
+        100.0 * per_min / ceiling
+    );
+    Ok(())
+}
+
+/// Sends requests `first..first + n` at `STEADY_RATE` per second, each on its own task so a
+/// slow answer does not delay the next; returns each accepted mint with its request's start
+/// (unix ms, the unit of event times).
+async fn steady(
+    http: &reqwest::Client,
+    url: &str,
+    first: usize,
+    n: usize,
+) -> anyhow::Result<HashMap<Uuid, i64>> {
+    #[derive(serde::Deserialize)]
+    struct Accepted {
+        id: Uuid,
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / STEADY_RATE as u32);
+    let mut set = tokio::task::JoinSet::new();
+    for i in first..first + n {
+        tick.tick().await;
+        let (http, url) = (http.clone(), url.to_owned());
+        set.spawn(async move {
+            let start_ms = store::now_ms();
+            let res = post_mint(&http, &url, i).await?;
+            if res.status() != StatusCode::ACCEPTED {
+                return anyhow::Ok(None);
+            }
+            let accepted: Accepted = res.json().await?;
+            Ok(Some((accepted.id, start_ms)))
+        });
+    }
+    let mut starts = HashMap::with_capacity(n);
+    while let Some(r) = set.join_next().await {
+        starts.extend(r??);
+    }
+    Ok(starts)
+}
+
+/// Request start -> first `sent` and -> `confirmed` event of each mint in `starts`, in ms,
+/// sorted.
+async fn event_latencies(
+    db: &DatabaseConnection,
+    starts: &HashMap<Uuid, i64>,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let (sent, confirmed) = (MintState::Sent.as_str(), MintState::Confirmed.as_str());
+    let since = starts.values().copied().min().unwrap_or_default();
+    // By time rather than by id: one query whatever the number of mints.
+    let events = workflow_event::Entity::find()
+        .filter(workflow_event::Column::AtMs.gte(since))
+        .filter(workflow_event::Column::ToState.is_in([sent, confirmed]))
+        .order_by_asc(workflow_event::Column::Id)
+        .all(db)
+        .await?;
+    // A batch sent again moves its mints to `sent` again: the first event counts.
+    let mut first = HashMap::new();
+    for e in &events {
+        if let Some(start) = starts.get(&e.workflow_id) {
+            let ms = (e.at_ms - start) as f64;
+            first
+                .entry((e.workflow_id, e.to_state == sent))
+                .or_insert(ms);
+        }
+    }
+    let sorted = |want_sent: bool| {
+        let mut v: Vec<f64> = first
+            .iter()
+            .filter(|((_, s), _)| *s == want_sent)
+            .map(|(_, ms)| *ms)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    Ok((sorted(true), sorted(false)))
+}
+
+/// Gas of one `mint(to, id)` against the gas per mint of a `batchMint` of `GAS_BATCH`, each
+/// to a fresh recipient as the service's mints are. Sent through the service's pipeline, whose
+/// sender is the only one this signer may run.
+async fn print_gas(chain: &Chain, token: Address) -> anyhow::Result<()> {
+    let item = |i: usize| {
+        let id = keccak256(format!("mintflow-bench/gas/{i}"));
+        let to = Address::from_word(keccak256(id));
+        BatchItem {
+            mint: Uuid::nil(),
+            to,
+            id,
+        }
+    };
+    let one = item(0);
+    let single = MintToken::mintCall {
+        to: one.to,
+        id: one.id,
+    }
+    .abi_encode();
+    let single = gas_used(
+        chain,
+        "bench-gas-single",
+        Call {
+            to: Some(token),
+            input: single.into(),
+            value: U256::ZERO,
+            gas_limit: None,
+        },
+    )
+    .await?;
+    let items: Vec<BatchItem> = (1..=GAS_BATCH).map(item).collect();
+    let batch = gas_used(chain, "bench-gas-batch", batch_call(token, &items)).await?;
+    let per_mint = batch as f64 / GAS_BATCH as f64;
+    println!(
+        "gas: mint(to, id) alone {single}; batchMint of {GAS_BATCH} {batch} = {per_mint:.0} \
+         per mint ({:.2}x less than alone)",
+        single as f64 / per_mint
+    );
+    Ok(())
+}
+
+/// Submits `call` under `key`, waits until it is final and returns the gas it used.
+async fn gas_used(chain: &Chain, key: &str, call: Call) -> anyhow::Result<i64> {
+    let id = chain
+        .submit(Submit {
+            key: key.to_owned(),
+            owner: None,
+            purpose: "bench".into(),
+            call,
+        })
+        .await
+        .with_context(|| format!("submitting {key}"))?;
+    match wait_final(chain, id, TX_TIMEOUT).await? {
+        TxOutcome::Confirmed { gas_used, .. } => Ok(gas_used),
+        other => anyhow::bail!("{key} did not go through: {other:?}"),
+    }
+}
