@@ -115,7 +115,12 @@ impl Admission {
         address: &str,
     ) -> Result<bool, ApiError> {
         let key = (chain_id, address.to_owned());
-        if self.known_tokens.lock().expect("tokens lock").contains(&key) {
+        if self
+            .known_tokens
+            .lock()
+            .expect("tokens lock")
+            .contains(&key)
+        {
             return Ok(true);
         }
         let found = store::tokens::find(db, chain_id, address).await?.is_some();

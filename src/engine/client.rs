@@ -1,10 +1,12 @@
 //! Starting workflows and acting on them, from the API, the CLI or another workflow. Needs no
 //! running worker: with `serve --role api` the workers of other processes are woken by NOTIFY.
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::Waker;
+use super::starter::{self, StartRequest};
 use super::workflow::{Workflow, state_name};
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, Inserted, NewWorkflow};
 use crate::store::{self, entity::workflow};
@@ -55,11 +57,16 @@ pub enum StartError {
 pub struct Client {
     db: DatabaseConnection,
     waker: Waker,
+    /// The process's group insert task (see `starter`).
+    starter: mpsc::Sender<StartRequest>,
 }
 
 impl Client {
+    /// A client with its own group insert task (call it inside a tokio runtime).
     pub fn new(db: DatabaseConnection, waker: Waker) -> Self {
-        Client { db, waker }
+        let (starter, requests) = mpsc::channel(4096);
+        tokio::spawn(starter::run(db.clone(), requests));
+        Client { db, waker, starter }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -67,23 +74,23 @@ impl Client {
     }
 
     /// Creates a workflow of kind `W` in `initial` state, committed before this returns.
+    /// Concurrent calls are inserted together (one statement, one commit).
     pub async fn start<W: Workflow>(
         &self,
         initial: W::State,
         data: &W::Data,
         opts: StartOptions,
     ) -> Result<Started, StartError> {
-        let started = if self.db.get_database_backend() == DbBackend::Postgres {
-            // A single statement: atomic without BEGIN/COMMIT round trips.
-            self.start_in::<W, _>(&self.db, initial, data, opts).await?
-        } else {
-            let txn = store::begin_write(&self.db).await?;
-            let started = self.start_in::<W, _>(&txn, initial, data, opts).await?;
-            txn.commit().await?;
-            started
+        let (reply, answer) = oneshot::channel();
+        let request = StartRequest {
+            workflow: new_workflow::<W>(initial, data, opts),
+            reply,
         };
+        let closed = || DbErr::Custom("the workflow starter stopped".into());
+        self.starter.send(request).await.map_err(|_| closed())?;
+        let inserted = answer.await.map_err(|_| closed())??;
         self.waker.wake();
-        Ok(started)
+        started(inserted)
     }
 
     /// Creates a workflow inside the caller's transaction (a parent creating children, a batch
@@ -95,33 +102,8 @@ impl Client {
         data: &W::Data,
         opts: StartOptions,
     ) -> Result<Started, StartError> {
-        let new = NewWorkflow {
-            id: Uuid::now_v7(),
-            kind: W::KIND.to_owned(),
-            state: state_name(&initial),
-            data: serde_json::to_value(data).expect("checkpoint data serializes"),
-            schema_version: W::SCHEMA_VERSION,
-            priority: opts.priority,
-            run_at_ms: opts.run_at_ms,
-            waiting: opts.waiting,
-            request_hash: opts.request_body.as_deref().map(request_hash),
-            idempotency_key: opts.idempotency_key,
-            parent_id: opts.parent_id,
-            payer: opts.payer,
-            token: opts.token,
-            tx_hash: opts.tx_hash,
-        };
-        match rows::insert_workflow(conn, &new, store::now_ms()).await? {
-            Inserted::Created(id) => Ok(Started::Created(id)),
-            Inserted::Existing {
-                id,
-                same_request: true,
-            } => Ok(Started::Existing(id)),
-            Inserted::Existing {
-                id,
-                same_request: false,
-            } => Err(StartError::IdempotencyConflict { existing: id }),
-        }
+        let new = new_workflow::<W>(initial, data, opts);
+        started(rows::insert_workflow(conn, &new, store::now_ms()).await?)
     }
 
     /// Wakes this process's workers (after a caller's own transaction committed new work).
@@ -154,6 +136,40 @@ impl Client {
 
     pub async fn get(&self, id: Uuid) -> Result<Option<workflow::Model>, DbErr> {
         rows::find(&self.db, id).await
+    }
+}
+
+/// The row for a new workflow of kind `W`.
+fn new_workflow<W: Workflow>(initial: W::State, data: &W::Data, opts: StartOptions) -> NewWorkflow {
+    NewWorkflow {
+        id: Uuid::now_v7(),
+        kind: W::KIND.to_owned(),
+        state: state_name(&initial),
+        data: serde_json::to_value(data).expect("checkpoint data serializes"),
+        schema_version: W::SCHEMA_VERSION,
+        priority: opts.priority,
+        run_at_ms: opts.run_at_ms,
+        waiting: opts.waiting,
+        request_hash: opts.request_body.as_deref().map(request_hash),
+        idempotency_key: opts.idempotency_key,
+        parent_id: opts.parent_id,
+        payer: opts.payer,
+        token: opts.token,
+        tx_hash: opts.tx_hash,
+    }
+}
+
+fn started(inserted: Inserted) -> Result<Started, StartError> {
+    match inserted {
+        Inserted::Created(id) => Ok(Started::Created(id)),
+        Inserted::Existing {
+            id,
+            same_request: true,
+        } => Ok(Started::Existing(id)),
+        Inserted::Existing {
+            id,
+            same_request: false,
+        } => Err(StartError::IdempotencyConflict { existing: id }),
     }
 }
 

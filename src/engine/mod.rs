@@ -4,6 +4,7 @@ pub mod client;
 pub mod jobs;
 pub mod registry;
 pub mod retry;
+mod starter;
 pub mod wake;
 pub mod worker;
 pub mod workflow;
