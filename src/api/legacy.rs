@@ -17,7 +17,8 @@ use super::error::{ApiError, parse_uuid};
 use super::mint_views::{MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
 use crate::chain::signer::address_key;
-use crate::store::mints::{self as queue, MintFilter};
+use crate::store::mints::MINT;
+use crate::store::workflows::{self, ListFilter};
 
 #[derive(Tags)]
 pub enum LegacyTag {
@@ -230,15 +231,13 @@ impl LegacyApi {
         address: Path<String>,
     ) -> Result<Json<LegacyPayerQueue>, ApiError> {
         let payer = address_key(parse_address("address", &address.0)?);
-        let rows = queue::list(
-            &app.db,
-            &MintFilter {
-                payer: Some(payer.clone()),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await?;
+        let filter = ListFilter {
+            kind: Some(MINT.into()),
+            payer: Some(payer.clone()),
+            limit: 100,
+            ..Default::default()
+        };
+        let rows = workflows::list(&app.db, &filter).await?;
         let items: Vec<LegacyQueueItem> = rows
             .into_iter()
             .map(|m| MintView::new(m, None).into())

@@ -45,15 +45,15 @@ impl MintStatus {
         }
     }
 
-    /// The state and status filters that select mints in this status.
-    pub fn filter(self) -> (Option<&'static str>, Option<Status>) {
+    /// The state and status that select mints in this status.
+    pub fn filter(self) -> (Option<&'static str>, Status) {
         match self {
-            MintStatus::Pending => (Some("pending"), None),
-            MintStatus::Processing => (Some("processing"), None),
-            MintStatus::Sent => (Some("sent"), None),
-            MintStatus::Confirmed => (Some("confirmed"), None),
-            MintStatus::Failed => (None, Some(Status::Failed)),
-            MintStatus::Cancelled => (None, Some(Status::Cancelled)),
+            MintStatus::Pending => (Some("pending"), Status::Waiting),
+            MintStatus::Processing => (Some("processing"), Status::Waiting),
+            MintStatus::Sent => (Some("sent"), Status::Waiting),
+            MintStatus::Confirmed => (Some("confirmed"), Status::Completed),
+            MintStatus::Failed => (None, Status::Failed),
+            MintStatus::Cancelled => (None, Status::Cancelled),
         }
     }
 

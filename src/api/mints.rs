@@ -15,8 +15,8 @@ use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimat
 use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
-use crate::store::mints::{self as queue, MINT, MINT_BATCH, MintFilter};
-use crate::store::workflows as rows;
+use crate::store::mints::{self as queue, MINT, MINT_BATCH};
+use crate::store::workflows::{self as rows, ListFilter};
 use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
 
 #[derive(Tags)]
@@ -192,8 +192,10 @@ impl MintsApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<MintPage>, ApiError> {
-        let (state, status) = status.0.map(MintStatus::filter).unwrap_or_default();
-        let filter = MintFilter {
+        let (state, status_filter) = status.0.map(MintStatus::filter).unzip();
+        let state = state.flatten();
+        let filter = ListFilter {
+            kind: Some(MINT.into()),
             payer: payer
                 .0
                 .as_deref()
@@ -207,21 +209,16 @@ impl MintsApi {
                 .transpose()?
                 .map(address_key),
             state: state.map(str::to_owned),
-            status,
+            status: status_filter,
             before_id: cursor
                 .0
                 .as_deref()
                 .map(|c| parse_uuid("cursor", c))
                 .transpose()?,
             limit: limit.0 + 1,
+            ..Default::default()
         };
-        let mut items = queue::list(&app.db, &filter).await?;
-        let next_cursor = if items.len() as u64 > limit.0 {
-            items.truncate(limit.0 as usize);
-            items.last().map(|w| w.id.to_string())
-        } else {
-            None
-        };
+        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
         Ok(Json(MintPage {
             items: items.into_iter().map(|m| MintView::new(m, None)).collect(),
             next_cursor,

@@ -75,6 +75,21 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
+/// Cuts rows fetched with `limit + 1` to one page; the cursor of the next page (the last id
+/// shown) when there is one.
+pub fn page(
+    mut rows: Vec<crate::store::entity::workflow::Model>,
+    limit: u64,
+) -> (Vec<crate::store::entity::workflow::Model>, Option<String>) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let cursor = rows.last().map(|w| w.id.to_string());
+        (rows, cursor)
+    } else {
+        (rows, None)
+    }
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> impl Endpoint {
     let api = service();

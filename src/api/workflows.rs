@@ -245,14 +245,9 @@ impl WorkflowsApi {
             created_before_ms: created_before.0.map(|t| t.timestamp_millis()),
             before_id,
             limit: limit.0 + 1,
+            ..Default::default()
         };
-        let mut items = rows::list(&app.db, &filter).await?;
-        let next_cursor = if items.len() as u64 > limit.0 {
-            items.truncate(limit.0 as usize);
-            items.last().map(|w| w.id.to_string())
-        } else {
-            None
-        };
+        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
         Ok(Json(WorkflowPage {
             items: items.into_iter().map(Into::into).collect(),
             next_cursor,

@@ -8,7 +8,6 @@ use uuid::Uuid;
 
 use super::entity::workflow;
 use super::sql;
-use super::workflows::Status;
 
 /// The workflow kinds of this module.
 pub const MINT: &str = "mint";
@@ -154,50 +153,6 @@ pub async fn recent_batches<C: ConnectionTrait>(
         .filter(workflow::Column::Kind.eq(MINT_BATCH))
         .order_by(workflow::Column::Id, Order::Desc)
         .limit(limit)
-        .all(conn)
-        .await
-}
-
-/// Which mints to list.
-#[derive(Clone, Debug, Default)]
-pub struct MintFilter {
-    pub payer: Option<String>,
-    pub token: Option<String>,
-    /// Only this domain state (among workflows that did not fail or get cancelled).
-    pub state: Option<String>,
-    /// Only this engine status (`failed`, `cancelled`).
-    pub status: Option<Status>,
-    /// Page cursor: only mints older than this id.
-    pub before_id: Option<Uuid>,
-    pub limit: u64,
-}
-
-/// Mints, newest first.
-pub async fn list<C: ConnectionTrait>(
-    conn: &C,
-    f: &MintFilter,
-) -> Result<Vec<workflow::Model>, DbErr> {
-    let mut q = workflow::Entity::find().filter(workflow::Column::Kind.eq(MINT));
-    if let Some(payer) = &f.payer {
-        q = q.filter(workflow::Column::Payer.eq(payer.clone()));
-    }
-    if let Some(token) = &f.token {
-        q = q.filter(workflow::Column::Token.eq(token.clone()));
-    }
-    if let Some(state) = &f.state {
-        q = q.filter(workflow::Column::State.eq(state.clone())).filter(
-            workflow::Column::Status
-                .is_not_in([Status::Failed.as_str(), Status::Cancelled.as_str()]),
-        );
-    }
-    if let Some(status) = f.status {
-        q = q.filter(workflow::Column::Status.eq(status.as_str()));
-    }
-    if let Some(cursor) = f.before_id {
-        q = q.filter(workflow::Column::Id.lt(cursor));
-    }
-    q.order_by(workflow::Column::Id, Order::Desc)
-        .limit(f.limit)
         .all(conn)
         .await
 }

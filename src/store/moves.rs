@@ -2,7 +2,7 @@
 //! own checkpoint transaction. Each move is guarded by the states (and statuses) the caller
 //! expects, bumps `version` so a stale step of the moved row can never overwrite it, and
 //! appends one history event per moved row.
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
@@ -45,7 +45,19 @@ pub async fn move_parked<C: ConnectionTrait>(
     let states = json_list(m.from_states.iter().map(|s| s.to_string()));
     let statuses = json_list(m.from_statuses.iter().map(|s| s.as_str().to_owned()));
     let finished = m.to_status.is_terminal().then_some(now);
-    let patch = m.patch.to_string();
+    // $1..$10, shared by both backends' statements.
+    let values: Vec<Value> = vec![
+        ids.clone().into(),
+        states.clone().into(),
+        statuses.clone().into(),
+        m.to_state.into(),
+        m.to_status.as_str().into(),
+        m.patch.to_string().into(),
+        m.tx_hash.map(str::to_owned).into(),
+        m.error.map(str::to_owned).into(),
+        now.into(),
+        finished.into(),
+    ];
     match conn.get_database_backend() {
         DbBackend::Postgres => {
             // One statement: lock the rows still where the caller expects them, move them,
@@ -74,21 +86,14 @@ pub async fn move_parked<C: ConnectionTrait>(
                         SELECT id, $11, from_state, $4, $5, attempt, $12, $13::jsonb, $9 FROM moved
                     )
                     SELECT id FROM moved"#,
-                    [
-                        ids.into(),
-                        states.into(),
-                        statuses.into(),
-                        m.to_state.into(),
-                        m.to_status.as_str().into(),
-                        patch.into(),
-                        m.tx_hash.map(str::to_owned).into(),
-                        m.error.map(str::to_owned).into(),
-                        now.into(),
-                        finished.into(),
-                        m.event.into(),
-                        m.worker.map(str::to_owned).into(),
-                        m.detail.as_ref().map(Json::to_string).into(),
-                    ],
+                    values
+                        .into_iter()
+                        .chain([
+                            m.event.into(),
+                            m.worker.map(str::to_owned).into(),
+                            m.detail.as_ref().map(Json::to_string).into(),
+                        ])
+                        .collect::<Vec<_>>(),
                 ))
                 .await?;
             rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
@@ -122,18 +127,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                           wake_pending = FALSE, updated_at_ms = ?9, finished_at_ms = ?10
                        WHERE {WHERE}"#
                 ),
-                [
-                    ids.into(),
-                    states.into(),
-                    statuses.into(),
-                    m.to_state.into(),
-                    m.to_status.as_str().into(),
-                    patch.into(),
-                    m.tx_hash.map(str::to_owned).into(),
-                    m.error.map(str::to_owned).into(),
-                    now.into(),
-                    finished.into(),
-                ],
+                values,
             ))
             .await?;
             let mut moved = Vec::with_capacity(old.len());

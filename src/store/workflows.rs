@@ -366,7 +366,7 @@ pub async fn claim_due(
                 .map(claimed_from_row)
                 .collect::<Result<_, _>>()?;
             if !claimed.is_empty() {
-                let ids = json_ids(claimed.iter().map(|c| c.id));
+                let ids = super::moves::json_list(claimed.iter().map(|c| c.id.to_string()));
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
                     r#"UPDATE workflows SET version = version + 1, lease_owner = ?1, lease_until_ms = ?2
@@ -777,6 +777,10 @@ pub struct ListFilter {
     pub kind: Option<String>,
     pub status: Option<Status>,
     pub state: Option<String>,
+    /// Lowercase 0x address.
+    pub payer: Option<String>,
+    /// Lowercase 0x address.
+    pub token: Option<String>,
     pub created_after_ms: Option<i64>,
     pub created_before_ms: Option<i64>,
     /// Only rows older than this id (ids are UUIDv7, so ordered by creation): the page cursor.
@@ -795,6 +799,12 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<Vec<workflo
     }
     if let Some(state) = &f.state {
         q = q.filter(workflow::Column::State.eq(state.clone()));
+    }
+    if let Some(payer) = &f.payer {
+        q = q.filter(workflow::Column::Payer.eq(payer.clone()));
+    }
+    if let Some(token) = &f.token {
+        q = q.filter(workflow::Column::Token.eq(token.clone()));
     }
     if let Some(after) = f.created_after_ms {
         q = q.filter(workflow::Column::CreatedAtMs.gte(after));
@@ -830,9 +840,4 @@ pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>
         .into_model::<StatusCount>()
         .all(db)
         .await
-}
-
-/// A JSON array of ids, for `json_each` on SQLite.
-fn json_ids(ids: impl Iterator<Item = Uuid>) -> String {
-    serde_json::to_string(&ids.map(|i| i.to_string()).collect::<Vec<_>>()).expect("ids serialize")
 }

@@ -148,16 +148,6 @@ impl Stack {
         assert_eq!(res.status(), 200, "{:?}", res.text().await);
     }
 
-    /// Calls an anvil method that has no typed binding.
-    pub async fn anvil_rpc(rpc: &str, method: &'static str, params: Value) -> Value {
-        use alloy::providers::Provider;
-        let provider: RootProvider = RootProvider::new_http(rpc.parse().unwrap());
-        provider
-            .raw_request::<_, Value>(method.into(), params)
-            .await
-            .unwrap()
-    }
-
     pub fn token_contract(&self) -> MintToken::MintTokenInstance<RootProvider> {
         token_contract(&self.anvil.endpoint(), self.token)
     }
