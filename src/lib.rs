@@ -7,3 +7,4 @@ pub mod engine;
 pub mod service;
 pub mod store;
 pub mod workflows;
+pub mod x402;

@@ -1,0 +1,305 @@
+//! The seller's offer and the checks on a signed payment (X402 v2 `exact` on EVM): the chosen
+//! offer is ours, the authorization pays exactly our price to us, it is valid now and long
+//! enough to settle, and its EIP-712 signature is the payer's. What needs the chain (nonce
+//! unused, balance, simulation) and the database (the nonce reserved once) comes after.
+use alloy::primitives::{Address, B256, Bytes, Signature, U256};
+use alloy::sol_types::{Eip712Domain, SolStruct};
+use serde_json::json;
+
+use super::types::{PaymentPayload, PaymentRequired, PaymentRequirements, Resource, X402_VERSION};
+
+alloy::sol! {
+    /// EIP-3009's signed message.
+    #[derive(Debug)]
+    struct TransferWithAuthorization {
+        address from;
+        address to;
+        uint256 value;
+        uint256 validAfter;
+        uint256 validBefore;
+        bytes32 nonce;
+    }
+}
+
+/// An authorization must stay valid at least this long after it is accepted, so that it can
+/// still be settled (the x402 spec's margin).
+pub const MIN_VALIDITY_SECS: u64 = 6;
+
+/// What the seller asks for one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub chain_id: u64,
+    /// The EIP-3009 token (USDC).
+    pub asset: Address,
+    /// The asset's EIP-712 domain name and version (`USD Coin`, `2`).
+    pub asset_name: String,
+    pub asset_version: String,
+    pub pay_to: Address,
+    /// In the asset's base units.
+    pub amount: U256,
+    pub max_timeout_seconds: u64,
+}
+
+impl Offer {
+    pub fn network(&self) -> String {
+        format!("eip155:{}", self.chain_id)
+    }
+
+    /// The `accepts` entry of this offer.
+    pub fn requirements(&self) -> PaymentRequirements {
+        PaymentRequirements {
+            scheme: "exact".into(),
+            network: self.network(),
+            amount: self.amount.to_string(),
+            asset: self.asset.to_string(),
+            pay_to: self.pay_to.to_string(),
+            max_timeout_seconds: self.max_timeout_seconds,
+            extra: json!({ "name": self.asset_name, "version": self.asset_version }),
+        }
+    }
+
+    /// The body of a 402 for `resource`.
+    pub fn payment_required(&self, resource: Resource, error: &str) -> PaymentRequired {
+        PaymentRequired {
+            x402_version: X402_VERSION,
+            error: Some(error.to_owned()),
+            resource,
+            accepts: vec![self.requirements()],
+        }
+    }
+
+    fn domain(&self) -> Eip712Domain {
+        Eip712Domain::new(
+            Some(self.asset_name.clone().into()),
+            Some(self.asset_version.clone().into()),
+            Some(U256::from(self.chain_id)),
+            Some(self.asset),
+            None,
+        )
+    }
+}
+
+/// Why a payment is refused: the x402 `errorReason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    #[error("invalid_x402_version")]
+    Version,
+    #[error("unsupported_scheme")]
+    Scheme,
+    #[error("invalid_network")]
+    Network,
+    /// The `accepted` offer is not one the server makes.
+    #[error("invalid_payment_requirements")]
+    Requirements,
+    #[error("invalid_payload")]
+    Payload,
+    #[error("invalid_exact_evm_payload_recipient_mismatch")]
+    Recipient,
+    #[error("invalid_exact_evm_payload_authorization_value")]
+    Value,
+    #[error("invalid_exact_evm_payload_authorization_valid_after")]
+    NotYetValid,
+    #[error("invalid_exact_evm_payload_authorization_valid_before")]
+    Expired,
+    #[error("invalid_exact_evm_payload_signature")]
+    Signature,
+    #[error("invalid_exact_evm_nonce_already_used")]
+    NonceUsed,
+    #[error("invalid_exact_evm_insufficient_balance")]
+    InsufficientBalance,
+    /// The settlement's simulation reverts for another reason.
+    #[error("invalid_transaction_state")]
+    Simulation,
+}
+
+impl Reason {
+    pub fn code(self) -> String {
+        self.to_string()
+    }
+}
+
+/// A payment that passed every check that needs neither the chain nor the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub from: Address,
+    pub to: Address,
+    pub value: U256,
+    pub valid_after: U256,
+    pub valid_before: U256,
+    pub nonce: B256,
+    pub signature: Bytes,
+}
+
+/// Checks `payload` against `offer` at unix time `now_secs`.
+pub fn verify(offer: &Offer, payload: &PaymentPayload, now_secs: u64) -> Result<Verified, Reason> {
+    if payload.x402_version != X402_VERSION {
+        return Err(Reason::Version);
+    }
+    let accepted = &payload.accepted;
+    if accepted.scheme != "exact" {
+        return Err(Reason::Scheme);
+    }
+    if accepted.network != offer.network() {
+        return Err(Reason::Network);
+    }
+    if !same_requirements(accepted, &offer.requirements()) {
+        return Err(Reason::Requirements);
+    }
+    let a = &payload.payload.authorization;
+    let address = |s: &str| s.parse::<Address>().map_err(|_| Reason::Payload);
+    let number = |s: &str| U256::from_str_radix(s, 10).map_err(|_| Reason::Payload);
+    let verified = Verified {
+        from: address(&a.from)?,
+        to: address(&a.to)?,
+        value: number(&a.value)?,
+        valid_after: number(&a.valid_after)?,
+        valid_before: number(&a.valid_before)?,
+        nonce: a.nonce.parse().map_err(|_| Reason::Payload)?,
+        signature: payload
+            .payload
+            .signature
+            .parse()
+            .map_err(|_| Reason::Payload)?,
+    };
+    if verified.to != offer.pay_to {
+        return Err(Reason::Recipient);
+    }
+    if verified.value != offer.amount {
+        return Err(Reason::Value);
+    }
+    if verified.valid_after > U256::from(now_secs) {
+        return Err(Reason::NotYetValid);
+    }
+    if verified.valid_before < U256::from(now_secs + MIN_VALIDITY_SECS) {
+        return Err(Reason::Expired);
+    }
+    let signature = Signature::from_raw(&verified.signature).map_err(|_| Reason::Signature)?;
+    let message = TransferWithAuthorization {
+        from: verified.from,
+        to: verified.to,
+        value: verified.value,
+        validAfter: verified.valid_after,
+        validBefore: verified.valid_before,
+        nonce: verified.nonce,
+    };
+    let digest = message.eip712_signing_hash(&offer.domain());
+    match signature.recover_address_from_prehash(&digest) {
+        Ok(signer) if signer == verified.from => Ok(verified),
+        _ => Err(Reason::Signature),
+    }
+}
+
+/// The chosen offer equals ours: addresses compared case-insensitively, `extra` as JSON.
+fn same_requirements(a: &PaymentRequirements, ours: &PaymentRequirements) -> bool {
+    a.scheme == ours.scheme
+        && a.network == ours.network
+        && a.amount == ours.amount
+        && a.asset.eq_ignore_ascii_case(&ours.asset)
+        && a.pay_to.eq_ignore_ascii_case(&ours.pay_to)
+        && a.max_timeout_seconds == ours.max_timeout_seconds
+        && a.extra == ours.extra
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::signers::SignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+
+    use super::*;
+    use crate::x402::types::{Authorization, ExactPayload};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn offer_to(pay_to: Address) -> Offer {
+        Offer {
+            chain_id: 31337,
+            asset: Address::repeat_byte(0xaa),
+            asset_name: "USD Coin".into(),
+            asset_version: "2".into(),
+            pay_to,
+            amount: U256::from(1_000_000u64),
+            max_timeout_seconds: 60,
+        }
+    }
+
+    /// A payload signed by `payer` the way a wallet signs it.
+    fn signed(
+        offer: &Offer,
+        payer: &PrivateKeySigner,
+        value: u64,
+        valid_before: u64,
+    ) -> PaymentPayload {
+        let nonce = B256::repeat_byte(7);
+        let message = TransferWithAuthorization {
+            from: payer.address(),
+            to: offer.pay_to,
+            value: U256::from(value),
+            validAfter: U256::ZERO,
+            validBefore: U256::from(valid_before),
+            nonce,
+        };
+        let sig = payer
+            .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+            .unwrap();
+        PaymentPayload {
+            x402_version: 2,
+            payload: ExactPayload {
+                authorization: Authorization {
+                    from: payer.address().to_string(),
+                    to: offer.pay_to.to_string(),
+                    value: value.to_string(),
+                    valid_after: "0".into(),
+                    valid_before: valid_before.to_string(),
+                    nonce: nonce.to_string(),
+                },
+                signature: Bytes::from(sig.as_bytes()).to_string(),
+            },
+            resource: None,
+            accepted: offer.requirements(),
+        }
+    }
+
+    #[test]
+    fn a_good_payment_passes_and_each_flaw_has_its_reason() {
+        let payer = PrivateKeySigner::random();
+        let offer = offer_to(Address::repeat_byte(0xbb));
+        let good = signed(&offer, &payer, 1_000_000, NOW + 60);
+        let v = verify(&offer, &good, NOW).unwrap();
+        assert_eq!(
+            (v.from, v.value),
+            (payer.address(), U256::from(1_000_000u64))
+        );
+
+        let wrong_amount = signed(&offer, &payer, 999_999, NOW + 60);
+        assert_eq!(verify(&offer, &wrong_amount, NOW), Err(Reason::Value));
+        assert_eq!(
+            verify(&offer, &signed(&offer, &payer, 1_000_000, NOW + 3), NOW),
+            Err(Reason::Expired)
+        );
+        let mut early = good.clone();
+        early.payload.authorization.valid_after = (NOW + 100).to_string();
+        assert_eq!(verify(&offer, &early, NOW), Err(Reason::NotYetValid));
+
+        let mut forged = good.clone();
+        forged.payload.authorization.value = "2000000".into();
+        forged.accepted.amount = "2000000".into();
+        assert_eq!(verify(&offer, &forged, NOW), Err(Reason::Requirements));
+
+        let other_seller = offer_to(Address::repeat_byte(0xcc));
+        let mut to_other = signed(&other_seller, &payer, 1_000_000, NOW + 60);
+        to_other.accepted = offer.requirements();
+        assert_eq!(verify(&offer, &to_other, NOW), Err(Reason::Recipient));
+
+        let mut wrong_chain = good.clone();
+        wrong_chain.accepted.network = "eip155:1".into();
+        assert_eq!(verify(&offer, &wrong_chain, NOW), Err(Reason::Network));
+
+        let mut bad_sig = good.clone();
+        bad_sig.payload.authorization.from = PrivateKeySigner::random().address().to_string();
+        assert_eq!(verify(&offer, &bad_sig, NOW), Err(Reason::Signature));
+
+        let mut garbage = good;
+        garbage.payload.signature = "0xzz".into();
+        assert_eq!(verify(&offer, &garbage, NOW), Err(Reason::Payload));
+    }
+}
