@@ -2,7 +2,7 @@
 //! `mintflow serve` process, and their orderly shutdown.
 use std::net::SocketAddr;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -51,11 +51,32 @@ pub struct ChainSetup {
     pub contracts: Contracts,
 }
 
-/// The deployed contracts a process works with (`TOKEN_ADDRESS`, `USDC_ADDRESS`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The deployed contracts a process works with (`TOKEN_ADDRESS`, `USDC_ADDRESS`) and what it
+/// charges (`PAY_TO`, `MINT_PRICE`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Contracts {
     pub token: Option<Address>,
     pub usdc: Option<Address>,
+    /// The USDC contract's EIP-712 domain name and version (what payers sign against).
+    pub usdc_name: String,
+    pub usdc_version: String,
+    /// Who receives payments; the signer when `None`.
+    pub pay_to: Option<Address>,
+    /// USDC base units per mint.
+    pub mint_price: U256,
+}
+
+impl Default for Contracts {
+    fn default() -> Self {
+        Contracts {
+            token: None,
+            usdc: None,
+            usdc_name: "USD Coin".into(),
+            usdc_version: "2".into(),
+            pay_to: None,
+            mint_price: U256::from(1_000_000u64),
+        }
+    }
 }
 
 pub struct Service {
@@ -175,7 +196,7 @@ impl Service {
                 settings: settings.clone(),
                 admin_token: config.admin_token.clone(),
                 chain: chain.clone(),
-                contracts,
+                contracts: contracts.clone(),
                 queue: queue.clone(),
                 admission: Default::default(),
             };

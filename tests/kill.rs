@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use common::stack::{AMOUNT_PER_MINT, deploy_test_token, minted_on_chain, token_contract};
+use common::stack::{AMOUNT_PER_MINT, deploy_test_contracts, minted_on_chain, token_contract};
 use common::{Backend, DEV_KEY, TestDb, anvil, eventually};
 use mintflow::store::entity::workflow;
 use mintflow::workflows::mint::MintData;
@@ -155,7 +155,9 @@ async fn kill_9_under_load_mints_every_request_once() {
             .unwrap();
     }
     let chain = anvil(&["--block-time", "1"]);
-    let token = deploy_test_token(&t, &chain.endpoint(), 1_000_000).await;
+    let token = deploy_test_contracts(&t, &chain.endpoint(), 1_000_000)
+        .await
+        .token;
     let listen = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()

@@ -19,6 +19,9 @@ pub enum ApiError {
     /// The request is malformed: a bad id, filter or parameter.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
+    /// The payment is missing or refused; `code` is the x402 `errorReason`.
+    #[oai(status = 402)]
+    PaymentRequired(Json<ErrorBody>),
     /// Missing or wrong admin token, or no admin token configured on the server.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
@@ -56,6 +59,9 @@ fn body(code: &str, message: impl Into<String>) -> Json<ErrorBody> {
 impl ApiError {
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         ApiError::BadRequest(body(code, message))
+    }
+    pub fn payment_required(code: &str, message: impl Into<String>) -> Self {
+        ApiError::PaymentRequired(body(code, message))
     }
     pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unauthorized(body(code, message))

@@ -16,6 +16,8 @@ use crate::workflows::mint_batch::BatchData;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum MintStatus {
+    /// Part of a payment that is not confirmed yet.
+    AwaitingPayment,
     /// Queued, waiting for a batch.
     Pending,
     /// In a batch whose transaction is being prepared.
@@ -39,6 +41,7 @@ impl MintStatus {
             (_, "confirmed") => MintStatus::Confirmed,
             ("failed", _) | (_, "failed") => MintStatus::Failed,
             ("cancelled", _) | (_, "cancelled") => MintStatus::Cancelled,
+            (_, "awaiting_payment") => MintStatus::AwaitingPayment,
             (_, "processing") => MintStatus::Processing,
             (_, "sent") => MintStatus::Sent,
             _ => MintStatus::Pending,
@@ -48,6 +51,7 @@ impl MintStatus {
     /// The state and status that select mints in this status.
     pub fn filter(self) -> (Option<&'static str>, Status) {
         match self {
+            MintStatus::AwaitingPayment => (Some("awaiting_payment"), Status::Waiting),
             MintStatus::Pending => (Some("pending"), Status::Waiting),
             MintStatus::Processing => (Some("processing"), Status::Waiting),
             MintStatus::Sent => (Some("sent"), Status::Waiting),
@@ -60,7 +64,7 @@ impl MintStatus {
     /// The old server's word for it (`completed` for confirmed; it had no `sent`).
     pub fn legacy(self) -> &'static str {
         match self {
-            MintStatus::Pending => "pending",
+            MintStatus::AwaitingPayment | MintStatus::Pending => "pending",
             MintStatus::Processing | MintStatus::Sent => "processing",
             MintStatus::Confirmed => "completed",
             MintStatus::Failed => "failed",

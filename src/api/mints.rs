@@ -103,6 +103,8 @@ pub struct MintPage {
 /// Mint counts by status.
 #[derive(Object, Default)]
 pub struct QueueCounts {
+    /// Mints of payments not confirmed yet.
+    pub awaiting_payment: i64,
     pub pending: i64,
     pub processing: i64,
     pub sent: i64,
@@ -397,6 +399,7 @@ pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
     let mut counts = QueueCounts::default();
     for c in queue::counts(&app.db).await? {
         let slot = match MintStatus::from_parts(&c.status, &c.state) {
+            MintStatus::AwaitingPayment => &mut counts.awaiting_payment,
             MintStatus::Pending => &mut counts.pending,
             MintStatus::Processing => &mut counts.processing,
             MintStatus::Sent => &mut counts.sent,

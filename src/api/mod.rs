@@ -7,6 +7,7 @@ pub mod health;
 pub mod legacy;
 pub mod mint_views;
 pub mod mints;
+pub mod payments;
 pub mod settings;
 pub mod time;
 pub mod workflows;
@@ -46,6 +47,7 @@ pub struct AppState {
 type Apis = (
     health::HealthApi,
     mints::MintsApi,
+    payments::PaymentsApi,
     workflows::WorkflowsApi,
     settings::SettingsApi,
     legacy::LegacyApi,
@@ -56,6 +58,7 @@ fn service() -> OpenApiService<Apis, ()> {
         (
             health::HealthApi,
             mints::MintsApi,
+            payments::PaymentsApi,
             workflows::WorkflowsApi,
             settings::SettingsApi,
             legacy::LegacyApi,

@@ -163,6 +163,7 @@ async fn bench_on(
             contracts: Contracts {
                 token: Some(token),
                 usdc: None,
+                ..Default::default()
             },
         }),
     };

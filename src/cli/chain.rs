@@ -97,9 +97,21 @@ pub struct ContractArgs {
     /// The MintToken contract to mint with (`mintflow deploy` prints it).
     #[arg(long, env = "TOKEN_ADDRESS")]
     pub token_address: Option<Address>,
-    /// The USDC contract payments are made in.
+    /// The USDC contract payments are made in (any EIP-3009 token).
     #[arg(long, env = "USDC_ADDRESS")]
     pub usdc_address: Option<Address>,
+    /// The USDC contract's EIP-712 domain name.
+    #[arg(long, env = "USDC_NAME", default_value = "USD Coin")]
+    pub usdc_name: String,
+    /// The USDC contract's EIP-712 domain version.
+    #[arg(long, env = "USDC_VERSION", default_value = "2")]
+    pub usdc_version: String,
+    /// Who receives payments (default: the signer).
+    #[arg(long, env = "PAY_TO")]
+    pub pay_to: Option<Address>,
+    /// Price of one mint in USDC base units (1000000 = 1 USDC).
+    #[arg(long, env = "MINT_PRICE", default_value = "1000000")]
+    pub mint_price: alloy::primitives::U256,
 }
 
 impl ChainArgs {
@@ -128,6 +140,10 @@ impl ChainArgs {
             contracts: Contracts {
                 token: contracts.token_address,
                 usdc: contracts.usdc_address,
+                usdc_name: contracts.usdc_name.clone(),
+                usdc_version: contracts.usdc_version.clone(),
+                pay_to: contracts.pay_to,
+                mint_price: contracts.mint_price,
             },
         }))
     }

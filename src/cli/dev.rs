@@ -97,6 +97,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
                 contracts: Contracts {
                     token: Some(deployed.token),
                     usdc: deployed.usdc,
+                    ..Default::default()
                 },
             }),
         };

@@ -9,6 +9,7 @@
 //! The id written on chain is derived from the request's idempotency key, so however often a
 //! mint is retried or re-sent, the contract mints it once (`batchMint` skips minted ids).
 use alloy::primitives::{Address, B256, keccak256};
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
@@ -26,6 +27,9 @@ pub const MAX_QUANTITY: u32 = 100;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MintState {
+    /// Part of a payment that is not confirmed yet; the payment moves it to `pending` (or
+    /// `cancelled`).
+    AwaitingPayment,
     /// Queued, waiting for a batch.
     Pending,
     /// Taken into a batch whose transaction is being prepared.
@@ -41,6 +45,7 @@ pub enum MintState {
 impl MintState {
     pub fn as_str(self) -> &'static str {
         match self {
+            MintState::AwaitingPayment => "awaiting_payment",
             MintState::Pending => "pending",
             MintState::Processing => "processing",
             MintState::Sent => "sent",
@@ -107,8 +112,10 @@ impl Workflow for Mint {
                 Step::new(Transition::Wait(MintState::Pending), data)
                     .with_detail(json!({ "requeued": true }))
             }
-            // Its batch moves it on.
-            MintState::Processing | MintState::Sent => Step::new(Transition::Wait(state), data),
+            // Its payment or its batch moves it on.
+            MintState::AwaitingPayment | MintState::Processing | MintState::Sent => {
+                Step::new(Transition::Wait(state), data)
+            }
             MintState::Confirmed | MintState::Cancelled => Step::complete(state, data),
         })
     }
@@ -138,7 +145,8 @@ pub struct MintRequest {
     pub payment_type: PaymentType,
     /// The request's idempotency key (given, or a fresh UUID).
     pub key: String,
-    /// The payment this mint belongs to, if any.
+    /// The payment this mint belongs to, if any: its mints wait in `awaiting_payment` until
+    /// it confirms.
     pub parent_id: Option<Uuid>,
 }
 
@@ -168,30 +176,10 @@ pub struct Enqueued {
 
 /// Queues the request's mints, all in one transaction, committed before this returns.
 pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, StartError> {
-    let fingerprint = request_hash(&req.fingerprint());
-    let options = |index: u32| StartOptions {
-        idempotency_key: Some(item_key(&req.key, index)),
-        request_body: Some(fingerprint.as_bytes().to_vec()),
-        waiting: true,
-        parent_id: req.parent_id,
-        payer: Some(address_key(req.payer)),
-        token: Some(address_key(req.token)),
-        ..Default::default()
-    };
-    let data = |index: u32| MintData {
-        payer: req.payer,
-        recipient: req.recipient,
-        token: req.token,
-        onchain_id: onchain_id(&item_key(&req.key, index)),
-        payment_type: req.payment_type,
-        batch_id: None,
-        tx_hash: None,
-        block: None,
-        requeued: 0,
-    };
     if req.quantity <= 1 {
+        let (data, opts) = mint_row(req, 0);
         let started = client
-            .start::<Mint>(MintState::Pending, &data(0), options(0))
+            .start::<Mint>(MintState::Pending, &data, opts)
             .await?;
         return Ok(Enqueued {
             ids: vec![started.id()],
@@ -199,16 +187,38 @@ pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, Sta
         });
     }
     let txn = store::begin_write(client.db()).await?;
+    let enqueued = start_in(client, &txn, req).await?;
+    if enqueued.existing {
+        txn.rollback().await?;
+    } else {
+        txn.commit().await?;
+    }
+    Ok(enqueued)
+}
+
+/// Creates the request's mints inside the caller's transaction: in `pending`, or in
+/// `awaiting_payment` when they belong to a payment (`parent_id`). When the key was used
+/// before, nothing is written and the first request's mints are returned (`existing`): the
+/// caller then rolls its transaction back.
+pub async fn start_in<C: ConnectionTrait>(
+    client: &Client,
+    conn: &C,
+    req: &MintRequest,
+) -> Result<Enqueued, StartError> {
+    let initial = match req.parent_id {
+        Some(_) => MintState::AwaitingPayment,
+        None => MintState::Pending,
+    };
     let mut ids = Vec::with_capacity(req.quantity as usize);
-    for index in 0..req.quantity {
+    for index in 0..req.quantity.max(1) {
+        let (data, opts) = mint_row(req, index);
         match client
-            .start_in::<Mint, _>(&txn, MintState::Pending, &data(index), options(index))
+            .start_in::<Mint, _>(conn, initial, &data, opts)
             .await?
         {
             Started::Created(id) => ids.push(id),
             // The whole request was accepted before (its mints commit together).
             Started::Existing(_) => {
-                txn.rollback().await?;
                 let keys: Vec<String> = (0..req.quantity).map(|i| item_key(&req.key, i)).collect();
                 let mut found = store::mints::find_by_keys(client.db(), MINT, &keys).await?;
                 found.sort_by_key(|m| m.id);
@@ -219,11 +229,36 @@ pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, Sta
             }
         }
     }
-    txn.commit().await?;
     Ok(Enqueued {
         ids,
         existing: false,
     })
+}
+
+/// The checkpoint and row attributes of mint `index` of `req`.
+fn mint_row(req: &MintRequest, index: u32) -> (MintData, StartOptions) {
+    let key = item_key(&req.key, index);
+    let data = MintData {
+        payer: req.payer,
+        recipient: req.recipient,
+        token: req.token,
+        onchain_id: onchain_id(&key),
+        payment_type: req.payment_type,
+        batch_id: None,
+        tx_hash: None,
+        block: None,
+        requeued: 0,
+    };
+    let opts = StartOptions {
+        idempotency_key: Some(key),
+        request_body: Some(request_hash(&req.fingerprint()).into_bytes()),
+        waiting: true,
+        parent_id: req.parent_id,
+        payer: Some(address_key(req.payer)),
+        token: Some(address_key(req.token)),
+        ..Default::default()
+    };
+    (data, opts)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 pub mod batcher;
 pub mod mint;
 pub mod mint_batch;
+pub mod payment;
 pub mod probe;
 
 use crate::chain::Chain;
@@ -12,7 +13,9 @@ use crate::engine::Registry;
 pub fn registry(chain: Option<&Chain>) -> Registry {
     let registry = Registry::new().register(mint::Mint);
     match chain {
-        Some(chain) => registry.register(mint_batch::MintBatch::new(chain.clone())),
+        Some(chain) => registry
+            .register(mint_batch::MintBatch::new(chain.clone()))
+            .register(payment::Payment::new(chain.clone())),
         None => registry,
     }
 }

@@ -68,7 +68,8 @@ impl Offer {
         }
     }
 
-    fn domain(&self) -> Eip712Domain {
+    /// The asset's EIP-712 domain, which payers sign against.
+    pub fn domain(&self) -> Eip712Domain {
         Eip712Domain::new(
             Some(self.asset_name.clone().into()),
             Some(self.asset_version.clone().into()),

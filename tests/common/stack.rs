@@ -48,6 +48,8 @@ pub struct Stack {
     pub service: Service,
     pub base: String,
     pub token: Address,
+    /// MockUSDC (EIP-3009); the signer (anvil's first account) is `PAY_TO`.
+    pub usdc: Address,
     pub http: reqwest::Client,
 }
 
@@ -68,7 +70,8 @@ impl Stack {
                 .unwrap();
         }
         let anvil = anvil(opts.anvil_args);
-        let token = deploy_test_token(&t, &anvil.endpoint(), opts.max_mints).await;
+        let TestContracts { token, usdc } =
+            deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
         if opts.manual_mining {
             anvil_rpc(
                 &anvil.endpoint(),
@@ -96,7 +99,8 @@ impl Stack {
                 signer: mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap(),
                 contracts: Contracts {
                     token: Some(token),
-                    usdc: None,
+                    usdc: Some(usdc),
+                    ..Default::default()
                 },
             }),
         };
@@ -108,6 +112,7 @@ impl Stack {
             service,
             base,
             token,
+            usdc,
             http: reqwest::Client::new(),
         }
     }
@@ -167,9 +172,14 @@ pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance
     MintToken::new(token, RootProvider::new_http(rpc.parse().unwrap()))
 }
 
-/// Deploys a MintToken allowing `max_mints` mints, with a pipeline and sender of its own that
-/// are stopped before the service starts its own.
-pub async fn deploy_test_token(t: &TestDb, rpc: &str, max_mints: u64) -> Address {
+pub struct TestContracts {
+    pub token: Address,
+    pub usdc: Address,
+}
+
+/// Deploys a MintToken allowing `max_mints` mints and a MockUSDC, with a pipeline and sender
+/// of their own that are stopped before the service starts its own.
+pub async fn deploy_test_contracts(t: &TestDb, rpc: &str, max_mints: u64) -> TestContracts {
     // Final at once: the chain may be automining, with no blocks on top.
     let settings = SettingsHandle::load(&t.db).await.unwrap();
     settings.replace(mintflow::config::Settings {
@@ -194,11 +204,15 @@ pub async fn deploy_test_token(t: &TestDb, rpc: &str, max_mints: u64) -> Address
         admin: chain.signer(),
         minter: chain.signer(),
     };
-    let token = deploy::deploy_token(&chain, "test-token", &params, Duration::from_secs(60))
+    let wait = Duration::from_secs(60);
+    let token = deploy::deploy_token(&chain, "test-token", &params, wait)
+        .await
+        .unwrap();
+    let usdc = deploy::deploy_mock_usdc(&chain, "test-usdc", wait)
         .await
         .unwrap();
     sender.stop().await;
-    token
+    TestContracts { token, usdc }
 }
 
 /// Whether the token minted each of `ids`, asked of the chain concurrently.

@@ -1,0 +1,293 @@
+//! `payment`: a USDC payment for mints, settled with the payer's signed EIP-3009
+//! authorization (`x402`, or `gasless` through the JSON API).
+//!
+//! `pending -> processing -> sent -> confirmed`, or `failed`. The payment and its mints (in
+//! `awaiting_payment`) are created in one transaction; the payment's idempotency key is the
+//! authorization itself (`eip3009:{chain}:{asset}:{from}:{nonce}`), so the unique index on
+//! workflow keys reserves each authorization once. `pending` simulates the settlement (the
+//! nonce unused, the balance there, the signature valid for the token); `processing` submits
+//! `transferWithAuthorization` to the transaction pipeline under the key `payment:{id}`; `sent`
+//! is woken when it is final. Confirmed: the mints go to `pending` (the batcher takes them) in
+//! the payment's checkpoint transaction. Failed: they are cancelled in it, with the reason.
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::sol_types::SolCall;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::mint::{MintRequest, MintState};
+use crate::chain::contracts::MockUSDC;
+use crate::chain::signer::address_key;
+use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
+use crate::engine::{Client, StartError, StartOptions, Started};
+use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
+use crate::store;
+use crate::store::moves::{Move, move_parked};
+use crate::store::workflows::Status;
+
+pub const PAYMENT: &str = "payment";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentState {
+    /// Accepted; its settlement is being simulated.
+    Pending,
+    /// Verified on chain; the settlement is being submitted.
+    Processing,
+    /// The settlement transaction is with the sender.
+    Sent,
+    Confirmed,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    X402,
+    Gasless,
+}
+
+/// A payment's checkpoint: the signed authorization and where its settlement is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentData {
+    pub kind: PaymentKind,
+    pub asset: Address,
+    pub payer: Address,
+    pub pay_to: Address,
+    pub amount: U256,
+    pub valid_after: U256,
+    pub valid_before: U256,
+    pub nonce: B256,
+    pub signature: Bytes,
+    #[serde(default)]
+    pub tx_id: Option<Uuid>,
+    #[serde(default)]
+    pub tx_hash: Option<String>,
+    #[serde(default)]
+    pub block: Option<i64>,
+}
+
+impl PaymentData {
+    /// The settlement call: `transferWithAuthorization` with the signature as bytes.
+    pub fn settlement(&self) -> Call {
+        let call = MockUSDC::transferWithAuthorization_0Call {
+            from: self.payer,
+            to: self.pay_to,
+            value: self.amount,
+            validAfter: self.valid_after,
+            validBefore: self.valid_before,
+            nonce: self.nonce,
+            signature: self.signature.clone(),
+        };
+        Call {
+            to: Some(self.asset),
+            input: call.abi_encode().into(),
+            value: U256::ZERO,
+            gas_limit: None,
+        }
+    }
+}
+
+/// The idempotency key of a payment: the authorization, as the token identifies it.
+pub fn authorization_key(chain_id: u64, asset: Address, from: Address, nonce: B256) -> String {
+    format!("eip3009:{chain_id}:{asset:#x}:{from:#x}:{nonce:#x}")
+}
+
+/// The `payment` kind.
+pub struct Payment {
+    chain: Chain,
+}
+
+impl Payment {
+    pub fn new(chain: Chain) -> Self {
+        Payment { chain }
+    }
+}
+
+type PaymentStep = Step<PaymentState, PaymentData>;
+
+impl Workflow for Payment {
+    type State = PaymentState;
+    type Data = PaymentData;
+    const KIND: &'static str = PAYMENT;
+
+    async fn step(
+        &self,
+        ctx: &StepCtx,
+        state: PaymentState,
+        mut data: PaymentData,
+    ) -> Result<PaymentStep, StepError> {
+        match state {
+            PaymentState::Pending => match self.chain.estimate(&data.settlement()).await {
+                Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
+                Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
+                Err(e) => Err(StepError::Transient(e.to_string())),
+            },
+            PaymentState::Processing => {
+                let submitted = self
+                    .chain
+                    .submit(Submit {
+                        key: format!("payment:{}", ctx.workflow_id),
+                        owner: Some(ctx.workflow_id),
+                        purpose: PAYMENT.into(),
+                        call: data.settlement(),
+                    })
+                    .await;
+                match submitted {
+                    Ok(tx_id) => {
+                        data.tx_hash = self.chain.latest_hash(tx_id).await?;
+                        data.tx_id = Some(tx_id);
+                        let detail = json!({ "tx_id": tx_id, "tx_hash": data.tx_hash });
+                        Ok(Step::new(Transition::Wait(PaymentState::Sent), data)
+                            .with_detail(detail))
+                    }
+                    Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
+                    Err(e) => Err(StepError::Transient(e.to_string())),
+                }
+            }
+            PaymentState::Sent => {
+                let tx_id = data.tx_id.ok_or_else(|| {
+                    StepError::Permanent("sent payment without a transaction".into())
+                })?;
+                match self.chain.outcome(tx_id).await? {
+                    TxOutcome::Pending { .. } => {
+                        Ok(Step::new(Transition::Wait(PaymentState::Sent), data))
+                    }
+                    TxOutcome::Confirmed { hash, block, .. } => {
+                        data.tx_hash = Some(hash.clone());
+                        data.block = Some(block);
+                        let paid =
+                            children_effect(ctx, MintState::Pending, Status::Waiting, "paid", None);
+                        Ok(Step::complete(PaymentState::Confirmed, data)
+                            .with_effect(paid)
+                            .with_detail(json!({ "tx_hash": hash, "block": block })))
+                    }
+                    TxOutcome::Reverted { reason, .. } => {
+                        Ok(fail(ctx, data, format!("settlement reverted: {reason}")))
+                    }
+                    TxOutcome::Failed { reason } => Ok(fail(
+                        ctx,
+                        data,
+                        format!("settlement could not land: {reason}"),
+                    )),
+                }
+            }
+            PaymentState::Confirmed => Ok(Step::complete(state, data)),
+            PaymentState::Failed => Err(StepError::Permanent(
+                "a failed payment is not settled again; the payer signs a new authorization".into(),
+            )),
+        }
+    }
+}
+
+/// Fails the payment and cancels its mints, in one checkpoint.
+fn fail(ctx: &StepCtx, data: PaymentData, reason: String) -> PaymentStep {
+    let cancel = children_effect(
+        ctx,
+        MintState::Cancelled,
+        Status::Cancelled,
+        "cancelled",
+        Some(format!("payment {} failed: {reason}", ctx.workflow_id)),
+    );
+    Step::new(Transition::Fail(PaymentState::Failed, reason), data).with_effect(cancel)
+}
+
+/// Moves the payment's mints out of `awaiting_payment`.
+fn children_effect(
+    ctx: &StepCtx,
+    to: MintState,
+    status: Status,
+    event: &'static str,
+    error: Option<String>,
+) -> Effect {
+    let payment = ctx.workflow_id;
+    let worker = ctx.worker_id.clone();
+    let error = Arc::new(error);
+    Arc::new(move |txn| {
+        let worker = worker.clone();
+        let error = error.clone();
+        Box::pin(async move {
+            let mints = crate::store::mints::children(txn, payment).await?;
+            let m = Move {
+                ids: &mints,
+                from_states: &[MintState::AwaitingPayment.as_str()],
+                from_statuses: &[Status::Waiting],
+                to_state: to.as_str(),
+                to_status: status,
+                event,
+                patch: json!({}),
+                tx_hash: None,
+                error: error.as_deref(),
+                detail: Some(json!({ "payment": payment })),
+                worker: Some(&worker),
+            };
+            move_parked(txn, &m, crate::store::now_ms()).await?;
+            Ok(())
+        })
+    })
+}
+
+/// A payment with its mints, as created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub payment: Uuid,
+    pub mints: Vec<Uuid>,
+    /// The authorization was accepted before, with the same request: that payment.
+    pub existing: bool,
+}
+
+/// Creates the payment and its mints (waiting for it) in one transaction. The authorization
+/// is the payment's idempotency key: the same one with the same request returns the first
+/// payment; with another request, `IdempotencyConflict`.
+pub async fn create(
+    client: &Client,
+    chain_id: u64,
+    data: &PaymentData,
+    mints: &MintRequest,
+) -> Result<Created, StartError> {
+    let fingerprint = serde_json::to_vec(&json!({
+        "payment": data,
+        "recipient": mints.recipient,
+        "token": mints.token,
+        "quantity": mints.quantity,
+    }))
+    .expect("serializes");
+    let opts = StartOptions {
+        idempotency_key: Some(authorization_key(
+            chain_id, data.asset, data.payer, data.nonce,
+        )),
+        request_body: Some(fingerprint),
+        payer: Some(address_key(data.payer)),
+        token: Some(address_key(mints.token)),
+        ..Default::default()
+    };
+    let txn = store::begin_write(client.db()).await?;
+    let payment = match client
+        .start_in::<Payment, _>(&txn, PaymentState::Pending, data, opts)
+        .await?
+    {
+        Started::Created(id) => id,
+        Started::Existing(id) => {
+            txn.rollback().await?;
+            return Ok(Created {
+                payment: id,
+                mints: store::mints::children(client.db(), id).await?,
+                existing: true,
+            });
+        }
+    };
+    let request = MintRequest {
+        key: format!("payment:{payment}"),
+        parent_id: Some(payment),
+        ..mints.clone()
+    };
+    let created = super::mint::start_in(client, &txn, &request).await?;
+    txn.commit().await?;
+    client.wake_local();
+    Ok(Created {
+        payment,
+        mints: created.ids,
+        existing: false,
+    })
+}

@@ -1,0 +1,332 @@
+//! Gasless payments (a signed EIP-3009 authorization in JSON) against MockUSDC on a real
+//! anvil, on PostgreSQL and SQLite: settled once, their mints started only when the
+//! settlement is confirmed and cancelled when it fails.
+#[macro_use]
+mod common;
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolStruct;
+use common::stack::{AMOUNT_PER_MINT, Stack, StackOptions, anvil_rpc};
+use common::{Backend, DEV_KEY, eventually};
+use mintflow::chain::contracts::MockUSDC;
+use mintflow::x402::Offer;
+use mintflow::x402::verify::TransferWithAuthorization;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(120);
+/// Anvil's second account: the payer.
+const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// The default `MINT_PRICE`: 1 USDC.
+const PRICE: u64 = 1_000_000;
+
+alloy::sol! {
+    struct CancelAuthorization {
+        address authorizer;
+        bytes32 nonce;
+    }
+}
+
+on_both_backends!(
+    a_gasless_payment_settles_once_then_mints,
+    refused_payments_write_nothing,
+    a_settlement_reverted_on_chain_cancels_the_mints,
+);
+
+/// A fresh authorization nonce.
+fn nonce() -> B256 {
+    B256::from_slice(uuid::Uuid::new_v4().as_bytes().repeat(2).as_slice())
+}
+
+fn payer() -> PrivateKeySigner {
+    PAYER_KEY.parse().unwrap()
+}
+
+fn offer(stack: &Stack, amount: u64) -> Offer {
+    Offer {
+        chain_id: 31337,
+        asset: stack.usdc,
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        pay_to: DEV_KEY.parse::<PrivateKeySigner>().unwrap().address(),
+        amount: U256::from(amount),
+        max_timeout_seconds: 60,
+    }
+}
+
+/// A gasless payment body signed by `who`.
+fn signed(stack: &Stack, who: &PrivateKeySigner, value: u64, nonce: B256, quantity: u64) -> Value {
+    let offer = offer(stack, value);
+    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
+    let message = TransferWithAuthorization {
+        from: who.address(),
+        to: offer.pay_to,
+        value: U256::from(value),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(valid_before),
+        nonce,
+    };
+    let sig = who
+        .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+        .unwrap();
+    json!({
+        "paymentType": "gasless",
+        "authorization": {
+            "from": who.address().to_string(), "to": offer.pay_to.to_string(),
+            "value": value.to_string(), "validAfter": "0",
+            "validBefore": valid_before.to_string(), "nonce": nonce.to_string(),
+        },
+        "signature": Bytes::from(sig.as_bytes()).to_string(),
+        "quantity": quantity,
+    })
+}
+
+/// Gives `who` test USDC from the faucet, mining a block when the chain does not.
+async fn fund(stack: &Stack, who: Address, amount: u64, mine: bool) {
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer()))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let usdc = MockUSDC::new(stack.usdc, &provider);
+    let pending = usdc.mint(who, U256::from(amount)).send().await.unwrap();
+    if mine {
+        anvil_rpc(&stack.anvil.endpoint(), "anvil_mine", json!([1])).await;
+    }
+    assert!(pending.get_receipt().await.unwrap().status());
+}
+
+async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
+    let provider: alloy::providers::RootProvider =
+        alloy::providers::RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
+    MockUSDC::new(stack.usdc, provider)
+        .balanceOf(who)
+        .call()
+        .await
+        .unwrap()
+}
+
+async fn payment_status(stack: &Stack, id: &str, want: &str) -> Value {
+    eventually(WAIT, &format!("payment {id} to be {want}"), || async {
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        (p["status"] == want).then_some(p)
+    })
+    .await
+}
+
+async fn count(stack: &Stack, kind: &str) -> i64 {
+    stack
+        .t
+        .scalar_i64(&format!(
+            "SELECT count(*) FROM workflows WHERE kind = '{kind}'"
+        ))
+        .await
+}
+
+async fn a_gasless_payment_settles_once_then_mints(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let who = payer();
+    fund(&stack, who.address(), 10 * PRICE, false).await;
+    let seller = offer(&stack, 0).pay_to;
+    let seller_before = usdc_balance(&stack, seller).await;
+    let body = signed(&stack, &who, 2 * PRICE, nonce(), 2);
+
+    let (status, p) = stack.post("/v1/payments", &body).await;
+    assert_eq!(status, 202, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    assert_eq!(p["mintIds"].as_array().unwrap().len(), 2, "{p}");
+    // The same authorization again, also many times at once: the same payment.
+    let replays =
+        futures::future::join_all((0..20).map(|_| stack.post("/v1/payments", &body))).await;
+    for (status, again) in replays {
+        assert_eq!(
+            (status, again["id"].as_str()),
+            (200, Some(id.as_str())),
+            "{again}"
+        );
+    }
+
+    let p = payment_status(&stack, &id, "confirmed").await;
+    assert!(p["txHash"].as_str().unwrap().starts_with("0x"));
+    for mint in p["mintIds"].as_array().unwrap() {
+        eventually(WAIT, "the paid mint to be confirmed", || async {
+            let (_, m) = stack
+                .get(&format!("/v1/mints/{}", mint.as_str().unwrap()))
+                .await;
+            (m["status"] == "confirmed").then_some(())
+        })
+        .await;
+    }
+    assert_eq!(
+        (count(&stack, "payment").await, count(&stack, "mint").await),
+        (1, 2)
+    );
+    assert_eq!(
+        usdc_balance(&stack, who.address()).await,
+        U256::from(8 * PRICE)
+    );
+    assert_eq!(
+        usdc_balance(&stack, seller).await - seller_before,
+        U256::from(2 * PRICE)
+    );
+    let tokens = stack
+        .token_contract()
+        .balanceOf(who.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(tokens, U256::from(2 * AMOUNT_PER_MINT));
+    let (_, h) = stack
+        .get(&format!(
+            "/v1/workflows/{}/history",
+            p["mintIds"][0].as_str().unwrap()
+        ))
+        .await;
+    let states: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "awaiting_payment",
+            "pending",
+            "processing",
+            "sent",
+            "confirmed"
+        ]
+    );
+    stack.service.stop().await;
+}
+
+async fn refused(stack: &Stack, body: &Value, code: &str) {
+    let before = count(stack, "payment").await + count(stack, "mint").await;
+    let (status, answer) = stack.post("/v1/payments", body).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (402, Some(code)),
+        "{answer}"
+    );
+    let after = count(stack, "payment").await + count(stack, "mint").await;
+    assert_eq!(before, after, "a refused payment wrote something");
+}
+
+async fn refused_payments_write_nothing(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let who = payer();
+    fund(&stack, who.address(), PRICE, false).await;
+    // The price of 1 mint is 1 USDC: paying less or more is refused.
+    refused(
+        &stack,
+        &signed(&stack, &who, PRICE - 1, nonce(), 1),
+        "invalid_exact_evm_payload_authorization_value",
+    )
+    .await;
+    let mut expired = signed(&stack, &who, PRICE, nonce(), 1);
+    expired["authorization"]["validBefore"] = json!("1000");
+    refused(
+        &stack,
+        &expired,
+        "invalid_exact_evm_payload_authorization_valid_before",
+    )
+    .await;
+    let mut early = signed(&stack, &who, PRICE, nonce(), 1);
+    early["authorization"]["validAfter"] = json!("99999999999");
+    refused(
+        &stack,
+        &early,
+        "invalid_exact_evm_payload_authorization_valid_after",
+    )
+    .await;
+    let mut elsewhere = signed(&stack, &who, PRICE, nonce(), 1);
+    elsewhere["authorization"]["to"] = json!(Address::repeat_byte(9).to_string());
+    refused(
+        &stack,
+        &elsewhere,
+        "invalid_exact_evm_payload_recipient_mismatch",
+    )
+    .await;
+    let mut forged = signed(&stack, &who, PRICE, nonce(), 1);
+    forged["authorization"]["nonce"] = json!(nonce().to_string());
+    refused(&stack, &forged, "invalid_exact_evm_payload_signature").await;
+    let poor = PrivateKeySigner::random();
+    refused(
+        &stack,
+        &signed(&stack, &poor, PRICE, nonce(), 1),
+        "invalid_exact_evm_insufficient_balance",
+    )
+    .await;
+    let mut garbage = signed(&stack, &who, PRICE, nonce(), 1);
+    garbage["signature"] = json!("0x1234");
+    refused(&stack, &garbage, "invalid_exact_evm_payload_signature").await;
+    stack.service.stop().await;
+}
+
+async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    let who = payer();
+    fund(&stack, who.address(), PRICE, true).await;
+    let nonce = self::nonce();
+    let (status, p) = stack
+        .post("/v1/payments", &signed(&stack, &who, PRICE, nonce, 1))
+        .await;
+    assert_eq!(status, 202, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    payment_status(&stack, &id, "sent").await;
+    // The payer cancels the authorization with a higher tip: the cancellation is mined first
+    // and the settlement reverts on chain.
+    let domain = offer(&stack, PRICE).domain();
+    let cancel = CancelAuthorization {
+        authorizer: who.address(),
+        nonce,
+    };
+    let sig = who
+        .sign_hash_sync(&cancel.eip712_signing_hash(&domain))
+        .unwrap();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer()))
+        .connect_http(rpc.parse().unwrap());
+    let usdc = MockUSDC::new(stack.usdc, &provider);
+    let _cancel = usdc
+        .cancelAuthorization_1(who.address(), nonce, Bytes::from(sig.as_bytes()))
+        .gas(200_000) // estimating would see the pending settlement and revert
+        .max_priority_fee_per_gas(100_000_000_000)
+        .max_fee_per_gas(200_000_000_000)
+        .send()
+        .await
+        .unwrap();
+    let p = eventually(WAIT, "the payment to fail", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        (p["status"] == "failed").then_some(p)
+    })
+    .await;
+    assert!(p["error"].as_str().unwrap().contains("reverted"), "{p}");
+    let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+    assert_eq!(m["status"], "cancelled", "{m}");
+    let (_, h) = stack.get(&format!("/v1/workflows/{mint}/history")).await;
+    let states: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["awaiting_payment", "cancelled"], "never sent");
+    assert_eq!(usdc_balance(&stack, who.address()).await, U256::from(PRICE));
+    let _ = provider.get_block_number().await;
+    stack.service.stop().await;
+}
