@@ -11,6 +11,7 @@ pub mod payments;
 pub mod settings;
 pub mod time;
 pub mod workflows;
+pub mod x402;
 
 use poem::{Endpoint, EndpointExt, Route, middleware::Tracing};
 use poem_openapi::OpenApiService;
@@ -50,6 +51,7 @@ type Apis = (
     payments::PaymentsApi,
     workflows::WorkflowsApi,
     settings::SettingsApi,
+    x402::X402Api,
     legacy::LegacyApi,
 );
 
@@ -61,6 +63,7 @@ fn service() -> OpenApiService<Apis, ()> {
             payments::PaymentsApi,
             workflows::WorkflowsApi,
             settings::SettingsApi,
+            x402::X402Api,
             legacy::LegacyApi,
         ),
         "mintflow",

@@ -141,66 +141,17 @@ impl PaymentsApi {
             resource: None,
             accepted: offer.requirements(),
         };
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let verified = x402::verify(&offer, &payload, now).map_err(refused)?;
-        let data = PaymentData {
-            kind: match b.payment_type {
-                PaymentTypeIn::Gasless => PaymentKind::Gasless,
-            },
-            asset: offer.asset,
-            payer: verified.from,
-            pay_to: verified.to,
-            amount: verified.value,
-            valid_after: verified.valid_after,
-            valid_before: verified.valid_before,
-            nonce: verified.nonce,
-            signature: verified.signature,
-            tx_id: None,
-            tx_hash: None,
-            block: None,
+        let kind = match b.payment_type {
+            PaymentTypeIn::Gasless => PaymentKind::Gasless,
         };
-        let recipient = match b.recipient.as_deref() {
-            Some(r) => parse_address("recipient", r)?,
-            None => data.payer,
-        };
-        let token = match b.token.as_deref() {
-            Some(t) => parse_address("token", t)?,
-            None => app.contracts.token.ok_or_else(|| {
-                ApiError::unprocessable(
-                    "no_default_token",
-                    "no `token` given and the server has no default token (TOKEN_ADDRESS)",
-                )
-            })?,
-        };
-        if !app
-            .admission
-            .token_known(&app.db, chain.chain_id() as i64, &address_key(token))
-            .await?
-        {
-            return Err(ApiError::not_found(
-                "unknown_token",
-                format!("token {token} is not registered"),
-            ));
-        }
-        simulate(chain, &data).await?;
-        let request = MintRequest {
-            payer: data.payer,
-            recipient,
-            token,
+        let order = Order {
+            recipient: b.recipient,
+            token: b.token,
             quantity: quantity as u32,
-            payment_type: PaymentType::Gasless,
-            key: String::new(),
-            parent_id: None,
         };
-        let created = payment::create(&app.client, chain.chain_id(), &data, &request)
+        let created = accept(&app, chain, &offer, &payload, kind, order)
             .await
-            .map_err(|e| match e {
-                StartError::IdempotencyConflict { existing } => ApiError::payment_required(
-                    &Reason::NonceUsed.code(),
-                    format!("this authorization was used by payment {existing}"),
-                ),
-                StartError::Db(e) => e.into(),
-            })?;
+            .map_err(|(e, _)| e)?;
         let mut view = find(&app, created.payment).await?;
         view.existing = created.existing;
         Ok(if created.existing {
@@ -226,14 +177,101 @@ impl PaymentsApi {
     }
 }
 
-fn chain(app: &AppState) -> Result<&Chain, ApiError> {
+/// What a payment buys.
+#[derive(Clone, Debug)]
+pub struct Order {
+    pub recipient: Option<String>,
+    pub token: Option<String>,
+    pub quantity: u32,
+}
+
+/// Verifies a signed payment for `offer`, simulates its settlement and creates the payment
+/// with its mints. Nothing is written for a refused payment; the refusal comes with its x402
+/// reason when it has one.
+pub async fn accept(
+    app: &AppState,
+    chain: &Chain,
+    offer: &Offer,
+    payload: &PaymentPayload,
+    kind: PaymentKind,
+    order: Order,
+) -> Result<payment::Created, (ApiError, Option<Reason>)> {
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let verified = x402::verify(offer, payload, now).map_err(|r| (refused(r), Some(r)))?;
+    let data = PaymentData {
+        kind,
+        asset: offer.asset,
+        payer: verified.from,
+        pay_to: verified.to,
+        amount: verified.value,
+        valid_after: verified.valid_after,
+        valid_before: verified.valid_before,
+        nonce: verified.nonce,
+        signature: verified.signature,
+        tx_id: None,
+        tx_hash: None,
+        block: None,
+    };
+    let plain = |e: ApiError| (e, None);
+    let recipient = match order.recipient.as_deref() {
+        Some(r) => parse_address("recipient", r).map_err(plain)?,
+        None => data.payer,
+    };
+    let token = match order.token.as_deref() {
+        Some(t) => parse_address("token", t).map_err(plain)?,
+        None => app.contracts.token.ok_or_else(|| {
+            plain(ApiError::unprocessable(
+                "no_default_token",
+                "no `token` given and the server has no default token (TOKEN_ADDRESS)",
+            ))
+        })?,
+    };
+    let known = app
+        .admission
+        .token_known(&app.db, chain.chain_id() as i64, &address_key(token))
+        .await
+        .map_err(plain)?;
+    if !known {
+        return Err(plain(ApiError::not_found(
+            "unknown_token",
+            format!("token {token} is not registered"),
+        )));
+    }
+    simulate(chain, &data).await?;
+    let request = MintRequest {
+        payer: data.payer,
+        recipient,
+        token,
+        quantity: order.quantity,
+        payment_type: match kind {
+            PaymentKind::X402 => PaymentType::X402,
+            PaymentKind::Gasless => PaymentType::Gasless,
+        },
+        key: String::new(),
+        parent_id: None,
+    };
+    payment::create(&app.client, chain.chain_id(), &data, &request)
+        .await
+        .map_err(|e| match e {
+            StartError::IdempotencyConflict { existing } => (
+                ApiError::payment_required(
+                    &Reason::NonceUsed.code(),
+                    format!("this authorization was used by payment {existing}"),
+                ),
+                Some(Reason::NonceUsed),
+            ),
+            StartError::Db(e) => plain(e.into()),
+        })
+}
+
+pub fn chain(app: &AppState) -> Result<&Chain, ApiError> {
     app.chain.as_ref().ok_or_else(|| {
         ApiError::unavailable("no_chain", "this server has no chain configured (RPC_URL)")
     })
 }
 
 /// What this server asks for `quantity` mints.
-fn offer(app: &AppState, chain: &Chain, quantity: u64) -> Result<Offer, ApiError> {
+pub fn offer(app: &AppState, chain: &Chain, quantity: u64) -> Result<Offer, ApiError> {
     let c = &app.contracts;
     let asset = c.usdc.ok_or_else(|| {
         ApiError::unavailable(
@@ -258,7 +296,7 @@ fn refused(reason: Reason) -> ApiError {
 
 /// Simulates the settlement: a used nonce, a short balance or a bad signature for the token
 /// refuse the payment before anything is written.
-async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), ApiError> {
+async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), (ApiError, Option<Reason>)> {
     match chain.estimate(&data.settlement()).await {
         Ok(_) => Ok(()),
         Err(ChainError::Reverted(why)) => {
@@ -271,19 +309,23 @@ async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), ApiError> {
             } else {
                 Reason::Simulation
             };
-            Err(ApiError::payment_required(
-                &reason.code(),
-                format!("the settlement would revert: {why}"),
+            let message = format!("the settlement would revert: {why}");
+            Err((
+                ApiError::payment_required(&reason.code(), message),
+                Some(reason),
             ))
         }
-        Err(e) => Err(ApiError::unavailable(
-            "chain_unavailable",
-            format!("cannot check the payment now: {e}"),
+        Err(e) => Err((
+            ApiError::unavailable(
+                "chain_unavailable",
+                format!("cannot check the payment now: {e}"),
+            ),
+            None,
         )),
     }
 }
 
-async fn find(app: &AppState, id: Uuid) -> Result<PaymentView, ApiError> {
+pub async fn find(app: &AppState, id: Uuid) -> Result<PaymentView, ApiError> {
     let row = rows::find(&app.db, id)
         .await?
         .filter(|w| w.kind == PAYMENT)

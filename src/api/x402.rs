@@ -1,0 +1,225 @@
+//! `POST /x402/mint`: mints paid with the x402 protocol (v2, `exact`, EIP-3009). Without a
+//! `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`; with one it
+//! verifies it, creates the payment and its mints in one transaction, and answers 200 with
+//! `PAYMENT-RESPONSE` once the settlement is confirmed (waiting at most the offer's
+//! `maxTimeoutSeconds`; a client that goes away does not stop the payment).
+use std::time::Duration;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::Json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::payments::{Order, accept, chain, find, offer};
+use crate::workflows::payment::PaymentKind;
+use crate::x402::types::{DecodeError, decode_header, encode_header};
+use crate::x402::{Offer, PaymentPayload, Resource, SettlementResponse};
+
+#[derive(Tags)]
+pub enum X402Tag {
+    /// Pay-per-request with the x402 protocol.
+    X402,
+}
+
+/// What to mint.
+#[derive(Clone, Debug, Default, Object)]
+pub struct X402MintBody {
+    /// Who receives the tokens; the payer when absent.
+    pub recipient: Option<String>,
+    /// The token; the server's default token when absent.
+    pub token: Option<String>,
+    /// Mints, 1 to 100 (default 1); the price is `MINT_PRICE` x quantity.
+    pub quantity: Option<i64>,
+}
+
+/// A settled x402 payment.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct X402Paid {
+    pub payment_id: Uuid,
+    pub mint_ids: Vec<Uuid>,
+    /// `confirmed`, or where the payment is when the wait ran out (answered with 202).
+    pub status: String,
+    pub tx_hash: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum X402Response {
+    /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` carries it.
+    #[oai(status = 200)]
+    Paid(Json<X402Paid>, #[oai(header = "PAYMENT-RESPONSE")] String),
+    /// Accepted, but not confirmed within `maxTimeoutSeconds`: follow `/v1/payments/{id}`.
+    #[oai(status = 202)]
+    Settling(Json<X402Paid>),
+    /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`
+    /// holds the offer; after a failed settlement `PAYMENT-RESPONSE` says why.
+    #[oai(status = 402)]
+    Required(
+        Json<ErrorBody>,
+        #[oai(header = "PAYMENT-REQUIRED")] String,
+        #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+pub struct X402Api;
+
+#[OpenApi(tag = "X402Tag::X402")]
+impl X402Api {
+    /// Mint, paying with x402 (the official `@x402/fetch` client works unchanged).
+    #[oai(path = "/x402/mint", method = "post", operation_id = "x402_mint")]
+    async fn mint(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        body: Json<X402MintBody>,
+        /// base64(JSON PaymentPayload).
+        #[oai(name = "PAYMENT-SIGNATURE")]
+        signature: Header<Option<String>>,
+    ) -> Result<X402Response, ApiError> {
+        let chain = chain(&app)?;
+        let quantity = body.0.quantity.unwrap_or(1);
+        if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
+            return Err(ApiError::unprocessable(
+                "quantity_out_of_range",
+                format!("`quantity` must be between 1 and 100, got {quantity}"),
+            ));
+        }
+        let offer = offer(&app, chain, quantity as u64)?;
+        let resource = Resource {
+            url: resource_url(req),
+            description: format!("{quantity} mint(s)"),
+            mime_type: "application/json".into(),
+        };
+        let Some(header) = signature.0 else {
+            return Ok(required(
+                &offer,
+                resource,
+                "payment_required",
+                "Payment required",
+                None,
+            ));
+        };
+        let payload: PaymentPayload = decode_header(&header).map_err(|e| {
+            let what = match e {
+                DecodeError::Base64(_) => "is not standard base64",
+                DecodeError::Json(_) => "is not an x402 PaymentPayload",
+            };
+            ApiError::bad_request(
+                "invalid_payment_signature",
+                format!("PAYMENT-SIGNATURE {what}: {e}"),
+            )
+        })?;
+        let order = Order {
+            recipient: body.0.recipient,
+            token: body.0.token,
+            quantity: quantity as u32,
+        };
+        let created = match accept(&app, chain, &offer, &payload, PaymentKind::X402, order).await {
+            Ok(created) => created,
+            Err((_, Some(reason))) => {
+                let message = format!("the payment is refused: {reason}");
+                return Ok(required(&offer, resource, &reason.code(), &message, None));
+            }
+            Err((e, None)) => return Err(e),
+        };
+        if created.existing {
+            // A replayed PAYMENT-SIGNATURE: it paid once, for the first request.
+            let reason = crate::x402::Reason::NonceUsed;
+            let message = format!(
+                "this payment was already made (payment {})",
+                created.payment
+            );
+            return Ok(required(&offer, resource, &reason.code(), &message, None));
+        }
+        settle(&app, &offer, created.payment, created.mints).await
+    }
+}
+
+/// Waits for the settlement (up to the offer's timeout) and answers with its outcome.
+async fn settle(
+    app: &AppState,
+    offer: &Offer,
+    payment: Uuid,
+    mint_ids: Vec<Uuid>,
+) -> Result<X402Response, ApiError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(offer.max_timeout_seconds);
+    loop {
+        // The payment has no per-request notification; one indexed row read per 100 ms.
+        let view = find(app, payment).await?;
+        let paid = X402Paid {
+            payment_id: payment,
+            mint_ids: mint_ids.clone(),
+            status: view.status.clone(),
+            tx_hash: view.tx_hash.clone(),
+        };
+        match view.status.as_str() {
+            "confirmed" => {
+                let response = SettlementResponse {
+                    success: true,
+                    error_reason: None,
+                    transaction: view.tx_hash.unwrap_or_default(),
+                    network: offer.network(),
+                    payer: view.payer,
+                };
+                return Ok(X402Response::Paid(Json(paid), encode_header(&response)));
+            }
+            "failed" => {
+                let reason = "invalid_transaction_state";
+                let response = SettlementResponse {
+                    success: false,
+                    error_reason: Some(reason.into()),
+                    transaction: view.tx_hash.unwrap_or_default(),
+                    network: offer.network(),
+                    payer: view.payer,
+                };
+                let message = view.error.unwrap_or_else(|| "the settlement failed".into());
+                let resource = Resource {
+                    url: String::new(),
+                    description: String::new(),
+                    mime_type: "application/json".into(),
+                };
+                return Ok(required(
+                    offer,
+                    resource,
+                    reason,
+                    &message,
+                    Some(encode_header(&response)),
+                ));
+            }
+            _ if tokio::time::Instant::now() >= deadline => {
+                return Ok(X402Response::Settling(Json(paid)));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn required(
+    offer: &Offer,
+    resource: Resource,
+    code: &str,
+    message: &str,
+    payment_response: Option<String>,
+) -> X402Response {
+    X402Response::Required(
+        Json(ErrorBody {
+            code: code.into(),
+            message: message.into(),
+        }),
+        encode_header(&offer.payment_required(resource, message)),
+        payment_response,
+        "no-store".into(),
+    )
+}
+
+/// The URL the client asked for, as x402's `resource.url`.
+fn resource_url(req: &Request) -> String {
+    let host = req
+        .header(poem::http::header::HOST)
+        .unwrap_or("localhost")
+        .to_owned();
+    format!("http://{host}{}", req.uri().path())
+}

@@ -1,0 +1,237 @@
+//! x402 v2 end to end: the official npm client (`@x402/fetch` + `@x402/evm`, run with node)
+//! pays `mintflow` on anvil; replays and malformed headers are refused and write nothing.
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::ProviderBuilder;
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolStruct;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use common::stack::{AMOUNT_PER_MINT, Stack, StackOptions};
+use common::{Backend, DEV_KEY, eventually};
+use mintflow::chain::contracts::MockUSDC;
+use mintflow::x402::types::{PaymentRequired, encode_header};
+use mintflow::x402::verify::TransferWithAuthorization;
+use mintflow::x402::{Authorization, ExactPayload, Offer, PaymentPayload};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(120);
+/// Anvil's second account: the payer.
+const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const PRICE: u64 = 1_000_000;
+
+on_both_backends!(
+    the_official_client_pays_and_gets_its_mint,
+    a_replayed_payment_signature_pays_once,
+);
+
+async fn funded(stack: &Stack) -> PrivateKeySigner {
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer.clone()))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let pending = MockUSDC::new(stack.usdc, &provider)
+        .mint(payer.address(), U256::from(10 * PRICE))
+        .send()
+        .await
+        .unwrap();
+    assert!(pending.get_receipt().await.unwrap().status());
+    payer
+}
+
+async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
+    let provider: alloy::providers::RootProvider =
+        alloy::providers::RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
+    MockUSDC::new(stack.usdc, provider)
+        .balanceOf(who)
+        .call()
+        .await
+        .unwrap()
+}
+
+fn seller() -> Address {
+    DEV_KEY.parse::<PrivateKeySigner>().unwrap().address()
+}
+
+async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer = funded(&stack).await;
+    let seller_before = usdc_balance(&stack, seller()).await;
+    let out = tokio::process::Command::new("node")
+        .arg("tools/x402-pay.mjs")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("X402_URL", format!("{}/x402/mint", stack.base))
+        .env("X402_PRIVATE_KEY", PAYER_KEY)
+        .env("X402_ASSET", stack.usdc.to_string())
+        .env("X402_NETWORK", "eip155:31337")
+        .env("X402_BODY", "{\"quantity\":1}")
+        .output()
+        .await
+        .expect("run node tools/x402-pay.mjs (npm ci --prefix tools)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(result["status"], 200, "{result}");
+    let settled = &result["paymentResponse"];
+    assert_eq!(settled["success"], true, "{result}");
+    assert_eq!(settled["network"], "eip155:31337");
+    assert!(settled["transaction"].as_str().unwrap().starts_with("0x"));
+    assert_eq!(
+        settled["payer"].as_str().unwrap().to_lowercase(),
+        payer.address().to_string().to_lowercase()
+    );
+
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(9 * PRICE)
+    );
+    assert_eq!(
+        usdc_balance(&stack, seller()).await - seller_before,
+        U256::from(PRICE)
+    );
+    let mint = result["body"]["mintIds"][0].as_str().unwrap().to_owned();
+    eventually(WAIT, "the paid mint to be confirmed", || async {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        (m["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let tokens = stack
+        .token_contract()
+        .balanceOf(payer.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(tokens, U256::from(AMOUNT_PER_MINT));
+    stack.service.stop().await;
+}
+
+/// A PAYMENT-SIGNATURE for the offer in `required`, signed by `payer`.
+fn payment_signature(required: &PaymentRequired, payer: &PrivateKeySigner) -> String {
+    let accepted = required.accepts[0].clone();
+    let offer = Offer {
+        chain_id: 31337,
+        asset: accepted.asset.parse().unwrap(),
+        asset_name: accepted.extra["name"].as_str().unwrap().into(),
+        asset_version: accepted.extra["version"].as_str().unwrap().into(),
+        pay_to: accepted.pay_to.parse().unwrap(),
+        amount: U256::from_str_radix(&accepted.amount, 10).unwrap(),
+        max_timeout_seconds: accepted.max_timeout_seconds,
+    };
+    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
+    let nonce = B256::from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2));
+    let message = TransferWithAuthorization {
+        from: payer.address(),
+        to: offer.pay_to,
+        value: offer.amount,
+        validAfter: U256::ZERO,
+        validBefore: U256::from(valid_before),
+        nonce,
+    };
+    let sig = payer
+        .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+        .unwrap();
+    encode_header(&PaymentPayload {
+        x402_version: 2,
+        payload: ExactPayload {
+            authorization: Authorization {
+                from: payer.address().to_string(),
+                to: offer.pay_to.to_string(),
+                value: offer.amount.to_string(),
+                valid_after: "0".into(),
+                valid_before: valid_before.to_string(),
+                nonce: nonce.to_string(),
+            },
+            signature: Bytes::from(sig.as_bytes()).to_string(),
+        },
+        resource: Some(required.resource.clone()),
+        accepted,
+    })
+}
+
+async fn pay(stack: &Stack, signature: Option<&str>) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = stack
+        .http
+        .post(format!("{}/x402/mint", stack.base))
+        .json(&json!({ "quantity": 1 }));
+    if let Some(s) = signature {
+        req = req.header("PAYMENT-SIGNATURE", s);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    (status, res.json().await.unwrap_or(Value::Null), headers)
+}
+
+async fn payments(stack: &Stack) -> i64 {
+    stack
+        .t
+        .scalar_i64("SELECT count(*) FROM workflows WHERE kind = 'payment'")
+        .await
+}
+
+async fn a_replayed_payment_signature_pays_once(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer = funded(&stack).await;
+    // Unpaid: 402 with the offer.
+    let (status, body, headers) = pay(&stack, None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("payment_required")),
+        "{body}"
+    );
+    assert_eq!(headers["cache-control"], "no-store");
+    let offered = STANDARD
+        .decode(headers["payment-required"].to_str().unwrap())
+        .unwrap();
+    let required: PaymentRequired = serde_json::from_slice(&offered).unwrap();
+    assert_eq!(required.accepts[0].network, "eip155:31337");
+    assert_eq!(required.accepts[0].amount, PRICE.to_string());
+    assert_eq!(required.accepts[0].extra["name"], "USD Coin");
+
+    // Unreadable signatures: 400, nothing written.
+    assert_eq!(pay(&stack, Some("%%%")).await.0, 400);
+    assert_eq!(pay(&stack, Some(&STANDARD.encode("{nope"))).await.0, 400);
+    assert_eq!(payments(&stack).await, 0);
+
+    // The same signature 20 times at once, then again: one payment, one transfer, one mint.
+    let signature = payment_signature(&required, &payer);
+    let answers = futures::future::join_all((0..20).map(|_| pay(&stack, Some(&signature)))).await;
+    let paid: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
+    assert_eq!(paid.len(), 1, "{answers:?}");
+    for (status, body, _) in answers.iter().filter(|(s, _, _)| *s != 200) {
+        assert_eq!(
+            (*status, body["code"].as_str()),
+            (402, Some("invalid_exact_evm_nonce_already_used")),
+            "{body}"
+        );
+    }
+    let (status, body, _) = pay(&stack, Some(&signature)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("invalid_exact_evm_nonce_already_used")),
+        "{body}"
+    );
+    assert_eq!(payments(&stack).await, 1);
+    assert_eq!(
+        stack
+            .t
+            .scalar_i64("SELECT count(*) FROM workflows WHERE kind = 'mint'")
+            .await,
+        1
+    );
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(9 * PRICE)
+    );
+    stack.service.stop().await;
+}
