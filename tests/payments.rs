@@ -35,6 +35,7 @@ on_both_backends!(
     a_gasless_payment_settles_once_then_mints,
     refused_payments_write_nothing,
     a_settlement_reverted_on_chain_cancels_the_mints,
+    custom_payments_check_the_transfer,
 );
 
 /// A fresh authorization nonce.
@@ -328,5 +329,92 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
     assert_eq!(states, ["awaiting_payment", "cancelled"], "never sent");
     assert_eq!(usdc_balance(&stack, who.address()).await, U256::from(PRICE));
     let _ = provider.get_block_number().await;
+    stack.service.stop().await;
+}
+
+/// The payer sends `value` USDC to `to` itself; returns the transaction hash once mined.
+async fn transfer(stack: &Stack, to: Address, value: u64) -> String {
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer()))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let pending = MockUSDC::new(stack.usdc, &provider)
+        .transfer(to, U256::from(value))
+        .send()
+        .await
+        .unwrap();
+    let receipt = pending.get_receipt().await.unwrap();
+    assert!(receipt.status());
+    receipt.transaction_hash.to_string()
+}
+
+fn custom(hash: &str, recipient: Option<Address>) -> Value {
+    let mut body = json!({ "paymentType": "custom", "txHash": hash });
+    if let Some(r) = recipient {
+        body["recipient"] = json!(r.to_string());
+    }
+    body
+}
+
+async fn custom_payments_check_the_transfer(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let who = payer();
+    fund(&stack, who.address(), 10 * PRICE, false).await;
+    let seller = offer(&stack, 0).pay_to;
+
+    let hash = transfer(&stack, seller, PRICE).await;
+    // Just mined: not `confirmations` (1) deep yet.
+    refused(&stack, &custom(&hash, None), "transfer_not_confirmed").await;
+    let (_, p) = eventually(WAIT, "the transfer to be confirmed", || async {
+        let (status, p) = stack.post("/v1/payments", &custom(&hash, None)).await;
+        (status == 202).then_some((status, p))
+    })
+    .await;
+    let id = p["id"].as_str().unwrap().to_owned();
+    let p = payment_status(&stack, &id, "confirmed").await;
+    assert_eq!(p["paymentType"], "custom");
+    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    eventually(WAIT, "the paid mint to be confirmed", || async {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        (m["status"] == "confirmed").then_some(())
+    })
+    .await;
+    // The same request again is the same payment; the hash for anything else is refused.
+    let (status, again) = stack.post("/v1/payments", &custom(&hash, None)).await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+    let before = count(&stack, "payment").await;
+    let (status, reused) = stack
+        .post(
+            "/v1/payments",
+            &custom(&hash, Some(Address::repeat_byte(5))),
+        )
+        .await;
+    assert_eq!(
+        (status, reused["code"].as_str()),
+        (409, Some("tx_hash_already_used")),
+        "{reused}"
+    );
+    assert_eq!(count(&stack, "payment").await, before);
+
+    let small = transfer(&stack, seller, PRICE - 1).await;
+    let elsewhere = transfer(&stack, Address::repeat_byte(7), PRICE).await;
+    eventually(WAIT, "the other transfers to be confirmed", || async {
+        let (_, r) = stack.post("/v1/payments", &custom(&elsewhere, None)).await;
+        (r["code"] != "transfer_not_confirmed").then_some(())
+    })
+    .await;
+    refused(&stack, &custom(&small, None), "transfer_too_small").await;
+    refused(
+        &stack,
+        &custom(&elsewhere, None),
+        "transfer_wrong_recipient",
+    )
+    .await;
+    refused(
+        &stack,
+        &custom(&format!("{:#x}", B256::repeat_byte(3)), None),
+        "transfer_not_found",
+    )
+    .await;
+    assert_eq!(count(&stack, "mint").await, 1);
     stack.service.stop().await;
 }

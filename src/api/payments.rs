@@ -1,6 +1,6 @@
 //! Payments: `POST /v1/payments` (a signed EIP-3009 authorization in JSON: `gasless`) and
 //! reading payments with their mints.
-use alloy::primitives::U256;
+use alloy::primitives::{B256, U256};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags, param::Path, payload::Json};
@@ -11,11 +11,12 @@ use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
 use crate::chain::signer::address_key;
+use crate::chain::transfer::TransferCheck;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
 use crate::store::{mints, workflows as rows};
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};
-use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind};
+use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind, SignedAuthorization};
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
 
 #[derive(Tags)]
@@ -30,6 +31,8 @@ pub enum PaymentsTag {
 pub enum PaymentTypeIn {
     /// A signed EIP-3009 `TransferWithAuthorization`; mintflow pays the gas.
     Gasless,
+    /// A USDC transfer to `PAY_TO` the payer already sent (`txHash`), `confirmations` deep.
+    Custom,
 }
 
 /// An EIP-3009 `TransferWithAuthorization` (numbers as decimal strings).
@@ -51,9 +54,12 @@ pub struct AuthorizationIn {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentBody {
     pub payment_type: PaymentTypeIn,
-    pub authorization: AuthorizationIn,
-    /// 65 bytes (r, s, v), 0x-hex.
-    pub signature: String,
+    /// `gasless`: the signed authorization.
+    pub authorization: Option<AuthorizationIn>,
+    /// `gasless`: 65 bytes (r, s, v), 0x-hex.
+    pub signature: Option<String>,
+    /// `custom`: the hash of the payer's USDC transfer to `PAY_TO`; each hash pays once.
+    pub tx_hash: Option<String>,
     /// Who receives the tokens; the payer when absent.
     pub recipient: Option<String>,
     /// The token to mint; the server's default token when absent.
@@ -125,33 +131,47 @@ impl PaymentsApi {
             ));
         }
         let offer = offer(&app, chain, quantity as u64)?;
-        let payload = PaymentPayload {
-            x402_version: x402::types::X402_VERSION,
-            payload: ExactPayload {
-                authorization: Authorization {
-                    from: b.authorization.from,
-                    to: b.authorization.to,
-                    value: b.authorization.value,
-                    valid_after: b.authorization.valid_after,
-                    valid_before: b.authorization.valid_before,
-                    nonce: b.authorization.nonce,
-                },
-                signature: b.signature,
-            },
-            resource: None,
-            accepted: offer.requirements(),
-        };
-        let kind = match b.payment_type {
-            PaymentTypeIn::Gasless => PaymentKind::Gasless,
-        };
         let order = Order {
             recipient: b.recipient,
             token: b.token,
             quantity: quantity as u32,
         };
-        let created = accept(&app, chain, &offer, &payload, kind, order)
-            .await
-            .map_err(|(e, _)| e)?;
+        let data = match b.payment_type {
+            PaymentTypeIn::Gasless => {
+                let (Some(a), Some(signature)) = (b.authorization, b.signature) else {
+                    return Err(ApiError::bad_request(
+                        "missing_authorization",
+                        "a `gasless` payment needs `authorization` and `signature`",
+                    ));
+                };
+                let payload = PaymentPayload {
+                    x402_version: x402::types::X402_VERSION,
+                    payload: ExactPayload {
+                        authorization: Authorization {
+                            from: a.from,
+                            to: a.to,
+                            value: a.value,
+                            valid_after: a.valid_after,
+                            valid_before: a.valid_before,
+                            nonce: a.nonce,
+                        },
+                        signature,
+                    },
+                    resource: None,
+                    accepted: offer.requirements(),
+                };
+                authorized(chain, &offer, &payload, PaymentKind::Gasless)
+                    .await
+                    .map_err(|(e, _)| e)?
+            }
+            PaymentTypeIn::Custom => {
+                let hash = b.tx_hash.as_deref().ok_or_else(|| {
+                    ApiError::bad_request("missing_tx_hash", "a `custom` payment needs `txHash`")
+                })?;
+                transferred(&app, chain, &offer, hash).await?
+            }
+        };
+        let created = place(&app, chain, data, order).await.map_err(|(e, _)| e)?;
         let mut view = find(&app, created.payment).await?;
         view.existing = created.existing;
         Ok(if created.existing {
@@ -185,17 +205,14 @@ pub struct Order {
     pub quantity: u32,
 }
 
-/// Verifies a signed payment for `offer`, simulates its settlement and creates the payment
-/// with its mints. Nothing is written for a refused payment; the refusal comes with its x402
-/// reason when it has one.
-pub async fn accept(
-    app: &AppState,
+/// Verifies a signed payment for `offer` and simulates its settlement. Nothing is written;
+/// a refusal comes with its x402 reason when it has one.
+pub async fn authorized(
     chain: &Chain,
     offer: &Offer,
     payload: &PaymentPayload,
     kind: PaymentKind,
-    order: Order,
-) -> Result<payment::Created, (ApiError, Option<Reason>)> {
+) -> Result<PaymentData, Refusal> {
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let verified = x402::verify(offer, payload, now).map_err(|r| (refused(r), Some(r)))?;
     let data = PaymentData {
@@ -204,14 +221,90 @@ pub async fn accept(
         payer: verified.from,
         pay_to: verified.to,
         amount: verified.value,
-        valid_after: verified.valid_after,
-        valid_before: verified.valid_before,
-        nonce: verified.nonce,
-        signature: verified.signature,
+        authorization: Some(SignedAuthorization {
+            valid_after: verified.valid_after,
+            valid_before: verified.valid_before,
+            nonce: verified.nonce,
+            signature: verified.signature,
+        }),
+        transfer_tx: None,
         tx_id: None,
         tx_hash: None,
         block: None,
     };
+    simulate(chain, &data).await?;
+    Ok(data)
+}
+
+/// A refused payment: the answer, and the x402 reason when there is one.
+pub type Refusal = (ApiError, Option<Reason>);
+
+/// Checks a custom payment: the USDC transfer `hash`, `confirmations` deep, paid at least the
+/// offer's amount to its `payTo`.
+async fn transferred(
+    app: &AppState,
+    chain: &Chain,
+    offer: &Offer,
+    hash: &str,
+) -> Result<PaymentData, ApiError> {
+    let tx: B256 = hash.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_tx_hash",
+            format!("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{hash}`"),
+        )
+    })?;
+    let confirmations = app.settings.get().confirmations.max(0) as u64;
+    let check = chain
+        .check_transfer(tx, offer.asset, offer.pay_to, confirmations)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(
+                "chain_unavailable",
+                format!("cannot check the transfer now: {e}"),
+            )
+        })?;
+    let refuse = |code: &str, message: String| Err(ApiError::payment_required(code, message));
+    match check {
+        TransferCheck::Paid { from, value, .. } if value >= offer.amount => Ok(PaymentData {
+            kind: PaymentKind::Custom,
+            asset: offer.asset,
+            payer: from,
+            pay_to: offer.pay_to,
+            amount: value,
+            authorization: None,
+            transfer_tx: Some(tx),
+            tx_id: None,
+            tx_hash: None,
+            block: None,
+        }),
+        TransferCheck::Paid { value, .. } => refuse(
+            "transfer_too_small",
+            format!("the transfer paid {value}, the price is {}", offer.amount),
+        ),
+        TransferCheck::NotMined => {
+            refuse("transfer_not_found", format!("no mined transaction {hash}"))
+        }
+        TransferCheck::NotConfirmed { depth } => refuse(
+            "transfer_not_confirmed",
+            format!("the transfer has {depth} of {confirmations} confirmations; retry later"),
+        ),
+        TransferCheck::Reverted => {
+            refuse("transfer_reverted", format!("transaction {hash} reverted"))
+        }
+        TransferCheck::NothingPaid => refuse(
+            "transfer_wrong_recipient",
+            format!("transaction {hash} paid no USDC to {}", offer.pay_to),
+        ),
+    }
+}
+
+/// Creates the payment with the mints of `order`. Nothing is written for a refused order.
+pub async fn place(
+    app: &AppState,
+    chain: &Chain,
+    data: PaymentData,
+    order: Order,
+) -> Result<payment::Created, Refusal> {
     let plain = |e: ApiError| (e, None);
     let recipient = match order.recipient.as_deref() {
         Some(r) => parse_address("recipient", r).map_err(plain)?,
@@ -237,22 +330,27 @@ pub async fn accept(
             format!("token {token} is not registered"),
         )));
     }
-    simulate(chain, &data).await?;
     let request = MintRequest {
         payer: data.payer,
         recipient,
         token,
         quantity: order.quantity,
-        payment_type: match kind {
+        payment_type: match data.kind {
             PaymentKind::X402 => PaymentType::X402,
             PaymentKind::Gasless => PaymentType::Gasless,
+            PaymentKind::Custom => PaymentType::Custom,
         },
         key: String::new(),
         parent_id: None,
     };
+    let custom = data.kind == PaymentKind::Custom;
     payment::create(&app.client, chain.chain_id(), &data, &request)
         .await
         .map_err(|e| match e {
+            StartError::IdempotencyConflict { existing } if custom => plain(ApiError::conflict(
+                "tx_hash_already_used",
+                format!("this transfer already paid for payment {existing}"),
+            )),
             StartError::IdempotencyConflict { existing } => (
                 ApiError::payment_required(
                     &Reason::NonceUsed.code(),
@@ -296,8 +394,11 @@ fn refused(reason: Reason) -> ApiError {
 
 /// Simulates the settlement: a used nonce, a short balance or a bad signature for the token
 /// refuse the payment before anything is written.
-async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), (ApiError, Option<Reason>)> {
-    match chain.estimate(&data.settlement()).await {
+async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), Refusal> {
+    let Some(call) = data.settlement() else {
+        return Ok(());
+    };
+    match chain.estimate(&call).await {
         Ok(_) => Ok(()),
         Err(ChainError::Reverted(why)) => {
             let reason = if why.contains("AuthorizationUsedOrCanceled") {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::payments::{Order, accept, chain, find, offer};
+use super::payments::{Order, authorized, chain, find, offer, place};
 use crate::workflows::payment::PaymentKind;
 use crate::x402::types::{DecodeError, decode_header, encode_header};
 use crate::x402::{Offer, PaymentPayload, Resource, SettlementResponse};
@@ -117,7 +117,11 @@ impl X402Api {
             token: body.0.token,
             quantity: quantity as u32,
         };
-        let created = match accept(&app, chain, &offer, &payload, PaymentKind::X402, order).await {
+        let placed = match authorized(chain, &offer, &payload, PaymentKind::X402).await {
+            Ok(data) => place(&app, chain, data, order).await,
+            Err(refusal) => Err(refusal),
+        };
+        let created = match placed {
             Ok(created) => created,
             Err((_, Some(reason))) => {
                 let message = format!("the payment is refused: {reason}");

@@ -13,6 +13,7 @@ pub mod revert;
 pub mod sender;
 pub mod signer;
 pub mod token;
+pub mod transfer;
 
 use std::sync::Arc;
 

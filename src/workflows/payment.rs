@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::mint::{MintRequest, MintState};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::signer::address_key;
+use crate::chain::transfer::TransferCheck;
 use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
 use crate::engine::{Client, StartError, StartOptions, Started};
 use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
@@ -46,9 +47,11 @@ pub enum PaymentState {
 pub enum PaymentKind {
     X402,
     Gasless,
+    /// A USDC transfer the payer already sent; its receipt is checked, nothing is sent.
+    Custom,
 }
 
-/// A payment's checkpoint: the signed authorization and where its settlement is.
+/// A payment's checkpoint: what was paid, and where its settlement is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentData {
     pub kind: PaymentKind,
@@ -56,10 +59,12 @@ pub struct PaymentData {
     pub payer: Address,
     pub pay_to: Address,
     pub amount: U256,
-    pub valid_after: U256,
-    pub valid_before: U256,
-    pub nonce: B256,
-    pub signature: Bytes,
+    /// The signed EIP-3009 authorization (`x402`, `gasless`).
+    #[serde(default)]
+    pub authorization: Option<SignedAuthorization>,
+    /// The payer's own transfer (`custom`).
+    #[serde(default)]
+    pub transfer_tx: Option<B256>,
     #[serde(default)]
     pub tx_id: Option<Uuid>,
     #[serde(default)]
@@ -68,30 +73,49 @@ pub struct PaymentData {
     pub block: Option<i64>,
 }
 
+/// The parts of an EIP-3009 authorization beyond payer, payee and amount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAuthorization {
+    pub valid_after: U256,
+    pub valid_before: U256,
+    pub nonce: B256,
+    pub signature: Bytes,
+}
+
 impl PaymentData {
-    /// The settlement call: `transferWithAuthorization` with the signature as bytes.
-    pub fn settlement(&self) -> Call {
+    /// The settlement call, `transferWithAuthorization` with the signature as bytes; `None`
+    /// for a custom payment, which is settled already.
+    pub fn settlement(&self) -> Option<Call> {
+        let a = self.authorization.as_ref()?;
         let call = MockUSDC::transferWithAuthorization_0Call {
             from: self.payer,
             to: self.pay_to,
             value: self.amount,
-            validAfter: self.valid_after,
-            validBefore: self.valid_before,
-            nonce: self.nonce,
-            signature: self.signature.clone(),
+            validAfter: a.valid_after,
+            validBefore: a.valid_before,
+            nonce: a.nonce,
+            signature: a.signature.clone(),
         };
-        Call {
+        Some(Call {
             to: Some(self.asset),
             input: call.abi_encode().into(),
             value: U256::ZERO,
             gas_limit: None,
+        })
+    }
+
+    /// The payment's idempotency key: what the chain says can pay only once (the
+    /// authorization, or the transfer).
+    pub fn key(&self, chain_id: u64) -> String {
+        match (&self.authorization, self.transfer_tx) {
+            (Some(a), _) => format!(
+                "eip3009:{chain_id}:{:#x}:{:#x}:{:#x}",
+                self.asset, self.payer, a.nonce
+            ),
+            (None, Some(tx)) => format!("transfer:{chain_id}:{tx:#x}"),
+            (None, None) => unreachable!("a payment has an authorization or a transfer"),
         }
     }
-}
-
-/// The idempotency key of a payment: the authorization, as the token identifies it.
-pub fn authorization_key(chain_id: u64, asset: Address, from: Address, nonce: B256) -> String {
-    format!("eip3009:{chain_id}:{asset:#x}:{from:#x}:{nonce:#x}")
 }
 
 /// The `payment` kind.
@@ -119,19 +143,25 @@ impl Workflow for Payment {
         mut data: PaymentData,
     ) -> Result<PaymentStep, StepError> {
         match state {
-            PaymentState::Pending => match self.chain.estimate(&data.settlement()).await {
-                Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
-                Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
-                Err(e) => Err(StepError::Transient(e.to_string())),
+            PaymentState::Pending => match data.settlement() {
+                Some(call) => match self.chain.estimate(&call).await {
+                    Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
+                    Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
+                    Err(e) => Err(StepError::Transient(e.to_string())),
+                },
+                None => self.check_transfer(ctx, data).await,
             },
             PaymentState::Processing => {
+                let Some(call) = data.settlement() else {
+                    return self.check_transfer(ctx, data).await;
+                };
                 let submitted = self
                     .chain
                     .submit(Submit {
                         key: format!("payment:{}", ctx.workflow_id),
                         owner: Some(ctx.workflow_id),
                         purpose: PAYMENT.into(),
-                        call: data.settlement(),
+                        call,
                     })
                     .await;
                 match submitted {
@@ -179,6 +209,55 @@ impl Workflow for Payment {
             )),
         }
     }
+}
+
+impl Payment {
+    /// A custom payment: the payer's transfer, `confirmations` deep, pays the amount to us.
+    async fn check_transfer(
+        &self,
+        ctx: &StepCtx,
+        data: PaymentData,
+    ) -> Result<PaymentStep, StepError> {
+        let tx = data
+            .transfer_tx
+            .ok_or_else(|| StepError::Permanent("custom payment without a transfer".into()))?;
+        let confirmations = ctx.settings.confirmations.max(0) as u64;
+        let check = self
+            .chain
+            .check_transfer(tx, data.asset, data.pay_to, confirmations)
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        Ok(match check {
+            TransferCheck::Paid { value, block, .. } if value >= data.amount => {
+                paid(ctx, data, format!("{tx:#x}"), block as i64)
+            }
+            TransferCheck::Paid { value, .. } => {
+                let reason = format!("the transfer paid {value}, the price is {}", data.amount);
+                fail(ctx, data, reason)
+            }
+            // Accepted once deep enough: a reorg since then undid it.
+            TransferCheck::NotMined | TransferCheck::NotConfirmed { .. } => {
+                return Err(StepError::Transient(format!(
+                    "transfer {tx:#x} is not confirmed (yet)"
+                )));
+            }
+            TransferCheck::Reverted => fail(ctx, data, format!("transfer {tx:#x} reverted")),
+            TransferCheck::NothingPaid => {
+                let reason = format!("transfer {tx:#x} paid nothing to {:#x}", data.pay_to);
+                fail(ctx, data, reason)
+            }
+        })
+    }
+}
+
+/// Completes the payment and starts its mints, in one checkpoint.
+fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> PaymentStep {
+    data.tx_hash = Some(hash.clone());
+    data.block = Some(block);
+    let start = children_effect(ctx, MintState::Pending, Status::Waiting, "paid", None);
+    Step::complete(PaymentState::Confirmed, data)
+        .with_effect(start)
+        .with_detail(json!({ "tx_hash": hash, "block": block }))
 }
 
 /// Fails the payment and cancels its mints, in one checkpoint.
@@ -238,8 +317,8 @@ pub struct Created {
 }
 
 /// Creates the payment and its mints (waiting for it) in one transaction. The authorization
-/// is the payment's idempotency key: the same one with the same request returns the first
-/// payment; with another request, `IdempotencyConflict`.
+/// (or custom transfer) is the payment's idempotency key: the same one with the same request
+/// returns the first payment; with another request, `IdempotencyConflict`.
 pub async fn create(
     client: &Client,
     chain_id: u64,
@@ -254,9 +333,7 @@ pub async fn create(
     }))
     .expect("serializes");
     let opts = StartOptions {
-        idempotency_key: Some(authorization_key(
-            chain_id, data.asset, data.payer, data.nonce,
-        )),
+        idempotency_key: Some(data.key(chain_id)),
         request_body: Some(fingerprint),
         payer: Some(address_key(data.payer)),
         token: Some(address_key(mints.token)),
