@@ -327,6 +327,8 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
         .map(|e| e["to_state"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["awaiting_payment", "cancelled"], "never sent");
+    let (_, old) = stack.get(&format!("/api/payment/{id}")).await;
+    assert_eq!(old["payment"]["status"], "confirmation_failed", "{old}");
     assert_eq!(usdc_balance(&stack, who.address()).await, U256::from(PRICE));
     let _ = provider.get_block_number().await;
     stack.service.stop().await;

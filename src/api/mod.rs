@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod legacy;
+pub mod legacy_payments;
 pub mod mint_views;
 pub mod mints;
 pub mod payments;
@@ -53,6 +54,7 @@ type Apis = (
     settings::SettingsApi,
     x402::X402Api,
     legacy::LegacyApi,
+    legacy_payments::LegacyPaymentsApi,
 );
 
 fn service() -> OpenApiService<Apis, ()> {
@@ -65,6 +67,7 @@ fn service() -> OpenApiService<Apis, ()> {
             settings::SettingsApi,
             x402::X402Api,
             legacy::LegacyApi,
+            legacy_payments::LegacyPaymentsApi,
         ),
         "mintflow",
         env!("CARGO_PKG_VERSION"),

@@ -3,7 +3,11 @@
 use alloy::primitives::{B256, U256};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags, param::Path, payload::Json};
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
 use uuid::Uuid;
 
 use super::AppState;
@@ -14,7 +18,9 @@ use crate::chain::signer::address_key;
 use crate::chain::transfer::TransferCheck;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
-use crate::store::{mints, workflows as rows};
+use crate::store::entity::workflow;
+use crate::store::mints;
+use crate::store::workflows::{self as rows, ListFilter};
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};
 use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind, SignedAuthorization};
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
@@ -102,6 +108,41 @@ pub enum PaymentResponse {
     Existing(Json<PaymentView>),
 }
 
+/// Where a payment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Processing,
+    Sent,
+    Confirmed,
+    Failed,
+}
+
+impl PaymentStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Sent => "sent",
+            PaymentStatus::Confirmed => "confirmed",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A page of payments, newest first.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PaymentPage {
+    pub items: Vec<PaymentView>,
+    pub next_cursor: Option<String>,
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
 pub struct PaymentsApi;
 
 #[OpenApi(tag = "PaymentsTag::Payments")]
@@ -160,7 +201,7 @@ impl PaymentsApi {
                     resource: None,
                     accepted: offer.requirements(),
                 };
-                authorized(chain, &offer, &payload, PaymentKind::Gasless)
+                authorized(&app, chain, &offer, &payload, PaymentKind::Gasless)
                     .await
                     .map_err(|(e, _)| e)?
             }
@@ -179,6 +220,49 @@ impl PaymentsApi {
         } else {
             PaymentResponse::Accepted(Json(view))
         })
+    }
+
+    /// Payments, newest first, by payer and status.
+    #[oai(path = "/v1/payments", method = "get", operation_id = "list_payments")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        /// Only this payer (0x address).
+        payer: Query<Option<String>>,
+        /// Only payments in this status.
+        status: Query<Option<PaymentStatus>>,
+        /// Page size, 1 to 500.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u64>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<PaymentPage>, ApiError> {
+        let filter = ListFilter {
+            kind: Some(PAYMENT.into()),
+            payer: payer
+                .0
+                .as_deref()
+                .map(|p| parse_address("payer", p))
+                .transpose()?
+                .map(address_key),
+            state: status.0.map(|s| s.as_str().to_owned()),
+            before_id: cursor
+                .0
+                .as_deref()
+                .map(|c| parse_uuid("cursor", c))
+                .transpose()?,
+            limit: limit.0 + 1,
+            ..Default::default()
+        };
+        let (rows, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            items.push(view(&app, row).await?);
+        }
+        Ok(Json(PaymentPage { items, next_cursor }))
     }
 
     /// One payment with its mints.
@@ -208,6 +292,7 @@ pub struct Order {
 /// Verifies a signed payment for `offer` and simulates its settlement. Nothing is written;
 /// a refusal comes with its x402 reason when it has one.
 pub async fn authorized(
+    app: &AppState,
     chain: &Chain,
     offer: &Offer,
     payload: &PaymentPayload,
@@ -232,7 +317,15 @@ pub async fn authorized(
         tx_hash: None,
         block: None,
     };
-    simulate(chain, &data).await?;
+    // An authorization accepted before is answered by `place` (the same payment, or a
+    // conflict), even after its settlement used the nonce on chain.
+    let key = data.key(chain.chain_id());
+    let known = mints::find_by_keys(&app.db, PAYMENT, &[key])
+        .await
+        .map_err(|e| (ApiError::from(e), None))?;
+    if known.is_empty() {
+        simulate(chain, &data).await?;
+    }
     Ok(data)
 }
 
@@ -431,6 +524,12 @@ pub async fn find(app: &AppState, id: Uuid) -> Result<PaymentView, ApiError> {
         .await?
         .filter(|w| w.kind == PAYMENT)
         .ok_or_else(|| ApiError::not_found("payment_not_found", format!("no payment {id}")))?;
+    view(app, row).await
+}
+
+/// A payment row as the API shows it, with its mints.
+async fn view(app: &AppState, row: workflow::Model) -> Result<PaymentView, ApiError> {
+    let id = row.id;
     let data: Option<PaymentData> = serde_json::from_value(row.data.clone()).ok();
     Ok(PaymentView {
         id,

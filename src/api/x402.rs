@@ -79,67 +79,77 @@ impl X402Api {
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
     ) -> Result<X402Response, ApiError> {
-        let chain = chain(&app)?;
-        let quantity = body.0.quantity.unwrap_or(1);
-        if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
-            return Err(ApiError::unprocessable(
-                "quantity_out_of_range",
-                format!("`quantity` must be between 1 and 100, got {quantity}"),
-            ));
-        }
-        let offer = offer(&app, chain, quantity as u64)?;
-        let resource = Resource {
-            url: resource_url(req),
-            description: format!("{quantity} mint(s)"),
-            mime_type: "application/json".into(),
+        paid_mint(&app, req, body.0, signature.0).await
+    }
+}
+
+/// Mints paid with x402: the handler of `POST /x402/mint` and the old `/api/x402-batch-mint`.
+pub async fn paid_mint(
+    app: &AppState,
+    req: &Request,
+    body: X402MintBody,
+    signature: Option<String>,
+) -> Result<X402Response, ApiError> {
+    let chain = chain(app)?;
+    let quantity = body.quantity.unwrap_or(1);
+    if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
+        return Err(ApiError::unprocessable(
+            "quantity_out_of_range",
+            format!("`quantity` must be between 1 and 100, got {quantity}"),
+        ));
+    }
+    let offer = offer(app, chain, quantity as u64)?;
+    let resource = Resource {
+        url: resource_url(req),
+        description: format!("{quantity} mint(s)"),
+        mime_type: "application/json".into(),
+    };
+    let Some(header) = signature else {
+        return Ok(required(
+            &offer,
+            resource,
+            "payment_required",
+            "Payment required",
+            None,
+        ));
+    };
+    let payload: PaymentPayload = decode_header(&header).map_err(|e| {
+        let what = match e {
+            DecodeError::Base64(_) => "is not standard base64",
+            DecodeError::Json(_) => "is not an x402 PaymentPayload",
         };
-        let Some(header) = signature.0 else {
-            return Ok(required(
-                &offer,
-                resource,
-                "payment_required",
-                "Payment required",
-                None,
-            ));
-        };
-        let payload: PaymentPayload = decode_header(&header).map_err(|e| {
-            let what = match e {
-                DecodeError::Base64(_) => "is not standard base64",
-                DecodeError::Json(_) => "is not an x402 PaymentPayload",
-            };
-            ApiError::bad_request(
-                "invalid_payment_signature",
-                format!("PAYMENT-SIGNATURE {what}: {e}"),
-            )
-        })?;
-        let order = Order {
-            recipient: body.0.recipient,
-            token: body.0.token,
-            quantity: quantity as u32,
-        };
-        let placed = match authorized(chain, &offer, &payload, PaymentKind::X402).await {
-            Ok(data) => place(&app, chain, data, order).await,
-            Err(refusal) => Err(refusal),
-        };
-        let created = match placed {
-            Ok(created) => created,
-            Err((_, Some(reason))) => {
-                let message = format!("the payment is refused: {reason}");
-                return Ok(required(&offer, resource, &reason.code(), &message, None));
-            }
-            Err((e, None)) => return Err(e),
-        };
-        if created.existing {
-            // A replayed PAYMENT-SIGNATURE: it paid once, for the first request.
-            let reason = crate::x402::Reason::NonceUsed;
-            let message = format!(
-                "this payment was already made (payment {})",
-                created.payment
-            );
+        ApiError::bad_request(
+            "invalid_payment_signature",
+            format!("PAYMENT-SIGNATURE {what}: {e}"),
+        )
+    })?;
+    let order = Order {
+        recipient: body.recipient,
+        token: body.token,
+        quantity: quantity as u32,
+    };
+    let placed = match authorized(app, chain, &offer, &payload, PaymentKind::X402).await {
+        Ok(data) => place(app, chain, data, order).await,
+        Err(refusal) => Err(refusal),
+    };
+    let created = match placed {
+        Ok(created) => created,
+        Err((_, Some(reason))) => {
+            let message = format!("the payment is refused: {reason}");
             return Ok(required(&offer, resource, &reason.code(), &message, None));
         }
-        settle(&app, &offer, created.payment, created.mints).await
+        Err((e, None)) => return Err(e),
+    };
+    if created.existing {
+        // A replayed PAYMENT-SIGNATURE: it paid once, for the first request.
+        let reason = crate::x402::Reason::NonceUsed;
+        let message = format!(
+            "this payment was already made (payment {})",
+            created.payment
+        );
+        return Ok(required(&offer, resource, &reason.code(), &message, None));
     }
+    settle(app, &offer, created.payment, created.mints).await
 }
 
 /// Waits for the settlement (up to the offer's timeout) and answers with its outcome.

@@ -828,6 +828,25 @@ pub struct StatusCount {
     pub count: i64,
 }
 
+#[derive(Debug, FromQueryResult)]
+pub struct StateCount {
+    pub state: String,
+    pub count: i64,
+}
+
+/// Workflow counts of `kind` by state.
+pub async fn count_by_state(db: &DatabaseConnection, kind: &str) -> Result<Vec<StateCount>, DbErr> {
+    workflow::Entity::find()
+        .select_only()
+        .column(workflow::Column::State)
+        .column_as(workflow::Column::Id.count(), "count")
+        .filter(workflow::Column::Kind.eq(kind))
+        .group_by(workflow::Column::State)
+        .into_model::<StateCount>()
+        .all(db)
+        .await
+}
+
 /// Workflow counts by kind and status.
 pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>, DbErr> {
     workflow::Entity::find()
