@@ -64,6 +64,8 @@ pub struct Contracts {
     pub pay_to: Option<Address>,
     /// USDC base units per mint.
     pub mint_price: U256,
+    /// USDC base units per token deployment.
+    pub deploy_price: U256,
 }
 
 impl Default for Contracts {
@@ -75,6 +77,7 @@ impl Default for Contracts {
             usdc_version: "2".into(),
             pay_to: None,
             mint_price: U256::from(1_000_000u64),
+            deploy_price: U256::from(10_000_000u64),
         }
     }
 }

@@ -10,17 +10,17 @@ use alloy::providers::{Provider, ProviderBuilder};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
-use common::stack::{AMOUNT_PER_MINT, Stack, StackOptions, anvil_rpc};
-use common::{Backend, DEV_KEY, eventually};
+use common::stack::{
+    AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc,
+    sign_authorization, test_offer,
+};
+use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
 use mintflow::x402::Offer;
-use mintflow::x402::verify::TransferWithAuthorization;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(120);
-/// Anvil's second account: the payer.
-const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 /// The default `MINT_PRICE`: 1 USDC.
 const PRICE: u64 = 1_000_000;
 
@@ -38,9 +38,8 @@ on_both_backends!(
     custom_payments_check_the_transfer,
 );
 
-/// A fresh authorization nonce.
 fn nonce() -> B256 {
-    B256::from_slice(uuid::Uuid::new_v4().as_bytes().repeat(2).as_slice())
+    fresh_nonce()
 }
 
 fn payer() -> PrivateKeySigner {
@@ -48,55 +47,22 @@ fn payer() -> PrivateKeySigner {
 }
 
 fn offer(stack: &Stack, amount: u64) -> Offer {
-    Offer {
-        chain_id: 31337,
-        asset: stack.usdc,
-        asset_name: "USD Coin".into(),
-        asset_version: "2".into(),
-        pay_to: DEV_KEY.parse::<PrivateKeySigner>().unwrap().address(),
-        amount: U256::from(amount),
-        max_timeout_seconds: 60,
-    }
+    test_offer(stack, amount)
 }
 
 /// A gasless payment body signed by `who`.
 fn signed(stack: &Stack, who: &PrivateKeySigner, value: u64, nonce: B256, quantity: u64) -> Value {
-    let offer = offer(stack, value);
-    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
-    let message = TransferWithAuthorization {
-        from: who.address(),
-        to: offer.pay_to,
-        value: U256::from(value),
-        validAfter: U256::ZERO,
-        validBefore: U256::from(valid_before),
-        nonce,
-    };
-    let sig = who
-        .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
-        .unwrap();
+    let (authorization, signature) = sign_authorization(stack, who, value, nonce);
     json!({
         "paymentType": "gasless",
-        "authorization": {
-            "from": who.address().to_string(), "to": offer.pay_to.to_string(),
-            "value": value.to_string(), "validAfter": "0",
-            "validBefore": valid_before.to_string(), "nonce": nonce.to_string(),
-        },
-        "signature": Bytes::from(sig.as_bytes()).to_string(),
+        "authorization": authorization,
+        "signature": signature,
         "quantity": quantity,
     })
 }
 
-/// Gives `who` test USDC from the faucet, mining a block when the chain does not.
 async fn fund(stack: &Stack, who: Address, amount: u64, mine: bool) {
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(payer()))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
-    let usdc = MockUSDC::new(stack.usdc, &provider);
-    let pending = usdc.mint(who, U256::from(amount)).send().await.unwrap();
-    if mine {
-        anvil_rpc(&stack.anvil.endpoint(), "anvil_mine", json!([1])).await;
-    }
-    assert!(pending.get_receipt().await.unwrap().status());
+    fund_usdc(stack, who, amount, mine).await
 }
 
 async fn usdc_balance(stack: &Stack, who: Address) -> U256 {

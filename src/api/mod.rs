@@ -2,6 +2,7 @@
 //! and the spec at `/openapi.json`. Handlers call `engine` and `store`; they hold no SQL.
 pub mod admission;
 pub mod auth;
+pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod legacy;
@@ -50,6 +51,7 @@ type Apis = (
     health::HealthApi,
     mints::MintsApi,
     payments::PaymentsApi,
+    deployments::DeploymentsApi,
     workflows::WorkflowsApi,
     settings::SettingsApi,
     x402::X402Api,
@@ -63,6 +65,7 @@ fn service() -> OpenApiService<Apis, ()> {
             health::HealthApi,
             mints::MintsApi,
             payments::PaymentsApi,
+            deployments::DeploymentsApi,
             workflows::WorkflowsApi,
             settings::SettingsApi,
             x402::X402Api,

@@ -19,8 +19,9 @@ use crate::chain::transfer::TransferCheck;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
 use crate::store::entity::workflow;
-use crate::store::mints;
+use crate::store::mints::{self, MINT};
 use crate::store::workflows::{self as rows, ListFilter};
+use crate::workflows::deployment::DEPLOYMENT;
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};
 use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind, SignedAuthorization};
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
@@ -92,6 +93,8 @@ pub struct PaymentView {
     pub block_number: Option<i64>,
     pub error: Option<String>,
     pub mint_ids: Vec<Uuid>,
+    /// The deployment it pays for, if any.
+    pub deployment_id: Option<Uuid>,
     /// True when this authorization was accepted before with the same request.
     pub existing: bool,
     pub created_at: DateTime<Utc>,
@@ -437,22 +440,27 @@ pub async fn place(
         parent_id: None,
     };
     let custom = data.kind == PaymentKind::Custom;
-    payment::create(&app.client, chain.chain_id(), &data, &request)
-        .await
-        .map_err(|e| match e {
-            StartError::IdempotencyConflict { existing } if custom => plain(ApiError::conflict(
-                "tx_hash_already_used",
-                format!("this transfer already paid for payment {existing}"),
-            )),
-            StartError::IdempotencyConflict { existing } => (
-                ApiError::payment_required(
-                    &Reason::NonceUsed.code(),
-                    format!("this authorization was used by payment {existing}"),
-                ),
-                Some(Reason::NonceUsed),
+    payment::create(
+        &app.client,
+        chain.chain_id(),
+        &data,
+        &payment::Purchase::Mints(request),
+    )
+    .await
+    .map_err(|e| match e {
+        StartError::IdempotencyConflict { existing } if custom => plain(ApiError::conflict(
+            "tx_hash_already_used",
+            format!("this transfer already paid for payment {existing}"),
+        )),
+        StartError::IdempotencyConflict { existing } => (
+            ApiError::payment_required(
+                &Reason::NonceUsed.code(),
+                format!("this authorization was used by payment {existing}"),
             ),
-            StartError::Db(e) => plain(e.into()),
-        })
+            Some(Reason::NonceUsed),
+        ),
+        StartError::Db(e) => plain(e.into()),
+    })
 }
 
 pub fn chain(app: &AppState) -> Result<&Chain, ApiError> {
@@ -463,6 +471,11 @@ pub fn chain(app: &AppState) -> Result<&Chain, ApiError> {
 
 /// What this server asks for `quantity` mints.
 pub fn offer(app: &AppState, chain: &Chain, quantity: u64) -> Result<Offer, ApiError> {
+    offer_of(app, chain, app.contracts.mint_price * U256::from(quantity))
+}
+
+/// What this server asks to be paid `amount` USDC base units.
+pub fn offer_of(app: &AppState, chain: &Chain, amount: U256) -> Result<Offer, ApiError> {
     let c = &app.contracts;
     let asset = c.usdc.ok_or_else(|| {
         ApiError::unavailable(
@@ -476,7 +489,7 @@ pub fn offer(app: &AppState, chain: &Chain, quantity: u64) -> Result<Offer, ApiE
         asset_name: c.usdc_name.clone(),
         asset_version: c.usdc_version.clone(),
         pay_to: c.pay_to.unwrap_or_else(|| chain.signer()),
-        amount: c.mint_price * U256::from(quantity),
+        amount,
         max_timeout_seconds: 60,
     })
 }
@@ -546,9 +559,19 @@ async fn view(app: &AppState, row: workflow::Model) -> Result<PaymentView, ApiEr
         tx_hash: data.as_ref().and_then(|d| d.tx_hash.clone()),
         block_number: data.as_ref().and_then(|d| d.block),
         error: row.last_error,
-        mint_ids: mints::children(&app.db, id).await?,
+        mint_ids: children_of(app, id, MINT).await?,
+        deployment_id: children_of(app, id, DEPLOYMENT).await?.first().copied(),
         existing: false,
         created_at: from_ms(row.created_at_ms),
         finished_at: opt_from_ms(row.finished_at_ms),
     })
+}
+
+async fn children_of(app: &AppState, id: Uuid, kind: &str) -> Result<Vec<Uuid>, ApiError> {
+    Ok(rows::children(&app.db, id)
+        .await?
+        .into_iter()
+        .filter(|(_, k)| k == kind)
+        .map(|(id, _)| id)
+        .collect())
 }

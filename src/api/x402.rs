@@ -149,7 +149,7 @@ pub async fn paid_mint(
         );
         return Ok(required(&offer, resource, &reason.code(), &message, None));
     }
-    settle(app, &offer, created.payment, created.mints).await
+    settle(app, &offer, created.payment, created.children).await
 }
 
 /// Waits for the settlement (up to the offer's timeout) and answers with its outcome.

@@ -112,6 +112,9 @@ pub struct ContractArgs {
     /// Price of one mint in USDC base units (1000000 = 1 USDC).
     #[arg(long, env = "MINT_PRICE", default_value = "1000000")]
     pub mint_price: alloy::primitives::U256,
+    /// Price of one token deployment in USDC base units.
+    #[arg(long, env = "DEPLOY_PRICE", default_value = "10000000")]
+    pub deploy_price: alloy::primitives::U256,
 }
 
 impl ChainArgs {
@@ -144,6 +147,7 @@ impl ChainArgs {
                 usdc_version: contracts.usdc_version.clone(),
                 pay_to: contracts.pay_to,
                 mint_price: contracts.mint_price,
+                deploy_price: contracts.deploy_price,
             },
         }))
     }

@@ -192,15 +192,3 @@ pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
         .await?;
     Ok(row.and_then(|r| r.try_get::<Option<f64>>("", "ms").ok().flatten()))
 }
-
-/// The mints of payment `parent`.
-pub async fn children<C: ConnectionTrait>(conn: &C, parent: Uuid) -> Result<Vec<Uuid>, DbErr> {
-    workflow::Entity::find()
-        .select_only()
-        .column(workflow::Column::Id)
-        .filter(workflow::Column::ParentId.eq(parent))
-        .filter(workflow::Column::Kind.eq(MINT))
-        .into_tuple()
-        .all(conn)
-        .await
-}

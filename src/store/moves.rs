@@ -30,6 +30,8 @@ pub struct Move<'a> {
     pub detail: Option<Json>,
     /// The worker whose step moves them, for the history.
     pub worker: Option<&'a str>,
+    /// Make them due now (with `to_status` running) instead of parked.
+    pub run_now: bool,
 }
 
 /// Applies `m` inside the caller's transaction; returns the ids that moved.
@@ -45,7 +47,7 @@ pub async fn move_parked<C: ConnectionTrait>(
     let states = json_list(m.from_states.iter().map(|s| s.to_string()));
     let statuses = json_list(m.from_statuses.iter().map(|s| s.as_str().to_owned()));
     let finished = m.to_status.is_terminal().then_some(now);
-    // $1..$10, shared by both backends' statements.
+    // $1..$11, shared by both backends' statements.
     let values: Vec<Value> = vec![
         ids.clone().into(),
         states.clone().into(),
@@ -57,6 +59,7 @@ pub async fn move_parked<C: ConnectionTrait>(
         m.error.map(str::to_owned).into(),
         now.into(),
         finished.into(),
+        m.run_now.then_some(now).into(),
     ];
     match conn.get_database_backend() {
         DbBackend::Postgres => {
@@ -74,7 +77,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                     ), moved AS (
                         UPDATE workflows w SET state = $4, status = $5,
                             data = w.data || $6::jsonb, tx_hash = COALESCE($7, w.tx_hash),
-                            last_error = $8, version = w.version + 1, run_at_ms = NULL,
+                            last_error = $8, version = w.version + 1, run_at_ms = $11,
                             lease_owner = NULL, lease_until_ms = NULL, wake_pending = FALSE,
                             updated_at_ms = $9, finished_at_ms = $10
                         FROM old WHERE w.id = old.id
@@ -83,7 +86,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                         INSERT INTO workflow_events
                             (workflow_id, event, from_state, to_state, status, attempt, worker,
                              detail, at_ms)
-                        SELECT id, $11, from_state, $4, $5, attempt, $12, $13::jsonb, $9 FROM moved
+                        SELECT id, $12, from_state, $4, $5, attempt, $13, $14::jsonb, $9 FROM moved
                     )
                     SELECT id FROM moved"#,
                     values
@@ -123,7 +126,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                 format!(
                     r#"UPDATE workflows SET state = ?4, status = ?5, data = json_patch(data, ?6),
                           tx_hash = COALESCE(?7, tx_hash), last_error = ?8, version = version + 1,
-                          run_at_ms = NULL, lease_owner = NULL, lease_until_ms = NULL,
+                          run_at_ms = ?11, lease_owner = NULL, lease_until_ms = NULL,
                           wake_pending = FALSE, updated_at_ms = ?9, finished_at_ms = ?10
                        WHERE {WHERE}"#
                 ),

@@ -860,3 +860,19 @@ pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>
         .all(db)
         .await
 }
+
+/// The children of workflow `parent`, with their kinds.
+pub async fn children<C: ConnectionTrait>(
+    conn: &C,
+    parent: Uuid,
+) -> Result<Vec<(Uuid, String)>, DbErr> {
+    workflow::Entity::find()
+        .select_only()
+        .column(workflow::Column::Id)
+        .column(workflow::Column::Kind)
+        .filter(workflow::Column::ParentId.eq(parent))
+        .order_by(workflow::Column::Id, Order::Asc)
+        .into_tuple()
+        .all(conn)
+        .await
+}

@@ -197,6 +197,7 @@ impl Batcher {
                 error: None,
                 detail: Some(json!({ "batch": batch, "size": ids.len() })),
                 worker: None,
+                run_now: false,
             },
             store::now_ms(),
         )

@@ -381,6 +381,7 @@ impl MintMove {
                     error: me.error.as_deref(),
                     detail: Some(json!({ "batch": batch, "tx_hash": me.tx_hash })),
                     worker: Some(&worker),
+                    run_now: false,
                 };
                 move_parked(txn, &m, crate::store::now_ms()).await?;
                 Ok(())

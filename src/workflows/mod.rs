@@ -1,5 +1,6 @@
 //! The domain state machines. Each kind is one file implementing `engine::Workflow`.
 pub mod batcher;
+pub mod deployment;
 pub mod mint;
 pub mod mint_batch;
 pub mod payment;
@@ -15,7 +16,8 @@ pub fn registry(chain: Option<&Chain>) -> Registry {
     match chain {
         Some(chain) => registry
             .register(mint_batch::MintBatch::new(chain.clone()))
-            .register(payment::Payment::new(chain.clone())),
+            .register(payment::Payment::new(chain.clone()))
+            .register(deployment::Deployment::new(chain.clone())),
         None => registry,
     }
 }

@@ -16,7 +16,8 @@ use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
 
-use super::mint::{MintRequest, MintState};
+use super::deployment::{DEPLOYMENT, DeploymentData};
+use super::mint::MintRequest;
 use crate::chain::contracts::MockUSDC;
 use crate::chain::signer::address_key;
 use crate::chain::transfer::TransferCheck;
@@ -184,15 +185,7 @@ impl Workflow for Payment {
                     TxOutcome::Pending { .. } => {
                         Ok(Step::new(Transition::Wait(PaymentState::Sent), data))
                     }
-                    TxOutcome::Confirmed { hash, block, .. } => {
-                        data.tx_hash = Some(hash.clone());
-                        data.block = Some(block);
-                        let paid =
-                            children_effect(ctx, MintState::Pending, Status::Waiting, "paid", None);
-                        Ok(Step::complete(PaymentState::Confirmed, data)
-                            .with_effect(paid)
-                            .with_detail(json!({ "tx_hash": hash, "block": block })))
-                    }
+                    TxOutcome::Confirmed { hash, block, .. } => Ok(paid(ctx, data, hash, block)),
                     TxOutcome::Reverted { reason, .. } => {
                         Ok(fail(ctx, data, format!("settlement reverted: {reason}")))
                     }
@@ -254,7 +247,7 @@ impl Payment {
 fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> PaymentStep {
     data.tx_hash = Some(hash.clone());
     data.block = Some(block);
-    let start = children_effect(ctx, MintState::Pending, Status::Waiting, "paid", None);
+    let start = children_effect(ctx, true, None);
     Step::complete(PaymentState::Confirmed, data)
         .with_effect(start)
         .with_detail(json!({ "tx_hash": hash, "block": block }))
@@ -264,22 +257,15 @@ fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> Payme
 fn fail(ctx: &StepCtx, data: PaymentData, reason: String) -> PaymentStep {
     let cancel = children_effect(
         ctx,
-        MintState::Cancelled,
-        Status::Cancelled,
-        "cancelled",
+        false,
         Some(format!("payment {} failed: {reason}", ctx.workflow_id)),
     );
     Step::new(Transition::Fail(PaymentState::Failed, reason), data).with_effect(cancel)
 }
 
-/// Moves the payment's mints out of `awaiting_payment`.
-fn children_effect(
-    ctx: &StepCtx,
-    to: MintState,
-    status: Status,
-    event: &'static str,
-    error: Option<String>,
-) -> Effect {
+/// Moves the payment's children out of `awaiting_payment`: to `pending` when it is paid (mints
+/// parked for the batcher, a deployment due at once), or cancelled with the reason.
+fn children_effect(ctx: &StepCtx, paid: bool, error: Option<String>) -> Effect {
     let payment = ctx.workflow_id;
     let worker = ctx.worker_id.clone();
     let error = Arc::new(error);
@@ -287,56 +273,84 @@ fn children_effect(
         let worker = worker.clone();
         let error = error.clone();
         Box::pin(async move {
-            let mints = crate::store::mints::children(txn, payment).await?;
-            let m = Move {
-                ids: &mints,
-                from_states: &[MintState::AwaitingPayment.as_str()],
-                from_statuses: &[Status::Waiting],
-                to_state: to.as_str(),
-                to_status: status,
-                event,
-                patch: json!({}),
-                tx_hash: None,
-                error: error.as_deref(),
-                detail: Some(json!({ "payment": payment })),
-                worker: Some(&worker),
-            };
-            move_parked(txn, &m, crate::store::now_ms()).await?;
+            let children = store::workflows::children(txn, payment).await?;
+            let (deployments, mints): (Vec<_>, Vec<_>) = children
+                .into_iter()
+                .partition(|(_, kind)| kind == DEPLOYMENT);
+            for (group, due) in [(mints, false), (deployments, true)] {
+                let ids: Vec<Uuid> = group.into_iter().map(|(id, _)| id).collect();
+                let (to_state, to_status, event) = match (paid, due) {
+                    (true, false) => ("pending", Status::Waiting, "paid"),
+                    (true, true) => ("pending", Status::Running, "paid"),
+                    (false, _) => ("cancelled", Status::Cancelled, "cancelled"),
+                };
+                let m = Move {
+                    ids: &ids,
+                    from_states: &["awaiting_payment"],
+                    from_statuses: &[Status::Waiting],
+                    to_state,
+                    to_status,
+                    event,
+                    patch: json!({}),
+                    tx_hash: None,
+                    error: error.as_deref(),
+                    detail: Some(json!({ "payment": payment })),
+                    worker: Some(&worker),
+                    run_now: paid && due,
+                };
+                let moved = move_parked(txn, &m, store::now_ms()).await?;
+                if paid && due && !moved.is_empty() {
+                    // Other processes' workers hear of it at commit; this one's sweep finds it.
+                    store::workflows::notify_wake(txn).await?;
+                }
+            }
             Ok(())
         })
     })
 }
 
-/// A payment with its mints, as created.
+/// What a payment pays for.
+#[derive(Clone, Debug)]
+pub enum Purchase {
+    Mints(MintRequest),
+    /// A token deployment, with its idempotency key.
+    Deployment(DeploymentData, String),
+}
+
+/// A payment with what it pays for, as created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Created {
     pub payment: Uuid,
-    pub mints: Vec<Uuid>,
-    /// The authorization was accepted before, with the same request: that payment.
+    /// The mints, or the deployment.
+    pub children: Vec<Uuid>,
+    /// Accepted before, with the same request: that payment (or, for a deployment with the
+    /// same key, the first deployment and its payment).
     pub existing: bool,
 }
 
-/// Creates the payment and its mints (waiting for it) in one transaction. The authorization
-/// (or custom transfer) is the payment's idempotency key: the same one with the same request
-/// returns the first payment; with another request, `IdempotencyConflict`.
+/// Creates the payment and what it pays for (waiting for it) in one transaction. The
+/// authorization (or custom transfer) is the payment's idempotency key: the same one with
+/// the same request returns the first payment; with another request, `IdempotencyConflict`.
 pub async fn create(
     client: &Client,
     chain_id: u64,
     data: &PaymentData,
-    mints: &MintRequest,
+    purchase: &Purchase,
 ) -> Result<Created, StartError> {
-    let fingerprint = serde_json::to_vec(&json!({
-        "payment": data,
-        "recipient": mints.recipient,
-        "token": mints.token,
-        "quantity": mints.quantity,
-    }))
-    .expect("serializes");
+    let (token, what) = match purchase {
+        Purchase::Mints(m) => (
+            Some(address_key(m.token)),
+            json!({ "recipient": m.recipient, "token": m.token, "quantity": m.quantity }),
+        ),
+        Purchase::Deployment(d, key) => (None, json!({ "deployment": d, "key": key })),
+    };
+    let fingerprint =
+        serde_json::to_vec(&json!({ "payment": data, "purchase": what })).expect("serializes");
     let opts = StartOptions {
         idempotency_key: Some(data.key(chain_id)),
         request_body: Some(fingerprint),
         payer: Some(address_key(data.payer)),
-        token: Some(address_key(mints.token)),
+        token,
         ..Default::default()
     };
     let txn = store::begin_write(client.db()).await?;
@@ -347,24 +361,46 @@ pub async fn create(
         Started::Created(id) => id,
         Started::Existing(id) => {
             txn.rollback().await?;
-            return Ok(Created {
-                payment: id,
-                mints: store::mints::children(client.db(), id).await?,
-                existing: true,
-            });
+            return existing(client, id).await;
         }
     };
-    let request = MintRequest {
-        key: format!("payment:{payment}"),
-        parent_id: Some(payment),
-        ..mints.clone()
+    let children = match purchase {
+        Purchase::Mints(m) => {
+            let request = MintRequest {
+                key: format!("payment:{payment}"),
+                parent_id: Some(payment),
+                ..m.clone()
+            };
+            super::mint::start_in(client, &txn, &request).await?.ids
+        }
+        Purchase::Deployment(d, key) => {
+            match super::deployment::start_in(client, &txn, d, key.clone(), payment).await? {
+                Started::Created(id) => vec![id],
+                // Deployed (or being deployed) under this key already: this payment is not
+                // taken; the first deployment is the answer.
+                Started::Existing(id) => {
+                    txn.rollback().await?;
+                    let first = store::workflows::find(client.db(), id).await?;
+                    let parent = first.and_then(|d| d.parent_id).unwrap_or(id);
+                    return existing(client, parent).await;
+                }
+            }
+        }
     };
-    let created = super::mint::start_in(client, &txn, &request).await?;
     txn.commit().await?;
     client.wake_local();
     Ok(Created {
         payment,
-        mints: created.ids,
+        children,
         existing: false,
+    })
+}
+
+async fn existing(client: &Client, payment: Uuid) -> Result<Created, StartError> {
+    let children = store::workflows::children(client.db(), payment).await?;
+    Ok(Created {
+        payment,
+        children: children.into_iter().map(|(id, _)| id).collect(),
+        existing: true,
     })
 }

@@ -229,3 +229,81 @@ pub async fn minted_on_chain(
     }
     out
 }
+
+/// Anvil's second account: the payer in payment tests.
+pub const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+/// What the stack's server asks payers to sign for `amount` (USDC base units).
+pub fn test_offer(stack: &Stack, amount: u64) -> mintflow::x402::Offer {
+    use alloy::signers::local::PrivateKeySigner;
+    mintflow::x402::Offer {
+        chain_id: 31337,
+        asset: stack.usdc,
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        pay_to: DEV_KEY.parse::<PrivateKeySigner>().unwrap().address(),
+        amount: U256::from(amount),
+        max_timeout_seconds: 60,
+    }
+}
+
+/// A fresh EIP-3009 authorization nonce.
+pub fn fresh_nonce() -> B256 {
+    B256::from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2))
+}
+
+/// An EIP-3009 authorization by `who` paying `value` to the stack's `PAY_TO`, valid for five
+/// minutes, as the JSON API takes it: `(authorization, signature)`.
+pub fn sign_authorization(
+    stack: &Stack,
+    who: &alloy::signers::local::PrivateKeySigner,
+    value: u64,
+    nonce: B256,
+) -> (Value, String) {
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::SolStruct;
+    let offer = test_offer(stack, value);
+    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
+    let message = mintflow::x402::verify::TransferWithAuthorization {
+        from: who.address(),
+        to: offer.pay_to,
+        value: U256::from(value),
+        validAfter: U256::ZERO,
+        validBefore: U256::from(valid_before),
+        nonce,
+    };
+    let sig = who
+        .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+        .unwrap();
+    let authorization = serde_json::json!({
+        "from": who.address().to_string(), "to": offer.pay_to.to_string(),
+        "value": value.to_string(), "validAfter": "0",
+        "validBefore": valid_before.to_string(), "nonce": nonce.to_string(),
+    });
+    (
+        authorization,
+        alloy::primitives::Bytes::from(sig.as_bytes()).to_string(),
+    )
+}
+
+/// Gives `who` test USDC from the faucet (sent by the payer account), mining a block when the
+/// chain does not mine by itself.
+pub async fn fund_usdc(stack: &Stack, who: Address, amount: u64, mine: bool) {
+    use alloy::network::EthereumWallet;
+    use alloy::providers::ProviderBuilder;
+    let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let usdc = mintflow::chain::contracts::MockUSDC::new(stack.usdc, &provider);
+    let pending = usdc.mint(who, U256::from(amount)).send().await.unwrap();
+    if mine {
+        anvil_rpc(
+            &stack.anvil.endpoint(),
+            "anvil_mine",
+            serde_json::json!([1]),
+        )
+        .await;
+    }
+    assert!(pending.get_receipt().await.unwrap().status());
+}

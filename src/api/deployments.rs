@@ -1,0 +1,337 @@
+//! Paid token deployments and the token registry: `POST /v1/deployments` (and the old
+//! `POST /api/deploy`), `GET /v1/deployments/{id}`, `GET /v1/tokens`, `GET /v1/tokens/{address}`.
+use alloy::primitives::U256;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, Tags,
+    param::{Header, Path},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, parse_uuid};
+use super::mints::parse_address;
+use super::payments::{AuthorizationIn, authorized, chain, offer_of};
+use super::time::{from_ms, opt_from_ms};
+use crate::chain::signer::address_key;
+use crate::engine::StartError;
+use crate::store::entity::token;
+use crate::store::{mints, tokens, workflows as rows};
+use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
+use crate::workflows::payment::{self, PaymentKind, Purchase};
+use crate::x402::{self, Authorization, ExactPayload, PaymentPayload, Reason};
+
+#[derive(Tags)]
+pub enum DeploymentsTag {
+    /// Paid deployments of new tokens, and the tokens mints can target.
+    Deployments,
+}
+
+/// A signed EIP-3009 authorization paying `DEPLOY_PRICE` to `PAY_TO`.
+#[derive(Clone, Debug, Object)]
+pub struct GaslessPayment {
+    pub authorization: AuthorizationIn,
+    /// 65 bytes (r, s, v), 0x-hex.
+    pub signature: String,
+}
+
+/// A token to deploy, paid for.
+#[derive(Clone, Debug, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DeploymentBody {
+    /// 1 to 64 characters.
+    pub name: String,
+    /// 1 to 16 characters.
+    pub symbol: String,
+    /// Token base units minted per mint (decimal string, > 0).
+    pub amount_per_mint: String,
+    /// Cap on the total supply in base units (decimal string, at least `amountPerMint`).
+    pub max_supply: String,
+    /// The token's admin (0x address); mintflow's signer is its minter.
+    pub owner: String,
+    pub payment: GaslessPayment,
+}
+
+/// A deployment.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DeploymentView {
+    pub id: Uuid,
+    /// `awaiting_payment`, `pending`, `processing`, `sent`, `confirmed`, `failed`, `cancelled`.
+    pub status: String,
+    pub payment_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub symbol: Option<String>,
+    pub owner: Option<String>,
+    /// The token's address once confirmed.
+    pub address: Option<String>,
+    pub tx_hash: Option<String>,
+    pub block_number: Option<i64>,
+    pub error: Option<String>,
+    /// True when this key was used before: the first deployment.
+    pub existing: bool,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A token mints can target.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TokenView {
+    pub chain_id: i64,
+    pub address: String,
+    pub name: String,
+    pub symbol: String,
+    pub amount_per_mint: String,
+    pub max_supply: String,
+    /// Who asked for it (its admin); absent for the server's own `TOKEN_ADDRESS`.
+    pub deployer: Option<String>,
+    pub deploy_tx_hash: Option<String>,
+    pub deploy_block: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<token::Model> for TokenView {
+    fn from(t: token::Model) -> Self {
+        TokenView {
+            chain_id: t.chain_id,
+            address: t.address,
+            name: t.name,
+            symbol: t.symbol,
+            amount_per_mint: t.amount_per_mint,
+            max_supply: t.max_supply,
+            deployer: t.deployer,
+            deploy_tx_hash: t.deploy_tx_hash,
+            deploy_block: t.deploy_block,
+            created_at: from_ms(t.created_at_ms),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum DeploymentResponse {
+    /// Accepted: it is deployed once its payment confirms.
+    #[oai(status = 202)]
+    Accepted(Json<DeploymentView>),
+    /// The same owner, name, symbol and key were deployed (or are being) already.
+    #[oai(status = 200)]
+    Existing(Json<DeploymentView>),
+}
+
+pub struct DeploymentsApi;
+
+#[OpenApi(tag = "DeploymentsTag::Deployments")]
+impl DeploymentsApi {
+    /// Deploy a new MintToken, paid with a signed EIP-3009 authorization of `DEPLOY_PRICE`.
+    /// Requests are queued durably, never refused for being concurrent. The same owner, name,
+    /// symbol and `Idempotency-Key` (default: the authorization's nonce) return the first
+    /// deployment without paying again.
+    #[oai(
+        path = "/v1/deployments",
+        method = "post",
+        operation_id = "create_deployment"
+    )]
+    async fn create(
+        &self,
+        app: Data<&AppState>,
+        body: Json<DeploymentBody>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+    ) -> Result<DeploymentResponse, ApiError> {
+        deploy(&app, body.0, key.0).await
+    }
+
+    /// Deploy a new MintToken (the old path of `POST /v1/deployments`).
+    #[oai(path = "/api/deploy", method = "post", operation_id = "legacy_deploy")]
+    async fn legacy(
+        &self,
+        app: Data<&AppState>,
+        body: Json<DeploymentBody>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+    ) -> Result<DeploymentResponse, ApiError> {
+        deploy(&app, body.0, key.0).await
+    }
+
+    /// One deployment.
+    #[oai(
+        path = "/v1/deployments/:id",
+        method = "get",
+        operation_id = "get_deployment"
+    )]
+    async fn get(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+    ) -> Result<Json<DeploymentView>, ApiError> {
+        Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
+    }
+
+    /// Every token of this chain mints can target, oldest first.
+    #[oai(path = "/v1/tokens", method = "get", operation_id = "list_tokens")]
+    async fn tokens(&self, app: Data<&AppState>) -> Result<Json<Vec<TokenView>>, ApiError> {
+        let chain = chain(&app)?;
+        let all = tokens::list(&app.db, chain.chain_id() as i64).await?;
+        Ok(Json(all.into_iter().map(Into::into).collect()))
+    }
+
+    /// One token.
+    #[oai(
+        path = "/v1/tokens/:address",
+        method = "get",
+        operation_id = "get_token"
+    )]
+    async fn token(
+        &self,
+        app: Data<&AppState>,
+        address: Path<String>,
+    ) -> Result<Json<TokenView>, ApiError> {
+        let chain = chain(&app)?;
+        let address = address_key(parse_address("address", &address.0)?);
+        let t = tokens::find(&app.db, chain.chain_id() as i64, &address)
+            .await?
+            .ok_or_else(|| ApiError::not_found("unknown_token", format!("no token {address}")))?;
+        Ok(Json(t.into()))
+    }
+}
+
+async fn deploy(
+    app: &AppState,
+    b: DeploymentBody,
+    header_key: Option<String>,
+) -> Result<DeploymentResponse, ApiError> {
+    let chain = chain(app)?;
+    let data = validate(&b)?;
+    let offer = offer_of(app, chain, app.contracts.deploy_price)?;
+    let key = deployment_key(
+        data.owner,
+        &data.name,
+        &data.symbol,
+        header_key
+            .as_deref()
+            .unwrap_or(&b.payment.authorization.nonce),
+    );
+    // Deployed under this key already: the first one, without paying again.
+    if let Some(first) = mints::find_by_keys(&app.db, DEPLOYMENT, std::slice::from_ref(&key))
+        .await?
+        .into_iter()
+        .next()
+    {
+        let mut view = find(app, first.id).await?;
+        view.existing = true;
+        return Ok(DeploymentResponse::Existing(Json(view)));
+    }
+    let a = b.payment.authorization;
+    let payload = PaymentPayload {
+        x402_version: x402::types::X402_VERSION,
+        payload: ExactPayload {
+            authorization: Authorization {
+                from: a.from,
+                to: a.to,
+                value: a.value,
+                valid_after: a.valid_after,
+                valid_before: a.valid_before,
+                nonce: a.nonce,
+            },
+            signature: b.payment.signature,
+        },
+        resource: None,
+        accepted: offer.requirements(),
+    };
+    let paid = authorized(app, chain, &offer, &payload, PaymentKind::Gasless)
+        .await
+        .map_err(|(e, _)| e)?;
+    let created = payment::create(
+        &app.client,
+        chain.chain_id(),
+        &paid,
+        &Purchase::Deployment(data, key),
+    )
+    .await
+    .map_err(|e| match e {
+        StartError::IdempotencyConflict { existing } => ApiError::payment_required(
+            &Reason::NonceUsed.code(),
+            format!("this authorization was used by payment {existing}"),
+        ),
+        StartError::Db(e) => e.into(),
+    })?;
+    let id = created.children.first().copied().ok_or_else(|| {
+        ApiError::conflict(
+            "not_a_deployment",
+            "this authorization paid for something else",
+        )
+    })?;
+    let mut view = find(app, id).await?;
+    view.existing = created.existing;
+    Ok(if created.existing {
+        DeploymentResponse::Existing(Json(view))
+    } else {
+        DeploymentResponse::Accepted(Json(view))
+    })
+}
+
+fn validate(b: &DeploymentBody) -> Result<DeploymentData, ApiError> {
+    let bad = |code: &str, message: String| Err(ApiError::unprocessable(code, message));
+    if !(1..=64).contains(&b.name.chars().count()) {
+        return bad("invalid_name", "`name` must be 1 to 64 characters".into());
+    }
+    if !(1..=16).contains(&b.symbol.chars().count()) {
+        return bad(
+            "invalid_symbol",
+            "`symbol` must be 1 to 16 characters".into(),
+        );
+    }
+    let number = |field: &str, raw: &str| {
+        U256::from_str_radix(raw, 10).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_number",
+                format!("`{field}` must be a decimal integer, got `{raw}`"),
+            )
+        })
+    };
+    let amount_per_mint = number("amountPerMint", &b.amount_per_mint)?;
+    let max_supply = number("maxSupply", &b.max_supply)?;
+    if amount_per_mint.is_zero() || max_supply < amount_per_mint {
+        return bad(
+            "invalid_supply",
+            "`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`".into(),
+        );
+    }
+    Ok(DeploymentData {
+        name: b.name.clone(),
+        symbol: b.symbol.clone(),
+        amount_per_mint,
+        max_supply,
+        owner: parse_address("owner", &b.owner)?,
+        tx_id: None,
+        tx_hash: None,
+        block: None,
+        address: None,
+    })
+}
+
+async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
+    let row = rows::find(&app.db, id)
+        .await?
+        .filter(|w| w.kind == DEPLOYMENT)
+        .ok_or_else(|| {
+            ApiError::not_found("deployment_not_found", format!("no deployment {id}"))
+        })?;
+    let data: Option<DeploymentData> = serde_json::from_value(row.data.clone()).ok();
+    let d = data.as_ref();
+    Ok(DeploymentView {
+        id,
+        status: row.state,
+        payment_id: row.parent_id,
+        name: d.map(|d| d.name.clone()),
+        symbol: d.map(|d| d.symbol.clone()),
+        owner: d.map(|d| address_key(d.owner)),
+        address: d.and_then(|d| d.address).map(address_key),
+        tx_hash: d.and_then(|d| d.tx_hash.clone()),
+        block_number: d.and_then(|d| d.block),
+        error: row.last_error,
+        existing: false,
+        created_at: from_ms(row.created_at_ms),
+        finished_at: opt_from_ms(row.finished_at_ms),
+    })
+}
