@@ -22,7 +22,8 @@ const DEPLOYMENTS: usize = 20;
 on_both_backends!(concurrent_paid_deployments_are_all_deployed_and_mintable);
 
 fn body(stack: &Stack, payer: &PrivateKeySigner, n: usize) -> Value {
-    let (authorization, signature) = sign_authorization(stack, payer, DEPLOY_PRICE, fresh_nonce());
+    let (authorization, signature) =
+        sign_authorization(stack.usdc, payer, DEPLOY_PRICE, fresh_nonce());
     json!({
         "name": format!("Token {n}"), "symbol": format!("T{n}"),
         "amountPerMint": "5", "maxSupply": "1000",
@@ -35,7 +36,8 @@ async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Back
     let stack = Stack::start(backend, StackOptions::default()).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
     fund_usdc(
-        &stack,
+        &stack.anvil.endpoint(),
+        stack.usdc,
         payer.address(),
         DEPLOYMENTS as u64 * DEPLOY_PRICE,
         false,

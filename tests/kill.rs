@@ -1,7 +1,7 @@
-//! `kill -9` under load: the real `mintflow serve` binary on PostgreSQL and anvil is killed
-//! with SIGKILL five times at random moments while 1,000 mint requests come in, and restarted
-//! each time. In the end every accepted request is minted exactly once on chain and every
-//! workflow is terminal.
+//! `kill -9` of the real `mintflow serve` binary on PostgreSQL and anvil: five times at random
+//! moments while 1,000 mint requests come in (in the end every accepted request is minted
+//! exactly once and every workflow is terminal), and once between a payment's settlement
+//! broadcast and its confirmation (it settles once, with one mint).
 mod common;
 
 use std::collections::HashSet;
@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
-use common::stack::{AMOUNT_PER_MINT, deploy_test_contracts, minted_on_chain, token_contract};
+use common::stack::{
+    AMOUNT_PER_MINT, PAYER_KEY, TestContracts, anvil_rpc, deploy_test_contracts, fresh_nonce,
+    fund_usdc, minted_on_chain, sign_authorization, token_contract,
+};
 use common::{Backend, DEV_KEY, TestDb, anvil, eventually};
 use mintflow::store::entity::workflow;
 use mintflow::workflows::mint::MintData;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -42,6 +45,7 @@ struct Setup {
     database_url: String,
     rpc_url: String,
     token: Address,
+    usdc: Address,
     listen: String,
     logs: std::path::PathBuf,
 }
@@ -56,6 +60,7 @@ impl Setup {
             .env("RPC_URL", &self.rpc_url)
             .env("SIGNER_PRIVATE_KEY", DEV_KEY)
             .env("TOKEN_ADDRESS", self.token.to_string())
+            .env("USDC_ADDRESS", self.usdc.to_string())
             .env("LISTEN_ADDR", &self.listen)
             .env("RUST_LOG", "info,mintflow=debug")
             .stdout(Stdio::null())
@@ -140,33 +145,30 @@ async fn load(http: reqwest::Client, base: String) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_under_load_mints_every_request_once() {
     let t = TestDb::new(Backend::Postgres).await;
-    for (key, value) in [
-        ("confirmations", 1),
-        ("lease_seconds", 2),
-        ("max_batch_size", 50),
-        ("max_batch_wait_ms", 200),
-        ("payer_rate_per_minute", 0),
-        ("ip_rate_per_minute", 0),
-        ("retry_base_delay_ms", 50),
-        ("retry_max_delay_ms", 1000),
-    ] {
-        mintflow::store::settings::put(&t.db, key, value.into(), "test")
-            .await
-            .unwrap();
-    }
+    store_settings(
+        &t,
+        &[
+            ("confirmations", 1),
+            ("lease_seconds", 2),
+            ("max_batch_size", 50),
+            ("max_batch_wait_ms", 200),
+            ("payer_rate_per_minute", 0),
+            ("ip_rate_per_minute", 0),
+            ("retry_base_delay_ms", 50),
+            ("retry_max_delay_ms", 1000),
+        ],
+    )
+    .await;
     let chain = anvil(&["--block-time", "1"]);
-    let token = deploy_test_contracts(&t, &chain.endpoint(), 1_000_000)
-        .await
-        .token;
-    let listen = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let TestContracts { token, usdc } =
+        deploy_test_contracts(&t, &chain.endpoint(), 1_000_000).await;
+    let listen = free_addr();
     let logs = tempfile::tempdir().unwrap();
     let setup = Setup {
         database_url: t.url.clone(),
         rpc_url: chain.endpoint(),
         token,
+        usdc,
         listen: listen.clone(),
         logs: logs.path().to_owned(),
     };
@@ -243,5 +245,136 @@ async fn kill_9_under_load_mints_every_request_once() {
         .scalar_i64("SELECT count(*) FROM chain_txs WHERE status NOT IN ('confirmed', 'reverted', 'failed')")
         .await;
     assert_eq!(open_txs, 0, "transactions left open");
+    drop(server);
+}
+
+/// Stores `settings` for the server under test.
+async fn store_settings(t: &TestDb, settings: &[(&str, i64)]) {
+    for (key, value) in settings {
+        mintflow::store::settings::put(&t.db, key, (*value).into(), "test")
+            .await
+            .unwrap();
+    }
+}
+
+/// A free port on loopback, for a server that must come back on the same address.
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+async fn state_of(t: &TestDb, kind: &str) -> String {
+    let backend = t.db.get_database_backend();
+    let row =
+        t.db.query_one_raw(sea_orm::Statement::from_string(
+            backend,
+            format!("SELECT state FROM workflows WHERE kind = '{kind}'"),
+        ))
+        .await
+        .unwrap();
+    row.map(|r| r.try_get::<String>("", "state").unwrap())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
+    const PRICE: u64 = 1_000_000;
+    let t = TestDb::new(Backend::Postgres).await;
+    store_settings(
+        &t,
+        &[
+            ("confirmations", 1),
+            ("lease_seconds", 2),
+            ("retry_base_delay_ms", 50),
+            ("retry_max_delay_ms", 1000),
+        ],
+    )
+    .await;
+    let chain = anvil(&[]);
+    let rpc = chain.endpoint();
+    let TestContracts { token, usdc } = deploy_test_contracts(&t, &rpc, 1_000).await;
+    let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(&rpc, usdc, payer.address(), 10 * PRICE, false).await;
+    // From now on blocks come only when the test mines them.
+    anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
+    let listen = free_addr();
+    let logs = tempfile::tempdir().unwrap();
+    let setup = Setup {
+        database_url: t.url.clone(),
+        rpc_url: rpc.clone(),
+        token,
+        usdc,
+        listen: listen.clone(),
+        logs: logs.path().to_owned(),
+    };
+    let base = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let mut server = setup.spawn(0);
+    healthy(&http, &base).await;
+
+    let nonce = fresh_nonce();
+    let (authorization, signature) = sign_authorization(usdc, &payer, PRICE, nonce);
+    let body =
+        json!({ "paymentType": "gasless", "authorization": authorization, "signature": signature });
+    let res = http
+        .post(format!("{base}/v1/payments"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    eventually(WAIT, "the settlement to be broadcast", || async {
+        let sent = t
+            .scalar_i64(
+                "SELECT count(*) FROM chain_txs WHERE purpose = 'payment' AND status = 'sent'",
+            )
+            .await;
+        (sent == 1).then_some(())
+    })
+    .await;
+    server.child.kill().unwrap(); // SIGKILL between broadcast and confirmation
+    server.child.wait().unwrap();
+    anvil_rpc(&rpc, "anvil_mine", json!([1])).await; // mined while nobody watches
+
+    server = setup.spawn(1);
+    healthy(&http, &base).await;
+    eventually(WAIT, "the payment and its mint to be confirmed", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let done = state_of(&t, "payment").await == "confirmed"
+            && state_of(&t, "mint").await == "confirmed";
+        done.then_some(())
+    })
+    .await;
+    let provider: alloy::providers::RootProvider =
+        alloy::providers::RootProvider::new_http(rpc.parse().unwrap());
+    let mock = mintflow::chain::contracts::MockUSDC::new(usdc, provider);
+    assert!(
+        mock.authorizationState(payer.address(), nonce)
+            .call()
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        mock.balanceOf(payer.address()).call().await.unwrap(),
+        U256::from(9 * PRICE)
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_txs WHERE purpose = 'payment'")
+            .await,
+        1
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM workflows WHERE kind IN ('payment', 'mint')")
+            .await,
+        2
+    );
+    assert_eq!(
+        token_contract(&rpc, token)
+            .totalSupply()
+            .call()
+            .await
+            .unwrap(),
+        U256::from(AMOUNT_PER_MINT)
+    );
     drop(server);
 }

@@ -47,12 +47,12 @@ fn payer() -> PrivateKeySigner {
 }
 
 fn offer(stack: &Stack, amount: u64) -> Offer {
-    test_offer(stack, amount)
+    test_offer(stack.usdc, amount)
 }
 
 /// A gasless payment body signed by `who`.
 fn signed(stack: &Stack, who: &PrivateKeySigner, value: u64, nonce: B256, quantity: u64) -> Value {
-    let (authorization, signature) = sign_authorization(stack, who, value, nonce);
+    let (authorization, signature) = sign_authorization(stack.usdc, who, value, nonce);
     json!({
         "paymentType": "gasless",
         "authorization": authorization,
@@ -62,7 +62,7 @@ fn signed(stack: &Stack, who: &PrivateKeySigner, value: u64, nonce: B256, quanti
 }
 
 async fn fund(stack: &Stack, who: Address, amount: u64, mine: bool) {
-    fund_usdc(stack, who, amount, mine).await
+    fund_usdc(&stack.anvil.endpoint(), stack.usdc, who, amount, mine).await
 }
 
 async fn usdc_balance(stack: &Stack, who: Address) -> U256 {

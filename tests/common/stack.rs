@@ -234,11 +234,11 @@ pub async fn minted_on_chain(
 pub const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 /// What the stack's server asks payers to sign for `amount` (USDC base units).
-pub fn test_offer(stack: &Stack, amount: u64) -> mintflow::x402::Offer {
+pub fn test_offer(usdc: Address, amount: u64) -> mintflow::x402::Offer {
     use alloy::signers::local::PrivateKeySigner;
     mintflow::x402::Offer {
         chain_id: 31337,
-        asset: stack.usdc,
+        asset: usdc,
         asset_name: "USD Coin".into(),
         asset_version: "2".into(),
         pay_to: DEV_KEY.parse::<PrivateKeySigner>().unwrap().address(),
@@ -252,17 +252,17 @@ pub fn fresh_nonce() -> B256 {
     B256::from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2))
 }
 
-/// An EIP-3009 authorization by `who` paying `value` to the stack's `PAY_TO`, valid for five
+/// An EIP-3009 authorization by `who` paying `value` of `usdc` to the test `PAY_TO`, valid for five
 /// minutes, as the JSON API takes it: `(authorization, signature)`.
 pub fn sign_authorization(
-    stack: &Stack,
+    usdc: Address,
     who: &alloy::signers::local::PrivateKeySigner,
     value: u64,
     nonce: B256,
 ) -> (Value, String) {
     use alloy::signers::SignerSync;
     use alloy::sol_types::SolStruct;
-    let offer = test_offer(stack, value);
+    let offer = test_offer(usdc, value);
     let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
     let message = mintflow::x402::verify::TransferWithAuthorization {
         from: who.address(),
@@ -288,22 +288,17 @@ pub fn sign_authorization(
 
 /// Gives `who` test USDC from the faucet (sent by the payer account), mining a block when the
 /// chain does not mine by itself.
-pub async fn fund_usdc(stack: &Stack, who: Address, amount: u64, mine: bool) {
+pub async fn fund_usdc(rpc: &str, usdc: Address, who: Address, amount: u64, mine: bool) {
     use alloy::network::EthereumWallet;
     use alloy::providers::ProviderBuilder;
     let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
     let provider = ProviderBuilder::new()
         .wallet(EthereumWallet::from(payer))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
-    let usdc = mintflow::chain::contracts::MockUSDC::new(stack.usdc, &provider);
+        .connect_http(rpc.parse().unwrap());
+    let usdc = mintflow::chain::contracts::MockUSDC::new(usdc, &provider);
     let pending = usdc.mint(who, U256::from(amount)).send().await.unwrap();
     if mine {
-        anvil_rpc(
-            &stack.anvil.endpoint(),
-            "anvil_mine",
-            serde_json::json!([1]),
-        )
-        .await;
+        anvil_rpc(rpc, "anvil_mine", serde_json::json!([1])).await;
     }
     assert!(pending.get_receipt().await.unwrap().status());
 }
