@@ -115,8 +115,13 @@ async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
     stack.service.stop().await;
 }
 
-/// A PAYMENT-SIGNATURE for the offer in `required`, signed by `payer`.
-fn payment_signature(required: &PaymentRequired, payer: &PrivateKeySigner) -> String {
+/// A PAYMENT-SIGNATURE for the offer in `required`, signed by `payer`, valid for
+/// `valid_secs` seconds from now.
+fn payment_signature(
+    required: &PaymentRequired,
+    payer: &PrivateKeySigner,
+    valid_secs: i64,
+) -> String {
     let accepted = required.accepts[0].clone();
     let offer = Offer {
         chain_id: 31337,
@@ -127,7 +132,7 @@ fn payment_signature(required: &PaymentRequired, payer: &PrivateKeySigner) -> St
         amount: U256::from_str_radix(&accepted.amount, 10).unwrap(),
         max_timeout_seconds: accepted.max_timeout_seconds,
     };
-    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
+    let valid_before = (chrono::Utc::now().timestamp() + valid_secs) as u64;
     let nonce = B256::from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2));
     let message = TransferWithAuthorization {
         from: payer.address(),
@@ -203,8 +208,30 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
     assert_eq!(pay(&stack, Some(&STANDARD.encode("{nope"))).await.0, 400);
     assert_eq!(payments(&stack).await, 0);
 
+    // Signed for another chain, or expired: refused with the reason, nothing written.
+    let mut elsewhere = required.clone();
+    elsewhere.accepts[0].network = "eip155:1".into();
+    let (status, body, _) = pay(&stack, Some(&payment_signature(&elsewhere, &payer, 300))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("invalid_network")),
+        "{body}"
+    );
+    let (status, body, headers) =
+        pay(&stack, Some(&payment_signature(&required, &payer, -10))).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            402,
+            Some("invalid_exact_evm_payload_authorization_valid_before")
+        ),
+        "{body}"
+    );
+    assert!(headers.contains_key("payment-required"));
+    assert_eq!(payments(&stack).await, 0);
+
     // The same signature 20 times at once, then again: one payment, one transfer, one mint.
-    let signature = payment_signature(&required, &payer);
+    let signature = payment_signature(&required, &payer, 300);
     let answers = futures::future::join_all((0..20).map(|_| pay(&stack, Some(&signature)))).await;
     let paid: Vec<_> = answers.iter().filter(|(s, _, _)| *s == 200).collect();
     assert_eq!(paid.len(), 1, "{answers:?}");

@@ -185,7 +185,9 @@ impl Workflow for Payment {
                     TxOutcome::Pending { .. } => {
                         Ok(Step::new(Transition::Wait(PaymentState::Sent), data))
                     }
-                    TxOutcome::Confirmed { hash, block, .. } => Ok(paid(ctx, data, hash, block)),
+                    TxOutcome::Confirmed { hash, block, .. } => {
+                        self.check_settled(ctx, data, hash, block).await
+                    }
                     TxOutcome::Reverted { reason, .. } => {
                         Ok(fail(ctx, data, format!("settlement reverted: {reason}")))
                     }
@@ -205,6 +207,37 @@ impl Workflow for Payment {
 }
 
 impl Payment {
+    /// The settlement is confirmed: its receipt must hold the asset's `Transfer` of the amount
+    /// from the payer to us (a token that returns without moving funds must not pay).
+    async fn check_settled(
+        &self,
+        ctx: &StepCtx,
+        data: PaymentData,
+        hash: String,
+        block: i64,
+    ) -> Result<PaymentStep, StepError> {
+        let tx: B256 = hash
+            .parse()
+            .map_err(|e| StepError::Permanent(format!("settlement hash {hash}: {e}")))?;
+        let check = self
+            .chain
+            .check_transfer(tx, data.asset, data.pay_to, 0)
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        Ok(match check {
+            TransferCheck::Paid { from, value, .. }
+                if from == data.payer && value >= data.amount =>
+            {
+                paid(ctx, data, hash, block)
+            }
+            other => {
+                let reason =
+                    format!("the settlement {hash} did not transfer the amount: {other:?}");
+                fail(ctx, data, reason)
+            }
+        })
+    }
+
     /// A custom payment: the payer's transfer, `confirmations` deep, pays the amount to us.
     async fn check_transfer(
         &self,
