@@ -28,6 +28,7 @@ const PRICE: u64 = 1_000_000;
 
 on_both_backends!(
     the_official_client_pays_and_gets_its_mint,
+    the_official_client_pays_for_a_deployment,
     a_replayed_payment_signature_pays_once,
 );
 
@@ -59,18 +60,16 @@ fn seller() -> Address {
     DEV_KEY.parse::<PrivateKeySigner>().unwrap().address()
 }
 
-async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
-    let stack = Stack::start(backend, StackOptions::default()).await;
-    let payer = funded(&stack).await;
-    let seller_before = usdc_balance(&stack, seller()).await;
+/// Pays `path` with the official client (`tools/x402-pay.mjs`); its printed result.
+async fn official_client(stack: &Stack, path: &str, body: &Value) -> Value {
     let out = tokio::process::Command::new("node")
         .arg("tools/x402-pay.mjs")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("X402_URL", format!("{}/x402/mint", stack.base))
+        .env("X402_URL", format!("{}{path}", stack.base))
         .env("X402_PRIVATE_KEY", PAYER_KEY)
         .env("X402_ASSET", stack.usdc.to_string())
         .env("X402_NETWORK", "eip155:31337")
-        .env("X402_BODY", "{\"quantity\":1}")
+        .env("X402_BODY", body.to_string())
         .output()
         .await
         .expect("run node tools/x402-pay.mjs (npm ci --prefix tools)");
@@ -80,7 +79,48 @@ async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap();
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+async fn the_official_client_pays_for_a_deployment(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer = funded(&stack).await;
+    let spec = json!({
+        "name": "Paid", "symbol": "PAID", "amountPerMint": "7", "maxSupply": "700",
+        "owner": payer.address().to_string(),
+    });
+    let result = official_client(&stack, "/x402/deploy", &spec).await;
+    assert_eq!(
+        (
+            result["status"].as_i64(),
+            result["paymentResponse"]["success"].as_bool()
+        ),
+        (Some(200), Some(true)),
+        "{result}"
+    );
+    // 10 USDC, the default DEPLOY_PRICE.
+    assert_eq!(usdc_balance(&stack, payer.address()).await, U256::ZERO);
+    let id = result["body"]["deploymentId"].as_str().unwrap().to_owned();
+    let d = eventually(WAIT, "the deployment to be confirmed", || async {
+        let (_, d) = stack.get(&format!("/v1/deployments/{id}")).await;
+        (d["status"] == "confirmed").then_some(d)
+    })
+    .await;
+    let address = d["address"].as_str().unwrap();
+    let (status, token) = stack.get(&format!("/v1/tokens/{address}")).await;
+    assert_eq!(
+        (status, token["symbol"].as_str()),
+        (200, Some("PAID")),
+        "{token}"
+    );
+    stack.service.stop().await;
+}
+
+async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer = funded(&stack).await;
+    let seller_before = usdc_balance(&stack, seller()).await;
+    let result = official_client(&stack, "/x402/mint", &json!({ "quantity": 1 })).await;
     assert_eq!(result["status"], 200, "{result}");
     let settled = &result["paymentResponse"];
     assert_eq!(settled["success"], true, "{result}");

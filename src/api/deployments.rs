@@ -37,10 +37,10 @@ pub struct GaslessPayment {
     pub signature: String,
 }
 
-/// A token to deploy, paid for.
+/// A token to deploy.
 #[derive(Clone, Debug, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct DeploymentBody {
+pub struct TokenSpec {
     /// 1 to 64 characters.
     pub name: String,
     /// 1 to 16 characters.
@@ -51,6 +51,13 @@ pub struct DeploymentBody {
     pub max_supply: String,
     /// The token's admin (0x address); mintflow's signer is its minter.
     pub owner: String,
+}
+
+/// A token to deploy, paid for.
+#[derive(Clone, Debug, Object)]
+pub struct DeploymentBody {
+    #[oai(flatten)]
+    pub token: TokenSpec,
     pub payment: GaslessPayment,
 }
 
@@ -201,7 +208,7 @@ async fn deploy(
     header_key: Option<String>,
 ) -> Result<DeploymentResponse, ApiError> {
     let chain = chain(app)?;
-    let data = validate(&b)?;
+    let data = validate(&b.token)?;
     let offer = offer_of(app, chain, app.contracts.deploy_price)?;
     let key = deployment_key(
         data.owner,
@@ -270,7 +277,8 @@ async fn deploy(
     })
 }
 
-fn validate(b: &DeploymentBody) -> Result<DeploymentData, ApiError> {
+/// Checks a token spec and returns what to deploy.
+pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
     let bad = |code: &str, message: String| Err(ApiError::unprocessable(code, message));
     if !(1..=64).contains(&b.name.chars().count()) {
         return bad("invalid_name", "`name` must be 1 to 64 characters".into());

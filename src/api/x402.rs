@@ -11,9 +11,15 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::J
 use uuid::Uuid;
 
 use super::AppState;
+use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, ErrorBody};
-use super::payments::{Order, authorized, chain, find, offer, place};
-use crate::workflows::payment::PaymentKind;
+use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
+use crate::engine::StartError;
+use crate::store::mints::MINT;
+use crate::store::workflows as rows;
+use crate::workflows::deployment::{DeploymentData, deployment_key};
+use crate::workflows::payment::{self, PaymentKind, Purchase};
+use crate::x402::Reason;
 use crate::x402::types::{DecodeError, decode_header, encode_header};
 use crate::x402::{Offer, PaymentPayload, Resource, SettlementResponse};
 
@@ -40,6 +46,8 @@ pub struct X402MintBody {
 pub struct X402Paid {
     pub payment_id: Uuid,
     pub mint_ids: Vec<Uuid>,
+    /// The deployment it paid for (`/x402/deploy`).
+    pub deployment_id: Option<Uuid>,
     /// `confirmed`, or where the payment is when the wait ran out (answered with 202).
     pub status: String,
     pub tx_hash: Option<String>,
@@ -81,6 +89,39 @@ impl X402Api {
     ) -> Result<X402Response, ApiError> {
         paid_mint(&app, req, body.0, signature.0).await
     }
+
+    /// Deploy a new MintToken, paying `DEPLOY_PRICE` with x402. Answers 200 with
+    /// `PAYMENT-RESPONSE` and the deployment id once the payment is settled; the deployment
+    /// follows (`GET /v1/deployments/{id}`).
+    #[oai(path = "/x402/deploy", method = "post", operation_id = "x402_deploy")]
+    async fn deploy(
+        &self,
+        app: Data<&AppState>,
+        req: &Request,
+        body: Json<TokenSpec>,
+        /// base64(JSON PaymentPayload).
+        #[oai(name = "PAYMENT-SIGNATURE")]
+        signature: Header<Option<String>>,
+    ) -> Result<X402Response, ApiError> {
+        let chain = chain(&app)?;
+        let data = validate(&body.0)?;
+        let offer = offer_of(&app, chain, app.contracts.deploy_price)?;
+        let resource = Resource {
+            url: resource_url(req),
+            description: format!("deployment of the token {}", data.symbol),
+            mime_type: "application/json".into(),
+        };
+        match signature.0 {
+            Some(header) => pay(&app, &offer, resource, &header, Buy::Deployment(data)).await,
+            None => Ok(required(
+                &offer,
+                resource,
+                "payment_required",
+                "Payment required",
+                None,
+            )),
+        }
+    }
 }
 
 /// Mints paid with x402: the handler of `POST /x402/mint` and the old `/api/x402-batch-mint`.
@@ -113,7 +154,31 @@ pub async fn paid_mint(
             None,
         ));
     };
-    let payload: PaymentPayload = decode_header(&header).map_err(|e| {
+    let order = Order {
+        recipient: body.recipient,
+        token: body.token,
+        quantity: quantity as u32,
+    };
+    pay(app, &offer, resource, &header, Buy::Mints(order)).await
+}
+
+/// What an x402 payment buys.
+pub enum Buy {
+    Mints(Order),
+    Deployment(DeploymentData),
+}
+
+/// Decodes and verifies `PAYMENT-SIGNATURE`, creates the payment with what it buys, and
+/// answers once it is settled (or refused).
+pub async fn pay(
+    app: &AppState,
+    offer: &Offer,
+    resource: Resource,
+    header: &str,
+    buy: Buy,
+) -> Result<X402Response, ApiError> {
+    let chain = chain(app)?;
+    let payload: PaymentPayload = decode_header(header).map_err(|e| {
         let what = match e {
             DecodeError::Base64(_) => "is not standard base64",
             DecodeError::Json(_) => "is not an x402 PaymentPayload",
@@ -123,20 +188,40 @@ pub async fn paid_mint(
             format!("PAYMENT-SIGNATURE {what}: {e}"),
         )
     })?;
-    let order = Order {
-        recipient: body.recipient,
-        token: body.token,
-        quantity: quantity as u32,
-    };
-    let placed = match authorized(app, chain, &offer, &payload, PaymentKind::X402).await {
-        Ok(data) => place(app, chain, data, order).await,
+    let placed = match authorized(app, chain, offer, &payload, PaymentKind::X402).await {
+        Ok(data) => match buy {
+            Buy::Mints(order) => place(app, chain, data, order).await,
+            Buy::Deployment(d) => {
+                // One deployment per payment: the authorization is its key.
+                let key = deployment_key(
+                    d.owner,
+                    &d.name,
+                    &d.symbol,
+                    &payload.payload.authorization.nonce,
+                );
+                payment::create(
+                    &app.client,
+                    chain.chain_id(),
+                    &data,
+                    &Purchase::Deployment(d, key),
+                )
+                .await
+                .map_err(|e| match e {
+                    StartError::IdempotencyConflict { .. } => (
+                        ApiError::conflict("authorization_reused", "used already"),
+                        Some(Reason::NonceUsed),
+                    ),
+                    StartError::Db(e) => (e.into(), None),
+                })
+            }
+        },
         Err(refusal) => Err(refusal),
     };
     let created = match placed {
         Ok(created) => created,
         Err((_, Some(reason))) => {
             let message = format!("the payment is refused: {reason}");
-            return Ok(required(&offer, resource, &reason.code(), &message, None));
+            return Ok(required(offer, resource, &reason.code(), &message, None));
         }
         Err((e, None)) => return Err(e),
     };
@@ -147,9 +232,15 @@ pub async fn paid_mint(
             "this payment was already made (payment {})",
             created.payment
         );
-        return Ok(required(&offer, resource, &reason.code(), &message, None));
+        return Ok(required(offer, resource, &reason.code(), &message, None));
     }
-    settle(app, &offer, created.payment, created.children).await
+    let (mints, deployments): (Vec<_>, Vec<_>) = rows::children(&app.db, created.payment)
+        .await?
+        .into_iter()
+        .partition(|(_, kind)| kind == MINT);
+    let mint_ids = mints.into_iter().map(|(id, _)| id).collect();
+    let deployment_id = deployments.first().map(|(id, _)| *id);
+    settle(app, offer, created.payment, mint_ids, deployment_id).await
 }
 
 /// Waits for the settlement (up to the offer's timeout) and answers with its outcome.
@@ -158,6 +249,7 @@ async fn settle(
     offer: &Offer,
     payment: Uuid,
     mint_ids: Vec<Uuid>,
+    deployment_id: Option<Uuid>,
 ) -> Result<X402Response, ApiError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(offer.max_timeout_seconds);
     loop {
@@ -166,6 +258,7 @@ async fn settle(
         let paid = X402Paid {
             payment_id: payment,
             mint_ids: mint_ids.clone(),
+            deployment_id,
             status: view.status.clone(),
             tx_hash: view.tx_hash.clone(),
         };
