@@ -47,12 +47,40 @@ struct Setup {
     token: Address,
     usdc: Address,
     listen: String,
-    logs: std::path::PathBuf,
+    logs: tempfile::TempDir,
+    http: reqwest::Client,
 }
 
 impl Setup {
+    /// A server for database `t` and chain `rpc`, on a fixed free port so that it comes back
+    /// on the same address after each kill; started and healthy.
+    async fn start(t: &TestDb, rpc: &str, contracts: TestContracts) -> (Setup, Server) {
+        let setup = Setup {
+            database_url: t.url.clone(),
+            rpc_url: rpc.to_owned(),
+            token: contracts.token,
+            usdc: contracts.usdc,
+            listen: free_addr(),
+            logs: tempfile::tempdir().unwrap(),
+            http: reqwest::Client::new(),
+        };
+        let server = setup.restart(0).await;
+        (setup, server)
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+
+    /// Starts run `run` of the server and waits until it is healthy.
+    async fn restart(&self, run: usize) -> Server {
+        let server = self.spawn(run);
+        healthy(&self.http, &self.base()).await;
+        server
+    }
+
     fn spawn(&self, run: usize) -> Server {
-        let log = self.logs.join(format!("serve-{run}.log"));
+        let log = self.logs.path().join(format!("serve-{run}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_mintflow"))
             .arg("serve")
             .env("DATABASE_URL", &self.database_url)
@@ -160,22 +188,10 @@ async fn kill_9_under_load_mints_every_request_once() {
     )
     .await;
     let chain = anvil(&["--block-time", "1"]);
-    let TestContracts { token, usdc } =
-        deploy_test_contracts(&t, &chain.endpoint(), 1_000_000).await;
-    let listen = free_addr();
-    let logs = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        database_url: t.url.clone(),
-        rpc_url: chain.endpoint(),
-        token,
-        usdc,
-        listen: listen.clone(),
-        logs: logs.path().to_owned(),
-    };
-    let base = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    let mut server = setup.spawn(0);
-    healthy(&http, &base).await;
+    let contracts = deploy_test_contracts(&t, &chain.endpoint(), 1_000_000).await;
+    let token = contracts.token;
+    let (setup, mut server) = Setup::start(&t, &chain.endpoint(), contracts).await;
+    let (http, base) = (setup.http.clone(), setup.base());
 
     let load = tokio::spawn(load(http.clone(), base.clone()));
     let seed: u64 = rand::rng().random();
@@ -187,8 +203,7 @@ async fn kill_9_under_load_mints_every_request_once() {
         server.child.kill().unwrap(); // SIGKILL
         server.child.wait().unwrap();
         println!("killed run {} after {after:?}", run - 1);
-        server = setup.spawn(run);
-        healthy(&http, &base).await;
+        server = setup.restart(run).await;
     }
     let accepted: HashSet<String> = load.await.unwrap().into_iter().collect();
     assert_eq!(accepted.len(), REQUESTS);
@@ -292,25 +307,14 @@ async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
     .await;
     let chain = anvil(&[]);
     let rpc = chain.endpoint();
-    let TestContracts { token, usdc } = deploy_test_contracts(&t, &rpc, 1_000).await;
+    let contracts = deploy_test_contracts(&t, &rpc, 1_000).await;
+    let (token, usdc) = (contracts.token, contracts.usdc);
     let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
     fund_usdc(&rpc, usdc, payer.address(), 10 * PRICE, false).await;
     // From now on blocks come only when the test mines them.
     anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
-    let listen = free_addr();
-    let logs = tempfile::tempdir().unwrap();
-    let setup = Setup {
-        database_url: t.url.clone(),
-        rpc_url: rpc.clone(),
-        token,
-        usdc,
-        listen: listen.clone(),
-        logs: logs.path().to_owned(),
-    };
-    let base = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    let mut server = setup.spawn(0);
-    healthy(&http, &base).await;
+    let (setup, mut server) = Setup::start(&t, &rpc, contracts).await;
+    let (http, base) = (setup.http.clone(), setup.base());
 
     let nonce = fresh_nonce();
     let (authorization, signature) = sign_authorization(usdc, &payer, PRICE, nonce);
@@ -336,8 +340,7 @@ async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
     server.child.wait().unwrap();
     anvil_rpc(&rpc, "anvil_mine", json!([1])).await; // mined while nobody watches
 
-    server = setup.spawn(1);
-    healthy(&http, &base).await;
+    server = setup.restart(1).await;
     eventually(WAIT, "the payment and its mint to be confirmed", || async {
         anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
         let done = state_of(&t, "payment").await == "confirmed"
