@@ -279,8 +279,11 @@ fn print_banner(b: &Banner<'_>) {
          \x20 signer      {signer}\n\
          \x20 database    {database}\n\
          \x20 admin       {admin}\n\n\
-         \x20 try:  curl -s {base}/health\n\n\
+         \x20 try:     curl -s {base}/health\n\
+         \x20 mint:    curl -s -X POST {base}/v1/mints -H 'content-type: application/json' -d '{{\"payer\":\"{payer}\"}}'\n\
+         \x20 follow:  curl -s {base}/v1/mints/ID   (ID: the `id` it answered; the queue: {base}/v1/queue)\n\n\
          Ctrl-C stops the API and anvil.",
+        payer = b.anvil.addresses().get(1).copied().unwrap_or(b.signer),
         rpc = b.anvil.endpoint(),
         chain_id = b.deployed.chain_id,
         token = b.deployed.token,
