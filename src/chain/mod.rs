@@ -88,6 +88,13 @@ pub struct Submit {
     pub call: Call,
 }
 
+/// A submitted transaction: its id in the pipeline and its current hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub id: Uuid,
+    pub hash: Option<String>,
+}
+
 /// Where a transaction is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TxOutcome {
@@ -343,6 +350,27 @@ impl Chain {
             .into_iter()
             .rfind(|a| a.kind == "tx")
             .map(|a| a.hash))
+    }
+
+    /// `submit` on behalf of workflow `owner` (woken when the transaction is final), with the
+    /// hash the network sees, which the owner records with its checkpoint.
+    pub async fn submit_for(
+        &self,
+        owner: Uuid,
+        key: String,
+        purpose: &str,
+        call: Call,
+    ) -> Result<Submitted, ChainError> {
+        let id = self
+            .submit(Submit {
+                key,
+                owner: Some(owner),
+                purpose: purpose.to_owned(),
+                call,
+            })
+            .await?;
+        let hash = self.latest_hash(id).await?;
+        Ok(Submitted { id, hash })
     }
 
     /// Where transaction `id` is.

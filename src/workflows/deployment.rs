@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::chain::contracts::MintToken;
 use crate::chain::signer::address_key;
-use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
+use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
 use crate::engine::{
     Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Transition, Workflow,
 };
@@ -115,16 +115,16 @@ impl Workflow for Deployment {
             DeploymentState::Processing => {
                 let submitted = self
                     .chain
-                    .submit(Submit {
-                        key: format!("deployment:{}", ctx.workflow_id),
-                        owner: Some(ctx.workflow_id),
-                        purpose: DEPLOYMENT.into(),
-                        call: self.call(&data),
-                    })
+                    .submit_for(
+                        ctx.workflow_id,
+                        format!("deployment:{}", ctx.workflow_id),
+                        DEPLOYMENT,
+                        self.call(&data),
+                    )
                     .await;
                 match submitted {
-                    Ok(tx_id) => {
-                        data.tx_hash = self.chain.latest_hash(tx_id).await?;
+                    Ok(Submitted { id: tx_id, hash }) => {
+                        data.tx_hash = hash;
                         data.tx_id = Some(tx_id);
                         let detail = json!({ "tx_id": tx_id, "tx_hash": data.tx_hash });
                         Ok(Step::new(Transition::Wait(DeploymentState::Sent), data)

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::mint::MintState;
 use crate::chain::contracts::MintToken;
-use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
+use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
 use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
 use crate::store::mints::MINT_BATCH;
 use crate::store::moves::{Move, move_parked};
@@ -136,16 +136,15 @@ impl MintBatch {
         }
         let submitted = self
             .chain
-            .submit(Submit {
-                key: format!("mint_batch:{}:{}", ctx.workflow_id, data.generation),
-                owner: Some(ctx.workflow_id),
-                purpose: MINT_BATCH.into(),
-                call: batch_call(data.token, &data.items),
-            })
+            .submit_for(
+                ctx.workflow_id,
+                format!("mint_batch:{}:{}", ctx.workflow_id, data.generation),
+                MINT_BATCH,
+                batch_call(data.token, &data.items),
+            )
             .await;
         match submitted {
-            Ok(tx_id) => {
-                let hash = self.chain.latest_hash(tx_id).await?;
+            Ok(Submitted { id: tx_id, hash }) => {
                 data.tx_id = Some(tx_id);
                 data.tx_hash = hash.clone();
                 let sent = MintMove {

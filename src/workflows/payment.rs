@@ -21,7 +21,7 @@ use super::mint::MintRequest;
 use crate::chain::contracts::MockUSDC;
 use crate::chain::signer::address_key;
 use crate::chain::transfer::TransferCheck;
-use crate::chain::{Call, Chain, ChainError, Submit, TxOutcome};
+use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
 use crate::engine::{Client, StartError, StartOptions, Started};
 use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
 use crate::store;
@@ -158,16 +158,16 @@ impl Workflow for Payment {
                 };
                 let submitted = self
                     .chain
-                    .submit(Submit {
-                        key: format!("payment:{}", ctx.workflow_id),
-                        owner: Some(ctx.workflow_id),
-                        purpose: PAYMENT.into(),
+                    .submit_for(
+                        ctx.workflow_id,
+                        format!("payment:{}", ctx.workflow_id),
+                        PAYMENT,
                         call,
-                    })
+                    )
                     .await;
                 match submitted {
-                    Ok(tx_id) => {
-                        data.tx_hash = self.chain.latest_hash(tx_id).await?;
+                    Ok(Submitted { id: tx_id, hash }) => {
+                        data.tx_hash = hash;
                         data.tx_id = Some(tx_id);
                         let detail = json!({ "tx_id": tx_id, "tx_hash": data.tx_hash });
                         Ok(Step::new(Transition::Wait(PaymentState::Sent), data)
