@@ -15,8 +15,9 @@ use crate::api::{self, AppState};
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
-use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs};
+use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs, outbox};
 use crate::store::{self, entity::token};
+use crate::webhooks::Dispatcher;
 use crate::workflows::batcher::{Batcher, QueueSignal};
 
 /// What a process does.
@@ -94,6 +95,10 @@ pub struct Service {
     sender: Option<Background>,
     /// The mint batcher (roles `worker` and `all` with a chain).
     batcher: Option<Background>,
+    /// The outbox sequencer (every role).
+    sequencer: Background,
+    /// The webhook dispatcher (roles `worker` and `all`).
+    webhooks: Option<Background>,
     scheduler: JobScheduler,
     http: Option<Http>,
 }
@@ -180,6 +185,18 @@ impl Service {
             );
             Background { stop, task }
         });
+        let sequencer_stop = CancellationToken::new();
+        let (outbox, task) = outbox::spawn(db.clone(), sequencer_stop.clone());
+        let sequencer = Background {
+            stop: sequencer_stop,
+            task,
+        };
+        let webhooks = runs_workers.then(|| {
+            let stop = CancellationToken::new();
+            let dispatcher = Dispatcher::new(db.clone(), settings.clone());
+            let task = tokio::spawn(dispatcher.run(stop.clone()));
+            Background { stop, task }
+        });
         let queue = QueueSignal::default();
         let batcher = match chain.as_ref().filter(|_| runs_workers) {
             Some(chain) => {
@@ -202,6 +219,7 @@ impl Service {
                 contracts: contracts.clone(),
                 queue: queue.clone(),
                 admission: Default::default(),
+                outbox,
             };
             Some(serve_http(&config.listen_addr, state).await?)
         } else {
@@ -221,6 +239,8 @@ impl Service {
             engine,
             sender,
             batcher,
+            sequencer,
+            webhooks,
             scheduler,
             http,
         })
@@ -242,6 +262,9 @@ impl Service {
     /// Stops taking requests and claims, lets in-flight work finish (or releases it), stops the
     /// sender (releasing its lease) and closes the database pool.
     pub async fn stop(mut self) {
+        // First: its feed closing ends every open event stream, which graceful shutdown
+        // would otherwise wait for.
+        self.sequencer.stop().await;
         if let Some(http) = self.http.take() {
             let _ = http.stop.send(());
             let _ = http.task.await;
@@ -254,6 +277,9 @@ impl Service {
         }
         if let Some(sender) = self.sender.take() {
             sender.stop().await;
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
         }
         let _ = self.scheduler.shutdown().await;
         let _ = self.db.close().await;

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_engine_tables;
 mod m20261122_000002_create_chain_tables;
 mod m20261122_000003_create_mint_tables;
+mod m20261126_000004_create_outbox_tables;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_engine_tables::Migration),
             Box::new(m20261122_000002_create_chain_tables::Migration),
             Box::new(m20261122_000003_create_mint_tables::Migration),
+            Box::new(m20261126_000004_create_outbox_tables::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
 //! The HTTP API: poem-openapi resources, their DTOs, errors and auth, Swagger UI at `/docs`
 //! and the spec at `/openapi.json`. Handlers call `engine` and `store`; they hold no SQL.
 pub mod admission;
+pub mod audit;
 pub mod auth;
 pub mod deployments;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod legacy;
 pub mod legacy_payments;
@@ -12,6 +14,7 @@ pub mod mints;
 pub mod payments;
 pub mod settings;
 pub mod time;
+pub mod webhooks;
 pub mod workflows;
 pub mod x402;
 
@@ -22,6 +25,7 @@ use sea_orm::DatabaseConnection;
 use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::engine::Client;
+use crate::engine::outbox::OutboxFeed;
 use crate::service::Contracts;
 use crate::workflows::batcher::QueueSignal;
 use admission::Admission;
@@ -45,6 +49,8 @@ pub struct AppState {
     pub queue: QueueSignal,
     /// Rate limits and queue depth for mint requests.
     pub admission: Admission,
+    /// The outbox head this process has seen: what event streams wait on.
+    pub outbox: OutboxFeed,
 }
 
 type Apis = (
@@ -53,6 +59,9 @@ type Apis = (
     payments::PaymentsApi,
     deployments::DeploymentsApi,
     workflows::WorkflowsApi,
+    events::EventsApi,
+    webhooks::WebhooksApi,
+    audit::AuditApi,
     settings::SettingsApi,
     x402::X402Api,
     legacy::LegacyApi,
@@ -67,6 +76,9 @@ fn service() -> OpenApiService<Apis, ()> {
             payments::PaymentsApi,
             deployments::DeploymentsApi,
             workflows::WorkflowsApi,
+            events::EventsApi,
+            webhooks::WebhooksApi,
+            audit::AuditApi,
             settings::SettingsApi,
             x402::X402Api,
             legacy::LegacyApi,

@@ -91,7 +91,18 @@ impl SettingsApi {
             _ => ApiError::unprocessable("invalid_value", e.to_string()),
         })?;
         let who = actor.0.unwrap_or_else(|| "admin".into());
-        let row = store::settings::put(&app.db, spec.key, value.into(), &who).await?;
+        let previous = app.settings.get().value(spec.key);
+        let txn = store::begin_write(&app.db).await?;
+        let row = store::settings::put(&txn, spec.key, value.into(), &who).await?;
+        store::audit::record(
+            &txn,
+            &who,
+            "settings.update",
+            spec.key,
+            Some(serde_json::json!({ "from": previous, "to": value })),
+        )
+        .await?;
+        txn.commit().await?;
         app.settings.reload(&app.db).await?;
         tracing::info!(key = spec.key, value, by = who, "setting changed");
         Ok(Json(Setting {

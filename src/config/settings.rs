@@ -132,6 +132,20 @@ pub const SPECS: &[SettingSpec] = &[
         min: 0,
         max: 100_000_000,
     },
+    SettingSpec {
+        key: "webhook_retry_base_ms",
+        description: "First delay before a failed webhook delivery is tried again, in ms; doubles each attempt (at most an hour), with jitter.",
+        default: 1_000,
+        min: 10,
+        max: 3_600_000,
+    },
+    SettingSpec {
+        key: "webhook_max_attempts",
+        description: "Attempts at one webhook delivery before it is marked failed (and kept in the delivery log).",
+        default: 20,
+        min: 1,
+        max: 1000,
+    },
 ];
 
 pub fn spec(key: &str) -> Option<&'static SettingSpec> {
@@ -191,6 +205,8 @@ pub struct Settings {
     pub max_queue_depth: i64,
     pub payer_rate_per_minute: i64,
     pub ip_rate_per_minute: i64,
+    pub webhook_retry_base_ms: i64,
+    pub webhook_max_attempts: i64,
 }
 
 impl Default for Settings {
@@ -212,6 +228,8 @@ impl Default for Settings {
             max_queue_depth: 0,
             payer_rate_per_minute: 0,
             ip_rate_per_minute: 0,
+            webhook_retry_base_ms: 0,
+            webhook_max_attempts: 0,
         };
         for spec in SPECS {
             s.set(spec.key, spec.default);
@@ -263,6 +281,8 @@ impl Settings {
             "max_queue_depth" => &mut self.max_queue_depth,
             "payer_rate_per_minute" => &mut self.payer_rate_per_minute,
             "ip_rate_per_minute" => &mut self.ip_rate_per_minute,
+            "webhook_retry_base_ms" => &mut self.webhook_retry_base_ms,
+            "webhook_max_attempts" => &mut self.webhook_max_attempts,
             _ => return None,
         })
     }

@@ -63,6 +63,12 @@ pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle) {
         Ok(n) => tracing::info!(deleted = n, days, "retention removed finished workflows"),
         Err(e) => tracing::warn!(error = %e, "retention failed"),
     }
+    // Streams and webhooks resume within the same window; older positions are gone for them.
+    match store::outbox::delete_before(db, before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(deleted = n, days, "retention removed old outbox rows"),
+        Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
+    }
 }
 
 fn repeated<F, Fut>(every: Duration, f: F) -> Result<Job, JobSchedulerError>

@@ -2,6 +2,7 @@
 //! each result with its history event under a fence. It knows nothing of chains or tokens.
 pub mod client;
 pub mod jobs;
+pub mod outbox;
 pub mod registry;
 pub mod retry;
 mod starter;

@@ -1,12 +1,15 @@
 //! Database access: connection setup for both backends, entities, and every query the layers
 //! above run. Nothing outside `store` writes SQL.
+pub mod audit;
 pub mod chain;
 pub mod entity;
 pub mod events;
 pub mod mints;
 pub mod moves;
+pub mod outbox;
 pub mod settings;
 pub mod tokens;
+pub mod webhooks;
 pub mod workflows;
 
 use std::time::Duration;

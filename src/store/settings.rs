@@ -1,5 +1,8 @@
 //! `system_settings`: operator-tunable values, read by every process and changed live.
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    sea_query::OnConflict,
+};
 use serde_json::Value as Json;
 
 use super::entity::system_setting;
@@ -9,8 +12,8 @@ pub async fn load_all(db: &DatabaseConnection) -> Result<Vec<system_setting::Mod
 }
 
 /// Stores `value` under `key` (insert or replace) and says who changed it.
-pub async fn put(
-    db: &DatabaseConnection,
+pub async fn put<C: ConnectionTrait>(
+    db: &C,
     key: &str,
     value: Json,
     updated_by: &str,

@@ -613,7 +613,7 @@ pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<Act
         db,
         id,
         who,
-        "retried",
+        ("retried", "workflow.retry"),
         &[Status::Failed, Status::NeedsMigration],
         r#"UPDATE workflows SET status = 'running', run_at_ms = $1, attempt = 0, last_error = NULL,
               finished_at_ms = NULL, version = version + 1, lease_owner = NULL,
@@ -633,7 +633,7 @@ pub async fn cancel(
         db,
         id,
         who,
-        "cancelled",
+        ("cancelled", "workflow.cancel"),
         &[Status::Running, Status::Waiting],
         r#"UPDATE workflows SET status = 'cancelled', run_at_ms = NULL, finished_at_ms = $1,
               version = version + 1, lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $1
@@ -646,7 +646,7 @@ async fn operator_action(
     db: &DatabaseConnection,
     id: Uuid,
     who: &Actor,
-    event: &str,
+    (event, audit_action): (&str, &str),
     allowed: &[Status],
     update_sql: &str,
 ) -> Result<ActionOutcome, DbErr> {
@@ -688,6 +688,14 @@ async fn operator_action(
             detail: Some(serde_json::to_value(who).expect("actor serializes")),
             at_ms: now,
         }],
+    )
+    .await?;
+    super::audit::record(
+        &txn,
+        &who.actor,
+        audit_action,
+        &id.to_string(),
+        Some(serde_json::to_value(who).expect("actor serializes")),
     )
     .await?;
     notify_wake(&txn).await?;

@@ -1,0 +1,262 @@
+//! Live transitions as server-sent events, read from the outbox by position.
+//!
+//! Each message's SSE `id` is its outbox position. A client that reconnects with
+//! `Last-Event-ID` (browsers' `EventSource` does so by itself) resumes right after the last
+//! event it saw, on any instance: positions are global and survive restarts.
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::{self, BoxStream, StreamExt};
+use poem::web::Data;
+use poem::web::sse::Event;
+use poem_openapi::{
+    Object, OpenApi, Tags,
+    param::{Header, Path, Query},
+    payload::EventStream,
+    types::ToJSON,
+};
+use sea_orm::DatabaseConnection;
+use serde_json::Value as Json_;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, parse_uuid};
+use super::time::from_ms;
+use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
+use crate::store::workflows::{self as rows, Status};
+
+/// Events read from the database per query.
+const PAGE: u64 = 500;
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Pause after a failed read before the stream tries again (it is not ended).
+const RETRY_READ: Duration = Duration::from_secs(1);
+
+#[derive(Tags)]
+pub enum EventsTag {
+    /// Live workflow transitions (server-sent events).
+    Events,
+}
+
+/// One transition of one workflow, as streamed and as posted to webhooks.
+#[derive(Clone, Debug, Object)]
+pub struct TransitionEvent {
+    /// The outbox position: the SSE `id`, increasing, the same on every instance.
+    pub position: i64,
+    /// The history event's id (`GET /v1/workflows/{id}/history`).
+    pub event_id: i64,
+    pub workflow_id: Uuid,
+    pub kind: String,
+    /// What happened: `created`, `step`, `completed`, `failed`, `retried`, `cancelled`...
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// The workflow's engine status after the event.
+    pub status: String,
+    pub attempt: i32,
+    pub worker: Option<String>,
+    pub detail: Option<Json_>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<OutboxEvent> for TransitionEvent {
+    fn from(e: OutboxEvent) -> Self {
+        TransitionEvent {
+            position: e.position,
+            event_id: e.event_id,
+            workflow_id: e.workflow_id,
+            kind: e.kind,
+            event: e.event,
+            from_state: e.from_state,
+            to_state: e.to_state,
+            status: e.status,
+            attempt: e.attempt,
+            worker: e.worker,
+            detail: e.detail,
+            at: from_ms(e.at_ms),
+        }
+    }
+}
+
+pub struct EventsApi;
+
+#[OpenApi(tag = "EventsTag::Events")]
+impl EventsApi {
+    /// Every workflow transition, live, as server-sent events (`event: transition`, `id`: the
+    /// position). Starts at the present, or after `Last-Event-ID` / `after` when given, so a
+    /// reconnecting client misses nothing.
+    #[oai(path = "/v1/events", method = "get", operation_id = "stream_events")]
+    async fn all(
+        &self,
+        app: Data<&AppState>,
+        /// Only these kinds (comma-separated, e.g. `mint,payment`).
+        kind: Query<Option<String>>,
+        /// Start after this position (what `Last-Event-ID` also says; the header wins).
+        after: Query<Option<i64>>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
+    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+        let start = match resume_point(last_event_id.0, after.0)? {
+            Some(position) => position,
+            None => outbox::head(&app.db).await?,
+        };
+        let kinds = kind
+            .0
+            .map(|k| {
+                k.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let filter = OutboxFilter {
+            kinds,
+            workflow_id: None,
+        };
+        Ok(sse(tail(
+            app.db.clone(),
+            app.outbox.subscribe(),
+            filter,
+            start,
+            false,
+        )))
+    }
+
+    /// One workflow's transitions from its first, live; the stream ends after the workflow
+    /// finishes (completed, failed or cancelled).
+    #[oai(
+        path = "/v1/workflows/:id/events",
+        method = "get",
+        operation_id = "stream_workflow_events"
+    )]
+    async fn one(
+        &self,
+        app: Data<&AppState>,
+        id: Path<String>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
+    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+        let id = parse_uuid("id", &id.0)?;
+        rows::find(&app.db, id).await?.ok_or_else(|| {
+            ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
+        })?;
+        let start = resume_point(last_event_id.0, None)?.unwrap_or(0);
+        let filter = OutboxFilter {
+            kinds: Vec::new(),
+            workflow_id: Some(id),
+        };
+        Ok(sse(tail(
+            app.db.clone(),
+            app.outbox.subscribe(),
+            filter,
+            start,
+            true,
+        )))
+    }
+}
+
+fn sse(
+    events: BoxStream<'static, TransitionEvent>,
+) -> EventStream<BoxStream<'static, TransitionEvent>> {
+    EventStream::new(events)
+        .keep_alive(KEEP_ALIVE)
+        .to_event(|e| {
+            Event::message(e.to_json_string())
+                .id(e.position.to_string())
+                .event_type("transition")
+        })
+}
+
+/// The position to resume after: `Last-Event-ID` when present, else `after`.
+fn resume_point(
+    last_event_id: Option<String>,
+    after: Option<i64>,
+) -> Result<Option<i64>, ApiError> {
+    let position = match last_event_id.filter(|s| !s.trim().is_empty()) {
+        Some(id) => Some(id.trim().parse::<i64>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_last_event_id",
+                format!("Last-Event-ID `{id}` is not an event position"),
+            )
+        })?),
+        None => after,
+    };
+    match position {
+        Some(p) if p < 0 => Err(ApiError::bad_request(
+            "invalid_position",
+            "an event position is never negative",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Where a stream is: what it has read and not yet sent, and what it has sent.
+struct Tail {
+    db: DatabaseConnection,
+    head: watch::Receiver<i64>,
+    filter: OutboxFilter,
+    cursor: i64,
+    buffered: VecDeque<OutboxEvent>,
+    /// Ends the stream after a transition into a final status (one-workflow streams).
+    until_finished: bool,
+    finished: bool,
+}
+
+/// Events after `start` matching `filter`, read page by page and then as the head moves.
+fn tail(
+    db: DatabaseConnection,
+    head: watch::Receiver<i64>,
+    filter: OutboxFilter,
+    start: i64,
+    until_finished: bool,
+) -> BoxStream<'static, TransitionEvent> {
+    let state = Tail {
+        db,
+        head,
+        filter,
+        cursor: start,
+        buffered: VecDeque::new(),
+        until_finished,
+        finished: false,
+    };
+    stream::unfold(state, |mut t| async move {
+        if t.finished {
+            return None;
+        }
+        loop {
+            if let Some(e) = t.buffered.pop_front() {
+                t.finished =
+                    t.until_finished && Status::parse(&e.status).is_some_and(Status::is_terminal);
+                return Some((e.into(), t));
+            }
+            // Mark the head as seen before reading, so a move during the read wakes us. Every
+            // position up to it was visible when the read began.
+            let seen = *t.head.borrow_and_update();
+            match outbox::read(&t.db, t.cursor, &t.filter, PAGE).await {
+                Ok(page) if !page.is_empty() => {
+                    let last = page.last().map_or(t.cursor, |e| e.position);
+                    // A short page holds every match up to `seen`: skip past the rest, so a
+                    // filtered stream does not scan the same positions again.
+                    t.cursor = if (page.len() as u64) < PAGE {
+                        last.max(seen)
+                    } else {
+                        last
+                    };
+                    t.buffered.extend(page);
+                }
+                Ok(_) => {
+                    t.cursor = t.cursor.max(seen);
+                    if t.head.changed().await.is_err() {
+                        return None; // the process is shutting down
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event stream: reading the outbox failed");
+                    tokio::time::sleep(RETRY_READ).await;
+                }
+            }
+        }
+    })
+    .boxed()
+}

@@ -1,0 +1,337 @@
+//! Webhook subscriptions (admin): create, list, delete, and read each one's delivery log.
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, Tags,
+    param::{Header, Path, Query},
+    payload::Json,
+};
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{self, AdminAuth};
+use super::error::{ApiError, parse_uuid};
+use super::time::{from_ms, opt_from_ms};
+use crate::store::{self, audit, outbox, webhooks as rows};
+
+#[derive(Tags)]
+pub enum WebhooksTag {
+    /// Signed HTTP callbacks for workflow transitions (admin).
+    Webhooks,
+}
+
+/// A new subscription.
+#[derive(Object)]
+pub struct NewWebhook {
+    /// Where events are POSTed: an absolute `http` or `https` URL.
+    #[oai(validator(max_length = 2048))]
+    pub url: String,
+    /// The HMAC-SHA256 key (16 to 128 characters). Generated when absent; returned only in
+    /// this response.
+    #[oai(validator(min_length = 16, max_length = 128))]
+    pub secret: Option<String>,
+    /// Only transitions of these kinds (`mint`, `payment`, ...); all when absent.
+    pub kinds: Option<Vec<String>>,
+    /// Only transitions into these states (`confirmed`, `failed`, ...); all when absent.
+    pub states: Option<Vec<String>>,
+    #[oai(validator(max_length = 256))]
+    pub description: Option<String>,
+}
+
+/// A subscription. The secret is shown once, when it is created.
+#[derive(Object)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub kinds: Option<Vec<String>>,
+    pub states: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// The last outbox position fanned out to its delivery log.
+    pub position: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// Only in the answer to its creation: keep it, it signs every request.
+    pub secret: Option<String>,
+}
+
+impl From<rows::WebhookRow> for Webhook {
+    fn from(r: rows::WebhookRow) -> Self {
+        let (kinds, states) = (
+            r.kinds.is_some().then(|| r.kind_list()),
+            r.states.is_some().then(|| r.state_list()),
+        );
+        Webhook {
+            id: r.id,
+            url: r.url,
+            kinds,
+            states,
+            description: r.description,
+            position: r.cursor,
+            created_at: from_ms(r.created_at_ms),
+            created_by: r.created_by,
+            secret: None,
+        }
+    }
+}
+
+/// One event's delivery to one subscription.
+#[derive(Object)]
+pub struct Delivery {
+    pub id: i64,
+    /// The event's outbox position (its `Mintflow-Event-Id`).
+    pub position: i64,
+    pub event_id: i64,
+    pub workflow_id: Uuid,
+    /// `pending`, `delivered` or `failed` (given up after `webhook_max_attempts`).
+    pub status: String,
+    pub attempts: i32,
+    /// When it is tried next, while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The HTTP status of the last answer, if there was one.
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<rows::DeliveryRow> for Delivery {
+    fn from(d: rows::DeliveryRow) -> Self {
+        Delivery {
+            id: d.id,
+            position: d.position,
+            event_id: d.event_id,
+            workflow_id: d.workflow_id,
+            status: d.status,
+            attempts: d.attempts,
+            next_attempt_at: opt_from_ms(d.next_attempt_at_ms),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            created_at: from_ms(d.created_at_ms),
+            last_attempt_at: opt_from_ms(d.last_attempt_at_ms),
+            delivered_at: opt_from_ms(d.delivered_at_ms),
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct DeliveryPage {
+    pub items: Vec<Delivery>,
+    /// Pass as `cursor` for older deliveries; absent on the last page.
+    pub next_cursor: Option<i64>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedWebhook {
+    /// Created; it receives every matching transition from now on.
+    #[oai(status = 201)]
+    Created(Json<Webhook>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted, with its delivery log; pending deliveries are dropped.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+pub struct WebhooksApi;
+
+#[OpenApi(prefix_path = "/v1/webhooks", tag = "WebhooksTag::Webhooks")]
+impl WebhooksApi {
+    /// Subscribe a URL to workflow transitions. Admin only; recorded in the audit log.
+    /// Each request carries `Mintflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+    /// `Mintflow-Event-Id` (the position, for deduplication) and `Mintflow-Delivery-Id`.
+    #[oai(path = "/", method = "post", operation_id = "create_webhook")]
+    async fn create(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        body: Json<NewWebhook>,
+        /// Who is acting (default `admin`); kept in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<CreatedWebhook, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let body = body.0;
+        check_url(&body.url)?;
+        let kinds = names("kinds", body.kinds)?;
+        let states = names("states", body.states)?;
+        let secret = body.secret.unwrap_or_else(generate_secret);
+        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let txn = store::begin_write(&app.db).await?;
+        let row = rows::WebhookRow {
+            id: Uuid::now_v7(),
+            url: body.url,
+            secret: secret.clone(),
+            kinds: kinds.map(|k| serde_json::json!(k)),
+            states: states.map(|s| serde_json::json!(s)),
+            description: body.description,
+            cursor: outbox::head(&txn).await?,
+            created_at_ms: store::now_ms(),
+            created_by: who.clone(),
+        };
+        rows::insert(&txn, &row).await?;
+        audit::record(
+            &txn,
+            &who,
+            "webhook.create",
+            &row.id.to_string(),
+            Some(serde_json::json!({
+                "url": row.url, "kinds": row.kinds, "states": row.states,
+            })),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(webhook = %row.id, by = who, "webhook created");
+        let mut created = Webhook::from(row);
+        created.secret = Some(secret);
+        Ok(CreatedWebhook::Created(Json(created)))
+    }
+
+    /// Every subscription (without secrets). Admin only.
+    #[oai(path = "/", method = "get", operation_id = "list_webhooks")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+    ) -> Result<Json<Vec<Webhook>>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let hooks = rows::list(&app.db).await?;
+        Ok(Json(hooks.into_iter().map(Into::into).collect()))
+    }
+
+    /// One subscription (without its secret). Admin only.
+    #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
+    async fn get(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+    ) -> Result<Json<Webhook>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let hook = rows::find(&app.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        Ok(Json(hook.into()))
+    }
+
+    /// Unsubscribe. Admin only; recorded in the audit log.
+    #[oai(path = "/:id", method = "delete", operation_id = "delete_webhook")]
+    async fn delete(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        /// Who is acting (default `admin`); kept in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Deleted, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let txn = store::begin_write(&app.db).await?;
+        let hook = rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
+        rows::delete(&txn, id).await?;
+        audit::record(
+            &txn,
+            &who,
+            "webhook.delete",
+            &id.to_string(),
+            Some(serde_json::json!({ "url": hook.url })),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(webhook = %id, by = who, "webhook deleted");
+        Ok(Deleted::Deleted)
+    }
+
+    /// A subscription's delivery log, newest first. Admin only.
+    #[oai(
+        path = "/:id/deliveries",
+        method = "get",
+        operation_id = "list_webhook_deliveries"
+    )]
+    async fn deliveries(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        /// Page size, 1 to 500.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u64>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<i64>>,
+    ) -> Result<Json<DeliveryPage>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        rows::find(&app.db, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let mut items = rows::deliveries(&app.db, id, cursor.0, limit.0 + 1).await?;
+        let next_cursor = if items.len() as u64 > limit.0 {
+            items.truncate(limit.0 as usize);
+            items.last().map(|d| d.id)
+        } else {
+            None
+        };
+        Ok(Json(DeliveryPage {
+            items: items.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::not_found("webhook_not_found", format!("no webhook {id}"))
+}
+
+fn check_url(url: &str) -> Result<(), ApiError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            "invalid_url",
+            format!("`url` must be an absolute http or https URL, got `{url}`"),
+        )),
+    }
+}
+
+/// Kind and state names are snake_case identifiers; a typo should fail here, not match nothing.
+fn names(field: &str, list: Option<Vec<String>>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = list else { return Ok(None) };
+    if list.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_filter",
+            format!("`{field}` must name at least one value, or be left out for all"),
+        ));
+    }
+    if let Some(bad) = list.iter().find(|n| {
+        n.is_empty()
+            || n.len() > 64
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    }) {
+        return Err(ApiError::unprocessable(
+            "invalid_filter",
+            format!("`{field}` holds `{bad}`, which is not a snake_case name"),
+        ));
+    }
+    Ok(Some(list))
+}
+
+/// 32 random bytes, hex.
+fn generate_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}

@@ -1,0 +1,63 @@
+//! The outbox sequencer of one process, and the feed its event streams wait on.
+//!
+//! Every process runs one: whichever holds `outbox_head`'s lock orders the committed rows, the
+//! others find it busy. Each round also reads the head, so a process learns of positions that
+//! another instance gave (PostgreSQL) within one poll.
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::outbox::{self, SEQUENCE_BATCH};
+
+/// How often an idle sequencer looks for new rows: the added latency of a live event.
+const POLL: Duration = Duration::from_millis(25);
+
+/// The newest visible outbox position, as this process last saw it.
+#[derive(Clone, Debug)]
+pub struct OutboxFeed(watch::Receiver<i64>);
+
+impl OutboxFeed {
+    /// A receiver that wakes whenever the head moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.0.clone()
+    }
+}
+
+/// Starts the sequencer task; it stops when `stop` is cancelled.
+pub fn spawn(
+    db: DatabaseConnection,
+    stop: CancellationToken,
+) -> (OutboxFeed, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(0);
+    let task = tokio::spawn(async move {
+        loop {
+            let ordered = match outbox::sequence(&db).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox sequencer: ordering failed; retrying");
+                    0
+                }
+            };
+            match outbox::head(&db).await {
+                Ok(head) => {
+                    tx.send_if_modified(|seen| {
+                        let moved = head > *seen;
+                        *seen = head.max(*seen);
+                        moved
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "outbox sequencer: reading the head failed"),
+            }
+            if ordered as i64 == SEQUENCE_BATCH {
+                continue; // more waiting: no pause
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    });
+    (OutboxFeed(rx), task)
+}

@@ -1,0 +1,65 @@
+//! The audit log: every admin action, who took it and when, written in the transaction of the
+//! change it records.
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use serde_json::Value as Json;
+
+use super::sql;
+
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_ms: i64,
+    pub actor: String,
+    /// `settings.update`, `webhook.create`, `webhook.delete`, `workflow.retry`,
+    /// `workflow.cancel`.
+    pub action: String,
+    /// What it acted on: a setting key, a webhook or workflow id.
+    pub target: String,
+    pub detail: Option<Json>,
+}
+
+pub async fn record<C: ConnectionTrait>(
+    conn: &C,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: Option<Json>,
+) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        ),
+        [
+            super::now_ms().into(),
+            actor.into(),
+            action.into(),
+            target.into(),
+            detail.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Entries newest first, older than `before_id` when given.
+pub async fn list<C: ConnectionTrait>(
+    conn: &C,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<AuditEntry>, DbErr> {
+    let backend = conn.get_database_backend();
+    AuditEntry::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id < $1 \
+             ORDER BY id DESC LIMIT $2",
+        ),
+        [before_id.unwrap_or(i64::MAX).into(), (limit as i64).into()],
+    ))
+    .all(conn)
+    .await
+}

@@ -1,0 +1,166 @@
+//! The outbox: every history event, in one delivery order shared by all instances.
+//!
+//! A trigger writes an outbox row in the transaction that records the transition (see
+//! migration 4). `sequence` then gives committed rows their `position`, one sequencer at a time
+//! (a row lock on `outbox_head`), so that a reader who has seen position `p` has seen every
+//! position below it: positions become visible in order, unlike ids, which concurrent
+//! transactions commit out of order. Server-sent events and webhooks read by position.
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::{begin_write, sql};
+
+/// Rows ordered per sequencer transaction at most: bounds its lock time.
+pub const SEQUENCE_BATCH: i64 = 5_000;
+
+/// One delivered transition: an outbox position and the history event it carries.
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct OutboxEvent {
+    pub position: i64,
+    pub kind: String,
+    pub event_id: i64,
+    pub workflow_id: Uuid,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub status: String,
+    pub attempt: i32,
+    pub worker: Option<String>,
+    pub detail: Option<Json>,
+    pub at_ms: i64,
+}
+
+/// Gives positions to committed rows that have none, oldest first. Returns how many it ordered;
+/// 0 also when another process holds the sequencer (it will order them).
+pub async fn sequence(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    // Cheap check first: most calls find nothing and should not take the write lock.
+    let waiting = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT id FROM outbox WHERE position IS NULL LIMIT 1",
+        ))
+        .await?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
+    let txn = begin_write(db).await?;
+    let lock = match backend {
+        // SKIP LOCKED: a process that finds the sequencer busy leaves the rows to it.
+        DbBackend::Postgres => "SELECT head FROM outbox_head WHERE id = 1 FOR UPDATE SKIP LOCKED",
+        // SQLite's BEGIN IMMEDIATE already made this the only writer.
+        _ => "SELECT head FROM outbox_head WHERE id = 1",
+    };
+    let Some(row) = txn
+        .query_one_raw(Statement::from_string(backend, lock))
+        .await?
+    else {
+        return Ok(0);
+    };
+    let head: i64 = row.try_get("", "head")?;
+    let ordered = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"UPDATE outbox SET position = $1 + t.rn
+                   FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn
+                         FROM (SELECT id FROM outbox WHERE position IS NULL
+                               ORDER BY id LIMIT $2) s) t
+                   WHERE outbox.id = t.id"#,
+            ),
+            [head.into(), SEQUENCE_BATCH.into()],
+        ))
+        .await?
+        .rows_affected();
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "UPDATE outbox_head SET head = head + $1 WHERE id = 1",
+        ),
+        [(ordered as i64).into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(ordered)
+}
+
+/// The last position given: every position up to it is visible.
+pub async fn head<C: ConnectionTrait>(conn: &C) -> Result<i64, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT head FROM outbox_head WHERE id = 1",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("", "head")?,
+        None => 0,
+    })
+}
+
+/// Which events a reader wants.
+#[derive(Clone, Debug, Default)]
+pub struct OutboxFilter {
+    /// Only these kinds; empty for all.
+    pub kinds: Vec<String>,
+    /// Only this workflow.
+    pub workflow_id: Option<Uuid>,
+}
+
+/// Events after position `after`, in position order, `limit` at most.
+pub async fn read<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    filter: &OutboxFilter,
+    limit: u64,
+) -> Result<Vec<OutboxEvent>, DbErr> {
+    let backend = conn.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![after.into()];
+    let mut query = String::from(
+        r#"SELECT o.position, o.kind, e.id AS event_id, e.workflow_id, e.event, e.from_state,
+                  e.to_state, e.status, e.attempt, e.worker, e.detail, e.at_ms
+           FROM outbox o JOIN workflow_events e ON e.id = o.event_id
+           WHERE o.position > $1"#,
+    );
+    if let Some(id) = filter.workflow_id {
+        values.push(id.into());
+        query.push_str(&format!(" AND o.workflow_id = ${}", values.len()));
+    }
+    if !filter.kinds.is_empty() {
+        let mut marks = Vec::with_capacity(filter.kinds.len());
+        for kind in &filter.kinds {
+            values.push(kind.clone().into());
+            marks.push(format!("${}", values.len()));
+        }
+        query.push_str(&format!(" AND o.kind IN ({})", marks.join(", ")));
+    }
+    values.push((limit as i64).into());
+    query.push_str(&format!(" ORDER BY o.position LIMIT ${}", values.len()));
+    OutboxEvent::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(backend, &query),
+        values,
+    ))
+    .all(conn)
+    .await
+}
+
+/// Forgets ordered outbox rows written before `before_ms` (the history itself stays with its
+/// workflow). Returns how many went.
+pub async fn delete_before(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
+    let backend = db.get_database_backend();
+    let res = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                "DELETE FROM outbox WHERE position IS NOT NULL AND at_ms < $1",
+            ),
+            [before_ms.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}

@@ -1,0 +1,404 @@
+//! Webhook subscriptions and their delivery log.
+//!
+//! Fan-out copies each matching outbox event into one delivery row per subscription (unique by
+//! subscription and position, so a repeated fan-out adds nothing), then moves the
+//! subscription's cursor, in one transaction. Senders claim due deliveries by pushing their due
+//! time ahead (a lease): a sender that dies leaves them due again after the lease.
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
+};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use super::outbox::{self, OutboxEvent, OutboxFilter};
+use super::{begin_write, sql};
+
+/// Events fanned out per subscription per round.
+const FAN_OUT_BATCH: u64 = 1_000;
+
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct WebhookRow {
+    pub id: Uuid,
+    pub url: String,
+    /// The HMAC key. Never returned after creation, never logged.
+    pub secret: String,
+    /// JSON array of kinds, or NULL for all.
+    pub kinds: Option<Json>,
+    /// JSON array of states (`to_state`), or NULL for all.
+    pub states: Option<Json>,
+    pub description: Option<String>,
+    pub cursor: i64,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+impl WebhookRow {
+    pub fn kind_list(&self) -> Vec<String> {
+        strings(&self.kinds)
+    }
+
+    pub fn state_list(&self) -> Vec<String> {
+        strings(&self.states)
+    }
+}
+
+fn strings(list: &Option<Json>) -> Vec<String> {
+    list.as_ref()
+        .and_then(Json::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: Uuid,
+    pub position: i64,
+    pub event_id: i64,
+    pub workflow_id: Uuid,
+    /// `pending`, `delivered` or `failed` (gave up).
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at_ms: Option<i64>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at_ms: i64,
+    pub last_attempt_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+}
+
+const WEBHOOK_COLUMNS: &str =
+    "id, url, secret, kinds, states, description, cursor, created_at_ms, created_by";
+
+/// Stores a new subscription. It receives events from the current outbox head on. Runs in the
+/// caller's transaction (with its audit entry).
+pub async fn insert<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
+    let backend = conn.get_database_backend();
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            &format!(
+                "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            ),
+        ),
+        [
+            row.id.into(),
+            row.url.clone().into(),
+            row.secret.clone().into(),
+            row.kinds.clone().into(),
+            row.states.clone().into(),
+            row.description.clone().into(),
+            row.cursor.into(),
+            row.created_at_ms.into(),
+            row.created_by.clone().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<WebhookRow>, DbErr> {
+    WebhookRow::find_by_statement(Statement::from_string(
+        conn.get_database_backend(),
+        format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"),
+    ))
+    .all(conn)
+    .await
+}
+
+pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<WebhookRow>, DbErr> {
+    let backend = conn.get_database_backend();
+    WebhookRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
+        ),
+        [id.into()],
+    ))
+    .one(conn)
+    .await
+}
+
+/// Deletes a subscription and its delivery log. False when there was none.
+pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbErr> {
+    let backend = conn.get_database_backend();
+    // Deliveries first: SQLite enforces the foreign key but its cascade needs the pragma on
+    // every connection; deleting them here works on both.
+    conn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+        ),
+        [id.into()],
+    ))
+    .await?;
+    let res = conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, "DELETE FROM webhooks WHERE id = $1"),
+            [id.into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+/// A subscription's deliveries, newest first, older than `before_id` when given.
+pub async fn deliveries<C: ConnectionTrait>(
+    conn: &C,
+    webhook_id: Uuid,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    let backend = conn.get_database_backend();
+    DeliveryRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 \
+             ORDER BY id DESC LIMIT $3",
+        ),
+        [
+            webhook_id.into(),
+            before_id.unwrap_or(i64::MAX).into(),
+            (limit as i64).into(),
+        ],
+    ))
+    .all(conn)
+    .await
+}
+
+/// Copies new outbox events into deliveries for every subscription behind the head. Returns
+/// how many deliveries it created.
+pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr> {
+    let head = outbox::head(db).await?;
+    let backend = db.get_database_backend();
+    let behind = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, "SELECT id FROM webhooks WHERE cursor < $1 LIMIT 1"),
+            [head.into()],
+        ))
+        .await?;
+    if behind.is_none() {
+        return Ok(0);
+    }
+    let txn = begin_write(db).await?;
+    let lock = match backend {
+        // Another instance fanning out a subscription keeps it; this one takes the rest.
+        DbBackend::Postgres => format!(
+            "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE cursor < $1 ORDER BY id FOR UPDATE SKIP LOCKED"
+        ),
+        _ => format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE cursor < $1 ORDER BY id"),
+    };
+    let hooks = WebhookRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(backend, &lock),
+        [head.into()],
+    ))
+    .all(&txn)
+    .await?;
+    let mut created = 0;
+    for hook in hooks {
+        let filter = OutboxFilter {
+            kinds: hook.kind_list(),
+            workflow_id: None,
+        };
+        let events = outbox::read(&txn, hook.cursor, &filter, FAN_OUT_BATCH).await?;
+        // A short read saw every match up to `head`.
+        let cursor = if (events.len() as u64) < FAN_OUT_BATCH {
+            head
+        } else {
+            events.last().map_or(hook.cursor, |e| e.position)
+        };
+        let states = hook.state_list();
+        let matching: Vec<&OutboxEvent> = events
+            .iter()
+            .filter(|e| states.is_empty() || states.contains(&e.to_state))
+            .collect();
+        for chunk in matching.chunks(200) {
+            created += insert_deliveries(&txn, hook.id, chunk, now_ms).await?;
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, "UPDATE webhooks SET cursor = $1 WHERE id = $2"),
+            [cursor.into(), hook.id.into()],
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(created)
+}
+
+async fn insert_deliveries<C: ConnectionTrait>(
+    conn: &C,
+    webhook_id: Uuid,
+    events: &[&OutboxEvent],
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let backend = conn.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(events.len() * 4 + 2);
+    values.push(webhook_id.into());
+    values.push(now_ms.into());
+    let rows: Vec<String> = events
+        .iter()
+        .map(|e| {
+            values.push(e.position.into());
+            values.push(e.event_id.into());
+            values.push(e.workflow_id.into());
+            let n = values.len();
+            format!("($1, ${}, ${}, ${}, 'pending', 0, $2, $2)", n - 2, n - 1, n)
+        })
+        .collect();
+    let statement = format!(
+        "INSERT INTO webhook_deliveries (webhook_id, position, event_id, workflow_id, status, \
+         attempts, next_attempt_at_ms, created_at_ms) VALUES {} \
+         ON CONFLICT (webhook_id, position) DO NOTHING",
+        rows.join(", ")
+    );
+    let res = conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, &statement),
+            values,
+        ))
+        .await?;
+    Ok(res.rows_affected())
+}
+
+/// A delivery claimed for sending, with what it takes to send it.
+#[derive(Clone, Debug)]
+pub struct DueDelivery {
+    pub delivery: DeliveryRow,
+    pub url: String,
+    pub secret: String,
+    /// The event; `None` when retention removed it before it could be sent.
+    pub event: Option<OutboxEvent>,
+}
+
+/// Claims up to `limit` due deliveries until `lease_until_ms`.
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    now_ms: i64,
+    lease_until_ms: i64,
+    limit: u64,
+) -> Result<Vec<DueDelivery>, DbErr> {
+    let backend = db.get_database_backend();
+    let skip_locked = if backend == DbBackend::Postgres {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    let claimed = DeliveryRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            &format!(
+                "UPDATE webhook_deliveries SET next_attempt_at_ms = $1
+                 WHERE id IN (SELECT id FROM webhook_deliveries
+                              WHERE status = 'pending' AND next_attempt_at_ms <= $2
+                              ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
+                 RETURNING *"
+            ),
+        ),
+        [lease_until_ms.into(), now_ms.into(), (limit as i64).into()],
+    ))
+    .all(db)
+    .await?;
+    let mut due = Vec::with_capacity(claimed.len());
+    for delivery in claimed {
+        let Some(hook) = find(db, delivery.webhook_id).await? else {
+            continue; // deleted meanwhile: its deliveries went with it
+        };
+        let event = event_at(db, delivery.event_id, delivery.position).await?;
+        due.push(DueDelivery {
+            delivery,
+            url: hook.url,
+            secret: hook.secret,
+            event,
+        });
+    }
+    Ok(due)
+}
+
+async fn event_at<C: ConnectionTrait>(
+    conn: &C,
+    event_id: i64,
+    position: i64,
+) -> Result<Option<OutboxEvent>, DbErr> {
+    let backend = conn.get_database_backend();
+    OutboxEvent::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            r#"SELECT $1 AS position, w.kind, e.id AS event_id, e.workflow_id, e.event,
+                      e.from_state, e.to_state, e.status, e.attempt, e.worker, e.detail, e.at_ms
+               FROM workflow_events e JOIN workflows w ON w.id = e.workflow_id
+               WHERE e.id = $2"#,
+        ),
+        [position.into(), event_id.into()],
+    ))
+    .one(conn)
+    .await
+}
+
+/// What one attempt came to.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    pub at_ms: i64,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    /// `Delivered`, or retry at a time, or give up.
+    pub next: Next,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(i64),
+    GiveUp,
+}
+
+/// Records an attempt at delivery `id`.
+pub async fn record_attempt(
+    db: &DatabaseConnection,
+    id: i64,
+    result: &AttemptResult,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let (status, next_at, delivered_at): (&str, Option<i64>, Option<i64>) = match result.next {
+        Next::Delivered => ("delivered", None, Some(result.at_ms)),
+        Next::RetryAt(at) => ("pending", Some(at), None),
+        Next::GiveUp => ("failed", None, None),
+    };
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1,
+                 next_attempt_at_ms = $2, last_status_code = $3, last_error = $4,
+                 last_attempt_at_ms = $5, delivered_at_ms = $6
+             WHERE id = $7 AND status = 'pending'",
+        ),
+        [
+            status.into(),
+            next_at.into(),
+            result.status_code.into(),
+            result.error.clone().into(),
+            result.at_ms.into(),
+            delivered_at.into(),
+            id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
