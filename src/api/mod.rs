@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod dead_letters;
 pub mod deployments;
 pub mod error;
 pub mod events;
@@ -59,6 +60,7 @@ type Apis = (
     payments::PaymentsApi,
     deployments::DeploymentsApi,
     workflows::WorkflowsApi,
+    dead_letters::DeadLettersApi,
     events::EventsApi,
     webhooks::WebhooksApi,
     audit::AuditApi,
@@ -76,6 +78,7 @@ fn service() -> OpenApiService<Apis, ()> {
             payments::PaymentsApi,
             deployments::DeploymentsApi,
             workflows::WorkflowsApi,
+            dead_letters::DeadLettersApi,
             events::EventsApi,
             webhooks::WebhooksApi,
             audit::AuditApi,

@@ -15,8 +15,8 @@ use super::AppState;
 use super::auth::{self, AdminAuth};
 use super::error::{ApiError, parse_uuid};
 use super::time::{from_ms, opt_from_ms};
-use crate::store::entity::{workflow, workflow_event};
-use crate::store::events;
+use crate::store::entity::workflow;
+use crate::store::timeline::{self, Related, Timeline};
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
 
 #[derive(Tags)]
@@ -135,43 +135,148 @@ pub struct HistoryEvent {
     pub attempt: i32,
     /// The worker that wrote it; absent for API and operator actions.
     pub worker: Option<String>,
+    /// The error this event records, if any (also in `detail`).
+    pub error: Option<String>,
     /// Facts of the event: errors, retry delays, the operator and reason...
     pub detail: Option<Json_>,
     pub at: DateTime<Utc>,
-    /// Milliseconds since the previous event.
+    /// Milliseconds since the previous event: the time spent in the previous state.
     pub since_previous_ms: Option<i64>,
 }
 
+/// Another workflow, in brief: a parent or a child.
+#[derive(Object)]
+pub struct RelatedWorkflow {
+    pub id: Uuid,
+    pub kind: String,
+    pub state: String,
+    pub status: String,
+}
+
+impl From<Related> for RelatedWorkflow {
+    fn from(r: Related) -> Self {
+        RelatedWorkflow {
+            id: r.id,
+            kind: r.kind,
+            state: r.state,
+            status: r.status,
+        }
+    }
+}
+
+/// One signed variant of a transaction: the first, a fee bump, or a nonce filler.
+#[derive(Object)]
+pub struct TxAttempt {
+    pub hash: String,
+    /// `tx`, or `filler` (a self-transfer that freed the nonce).
+    pub kind: String,
+    /// `signed`, `broadcast`, `mined` (the winner) or `replaced`.
+    pub status: String,
+    /// Wei, decimal.
+    pub max_fee_per_gas: String,
+    pub max_priority_fee_per_gas: String,
+    pub created_at: DateTime<Utc>,
+    pub broadcast_at: Option<DateTime<Utc>>,
+}
+
+/// A transaction the workflow sent.
+#[derive(Object)]
+pub struct WorkflowTx {
+    pub id: Uuid,
+    /// What it is for (`batch_mint`, `transfer_with_authorization`, `deploy`...).
+    pub purpose: String,
+    pub nonce: i64,
+    /// `signed`, `sent`, `mined`, `confirmed`, `reverted` or `failed`.
+    pub status: String,
+    /// The hash that was mined, once one was.
+    pub hash: Option<String>,
+    pub block: Option<i64>,
+    pub gas_used: Option<i64>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Every signed attempt, oldest first, with its fees.
+    pub attempts: Vec<TxAttempt>,
+}
+
+/// A workflow's timeline: the row, every transition, its family and its transactions.
 #[derive(Object)]
 pub struct History {
     pub workflow_id: Uuid,
+    pub workflow: Workflow,
+    pub parent: Option<RelatedWorkflow>,
+    /// Its children (first 1000).
+    pub children: Vec<RelatedWorkflow>,
     pub events: Vec<HistoryEvent>,
+    pub txs: Vec<WorkflowTx>,
 }
 
-pub fn history_from(workflow_id: Uuid, rows: Vec<workflow_event::Model>) -> History {
-    let mut previous: Option<i64> = None;
-    let events = rows
-        .into_iter()
-        .map(|e| {
-            let since = previous.map(|p| e.at_ms - p);
-            previous = Some(e.at_ms);
-            HistoryEvent {
-                id: e.id,
-                event: e.event,
-                from_state: e.from_state,
-                to_state: e.to_state,
-                status: e.status,
-                attempt: e.attempt,
-                worker: e.worker,
-                detail: e.detail,
-                at: from_ms(e.at_ms),
-                since_previous_ms: since,
-            }
-        })
-        .collect();
-    History {
-        workflow_id,
-        events,
+impl From<Timeline> for History {
+    fn from(t: Timeline) -> Self {
+        let mut previous: Option<i64> = None;
+        let events = t
+            .events
+            .into_iter()
+            .map(|e| {
+                let since = previous.map(|p| e.at_ms - p);
+                previous = Some(e.at_ms);
+                let error = e
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.get("error"))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                HistoryEvent {
+                    id: e.id,
+                    event: e.event,
+                    from_state: e.from_state,
+                    to_state: e.to_state,
+                    status: e.status,
+                    attempt: e.attempt,
+                    worker: e.worker,
+                    error,
+                    detail: e.detail,
+                    at: from_ms(e.at_ms),
+                    since_previous_ms: since,
+                }
+            })
+            .collect();
+        let txs = t
+            .txs
+            .into_iter()
+            .map(|(tx, attempts)| WorkflowTx {
+                id: tx.id,
+                purpose: tx.purpose,
+                nonce: tx.nonce,
+                status: tx.status,
+                hash: tx.winner_hash,
+                block: tx.mined_block,
+                gas_used: tx.gas_used,
+                error: tx.error,
+                created_at: from_ms(tx.created_at_ms),
+                confirmed_at: opt_from_ms(tx.confirmed_at_ms),
+                attempts: attempts
+                    .into_iter()
+                    .map(|a| TxAttempt {
+                        hash: a.hash,
+                        kind: a.kind,
+                        status: a.status,
+                        max_fee_per_gas: a.max_fee_per_gas,
+                        max_priority_fee_per_gas: a.max_priority_fee_per_gas,
+                        created_at: from_ms(a.created_at_ms),
+                        broadcast_at: opt_from_ms(a.broadcast_at_ms),
+                    })
+                    .collect(),
+            })
+            .collect();
+        History {
+            workflow_id: t.workflow.id,
+            workflow: t.workflow.into(),
+            parent: t.parent.map(Into::into),
+            children: t.children.into_iter().map(Into::into).collect(),
+            events,
+            txs,
+        }
     }
 }
 
@@ -179,6 +284,11 @@ const LIST_PARAMS: &[&str] = &[
     "kind",
     "status",
     "state",
+    "payer",
+    "token",
+    "tx_hash",
+    "idempotency_key",
+    "older_than_secs",
     "created_after",
     "created_before",
     "limit",
@@ -202,6 +312,17 @@ impl WorkflowsApi {
         status: Query<Option<WorkflowStatus>>,
         /// Only this domain state.
         state: Query<Option<String>>,
+        /// Only this payer (0x address).
+        payer: Query<Option<String>>,
+        /// Only this token contract (0x address).
+        token: Query<Option<String>>,
+        /// Only the workflow(s) of this transaction hash: their own, or any signed attempt of a
+        /// transaction they sent.
+        tx_hash: Query<Option<String>>,
+        /// Only the workflow with this idempotency key.
+        idempotency_key: Query<Option<String>>,
+        /// Only workflows created at least this many seconds ago.
+        older_than_secs: Query<Option<u64>>,
         /// Created at or after this time (RFC 3339).
         created_after: Query<Option<DateTime<Utc>>>,
         /// Created before this time (RFC 3339).
@@ -237,12 +358,23 @@ impl WorkflowsApi {
             .as_deref()
             .map(|c| parse_uuid("cursor", c))
             .transpose()?;
+        let older_than = older_than_secs
+            .0
+            .map(|secs| crate::store::now_ms() - (secs.min(i64::MAX as u64 / 1000) as i64) * 1000);
+        let created_before_ms = match (created_before.0.map(|t| t.timestamp_millis()), older_than) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let filter = ListFilter {
             kind: kind.0,
             status: status.0.map(Into::into),
             state: state.0,
+            payer: payer.0.map(|a| a.to_lowercase()),
+            token: token.0.map(|a| a.to_lowercase()),
+            tx_hash: tx_hash.0.map(|h| h.to_lowercase()),
+            idempotency_key: idempotency_key.0,
             created_after_ms: created_after.0.map(|t| t.timestamp_millis()),
-            created_before_ms: created_before.0.map(|t| t.timestamp_millis()),
+            created_before_ms,
             before_id,
             limit: limit.0 + 1,
             ..Default::default()
@@ -280,11 +412,10 @@ impl WorkflowsApi {
         id: Path<String>,
     ) -> Result<Json<History>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
-        rows::find(&app.db, id)
+        let timeline = timeline::load(&app.db, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let events = events::history(&app.db, id).await?;
-        Ok(Json(history_from(id, events)))
+        Ok(Json(timeline.into()))
     }
 
     /// Retry a failed (or parked) workflow from the state it stopped in. Admin only; recorded
@@ -340,7 +471,7 @@ fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
 }
 
-fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
+pub fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
     Actor {
         actor: actor.unwrap_or_else(|| "admin".into()),
         via: "api".into(),

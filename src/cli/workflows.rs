@@ -131,31 +131,14 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
             }
         }
         WorkflowsCommand::History { id, json } => {
-            found(rows::find(db, id).await?, id)?;
-            let events = store::events::history(db, id).await?;
+            let timeline = store::timeline::load(db, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no workflow {id}"))?;
             if json {
-                println!(
-                    "{}",
-                    crate::api::workflows::history_from(id, events).to_json_string()
-                );
+                let history = crate::api::workflows::History::from(timeline);
+                println!("{}", history.to_json_string());
             } else {
-                let mut table = Table::new();
-                table.load_preset(UTF8_BORDERS_ONLY).set_header([
-                    "at", "event", "from", "to", "status", "attempt", "worker", "detail",
-                ]);
-                for e in events {
-                    table.add_row([
-                        from_ms(e.at_ms).to_rfc3339(),
-                        e.event,
-                        e.from_state.unwrap_or_default(),
-                        e.to_state,
-                        e.status,
-                        e.attempt.to_string(),
-                        e.worker.unwrap_or_default(),
-                        e.detail.map(|d| d.to_string()).unwrap_or_default(),
-                    ]);
-                }
-                println!("{table}");
+                print_timeline(timeline);
             }
         }
         WorkflowsCommand::Retry { id, reason, actor } => {
@@ -242,4 +225,69 @@ fn print_workflow(w: &workflow::Model) {
         table.add_row([k.to_string(), v]);
     }
     println!("{table}");
+}
+
+/// The timeline as tables: the workflow and its family, its transitions, its transactions.
+fn print_timeline(t: store::timeline::Timeline) {
+    print_workflow(&t.workflow);
+    if let Some(p) = &t.parent {
+        println!("parent: {} ({} {}/{})", p.id, p.kind, p.state, p.status);
+    }
+    for c in &t.children {
+        println!("child:  {} ({} {}/{})", c.id, c.kind, c.state, c.status);
+    }
+    let mut table = Table::new();
+    table.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "at", "+ms", "event", "from", "to", "status", "attempt", "worker", "detail",
+    ]);
+    let mut previous: Option<i64> = None;
+    for e in t.events {
+        let since = previous
+            .map(|p| (e.at_ms - p).to_string())
+            .unwrap_or_default();
+        previous = Some(e.at_ms);
+        table.add_row([
+            from_ms(e.at_ms).to_rfc3339(),
+            since,
+            e.event,
+            e.from_state.unwrap_or_default(),
+            e.to_state,
+            e.status,
+            e.attempt.to_string(),
+            e.worker.unwrap_or_default(),
+            e.detail.map(|d| d.to_string()).unwrap_or_default(),
+        ]);
+    }
+    println!("{table}");
+    if t.txs.is_empty() {
+        return;
+    }
+    let mut txs = Table::new();
+    txs.load_preset(UTF8_BORDERS_ONLY).set_header([
+        "tx",
+        "purpose",
+        "nonce",
+        "status",
+        "attempt hash",
+        "kind",
+        "attempt status",
+        "max fee",
+        "priority fee",
+    ]);
+    for (tx, attempts) in t.txs {
+        for a in attempts {
+            txs.add_row([
+                tx.id.to_string(),
+                tx.purpose.clone(),
+                tx.nonce.to_string(),
+                tx.status.clone(),
+                a.hash,
+                a.kind,
+                a.status,
+                a.max_fee_per_gas,
+                a.max_priority_fee_per_gas,
+            ]);
+        }
+    }
+    println!("{txs}");
 }

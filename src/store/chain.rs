@@ -471,3 +471,13 @@ pub async fn release_sender<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// The transactions a workflow sent, oldest first.
+pub async fn txs_of_owner<C: ConnectionTrait>(conn: &C, owner: Uuid) -> Result<Vec<TxRow>, DbErr> {
+    query(
+        conn,
+        "SELECT * FROM chain_txs WHERE owner_workflow_id = $1 ORDER BY created_at_ms, nonce",
+        vec![owner.into()],
+    )
+    .await
+}

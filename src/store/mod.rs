@@ -8,6 +8,7 @@ pub mod mints;
 pub mod moves;
 pub mod outbox;
 pub mod settings;
+pub mod timeline;
 pub mod tokens;
 pub mod webhooks;
 pub mod workflows;

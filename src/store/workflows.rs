@@ -6,8 +6,9 @@
 //! overwrite what a newer owner wrote.
 use std::collections::HashSet;
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
@@ -789,6 +790,11 @@ pub struct ListFilter {
     pub payer: Option<String>,
     /// Lowercase 0x address.
     pub token: Option<String>,
+    /// A transaction hash: the workflow's own, or any attempt of a transaction it sent.
+    pub tx_hash: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Only failed and parked (`needs_migration`) workflows: the dead letters.
+    pub dead_letters: bool,
     pub created_after_ms: Option<i64>,
     pub created_before_ms: Option<i64>,
     /// Only rows older than this id (ids are UUIDv7, so ordered by creation): the page cursor.
@@ -813,6 +819,34 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<Vec<workflo
     }
     if let Some(token) = &f.token {
         q = q.filter(workflow::Column::Token.eq(token.clone()));
+    }
+    if let Some(hash) = &f.tx_hash {
+        let senders = Query::select()
+            .column(Alias::new("owner_workflow_id"))
+            .from(Alias::new("chain_txs"))
+            .inner_join(
+                Alias::new("chain_tx_attempts"),
+                Expr::col((Alias::new("chain_tx_attempts"), Alias::new("tx_id")))
+                    .equals((Alias::new("chain_txs"), Alias::new("id"))),
+            )
+            .and_where(
+                Expr::col((Alias::new("chain_tx_attempts"), Alias::new("hash"))).eq(hash.clone()),
+            )
+            .to_owned();
+        q = q.filter(
+            Condition::any()
+                .add(workflow::Column::TxHash.eq(hash.clone()))
+                .add(workflow::Column::Id.in_subquery(senders)),
+        );
+    }
+    if let Some(key) = &f.idempotency_key {
+        q = q.filter(workflow::Column::IdempotencyKey.eq(key.clone()));
+    }
+    if f.dead_letters {
+        q = q.filter(
+            workflow::Column::Status
+                .is_in([Status::Failed.as_str(), Status::NeedsMigration.as_str()]),
+        );
     }
     if let Some(after) = f.created_after_ms {
         q = q.filter(workflow::Column::CreatedAtMs.gte(after));

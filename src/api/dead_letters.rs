@@ -1,0 +1,116 @@
+//! The dead letters: failed and parked (`needs_migration`) workflows with their last error,
+//! and the operator's bulk retry.
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Header, Query},
+    payload::Json,
+};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::{self, AdminAuth};
+use super::error::{ApiError, parse_uuid};
+use super::workflows::{WorkflowPage, WorkflowsTag, actor_of};
+use crate::store::workflows::{self as rows, ActionOutcome, ListFilter};
+
+/// Workflows to retry at once.
+#[derive(Object)]
+pub struct BulkRetry {
+    /// 1 to 500 workflow ids.
+    #[oai(validator(min_items = 1, max_items = 500))]
+    pub ids: Vec<Uuid>,
+    /// Why; kept in each workflow's history and in the audit log.
+    pub reason: Option<String>,
+}
+
+#[derive(Object)]
+pub struct Skipped {
+    pub id: Uuid,
+    /// `not_found`, or `wrong_status: <status>` (only failed and parked workflows retry).
+    pub reason: String,
+}
+
+#[derive(Object)]
+pub struct BulkRetryOutcome {
+    pub retried: Vec<Uuid>,
+    pub skipped: Vec<Skipped>,
+}
+
+pub struct DeadLettersApi;
+
+#[OpenApi(prefix_path = "/v1/dead-letters", tag = "WorkflowsTag::Workflows")]
+impl DeadLettersApi {
+    /// Failed and parked workflows, newest first, with their last error.
+    #[oai(path = "/", method = "get", operation_id = "list_dead_letters")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        /// Only this kind.
+        kind: Query<Option<String>>,
+        /// Page size, 1 to 500.
+        #[oai(
+            default = "default_limit",
+            validator(minimum(value = "1"), maximum(value = "500"))
+        )]
+        limit: Query<u64>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<WorkflowPage>, ApiError> {
+        let before_id = cursor
+            .0
+            .as_deref()
+            .map(|c| parse_uuid("cursor", c))
+            .transpose()?;
+        let filter = ListFilter {
+            kind: kind.0,
+            dead_letters: true,
+            before_id,
+            limit: limit.0 + 1,
+            ..Default::default()
+        };
+        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
+        Ok(Json(WorkflowPage {
+            items: items.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Retry many dead letters from the states they stopped in. Admin only; each retry is
+    /// recorded in its workflow's history and in the audit log.
+    #[oai(path = "/retry", method = "post", operation_id = "retry_dead_letters")]
+    async fn retry(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        body: Json<BulkRetry>,
+        /// Who is acting (default `admin`).
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<BulkRetryOutcome>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let who = actor_of(actor.0, body.0.reason);
+        let mut outcome = BulkRetryOutcome {
+            retried: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for id in body.0.ids {
+            match app.client.retry(id, &who).await? {
+                ActionOutcome::Done(_) => outcome.retried.push(id),
+                ActionOutcome::NotFound => outcome.skipped.push(Skipped {
+                    id,
+                    reason: "not_found".into(),
+                }),
+                ActionOutcome::WrongStatus(status) => outcome.skipped.push(Skipped {
+                    id,
+                    reason: format!("wrong_status: {}", status.as_str()),
+                }),
+            }
+        }
+        Ok(Json(outcome))
+    }
+}
+
+fn default_limit() -> u64 {
+    50
+}

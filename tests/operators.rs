@@ -1,0 +1,679 @@
+//! Operators' live views on both backends: server-sent events resumed across restarts and
+//! instances, signed webhooks that survive a failing receiver, the timeline with search and
+//! dead letters, and admin actions that need the token and leave an audit trail.
+#[macro_use]
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Backend, TestDb, eventually};
+use futures::StreamExt;
+use hmac::{Hmac, Mac};
+use mintflow::engine::{EngineConfig, Registry, StartOptions};
+use mintflow::service::{Role, Service, ServiceConfig};
+use mintflow::store::workflows::Status;
+use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use uuid::Uuid;
+
+const TOKEN: &str = "operator-token";
+
+on_both_backends!(
+    events_resume_after_restart,
+    webhooks_survive_a_failing_receiver,
+    timeline_search_and_dead_letters,
+    admin_actions_need_the_token
+);
+
+async fn start(t: &TestDb, role: Role, worker: &str) -> Service {
+    let config = ServiceConfig {
+        database_url: t.url.clone(),
+        database_max_connections: 6,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: Some(TOKEN.into()),
+        role,
+        engine: EngineConfig {
+            worker_id: worker.into(),
+            shutdown_grace: Duration::from_secs(2),
+        },
+        chain: None,
+    };
+    Service::start(config, |_| Registry::new().register(Probe))
+        .await
+        .unwrap()
+}
+
+async fn setup(backend: Backend) -> TestDb {
+    let t = TestDb::new(backend).await;
+    Probe::create_tables(&t.db).await.unwrap();
+    common::fast_settings(&t.db, 2).await;
+    t
+}
+
+fn base(s: &Service) -> String {
+    format!("http://{}", s.http_addr().unwrap())
+}
+
+async fn probe(s: &Service, data: &ProbeData) -> Uuid {
+    s.client
+        .start::<Probe>(ProbeState::First, data, StartOptions::default())
+        .await
+        .unwrap()
+        .id()
+}
+
+/// One server-sent event.
+#[derive(Clone, Debug)]
+struct Sse {
+    id: i64,
+    event: String,
+    data: Value,
+}
+
+/// A minimal `text/event-stream` reader.
+struct SseClient {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+impl SseClient {
+    async fn connect(url: &str, last_event_id: Option<i64>) -> SseClient {
+        let mut req = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseClient {
+            body: res.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event; `None` when the server ended the stream.
+    async fn next(&mut self) -> Option<Sse> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().unwrap());
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().into();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                match id {
+                    Some(id) => {
+                        return Some(Sse {
+                            id,
+                            event,
+                            data: serde_json::from_str(&data).unwrap(),
+                        });
+                    }
+                    None => continue, // a keep-alive comment
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.body.next())
+                .await
+                .expect("an event within 30 s")?;
+            match chunk {
+                Ok(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => return None, // the server went away
+            }
+        }
+    }
+}
+
+/// History event ids of a workflow, from the database.
+async fn history_ids(t: &TestDb, id: Uuid) -> Vec<i64> {
+    mintflow::store::events::history(&t.db, id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+/// 100 workflows run while a client follows `/v1/events`; the server it reads from restarts
+/// half-way and the client resumes with `Last-Event-ID`. On PostgreSQL the workflows run on
+/// another instance than the one streaming, and the client resumes on a third. Every
+/// transition of every workflow arrives once, in order.
+async fn events_resume_after_restart(backend: Backend) {
+    let t = setup(backend).await;
+    let pg = backend == Backend::Postgres;
+    let runner = start(&t, Role::All, "runner").await;
+    let streamer = if pg {
+        Some(start(&t, Role::Api, "streamer").await)
+    } else {
+        None
+    };
+    let url = |s: &Service| format!("{}/v1/events?kind=probe", base(s));
+    let mut client = SseClient::connect(&url(streamer.as_ref().unwrap_or(&runner)), None).await;
+
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids.push(probe(&runner, &ProbeData::default()).await);
+    }
+    let wanted: HashSet<Uuid> = ids.iter().copied().collect();
+    let mut seen: BTreeMap<Uuid, Vec<i64>> = BTreeMap::new();
+    let mut positions = Vec::new();
+    let mut finished = HashSet::new();
+    let record = |e: Sse,
+                  seen: &mut BTreeMap<Uuid, Vec<i64>>,
+                  positions: &mut Vec<i64>,
+                  finished: &mut HashSet<Uuid>| {
+        assert_eq!(e.event, "transition");
+        assert_eq!(e.data["position"], e.id);
+        assert_eq!(e.data["kind"], "probe");
+        let wf: Uuid = e.data["workflow_id"].as_str().unwrap().parse().unwrap();
+        positions.push(e.id);
+        seen.entry(wf)
+            .or_default()
+            .push(e.data["event_id"].as_i64().unwrap());
+        if e.data["status"] == "completed" {
+            finished.insert(wf);
+        }
+    };
+    // Half of the transitions (each probe makes 4: created and three steps), then a restart.
+    while positions.len() < 200 {
+        let e = client.next().await.expect("the stream stays open");
+        record(e, &mut seen, &mut positions, &mut finished);
+    }
+    let last = *positions.last().unwrap();
+    let (kept, resumed_on) = match streamer {
+        Some(streamer) => {
+            // The streaming instance goes away; the client resumes on a new one.
+            streamer.stop().await;
+            while client.next().await.is_some() {}
+            (Some(runner), start(&t, Role::Api, "streamer-2").await)
+        }
+        None => {
+            // The only process restarts, in the middle of the work.
+            runner.stop().await;
+            while client.next().await.is_some() {}
+            (None, start(&t, Role::All, "runner-2").await)
+        }
+    };
+    let mut client = SseClient::connect(&url(&resumed_on), Some(last)).await;
+    while !wanted.iter().all(|id| finished.contains(id)) {
+        let e = client.next().await.expect("the resumed stream stays open");
+        record(e, &mut seen, &mut positions, &mut finished);
+    }
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "positions strictly increase: no event twice, none out of order"
+    );
+    for id in &ids {
+        assert_eq!(
+            seen.get(id).cloned().unwrap_or_default(),
+            history_ids(&t, *id).await,
+            "workflow {id}: every transition, in order"
+        );
+    }
+    resumed_on.stop().await;
+    if let Some(runner) = kept {
+        runner.stop().await;
+    }
+}
+
+/// A receiver that fails its first 3 requests still gets every event once, signed with the
+/// subscription's secret; the delivery log shows the failed attempts.
+async fn webhooks_survive_a_failing_receiver(backend: Backend) {
+    let t = setup(backend).await;
+    mintflow::store::settings::put(&t.db, "webhook_retry_base_ms", json!(50), "test")
+        .await
+        .unwrap();
+    let s = start(&t, Role::All, "hooks").await;
+    let received = Receiver::start(3).await;
+    let secret = "a-shared-secret-of-32-characters";
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/webhooks", base(&s)))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({ "url": received.url, "secret": secret, "kinds": ["probe"],
+                       "description": "test receiver" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let hook: Value = res.json().await.unwrap();
+    assert_eq!(hook["secret"], secret, "the secret is shown at creation");
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(probe(&s, &ProbeData::default()).await);
+    }
+    let mut expected = HashSet::new();
+    for id in &ids {
+        eventually(Duration::from_secs(20), "the probe to complete", || async {
+            let events = history_ids(&t, *id).await;
+            (events.len() == 4).then_some(())
+        })
+        .await;
+        expected.extend(history_ids(&t, *id).await);
+    }
+    let got = eventually(Duration::from_secs(30), "every event delivered", || async {
+        let got = received.accepted();
+        (got.len() >= expected.len()).then_some(got)
+    })
+    .await;
+    let mut event_ids = HashSet::new();
+    for (headers, body) in &got {
+        let signature = headers.get("mintflow-signature").unwrap();
+        let timestamp = headers.get("mintflow-timestamp").unwrap();
+        // Verified here independently of the server's code: HMAC-SHA256 of "<t>.<body>".
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.{body}").as_bytes());
+        let expected_sig = format!(
+            "t={timestamp},v1={}",
+            hex::encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(signature, &expected_sig);
+        let now = chrono::Utc::now().timestamp();
+        assert!(mintflow::webhooks::signature::verify(
+            secret, signature, body, now, 300
+        ));
+        assert!(
+            !mintflow::webhooks::signature::verify(
+                "a-wrong-secret-of-32-characters!",
+                signature,
+                body,
+                now,
+                300
+            ),
+            "a wrong secret fails verification"
+        );
+        let event: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            headers.get("mintflow-event-id").unwrap(),
+            &event["position"].to_string()
+        );
+        assert!(
+            event_ids.insert(event["event_id"].as_i64().unwrap()),
+            "each event is accepted once: {body}"
+        );
+    }
+    assert_eq!(
+        event_ids, expected,
+        "every event of the probes, nothing else"
+    );
+    assert_eq!(received.refused(), 3);
+
+    let log: Value = http
+        .get(format!(
+            "{}/v1/webhooks/{hook_id}/deliveries?limit=500",
+            base(&s)
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), expected.len());
+    assert!(items.iter().all(|d| d["status"] == "delivered"));
+    let attempts: i64 = items.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
+    assert_eq!(
+        attempts,
+        expected.len() as i64 + 3,
+        "3 failed attempts logged"
+    );
+    assert!(
+        items
+            .iter()
+            .any(|d| d["last_status_code"] == 200 && d["attempts"].as_i64() > Some(1)),
+        "a retried delivery"
+    );
+    s.stop().await;
+}
+
+type Accepted = Vec<(BTreeMap<String, String>, String)>;
+
+/// A local HTTP receiver that answers 500 to its first `fail_first` requests.
+struct Receiver {
+    url: String,
+    state: Arc<Mutex<(u32, u32, Accepted)>>,
+}
+
+impl Receiver {
+    async fn start(fail_first: u32) -> Receiver {
+        let state: Arc<Mutex<(u32, u32, Accepted)>> =
+            Arc::new(Mutex::new((fail_first, 0, Vec::new())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let shared = state.clone();
+        let app = poem::Route::new().at(
+            "/hook",
+            poem::post(poem::endpoint::make(move |req: poem::Request| {
+                let shared = shared.clone();
+                async move {
+                    let headers: BTreeMap<String, String> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+                        .collect();
+                    let body = req.into_body().into_string().await.unwrap();
+                    let mut s = shared.lock().unwrap();
+                    if s.0 > 0 {
+                        s.0 -= 1;
+                        s.1 += 1;
+                        return poem::http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    s.2.push((headers, body));
+                    poem::http::StatusCode::OK
+                }
+            })),
+        );
+        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+        Receiver { url, state }
+    }
+
+    fn accepted(&self) -> Accepted {
+        self.state.lock().unwrap().2.clone()
+    }
+
+    fn refused(&self) -> u32 {
+        self.state.lock().unwrap().1
+    }
+}
+
+/// A failed workflow shows up in the dead letters with its error; its timeline names every
+/// transition with timing and its parent and children; search finds it by key and age; a bulk
+/// retry brings it back.
+async fn timeline_search_and_dead_letters(backend: Backend) {
+    let t = setup(backend).await;
+    let s = start(&t, Role::All, "ops").await;
+    let http = reqwest::Client::new();
+    let parent = probe(&s, &ProbeData::default()).await;
+    let failing = s
+        .client
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData {
+                record: true,
+                ..Default::default()
+            },
+            StartOptions {
+                parent_id: Some(parent),
+                idempotency_key: Some("search-me".into()),
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id();
+    mintflow::store::settings::put(&t.db, "retry_max_attempts", json!(1), "test")
+        .await
+        .unwrap();
+    use sea_orm::ConnectionTrait;
+    t.db.execute_unprepared(&format!(
+        "INSERT INTO probe_failpoints (workflow_id, step, reason) VALUES ('{failing}', 1, 'boom')"
+    ))
+    .await
+    .unwrap();
+    s.client.wake(failing, "test").await.unwrap();
+    eventually(Duration::from_secs(20), "the workflow to fail", || async {
+        let w = s.client.get(failing).await.unwrap().unwrap();
+        (w.status == Status::Failed.as_str()).then_some(())
+    })
+    .await;
+
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", base(&s));
+        async move {
+            let res = http.get(url).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let dead = get("/v1/dead-letters".into()).await;
+    let items = dead["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], failing.to_string());
+    assert!(items[0]["last_error"].as_str().unwrap().contains("boom"));
+
+    let timeline = get(format!("/v1/workflows/{failing}/history")).await;
+    assert_eq!(timeline["parent"]["id"], parent.to_string());
+    assert_eq!(timeline["workflow"]["status"], "failed");
+    let events = timeline["events"].as_array().unwrap();
+    assert_eq!(events.first().unwrap()["event"], "created");
+    let failed = events.last().unwrap();
+    assert_eq!(failed["event"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains("boom"));
+    assert!(failed["since_previous_ms"].as_i64().unwrap() >= 0);
+    let family = get(format!("/v1/workflows/{parent}/history")).await;
+    assert_eq!(family["children"][0]["id"], failing.to_string());
+
+    let by_key = get("/v1/workflows?idempotency_key=search-me".into()).await;
+    assert_eq!(by_key["items"].as_array().unwrap().len(), 1);
+    let old = get("/v1/workflows?older_than_secs=3600".into()).await;
+    assert!(old["items"].as_array().unwrap().is_empty());
+    let none = get(format!("/v1/workflows?tx_hash=0x{}", "ab".repeat(32))).await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+
+    t.db.execute_unprepared("DELETE FROM probe_failpoints")
+        .await
+        .unwrap();
+    let res = http
+        .post(format!("{}/v1/dead-letters/retry", base(&s)))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "ids": [failing, Uuid::now_v7()], "reason": "fixed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let out: Value = res.json().await.unwrap();
+    assert_eq!(out["retried"], json!([failing]));
+    assert_eq!(out["skipped"][0]["reason"], "not_found");
+    eventually(
+        Duration::from_secs(20),
+        "the retried workflow to complete",
+        || async {
+            let w = s.client.get(failing).await.unwrap().unwrap();
+            (w.status == Status::Completed.as_str()).then_some(())
+        },
+    )
+    .await;
+    let dead = get("/v1/dead-letters".into()).await;
+    assert!(dead["items"].as_array().unwrap().is_empty());
+    s.stop().await;
+}
+
+/// Every admin action without a token or with a wrong one is 401 and changes nothing; with the
+/// token it is done and recorded with its time (history for workflows, audit log for all).
+async fn admin_actions_need_the_token(backend: Backend) {
+    let t = setup(backend).await;
+    let s = start(&t, Role::All, "admin").await;
+    let http = reqwest::Client::new();
+    let waiting = s
+        .client
+        .start::<Probe>(
+            ProbeState::First,
+            &ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id();
+    let (existing_hook, _) = {
+        let res = http
+            .post(format!("{}/v1/webhooks", base(&s)))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "url": "http://127.0.0.1:9/hook" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let v: Value = res.json().await.unwrap();
+        (v["id"].as_str().unwrap().to_owned(), v)
+    };
+    let snapshot = || async {
+        (
+            t.scalar_i64("SELECT count(*) FROM workflow_events").await,
+            t.scalar_i64("SELECT count(*) FROM webhooks").await,
+            t.scalar_i64("SELECT count(*) FROM audit_log").await,
+            s.client.get(waiting).await.unwrap().unwrap().status,
+            mintflow::store::settings::load_all(&t.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.key, r.value))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    };
+    let before = snapshot().await;
+    let actions: Vec<(reqwest::Method, String, Value)> = vec![
+        (
+            reqwest::Method::POST,
+            format!("/v1/workflows/{waiting}/cancel"),
+            Value::Null,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/workflows/{waiting}/retry"),
+            Value::Null,
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/dead-letters/retry".into(),
+            json!({ "ids": [waiting] }),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/v1/settings/max_batch_size".into(),
+            json!({ "value": 7 }),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/webhooks".into(),
+            json!({ "url": "http://127.0.0.1:9/other" }),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/webhooks/{existing_hook}"),
+            Value::Null,
+        ),
+        (reqwest::Method::GET, "/v1/webhooks".into(), Value::Null),
+        (reqwest::Method::GET, "/v1/audit".into(), Value::Null),
+    ];
+    for (method, path, body) in &actions {
+        for token in [None, Some("wrong-token")] {
+            let mut req = http.request(method.clone(), format!("{}{path}", base(&s)));
+            if let Some(token) = token {
+                req = req.bearer_auth(token);
+            }
+            if !body.is_null() {
+                req = req.json(body);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(
+                res.status(),
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} {token:?}"
+            );
+            let err: Value = res.json().await.unwrap();
+            assert_eq!(err["code"], "unauthorized", "{method} {path}");
+        }
+    }
+    assert_eq!(snapshot().await, before, "refused requests changed nothing");
+
+    // With the token: each is done and leaves its trace.
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        let mut req = http
+            .request(method, format!("{}{path}", base(&s)))
+            .bearer_auth(TOKEN)
+            .header("X-Actor", "alice");
+        if !body.is_null() {
+            req = req.json(&body);
+        }
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        send(
+            reqwest::Method::PUT,
+            "/v1/settings/max_batch_size".into(),
+            json!({ "value": 7 })
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            reqwest::Method::POST,
+            format!("/v1/workflows/{waiting}/cancel"),
+            Value::Null
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(
+            reqwest::Method::DELETE,
+            format!("/v1/webhooks/{existing_hook}"),
+            Value::Null
+        )
+        .await,
+        StatusCode::NO_CONTENT
+    );
+    let history = mintflow::store::events::history(&t.db, waiting)
+        .await
+        .unwrap();
+    let cancelled = history.last().unwrap();
+    assert_eq!(cancelled.event, "cancelled");
+    assert_eq!(cancelled.detail.as_ref().unwrap()["actor"], "alice");
+    let audit: Value = http
+        .get(format!("{}/v1/audit", base(&s)))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert!(e["at"].as_str().is_some(), "recorded with its time");
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("webhook.delete".into(), "alice".into()),
+            ("workflow.cancel".into(), "alice".into()),
+            ("settings.update".into(), "alice".into()),
+            ("webhook.create".into(), "admin".into()),
+        ]
+    );
+    s.stop().await;
+}
