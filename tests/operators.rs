@@ -612,33 +612,28 @@ async fn admin_actions_need_the_token(backend: Backend) {
         }
         async move { req.send().await.unwrap().status() }
     };
-    assert_eq!(
-        send(
+    for (method, path, body, status) in [
+        (
             reqwest::Method::PUT,
-            "/v1/settings/max_batch_size".into(),
-            json!({ "value": 7 })
-        )
-        .await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        send(
+            "/v1/settings/max_batch_size".to_owned(),
+            json!({ "value": 7 }),
+            StatusCode::OK,
+        ),
+        (
             reqwest::Method::POST,
             format!("/v1/workflows/{waiting}/cancel"),
-            Value::Null
-        )
-        .await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        send(
+            Value::Null,
+            StatusCode::OK,
+        ),
+        (
             reqwest::Method::DELETE,
             format!("/v1/webhooks/{existing_hook}"),
-            Value::Null
-        )
-        .await,
-        StatusCode::NO_CONTENT
-    );
+            Value::Null,
+            StatusCode::NO_CONTENT,
+        ),
+    ] {
+        assert_eq!(send(method, path, body).await, status);
+    }
     let history = mintflow::store::events::history(&t.db, waiting)
         .await
         .unwrap();

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{self, AdminAuth};
-use super::error::{ApiError, parse_uuid};
-use super::workflows::{WorkflowPage, WorkflowsTag, actor_of};
-use crate::store::workflows::{self as rows, ActionOutcome, ListFilter};
+use super::error::ApiError;
+use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
+use crate::store::workflows::{ActionOutcome, ListFilter};
 
 /// Workflows to retry at once.
 #[derive(Object)]
@@ -57,23 +57,14 @@ impl DeadLettersApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<WorkflowPage>, ApiError> {
-        let before_id = cursor
-            .0
-            .as_deref()
-            .map(|c| parse_uuid("cursor", c))
-            .transpose()?;
         let filter = ListFilter {
             kind: kind.0,
             dead_letters: true,
-            before_id,
+            before_id: parse_cursor(cursor.0)?,
             limit: limit.0 + 1,
             ..Default::default()
         };
-        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
-        Ok(Json(WorkflowPage {
-            items: items.into_iter().map(Into::into).collect(),
-            next_cursor,
-        }))
+        list_page(&app.db, filter).await
     }
 
     /// Retry many dead letters from the states they stopped in. Admin only; each retry is

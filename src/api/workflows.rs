@@ -353,11 +353,7 @@ impl WorkflowsApi {
                 ),
             ));
         }
-        let before_id = cursor
-            .0
-            .as_deref()
-            .map(|c| parse_uuid("cursor", c))
-            .transpose()?;
+        let before_id = parse_cursor(cursor.0)?;
         let older_than = older_than_secs
             .0
             .map(|secs| crate::store::now_ms() - (secs.min(i64::MAX as u64 / 1000) as i64) * 1000);
@@ -379,11 +375,7 @@ impl WorkflowsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
-        Ok(Json(WorkflowPage {
-            items: items.into_iter().map(Into::into).collect(),
-            next_cursor,
-        }))
+        list_page(&app.db, filter).await
     }
 
     /// One workflow with its current checkpoint.
@@ -465,6 +457,26 @@ impl WorkflowsApi {
 
 fn default_limit() -> u64 {
     50
+}
+
+/// The workflow id a `cursor` parameter names.
+pub fn parse_cursor(cursor: Option<String>) -> Result<Option<Uuid>, ApiError> {
+    cursor
+        .as_deref()
+        .map(|c| parse_uuid("cursor", c))
+        .transpose()
+}
+
+/// One page of `filter` (whose `limit` is the page size plus one, to learn if more follow).
+pub async fn list_page(
+    db: &sea_orm::DatabaseConnection,
+    filter: ListFilter,
+) -> Result<Json<WorkflowPage>, ApiError> {
+    let (items, next_cursor) = super::page(rows::list(db, &filter).await?, filter.limit - 1);
+    Ok(Json(WorkflowPage {
+        items: items.into_iter().map(Into::into).collect(),
+        next_cursor,
+    }))
 }
 
 fn not_found(id: Uuid) -> ApiError {
