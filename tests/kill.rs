@@ -1,15 +1,17 @@
 //! `kill -9` of the real `mintflow serve` binary on PostgreSQL and anvil: five times at random
 //! moments while 1,000 mint requests come in (in the end every accepted request is minted
-//! exactly once and every workflow is terminal), and once between a payment's settlement
-//! broadcast and its confirmation (it settles once, with one mint).
+//! exactly once, every workflow is terminal, an event stream that resumed after each kill saw
+//! every transition once and in order, and a webhook got every confirmation), and once between
+//! a payment's settlement broadcast and its confirmation (it settles once, with one mint).
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
+use common::ops::{Receiver, SseClient};
 use common::stack::{
     AMOUNT_PER_MINT, PAYER_KEY, TestContracts, anvil_rpc, deploy_test_contracts, fresh_nonce,
     fund_usdc, minted_on_chain, sign_authorization, token_contract,
@@ -27,6 +29,7 @@ const KILLS: usize = 5;
 /// Requests per second the load generator aims at: the load lasts about as long as the kills.
 const RATE: u64 = 50;
 const WAIT: Duration = Duration::from_secs(300);
+const ADMIN_TOKEN: &str = "kill-test-admin";
 
 /// The server under test; killed with SIGKILL when dropped.
 struct Server {
@@ -90,6 +93,7 @@ impl Setup {
             .env("TOKEN_ADDRESS", self.token.to_string())
             .env("USDC_ADDRESS", self.usdc.to_string())
             .env("LISTEN_ADDR", &self.listen)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info,mintflow=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -192,6 +196,17 @@ async fn kill_9_under_load_mints_every_request_once() {
     let token = contracts.token;
     let (setup, mut server) = Setup::start(&t, &chain.endpoint(), contracts).await;
     let (http, base) = (setup.http.clone(), setup.base());
+    let receiver = Receiver::start(0).await;
+    let res = http
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "url": receiver.url, "kinds": ["mint"], "states": ["confirmed"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let followed = Arc::new(std::sync::Mutex::new(Followed::default()));
+    let follower = tokio::spawn(follow(base.clone(), followed.clone()));
 
     let load = tokio::spawn(load(http.clone(), base.clone()));
     let seed: u64 = rand::rng().random();
@@ -260,7 +275,98 @@ async fn kill_9_under_load_mints_every_request_once() {
         .scalar_i64("SELECT count(*) FROM chain_txs WHERE status NOT IN ('confirmed', 'reverted', 'failed')")
         .await;
     assert_eq!(open_txs, 0, "transactions left open");
+
+    // The stream, resumed with `Last-Event-ID` after every kill, saw every transition of every
+    // mint once and in order.
+    let mut histories = BTreeMap::new();
+    for m in &mints {
+        let ids: Vec<i64> = mintflow::store::events::history(&t.db, m.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        histories.insert(m.id, ids);
+    }
+    eventually(
+        Duration::from_secs(60),
+        "the stream to catch up",
+        || async {
+            let f = followed.lock().unwrap();
+            histories
+                .iter()
+                .all(|(id, h)| f.events.get(id).is_some_and(|seen| seen.len() >= h.len()))
+                .then_some(())
+        },
+    )
+    .await;
+    follower.abort();
+    {
+        let f = followed.lock().unwrap();
+        assert!(f.reconnects >= KILLS, "the stream resumed after each kill");
+        assert!(
+            f.positions.windows(2).all(|w| w[0] < w[1]),
+            "no event twice, none out of order"
+        );
+        for (id, history) in &histories {
+            assert_eq!(f.events.get(id), Some(history), "mint {id}");
+        }
+    }
+    // The webhook got every confirmation (at least once: a kill between the receiver's answer
+    // and its record sends one again, with the same `Mintflow-Event-Id`).
+    let confirmed: HashSet<String> = mints.iter().map(|m| m.id.to_string()).collect();
+    let delivered = eventually(
+        Duration::from_secs(60),
+        "every confirmation delivered",
+        || async {
+            let got: HashSet<String> = receiver
+                .accepted()
+                .iter()
+                .map(|(_, body)| {
+                    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+                    assert_eq!(event["to_state"], "confirmed");
+                    event["workflow_id"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            (got.len() >= confirmed.len()).then_some(got)
+        },
+    )
+    .await;
+    assert_eq!(delivered, confirmed);
     drop(server);
+}
+
+/// What a follower of `/v1/events?kind=mint` saw: positions in arrival order and each
+/// workflow's event ids.
+#[derive(Default)]
+struct Followed {
+    positions: Vec<i64>,
+    events: BTreeMap<uuid::Uuid, Vec<i64>>,
+    reconnects: usize,
+}
+
+/// Follows the event stream across kills, resuming after the last position it saw.
+async fn follow(base: String, followed: Arc<std::sync::Mutex<Followed>>) {
+    let url = format!("{base}/v1/events?kind=mint");
+    // From the start: nothing is missed even if the first mints come before the first connect.
+    let mut last = Some(0);
+    loop {
+        let Some(mut stream) = SseClient::try_connect(&url, last).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        while let Some(e) = stream.next().await {
+            let id: uuid::Uuid = e.data["workflow_id"].as_str().unwrap().parse().unwrap();
+            let mut f = followed.lock().unwrap();
+            f.positions.push(e.id);
+            f.events
+                .entry(id)
+                .or_default()
+                .push(e.data["event_id"].as_i64().unwrap());
+            last = Some(e.id);
+        }
+        followed.lock().unwrap().reconnects += 1;
+    }
 }
 
 /// Stores `settings` for the server under test.

@@ -5,11 +5,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::ops::{Receiver, Sse, SseClient};
 use common::{Backend, TestDb, eventually};
-use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Role, Service, ServiceConfig};
@@ -64,77 +63,6 @@ async fn probe(s: &Service, data: &ProbeData) -> Uuid {
         .await
         .unwrap()
         .id()
-}
-
-/// One server-sent event.
-#[derive(Clone, Debug)]
-struct Sse {
-    id: i64,
-    event: String,
-    data: Value,
-}
-
-/// A minimal `text/event-stream` reader.
-struct SseClient {
-    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
-    buffer: String,
-}
-
-impl SseClient {
-    async fn connect(url: &str, last_event_id: Option<i64>) -> SseClient {
-        let mut req = reqwest::Client::new().get(url);
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
-        }
-        let res = req.send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        assert!(
-            res.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        SseClient {
-            body: res.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event; `None` when the server ended the stream.
-    async fn next(&mut self) -> Option<Sse> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().parse().unwrap());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().into();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                match id {
-                    Some(id) => {
-                        return Some(Sse {
-                            id,
-                            event,
-                            data: serde_json::from_str(&data).unwrap(),
-                        });
-                    }
-                    None => continue, // a keep-alive comment
-                }
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(30), self.body.next())
-                .await
-                .expect("an event within 30 s")?;
-            match chunk {
-                Ok(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(_) => return None, // the server went away
-            }
-        }
-    }
 }
 
 /// History event ids of a workflow, from the database.
@@ -254,6 +182,21 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     let hook: Value = res.json().await.unwrap();
     assert_eq!(hook["secret"], secret, "the secret is shown at creation");
     let hook_id = hook["id"].as_str().unwrap().to_owned();
+    // A second subscriber that is down the whole time (nothing listens on port 9).
+    let res = http
+        .post(format!("{}/v1/webhooks", base(&s)))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "url": "http://127.0.0.1:9/down", "states": ["done"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let down: Value = res.json().await.unwrap();
+    assert_eq!(
+        down["secret"].as_str().unwrap().len(),
+        64,
+        "a generated secret"
+    );
 
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -342,58 +285,48 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
             .any(|d| d["last_status_code"] == 200 && d["attempts"].as_i64() > Some(1)),
         "a retried delivery"
     );
+    // The receiver that is down blocked nothing: its deliveries (only `done` transitions)
+    // wait with their errors, every workflow finished, and the other receiver got everything.
+    let down_log: Value = http
+        .get(format!(
+            "{}/v1/webhooks/{}/deliveries",
+            base(&s),
+            down["id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let waiting = down_log["items"].as_array().unwrap();
+    assert_eq!(waiting.len(), ids.len(), "one `done` transition per probe");
+    assert!(waiting.iter().all(|d| {
+        d["status"] == "pending"
+            && d["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("could not deliver"))
+    }));
+    // The secret is never shown again.
+    let listed: Value = http
+        .get(format!("{}/v1/webhooks", base(&s)))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["secret"].is_null())
+    );
     s.stop().await;
-}
-
-type Accepted = Vec<(BTreeMap<String, String>, String)>;
-
-/// A local HTTP receiver that answers 500 to its first `fail_first` requests.
-struct Receiver {
-    url: String,
-    state: Arc<Mutex<(u32, u32, Accepted)>>,
-}
-
-impl Receiver {
-    async fn start(fail_first: u32) -> Receiver {
-        let state: Arc<Mutex<(u32, u32, Accepted)>> =
-            Arc::new(Mutex::new((fail_first, 0, Vec::new())));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let shared = state.clone();
-        let app = poem::Route::new().at(
-            "/hook",
-            poem::post(poem::endpoint::make(move |req: poem::Request| {
-                let shared = shared.clone();
-                async move {
-                    let headers: BTreeMap<String, String> = req
-                        .headers()
-                        .iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-                        .collect();
-                    let body = req.into_body().into_string().await.unwrap();
-                    let mut s = shared.lock().unwrap();
-                    if s.0 > 0 {
-                        s.0 -= 1;
-                        s.1 += 1;
-                        return poem::http::StatusCode::INTERNAL_SERVER_ERROR;
-                    }
-                    s.2.push((headers, body));
-                    poem::http::StatusCode::OK
-                }
-            })),
-        );
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-        tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-        Receiver { url, state }
-    }
-
-    fn accepted(&self) -> Accepted {
-        self.state.lock().unwrap().2.clone()
-    }
-
-    fn refused(&self) -> u32 {
-        self.state.lock().unwrap().1
-    }
 }
 
 /// A failed workflow shows up in the dead letters with its error; its timeline names every
@@ -464,6 +397,39 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     assert!(failed["since_previous_ms"].as_i64().unwrap() >= 0);
     let family = get(format!("/v1/workflows/{parent}/history")).await;
     assert_eq!(family["children"][0]["id"], failing.to_string());
+
+    // Its stream replays every transition and ends: it is finished.
+    let mut stream =
+        SseClient::connect(&format!("{}/v1/workflows/{failing}/events", base(&s)), None).await;
+    let mut streamed = Vec::new();
+    while let Some(e) = stream.next().await {
+        streamed.push(e.data["event_id"].as_i64().unwrap());
+    }
+    assert_eq!(streamed, history_ids(&t, failing).await);
+    for (path, status) in [
+        (
+            format!("/v1/workflows/{}/events", Uuid::now_v7()),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/v1/workflows/nope/events".into(), StatusCode::BAD_REQUEST),
+        ("/v1/events?after=-1".into(), StatusCode::BAD_REQUEST),
+    ] {
+        let res = http
+            .get(format!("{}{path}", base(&s)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{path}");
+    }
+    let res = http
+        .get(format!("{}/v1/events", base(&s)))
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["code"], "invalid_last_event_id");
 
     let by_key = get("/v1/workflows?idempotency_key=search-me".into()).await;
     assert_eq!(by_key["items"].as_array().unwrap().len(), 1);

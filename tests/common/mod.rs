@@ -15,6 +15,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+pub mod ops;
 pub mod stack;
 
 use std::future::Future;
