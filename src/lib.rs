@@ -6,5 +6,6 @@ pub mod config;
 pub mod engine;
 pub mod service;
 pub mod store;
+pub mod ui;
 pub mod workflows;
 pub mod x402;
