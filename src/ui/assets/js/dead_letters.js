@@ -8,7 +8,7 @@ import { badge, errorBox, h, row, show, table, throttle, time, workflowLink } fr
 const DEAD = new Set(['failed', 'needs_migration']);
 
 const KINDS = ['mint', 'mint_batch', 'payment', 'deployment'];
-const HEADERS = ['', 'id', 'kind', 'state', 'status', 'attempt', 'last error', 'updated', 'actions'];
+const HEADERS = ['select', 'id', 'kind', 'state', 'status', 'attempt', 'last error', 'updated', 'actions'];
 
 export function render(root, params) {
   const kind = params.get('kind') ?? '';

@@ -77,6 +77,13 @@ export function mono(value) {
   return h('span', { class: 'mono wrap', title: value ?? '' }, show(value));
 }
 
+/** A hash or id in a table: its ends, the whole on hover. */
+export function short(value) {
+  const s = show(value);
+  if (s.length <= 20) return h('span', { class: 'mono' }, s);
+  return h('span', { class: 'mono', title: s }, `${s.slice(0, 10)}…${s.slice(-8)}`);
+}
+
 /** A status or state badge, coloured by engine status. */
 export function badge(text, status = text) {
   return h('span', { class: `badge s-${status ?? 'none'}` }, show(text));

@@ -2,7 +2,7 @@
 // (`/v1/events`), a feed of the latest transitions, recent batches (`/v1/queue`), and a form
 // that queues a test mint and follows it live.
 import { api } from './api.js';
-import { DASH, badge, duration, errorBox, h, mono, row, show, table, throttle, time, workflowLink } from './dom.js';
+import { DASH, badge, duration, errorBox, h, row, short, show, table, throttle, time, workflowLink } from './dom.js';
 
 const FEED_SIZE = 15;
 /** States in a card: what is moving first, then what needs an operator, then what is done. */
@@ -138,7 +138,7 @@ async function loadBatches(node) {
       h('p', { class: 'muted' }, `Mints by status: ${Object.entries(q?.counts ?? {}).map(([k, v]) => `${k} ${v}`).join(' · ') || DASH}`),
       batches.length
         ? table(BATCH_HEADERS, batches.map((b) => row(BATCH_HEADERS, [
-          workflowLink(b.id), badge(b.state, b.status), show(b.size), mono(b.txHash),
+          workflowLink(b.id), badge(b.state, b.status), show(b.size), short(b.txHash),
           show(b.blockNumber), show(b.gasUsed), time(b.createdAt), show(b.error),
         ], { dataset: { id: b.id } })))
         : h('p', { class: 'muted' }, 'No batches yet.'));

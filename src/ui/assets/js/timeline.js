@@ -2,10 +2,10 @@
 // children), kept current by `/v1/workflows/{id}/events` until the workflow is terminal, with
 // the operator's retry and cancel.
 import { admin, api } from './api.js';
-import { TERMINAL, badge, detail, duration, errorBox, h, mono, row, show, table, throttle, time, workflowLink } from './dom.js';
+import { TERMINAL, badge, detail, duration, errorBox, h, mono, row, short, show, table, throttle, time, workflowLink } from './dom.js';
 
 const EVENT_HEADERS = ['at', 'event', 'from → to', 'status', 'in previous state', 'attempt', 'worker', 'error', 'detail'];
-const TX_HEADERS = ['tx', 'purpose', 'nonce', 'status', 'hash', 'created', 'confirmed', 'attempts'];
+const TX_HEADERS = ['tx', 'purpose', 'nonce', 'status', 'hash', 'created', 'confirmed'];
 const ATTEMPT_HEADERS = ['hash', 'kind', 'status', 'max fee (gwei)', 'priority fee (gwei)', 'created', 'broadcast'];
 
 export function render(root, params) {
@@ -29,6 +29,8 @@ export function render(root, params) {
 
   let source = null;
   let alive = true;
+  /** The newest event id the page shows. */
+  let known = -1;
   const reload = throttle(() => alive && load(), 500);
 
   const follow = () => {
@@ -47,6 +49,9 @@ export function render(root, params) {
       } catch {
         t = null;
       }
+      // The stream starts from the workflow's beginning: what the history showed is not news
+      // (a retried workflow's old `failed` must not end the stream).
+      if (Number(t?.event_id) <= known) return;
       if (TERMINAL.has(t?.status)) stopFollowing('ended');
       reload();
     });
@@ -79,6 +84,7 @@ export function render(root, params) {
       if (!alive) return;
       drawHead(head, workflow, history, actions);
       drawEvents(events, history?.events ?? []);
+      known = Math.max(known, ...(history?.events ?? []).map((e) => Number(e.id)).filter(Number.isFinite));
       drawTxs(txs, history?.txs);
     } catch (e) {
       head.replaceChildren(errorBox(e));
@@ -168,17 +174,21 @@ function drawTxs(node, txs) {
     node.replaceChildren(h('p', { class: 'muted' }, 'No transactions.'));
     return;
   }
-  node.replaceChildren(table(TX_HEADERS, txs.map((t) => row(TX_HEADERS, [
-    mono(t.id), show(t.purpose), show(t.nonce), badge(t.status), mono(t.hash),
-    time(t.created_at), time(t.confirmed_at), attempts(t.attempts),
-  ], { dataset: { tx: t.id ?? '' } }))));
+  // Each transaction's broadcasts (the first and every fee bump) on a full-width row below it.
+  node.replaceChildren(table(TX_HEADERS, txs.flatMap((t) => [
+    row(TX_HEADERS, [
+      short(t.id), show(t.purpose), show(t.nonce), badge(t.status), short(t.hash),
+      time(t.created_at), time(t.confirmed_at),
+    ], { dataset: { tx: t.id ?? '' } }),
+    h('tr', { class: 'sub' }, h('td', { colspan: TX_HEADERS.length, 'data-label': 'attempts' }, attempts(t.attempts))),
+  ]), { id: 'txs-table' }));
 }
 
 function attempts(list) {
-  if (!Array.isArray(list) || !list.length) return show(null);
-  return h('details', {}, h('summary', {}, `${list.length} attempt(s)`),
+  if (!Array.isArray(list) || !list.length) return h('span', { class: 'muted' }, 'no broadcast yet');
+  return h('details', {}, h('summary', {}, `${list.length} broadcast(s): fees and hashes`),
     table(ATTEMPT_HEADERS, list.map((a) => row(ATTEMPT_HEADERS, [
-      mono(a.hash), show(a.kind), badge(a.status), gwei(a.max_fee_per_gas), gwei(a.max_priority_fee_per_gas),
+      short(a.hash), show(a.kind), badge(a.status), gwei(a.max_fee_per_gas), gwei(a.max_priority_fee_per_gas),
       time(a.created_at), time(a.broadcast_at),
     ]))));
 }

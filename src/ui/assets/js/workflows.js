@@ -1,6 +1,6 @@
 // The workflow list: `/v1/workflows` with every filter, newest first, a page at a time.
 import { api, query } from './api.js';
-import { badge, errorBox, h, mono, row, show, table, time, workflowLink } from './dom.js';
+import { badge, errorBox, h, row, short, show, table, time, workflowLink } from './dom.js';
 
 const KINDS = ['mint', 'mint_batch', 'payment', 'deployment'];
 const STATUSES = ['running', 'waiting', 'completed', 'failed', 'cancelled', 'needs_migration'];
@@ -74,7 +74,7 @@ export function render(root, params) {
       }
       body.append(...items.map((w) => row(HEADERS, [
         workflowLink(w.id), show(w.kind), show(w.state), badge(w.status), show(w.attempt),
-        mono(w.payer), time(w.created_at), time(w.updated_at), show(w.last_error),
+        short(w.payer), time(w.created_at), time(w.updated_at), show(w.last_error),
       ], { dataset: { id: w.id, status: w.status ?? '' } })));
       if (!body.children.length) results.replaceChildren(h('p', { class: 'muted' }, 'No workflow matches.'));
       cursor = page?.next_cursor ?? null;
