@@ -2,6 +2,7 @@
 //! genuinely failed workflow made through the public API, then `tools/ui-test.mjs` drives
 //! `/ui` in headless Chromium (mint live to confirmed, timeline, retries with the token,
 //! settings, signer health, phone layout, screenshots) and the API confirms what it did.
+//! The page's files are checked first: content types, ETag revalidation, 404.
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -17,21 +18,35 @@ use serde_json::{Value, json};
 
 const READY: &str = "mintflow dev ready: ";
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(90);
 const ADMIN_TOKEN: &str = "ui-test-admin-token";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// `DEPLOY_PRICE`'s default: 10 USDC.
 const DEPLOY_PRICE: u64 = 10_000_000;
 
-/// Kills `mintflow dev` (and so its anvil) when the test ends, passed or not.
+/// Stops `mintflow dev` when the test ends, passed or not: SIGTERM, so it stops its anvil too,
+/// and SIGKILL only if it has not exited in time.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
         }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -51,6 +66,7 @@ async fn dashboard_in_a_browser() {
     let base = banner.base.clone();
     let http = reqwest::Client::new();
 
+    served_as_files(&http, &base).await;
     let failed = failed_mint(&http, &base, &banner.usdc).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
 
@@ -79,13 +95,13 @@ async fn dashboard_in_a_browser() {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}{stderr}");
     assert!(
         out.status.success(),
         "the browser test failed ({}):\n{stdout}{stderr}\nserver log:\n{}",
         out.status,
         std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
     );
+    println!("{stdout}{stderr}");
     assert!(
         !stdout.contains(ADMIN_TOKEN) && !stderr.contains(ADMIN_TOKEN),
         "the admin token must not be printed"
@@ -127,6 +143,46 @@ async fn dashboard_in_a_browser() {
             .is_none(),
         "the admin token must not be logged"
     );
+}
+
+/// The page and its modules: their content types, revalidation with their ETag, and a JSON 404
+/// for a file that is not there.
+async fn served_as_files(http: &reqwest::Client, base: &str) {
+    for (path, kind) in [
+        ("/ui", "text/html"),
+        ("/ui/", "text/html"),
+        ("/ui/style.css", "text/css"),
+        ("/ui/js/app.js", "text/javascript"),
+    ] {
+        let res = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert_eq!(header("cache-control"), "no-cache", "{path}");
+        if kind == "text/html" {
+            let csp = header("content-security-policy");
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        }
+        let etag = header("etag");
+        assert!(!etag.is_empty(), "{path} has no ETag");
+        let again = http
+            .get(format!("{base}{path}"))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path} with its ETag");
+    }
+    let res = http.get(format!("{base}/ui/nope.js")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
 }
 
 struct Banner {
