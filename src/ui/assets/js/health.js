@@ -76,16 +76,21 @@ function drawReady(body, status) {
       h('span', { class: 'muted wrap' }, show(typeof c.detail === 'object' && c.detail !== null ? JSON.stringify(c.detail) : c.detail))))));
 }
 
+/** Whatever `/health` reports: its status, then every other field (one level of nesting). */
 function drawHealth(body, status) {
   const ok = body.status === 'ok';
-  return h('dl', { class: 'facts' },
-    fact('status', h('span', {}, badge(show(body.status), ok ? 'completed' : 'failed'), ` HTTP ${status}`)),
-    fact('database', show(body.database)),
-    fact('migrations current', show(body.migrations_current)),
-    fact('chain', show(body.chain?.status)),
-    fact('chain id', show(body.chain?.chain_id)),
-    fact('signer', mono(body.chain?.signer)),
-    fact('latest block', show(body.chain?.block)));
+  const facts = [fact('status', h('span', {}, badge(show(body.status), ok ? 'completed' : 'failed'), ` HTTP ${status}`))];
+  const value = (v) => show(v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
+  for (const [key, v] of Object.entries(body)) {
+    if (key === 'status') continue;
+    const name = key.replaceAll('_', ' ');
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      for (const [inner, w] of Object.entries(v)) facts.push(fact(`${name} ${inner.replaceAll('_', ' ')}`, value(w)));
+    } else {
+      facts.push(fact(name, value(v)));
+    }
+  }
+  return h('dl', { class: 'facts' }, facts);
 }
 
 function fact(name, value) {
