@@ -6,6 +6,7 @@ pub mod config;
 pub mod engine;
 pub mod service;
 pub mod store;
+pub mod ui;
 pub mod webhooks;
 pub mod workflows;
 pub mod x402;

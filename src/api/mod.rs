@@ -1,5 +1,6 @@
 //! The HTTP API: poem-openapi resources, their DTOs, errors and auth, Swagger UI at `/docs`
-//! and the spec at `/openapi.json`. Handlers call `engine` and `store`; they hold no SQL.
+//! and the spec at `/openapi.json`; the dashboard (`crate::ui`) at `/ui`. Handlers call `engine`
+//! and `store`; they hold no SQL.
 pub mod admission;
 pub mod audit;
 pub mod auth;
@@ -123,6 +124,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
+        .nest("/ui", crate::ui::routes())
         .nest("/", api)
         .data(state)
         .with(error::BodyLimit(MAX_BODY_BYTES))

@@ -1,0 +1,312 @@
+//! The dashboard in a real browser: `mintflow dev` (the binary) with an admin token, a
+//! genuinely failed workflow made through the public API, then `tools/ui-test.mjs` drives
+//! `/ui` in headless Chromium (mint live to confirmed, timeline, retries with the token,
+//! settings, signer health, phone layout, screenshots) and the API confirms what it did.
+//! The page's files are checked first: content types, ETag revalidation, 404.
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use common::eventually;
+use common::stack::{PAYER_KEY, fresh_nonce, sign_authorization};
+use serde_json::{Value, json};
+
+const READY: &str = "mintflow dev ready: ";
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(90);
+const ADMIN_TOKEN: &str = "ui-test-admin-token";
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// `DEPLOY_PRICE`'s default: 10 USDC.
+const DEPLOY_PRICE: u64 = 10_000_000;
+
+/// Stops `mintflow dev` when the test ends, passed or not: SIGTERM, so it stops its anvil too,
+/// and SIGKILL only if it has not exited in time.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.0.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: `apt-get install chromium` (.ci/run does)"
+    );
+    assert!(
+        root.join("tools/node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `npm ci --prefix tools`"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_dev, banner) = start_dev(dir.path());
+    let base = banner.base.clone();
+    let http = reqwest::Client::new();
+
+    served_as_files(&http, &base).await;
+    let failed = failed_mint(&http, &base, &banner.usdc).await;
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+
+    // Screenshots stay after the run, for a person to look at.
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = tokio::task::spawn_blocking({
+        let (base, shots, root) = (base.clone(), shots.clone(), root.to_owned());
+        let (failed, signer) = (failed.clone(), banner.signer.clone());
+        move || {
+            Command::new("node")
+                .arg("tools/ui-test.mjs")
+                .current_dir(root)
+                .env("UI_URL", base)
+                .env("UI_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env("UI_FAILED_ID", failed)
+                .env("UI_PAYER", payer.address().to_string())
+                .env("UI_SIGNER", signer)
+                .env("UI_OUT_DIR", shots)
+                .output()
+                .expect("run node tools/ui-test.mjs")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser test failed ({}):\n{stdout}{stderr}\nserver log:\n{}",
+        out.status,
+        std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
+    );
+    println!("{stdout}{stderr}");
+    assert!(
+        !stdout.contains(ADMIN_TOKEN) && !stderr.contains(ADMIN_TOKEN),
+        "the admin token must not be printed"
+    );
+
+    for (name, width) in [("desktop.png", 1280), ("phone.png", 390)] {
+        let png = std::fs::read(shots.join(name)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
+        let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert_eq!(w, width, "{name} width");
+    }
+
+    // What the page did, as the API records it: three retries (one with the page's reason),
+    // and the setting saved by the admin.
+    let history: Value = get(&http, &format!("{base}/v1/workflows/{failed}/history")).await;
+    let retries: Vec<&Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "retried")
+        .collect();
+    assert_eq!(retries.len(), 3, "{history}");
+    assert!(
+        retries.iter().any(|e| e["detail"]["reason"] == "ui test"),
+        "{history}"
+    );
+    let settings: Value = get(&http, &format!("{base}/v1/settings")).await;
+    let wait = settings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "max_batch_wait_ms")
+        .unwrap();
+    assert_eq!(wait["value"], 750, "{wait}");
+    assert!(
+        std::fs::read_to_string(dir.path().join("stderr.log"))
+            .unwrap_or_default()
+            .find(ADMIN_TOKEN)
+            .is_none(),
+        "the admin token must not be logged"
+    );
+}
+
+/// The page and its modules: their content types, revalidation with their ETag, and a JSON 404
+/// for a file that is not there.
+async fn served_as_files(http: &reqwest::Client, base: &str) {
+    for (path, kind) in [
+        ("/ui", "text/html"),
+        ("/ui/", "text/html"),
+        ("/ui/style.css", "text/css"),
+        ("/ui/js/app.js", "text/javascript"),
+    ] {
+        let res = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert_eq!(header("cache-control"), "no-cache", "{path}");
+        if kind == "text/html" {
+            let csp = header("content-security-policy");
+            assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        }
+        let etag = header("etag");
+        assert!(!etag.is_empty(), "{path} has no ETag");
+        let again = http
+            .get(format!("{base}{path}"))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path} with its ETag");
+    }
+    let res = http.get(format!("{base}/ui/nope.js")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
+}
+
+struct Banner {
+    base: String,
+    usdc: String,
+    signer: String,
+}
+
+/// Starts `mintflow dev --automine` on free ports with its own database and an admin token;
+/// returns it with the addresses its banner printed.
+fn start_dev(dir: &Path) -> (Running, Banner) {
+    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_mintflow"))
+            .args(["dev", "--listen-addr", "127.0.0.1:0", "--automine"])
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/dev.db?mode=rwc", dir.display()),
+            )
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("SIGNER_PRIVATE_KEY")
+            .env_remove("KEYSTORE_PATH")
+            .env_remove("PAY_TO")
+            .env_remove("DEPLOY_PRICE")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("run mintflow dev"),
+    );
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut banner = Vec::new();
+    let base = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => match line.strip_prefix(READY) {
+                Some(base) => break base.trim().to_owned(),
+                None => banner.push(line),
+            },
+            Err(e) => panic!(
+                "no ready line ({e}); stdout:\n{}\nstderr:\n{}",
+                banner.join("\n"),
+                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+            ),
+        }
+    };
+    let field = |name: &str| {
+        banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {name} line in the banner:\n{}", banner.join("\n")))
+            .to_owned()
+    };
+    let (usdc, signer) = (field("USDC"), field("signer"));
+    (child, Banner { base, usdc, signer })
+}
+
+/// A mint that genuinely failed: a token whose supply allows one mint is deployed through
+/// `POST /v1/deployments` (paid gasless by anvil's account 1, which dev funded); its first
+/// mint is confirmed and the second fails with `MaxSupplyExceeded()`, as any retry will.
+async fn failed_mint(http: &reqwest::Client, base: &str, usdc: &str) -> String {
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let (authorization, signature) =
+        sign_authorization(usdc.parse().unwrap(), &payer, DEPLOY_PRICE, fresh_nonce());
+    let body = json!({
+        "name": "One Shot", "symbol": "ONE", "amountPerMint": "5", "maxSupply": "5",
+        "owner": payer.address().to_string(),
+        "payment": { "authorization": authorization, "signature": signature },
+    });
+    let deployment = post(http, &format!("{base}/v1/deployments"), &body).await;
+    let id = deployment["id"].as_str().unwrap().to_owned();
+    let token = eventually(WAIT, "the one-mint token to be deployed", || async {
+        let d = get(http, &format!("{base}/v1/deployments/{id}")).await;
+        assert_ne!(d["status"], "failed", "{d}");
+        (d["status"] == "confirmed").then(|| d["address"].as_str().unwrap().to_owned())
+    })
+    .await;
+    let mint = json!({ "payer": payer.address().to_string(), "token": token });
+    let first = settle(http, base, &mint).await;
+    assert_eq!(first["status"], "confirmed", "{first}");
+    let second = settle(http, base, &mint).await;
+    assert_eq!(second["status"], "failed", "{second}");
+    let error = second["error"].as_str().unwrap_or_default();
+    assert!(error.contains("MaxSupplyExceeded"), "{second}");
+    let id = second["id"].as_str().unwrap().to_owned();
+    let w = get(http, &format!("{base}/v1/workflows/{id}")).await;
+    assert_eq!(w["status"], "failed", "{w}");
+    id
+}
+
+/// Queues a mint and waits until it is confirmed or failed.
+async fn settle(http: &reqwest::Client, base: &str, body: &Value) -> Value {
+    let m = post(http, &format!("{base}/v1/mints"), body).await;
+    let id = m["id"].as_str().unwrap().to_owned();
+    eventually(WAIT, &format!("mint {id} to be final"), || async {
+        let m = get(http, &format!("{base}/v1/mints/{id}")).await;
+        ["confirmed", "failed"]
+            .contains(&m["status"].as_str().unwrap_or_default())
+            .then_some(m)
+    })
+    .await
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Value {
+    let res = http.get(url).send().await.unwrap();
+    assert!(res.status().is_success(), "GET {url}: {}", res.status());
+    res.json().await.unwrap()
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    let res = http.post(url).json(body).send().await.unwrap();
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "POST {url}: {status} {answer}");
+    answer
+}

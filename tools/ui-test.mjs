@@ -1,0 +1,293 @@
+// Drives the dashboard (`/ui`) of a running `mintflow dev` in headless Debian Chromium, as an
+// operator would: queues a mint from the page and watches it reach `confirmed` live, opens its
+// timeline, retries a failed workflow with the admin token (a wrong one first), changes a
+// setting, reads the signer's health, and checks the layout at phone width. Screenshots go to
+// UI_OUT_DIR and are checked not to be blank. Exits 1 with the failed expectation.
+//
+//   UI_URL=http://127.0.0.1:4021 UI_ADMIN_TOKEN=... UI_FAILED_ID=<uuid> UI_PAYER=0x... \
+//   UI_SIGNER=0x... UI_OUT_DIR=/tmp/shots node tools/ui-test.mjs
+//
+// tests/ui.rs starts the server, makes the failed workflow and runs this.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+/** Longest wait for any one condition (a mint takes a batch and a block). */
+const WAIT_MS = Number(process.env.UI_WAIT_MS || 60_000);
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+
+function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+const base = env('UI_URL').replace(/\/$/, '');
+const adminToken = env('UI_ADMIN_TOKEN');
+const failedId = env('UI_FAILED_ID');
+const payer = env('UI_PAYER');
+const signer = env('UI_SIGNER');
+const outDir = env('UI_OUT_DIR');
+
+const log = (...a) => console.log('ui-test:', ...a);
+
+/** Runs one expectation; its name leads the error when it fails. */
+async function step(name, fn) {
+  log(name);
+  try {
+    return await fn();
+  } catch (e) {
+    throw new Error(`${name}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+function expect(ok, message) {
+  if (!ok) throw new Error(message);
+}
+
+/** Waits until `fn(arg)` is truthy in the page, with the standard deadline. */
+function until(page, fn, arg) {
+  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 100 });
+}
+
+/** Shows another view and waits until it is drawn (`loaded`: a selector in it). */
+async function go(page, hash, loaded) {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  await until(page, (route) => document.getElementById('view').dataset.route === route, hash.replace(/^#/, ''));
+  await page.waitForSelector(loaded, { timeout: WAIT_MS });
+}
+
+/** Distinct colours and the share of pixels unlike the commonest, decoded by the browser. */
+async function pixels(page, png) {
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const data = ctx.getImageData(0, 0, img.width, img.height).data;
+    const counts = new Map();
+    for (let i = 0; i < data.length; i += 4) {
+      const key = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    const total = data.length / 4;
+    const top = Math.max(...counts.values());
+    return { width: img.width, height: img.height, colours: counts.size, other: 1 - top / total };
+  }, png.toString('base64'));
+}
+
+async function screenshot(page, checker, name, viewport) {
+  const png = await page.screenshot({ fullPage: true });
+  const file = join(outDir, name);
+  writeFileSync(file, png);
+  const p = await pixels(checker, png);
+  log(`  ${name}: ${p.width}x${p.height}, ${p.colours} colours, ${(p.other * 100).toFixed(1)}% off the background`);
+  expect(p.width === viewport.width, `${name} is ${p.width} px wide, not ${viewport.width}`);
+  expect(p.colours >= 32 && p.other >= 0.05, `${name} looks blank: ${p.colours} colours, ${(p.other * 100).toFixed(1)}% off the background`);
+}
+
+async function noHorizontalScroll(page, what) {
+  const { scroll, inner, widest } = await page.evaluate(() => {
+    let widest = '';
+    let max = 0;
+    for (const el of document.querySelectorAll('body *')) {
+      const r = el.getBoundingClientRect();
+      if (r.right > max) {
+        max = r.right;
+        widest = `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className ? `.${String(el.className).split(' ').join('.')}` : ''}`;
+      }
+    }
+    return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth, widest };
+  });
+  expect(scroll <= inner, `${what} scrolls sideways at ${inner} px: scrollWidth ${scroll} (widest: ${widest})`);
+}
+
+async function main() {
+  const profile = mkdtempSync(join(tmpdir(), 'mintflow-ui-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: DESKTOP,
+  });
+  const pageErrors = [];
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') log(`  browser console: ${m.text()}`);
+  });
+  const checker = await context.newPage();
+  try {
+    await run(page, checker);
+    expect(pageErrors.length === 0, `uncaught errors in the page: ${pageErrors.join('; ')}`);
+  } catch (e) {
+    await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
+    const text = await page.locator('#view').innerText().catch(() => '');
+    throw new Error(`${e.message}\n--- page text at failure (failure.png) ---\n${text.slice(0, 3000)}`);
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function run(page, checker) {
+  /** The failed workflow's `updated_at` before the first retry. */
+  let before = null;
+  await step('the overview loads with stats and a live event stream', async () => {
+    const res = await page.goto(`${base}/ui`);
+    expect(res.ok(), `GET /ui answered ${res.status()}`);
+    expect(res.headers()['content-type']?.startsWith('text/html'), `GET /ui is ${res.headers()['content-type']}`);
+    await page.waitForSelector('#view[data-view="overview"] #stats[data-loaded]');
+    const stats = await page.getAttribute('#stats', 'data-loaded');
+    expect(stats !== 'error', `stats failed: ${await page.innerText('#stats')}`);
+    await page.waitForSelector('#live[data-state="open"]');
+    await page.evaluate(() => { window.mintflowNotReloaded = true; });
+  });
+
+  const mintId = await step('a mint queued from the form reaches confirmed live, without reload', async () => {
+    await page.fill('#mint-payer', payer);
+    await page.click('#mint-submit');
+    await page.waitForSelector('#mint-result[data-id]:not([data-id=""])');
+    const id = await page.getAttribute('#mint-result', 'data-id');
+    try {
+      await until(page, (i) => document.querySelector(`#tracked li[data-id="${i}"]`)?.dataset.state === 'confirmed', id);
+    } catch {
+      const state = await page.getAttribute(`#tracked li[data-id="${id}"]`, 'data-state').catch(() => 'absent');
+      throw new Error(`mint ${id} is shown as ${state}, not confirmed`);
+    }
+    expect(await page.evaluate(() => window.mintflowNotReloaded === true), 'the page was reloaded');
+    expect(await page.locator(`#feed li[data-workflow="${id}"]`).count() > 0, 'the live feed shows none of its transitions');
+    await until(page, () => Number(document.querySelector('#stats [data-kind="mint"] li[data-state="confirmed"]')?.dataset.count) >= 1);
+    return id;
+  });
+
+  await step('the mint\'s timeline shows its transitions', async () => {
+    await page.click(`#tracked li[data-id="${mintId}"] a`);
+    await page.waitForSelector(`#timeline[data-id="${mintId}"][data-status="completed"]`);
+    await page.waitForSelector('#events-table tr[data-event="created"]');
+    const rows = await page.locator('#events-table tbody tr').count();
+    expect(rows >= 3, `${rows} transitions shown`);
+    expect((await page.innerText('#events-table')).includes('confirmed'), 'no transition to confirmed');
+    await page.waitForSelector('#timeline-live[data-state="ended"]');
+    await screenshot(page, checker, 'desktop-timeline.png', DESKTOP);
+  });
+
+  await step('the workflow list finds the failed mint by kind and status', async () => {
+    await go(page, '#/workflows', '#workflow-results[data-loaded]');
+    await page.fill('#f-kind', 'mint');
+    await page.selectOption('#f-status', 'failed');
+    await page.click('#workflow-filters button[type="submit"]');
+    await until(page, () => document.getElementById('view').dataset.route === '/workflows?kind=mint&status=failed');
+    await page.waitForSelector(`#workflow-table tr[data-id="${failedId}"]`);
+    const statuses = await page.locator('#workflow-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.status));
+    expect(statuses.every((s) => s === 'failed'), `the filter shows statuses ${statuses}`);
+  });
+
+  await step('a dead letter is retried: a wrong admin token is refused, the right one works', async () => {
+    await go(page, '#/dead-letters', '#dead-letters[data-loaded]');
+    const row = `#dead-letters-table tr[data-id="${failedId}"]`;
+    await page.waitForSelector(row);
+    before = await page.getAttribute(row, 'data-updated');
+    await page.click(`button[data-retry="${failedId}"]`);
+    await page.waitForSelector('#token-dialog[open]');
+    await page.fill('#token-input', 'not-the-admin-token');
+    await page.click('#token-ok');
+    await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+    const refusal = await page.innerText('#token-error');
+    expect(refusal.includes('unauthorized'), `the 401 is not shown: ${refusal}`);
+    await page.fill('#token-input', adminToken);
+    await page.click('#token-ok');
+    await page.waitForSelector('#dead-letters-result');
+    expect((await page.innerText('#dead-letters-result')).startsWith('retry'), await page.innerText('#dead-letters-result'));
+    expect(await page.evaluate(() => Boolean(sessionStorage.getItem('mintflow.adminToken'))), 'the token is not kept in sessionStorage');
+  });
+
+  await step('it fails again, comes back to the list live, and is retried in bulk', async () => {
+    // The retried mint still exceeds its token's supply: it fails again and the list, which
+    // follows the event stream, shows it again.
+    await until(page, ([id, was]) => {
+      const row = document.querySelector(`#dead-letters-table tr[data-id="${id}"]`);
+      return row && row.dataset.updated !== was;
+    }, [failedId, before]);
+    await page.check(`input[data-select="${failedId}"]`);
+    await page.click('#retry-selected');
+    await until(page, () => /^Retried 1 of 1/.test(document.querySelector('#dead-letters-result')?.innerText ?? ''));
+    expect(!(await page.isVisible('#token-dialog[open]')), 'the token was asked again');
+  });
+
+  await step('the timeline records the retries, and retries it once more', async () => {
+    await go(page, `#/workflows/${failedId}`, `#timeline[data-id="${failedId}"][data-status]`);
+    await until(page, () => document.querySelectorAll('#events-table tr[data-event="retried"]').length >= 2);
+    await page.waitForSelector(`#timeline[data-status="failed"]`);
+    await page.fill('#action-reason', 'ui test');
+    await page.click('#retry-button');
+    await page.waitForSelector('#action-result');
+    await until(page, () => [...document.querySelectorAll('#events-table tr[data-event="retried"]')]
+      .some((r) => r.innerText.includes('ui test')));
+  });
+
+  await step('a setting is validated in the page, then saved', async () => {
+    await go(page, '#/settings', '#settings[data-loaded="yes"]');
+    const form = page.locator('form[data-key="max_batch_wait_ms"]');
+    await form.locator('input').fill('-5');
+    await form.locator('.note.error').waitFor();
+    expect(await form.locator('button').isDisabled(), 'an out-of-range value can be saved');
+    await form.locator('input').fill('750');
+    await form.locator('button').click();
+    await form.locator('.note.ok').waitFor();
+    expect((await form.locator('.note').innerText()).includes('750'), await form.locator('.note').innerText());
+  });
+
+  await step('signer and readiness are shown', async () => {
+    await go(page, '#/health', '#signer[data-loaded]');
+    await page.waitForSelector('#ready[data-loaded]');
+    await page.waitForSelector('#health[data-loaded="yes"]');
+    const text = (await page.innerText('#signer')).toLowerCase();
+    expect(text.includes(signer.toLowerCase()), `the signer ${signer} is not shown: ${text}`);
+    expect(await page.getAttribute('#ready', 'data-loaded') === 'yes', `readiness: ${await page.innerText('#ready')}`);
+    await page.waitForSelector('#nonce-drift');
+  });
+
+  await step('desktop screenshot of the overview', async () => {
+    await go(page, '#/', '#stats[data-loaded]');
+    await page.waitForSelector('#batches table');
+    await screenshot(page, checker, 'desktop.png', DESKTOP);
+  });
+
+  await step('every view fits a phone (390 px) without sideways scrolling', async () => {
+    await page.setViewportSize(PHONE);
+    const views = [
+      ['#/', '#stats[data-loaded]'],
+      ['#/workflows', '#workflow-results[data-loaded]'],
+      [`#/workflows/${mintId}`, '#events-table'],
+      ['#/dead-letters', '#dead-letters[data-loaded]'],
+      ['#/settings', '#settings[data-loaded]'],
+      ['#/health', '#signer[data-loaded]'],
+    ];
+    for (const [hash, loaded] of views) {
+      await go(page, hash, loaded);
+      await noHorizontalScroll(page, hash);
+      if (hash === '#/') await screenshot(page, checker, 'phone.png', PHONE);
+      if (hash.startsWith('#/workflows/')) await screenshot(page, checker, 'phone-timeline.png', PHONE);
+    }
+  });
+}
+
+main().then(() => {
+  log('all expectations met');
+}, (e) => {
+  console.error(`ui-test: FAILED: ${e.message}`);
+  process.exit(1);
+});
