@@ -276,6 +276,58 @@ async fn a_bad_item_fails_alone(backend: Backend) {
         stack.token_contract().totalSupply().call().await.unwrap(),
         U256::from(4 * AMOUNT_PER_MINT)
     );
+
+    // Timelines: the batch lists the transaction it sent, a confirmed mint the one that
+    // carried it, each with its signed attempts and fees; the failed mint says why.
+    let (_, batch_timeline) = stack
+        .get(&format!("/v1/workflows/{}/history", batch.id))
+        .await;
+    let tx = &batch_timeline["txs"][0];
+    assert_eq!(tx["status"], "confirmed", "{batch_timeline}");
+    assert!(tx["gas_used"].as_i64().unwrap() > 0);
+    let attempt = &tx["attempts"][0];
+    assert_eq!(attempt["hash"], tx["hash"]);
+    assert!(
+        attempt["max_fee_per_gas"]
+            .as_str()
+            .unwrap()
+            .parse::<u128>()
+            .unwrap()
+            > 0
+    );
+    let (_, mint_timeline) = stack
+        .get(&format!("/v1/workflows/{}/history", data.items[0].mint))
+        .await;
+    assert_eq!(mint_timeline["txs"][0]["id"], tx["id"], "{mint_timeline}");
+    let (_, failed_timeline) = stack
+        .get(&format!("/v1/workflows/{}/history", data.dropped[0].mint))
+        .await;
+    let last = failed_timeline["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "failed", "{failed_timeline}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MaxSupplyExceeded")
+            || last["detail"].to_string().contains("MaxSupplyExceeded"),
+        "{last}"
+    );
+    let (_, found) = stack
+        .get(&format!(
+            "/v1/workflows?tx_hash={}",
+            tx["hash"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        found["items"].as_array().unwrap().len(),
+        5,
+        "the batch and its four mints by hash: {found}"
+    );
     stack.service.stop().await;
 }
 

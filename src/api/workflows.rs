@@ -208,6 +208,7 @@ pub struct History {
     /// Its children (first 1000).
     pub children: Vec<RelatedWorkflow>,
     pub events: Vec<HistoryEvent>,
+    /// The transactions it sent, and the one that carries it (a mint's batch transaction).
     pub txs: Vec<WorkflowTx>,
 }
 

@@ -481,3 +481,14 @@ pub async fn txs_of_owner<C: ConnectionTrait>(conn: &C, owner: Uuid) -> Result<V
     )
     .await
 }
+
+/// The transaction one of whose attempts has hash `hash`.
+pub async fn tx_by_hash<C: ConnectionTrait>(conn: &C, hash: &str) -> Result<Option<TxRow>, DbErr> {
+    let rows: Vec<TxRow> = query(
+        conn,
+        "SELECT t.* FROM chain_txs t JOIN chain_tx_attempts a ON a.tx_id = t.id WHERE a.hash = $1",
+        vec![hash.into()],
+    )
+    .await?;
+    Ok(rows.into_iter().next())
+}

@@ -47,6 +47,7 @@ pub async fn move_parked<C: ConnectionTrait>(
     let states = json_list(m.from_states.iter().map(|s| s.to_string()));
     let statuses = json_list(m.from_statuses.iter().map(|s| s.as_str().to_owned()));
     let finished = m.to_status.is_terminal().then_some(now);
+    let detail = event_detail(m);
     // $1..$11, shared by both backends' statements.
     let values: Vec<Value> = vec![
         ids.clone().into(),
@@ -94,7 +95,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                         .chain([
                             m.event.into(),
                             m.worker.map(str::to_owned).into(),
-                            m.detail.as_ref().map(Json::to_string).into(),
+                            detail.as_ref().map(Json::to_string).into(),
                         ])
                         .collect::<Vec<_>>(),
                 ))
@@ -146,7 +147,7 @@ pub async fn move_parked<C: ConnectionTrait>(
                     status: m.to_status.as_str().to_owned(),
                     attempt: row.try_get("", "attempt")?,
                     worker: m.worker.map(str::to_owned),
-                    detail: m.detail.clone(),
+                    detail: detail.clone(),
                     at_ms: now,
                 });
             }
@@ -162,4 +163,19 @@ pub async fn move_parked<C: ConnectionTrait>(
 /// A JSON array of strings, the one list parameter both backends can unpack.
 pub(crate) fn json_list(items: impl Iterator<Item = String>) -> String {
     serde_json::to_string(&items.collect::<Vec<_>>()).expect("strings serialize")
+}
+
+/// The history event's detail: the move's own, with its error (if any) under `error`, so a
+/// timeline shows why without reading the row.
+fn event_detail(m: &Move<'_>) -> Option<Json> {
+    let Some(error) = m.error else {
+        return m.detail.clone();
+    };
+    let mut detail = match m.detail.clone() {
+        Some(Json::Object(map)) => map,
+        Some(other) => [("detail".to_owned(), other)].into_iter().collect(),
+        None => Default::default(),
+    };
+    detail.insert("error".into(), Json::String(error.to_owned()));
+    Some(Json::Object(detail))
 }

@@ -24,7 +24,8 @@ pub struct Timeline {
     pub parent: Option<Related>,
     pub children: Vec<Related>,
     pub events: Vec<workflow_event::Model>,
-    /// Oldest first, each with its attempts (the first signature and every fee bump).
+    /// The transactions it sent, then the one that carries it (a mint's batch transaction),
+    /// each with its attempts (the first signature and every fee bump).
     pub txs: Vec<(TxRow, Vec<AttemptRow>)>,
 }
 
@@ -61,8 +62,17 @@ pub async fn load(db: &DatabaseConnection, id: Uuid) -> Result<Option<Timeline>,
         .all(db)
         .await?;
     let events = events::history(db, id).await?;
+    let mut sent = chain::txs_of_owner(db, id).await?;
+    // A workflow can be carried by another's transaction (a mint by its batch's `batchMint`):
+    // its `tx_hash` links it.
+    if let Some(hash) = &workflow.tx_hash
+        && let Some(tx) = chain::tx_by_hash(db, hash).await?
+        && !sent.iter().any(|t| t.id == tx.id)
+    {
+        sent.push(tx);
+    }
     let mut txs = Vec::new();
-    for tx in chain::txs_of_owner(db, id).await? {
+    for tx in sent {
         let attempts = chain::attempts(db, tx.id).await?;
         txs.push((tx, attempts));
     }
