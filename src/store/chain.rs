@@ -46,6 +46,7 @@ pub struct AttemptRow {
     /// `signed`, `broadcast`, `mined` (the winner) or `replaced`.
     pub status: String,
     pub created_at_ms: i64,
+    /// When this attempt was first broadcast.
     pub broadcast_at_ms: Option<i64>,
     /// The chain's head when this attempt was first broadcast (for `bump_after_blocks`).
     pub broadcast_block: Option<i64>,
@@ -296,7 +297,9 @@ pub async fn attempts<C: ConnectionTrait>(conn: &C, tx_id: Uuid) -> Result<Vec<A
     .await
 }
 
-/// Records a broadcast of `attempt_id` and moves a `signed` transaction to `sent`.
+/// Records a broadcast of `attempt_id` and moves a `signed` transaction to `sent`. The attempt
+/// keeps the time and head of its first broadcast (re-broadcasts change neither): confirmation
+/// times and `bump_after_blocks` count from there.
 pub async fn mark_broadcast<C: ConnectionTrait>(
     conn: &C,
     tx_id: Uuid,
@@ -307,7 +310,7 @@ pub async fn mark_broadcast<C: ConnectionTrait>(
     exec(
         conn,
         r#"UPDATE chain_tx_attempts SET status = CASE WHEN status = 'signed' THEN 'broadcast' ELSE status END,
-               broadcast_at_ms = $1, broadcast_block = COALESCE(broadcast_block, $2) WHERE id = $3"#,
+               broadcast_at_ms = COALESCE(broadcast_at_ms, $1), broadcast_block = COALESCE(broadcast_block, $2) WHERE id = $3"#,
         vec![now.into(), head.into(), attempt_id.into()],
     )
     .await?;
