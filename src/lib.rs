@@ -4,6 +4,7 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod ops;
 pub mod service;
 pub mod store;
 pub mod ui;

@@ -15,6 +15,7 @@ pub mod mint_views;
 pub mod mints;
 pub mod payments;
 pub mod settings;
+pub mod stats;
 pub mod time;
 pub mod webhooks;
 pub mod workflows;
@@ -66,6 +67,7 @@ type Apis = (
     webhooks::WebhooksApi,
     audit::AuditApi,
     settings::SettingsApi,
+    stats::StatsApi,
     x402::X402Api,
     legacy::LegacyApi,
     legacy_payments::LegacyPaymentsApi,
@@ -84,6 +86,7 @@ fn service() -> OpenApiService<Apis, ()> {
             webhooks::WebhooksApi,
             audit::AuditApi,
             settings::SettingsApi,
+            stats::StatsApi,
             x402::X402Api,
             legacy::LegacyApi,
             legacy_payments::LegacyPaymentsApi,

@@ -7,6 +7,7 @@ pub mod events;
 pub mod mints;
 pub mod moves;
 pub mod outbox;
+pub mod overview;
 pub mod settings;
 pub mod timeline;
 pub mod tokens;

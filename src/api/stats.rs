@@ -1,0 +1,107 @@
+//! `GET /v1/stats`: the operator overview the dashboard polls. Its field names are a contract
+//! with the dashboard; `/metrics` renders the same snapshot for Prometheus.
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, Tags, payload::Json};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::ops::overview::{self, Overview};
+
+#[derive(Tags)]
+pub enum OperationsTag {
+    /// What operators watch.
+    Operations,
+}
+
+#[derive(Object)]
+pub struct Stats {
+    /// Workflows by kind, state and status.
+    pub workflows: Vec<WorkflowStat>,
+    pub mint_queue: MintQueueStats,
+    /// The signer; `null` when no chain is configured.
+    pub signer: Option<SignerStats>,
+    pub generated_at: DateTime<Utc>,
+}
+
+#[derive(Object)]
+pub struct WorkflowStat {
+    pub kind: String,
+    pub state: String,
+    /// Engine status: `running`, `waiting`, `completed`, `failed`, `cancelled`,
+    /// `needs_migration`.
+    pub status: String,
+    pub count: u64,
+}
+
+#[derive(Object)]
+pub struct MintQueueStats {
+    /// Mints waiting to be taken into a batch.
+    pub pending: u64,
+    /// How long the oldest of them has waited; `null` when none waits.
+    pub oldest_pending_age_ms: Option<i64>,
+}
+
+#[derive(Object)]
+pub struct SignerStats {
+    pub address: String,
+    pub chain_id: u64,
+    /// The signer's balance in wei, as a decimal string; `null` when the node did not answer.
+    pub balance_wei: Option<String>,
+    /// The nonce the next transaction gets, as stored.
+    pub next_nonce: u64,
+    /// The node's pending transaction count for the signer; `null` when it did not answer.
+    pub chain_pending_nonce: Option<u64>,
+    /// `next_nonce - chain_pending_nonce`: transactions signed and not yet in the node's pool.
+    /// Negative: someone else sends with this key.
+    pub nonce_drift: Option<i64>,
+    /// Transactions not final yet (`signed`, `sent`, `mined`).
+    pub open_txs: u64,
+    /// How long the oldest of them has been open; `null` when none is.
+    pub oldest_unconfirmed_age_ms: Option<i64>,
+}
+
+impl From<Overview> for Stats {
+    fn from(o: Overview) -> Stats {
+        Stats {
+            workflows: o
+                .workflows
+                .into_iter()
+                .map(|w| WorkflowStat {
+                    kind: w.kind,
+                    state: w.state,
+                    status: w.status,
+                    count: w.count.max(0) as u64,
+                })
+                .collect(),
+            mint_queue: MintQueueStats {
+                pending: o.mint_queue.pending,
+                oldest_pending_age_ms: o.mint_queue.oldest_pending_age_ms,
+            },
+            signer: o.signer.map(|s| SignerStats {
+                address: s.address.to_string(),
+                chain_id: s.chain_id,
+                balance_wei: s.balance_wei.map(|b| b.to_string()),
+                next_nonce: s.next_nonce,
+                chain_pending_nonce: s.chain_pending_nonce,
+                nonce_drift: s.nonce_drift,
+                open_txs: s.open_txs,
+                oldest_unconfirmed_age_ms: s.oldest_unconfirmed_age_ms,
+            }),
+            generated_at: o.generated_at,
+        }
+    }
+}
+
+pub struct StatsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "OperationsTag::Operations")]
+impl StatsApi {
+    /// The operator overview: workflows by kind, state and status, the mint queue, and the
+    /// signer's balance, nonces and open transactions. Read fresh at each call.
+    #[oai(path = "/stats", method = "get", operation_id = "stats")]
+    async fn stats(&self, app: Data<&AppState>) -> Result<Json<Stats>, ApiError> {
+        let overview = overview::snapshot(&app.db, app.chain.as_ref()).await?;
+        Ok(Json(overview.into()))
+    }
+}

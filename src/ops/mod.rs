@@ -1,0 +1,25 @@
+//! What operators watch: one snapshot of the service (`overview`) that `GET /v1/stats`
+//! renders.
+pub mod overview;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+/// How long the chain node gets to answer an operator's question (a scrape, a readiness
+/// probe) before the answer is reported as missing: probes come every few seconds and must
+/// not pile up behind a node that hangs.
+pub const CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs a chain call with `CHAIN_TIMEOUT`; what went wrong, as text, otherwise.
+pub async fn ask_chain<T, E: std::fmt::Display>(
+    call: impl IntoFuture<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(CHAIN_TIMEOUT, call.into_future()).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "the node did not answer within {}s",
+            CHAIN_TIMEOUT.as_secs()
+        )),
+    }
+}

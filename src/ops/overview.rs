@@ -1,0 +1,116 @@
+//! The operator overview: workflows by kind, state and status, the mint queue, and the signer
+//! (its balance, its nonces as we store them and as the node sees them, its open
+//! transactions). Read fresh for each request from this service's own database and node, so
+//! two services in one process never see each other's figures.
+use alloy::primitives::{Address, U256};
+use alloy::providers::Provider;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
+
+use super::ask_chain;
+use crate::chain::Chain;
+use crate::chain::signer::address_key;
+use crate::store::{self, mints, overview::WorkflowCount};
+
+pub struct Overview {
+    pub workflows: Vec<WorkflowCount>,
+    pub mint_queue: MintQueue,
+    /// `None` when no chain is configured.
+    pub signer: Option<SignerOverview>,
+    pub generated_at: DateTime<Utc>,
+}
+
+pub struct MintQueue {
+    /// Mints waiting to be taken into a batch.
+    pub pending: u64,
+    pub oldest_pending_age_ms: Option<i64>,
+}
+
+pub struct SignerOverview {
+    pub address: Address,
+    pub chain_id: u64,
+    /// `None` when the node did not answer.
+    pub balance_wei: Option<U256>,
+    /// The nonce the next transaction will get (stored).
+    pub next_nonce: u64,
+    /// The node's pending transaction count for the signer; `None` when it did not answer.
+    pub chain_pending_nonce: Option<u64>,
+    /// `next_nonce - chain_pending_nonce`: the transactions signed and not yet in the node's
+    /// pool. Above the open transactions for long, the sender is not broadcasting; below zero,
+    /// someone else sends with this key.
+    pub nonce_drift: Option<i64>,
+    pub open_txs: u64,
+    pub oldest_unconfirmed_age_ms: Option<i64>,
+}
+
+/// Takes the snapshot: two queries, and two node calls (at once, bounded by `CHAIN_TIMEOUT`)
+/// when a chain is configured. Only a database failure is an error; a silent node leaves its
+/// figures out.
+pub async fn snapshot(db: &DatabaseConnection, chain: Option<&Chain>) -> Result<Overview, DbErr> {
+    let signer_key = chain.map(|c| (c.chain_id() as i64, address_key(c.signer())));
+    let signer_ref = signer_key.as_ref().map(|(id, a)| (*id, a.as_str()));
+    let (workflows, backlog, node) = tokio::join!(
+        store::overview::workflow_counts(db),
+        store::overview::backlog(db, signer_ref),
+        async {
+            match chain {
+                Some(chain) => Some(node_view(chain).await),
+                None => None,
+            }
+        }
+    );
+    let (workflows, backlog) = (workflows?, backlog?);
+    let now = store::now_ms();
+    let age = |since: Option<i64>| since.map(|ms| (now - ms).max(0));
+    let pending = workflows
+        .iter()
+        .filter(|w| w.kind == mints::MINT && w.state == "pending" && w.status == "waiting")
+        .map(|w| w.count as u64)
+        .sum();
+    let signer = chain.zip(node).map(|(chain, node)| {
+        let next_nonce = backlog.next_nonce.unwrap_or_default().max(0) as u64;
+        SignerOverview {
+            address: chain.signer(),
+            chain_id: chain.chain_id(),
+            balance_wei: node.balance,
+            next_nonce,
+            chain_pending_nonce: node.pending_nonce,
+            nonce_drift: node
+                .pending_nonce
+                .map(|chain_nonce| next_nonce as i64 - chain_nonce as i64),
+            open_txs: backlog.open_txs.max(0) as u64,
+            oldest_unconfirmed_age_ms: age(backlog.oldest_open_tx_ms),
+        }
+    });
+    Ok(Overview {
+        workflows,
+        mint_queue: MintQueue {
+            pending,
+            oldest_pending_age_ms: age(backlog.oldest_pending_mint_ms),
+        },
+        signer,
+        generated_at: Utc::now(),
+    })
+}
+
+/// What the node says of the signer; each part `None` when it did not answer.
+struct NodeView {
+    balance: Option<U256>,
+    pending_nonce: Option<u64>,
+}
+
+async fn node_view(chain: &Chain) -> NodeView {
+    let signer = chain.signer();
+    let provider = chain.provider();
+    let (balance, pending_nonce) = tokio::join!(
+        ask_chain(provider.get_balance(signer)),
+        ask_chain(provider.get_transaction_count(signer).pending()),
+    );
+    let report = |what: &str, e: &String| tracing::warn!(error = %e, "overview: could not read the signer's {what} from the node");
+    NodeView {
+        balance: balance.inspect_err(|e| report("balance", e)).ok(),
+        pending_nonce: pending_nonce
+            .inspect_err(|e| report("pending nonce", e))
+            .ok(),
+    }
+}

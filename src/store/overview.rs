@@ -1,0 +1,69 @@
+//! The two queries behind the operator overview (`GET /v1/stats` and `/metrics`): workflow
+//! counts, and the backlog of the mint queue and of one signer's transactions. A scrape runs
+//! both and nothing else, so they stay cheap however often it comes.
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+
+use super::sql;
+
+/// How many workflows of one kind are in one state and status.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct WorkflowCount {
+    pub kind: String,
+    pub state: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Workflows by kind, state and status, in that order.
+pub async fn workflow_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<WorkflowCount>, DbErr> {
+    WorkflowCount::find_by_statement(Statement::from_string(
+        conn.get_database_backend(),
+        r#"SELECT kind, state, status, count(*) AS count FROM workflows
+           GROUP BY kind, state, status ORDER BY kind, state, status"#,
+    ))
+    .all(conn)
+    .await
+}
+
+/// What waits: the oldest pending mint and, for a signer, its open transactions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, FromQueryResult)]
+pub struct Backlog {
+    /// When the oldest mint still waiting for a batch was requested (unix ms).
+    pub oldest_pending_mint_ms: Option<i64>,
+    /// The signer's next nonce as stored (`None` for an unknown signer or no signer).
+    pub next_nonce: Option<i64>,
+    /// The signer's transactions not final yet (`signed`, `sent`, `mined`).
+    pub open_txs: i64,
+    /// When the oldest of them was signed (unix ms).
+    pub oldest_open_tx_ms: Option<i64>,
+}
+
+/// The backlog, in one statement; `signer` is `(chain_id, address key)`, `None` without a chain.
+/// Every subquery reads a partial index (the mint queue's, the open transactions').
+pub async fn backlog<C: ConnectionTrait>(
+    conn: &C,
+    signer: Option<(i64, &str)>,
+) -> Result<Backlog, DbErr> {
+    let backend = conn.get_database_backend();
+    let (chain_id, address) = signer.unzip();
+    Ok(Backlog::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            r#"SELECT
+                 (SELECT min(created_at_ms) FROM workflows
+                  WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting')
+                   AS oldest_pending_mint_ms,
+                 (SELECT next_nonce FROM chain_signers WHERE chain_id = $1 AND address = $2)
+                   AS next_nonce,
+                 (SELECT count(*) FROM chain_txs WHERE chain_id = $1 AND signer = $2
+                    AND status IN ('signed', 'sent', 'mined')) AS open_txs,
+                 (SELECT min(created_at_ms) FROM chain_txs WHERE chain_id = $1 AND signer = $2
+                    AND status IN ('signed', 'sent', 'mined')) AS oldest_open_tx_ms"#,
+        ),
+        [chain_id.into(), address.map(str::to_owned).into()],
+    ))
+    .one(conn)
+    .await?
+    .unwrap_or_default())
+}
