@@ -136,6 +136,11 @@ impl Service {
         let settings = SettingsHandle::load(&db)
             .await
             .context("loading settings")?;
+        if config.role != Role::Worker {
+            // Before the engine and the sender start, so their first steps are recorded; only
+            // where `/metrics` will serve them (a worker-only process has no HTTP).
+            crate::ops::metrics::install();
+        }
         let waker = Waker::default();
         let client = Client::new(db.clone(), waker.clone());
         let runs_workers = config.role != Role::Api;

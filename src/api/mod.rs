@@ -11,6 +11,7 @@ pub mod events;
 pub mod health;
 pub mod legacy;
 pub mod legacy_payments;
+pub mod metrics;
 pub mod mint_views;
 pub mod mints;
 pub mod payments;
@@ -21,7 +22,7 @@ pub mod webhooks;
 pub mod workflows;
 pub mod x402;
 
-use poem::{Endpoint, EndpointExt, Route, middleware::Tracing};
+use poem::{Endpoint, EndpointExt, Route, get, middleware::Tracing};
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 
@@ -121,16 +122,21 @@ pub fn page(
     }
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. It installs the process's metrics recorder if nothing did.
 pub fn app(state: AppState) -> impl Endpoint {
+    crate::ops::metrics::install();
     let api = service();
+    let http_metrics = metrics::HttpMetrics::new(&api.spec());
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
+        .at("/metrics", get(metrics::scrape))
         .nest("/docs", api.swagger_ui())
         .nest("/ui", crate::ui::routes())
         .nest("/", api)
         .data(state)
         .with(error::BodyLimit(MAX_BODY_BYTES))
         .with(Tracing)
+        // Inside the error conversion, so it sees the route an error came from.
+        .with(http_metrics)
         .catch_all_error(error::to_json_error)
 }

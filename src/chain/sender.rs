@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::fees::{self, Fees};
 use super::{Chain, ChainError, rpc};
+use crate::ops;
 use crate::store::{
     self,
     chain::{AttemptRow, Mined, TxRow},
@@ -294,7 +295,13 @@ impl Chain {
         } else {
             ("reverted", Some(self.revert_reason_at(tx, block).await))
         };
-        self.finish(tx, status, error.as_deref()).await
+        self.finish(tx, status, error.as_deref()).await?;
+        let first_broadcast = attempts.iter().filter_map(|a| a.broadcast_at_ms).min();
+        if let ("confirmed", Some(at)) = (status, first_broadcast) {
+            let seconds = (store::now_ms() - at).max(0) as f64 / 1000.0;
+            metrics::histogram!(ops::metrics::TX_CONFIRMATION).record(seconds);
+        }
+        Ok(())
     }
 
     /// Records the final outcome and wakes the owner, in one transaction.
@@ -399,6 +406,7 @@ impl Chain {
         )
         .await?;
         txn.commit().await?;
+        metrics::counter!(ops::metrics::TX_FEE_BUMPS, "kind" => kind.to_owned()).increment(1);
         tracing::info!(tx = %tx.id, nonce = tx.nonce, hash, kind, max_fee = fees.max_fee_per_gas, "replacement signed");
         let attempts = store::chain::attempts(&me.db, tx.id).await?;
         let attempt = attempts

@@ -16,6 +16,7 @@ use super::workflow::{StepCtx, StepError, StepOutput, Transition};
 use super::writer::WriteRequest;
 use super::{EngineConfig, Waker};
 use crate::config::{Settings, SettingsHandle};
+use crate::ops;
 use crate::store::events::{self, NewEvent};
 use crate::store::workflows::{self as rows, Checkpoint, ClaimedWorkflow, Status};
 use crate::store::{self};
@@ -148,6 +149,8 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
     let mut data = row.data;
     let mut schema_version = row.schema_version;
     let mut attempt = row.attempt;
+    let step_duration =
+        metrics::histogram!(ops::metrics::STEP_DURATION, "kind" => row.kind.clone());
     loop {
         let settings = shared.settings.get();
         let ctx = StepCtx {
@@ -169,6 +172,8 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
                     .unwrap_or_else(|| "step panicked".into());
                 StepOutput::Failed(StepError::Transient(format!("panic: {msg}")))
             });
+        let step_time = started.elapsed();
+        step_duration.record(step_time);
         let limits = RetryLimits {
             max_attempts: kind
                 .max_attempts()
@@ -193,10 +198,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             store::now_ms(),
         );
         if let Some(detail) = checkpoint.detail.as_mut().and_then(Json::as_object_mut) {
-            detail.insert(
-                "step_ms".into(),
-                json!(started.elapsed().as_millis() as u64),
-            );
+            detail.insert("step_ms".into(), json!(step_time.as_millis() as u64));
         }
         let next = checkpoint.keep_lease.then(|| {
             (

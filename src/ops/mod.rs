@@ -1,5 +1,6 @@
-//! What operators watch: one snapshot of the service (`overview`) that `GET /v1/stats`
-//! renders.
+//! What operators watch: one snapshot of the service (`overview`) that both `GET /v1/stats`
+//! and `/metrics` render, and the Prometheus recorder and metric names (`metrics`).
+pub mod metrics;
 pub mod overview;
 
 use std::future::IntoFuture;

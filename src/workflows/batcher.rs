@@ -25,6 +25,7 @@ use super::mint_batch::{BatchData, BatchItem, BatchState, MintBatch};
 use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::engine::{Client, StartOptions};
+use crate::ops;
 use crate::store::{self, mints, moves};
 
 /// Gas a mint takes inside a batch until the chain tells us better (measured: about 50k).
@@ -204,6 +205,7 @@ impl Batcher {
         .await?;
         txn.commit().await?;
         self.client.wake_local();
+        metrics::histogram!(ops::metrics::MINT_BATCH_SIZE).record(moved.len() as f64);
         tracing::debug!(%batch, token, size = moved.len(), "batch formed");
         Ok(moved.len())
     }

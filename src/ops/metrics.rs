@@ -1,0 +1,273 @@
+//! Prometheus metrics: the names every part of mintflow records under, the process-wide
+//! recorder (`metrics` + `metrics-exporter-prometheus`, without a listener of its own: the API
+//! serves `/metrics`), and the rendering of the overview's gauges.
+//!
+//! Counters and histograms (HTTP requests, steps, batches, confirmations, fee bumps) are events
+//! of this process and go through the global recorder. Gauges read from the database and the
+//! node (workflows, the mint queue, the signer) are rendered from a fresh overview at each
+//! scrape instead: a global gauge would be overwritten by any other service sharing the process
+//! (tests run several), and a stale one would lie after a failed read.
+use std::fmt::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::Unit;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::overview::Overview;
+
+/// HTTP requests by `method`, `route` (the route template, never the raw path) and `status`.
+pub const HTTP_REQUEST_DURATION: &str = "mintflow_http_request_duration_seconds";
+/// Steps run by this process, by workflow `kind`.
+pub const STEP_DURATION: &str = "mintflow_step_duration_seconds";
+/// Mints in each batch formed by this process.
+pub const MINT_BATCH_SIZE: &str = "mintflow_mint_batch_size";
+/// Transactions confirmed by this process's sender: first broadcast to confirmed.
+pub const TX_CONFIRMATION: &str = "mintflow_tx_confirmation_seconds";
+/// Replacements signed by this process's sender, by `kind`: `tx` (the same call with raised
+/// fees) or `filler` (a self-transfer freeing the nonce of a call that cannot land).
+pub const TX_FEE_BUMPS: &str = "mintflow_tx_fee_bumps_total";
+
+/// Gauges rendered at each scrape from the overview.
+pub const WORKFLOWS: &str = "mintflow_workflows";
+pub const MINT_QUEUE_PENDING: &str = "mintflow_mint_queue_pending";
+pub const MINT_QUEUE_OLDEST_AGE: &str = "mintflow_mint_queue_oldest_pending_age_seconds";
+pub const SIGNER_BALANCE: &str = "mintflow_signer_balance_wei";
+pub const SIGNER_NEXT_NONCE: &str = "mintflow_signer_next_nonce";
+pub const SIGNER_CHAIN_PENDING_NONCE: &str = "mintflow_signer_chain_pending_nonce";
+pub const SIGNER_NONCE_DRIFT: &str = "mintflow_signer_nonce_drift";
+pub const TX_OPEN: &str = "mintflow_tx_open";
+pub const TX_OLDEST_UNCONFIRMED_AGE: &str = "mintflow_tx_oldest_unconfirmed_age_seconds";
+/// 1 when the overview could be read from the database, 0 when the scrape went without it.
+pub const OVERVIEW_UP: &str = "mintflow_overview_up";
+
+/// Latency buckets, in seconds: HTTP and steps sit in the low ones, confirmations (blocks
+/// times `confirmations`) in the high ones.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Batch size buckets, up to the largest `max_batch_size`.
+const BATCH_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0,
+];
+/// How often histogram samples are folded into their buckets when nobody scrapes (without it
+/// they would pile up in memory until the next scrape).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Installs the process-wide recorder the first time, and returns its handle. Any later call
+/// (another service in the same process) gets the same handle.
+pub fn install() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(SECONDS_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(MINT_BATCH_SIZE.into()), BATCH_SIZE_BUCKETS)
+            })
+            .expect("the bucket lists are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            // Another recorder was installed first (an embedding program's): ours stays empty.
+            tracing::warn!(error = %e, "a metrics recorder is already installed; /metrics shows only the overview");
+        }
+        describe();
+        let upkeep = handle.clone();
+        // A thread, not a task: it must outlive whichever tokio runtime installed the recorder.
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start the metrics upkeep thread; scrapes do it");
+        }
+        handle
+    })
+}
+
+fn describe() {
+    metrics::describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP requests by method, route template and status code."
+    );
+    metrics::describe_histogram!(
+        STEP_DURATION,
+        Unit::Seconds,
+        "Workflow steps run by this process, by kind."
+    );
+    metrics::describe_histogram!(
+        MINT_BATCH_SIZE,
+        Unit::Count,
+        "Mints in each batch formed by this process."
+    );
+    metrics::describe_histogram!(
+        TX_CONFIRMATION,
+        Unit::Seconds,
+        "Transactions confirmed by this process's sender, from first broadcast to confirmed."
+    );
+    metrics::describe_counter!(
+        TX_FEE_BUMPS,
+        Unit::Count,
+        "Replacements signed by this process's sender: tx (raised fees) or filler (nonce freed)."
+    );
+    // Present from the start, so a rate over them is 0 rather than missing.
+    for kind in ["tx", "filler"] {
+        metrics::counter!(TX_FEE_BUMPS, "kind" => kind).increment(0);
+    }
+}
+
+/// The whole `/metrics` text: the overview's gauges (or `mintflow_overview_up 0` without
+/// them), then everything the recorder holds.
+pub fn render(overview: Option<&Overview>) -> String {
+    let mut out = String::new();
+    gauge(
+        &mut out,
+        OVERVIEW_UP,
+        "1 when the overview could be read from the database.",
+        [(Vec::new(), f64::from(u8::from(overview.is_some())))],
+    );
+    if let Some(overview) = overview {
+        render_overview(&mut out, overview);
+    }
+    out.push_str(&install().render());
+    out
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+fn render_overview(out: &mut String, o: &Overview) {
+    gauge(
+        out,
+        WORKFLOWS,
+        "Workflows by kind, state and status.",
+        o.workflows.iter().map(|w| {
+            let labels = vec![
+                ("kind", w.kind.clone()),
+                ("state", w.state.clone()),
+                ("status", w.status.clone()),
+            ];
+            (labels, w.count as f64)
+        }),
+    );
+    gauge(
+        out,
+        MINT_QUEUE_PENDING,
+        "Mints waiting to be taken into a batch.",
+        [(Vec::new(), o.mint_queue.pending as f64)],
+    );
+    gauge(
+        out,
+        MINT_QUEUE_OLDEST_AGE,
+        "Age of the oldest mint waiting for a batch (0 when none waits).",
+        [(Vec::new(), seconds(o.mint_queue.oldest_pending_age_ms))],
+    );
+    let Some(s) = &o.signer else {
+        return;
+    };
+    let labels: Labels = vec![
+        ("chain_id", s.chain_id.to_string()),
+        ("signer", s.address.to_string()),
+    ];
+    let with = |value: Option<f64>| value.map(|v| (labels.clone(), v));
+    gauge(
+        out,
+        SIGNER_BALANCE,
+        "The signer's balance in wei (absent when the node did not answer).",
+        with(s.balance_wei.map(f64::from)),
+    );
+    gauge(
+        out,
+        SIGNER_NEXT_NONCE,
+        "The nonce the signer's next transaction gets, as stored.",
+        with(Some(s.next_nonce as f64)),
+    );
+    gauge(
+        out,
+        SIGNER_CHAIN_PENDING_NONCE,
+        "The node's pending transaction count for the signer (absent when it did not answer).",
+        with(s.chain_pending_nonce.map(|n| n as f64)),
+    );
+    gauge(
+        out,
+        SIGNER_NONCE_DRIFT,
+        "Stored next nonce minus the node's pending count: transactions signed and not in the node's pool.",
+        with(s.nonce_drift.map(|d| d as f64)),
+    );
+    gauge(
+        out,
+        TX_OPEN,
+        "The signer's transactions not final yet (signed, sent or mined).",
+        with(Some(s.open_txs as f64)),
+    );
+    gauge(
+        out,
+        TX_OLDEST_UNCONFIRMED_AGE,
+        "Age of the signer's oldest transaction not final yet (0 when none is open).",
+        with(Some(seconds(s.oldest_unconfirmed_age_ms))),
+    );
+}
+
+fn seconds(ms: Option<i64>) -> f64 {
+    ms.unwrap_or(0) as f64 / 1000.0
+}
+
+/// One gauge family in the text exposition format; nothing at all without samples.
+fn gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels, f64)>,
+) {
+    let mut samples = samples.into_iter().peekable();
+    if samples.peek().is_none() {
+        return;
+    }
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (labels, value) in samples {
+        out.push_str(name);
+        if !labels.is_empty() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            let _ = write!(out, "{{{}}}", pairs.join(","));
+        }
+        let _ = writeln!(out, " {value}");
+    }
+    out.push('\n');
+}
+
+/// A label value as the exposition format wants it.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', r"\\")
+        .replace('"', "\\\"")
+        .replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_escape_labels_and_skip_empty_families() {
+        let mut out = String::new();
+        gauge(
+            &mut out,
+            "g",
+            "help",
+            [(vec![("l", "a\"b\\c\nd".into())], 1.5)],
+        );
+        gauge(&mut out, "empty", "help", std::iter::empty());
+        assert_eq!(
+            out,
+            "# HELP g help\n# TYPE g gauge\ng{l=\"a\\\"b\\\\c\\nd\"} 1.5\n\n"
+        );
+    }
+}
