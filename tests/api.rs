@@ -316,10 +316,22 @@ async fn operator_actions_over_http(backend: Backend) {
     let s = server(backend, Some(TOKEN)).await;
     let (status, health) = s.get("/health").await;
     assert_eq!(
-        (status, health["database"].as_str()),
+        (status, health["status"].as_str()),
         (StatusCode::OK, Some("ok"))
     );
-    assert_eq!(health["chain"]["status"], "not_configured", "{health}");
+    let (status, ready) = s.get("/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    let check = |name: &str| {
+        ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(check("database")["ok"], true, "{ready}");
+    assert_eq!(check("rpc")["detail"], "no chain configured", "{ready}");
 
     let id = s
         .probe(
@@ -523,10 +535,10 @@ async fn settings_change_live(backend: Backend) {
     s.service.stop().await;
 }
 
-/// A service with a chain: `/health` reports the node, the sender runs in role `all`, and a
-/// node that goes away makes the service unhealthy.
+/// A service with a chain: `/ready` reports the node, the sender runs in role `all`, and a
+/// node that goes away makes the service not ready while it stays live.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn health_reports_the_chain_and_the_sender_runs() {
+async fn ready_reports_the_chain_and_the_sender_runs() {
     use alloy::primitives::{Address, Bytes, U256};
     use mintflow::chain::{Call, ChainConfig, Submit, TxOutcome};
     use mintflow::service::{ChainSetup, Contracts};
@@ -562,17 +574,42 @@ async fn health_reports_the_chain_and_the_sender_runs() {
         .await
         .unwrap();
     let base = format!("http://{}", service.http_addr().unwrap());
-    let get_health = || async {
-        let res = reqwest::get(format!("{base}/health")).await.unwrap();
-        (res.status(), res.json::<Value>().await.unwrap())
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move {
+            let res = reqwest::get(url).await.unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let check = |ready: &Value, name: &str| {
+        ready["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check in {ready}"))
     };
 
-    let (status, health) = get_health().await;
-    assert_eq!(status, StatusCode::OK, "{health}");
-    assert_eq!(health["chain"]["status"], "ok");
-    assert_eq!(health["chain"]["chain_id"], 31337);
-    assert_eq!(health["chain"]["signer"], address.to_string());
-    assert!(health["chain"]["block"].is_u64(), "{health}");
+    let (status, ready) = get("/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    let rpc = check(&ready, "rpc");
+    assert_eq!(rpc["ok"], true, "{ready}");
+    assert!(
+        rpc["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("chain 31337 at block "),
+        "{ready}"
+    );
+    let funded = check(&ready, "signer_funded");
+    assert!(
+        funded["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&address.to_string()),
+        "{ready}"
+    );
 
     // Automine: the transaction is mined as soon as the service's sender broadcasts it.
     let chain = service.chain.clone().expect("the service has its chain");
@@ -605,16 +642,22 @@ async fn health_reports_the_chain_and_the_sender_runs() {
     tokio::task::spawn_blocking(move || drop(node))
         .await
         .unwrap();
-    let (status, health) = get_health().await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    let (status, ready) = get("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
     assert_eq!(
         (
-            health["status"].as_str(),
-            health["chain"]["status"].as_str()
+            ready["ready"].as_bool(),
+            check(&ready, "rpc")["ok"].as_bool()
         ),
-        (Some("unavailable"), Some("unreachable"))
+        (Some(false), Some(false))
     );
-    assert_eq!(health["chain"]["chain_id"], 31337);
+    assert_eq!(check(&ready, "database")["ok"], true, "{ready}");
+    let (status, health) = get("/health").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "liveness does not depend on the node: {health}"
+    );
     drop(chain);
     service.stop().await;
 }

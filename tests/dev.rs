@@ -87,12 +87,24 @@ async fn dev_comes_up_healthy_and_stops_anvil_on_sigterm() {
         "{banner:?}"
     );
 
-    let res = reqwest::get(format!("{base}/health")).await.unwrap();
+    let res = reqwest::get(format!("{base}/ready")).await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::OK);
-    let health: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(health["chain"]["status"], "ok", "{health}");
-    assert_eq!(health["chain"]["chain_id"], 31337, "{health}");
-    assert!(health["chain"]["block"].as_u64().unwrap() > 0, "{health}");
+    let ready: serde_json::Value = res.json().await.unwrap();
+    let rpc_check = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "rpc")
+        .cloned()
+        .unwrap();
+    assert_eq!(rpc_check["ok"], true, "{ready}");
+    assert!(
+        rpc_check["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("chain 31337 at block "),
+        "{ready}"
+    );
 
     let anvil_addr = rpc.trim_start_matches("http://").to_owned();
     assert!(

@@ -1,16 +1,11 @@
-//! Liveness: is the process up, its database reachable and, when configured, its chain node.
-use std::time::Duration;
-
-use alloy::providers::Provider;
+//! Liveness (`/health`: the process serves) and readiness (`/ready`: it can do its work now).
+//! An orchestrator restarts a process that is not live, and stops sending traffic to one that
+//! is not ready; a database or node outage must do the second, never the first.
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 
-use poem::web::Data;
-
 use super::AppState;
-use crate::chain::Chain;
-
-/// How long the node gets to answer before the chain counts as unreachable.
-const CHAIN_TIMEOUT: Duration = Duration::from_secs(3);
+use crate::ops::readiness;
 
 #[derive(Tags)]
 pub enum HealthTag {
@@ -19,98 +14,73 @@ pub enum HealthTag {
 }
 
 #[derive(Object)]
-pub struct Health {
-    /// `ok` or `unavailable`.
+pub struct Liveness {
+    /// Always `ok`: an answer at all is the signal.
     pub status: String,
-    /// `ok`, or what failed.
-    pub database: String,
-    /// Whether every migration this build knows is applied.
-    pub migrations_current: bool,
-    /// The chain node this process sends transactions through.
-    pub chain: ChainHealth,
+    /// This build's version.
+    pub version: String,
 }
 
 #[derive(Object)]
-pub struct ChainHealth {
-    /// `ok`, `unreachable` (the node did not answer) or `not_configured` (no `RPC_URL`).
-    pub status: String,
-    /// The chain id learned when the process connected.
-    pub chain_id: Option<u64>,
-    /// The address transactions are signed with.
-    pub signer: Option<String>,
-    /// The node's latest block number.
-    pub block: Option<u64>,
+pub struct Readiness {
+    /// Whether every check passed.
+    pub ready: bool,
+    /// `database`, `migrations`, `rpc` and `signer_funded`, in that order.
+    pub checks: Vec<ReadinessCheck>,
+}
+
+#[derive(Object)]
+pub struct ReadinessCheck {
+    pub name: String,
+    pub ok: bool,
+    /// What was found, or what is wrong.
+    pub detail: String,
 }
 
 #[derive(ApiResponse)]
-pub enum HealthResponse {
-    /// Healthy (a chain that is not configured is not a failure).
+pub enum ReadyResponse {
+    /// Every check passed (a chain that is not configured is not a failure).
     #[oai(status = 200)]
-    Ok(Json<Health>),
-    /// The database or a configured chain node is unreachable.
+    Ready(Json<Readiness>),
+    /// At least one check failed; its `detail` says why.
     #[oai(status = 503)]
-    Unavailable(Json<Health>),
+    NotReady(Json<Readiness>),
 }
 
 pub struct HealthApi;
 
 #[OpenApi(tag = "HealthTag::Health")]
 impl HealthApi {
-    /// Health check: answers 200 when the database (and the chain node, if one is configured)
-    /// is reachable.
+    /// Liveness: 200 while the process serves HTTP. It checks no dependency (see `/ready`).
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self, app: Data<&AppState>) -> HealthResponse {
-        let (database, chain) = tokio::join!(
-            crate::store::migrations_current(&app.db),
-            chain_health(app.chain.as_ref())
-        );
-        let (database, migrations_current) = match database {
-            Ok(current) => ("ok", current),
-            Err(e) => {
-                tracing::warn!(error = %e, "health check: database unreachable");
-                ("unreachable", false)
-            }
-        };
-        let healthy = database == "ok" && chain.status != "unreachable";
-        let health = Health {
-            status: if healthy { "ok" } else { "unavailable" }.into(),
-            database: database.into(),
-            migrations_current,
-            chain,
-        };
-        if healthy {
-            HealthResponse::Ok(Json(health))
-        } else {
-            HealthResponse::Unavailable(Json(health))
-        }
+    async fn health(&self) -> Json<Liveness> {
+        Json(Liveness {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
     }
-}
 
-async fn chain_health(chain: Option<&Chain>) -> ChainHealth {
-    let Some(chain) = chain else {
-        return ChainHealth {
-            status: "not_configured".into(),
-            chain_id: None,
-            signer: None,
-            block: None,
+    /// Readiness: 200 when the database is reachable with every migration applied and, if a
+    /// chain is configured, the node answers and the signer holds the gas of 10 full mint
+    /// batches at the current fees; 503 naming the failed checks.
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
+    async fn ready(&self, app: Data<&AppState>) -> ReadyResponse {
+        let checks = readiness::checks(&app.db, app.chain.as_ref(), &app.settings.get()).await;
+        let body = Readiness {
+            ready: checks.iter().all(|c| c.ok),
+            checks: checks
+                .into_iter()
+                .map(|c| ReadinessCheck {
+                    name: c.name.into(),
+                    ok: c.ok,
+                    detail: c.detail,
+                })
+                .collect(),
         };
-    };
-    let block = match tokio::time::timeout(CHAIN_TIMEOUT, chain.provider().get_block_number()).await
-    {
-        Ok(Ok(block)) => Some(block),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "health check: chain node unreachable");
-            None
+        if body.ready {
+            ReadyResponse::Ready(Json(body))
+        } else {
+            ReadyResponse::NotReady(Json(body))
         }
-        Err(_) => {
-            tracing::warn!(timeout = ?CHAIN_TIMEOUT, "health check: chain node did not answer");
-            None
-        }
-    };
-    ChainHealth {
-        status: if block.is_some() { "ok" } else { "unreachable" }.into(),
-        chain_id: Some(chain.chain_id()),
-        signer: Some(chain.signer().to_string()),
-        block,
     }
 }

@@ -433,8 +433,9 @@ impl Chain {
         u128::try_from(self.inner.settings.get().max_fee_gwei).unwrap_or_default() * 1_000_000_000
     }
 
-    /// What the network asks for now.
-    async fn network_fees(&self) -> Result<Fees, ChainError> {
+    /// What the network asks for now, capped at `max_fee_gwei`: the fees a new transaction
+    /// offers.
+    pub async fn network_fees(&self) -> Result<Fees, ChainError> {
         let estimate = self
             .inner
             .provider

@@ -1,7 +1,9 @@
 //! What operators watch: one snapshot of the service (`overview`) that both `GET /v1/stats`
-//! and `/metrics` render, and the Prometheus recorder and metric names (`metrics`).
+//! and `/metrics` render, the Prometheus recorder and metric names (`metrics`), and the
+//! readiness checks of `GET /ready` (`readiness`).
 pub mod metrics;
 pub mod overview;
+pub mod readiness;
 
 use std::future::IntoFuture;
 use std::time::Duration;

@@ -42,6 +42,11 @@ const MIN_SCAN_INTERVAL: Duration = Duration::from_millis(5);
 /// Priority of batch steps over other workflows: they carry many mints each.
 const BATCH_PRIORITY: i16 = 10;
 
+/// The gas a batch of `mints` is planned for (what a signer must be able to pay for it).
+pub fn estimated_batch_gas(mints: i64) -> u64 {
+    BATCH_OVERHEAD_GAS + DEFAULT_GAS_PER_MINT * mints.max(0) as u64
+}
+
 /// Wakes the batcher when mints were queued in this process. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct QueueSignal(Arc<Notify>);
