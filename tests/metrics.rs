@@ -1,0 +1,349 @@
+//! Operators' views against a real anvil, on both backends: `/metrics` parses as Prometheus
+//! text and its figures follow the work done, `/v1/stats` matches it, and `/ready` names what
+//! is wrong (an unfunded signer, a node that is gone) while `/health` stays up.
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use alloy::primitives::U256;
+use common::stack::{Stack, StackOptions, anvil_rpc};
+use common::{Backend, DEV_KEY, eventually};
+use prometheus_parse::{LineInfo, Scrape, Value as Prom};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_backends!(metrics_and_stats_follow_the_work, ready_names_what_is_wrong);
+
+const MINTS: u64 = 3;
+
+/// A `/metrics` scrape, refused unless every line is a comment, blank, or a sample whose value
+/// is a number (the parser itself skips what it does not understand).
+async fn scrape(stack: &Stack) -> Scrape {
+    let res = stack
+        .http
+        .get(format!("{}/metrics", stack.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = res.text().await.unwrap();
+    for line in text.lines() {
+        match LineInfo::parse(line) {
+            LineInfo::Doc { .. } | LineInfo::Type { .. } | LineInfo::Empty => {}
+            LineInfo::Sample { value, .. } => assert!(
+                value.parse::<f64>().is_ok(),
+                "not a number in `{line}`:\n{text}"
+            ),
+            LineInfo::Ignored => panic!("not Prometheus text: `{line}`\n{text}"),
+        }
+    }
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The sum of the samples named `metric` whose labels include `labels`; `None` without any.
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            Prom::Counter(v) | Prom::Gauge(v) | Prom::Untyped(v) => v,
+            ref other => panic!("{metric} is not a single value: {other:?}"),
+        })
+        .collect();
+    (!matching.is_empty()).then(|| matching.iter().sum())
+}
+
+fn count(scrape: &Scrape, histogram: &str, labels: &[(&str, &str)]) -> f64 {
+    value(scrape, &format!("{histogram}_count"), labels).unwrap_or(0.0)
+}
+
+/// Histograms and counters are per process, and both backends' tests share the process: they
+/// are compared before and after, never to exact values. The gauges come from this stack's own
+/// database and node, and are exact.
+async fn metrics_and_stats_follow_the_work(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            // Mints wait in the queue until the test lowers this.
+            settings: &[("max_batch_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let before = scrape(&stack).await;
+    assert_eq!(value(&before, "mintflow_overview_up", &[]), Some(1.0));
+    assert_eq!(
+        value(&before, "mintflow_mint_queue_pending", &[]),
+        Some(0.0)
+    );
+    let posts = |s: &Scrape| {
+        count(
+            s,
+            "mintflow_http_request_duration_seconds",
+            &[
+                ("method", "POST"),
+                ("route", "/v1/mints"),
+                ("status", "202"),
+            ],
+        )
+    };
+
+    let (status, body) = stack
+        .post("/v1/mints", &json!({"payer": DEV_PAYER, "quantity": MINTS}))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let ids: Vec<String> = serde_json::from_value(body["ids"].clone()).unwrap();
+    assert_eq!(ids.len() as u64, MINTS);
+
+    // Queued, not batched yet.
+    let queued = scrape(&stack).await;
+    assert!(posts(&queued) >= posts(&before) + 1.0);
+    assert_eq!(
+        value(&queued, "mintflow_mint_queue_pending", &[]),
+        Some(MINTS as f64)
+    );
+    let mint_pending = [
+        ("kind", "mint"),
+        ("state", "pending"),
+        ("status", "waiting"),
+    ];
+    assert_eq!(
+        value(&queued, "mintflow_workflows", &mint_pending),
+        Some(MINTS as f64)
+    );
+    assert!(
+        value(
+            &queued,
+            "mintflow_mint_queue_oldest_pending_age_seconds",
+            &[]
+        )
+        .unwrap()
+            >= 0.0
+    );
+    let (status, stats) = stack.get("/v1/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["mint_queue"]["pending"], MINTS, "{stats}");
+    assert!(
+        stats["mint_queue"]["oldest_pending_age_ms"]
+            .as_i64()
+            .unwrap()
+            >= 0
+    );
+    assert_eq!(workflow_count(&stats, "mint", "pending", "waiting"), MINTS);
+
+    // Flush, and wait for every mint to be confirmed.
+    stack.put_setting("max_batch_wait_ms", 0).await;
+    for id in &ids {
+        eventually(Duration::from_secs(60), "the mint to confirm", || async {
+            let (_, mint) = stack.get(&format!("/v1/mints/{id}")).await;
+            (mint["status"] == "confirmed").then_some(())
+        })
+        .await;
+    }
+
+    let after = scrape(&stack).await;
+    let confirmed = [
+        ("kind", "mint"),
+        ("state", "confirmed"),
+        ("status", "completed"),
+    ];
+    assert_eq!(
+        value(&after, "mintflow_workflows", &confirmed),
+        Some(MINTS as f64)
+    );
+    assert_eq!(value(&after, "mintflow_workflows", &mint_pending), None);
+    assert_eq!(value(&after, "mintflow_mint_queue_pending", &[]), Some(0.0));
+    assert_eq!(
+        value(
+            &after,
+            "mintflow_mint_queue_oldest_pending_age_seconds",
+            &[]
+        ),
+        Some(0.0)
+    );
+    for (histogram, labels) in [
+        (
+            "mintflow_step_duration_seconds",
+            &[("kind", "mint_batch")][..],
+        ),
+        ("mintflow_mint_batch_size", &[]),
+        ("mintflow_tx_confirmation_seconds", &[]),
+    ] {
+        assert!(
+            count(&after, histogram, labels) > count(&before, histogram, labels),
+            "{histogram} did not move"
+        );
+    }
+    let batch_sum = |s: &Scrape| value(s, "mintflow_mint_batch_size_sum", &[]).unwrap_or(0.0);
+    assert!(batch_sum(&after) >= batch_sum(&before) + MINTS as f64);
+    // Every request so far is labelled with its route template, never its path.
+    let per_mint = [("route", "/v1/mints/:id"), ("status", "200")];
+    assert!(
+        count(&after, "mintflow_http_request_duration_seconds", &per_mint) >= ids.len() as f64,
+        "GET /v1/mints/{{id}} is not labelled by its template: {:?}",
+        after
+            .samples
+            .iter()
+            .filter_map(|s| s.labels.get("route"))
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    assert!(
+        after
+            .samples
+            .iter()
+            .filter_map(|s| s.labels.get("route"))
+            .all(|route| !ids.iter().any(|id| route.contains(id.as_str())))
+    );
+
+    let signer = [("chain_id", "31337"), ("signer", SIGNER)];
+    assert!(value(&after, "mintflow_signer_balance_wei", &signer).unwrap() > 0.0);
+    assert_eq!(
+        value(&after, "mintflow_signer_nonce_drift", &signer),
+        Some(0.0)
+    );
+    assert_eq!(value(&after, "mintflow_tx_open", &signer), Some(0.0));
+    assert_eq!(
+        value(&after, "mintflow_signer_next_nonce", &signer),
+        value(&after, "mintflow_signer_chain_pending_nonce", &signer)
+    );
+
+    let (status, stats) = stack.get("/v1/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        workflow_count(&stats, "mint", "confirmed", "completed"),
+        MINTS
+    );
+    assert!(workflow_count(&stats, "mint_batch", "confirmed", "completed") >= 1);
+    assert_eq!(
+        stats["mint_queue"],
+        json!({"pending": 0, "oldest_pending_age_ms": null})
+    );
+    let s = &stats["signer"];
+    assert_eq!(
+        (s["address"].as_str(), s["chain_id"].as_u64()),
+        (Some(SIGNER), Some(31337))
+    );
+    let balance: U256 = s["balance_wei"].as_str().unwrap().parse().unwrap();
+    let on_chain = balance_of_signer(&stack).await;
+    // Nothing is open: the signer spends nothing between the two reads.
+    assert_eq!(balance, on_chain);
+    let next_nonce = s["next_nonce"].as_u64().unwrap();
+    assert_eq!(
+        s["chain_pending_nonce"].as_u64(),
+        Some(next_nonce),
+        "{stats}"
+    );
+    assert_eq!(s["nonce_drift"], 0);
+    // The deployments of the token and USDC, and at least one batch.
+    assert!(next_nonce >= 3, "{stats}");
+    assert_eq!(
+        (s["open_txs"].as_u64(), &s["oldest_unconfirmed_age_ms"]),
+        (Some(0), &Value::Null)
+    );
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stats["generated_at"].as_str().unwrap()).is_ok(),
+        "{stats}"
+    );
+    stack.service.stop().await;
+}
+
+async fn ready_names_what_is_wrong(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let (status, ready) = stack.get("/ready").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["ready"], true);
+    let names: Vec<&str> = checks(&ready)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["database", "migrations", "rpc", "signer_funded"]);
+    assert!(checks(&ready).iter().all(|c| c["ok"] == true), "{ready}");
+
+    // Far from enough for ten batches at any gas price.
+    let endpoint = stack.anvil.endpoint();
+    anvil_rpc(&endpoint, "anvil_setBalance", json!([SIGNER, "0x3e8"])).await;
+    let (status, ready) = stack.get("/ready").await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(failed(&ready), ["signer_funded"], "{ready}");
+    let detail = check(&ready, "signer_funded")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("holds 1000 wei"), "{detail}");
+
+    let Stack { anvil, service, .. } = stack;
+    tokio::task::spawn_blocking(move || drop(anvil))
+        .await
+        .unwrap();
+    let base = format!("http://{}", service.http_addr().unwrap());
+    let get = |path: &str| reqwest::get(format!("{base}{path}"));
+    let res = get("/ready").await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = res.json().await.unwrap();
+    assert_eq!(failed(&ready), ["rpc", "signer_funded"], "{ready}");
+    assert_eq!(get("/health").await.unwrap().status(), StatusCode::OK);
+    // The scrape goes on without what the node would have said.
+    let text = get("/metrics").await.unwrap().text().await.unwrap();
+    let metrics = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    assert_eq!(value(&metrics, "mintflow_overview_up", &[]), Some(1.0));
+    assert_eq!(value(&metrics, "mintflow_signer_balance_wei", &[]), None);
+    assert_eq!(value(&metrics, "mintflow_signer_nonce_drift", &[]), None);
+    assert!(value(&metrics, "mintflow_signer_next_nonce", &[]).is_some());
+    service.stop().await;
+}
+
+/// Anvil's second account, a payer like any other.
+const DEV_PAYER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// The stack's signer, anvil's first account ([`DEV_KEY`]).
+const SIGNER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+#[test]
+fn signer_is_the_dev_key() {
+    use alloy::signers::local::PrivateKeySigner;
+    assert_eq!(
+        DEV_KEY
+            .parse::<PrivateKeySigner>()
+            .unwrap()
+            .address()
+            .to_string(),
+        SIGNER
+    );
+}
+
+async fn balance_of_signer(stack: &Stack) -> U256 {
+    use alloy::providers::{Provider, RootProvider};
+    let provider: RootProvider = RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
+    provider.get_balance(SIGNER.parse().unwrap()).await.unwrap()
+}
+
+fn workflow_count(stats: &Value, kind: &str, state: &str, status: &str) -> u64 {
+    stats["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["kind"] == kind && w["state"] == state && w["status"] == status)
+        .map_or(0, |w| w["count"].as_u64().unwrap())
+}
+
+fn checks(ready: &Value) -> &Vec<Value> {
+    ready["checks"].as_array().unwrap()
+}
+
+fn check<'a>(ready: &'a Value, name: &str) -> &'a Value {
+    checks(ready).iter().find(|c| c["name"] == name).unwrap()
+}
+
+fn failed(ready: &Value) -> Vec<&str> {
+    checks(ready)
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
