@@ -255,6 +255,44 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
+    const ALL: [&str; 15] = [
+        HTTP_REQUEST_DURATION,
+        STEP_DURATION,
+        MINT_BATCH_SIZE,
+        TX_CONFIRMATION,
+        TX_FEE_BUMPS,
+        WORKFLOWS,
+        MINT_QUEUE_PENDING,
+        MINT_QUEUE_OLDEST_AGE,
+        SIGNER_BALANCE,
+        SIGNER_NEXT_NONCE,
+        SIGNER_CHAIN_PENDING_NONCE,
+        SIGNER_NONCE_DRIFT,
+        TX_OPEN,
+        TX_OLDEST_UNCONFIRMED_AGE,
+        OVERVIEW_UP,
+    ];
+
+    #[test]
+    fn the_grafana_dashboard_charts_every_metric_and_no_other() {
+        let dashboard = include_str!("../../ops/grafana-dashboard.json");
+        for name in ALL {
+            assert!(dashboard.contains(name), "no panel shows {name}");
+        }
+        for word in dashboard.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("mintflow_") {
+                let family = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| word.strip_suffix(suffix))
+                    .unwrap_or(word);
+                assert!(
+                    ALL.contains(&family),
+                    "the dashboard queries unknown {word}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn gauges_escape_labels_and_skip_empty_families() {
         let mut out = String::new();
