@@ -13,7 +13,11 @@ use prometheus_parse::{LineInfo, Scrape, Value as Prom};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-on_both_backends!(metrics_and_stats_follow_the_work, ready_names_what_is_wrong);
+on_both_backends!(
+    metrics_and_stats_follow_the_work,
+    a_stuck_transaction_shows_and_its_fee_bump_counts,
+    ready_names_what_is_wrong
+);
 
 const MINTS: u64 = 3;
 
@@ -251,6 +255,84 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         chrono::DateTime::parse_from_rfc3339(stats["generated_at"].as_str().unwrap()).is_ok(),
         "{stats}"
     );
+    stack.service.stop().await;
+}
+
+/// Nothing is mined until the test mines: the batch's transaction waits in the pool, open and
+/// ageing, and is replaced with higher fees after a second.
+async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            settings: &[("bump_after_secs", 1), ("max_batch_wait_ms", 0)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let bumps = |s: &Scrape| value(s, "mintflow_tx_fee_bumps_total", &[("kind", "tx")]).unwrap();
+    let before = scrape(&stack).await;
+    let (status, body) = stack.post("/v1/mints", &json!({"payer": DEV_PAYER})).await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+
+    // A replacement of this stack's own (the counter is shared with the other backend's test).
+    eventually(Duration::from_secs(30), "a fee bump", || async {
+        let attempts = stack
+            .t
+            .scalar_i64("SELECT count(*) FROM chain_tx_attempts")
+            .await;
+        let txs = stack.t.scalar_i64("SELECT count(*) FROM chain_txs").await;
+        (attempts > txs).then_some(())
+    })
+    .await;
+    let stuck = scrape(&stack).await;
+    assert!(bumps(&stuck) > bumps(&before));
+    let signer = [("chain_id", "31337"), ("signer", SIGNER)];
+    assert_eq!(value(&stuck, "mintflow_tx_open", &signer), Some(1.0));
+    assert!(
+        value(
+            &stuck,
+            "mintflow_tx_oldest_unconfirmed_age_seconds",
+            &signer
+        )
+        .unwrap()
+            >= 1.0
+    );
+    // Broadcast, so in the node's pending count: no drift.
+    assert_eq!(
+        value(&stuck, "mintflow_signer_nonce_drift", &signer),
+        Some(0.0)
+    );
+    let (_, stats) = stack.get("/v1/stats").await;
+    assert_eq!(stats["signer"]["open_txs"], 1, "{stats}");
+    assert!(
+        stats["signer"]["oldest_unconfirmed_age_ms"]
+            .as_i64()
+            .unwrap()
+            >= 1000
+    );
+
+    let endpoint = stack.anvil.endpoint();
+    eventually(Duration::from_secs(60), "the mint to confirm", || async {
+        anvil_rpc(&endpoint, "anvil_mine", json!([1])).await;
+        let (_, mint) = stack.get(&format!("/v1/mints/{id}")).await;
+        (mint["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let mined = scrape(&stack).await;
+    assert_eq!(value(&mined, "mintflow_tx_open", &signer), Some(0.0));
+    assert_eq!(
+        value(
+            &mined,
+            "mintflow_tx_oldest_unconfirmed_age_seconds",
+            &signer
+        ),
+        Some(0.0)
+    );
+    let confirmations = |s: &Scrape| count(s, "mintflow_tx_confirmation_seconds", &[]);
+    assert!(confirmations(&mined) > confirmations(&stuck));
     stack.service.stop().await;
 }
 
