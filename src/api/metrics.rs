@@ -10,7 +10,7 @@ use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, R
 use poem_openapi::OperationId;
 
 use super::AppState;
-use crate::ops::{metrics, overview};
+use crate::ops::{DATABASE_TIMEOUT, metrics, overview};
 
 /// The content type of the text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -19,13 +19,22 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const UNMATCHED: &str = "unmatched";
 
 /// The scrape: this service's overview, read now, and this process's recorder. A database
-/// outage leaves the overview out (`mintflow_overview_up 0`) rather than failing the scrape.
+/// that fails or is slow leaves the overview out (`mintflow_overview_up 0`) rather than
+/// failing the scrape.
 #[handler]
 pub async fn scrape(app: Data<&AppState>) -> Response {
-    let overview = overview::snapshot(&app.db, app.chain.as_ref())
-        .await
-        .inspect_err(|e| tracing::warn!(error = %e, "metrics: could not read the overview"))
-        .ok();
+    let read = overview::snapshot(&app.db, app.chain.as_ref());
+    let overview = match tokio::time::timeout(DATABASE_TIMEOUT, read).await {
+        Ok(Ok(overview)) => Some(overview),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: could not read the overview");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?DATABASE_TIMEOUT, "metrics: the overview took too long");
+            None
+        }
+    };
     Response::builder()
         .content_type(TEXT_FORMAT)
         .body(metrics::render(overview.as_ref()))

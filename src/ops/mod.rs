@@ -13,6 +13,12 @@ use std::time::Duration;
 /// not pile up behind a node that hangs.
 pub const CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the database gets to answer a scrape or a readiness probe. Longer than the
+/// node's: the overview's grouped count reads the whole workflows table. Without it, a
+/// database that is down would hold the answer for the pool's 30 s acquire timeout, past any
+/// probe's or scraper's patience.
+pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs a chain call with `CHAIN_TIMEOUT`; what went wrong, as text, otherwise.
 pub async fn ask_chain<T, E: std::fmt::Display>(
     call: impl IntoFuture<Output = Result<T, E>>,

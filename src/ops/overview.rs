@@ -106,7 +106,9 @@ async fn node_view(chain: &Chain) -> NodeView {
         ask_chain(provider.get_balance(signer)),
         ask_chain(provider.get_transaction_count(signer).pending()),
     );
-    let report = |what: &str, e: &String| tracing::warn!(error = %e, "overview: could not read the signer's {what} from the node");
+    let report = |part: &str, e: &String| {
+        tracing::warn!(error = %e, part, "overview: the node did not answer for the signer");
+    };
     NodeView {
         balance: balance.inspect_err(|e| report("balance", e)).ok(),
         pending_nonce: pending_nonce

@@ -3,9 +3,9 @@
 //! A process without a chain is ready without the chain checks.
 use alloy::primitives::U256;
 use alloy::providers::Provider;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 
-use super::ask_chain;
+use super::{DATABASE_TIMEOUT, ask_chain};
 use crate::chain::Chain;
 use crate::config::Settings;
 use crate::workflows::batcher;
@@ -53,7 +53,15 @@ pub async fn checks(
 }
 
 async fn database_checks(db: &DatabaseConnection) -> Vec<Check> {
-    match crate::store::migrations_current(db).await {
+    let answer = tokio::time::timeout(DATABASE_TIMEOUT, crate::store::migrations_current(db))
+        .await
+        .unwrap_or_else(|_| {
+            Err(DbErr::Custom(format!(
+                "no answer within {}s",
+                DATABASE_TIMEOUT.as_secs()
+            )))
+        });
+    match answer {
         Ok(current) => vec![
             Check::new("database", true, "reachable"),
             if current {
