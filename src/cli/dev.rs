@@ -271,6 +271,7 @@ fn print_banner(b: &Banner<'_>) {
     };
     println!(
         "\nmintflow dev: local chain, contracts and API are up\n\n\
+         \x20 dashboard   {base}/ui\n\
          \x20 Swagger UI  {base}/docs\n\
          \x20 API         {base}\n\
          \x20 RPC         {rpc}  (anvil, chain id {chain_id}, {mining})\n\
@@ -279,9 +280,10 @@ fn print_banner(b: &Banner<'_>) {
          \x20 signer      {signer}\n\
          \x20 database    {database}\n\
          \x20 admin       {admin}\n\n\
-         \x20 try:     curl -s {base}/health\n\
+         \x20 try:     curl -s {base}/ready\n\
          \x20 mint:    curl -s -X POST {base}/v1/mints -H 'content-type: application/json' -d '{{\"payer\":\"{payer}\"}}'\n\
-         \x20 follow:  curl -s {base}/v1/mints/ID   (ID: the `id` it answered; the queue: {base}/v1/queue)\n\n\
+         \x20 follow:  curl -s {base}/v1/mints/ID   (ID: the `id` it answered; the queue: {base}/v1/queue)\n\
+         \x20 live:    curl -sN {base}/v1/events   (every transition as it happens)\n\n\
          Ctrl-C stops the API and anvil.",
         payer = b.anvil.addresses().get(1).copied().unwrap_or(b.signer),
         rpc = b.anvil.endpoint(),
