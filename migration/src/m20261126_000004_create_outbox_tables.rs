@@ -30,12 +30,6 @@ enum OutboxHead {
 }
 
 #[derive(DeriveIden)]
-enum WorkflowEvents {
-    Table,
-    Id,
-}
-
-#[derive(DeriveIden)]
 enum Webhooks {
     Table,
     Id,
@@ -121,14 +115,11 @@ impl MigrationTrait for Migration {
                     .col(big_integer(Outbox::EventId))
                     .col(uuid(Outbox::WorkflowId))
                     .col(string_len(Outbox::Kind, 64))
+                    // No foreign key to `workflow_events`: deleting a workflow's history would
+                    // then search the outbox for each event. Retention removes outbox rows by
+                    // age instead, and readers join the history, so a row whose event is gone
+                    // is never delivered.
                     .col(big_integer(Outbox::AtMs))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_outbox_event")
-                            .from(Outbox::Table, Outbox::EventId)
-                            .to(WorkflowEvents::Table, WorkflowEvents::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
                     .to_owned(),
             )
             .await?;
