@@ -854,7 +854,30 @@ async fn retention_keeps_failed_workflows() {
         }
         let recent = start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
         t.db.execute_unprepared(&format!("UPDATE workflows SET status = 'completed', finished_at_ms = {} WHERE status = 'running'", store::now_ms())).await.unwrap();
+        // The outbox: ordered, and all but the recent workflow's event as old as their history.
+        assert_eq!(store::outbox::sequence(&t.db).await.unwrap(), 4);
+        t.db.execute_unprepared(&format!(
+            "UPDATE outbox SET at_ms = {old} WHERE position < 4"
+        ))
+        .await
+        .unwrap();
         mintflow::engine::jobs::run_retention(&t.db, &settings).await;
+        assert_eq!(
+            count(&t, "SELECT count(*) FROM outbox").await,
+            1,
+            "{backend:?}: old outbox rows went"
+        );
+        start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
+        assert_eq!(store::outbox::sequence(&t.db).await.unwrap(), 1);
+        assert_eq!(
+            count(&t, "SELECT max(position) FROM outbox").await,
+            5,
+            "{backend:?}: positions go on after retention"
+        );
+        // The probe started just now is not part of what follows.
+        t.db.execute_unprepared("DELETE FROM workflows WHERE finished_at_ms IS NULL")
+            .await
+            .unwrap();
         let left: Vec<Uuid> = rows::list(
             &t.db,
             &rows::ListFilter {
