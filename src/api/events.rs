@@ -113,7 +113,7 @@ impl EventsApi {
             .unwrap_or_default();
         let filter = OutboxFilter {
             kinds,
-            workflow_id: None,
+            ..Default::default()
         };
         Ok(sse(tail(
             app.db.clone(),
@@ -143,8 +143,8 @@ impl EventsApi {
         })?;
         let start = resume_point(last_event_id.0, None)?.unwrap_or(0);
         let filter = OutboxFilter {
-            kinds: Vec::new(),
             workflow_id: Some(id),
+            ..Default::default()
         };
         Ok(sse(tail(
             app.db.clone(),

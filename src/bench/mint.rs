@@ -18,6 +18,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 use serde_json::json;
 use uuid::Uuid;
 
+use super::events::LiveViews;
 use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
 use crate::chain::contracts::MintToken;
 use crate::chain::deploy::{TokenParams, deploy_token};
@@ -67,6 +68,8 @@ pub struct MintBenchArgs {
 const BLOCK_TIME_SECS: f64 = 1.0;
 /// Requests per second of the latency run.
 const STEADY_RATE: u64 = 100;
+/// The benchmark service's admin token (it listens on loopback only).
+const ADMIN_TOKEN: &str = "bench-admin-token";
 /// How often the sender looks at its transactions when nothing wakes it.
 const SENDER_POLL_MS: u64 = 100;
 /// How often the database is asked how many mints are settled.
@@ -154,7 +157,8 @@ async fn bench_on(
         database_url: url.to_owned(),
         database_max_connections: store::DEFAULT_POOL_SIZE,
         listen_addr: "127.0.0.1:0".into(),
-        admin_token: None,
+        // Only for subscribing the benchmark's webhook receiver.
+        admin_token: Some(ADMIN_TOKEN.into()),
         role: Role::All,
         engine: EngineConfig::generated(),
         chain: Some(ChainSetup {
@@ -235,9 +239,11 @@ async fn measure(
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let mints_url = format!("http://{addr}/v1/mints");
+    let live = LiveViews::start(&format!("http://{addr}"), ADMIN_TOKEN).await?;
 
     // Enqueue throughput; the end-to-end clock starts with its first request.
     let started = Instant::now();
+    let started_ms = store::now_ms();
     let (latencies_ms, accepted) = enqueue(&http, &mints_url, args.requests, args.clients).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -260,10 +266,15 @@ async fn measure(
          {per_min:.0} confirmed mints/min ({failed} failed)"
     );
     print_ceiling(db, gas_limit, per_min).await?;
+    wait_webhooks(&live, accepted - failed).await;
+    live.print("live views under that load", started_ms);
 
     // Latency of a steady load, on a drained queue.
+    let steady_ms = store::now_ms();
     let starts = steady(&http, &mints_url, args.requests, args.steady_requests).await?;
-    let failed = wait_settled(db, accepted + starts.len()).await? - failed;
+    let settled_failed = wait_settled(db, accepted + starts.len()).await?;
+    wait_webhooks(&live, accepted + starts.len() - settled_failed).await;
+    let failed = settled_failed - failed;
     let (to_sent, to_confirmed) = event_latencies(db, &starts).await?;
     println!(
         "steady {STEADY_RATE} requests/s: {} accepted of {} ({failed} failed): request->sent \
@@ -276,10 +287,23 @@ async fn measure(
         percentile(&to_confirmed, 99.0)
     );
 
+    live.print(
+        &format!("live views at {STEADY_RATE} requests/s"),
+        steady_ms,
+    );
+
     if measure_gas {
         print_gas(chain, token).await?;
     }
     Ok(())
+}
+
+/// Waits (at most a minute) until the webhook receiver has `confirmed` confirmations.
+async fn wait_webhooks(live: &LiveViews, confirmed: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while live.counts().1 < confirmed && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn block_gas_limit(chain: &Chain) -> anyhow::Result<u64> {

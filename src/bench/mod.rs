@@ -1,6 +1,7 @@
 //! `mintflow bench ...`: benchmarks that print their figures (nothing here is asserted).
 pub mod chain;
 pub mod engine;
+mod events;
 pub mod mint;
 
 use anyhow::Context;

@@ -108,6 +108,8 @@ pub struct OutboxFilter {
     pub kinds: Vec<String>,
     /// Only this workflow.
     pub workflow_id: Option<Uuid>,
+    /// Only transitions into these states; empty for all.
+    pub to_states: Vec<String>,
 }
 
 /// Events after position `after`, in position order, `limit` at most.
@@ -129,14 +131,8 @@ pub async fn read<C: ConnectionTrait>(
         values.push(id.into());
         query.push_str(&format!(" AND o.workflow_id = ${}", values.len()));
     }
-    if !filter.kinds.is_empty() {
-        let mut marks = Vec::with_capacity(filter.kinds.len());
-        for kind in &filter.kinds {
-            values.push(kind.clone().into());
-            marks.push(format!("${}", values.len()));
-        }
-        query.push_str(&format!(" AND o.kind IN ({})", marks.join(", ")));
-    }
+    push_in(&mut query, &mut values, "o.kind", &filter.kinds);
+    push_in(&mut query, &mut values, "e.to_state", &filter.to_states);
     values.push((limit as i64).into());
     query.push_str(&format!(" ORDER BY o.position LIMIT ${}", values.len()));
     OutboxEvent::find_by_statement(Statement::from_sql_and_values(
@@ -146,6 +142,21 @@ pub async fn read<C: ConnectionTrait>(
     ))
     .all(conn)
     .await
+}
+
+/// Narrows `query` to rows whose `column` is one of `list` (nothing when it is empty).
+fn push_in(query: &mut String, values: &mut Vec<sea_orm::Value>, column: &str, list: &[String]) {
+    if list.is_empty() {
+        return;
+    }
+    let marks: Vec<String> = list
+        .iter()
+        .map(|item| {
+            values.push(item.clone().into());
+            format!("${}", values.len())
+        })
+        .collect();
+    query.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
 }
 
 /// Forgets ordered outbox rows written before `before_ms` (the history itself stays with its

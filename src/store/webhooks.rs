@@ -4,6 +4,8 @@
 //! subscription and position, so a repeated fan-out adds nothing), then moves the
 //! subscription's cursor, in one transaction. Senders claim due deliveries by pushing their due
 //! time ahead (a lease): a sender that dies leaves them due again after the lease.
+use std::collections::HashMap;
+
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement, Value,
 };
@@ -209,6 +211,7 @@ pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr>
         let filter = OutboxFilter {
             kinds: hook.kind_list(),
             workflow_id: None,
+            to_states: hook.state_list(),
         };
         let events = outbox::read(&txn, hook.cursor, &filter, FAN_OUT_BATCH).await?;
         // A short read saw every match up to `head`.
@@ -217,12 +220,7 @@ pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr>
         } else {
             events.last().map_or(hook.cursor, |e| e.position)
         };
-        let states = hook.state_list();
-        let matching: Vec<&OutboxEvent> = events
-            .iter()
-            .filter(|e| states.is_empty() || states.contains(&e.to_state))
-            .collect();
-        for chunk in matching.chunks(200) {
+        for chunk in events.chunks(200) {
             created += insert_deliveries(&txn, hook.id, chunk, now_ms).await?;
         }
         txn.execute_raw(Statement::from_sql_and_values(
@@ -239,7 +237,7 @@ pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr>
 async fn insert_deliveries<C: ConnectionTrait>(
     conn: &C,
     webhook_id: Uuid,
-    events: &[&OutboxEvent],
+    events: &[OutboxEvent],
     now_ms: i64,
 ) -> Result<u64, DbErr> {
     if events.is_empty() {
@@ -314,41 +312,84 @@ pub async fn claim_due(
     ))
     .all(db)
     .await?;
-    let mut due = Vec::with_capacity(claimed.len());
-    for delivery in claimed {
-        let Some(hook) = find(db, delivery.webhook_id).await? else {
-            continue; // deleted meanwhile: its deliveries went with it
-        };
-        let event = event_at(db, delivery.event_id, delivery.position).await?;
-        due.push(DueDelivery {
-            delivery,
-            url: hook.url,
-            secret: hook.secret,
-            event,
-        });
+    if claimed.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(due)
-}
-
-async fn event_at<C: ConnectionTrait>(
-    conn: &C,
-    event_id: i64,
-    position: i64,
-) -> Result<Option<OutboxEvent>, DbErr> {
-    let backend = conn.get_database_backend();
-    OutboxEvent::find_by_statement(Statement::from_sql_and_values(
+    // What it takes to send them, in one query: the subscription's URL and secret, the event.
+    let marks: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
+    let targets = Target::find_by_statement(Statement::from_sql_and_values(
         backend,
         sql(
             backend,
-            r#"SELECT $1 AS position, w.kind, e.id AS event_id, e.workflow_id, e.event,
-                      e.from_state, e.to_state, e.status, e.attempt, e.worker, e.detail, e.at_ms
-               FROM workflow_events e JOIN workflows w ON w.id = e.workflow_id
-               WHERE e.id = $2"#,
+            &format!(
+                r#"SELECT d.id AS delivery_id, h.url, h.secret, w.kind, e.id AS event_id,
+                          e.workflow_id, e.event, e.from_state, e.to_state, e.status, e.attempt,
+                          e.worker, e.detail, e.at_ms
+                   FROM webhook_deliveries d
+                   JOIN webhooks h ON h.id = d.webhook_id
+                   LEFT JOIN workflow_events e ON e.id = d.event_id
+                   LEFT JOIN workflows w ON w.id = e.workflow_id
+                   WHERE d.id IN ({})"#,
+                marks.join(", ")
+            ),
         ),
-        [position.into(), event_id.into()],
+        claimed.iter().map(|d| d.id.into()).collect::<Vec<Value>>(),
     ))
-    .one(conn)
-    .await
+    .all(db)
+    .await?;
+    let mut by_id: HashMap<i64, Target> = targets.into_iter().map(|t| (t.delivery_id, t)).collect();
+    Ok(claimed
+        .into_iter()
+        .filter_map(|delivery| {
+            // Absent: its subscription was deleted meanwhile, and its deliveries with it.
+            let t = by_id.remove(&delivery.id)?;
+            let position = delivery.position;
+            Some(DueDelivery {
+                delivery,
+                url: t.url.clone(),
+                secret: t.secret.clone(),
+                event: t.event(position),
+            })
+        })
+        .collect())
+}
+
+/// A claimed delivery's subscription and event (its columns NULL when retention removed it).
+#[derive(FromQueryResult)]
+struct Target {
+    delivery_id: i64,
+    url: String,
+    secret: String,
+    kind: Option<String>,
+    event_id: Option<i64>,
+    workflow_id: Option<Uuid>,
+    event: Option<String>,
+    from_state: Option<String>,
+    to_state: Option<String>,
+    status: Option<String>,
+    attempt: Option<i32>,
+    worker: Option<String>,
+    detail: Option<Json>,
+    at_ms: Option<i64>,
+}
+
+impl Target {
+    fn event(self, position: i64) -> Option<OutboxEvent> {
+        Some(OutboxEvent {
+            position,
+            kind: self.kind?,
+            event_id: self.event_id?,
+            workflow_id: self.workflow_id?,
+            event: self.event?,
+            from_state: self.from_state,
+            to_state: self.to_state?,
+            status: self.status?,
+            attempt: self.attempt?,
+            worker: self.worker,
+            detail: self.detail,
+            at_ms: self.at_ms?,
+        })
+    }
 }
 
 /// What one attempt came to.
@@ -368,37 +409,39 @@ pub enum Next {
     GiveUp,
 }
 
-/// Records an attempt at delivery `id`.
-pub async fn record_attempt(
+/// Records attempts at deliveries, in one transaction.
+pub async fn record_attempts(
     db: &DatabaseConnection,
-    id: i64,
-    result: &AttemptResult,
+    attempts: &[(i64, AttemptResult)],
 ) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    let (status, next_at, delivered_at): (&str, Option<i64>, Option<i64>) = match result.next {
-        Next::Delivered => ("delivered", None, Some(result.at_ms)),
-        Next::RetryAt(at) => ("pending", Some(at), None),
-        Next::GiveUp => ("failed", None, None),
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
+    let txn = begin_write(db).await?;
+    for (id, result) in attempts {
+        let (status, next_at, delivered_at): (&str, Option<i64>, Option<i64>) = match result.next {
+            Next::Delivered => ("delivered", None, Some(result.at_ms)),
+            Next::RetryAt(at) => ("pending", Some(at), None),
+            Next::GiveUp => ("failed", None, None),
+        };
+        txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1,
-                 next_attempt_at_ms = $2, last_status_code = $3, last_error = $4,
-                 last_attempt_at_ms = $5, delivered_at_ms = $6
-             WHERE id = $7 AND status = 'pending'",
-        ),
-        [
-            status.into(),
-            next_at.into(),
-            result.status_code.into(),
-            result.error.clone().into(),
-            result.at_ms.into(),
-            delivered_at.into(),
-            id.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+            sql(
+                backend,
+                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1,
+                     next_attempt_at_ms = $2, last_status_code = $3, last_error = $4,
+                     last_attempt_at_ms = $5, delivered_at_ms = $6
+                 WHERE id = $7 AND status = 'pending'",
+            ),
+            [
+                status.into(),
+                next_at.into(),
+                result.status_code.into(),
+                result.error.clone().into(),
+                result.at_ms.into(),
+                delivered_at.into(),
+                (*id).into(),
+            ],
+        ))
+        .await?;
+    }
+    txn.commit().await
 }

@@ -7,12 +7,13 @@
 //! its own events, and never the workflows that produced them.
 pub mod signature;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use poem_openapi::types::ToJSON;
 use rand::Rng;
 use sea_orm::DatabaseConnection;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SettingsHandle;
@@ -20,9 +21,10 @@ use crate::store::{self, webhooks as rows};
 
 /// How often an idle dispatcher looks for new events and due retries.
 const POLL: Duration = Duration::from_millis(100);
-/// Deliveries claimed per round, and posted at once.
-const CLAIM: u64 = 64;
-const CONCURRENCY: usize = 16;
+/// Requests under way at once (per process).
+const CONCURRENCY: usize = 64;
+/// Outcomes written to the delivery log per transaction, at most.
+const RECORD_BATCH: usize = 512;
 /// A receiver gets this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// A claimed delivery is someone else's to retry after this (its sender died).
@@ -31,11 +33,15 @@ const LEASE_MS: i64 = 60_000;
 const MAX_DELAY_MS: i64 = 3_600_000;
 
 /// The webhook dispatcher of one process.
+#[derive(Clone)]
 pub struct Dispatcher {
     db: DatabaseConnection,
     settings: SettingsHandle,
     http: reqwest::Client,
 }
+
+/// One attempt's outcome, on its way to the delivery log.
+type Recorded = (i64, rows::AttemptResult);
 
 impl Dispatcher {
     pub fn new(db: DatabaseConnection, settings: SettingsHandle) -> Dispatcher {
@@ -49,10 +55,18 @@ impl Dispatcher {
         Dispatcher { db, settings, http }
     }
 
-    /// Fans out and delivers until `stop` is cancelled.
+    /// Fans out and delivers until `stop` is cancelled, then lets the requests under way
+    /// finish (each is bounded by the timeout) and records them.
+    ///
+    /// Each request runs on its own task, so a receiver that answers slowly holds one of the
+    /// `CONCURRENCY` slots and nothing else; outcomes are written to the log in groups, one
+    /// transaction for all that finished meanwhile.
     pub async fn run(self, stop: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(CONCURRENCY));
+        let (outcomes, recorded) = mpsc::channel::<Recorded>(4 * CONCURRENCY);
+        let recorder = tokio::spawn(record(self.db.clone(), recorded));
         loop {
-            let busy = match self.round().await {
+            let busy = match self.round(&slots, &outcomes).await {
                 Ok(busy) => busy,
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook dispatcher: round failed; retrying");
@@ -67,23 +81,40 @@ impl Dispatcher {
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
+        // Every slot back: the requests under way are done and their outcomes sent.
+        let _ = slots.acquire_many(CONCURRENCY as u32).await;
+        drop(outcomes);
+        let _ = recorder.await;
     }
 
-    /// One fan-out and one batch of sends. True when there may be more to do at once.
-    async fn round(&self) -> Result<bool, sea_orm::DbErr> {
+    /// One fan-out, and requests for as many due deliveries as there are free slots. True
+    /// when there may be more to do at once.
+    async fn round(
+        &self,
+        slots: &Arc<Semaphore>,
+        outcomes: &mpsc::Sender<Recorded>,
+    ) -> Result<bool, sea_orm::DbErr> {
         let created = rows::fan_out(&self.db, store::now_ms()).await?;
+        let free = slots.available_permits() as u64;
+        if free == 0 {
+            // Wait for a slot rather than spin; the next round claims for it.
+            drop(slots.acquire().await);
+            return Ok(true);
+        }
         let now = store::now_ms();
-        let due = rows::claim_due(&self.db, now, now + LEASE_MS, CLAIM).await?;
-        let full = due.len() as u64 == CLAIM;
-        futures::stream::iter(due)
-            .for_each_concurrent(CONCURRENCY, |d| async move {
-                let result = self.attempt(&d).await;
-                if let Err(e) = rows::record_attempt(&self.db, d.delivery.id, &result).await {
-                    // Still claimed: it is tried again once the lease ends.
-                    tracing::warn!(error = %e, delivery = d.delivery.id, "recording a webhook attempt failed");
-                }
-            })
-            .await;
+        let due = rows::claim_due(&self.db, now, now + LEASE_MS, free).await?;
+        let full = due.len() as u64 == free;
+        for d in due {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (this, outcomes) = (self.clone(), outcomes.clone());
+            tokio::spawn(async move {
+                let result = this.attempt(&d).await;
+                let _ = outcomes.send((d.delivery.id, result)).await;
+                drop(slot);
+            });
+        }
         Ok(full || created > 0)
     }
 
@@ -139,6 +170,18 @@ impl Dispatcher {
             error: Some(error),
             next,
         }
+    }
+}
+
+/// Writes outcomes to the delivery log as they come, all that are waiting in one transaction.
+async fn record(db: DatabaseConnection, mut outcomes: mpsc::Receiver<Recorded>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while outcomes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if let Err(e) = rows::record_attempts(&db, &batch).await {
+            // Still claimed: they are tried again once their lease ends.
+            tracing::warn!(error = %e, n = batch.len(), "recording webhook attempts failed");
+        }
+        batch.clear();
     }
 }
 

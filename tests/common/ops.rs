@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,10 +17,20 @@ pub struct Sse {
     pub data: Value,
 }
 
-/// A minimal `text/event-stream` reader.
+type Events = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// A `text/event-stream` reader.
 pub struct SseClient {
-    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
-    buffer: String,
+    events: Events,
 }
 
 impl SseClient {
@@ -44,45 +55,21 @@ impl SseClient {
                 .starts_with("text/event-stream")
         );
         Some(SseClient {
-            body: res.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
-            buffer: String::new(),
+            events: Box::pin(res.bytes_stream().eventsource()),
         })
     }
 
-    /// The next event; `None` when the server ended the stream.
+    /// The next event; `None` when the server ended the stream or went away.
     pub async fn next(&mut self) -> Option<Sse> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut id, mut event, mut data) = (None, String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("id:") {
-                        id = Some(v.trim().parse().unwrap());
-                    } else if let Some(v) = line.strip_prefix("event:") {
-                        event = v.trim().into();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                match id {
-                    Some(id) => {
-                        return Some(Sse {
-                            id,
-                            event,
-                            data: serde_json::from_str(&data).unwrap(),
-                        });
-                    }
-                    None => continue, // a keep-alive comment
-                }
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(30), self.body.next())
-                .await
-                .expect("an event within 30 s")?;
-            match chunk {
-                Ok(bytes) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(_) => return None, // the server went away
-            }
-        }
+        let e = tokio::time::timeout(Duration::from_secs(30), self.events.next())
+            .await
+            .expect("an event (or a keep-alive) within 30 s")?
+            .ok()?;
+        Some(Sse {
+            id: e.id.parse().expect("every event has a position"),
+            event: e.event,
+            data: serde_json::from_str(&e.data).unwrap(),
+        })
     }
 }
 
