@@ -667,6 +667,11 @@ async fn unknown_schema_version_is_parked(backend: Backend) {
         "the stored version is kept for whoever migrates it"
     );
     assert_eq!(count(&t, "SELECT count(*) FROM probe_runs").await, 0);
+    // An operator may give up on a parked workflow.
+    let ActionOutcome::Done(cancelled) = client.cancel(id, &who()).await.unwrap() else {
+        panic!("a parked workflow can be cancelled")
+    };
+    assert_eq!(cancelled.status, "cancelled");
 }
 
 /// On shutdown a step that does not finish within the grace period is abandoned and its lease

@@ -431,7 +431,7 @@ impl WorkflowsApi {
         outcome(id, "retry", app.client.retry(id, &who).await?)
     }
 
-    /// Cancel a running or waiting workflow. Admin only; an in-flight step loses its lease and
+    /// Cancel a running, waiting or parked (`needs_migration`) workflow. Admin only; an in-flight step loses its lease and
     /// its result is discarded.
     #[oai(
         path = "/:id/cancel",

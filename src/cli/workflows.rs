@@ -50,7 +50,7 @@ pub enum WorkflowsCommand {
         #[arg(long)]
         actor: Option<String>,
     },
-    /// Cancel a running or waiting workflow.
+    /// Cancel a running, waiting or parked (needs_migration) workflow.
     Cancel {
         id: Uuid,
         #[arg(long)]

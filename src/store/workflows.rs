@@ -624,7 +624,8 @@ pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<Act
     .await
 }
 
-/// Cancels a workflow that has not finished. An in-flight step loses its fence and is discarded.
+/// Cancels a workflow that has not finished, or one parked in `needs_migration` that an
+/// operator gives up on. An in-flight step loses its fence and is discarded.
 pub async fn cancel(
     db: &DatabaseConnection,
     id: Uuid,
@@ -635,10 +636,10 @@ pub async fn cancel(
         id,
         who,
         ("cancelled", "workflow.cancel"),
-        &[Status::Running, Status::Waiting],
+        &[Status::Running, Status::Waiting, Status::NeedsMigration],
         r#"UPDATE workflows SET status = 'cancelled', run_at_ms = NULL, finished_at_ms = $1,
               version = version + 1, lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = $1
-           WHERE id = $2 AND status IN ('running', 'waiting')"#,
+           WHERE id = $2 AND status IN ('running', 'waiting', 'needs_migration')"#,
     )
     .await
 }

@@ -70,7 +70,10 @@ export function render(root, params) {
         time(w.updated_at),
         h('span', { class: 'row' },
           h('button', { type: 'button', class: 'small', dataset: { retry: w.id }, onclick: () => act(w.id, 'retry') }, 'Retry'),
-          h('button', { type: 'button', class: 'small danger', dataset: { cancel: w.id }, onclick: () => act(w.id, 'cancel') }, 'Cancel')),
+          // Only a parked workflow can be cancelled: a failed one is already final.
+          w.status === 'needs_migration'
+            ? h('button', { type: 'button', class: 'small danger', dataset: { cancel: w.id }, onclick: () => act(w.id, 'cancel') }, 'Cancel')
+            : null),
       ], { dataset: { id: w.id, updated: w.updated_at ?? '' } })));
       if (!body.children.length) list.replaceChildren(h('p', { class: 'muted' }, 'No dead letters.'));
       cursor = page?.next_cursor ?? null;
