@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
+use poem::Endpoint;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use sea_orm::DatabaseConnection;
 use tokio::sync::oneshot;
@@ -25,7 +26,7 @@ use crate::workflows::batcher::{Batcher, QueueSignal};
 pub enum Role {
     /// Serve HTTP only; workflows run in worker processes sharing the database.
     Api,
-    /// Run workflows only, no HTTP.
+    /// Run workflows only; HTTP serves only /health, /ready and /metrics.
     Worker,
     /// Both (the default).
     All,
@@ -136,11 +137,8 @@ impl Service {
         let settings = SettingsHandle::load(&db)
             .await
             .context("loading settings")?;
-        if config.role != Role::Worker {
-            // Before the engine and the sender start, so their first steps are recorded; only
-            // where `/metrics` will serve them (a worker-only process has no HTTP).
-            crate::ops::metrics::install();
-        }
+        // Before the engine and the sender start, so their first steps are recorded.
+        crate::ops::metrics::install();
         let waker = Waker::default();
         let client = Client::new(db.clone(), waker.clone());
         let runs_workers = config.role != Role::Api;
@@ -214,7 +212,7 @@ impl Service {
             }
             None => None,
         };
-        let http = if config.role != Role::Worker {
+        let http = {
             let state = AppState {
                 db: db.clone(),
                 client: client.clone(),
@@ -226,11 +224,14 @@ impl Service {
                 admission: Default::default(),
                 outbox,
             };
-            Some(serve_http(&config.listen_addr, state).await?)
-        } else {
-            None
+            // A worker serves only /health, /ready and /metrics.
+            if config.role == Role::Worker {
+                serve_http(&config.listen_addr, api::ops_app(state)).await?
+            } else {
+                serve_http(&config.listen_addr, api::app(state)).await?
+            }
         };
-        if config.admin_token.as_deref().is_none_or(str::is_empty) && http.is_some() {
+        if config.admin_token.as_deref().is_none_or(str::is_empty) && config.role != Role::Worker {
             tracing::warn!(
                 "ADMIN_TOKEN is not set: admin endpoints (retry, cancel, settings) are closed"
             );
@@ -247,7 +248,7 @@ impl Service {
             sequencer,
             webhooks,
             scheduler,
-            http,
+            http: Some(http),
         })
     }
 
@@ -317,7 +318,7 @@ async fn register_token(
     Ok(())
 }
 
-async fn serve_http(listen_addr: &str, state: AppState) -> anyhow::Result<Http> {
+async fn serve_http(listen_addr: &str, app: impl Endpoint + 'static) -> anyhow::Result<Http> {
     let acceptor = TcpListener::bind(listen_addr.to_owned())
         .into_acceptor()
         .await
@@ -328,7 +329,6 @@ async fn serve_http(listen_addr: &str, state: AppState) -> anyhow::Result<Http> 
         .and_then(|a| a.as_socket_addr().copied())
         .context("listener has no socket address")?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = api::app(state);
     let task = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(

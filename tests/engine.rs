@@ -932,7 +932,6 @@ async fn api_and_worker_roles_split_the_work() {
     let worker = Service::start(config(Role::Worker, "worker"), |_| registry())
         .await
         .unwrap();
-    assert!(api.http_addr().is_some() && worker.http_addr().is_none());
     let id = start_probe(&api.client, &recorded(), StartOptions::default()).await;
     wait_status(&t, id, Status::Completed).await;
     let workers = count(
@@ -941,6 +940,24 @@ async fn api_and_worker_roles_split_the_work() {
     )
     .await;
     assert_eq!(workers, 1, "the worker process ran the steps");
+    // The worker serves its health and its metrics (the steps it ran), and nothing else.
+    let on_worker = |path: &str| {
+        let url = format!("http://{}{path}", worker.http_addr().unwrap());
+        async move {
+            let res = reqwest::get(url).await.unwrap();
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    assert_eq!(on_worker("/health").await.0, 200);
+    assert_eq!(on_worker("/ready").await.0, 200);
+    let (status, metrics) = on_worker("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("mintflow_step_duration_seconds_count{kind=\"probe\"}"),
+        "{metrics}"
+    );
+    assert_eq!(on_worker("/v1/workflows").await.0, 404);
+    assert_eq!(on_worker("/v1/settings").await.0, 404);
     api.stop().await;
     worker.stop().await;
 }

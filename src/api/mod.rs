@@ -140,3 +140,21 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(http_metrics)
         .catch_all_error(error::to_json_error)
 }
+
+/// What a worker-only process serves on its `LISTEN_ADDR`: liveness, readiness and its own
+/// metrics (steps, batches and transactions are recorded where they run, so only a worker can
+/// show them). Nothing else: no workflow or admin endpoint.
+pub fn ops_app(state: AppState) -> impl Endpoint {
+    crate::ops::metrics::install();
+    let api = OpenApiService::new(
+        health::HealthApi,
+        "mintflow worker",
+        env!("CARGO_PKG_VERSION"),
+    );
+    Route::new()
+        .at("/metrics", get(metrics::scrape))
+        .nest("/", api)
+        .data(state)
+        .with(Tracing)
+        .catch_all_error(error::to_json_error)
+}

@@ -69,7 +69,8 @@ pub struct ServeArgs {
     /// max_connections).
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = crate::store::DEFAULT_POOL_SIZE)]
     pub database_max_connections: u32,
-    /// HTTP listen address.
+    /// HTTP listen address. A `worker` serves only /health, /ready and /metrics there: give
+    /// each process on one host its own.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4021")]
     pub listen_addr: String,
     /// Bearer token for admin endpoints; without it they are closed.
