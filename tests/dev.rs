@@ -2,90 +2,25 @@
 //! takes its anvil down on SIGTERM; `mintflow deploy` deploys contracts that have code.
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use alloy::primitives::Address;
 use alloy::providers::{Provider, RootProvider};
+use common::dev::{Dev, EXIT_TIMEOUT, wait_exit};
 use common::{DEV_KEY, anvil};
-
-const READY: &str = "mintflow dev ready: ";
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Kills the child if the test fails before it exits (and so drops its anvil too).
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_comes_up_healthy_and_stops_anvil_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_mintflow"))
-            .args(["dev", "--listen-addr", "127.0.0.1:0", "--automine"])
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/dev.db?mode=rwc", dir.path().display()),
-            )
-            .env_remove("SIGNER_PRIVATE_KEY")
-            .env_remove("KEYSTORE_PATH")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("run mintflow dev"),
-    );
-    let logs = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
-
-    // Every stdout line goes through a channel, so waiting for the ready line has a deadline
-    // and the pipe never fills up.
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut banner = Vec::new();
-    let base = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => match line.strip_prefix(READY) {
-                Some(base) => break base.trim().to_owned(),
-                None => banner.push(line),
-            },
-            Err(e) => panic!(
-                "no ready line ({e}); stdout:\n{}\nstderr:\n{}",
-                banner.join("\n"),
-                logs()
-            ),
-        }
-    };
-    let rpc = banner
-        .iter()
-        .find_map(|l| l.trim().strip_prefix("RPC"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no RPC line in the banner:\n{}", banner.join("\n")))
-        .to_owned();
-    assert!(
-        banner.iter().any(|l| l.contains(&format!("{base}/docs"))),
-        "{banner:?}"
-    );
+    let mut dev = Dev::start(dir.path(), &[]);
+    let (base, banner) = (dev.base.clone(), dev.banner.clone());
+    let rpc = dev.field("RPC");
+    for page in ["/docs", "/ui", "/v1/events"] {
+        assert!(
+            banner.iter().any(|l| l.contains(&format!("{base}{page}"))),
+            "{page} in {banner:?}"
+        );
+    }
 
     let res = reqwest::get(format!("{base}/ready")).await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::OK);
@@ -111,45 +46,18 @@ async fn dev_comes_up_healthy_and_stops_anvil_on_sigterm() {
         std::net::TcpStream::connect(&anvil_addr).is_ok(),
         "anvil answers at {anvil_addr} while dev runs"
     );
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.0.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = wait_exit(&mut child.0, EXIT_TIMEOUT)
-        .unwrap_or_else(|| panic!("dev did not exit after SIGTERM; stderr:\n{}", logs()));
+    dev.terminate();
+    let exit = wait_exit(&mut dev.child, EXIT_TIMEOUT)
+        .unwrap_or_else(|| panic!("dev did not exit after SIGTERM; stderr:\n{}", dev.logs()));
     assert!(
         exit.success(),
         "dev exited with {exit}; stderr:\n{}",
-        logs()
+        dev.logs()
     );
     assert!(
         std::net::TcpStream::connect(&anvil_addr).is_err(),
         "anvil still answers at {anvil_addr} after dev exited"
     );
-}
-
-/// Waits for the child's exit on a thread, so the wait has a deadline without polling.
-fn wait_exit(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let _ = tx.send(child.wait());
-        });
-        match rx.recv_timeout(timeout) {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                // Unblocks the waiting thread so the scope can end.
-                let _ = Command::new("kill")
-                    .arg("-KILL")
-                    .arg(pid.to_string())
-                    .status();
-                None
-            }
-        }
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

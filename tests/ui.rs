@@ -5,50 +5,21 @@
 //! The page's files are checked first: content types, ETag revalidation, 404.
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
+use common::dev::Dev;
 use common::eventually;
 use common::stack::{PAYER_KEY, fresh_nonce, sign_authorization};
 use serde_json::{Value, json};
 
-const READY: &str = "mintflow dev ready: ";
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 const WAIT: Duration = Duration::from_secs(90);
 const ADMIN_TOKEN: &str = "ui-test-admin-token";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// `DEPLOY_PRICE`'s default: 10 USDC.
 const DEPLOY_PRICE: u64 = 10_000_000;
-
-/// Stops `mintflow dev` when the test ends, passed or not: SIGTERM, so it stops its anvil too,
-/// and SIGKILL only if it has not exited in time.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let deadline = Instant::now() + EXIT_TIMEOUT;
-        while Instant::now() < deadline {
-            if self.0.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_browser() {
@@ -193,62 +164,14 @@ struct Banner {
 
 /// Starts `mintflow dev --automine` on free ports with its own database and an admin token;
 /// returns it with the addresses its banner printed.
-fn start_dev(dir: &Path) -> (Running, Banner) {
-    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_mintflow"))
-            .args(["dev", "--listen-addr", "127.0.0.1:0", "--automine"])
-            .env(
-                "DATABASE_URL",
-                format!("sqlite://{}/dev.db?mode=rwc", dir.display()),
-            )
-            .env("ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("SIGNER_PRIVATE_KEY")
-            .env_remove("KEYSTORE_PATH")
-            .env_remove("PAY_TO")
-            .env_remove("DEPLOY_PRICE")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("run mintflow dev"),
-    );
-    let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = child.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let mut banner = Vec::new();
-    let base = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match lines.recv_timeout(left) {
-            Ok(line) => match line.strip_prefix(READY) {
-                Some(base) => break base.trim().to_owned(),
-                None => banner.push(line),
-            },
-            Err(e) => panic!(
-                "no ready line ({e}); stdout:\n{}\nstderr:\n{}",
-                banner.join("\n"),
-                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
-            ),
-        }
+fn start_dev(dir: &Path) -> (Dev, Banner) {
+    let dev = Dev::start(dir, &[("ADMIN_TOKEN", ADMIN_TOKEN)]);
+    let banner = Banner {
+        base: dev.base.clone(),
+        usdc: dev.field("USDC"),
+        signer: dev.field("signer"),
     };
-    let field = |name: &str| {
-        banner
-            .iter()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no {name} line in the banner:\n{}", banner.join("\n")))
-            .to_owned()
-    };
-    let (usdc, signer) = (field("USDC"), field("signer"));
-    (child, Banner { base, usdc, signer })
+    (dev, banner)
 }
 
 /// A mint that genuinely failed: a token whose supply allows one mint is deployed through

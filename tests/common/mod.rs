@@ -15,6 +15,7 @@ macro_rules! on_both_backends {
     )*};
 }
 
+pub mod dev;
 pub mod ops;
 pub mod stack;
 
