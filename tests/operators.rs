@@ -65,6 +65,13 @@ async fn probe(s: &Service, data: &ProbeData) -> Uuid {
         .id()
 }
 
+/// GETs `url` with the admin token; its JSON.
+async fn admin_get(http: &reqwest::Client, url: String) -> Value {
+    let res = http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{url}");
+    res.json().await.unwrap()
+}
+
 /// History event ids of a workflow, from the database.
 async fn history_ids(t: &TestDb, id: Uuid) -> Vec<i64> {
     mintflow::store::events::history(&t.db, id)
@@ -258,18 +265,11 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     );
     assert_eq!(received.refused(), 3);
 
-    let log: Value = http
-        .get(format!(
-            "{}/v1/webhooks/{hook_id}/deliveries?limit=500",
-            base(&s)
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = admin_get(
+        &http,
+        format!("{}/v1/webhooks/{hook_id}/deliveries?limit=500", base(&s)),
+    )
+    .await;
     let items = log["items"].as_array().unwrap();
     assert_eq!(items.len(), expected.len());
     assert!(items.iter().all(|d| d["status"] == "delivered"));
@@ -287,19 +287,15 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     );
     // The receiver that is down blocked nothing: its deliveries (only `done` transitions)
     // wait with their errors, every workflow finished, and the other receiver got everything.
-    let down_log: Value = http
-        .get(format!(
+    let down_log: Value = admin_get(
+        &http,
+        format!(
             "{}/v1/webhooks/{}/deliveries",
             base(&s),
             down["id"].as_str().unwrap()
-        ))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     let waiting = down_log["items"].as_array().unwrap();
     assert_eq!(waiting.len(), ids.len(), "one `done` transition per probe");
     assert!(waiting.iter().all(|d| {
@@ -309,15 +305,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
                 .is_some_and(|e| e.contains("could not deliver"))
     }));
     // The secret is never shown again.
-    let listed: Value = http
-        .get(format!("{}/v1/webhooks", base(&s)))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = admin_get(&http, format!("{}/v1/webhooks", base(&s))).await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
     assert!(
         listed
@@ -606,15 +594,7 @@ async fn admin_actions_need_the_token(backend: Backend) {
     let cancelled = history.last().unwrap();
     assert_eq!(cancelled.event, "cancelled");
     assert_eq!(cancelled.detail.as_ref().unwrap()["actor"], "alice");
-    let audit: Value = http
-        .get(format!("{}/v1/audit", base(&s)))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
     let entries: Vec<(String, String)> = audit["items"]
         .as_array()
         .unwrap()
