@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestDb, eventually};
+use common::{Backend, TestDb, eventually, ready_check};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Role, Service, ServiceConfig};
 use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
@@ -321,17 +321,12 @@ async fn operator_actions_over_http(backend: Backend) {
     );
     let (status, ready) = s.get("/ready").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    let check = |name: &str| {
-        ready["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(check("database")["ok"], true, "{ready}");
-    assert_eq!(check("rpc")["detail"], "no chain configured", "{ready}");
+    assert_eq!(ready_check(&ready, "database")["ok"], true, "{ready}");
+    assert_eq!(
+        ready_check(&ready, "rpc")["detail"],
+        "no chain configured",
+        "{ready}"
+    );
 
     let id = s
         .probe(
@@ -581,19 +576,10 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
             (res.status(), res.json::<Value>().await.unwrap())
         }
     };
-    let check = |ready: &Value, name: &str| {
-        ready["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {name} check in {ready}"))
-    };
 
     let (status, ready) = get("/ready").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    let rpc = check(&ready, "rpc");
+    let rpc = ready_check(&ready, "rpc");
     assert_eq!(rpc["ok"], true, "{ready}");
     assert!(
         rpc["detail"]
@@ -602,7 +588,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
             .starts_with("chain 31337 at block "),
         "{ready}"
     );
-    let funded = check(&ready, "signer_funded");
+    let funded = ready_check(&ready, "signer_funded");
     assert!(
         funded["detail"]
             .as_str()
@@ -647,11 +633,11 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
     assert_eq!(
         (
             ready["ready"].as_bool(),
-            check(&ready, "rpc")["ok"].as_bool()
+            ready_check(&ready, "rpc")["ok"].as_bool()
         ),
         (Some(false), Some(false))
     );
-    assert_eq!(check(&ready, "database")["ok"], true, "{ready}");
+    assert_eq!(ready_check(&ready, "database")["ok"], true, "{ready}");
     let (status, health) = get("/health").await;
     assert_eq!(
         status,

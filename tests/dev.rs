@@ -7,7 +7,7 @@ use std::process::Command;
 use alloy::primitives::Address;
 use alloy::providers::{Provider, RootProvider};
 use common::dev::{Dev, EXIT_TIMEOUT, wait_exit};
-use common::{DEV_KEY, anvil};
+use common::{DEV_KEY, anvil, ready_check};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_comes_up_healthy_and_stops_anvil_on_sigterm() {
@@ -25,13 +25,7 @@ async fn dev_comes_up_healthy_and_stops_anvil_on_sigterm() {
     let res = reqwest::get(format!("{base}/ready")).await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::OK);
     let ready: serde_json::Value = res.json().await.unwrap();
-    let rpc_check = ready["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "rpc")
-        .cloned()
-        .unwrap();
+    let rpc_check = ready_check(&ready, "rpc");
     assert_eq!(rpc_check["ok"], true, "{ready}");
     assert!(
         rpc_check["detail"]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use common::stack::{Stack, StackOptions, anvil_rpc};
-use common::{Backend, DEV_KEY, eventually};
+use common::{Backend, DEV_KEY, eventually, ready_check};
 use prometheus_parse::{LineInfo, Scrape, Value as Prom};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -354,7 +354,7 @@ async fn ready_names_what_is_wrong(backend: Backend) {
     let (status, ready) = stack.get("/ready").await;
     assert_eq!(status, 503, "{ready}");
     assert_eq!(failed(&ready), ["signer_funded"], "{ready}");
-    let detail = check(&ready, "signer_funded")["detail"]
+    let detail = ready_check(&ready, "signer_funded")["detail"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -416,10 +416,6 @@ fn workflow_count(stats: &Value, kind: &str, state: &str, status: &str) -> u64 {
 
 fn checks(ready: &Value) -> &Vec<Value> {
     ready["checks"].as_array().unwrap()
-}
-
-fn check<'a>(ready: &'a Value, name: &str) -> &'a Value {
-    checks(ready).iter().find(|c| c["name"] == name).unwrap()
 }
 
 fn failed(ready: &Value) -> Vec<&str> {

@@ -271,3 +271,13 @@ pub fn anvil(args: &[&str]) -> alloy::node_bindings::AnvilInstance {
 
 /// Anvil's first dev account key (funded with 10,000 ETH).
 pub const DEV_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// The check named `name` in a `/ready` answer.
+pub fn ready_check<'a>(ready: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {ready}"))
+}
