@@ -247,6 +247,13 @@ fn tail(
                 }
                 Ok(_) => {
                     t.cursor = t.cursor.max(seen);
+                    // A finished workflow whose last events are gone (retention) would
+                    // otherwise keep its stream open for ever.
+                    if let Some(id) = t.filter.workflow_id.filter(|_| t.until_finished)
+                        && matches!(outbox::more_for(&t.db, id, t.cursor).await, Ok(false))
+                    {
+                        return None;
+                    }
                     if t.head.changed().await.is_err() {
                         return None; // the process is shutting down
                     }

@@ -144,6 +144,27 @@ pub async fn read<C: ConnectionTrait>(
     .await
 }
 
+/// Whether workflow `id` may still have events after position `after`: it is not finished, or
+/// an outbox row of it is not ordered yet or lies beyond `after`. False for a finished
+/// workflow whose events were all read, or forgotten by retention.
+pub async fn more_for<C: ConnectionTrait>(conn: &C, id: Uuid, after: i64) -> Result<bool, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"SELECT 1 AS more FROM workflows w
+                   WHERE w.id = $1 AND (w.status NOT IN ('completed', 'failed', 'cancelled')
+                     OR EXISTS (SELECT 1 FROM outbox o WHERE o.workflow_id = $1
+                                AND (o.position IS NULL OR o.position > $2)))"#,
+            ),
+            [id.into(), after.into()],
+        ))
+        .await?;
+    Ok(row.is_some())
+}
+
 /// Narrows `query` to rows whose `column` is one of `list` (nothing when it is empty).
 fn push_in(query: &mut String, values: &mut Vec<sea_orm::Value>, column: &str, list: &[String]) {
     if list.is_empty() {
