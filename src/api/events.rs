@@ -18,12 +18,12 @@ use poem_openapi::{
 };
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json_;
-use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, parse_uuid};
 use super::time::from_ms;
+use crate::engine::outbox::{MAX_STREAMS, Subscription};
 use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
 use crate::store::workflows::{self as rows, Status};
 
@@ -117,7 +117,7 @@ impl EventsApi {
         };
         Ok(sse(tail(
             app.db.clone(),
-            app.outbox.subscribe(),
+            subscribe(&app)?,
             filter,
             start,
             false,
@@ -148,7 +148,7 @@ impl EventsApi {
         };
         Ok(sse(tail(
             app.db.clone(),
-            app.outbox.subscribe(),
+            subscribe(&app)?,
             filter,
             start,
             true,
@@ -166,6 +166,17 @@ fn sse(
                 .id(e.position.to_string())
                 .event_type("transition")
         })
+}
+
+fn subscribe(app: &AppState) -> Result<Subscription, ApiError> {
+    app.outbox.subscribe().ok_or_else(|| {
+        ApiError::unavailable(
+            "too_many_streams",
+            format!(
+                "this server already serves {MAX_STREAMS} event streams; retry later or on another instance"
+            ),
+        )
+    })
 }
 
 /// The position to resume after: `Last-Event-ID` when present, else `after`.
@@ -194,7 +205,8 @@ fn resume_point(
 /// Where a stream is: what it has read and not yet sent, and what it has sent.
 struct Tail {
     db: DatabaseConnection,
-    head: watch::Receiver<i64>,
+    /// The head to wait on; holds the stream's slot while the stream lives.
+    feed: Subscription,
     filter: OutboxFilter,
     cursor: i64,
     buffered: VecDeque<OutboxEvent>,
@@ -206,14 +218,14 @@ struct Tail {
 /// Events after `start` matching `filter`, read page by page and then as the head moves.
 fn tail(
     db: DatabaseConnection,
-    head: watch::Receiver<i64>,
+    feed: Subscription,
     filter: OutboxFilter,
     start: i64,
     until_finished: bool,
 ) -> BoxStream<'static, TransitionEvent> {
     let state = Tail {
         db,
-        head,
+        feed,
         filter,
         cursor: start,
         buffered: VecDeque::new(),
@@ -232,7 +244,7 @@ fn tail(
             }
             // Mark the head as seen before reading, so a move during the read wakes us. Every
             // position up to it was visible when the read began.
-            let seen = *t.head.borrow_and_update();
+            let seen = *t.feed.head.borrow_and_update();
             match outbox::read(&t.db, t.cursor, &t.filter, PAGE).await {
                 Ok(page) if !page.is_empty() => {
                     let last = page.last().map_or(t.cursor, |e| e.position);
@@ -254,7 +266,7 @@ fn tail(
                     {
                         return None;
                     }
-                    if t.head.changed().await.is_err() {
+                    if t.feed.head.changed().await.is_err() {
                         return None; // the process is shutting down
                     }
                 }

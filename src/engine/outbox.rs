@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::outbox::{self, SEQUENCE_BATCH};
@@ -14,14 +16,31 @@ use crate::store::outbox::{self, SEQUENCE_BATCH};
 /// How often an idle sequencer looks for new rows: the added latency of a live event.
 const POLL: Duration = Duration::from_millis(25);
 
-/// The newest visible outbox position, as this process last saw it.
+/// Event streams one process serves at once: each reads the database whenever the head
+/// moves, so their number is what bounds that load.
+pub const MAX_STREAMS: usize = 512;
+
+/// The newest visible outbox position, as this process last saw it, and the stream slots.
 #[derive(Clone, Debug)]
-pub struct OutboxFeed(watch::Receiver<i64>);
+pub struct OutboxFeed {
+    head: watch::Receiver<i64>,
+    streams: Arc<Semaphore>,
+}
+
+/// A stream's hold on the feed: the head to wait on, and its slot until it is dropped.
+pub struct Subscription {
+    pub head: watch::Receiver<i64>,
+    _slot: OwnedSemaphorePermit,
+}
 
 impl OutboxFeed {
-    /// A receiver that wakes whenever the head moves.
-    pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.0.clone()
+    /// A subscription for one stream, or `None` when `MAX_STREAMS` are open.
+    pub fn subscribe(&self) -> Option<Subscription> {
+        let slot = self.streams.clone().try_acquire_owned().ok()?;
+        Some(Subscription {
+            head: self.head.clone(),
+            _slot: slot,
+        })
     }
 }
 
@@ -59,5 +78,9 @@ pub fn spawn(
             }
         }
     });
-    (OutboxFeed(rx), task)
+    let feed = OutboxFeed {
+        head: rx,
+        streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+    };
+    (feed, task)
 }
