@@ -560,6 +560,42 @@ async fn admin_actions_need_the_token(backend: Backend) {
             assert_eq!(err["code"], "unauthorized", "{method} {path}");
         }
     }
+    // Bad subscriptions, with the token: a clear error each, and nothing stored.
+    for (body, status, code) in [
+        (
+            json!({ "url": "ftp://example.com/hook" }),
+            422,
+            "invalid_url",
+        ),
+        (json!({ "url": "not a url" }), 422, "invalid_url"),
+        (
+            json!({ "url": "http://127.0.0.1:9/h", "kinds": ["Mint!"] }),
+            422,
+            "invalid_filter",
+        ),
+        (
+            json!({ "url": "http://127.0.0.1:9/h", "states": [] }),
+            422,
+            "invalid_filter",
+        ),
+        (
+            json!({ "url": "http://127.0.0.1:9/h", "secret": "short" }),
+            400,
+            "invalid_body",
+        ),
+    ] {
+        let res = http
+            .post(format!("{}/v1/webhooks", base(&s)))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{body}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["code"], code, "{body}: {err}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
     assert_eq!(snapshot().await, before, "refused requests changed nothing");
 
     // With the token: each is done and leaves its trace.
