@@ -77,6 +77,25 @@ async fn workflows_commands() {
             ok && out.contains("created") && out.contains("cancelled"),
             "{out}"
         );
+        // Search: by key and age finds nothing here; the dead letters are empty (a cancelled
+        // workflow is not one); the cancel is in the audit log.
+        for args in [
+            &["--idempotency-key", "nope"][..],
+            &["--older-than-secs", "3600"],
+            &["--dead-letters"],
+        ] {
+            let (ok, out, err) = mintflow(
+                &t.url,
+                &[&["workflows", "list", "--json"][..], args].concat(),
+            );
+            assert!(ok, "{err}");
+            assert_eq!(out.trim(), "[]", "{args:?}");
+        }
+        assert_eq!(
+            t.scalar_i64("SELECT count(*) FROM audit_log WHERE action = 'workflow.cancel'")
+                .await,
+            1
+        );
 
         let missing = uuid::Uuid::now_v7().to_string();
         let (ok, _, err) = mintflow(&t.url, &["workflows", "show", &missing]);

@@ -355,9 +355,7 @@ impl WorkflowsApi {
             ));
         }
         let before_id = parse_cursor(cursor.0)?;
-        let older_than = older_than_secs
-            .0
-            .map(|secs| crate::store::now_ms() - (secs.min(i64::MAX as u64 / 1000) as i64) * 1000);
+        let older_than = older_than_secs.0.map(crate::store::ms_ago);
         let created_before_ms = match (created_before.0.map(|t| t.timestamp_millis()), older_than) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -21,6 +21,23 @@ pub enum WorkflowsCommand {
         status: Option<Status>,
         #[arg(long)]
         state: Option<String>,
+        /// Only this payer (0x address).
+        #[arg(long)]
+        payer: Option<String>,
+        /// Only this token contract (0x address).
+        #[arg(long)]
+        token: Option<String>,
+        /// The workflows of a transaction hash: their own, or any signed attempt of one they sent.
+        #[arg(long)]
+        tx_hash: Option<String>,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Only workflows created at least this many seconds ago.
+        #[arg(long)]
+        older_than_secs: Option<u64>,
+        /// Only the dead letters: failed and needs_migration.
+        #[arg(long)]
+        dead_letters: bool,
         #[arg(long, default_value_t = 50)]
         limit: u64,
         /// Show workflows older than this id (the last id of the previous page).
@@ -75,6 +92,12 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
             kind,
             status,
             state,
+            payer,
+            token,
+            tx_hash,
+            idempotency_key,
+            older_than_secs,
+            dead_letters,
             limit,
             cursor,
             json,
@@ -83,6 +106,12 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
                 kind,
                 status,
                 state,
+                payer: payer.map(|a| a.to_lowercase()),
+                token: token.map(|a| a.to_lowercase()),
+                tx_hash: tx_hash.map(|h| h.to_lowercase()),
+                idempotency_key,
+                dead_letters,
+                created_before_ms: older_than_secs.map(store::ms_ago),
                 before_id: cursor,
                 limit,
                 ..Default::default()

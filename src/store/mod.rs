@@ -112,6 +112,11 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The time `secs` seconds ago, in unix ms (an age filter's bound).
+pub fn ms_ago(secs: u64) -> i64 {
+    now_ms().saturating_sub((secs.min(i64::MAX as u64 / 1000) as i64) * 1000)
+}
+
 /// Sets TCP_NODELAY on every open TCP socket of this process.
 ///
 /// sqlx 0.9.0 stopped setting TCP_NODELAY on its connections (sqlx issue #4335, fixed upstream
