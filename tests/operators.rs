@@ -265,14 +265,27 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     );
     assert_eq!(received.refused(), 3);
 
-    let log: Value = admin_get(
-        &http,
-        format!("{}/v1/webhooks/{hook_id}/deliveries?limit=500", base(&s)),
+    // The log is written just after each answer: it catches up with the receiver.
+    let log = eventually(
+        Duration::from_secs(10),
+        "the log to show every delivery",
+        || {
+            let url = format!("{}/v1/webhooks/{hook_id}/deliveries?limit=500", base(&s));
+            let http = http.clone();
+            async move {
+                let log = admin_get(&http, url).await;
+                let done = log["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|d| d["status"] == "delivered");
+                done.then_some(log)
+            }
+        },
     )
     .await;
     let items = log["items"].as_array().unwrap();
     assert_eq!(items.len(), expected.len());
-    assert!(items.iter().all(|d| d["status"] == "delivered"));
     let attempts: i64 = items.iter().map(|d| d["attempts"].as_i64().unwrap()).sum();
     assert_eq!(
         attempts,
@@ -287,23 +300,60 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     );
     // The receiver that is down blocked nothing: its deliveries (only `done` transitions)
     // wait with their errors, every workflow finished, and the other receiver got everything.
-    let down_log: Value = admin_get(
-        &http,
-        format!(
-            "{}/v1/webhooks/{}/deliveries",
-            base(&s),
-            down["id"].as_str().unwrap()
-        ),
-    )
+    let down_url = format!(
+        "{}/v1/webhooks/{}/deliveries",
+        base(&s),
+        down["id"].as_str().unwrap()
+    );
+    let attempted = |log: &Value| {
+        let items = log["items"].as_array().unwrap();
+        items.len() == ids.len()
+            && items.iter().all(|d| {
+                d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("could not deliver"))
+            })
+    };
+    let down_log = eventually(Duration::from_secs(10), "each down delivery tried", || {
+        let (http, url) = (http.clone(), down_url.clone());
+        async move { Some(admin_get(&http, url).await).filter(attempted) }
+    })
     .await;
-    let waiting = down_log["items"].as_array().unwrap();
-    assert_eq!(waiting.len(), ids.len(), "one `done` transition per probe");
-    assert!(waiting.iter().all(|d| {
-        d["status"] == "pending"
-            && d["last_error"]
-                .as_str()
-                .is_some_and(|e| e.contains("could not deliver"))
-    }));
+    assert!(
+        down_log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "pending"),
+        "still waiting for the receiver: {down_log}"
+    );
+    // What operators watch: the deliveries waiting (the down receiver's 5), and this
+    // process's attempts (other tests in this process add to those counters, never less).
+    let metrics = reqwest::get(format!("{}/metrics", base(&s)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert_eq!(sample("mintflow_webhook_deliveries_pending"), 5.0);
+    assert!(sample("mintflow_webhook_oldest_pending_age_seconds") >= 0.0);
+    assert!(sample("mintflow_webhook_attempts_total{outcome=\"retry\"}") >= 3.0);
+    assert!(
+        sample("mintflow_webhook_attempts_total{outcome=\"delivered\"}") >= expected.len() as f64
+    );
+    let stats: Value = reqwest::get(format!("{}/v1/stats", base(&s)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["events"]["webhook_pending"], 5, "{stats}");
     // The secret is never shown again.
     let listed: Value = admin_get(&http, format!("{}/v1/webhooks", base(&s))).await;
     assert_eq!(listed.as_array().unwrap().len(), 2);

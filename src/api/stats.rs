@@ -20,6 +20,7 @@ pub struct Stats {
     /// Workflows by kind, state and status.
     pub workflows: Vec<WorkflowStat>,
     pub mint_queue: MintQueueStats,
+    pub events: EventStats,
     /// The signer; `null` when no chain is configured.
     pub signer: Option<SignerStats>,
     pub generated_at: DateTime<Utc>,
@@ -41,6 +42,17 @@ pub struct MintQueueStats {
     pub pending: u64,
     /// How long the oldest of them has waited; `null` when none waits.
     pub oldest_pending_age_ms: Option<i64>,
+}
+
+/// Events on their way to streams and webhooks.
+#[derive(Object)]
+pub struct EventStats {
+    /// Outbox rows not ordered yet (not yet visible to streams and webhooks); stays near 0.
+    pub outbox_unordered: u64,
+    /// Webhook deliveries not delivered (nor given up) yet.
+    pub webhook_pending: u64,
+    /// How long the oldest of them has waited; `null` when none waits.
+    pub oldest_webhook_age_ms: Option<i64>,
 }
 
 #[derive(Object)]
@@ -78,6 +90,11 @@ impl From<Overview> for Stats {
             mint_queue: MintQueueStats {
                 pending: o.mint_queue.pending,
                 oldest_pending_age_ms: o.mint_queue.oldest_pending_age_ms,
+            },
+            events: EventStats {
+                outbox_unordered: o.events.outbox_unordered,
+                webhook_pending: o.events.webhook_pending,
+                oldest_webhook_age_ms: o.events.oldest_webhook_age_ms,
             },
             signer: o.signer.map(|s| SignerStats {
                 address: s.address.to_string(),

@@ -38,6 +38,12 @@ pub const SIGNER_CHAIN_PENDING_NONCE: &str = "mintflow_signer_chain_pending_nonc
 pub const SIGNER_NONCE_DRIFT: &str = "mintflow_signer_nonce_drift";
 pub const TX_OPEN: &str = "mintflow_tx_open";
 pub const TX_OLDEST_UNCONFIRMED_AGE: &str = "mintflow_tx_oldest_unconfirmed_age_seconds";
+pub const OUTBOX_UNORDERED: &str = "mintflow_outbox_unordered";
+pub const WEBHOOK_PENDING: &str = "mintflow_webhook_deliveries_pending";
+pub const WEBHOOK_OLDEST_AGE: &str = "mintflow_webhook_oldest_pending_age_seconds";
+/// Webhook delivery attempts made by this process, by `outcome`: `delivered`, `retry` (failed,
+/// tried again later) or `failed` (given up).
+pub const WEBHOOK_ATTEMPTS: &str = "mintflow_webhook_attempts_total";
 /// 1 when the overview could be read from the database, 0 when the scrape went without it.
 pub const OVERVIEW_UP: &str = "mintflow_overview_up";
 
@@ -115,9 +121,17 @@ fn describe() {
         Unit::Count,
         "Replacements signed by this process's sender: tx (raised fees) or filler (nonce freed)."
     );
+    metrics::describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        Unit::Count,
+        "Webhook delivery attempts by this process: delivered, retry or failed (given up)."
+    );
     // Present from the start, so a rate over them is 0 rather than missing.
     for kind in ["tx", "filler"] {
         metrics::counter!(TX_FEE_BUMPS, "kind" => kind).increment(0);
+    }
+    for outcome in ["delivered", "retry", "failed"] {
+        metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(0);
     }
 }
 
@@ -165,6 +179,24 @@ fn render_overview(out: &mut String, o: &Overview) {
         MINT_QUEUE_OLDEST_AGE,
         "Age of the oldest mint waiting for a batch (0 when none waits).",
         [(Vec::new(), seconds(o.mint_queue.oldest_pending_age_ms))],
+    );
+    gauge(
+        out,
+        OUTBOX_UNORDERED,
+        "Outbox rows not ordered yet: events not yet visible to streams and webhooks.",
+        [(Vec::new(), o.events.outbox_unordered as f64)],
+    );
+    gauge(
+        out,
+        WEBHOOK_PENDING,
+        "Webhook deliveries not delivered (nor given up) yet.",
+        [(Vec::new(), o.events.webhook_pending as f64)],
+    );
+    gauge(
+        out,
+        WEBHOOK_OLDEST_AGE,
+        "Age of the oldest webhook delivery not delivered yet (0 when none waits).",
+        [(Vec::new(), seconds(o.events.oldest_webhook_age_ms))],
     );
     let Some(s) = &o.signer else {
         return;
@@ -255,7 +287,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 15] = [
+    const ALL: [&str; 19] = [
         HTTP_REQUEST_DURATION,
         STEP_DURATION,
         MINT_BATCH_SIZE,
@@ -270,6 +302,10 @@ mod tests {
         SIGNER_NONCE_DRIFT,
         TX_OPEN,
         TX_OLDEST_UNCONFIRMED_AGE,
+        OUTBOX_UNORDERED,
+        WEBHOOK_PENDING,
+        WEBHOOK_OLDEST_AGE,
+        WEBHOOK_ATTEMPTS,
         OVERVIEW_UP,
     ];
 

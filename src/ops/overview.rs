@@ -15,6 +15,7 @@ use crate::store::{self, mints, overview::WorkflowCount};
 pub struct Overview {
     pub workflows: Vec<WorkflowCount>,
     pub mint_queue: MintQueue,
+    pub events: EventBacklog,
     /// `None` when no chain is configured.
     pub signer: Option<SignerOverview>,
     pub generated_at: DateTime<Utc>,
@@ -24,6 +25,15 @@ pub struct MintQueue {
     /// Mints waiting to be taken into a batch.
     pub pending: u64,
     pub oldest_pending_age_ms: Option<i64>,
+}
+
+/// Events on their way to streams and webhooks.
+pub struct EventBacklog {
+    /// Outbox rows not ordered yet (above a few hundred for long: the sequencer is failing).
+    pub outbox_unordered: u64,
+    /// Webhook deliveries not delivered yet (nor given up).
+    pub webhook_pending: u64,
+    pub oldest_webhook_age_ms: Option<i64>,
 }
 
 pub struct SignerOverview {
@@ -87,6 +97,11 @@ pub async fn snapshot(db: &DatabaseConnection, chain: Option<&Chain>) -> Result<
         mint_queue: MintQueue {
             pending,
             oldest_pending_age_ms: age(backlog.oldest_pending_mint_ms),
+        },
+        events: EventBacklog {
+            outbox_unordered: backlog.outbox_unordered.max(0) as u64,
+            webhook_pending: backlog.webhook_pending.max(0) as u64,
+            oldest_webhook_age_ms: age(backlog.oldest_webhook_ms),
         },
         signer,
         generated_at: Utc::now(),

@@ -25,7 +25,8 @@ pub async fn workflow_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<Workflo
     .await
 }
 
-/// What waits: the oldest pending mint and, for a signer, its open transactions.
+/// What waits: the oldest pending mint, for a signer its open transactions, and the events
+/// on their way out (the outbox, webhook deliveries).
 #[derive(Clone, Debug, Default, PartialEq, Eq, FromQueryResult)]
 pub struct Backlog {
     /// When the oldest mint still waiting for a batch was requested (unix ms).
@@ -36,10 +37,17 @@ pub struct Backlog {
     pub open_txs: i64,
     /// When the oldest of them was signed (unix ms).
     pub oldest_open_tx_ms: Option<i64>,
+    /// Outbox rows not given a position yet: events not yet visible to streams and webhooks.
+    pub outbox_unordered: i64,
+    /// Webhook deliveries not delivered or given up yet.
+    pub webhook_pending: i64,
+    /// When the oldest of them was created (unix ms).
+    pub oldest_webhook_ms: Option<i64>,
 }
 
 /// The backlog, in one statement; `signer` is `(chain_id, address key)`, `None` without a chain.
-/// Every subquery reads a partial index (the mint queue's, the open transactions').
+/// Every subquery reads a partial index (the mint queue's, the open transactions', the
+/// unordered outbox rows', the pending deliveries').
 pub async fn backlog<C: ConnectionTrait>(
     conn: &C,
     signer: Option<(i64, &str)>,
@@ -59,7 +67,12 @@ pub async fn backlog<C: ConnectionTrait>(
                  (SELECT count(*) FROM chain_txs WHERE chain_id = $1 AND signer = $2
                     AND status IN ('signed', 'sent', 'mined')) AS open_txs,
                  (SELECT min(created_at_ms) FROM chain_txs WHERE chain_id = $1 AND signer = $2
-                    AND status IN ('signed', 'sent', 'mined')) AS oldest_open_tx_ms"#,
+                    AND status IN ('signed', 'sent', 'mined')) AS oldest_open_tx_ms,
+                 (SELECT count(*) FROM outbox WHERE position IS NULL) AS outbox_unordered,
+                 (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')
+                   AS webhook_pending,
+                 (SELECT min(created_at_ms) FROM webhook_deliveries WHERE status = 'pending')
+                   AS oldest_webhook_ms"#,
         ),
         [chain_id.into(), address.map(str::to_owned).into()],
     ))

@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SettingsHandle;
+use crate::ops::metrics::WEBHOOK_ATTEMPTS;
 use crate::store::{self, webhooks as rows};
 
 /// How often an idle dispatcher looks for new events and due retries.
@@ -111,6 +112,12 @@ impl Dispatcher {
             let (this, outcomes) = (self.clone(), outcomes.clone());
             tokio::spawn(async move {
                 let result = this.attempt(&d).await;
+                let outcome = match result.next {
+                    rows::Next::Delivered => "delivered",
+                    rows::Next::RetryAt(_) => "retry",
+                    rows::Next::GiveUp => "failed",
+                };
+                metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
                 let _ = outcomes.send((d.delivery.id, result)).await;
                 drop(slot);
             });
