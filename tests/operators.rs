@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::ops::{Receiver, Sse, SseClient};
@@ -24,6 +25,7 @@ const TOKEN: &str = "operator-token";
 on_both_backends!(
     events_resume_after_restart,
     webhooks_survive_a_failing_receiver,
+    a_hanging_receiver_holds_few_request_slots,
     timeline_search_and_dead_letters,
     admin_actions_need_the_token
 );
@@ -363,6 +365,54 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
             .unwrap()
             .iter()
             .all(|h| h["secret"].is_null())
+    );
+    s.stop().await;
+}
+
+/// A receiver that accepts connections and never answers holds at most 8 of the 64 request
+/// slots until its requests time out (10 s): another subscription's receiver gets all of its
+/// 80 events before then, although the hanging one was subscribed first and its deliveries
+/// come first in line.
+async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
+    let t = setup(backend).await;
+    let s = start(&t, Role::All, "hang").await;
+    let http = reqwest::Client::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let holder = held.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            holder.lock().unwrap().push(socket); // kept open, never answered
+        }
+    });
+    let received = Receiver::start(0).await;
+    for url in [&hanging_url, &received.url] {
+        let res = http
+            .post(format!("{}/v1/webhooks", base(&s)))
+            .bearer_auth(TOKEN)
+            .json(&json!({ "url": url, "kinds": ["probe"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(probe(&s, &ProbeData::default()).await);
+    }
+    let started = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(9),
+        "80 events at the answering receiver while the other hangs",
+        || async { (received.accepted().len() >= 80).then_some(()) },
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let connections = held.lock().unwrap().len();
+    assert!(
+        (1..=8).contains(&connections),
+        "the hanging receiver holds {connections} requests"
     );
     s.stop().await;
 }

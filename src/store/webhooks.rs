@@ -283,12 +283,24 @@ pub struct DueDelivery {
     pub event: Option<OutboxEvent>,
 }
 
-/// Claims up to `limit` due deliveries until `lease_until_ms`.
+/// How many due deliveries to claim, and from whom.
+#[derive(Clone, Debug)]
+pub struct Claim<'a> {
+    pub now_ms: i64,
+    /// Claimed deliveries are someone else's to retry after this.
+    pub lease_until_ms: i64,
+    pub limit: u64,
+    /// At most this many of one subscription, so that one slow receiver cannot take every
+    /// request slot.
+    pub per_webhook: u64,
+    /// Subscriptions that already have as many requests under way as they may.
+    pub skip: &'a [Uuid],
+}
+
+/// Claims due deliveries, oldest due first, within `claim`'s bounds.
 pub async fn claim_due(
     db: &DatabaseConnection,
-    now_ms: i64,
-    lease_until_ms: i64,
-    limit: u64,
+    claim: &Claim<'_>,
 ) -> Result<Vec<DueDelivery>, DbErr> {
     let backend = db.get_database_backend();
     let skip_locked = if backend == DbBackend::Postgres {
@@ -296,19 +308,46 @@ pub async fn claim_due(
     } else {
         ""
     };
+    let mut values: Vec<Value> = vec![
+        claim.lease_until_ms.into(),
+        claim.now_ms.into(),
+        (claim.limit as i64).into(),
+        (claim.per_webhook as i64).into(),
+    ];
+    let skipped = if claim.skip.is_empty() {
+        String::new()
+    } else {
+        let marks: Vec<String> = claim
+            .skip
+            .iter()
+            .map(|id| {
+                values.push((*id).into());
+                format!("${}", values.len())
+            })
+            .collect();
+        format!("AND webhook_id NOT IN ({})", marks.join(", "))
+    };
+    // The window ranks each subscription's due deliveries; the outer select locks (PostgreSQL
+    // allows no FOR UPDATE next to a window function).
     let claimed = DeliveryRow::find_by_statement(Statement::from_sql_and_values(
         backend,
         sql(
             backend,
             &format!(
                 "UPDATE webhook_deliveries SET next_attempt_at_ms = $1
-                 WHERE id IN (SELECT id FROM webhook_deliveries
-                              WHERE status = 'pending' AND next_attempt_at_ms <= $2
-                              ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
+                 WHERE id IN (
+                   SELECT id FROM webhook_deliveries WHERE id IN (
+                     SELECT id FROM (
+                       SELECT id, row_number() OVER (PARTITION BY webhook_id
+                                                     ORDER BY next_attempt_at_ms, id) AS rank
+                       FROM webhook_deliveries
+                       WHERE status = 'pending' AND next_attempt_at_ms <= $2 {skipped}) ranked
+                     WHERE rank <= $4)
+                   ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
                  RETURNING *"
             ),
         ),
-        [lease_until_ms.into(), now_ms.into(), (limit as i64).into()],
+        values,
     ))
     .all(db)
     .await?;

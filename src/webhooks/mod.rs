@@ -7,7 +7,8 @@
 //! its own events, and never the workflows that produced them.
 pub mod signature;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use poem_openapi::types::ToJSON;
@@ -15,6 +16,7 @@ use rand::Rng;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::config::SettingsHandle;
 use crate::ops::metrics::WEBHOOK_ATTEMPTS;
@@ -24,6 +26,9 @@ use crate::store::{self, webhooks as rows};
 const POLL: Duration = Duration::from_millis(100);
 /// Requests under way at once (per process).
 const CONCURRENCY: usize = 64;
+/// Requests under way at once to one subscription: a receiver that hangs until the timeout
+/// holds at most these slots, and the others keep the rest.
+const PER_WEBHOOK: usize = 8;
 /// Outcomes written to the delivery log per transaction, at most.
 const RECORD_BATCH: usize = 512;
 /// A receiver gets this long to answer.
@@ -39,6 +44,8 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     settings: SettingsHandle,
     http: reqwest::Client,
+    /// Requests under way, by subscription.
+    in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
 }
 
 /// One attempt's outcome, on its way to the delivery log.
@@ -53,7 +60,12 @@ impl Dispatcher {
             .user_agent(concat!("mintflow-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("building the webhook HTTP client");
-        Dispatcher { db, settings, http }
+        Dispatcher {
+            db,
+            settings,
+            http,
+            in_flight: Default::default(),
+        }
     }
 
     /// Fans out and delivers until `stop` is cancelled, then lets the requests under way
@@ -103,13 +115,28 @@ impl Dispatcher {
             return Ok(true);
         }
         let now = store::now_ms();
-        let due = rows::claim_due(&self.db, now, now + LEASE_MS, free).await?;
+        let busy: Vec<Uuid> = self
+            .in_flight()
+            .iter()
+            .filter(|(_, n)| **n >= PER_WEBHOOK)
+            .map(|(id, _)| *id)
+            .collect();
+        let claim = rows::Claim {
+            now_ms: now,
+            lease_until_ms: now + LEASE_MS,
+            limit: free,
+            per_webhook: PER_WEBHOOK as u64,
+            skip: &busy,
+        };
+        let due = rows::claim_due(&self.db, &claim).await?;
         let full = due.len() as u64 == free;
         for d in due {
             let Ok(slot) = slots.clone().acquire_owned().await else {
                 break;
             };
             let (this, outcomes) = (self.clone(), outcomes.clone());
+            let hook = d.delivery.webhook_id;
+            *self.in_flight().entry(hook).or_default() += 1;
             tokio::spawn(async move {
                 let result = this.attempt(&d).await;
                 let outcome = match result.next {
@@ -119,10 +146,21 @@ impl Dispatcher {
                 };
                 metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(1);
                 let _ = outcomes.send((d.delivery.id, result)).await;
+                let mut in_flight = this.in_flight();
+                if let Some(n) = in_flight.get_mut(&hook) {
+                    *n -= 1;
+                    if *n == 0 {
+                        in_flight.remove(&hook);
+                    }
+                }
                 drop(slot);
             });
         }
         Ok(full || created > 0)
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
+        self.in_flight.lock().expect("in-flight lock")
     }
 
     async fn attempt(&self, d: &rows::DueDelivery) -> rows::AttemptResult {
