@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Role, Service, ServiceConfig};
 use mintflow::store::workflows::Status;
+use mintflow::webhooks::{CONCURRENCY, PER_WEBHOOK};
 use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -369,10 +370,10 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     s.stop().await;
 }
 
-/// A receiver that accepts connections and never answers holds at most 8 of the 64 request
-/// slots until its requests time out (10 s): another subscription's receiver gets all of its
-/// 80 events before then, although the hanging one was subscribed first and its deliveries
-/// come first in line.
+/// A receiver that accepts connections and never answers holds at most `PER_WEBHOOK` of the
+/// `CONCURRENCY` request slots until its requests time out (10 s): another subscription's
+/// receiver gets all of its events before then, although the hanging one was subscribed first
+/// and its deliveries, more than every slot, come first in line.
 async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
     let t = setup(backend).await;
     let s = start(&t, Role::All, "hang").await;
@@ -397,21 +398,22 @@ async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), StatusCode::CREATED);
     }
-    let mut ids = Vec::new();
-    for _ in 0..20 {
-        ids.push(probe(&s, &ProbeData::default()).await);
+    // Each probe makes 4 events: more than every slot for each receiver.
+    let events = CONCURRENCY + 20;
+    for _ in 0..events / 4 {
+        probe(&s, &ProbeData::default()).await;
     }
     let started = std::time::Instant::now();
     eventually(
         Duration::from_secs(9),
-        "80 events at the answering receiver while the other hangs",
-        || async { (received.accepted().len() >= 80).then_some(()) },
+        "every event at the answering receiver while the other hangs",
+        || async { (received.accepted().len() >= events).then_some(()) },
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(10));
     let connections = held.lock().unwrap().len();
     assert!(
-        (1..=8).contains(&connections),
+        (1..=PER_WEBHOOK).contains(&connections),
         "the hanging receiver holds {connections} requests"
     );
     s.stop().await;

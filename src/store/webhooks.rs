@@ -293,8 +293,8 @@ pub struct Claim<'a> {
     /// At most this many of one subscription, so that one slow receiver cannot take every
     /// request slot.
     pub per_webhook: u64,
-    /// Subscriptions that already have as many requests under way as they may.
-    pub skip: &'a [Uuid],
+    /// Subscriptions with requests under way, and how many more each may have now (0: none).
+    pub room: &'a [(Uuid, u64)],
 }
 
 /// Claims due deliveries, oldest due first, within `claim`'s bounds.
@@ -314,19 +314,29 @@ pub async fn claim_due(
         (claim.limit as i64).into(),
         (claim.per_webhook as i64).into(),
     ];
-    let skipped = if claim.skip.is_empty() {
-        String::new()
-    } else {
-        let marks: Vec<String> = claim
-            .skip
-            .iter()
-            .map(|id| {
-                values.push((*id).into());
-                format!("${}", values.len())
-            })
-            .collect();
-        format!("AND webhook_id NOT IN ({})", marks.join(", "))
-    };
+    // Full subscriptions are left out; the others with requests under way get their room.
+    let mut skipped = String::new();
+    let mut room = String::from("$4");
+    if !claim.room.is_empty() {
+        let mut full = Vec::new();
+        let mut cases = Vec::new();
+        for (id, left) in claim.room {
+            values.push((*id).into());
+            let hook = format!("${}", values.len());
+            if *left == 0 {
+                full.push(hook);
+            } else {
+                values.push((*left as i64).into());
+                cases.push(format!("WHEN {hook} THEN ${}", values.len()));
+            }
+        }
+        if !full.is_empty() {
+            skipped = format!("AND webhook_id NOT IN ({})", full.join(", "));
+        }
+        if !cases.is_empty() {
+            room = format!("CASE webhook_id {} ELSE $4 END", cases.join(" "));
+        }
+    }
     // The window ranks each subscription's due deliveries; the outer select locks (PostgreSQL
     // allows no FOR UPDATE next to a window function).
     let claimed = DeliveryRow::find_by_statement(Statement::from_sql_and_values(
@@ -338,11 +348,11 @@ pub async fn claim_due(
                  WHERE id IN (
                    SELECT id FROM webhook_deliveries WHERE id IN (
                      SELECT id FROM (
-                       SELECT id, row_number() OVER (PARTITION BY webhook_id
+                       SELECT id, webhook_id, row_number() OVER (PARTITION BY webhook_id
                                                      ORDER BY next_attempt_at_ms, id) AS rank
                        FROM webhook_deliveries
                        WHERE status = 'pending' AND next_attempt_at_ms <= $2 {skipped}) ranked
-                     WHERE rank <= $4)
+                     WHERE rank <= {room})
                    ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
                  RETURNING *"
             ),

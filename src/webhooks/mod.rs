@@ -14,7 +14,7 @@ use std::time::Duration;
 use poem_openapi::types::ToJSON;
 use rand::Rng;
 use sea_orm::DatabaseConnection;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -25,10 +25,10 @@ use crate::store::{self, webhooks as rows};
 /// How often an idle dispatcher looks for new events and due retries.
 const POLL: Duration = Duration::from_millis(100);
 /// Requests under way at once (per process).
-const CONCURRENCY: usize = 64;
+pub const CONCURRENCY: usize = 256;
 /// Requests under way at once to one subscription: a receiver that hangs until the timeout
 /// holds at most these slots, and the others keep the rest.
-const PER_WEBHOOK: usize = 8;
+pub const PER_WEBHOOK: usize = 64;
 /// Outcomes written to the delivery log per transaction, at most.
 const RECORD_BATCH: usize = 512;
 /// A receiver gets this long to answer.
@@ -46,6 +46,8 @@ pub struct Dispatcher {
     http: reqwest::Client,
     /// Requests under way, by subscription.
     in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// Rung by each request that ends: its subscription may take another slot at once.
+    finished: Arc<Notify>,
 }
 
 /// One attempt's outcome, on its way to the delivery log.
@@ -65,6 +67,7 @@ impl Dispatcher {
             settings,
             http,
             in_flight: Default::default(),
+            finished: Default::default(),
         }
     }
 
@@ -91,6 +94,7 @@ impl Dispatcher {
             }
             tokio::select! {
                 _ = stop.cancelled() => break,
+                _ = self.finished.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
@@ -115,18 +119,17 @@ impl Dispatcher {
             return Ok(true);
         }
         let now = store::now_ms();
-        let busy: Vec<Uuid> = self
+        let room: Vec<(Uuid, u64)> = self
             .in_flight()
             .iter()
-            .filter(|(_, n)| **n >= PER_WEBHOOK)
-            .map(|(id, _)| *id)
+            .map(|(id, n)| (*id, PER_WEBHOOK.saturating_sub(*n) as u64))
             .collect();
         let claim = rows::Claim {
             now_ms: now,
             lease_until_ms: now + LEASE_MS,
             limit: free,
             per_webhook: PER_WEBHOOK as u64,
-            skip: &busy,
+            room: &room,
         };
         let due = rows::claim_due(&self.db, &claim).await?;
         let full = due.len() as u64 == free;
@@ -153,7 +156,9 @@ impl Dispatcher {
                         in_flight.remove(&hook);
                     }
                 }
+                drop(in_flight);
                 drop(slot);
+                this.finished.notify_one();
             });
         }
         Ok(full || created > 0)
