@@ -1,9 +1,9 @@
 //! The audit log: every admin action, who took it and when, written in the transaction of the
 //! change it records.
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::Value as Json;
 
-use super::sql;
+use super::{exec, query};
 
 #[derive(Clone, Debug, PartialEq, FromQueryResult)]
 pub struct AuditEntry {
@@ -25,21 +25,17 @@ pub async fn record<C: ConnectionTrait>(
     target: &str,
     detail: Option<Json>,
 ) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        ),
-        [
+    exec(
+        conn,
+        "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        vec![
             super::now_ms().into(),
             actor.into(),
             action.into(),
             target.into(),
             detail.into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }
@@ -50,16 +46,11 @@ pub async fn list<C: ConnectionTrait>(
     before_id: Option<i64>,
     limit: u64,
 ) -> Result<Vec<AuditEntry>, DbErr> {
-    let backend = conn.get_database_backend();
-    AuditEntry::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id < $1 \
-             ORDER BY id DESC LIMIT $2",
-        ),
-        [before_id.unwrap_or(i64::MAX).into(), (limit as i64).into()],
-    ))
-    .all(conn)
+    query(
+        conn,
+        "SELECT id, at_ms, actor, action, target, detail FROM audit_log WHERE id < $1 \
+         ORDER BY id DESC LIMIT $2",
+        vec![before_id.unwrap_or(i64::MAX).into(), (limit as i64).into()],
+    )
     .await
 }

@@ -1,9 +1,9 @@
 //! Queries of the transaction pipeline: signers and their nonces, logical transactions (one per
 //! nonce) and their signed attempts.
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::sql;
+use super::{exec, query};
 
 /// A logical transaction: one nonce of one signer.
 #[derive(Clone, Debug, PartialEq, FromQueryResult)]
@@ -50,38 +50,6 @@ pub struct AttemptRow {
     pub broadcast_at_ms: Option<i64>,
     /// The chain's head when this attempt was first broadcast (for `bump_after_blocks`).
     pub broadcast_block: Option<i64>,
-}
-
-async fn exec<C: ConnectionTrait>(
-    conn: &C,
-    pg_sql: &str,
-    values: Vec<Value>,
-) -> Result<u64, DbErr> {
-    let backend = conn.get_database_backend();
-    Ok(conn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, pg_sql),
-            values,
-        ))
-        .await?
-        .rows_affected())
-}
-
-async fn query<C: ConnectionTrait, T: FromQueryResult>(
-    conn: &C,
-    pg_sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<T>, DbErr> {
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, pg_sql),
-            values,
-        ))
-        .await?;
-    rows.iter().map(|r| T::from_query_result(r, "")).collect()
 }
 
 /// Registers a signer whose first free nonce is `chain_nonce`, or raises a known signer's

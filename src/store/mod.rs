@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use migration::MigratorTrait;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    Value,
 };
 
 /// The SQLite file `mintflow` uses when no `DATABASE_URL` is given.
@@ -105,6 +106,41 @@ pub fn sql(backend: DbBackend, pg_sql: &str) -> String {
         DbBackend::Postgres => pg_sql.to_owned(),
         _ => pg_sql.replace('$', "?"),
     }
+}
+
+/// Runs `pg_sql` (PostgreSQL placeholders, adapted for SQLite) with `values`; the rows it
+/// changed.
+pub(crate) async fn exec<C: ConnectionTrait>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    Ok(conn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, pg_sql),
+            values,
+        ))
+        .await?
+        .rows_affected())
+}
+
+/// Runs the query `pg_sql` with `values`; its rows as `T`.
+pub(crate) async fn query<C: ConnectionTrait, T: FromQueryResult>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<T>, DbErr> {
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(backend, pg_sql),
+            values,
+        ))
+        .await?;
+    rows.iter().map(|r| T::from_query_result(r, "")).collect()
 }
 
 /// Milliseconds since the unix epoch: the unit of every time column.

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryRe
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::{begin_write, sql};
+use super::{begin_write, exec, sql};
 
 /// Rows ordered per sequencer transaction at most: bounds its lock time.
 pub const SEQUENCE_BATCH: i64 = 5_000;
@@ -59,29 +59,21 @@ pub async fn sequence(db: &DatabaseConnection) -> Result<u64, DbErr> {
         return Ok(0);
     };
     let head: i64 = row.try_get("", "head")?;
-    let ordered = txn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"UPDATE outbox SET position = $1 + t.rn
-                   FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn
-                         FROM (SELECT id FROM outbox WHERE position IS NULL
-                               ORDER BY id LIMIT $2) s) t
-                   WHERE outbox.id = t.id"#,
-            ),
-            [head.into(), SEQUENCE_BATCH.into()],
-        ))
-        .await?
-        .rows_affected();
-    txn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            "UPDATE outbox_head SET head = head + $1 WHERE id = 1",
-        ),
-        [(ordered as i64).into()],
-    ))
+    let ordered = exec(
+        &txn,
+        r#"UPDATE outbox SET position = $1 + t.rn
+           FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn
+                 FROM (SELECT id FROM outbox WHERE position IS NULL
+                       ORDER BY id LIMIT $2) s) t
+           WHERE outbox.id = t.id"#,
+        vec![head.into(), SEQUENCE_BATCH.into()],
+    )
+    .await?;
+    exec(
+        &txn,
+        "UPDATE outbox_head SET head = head + $1 WHERE id = 1",
+        vec![(ordered as i64).into()],
+    )
     .await?;
     txn.commit().await?;
     Ok(ordered)
@@ -119,7 +111,6 @@ pub async fn read<C: ConnectionTrait>(
     filter: &OutboxFilter,
     limit: u64,
 ) -> Result<Vec<OutboxEvent>, DbErr> {
-    let backend = conn.get_database_backend();
     let mut values: Vec<sea_orm::Value> = vec![after.into()];
     let mut query = String::from(
         r#"SELECT o.position, o.kind, e.id AS event_id, e.workflow_id, e.event, e.from_state,
@@ -135,13 +126,7 @@ pub async fn read<C: ConnectionTrait>(
     push_in(&mut query, &mut values, "e.to_state", &filter.to_states);
     values.push((limit as i64).into());
     query.push_str(&format!(" ORDER BY o.position LIMIT ${}", values.len()));
-    OutboxEvent::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(backend, &query),
-        values,
-    ))
-    .all(conn)
-    .await
+    super::query(conn, &query, values).await
 }
 
 /// Whether workflow `id` may still have events after position `after`: it is not finished, or
@@ -183,16 +168,10 @@ fn push_in(query: &mut String, values: &mut Vec<sea_orm::Value>, column: &str, l
 /// Forgets ordered outbox rows written before `before_ms` (the history itself stays with its
 /// workflow). Returns how many went.
 pub async fn delete_before(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let res = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "DELETE FROM outbox WHERE position IS NOT NULL AND at_ms < $1",
-            ),
-            [before_ms.into()],
-        ))
-        .await?;
-    Ok(res.rows_affected())
+    exec(
+        db,
+        "DELETE FROM outbox WHERE position IS NOT NULL AND at_ms < $1",
+        vec![before_ms.into()],
+    )
+    .await
 }

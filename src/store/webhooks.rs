@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use super::outbox::{self, OutboxEvent, OutboxFilter};
-use super::{begin_write, sql};
+use super::{begin_write, exec, query, sql};
 
 /// Events fanned out per subscription per round.
 const FAN_OUT_BATCH: u64 = 1_000;
@@ -79,16 +79,12 @@ const WEBHOOK_COLUMNS: &str =
 /// Stores a new subscription. It receives events from the current outbox head on. Runs in the
 /// caller's transaction (with its audit entry).
 pub async fn insert<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
-    let backend = conn.get_database_backend();
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            &format!(
-                "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            ),
+    exec(
+        conn,
+        &format!(
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ),
-        [
+        vec![
             row.id.into(),
             row.url.clone().into(),
             row.secret.clone().into(),
@@ -99,56 +95,42 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<()
             row.created_at_ms.into(),
             row.created_by.clone().into(),
         ],
-    ))
+    )
     .await?;
     Ok(())
 }
 
 pub async fn list<C: ConnectionTrait>(conn: &C) -> Result<Vec<WebhookRow>, DbErr> {
-    WebhookRow::find_by_statement(Statement::from_string(
-        conn.get_database_backend(),
-        format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"),
-    ))
-    .all(conn)
+    query(
+        conn,
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY id"),
+        Vec::new(),
+    )
     .await
 }
 
 pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<WebhookRow>, DbErr> {
-    let backend = conn.get_database_backend();
-    WebhookRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
-        ),
-        [id.into()],
-    ))
-    .one(conn)
-    .await
+    let found: Vec<WebhookRow> = query(
+        conn,
+        &format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1"),
+        vec![id.into()],
+    )
+    .await?;
+    Ok(found.into_iter().next())
 }
 
 /// Deletes a subscription and its delivery log. False when there was none.
 pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbErr> {
-    let backend = conn.get_database_backend();
     // Deliveries first: SQLite enforces the foreign key but its cascade needs the pragma on
     // every connection; deleting them here works on both.
-    conn.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
-        ),
-        [id.into()],
-    ))
+    exec(
+        conn,
+        "DELETE FROM webhook_deliveries WHERE webhook_id = $1",
+        vec![id.into()],
+    )
     .await?;
-    let res = conn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, "DELETE FROM webhooks WHERE id = $1"),
-            [id.into()],
-        ))
-        .await?;
-    Ok(res.rows_affected() == 1)
+    let deleted = exec(conn, "DELETE FROM webhooks WHERE id = $1", vec![id.into()]).await?;
+    Ok(deleted == 1)
 }
 
 /// A subscription's deliveries, newest first, older than `before_id` when given.
@@ -158,21 +140,16 @@ pub async fn deliveries<C: ConnectionTrait>(
     before_id: Option<i64>,
     limit: u64,
 ) -> Result<Vec<DeliveryRow>, DbErr> {
-    let backend = conn.get_database_backend();
-    DeliveryRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 \
-             ORDER BY id DESC LIMIT $3",
-        ),
-        [
+    query(
+        conn,
+        "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 \
+         ORDER BY id DESC LIMIT $3",
+        vec![
             webhook_id.into(),
             before_id.unwrap_or(i64::MAX).into(),
             (limit as i64).into(),
         ],
-    ))
-    .all(conn)
+    )
     .await
 }
 
@@ -199,13 +176,7 @@ pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr>
         ),
         _ => format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE cursor < $1 ORDER BY id"),
     };
-    let hooks = WebhookRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(backend, &lock),
-        [head.into()],
-    ))
-    .all(&txn)
-    .await?;
+    let hooks: Vec<WebhookRow> = query(&txn, &lock, vec![head.into()]).await?;
     let mut created = 0;
     for hook in hooks {
         let filter = OutboxFilter {
@@ -223,11 +194,11 @@ pub async fn fan_out(db: &DatabaseConnection, now_ms: i64) -> Result<u64, DbErr>
         for chunk in events.chunks(200) {
             created += insert_deliveries(&txn, hook.id, chunk, now_ms).await?;
         }
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, "UPDATE webhooks SET cursor = $1 WHERE id = $2"),
-            [cursor.into(), hook.id.into()],
-        ))
+        exec(
+            &txn,
+            "UPDATE webhooks SET cursor = $1 WHERE id = $2",
+            vec![cursor.into(), hook.id.into()],
+        )
         .await?;
     }
     txn.commit().await?;
@@ -243,7 +214,6 @@ async fn insert_deliveries<C: ConnectionTrait>(
     if events.is_empty() {
         return Ok(0);
     }
-    let backend = conn.get_database_backend();
     let mut values: Vec<Value> = Vec::with_capacity(events.len() * 4 + 2);
     values.push(webhook_id.into());
     values.push(now_ms.into());
@@ -263,14 +233,7 @@ async fn insert_deliveries<C: ConnectionTrait>(
          ON CONFLICT (webhook_id, position) DO NOTHING",
         rows.join(", ")
     );
-    let res = conn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, &statement),
-            values,
-        ))
-        .await?;
-    Ok(res.rows_affected())
+    exec(conn, &statement, values).await
 }
 
 /// A delivery claimed for sending, with what it takes to send it.
@@ -339,12 +302,10 @@ pub async fn claim_due(
     }
     // The window ranks each subscription's due deliveries; the outer select locks (PostgreSQL
     // allows no FOR UPDATE next to a window function).
-    let claimed = DeliveryRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            &format!(
-                "UPDATE webhook_deliveries SET next_attempt_at_ms = $1
+    let claimed: Vec<DeliveryRow> = query(
+        db,
+        &format!(
+            "UPDATE webhook_deliveries SET next_attempt_at_ms = $1
                  WHERE id IN (
                    SELECT id FROM webhook_deliveries WHERE id IN (
                      SELECT id FROM (
@@ -355,23 +316,19 @@ pub async fn claim_due(
                      WHERE rank <= {room})
                    ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
                  RETURNING *"
-            ),
         ),
         values,
-    ))
-    .all(db)
+    )
     .await?;
     if claimed.is_empty() {
         return Ok(Vec::new());
     }
     // What it takes to send them, in one query: the subscription's URL and secret, the event.
     let marks: Vec<String> = (1..=claimed.len()).map(|i| format!("${i}")).collect();
-    let targets = Target::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql(
-            backend,
-            &format!(
-                r#"SELECT d.id AS delivery_id, h.url, h.secret, w.kind, e.id AS event_id,
+    let targets: Vec<Target> = query(
+        db,
+        &format!(
+            r#"SELECT d.id AS delivery_id, h.url, h.secret, w.kind, e.id AS event_id,
                           e.workflow_id, e.event, e.from_state, e.to_state, e.status, e.attempt,
                           e.worker, e.detail, e.at_ms
                    FROM webhook_deliveries d
@@ -379,12 +336,10 @@ pub async fn claim_due(
                    LEFT JOIN workflow_events e ON e.id = d.event_id
                    LEFT JOIN workflows w ON w.id = e.workflow_id
                    WHERE d.id IN ({})"#,
-                marks.join(", ")
-            ),
+            marks.join(", ")
         ),
         claimed.iter().map(|d| d.id.into()).collect::<Vec<Value>>(),
-    ))
-    .all(db)
+    )
     .await?;
     let mut by_id: HashMap<i64, Target> = targets.into_iter().map(|t| (t.delivery_id, t)).collect();
     Ok(claimed
@@ -463,7 +418,6 @@ pub async fn record_attempts(
     db: &DatabaseConnection,
     attempts: &[(i64, AttemptResult)],
 ) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
     let txn = begin_write(db).await?;
     for (id, result) in attempts {
         let (status, next_at, delivered_at): (&str, Option<i64>, Option<i64>) = match result.next {
@@ -471,16 +425,13 @@ pub async fn record_attempts(
             Next::RetryAt(at) => ("pending", Some(at), None),
             Next::GiveUp => ("failed", None, None),
         };
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1,
-                     next_attempt_at_ms = $2, last_status_code = $3, last_error = $4,
-                     last_attempt_at_ms = $5, delivered_at_ms = $6
-                 WHERE id = $7 AND status = 'pending'",
-            ),
-            [
+        exec(
+            &txn,
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1,
+                 next_attempt_at_ms = $2, last_status_code = $3, last_error = $4,
+                 last_attempt_at_ms = $5, delivered_at_ms = $6
+             WHERE id = $7 AND status = 'pending'",
+            vec![
                 status.into(),
                 next_at.into(),
                 result.status_code.into(),
@@ -489,7 +440,7 @@ pub async fn record_attempts(
                 delivered_at.into(),
                 (*id).into(),
             ],
-        ))
+        )
         .await?;
     }
     txn.commit().await
