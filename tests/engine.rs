@@ -859,19 +859,31 @@ async fn retention_keeps_failed_workflows() {
         }
         let recent = start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
         t.db.execute_unprepared(&format!("UPDATE workflows SET status = 'completed', finished_at_ms = {} WHERE status = 'running'", store::now_ms())).await.unwrap();
-        // The outbox: ordered, and all but the recent workflow's event as old as their history.
+        // The outbox: ordered, and events 1 and 3 as old as their history. Retention deletes a
+        // prefix of the positions, so 2 goes with them and no hole is left behind.
         assert_eq!(store::outbox::sequence(&t.db).await.unwrap(), 4);
         t.db.execute_unprepared(&format!(
-            "UPDATE outbox SET at_ms = {old} WHERE position < 4"
+            "UPDATE outbox SET at_ms = {old} WHERE position IN (1, 3)"
         ))
         .await
         .unwrap();
+        assert_eq!(
+            store::outbox::forgotten_after(&t.db, 0).await.unwrap(),
+            None
+        );
         mintflow::engine::jobs::run_retention(&t.db, &settings).await;
         assert_eq!(
             count(&t, "SELECT count(*) FROM outbox").await,
             1,
             "{backend:?}: old outbox rows went"
         );
+        for (after, forgotten) in [(0, Some(3)), (2, Some(3)), (3, None), (4, None)] {
+            assert_eq!(
+                store::outbox::forgotten_after(&t.db, after).await.unwrap(),
+                forgotten,
+                "{backend:?}: resuming after {after}"
+            );
+        }
         start_probe(&client, &ProbeData::default(), StartOptions::default()).await;
         assert_eq!(store::outbox::sequence(&t.db).await.unwrap(), 1);
         assert_eq!(

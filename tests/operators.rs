@@ -503,6 +503,35 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     let mut stream =
         SseClient::connect(&format!("{}/v1/workflows/{failing}/events", base(&s)), None).await;
     assert!(stream.next().await.is_none());
+    // Resuming the all-events stream across the deleted events is refused, naming the gap;
+    // from the head on it streams.
+    let last = mintflow::store::outbox::forgotten_after(&t.db, 1)
+        .await
+        .unwrap()
+        .expect("events after 1 were deleted");
+    let res = http
+        .get(format!("{}/v1/events", base(&s)))
+        .header("Last-Event-ID", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "events_forgotten");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("after 1 up to {last}")),
+        "{body}"
+    );
+    let res = http
+        .get(format!("{}/v1/events?after={last}", base(&s)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(res);
     for (path, status) in [
         (
             format!("/v1/workflows/{}/events", Uuid::now_v7()),

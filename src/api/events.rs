@@ -86,7 +86,8 @@ pub struct EventsApi;
 impl EventsApi {
     /// Every workflow transition, live, as server-sent events (`event: transition`, `id`: the
     /// position). Starts at the present, or after `Last-Event-ID` / `after` when given, so a
-    /// reconnecting client misses nothing.
+    /// reconnecting client misses nothing. When retention already deleted events after that
+    /// position, the answer is 409 `events_forgotten`, naming the last one deleted.
     #[oai(path = "/v1/events", method = "get", operation_id = "stream_events")]
     async fn all(
         &self,
@@ -98,7 +99,10 @@ impl EventsApi {
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
         let start = match resume_point(last_event_id.0, after.0)? {
-            Some(position) => position,
+            Some(position) => {
+                refuse_forgotten(&app.db, position).await?;
+                position
+            }
             None => outbox::head(&app.db).await?,
         };
         let kinds = kind
@@ -199,6 +203,22 @@ fn resume_point(
             "an event position is never negative",
         )),
         other => Ok(other),
+    }
+}
+
+/// 409 `events_forgotten` when retention deleted events the client has not seen: resuming
+/// would skip them without a word.
+async fn refuse_forgotten(db: &DatabaseConnection, after: i64) -> Result<(), ApiError> {
+    match outbox::forgotten_after(db, after).await? {
+        None => Ok(()),
+        Some(last) => Err(ApiError::conflict(
+            "events_forgotten",
+            format!(
+                "retention deleted the events after {after} up to {last}: resume with \
+                 `?after={last}` (without Last-Event-ID) to accept the gap, and read the \
+                 workflows' current state from `GET /v1/workflows`"
+            ),
+        )),
     }
 }
 

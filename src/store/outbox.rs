@@ -165,13 +165,43 @@ fn push_in(query: &mut String, values: &mut Vec<sea_orm::Value>, column: &str, l
     query.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
 }
 
-/// Forgets ordered outbox rows written before `before_ms` (the history itself stays with its
-/// workflow). Returns how many went.
+/// Forgets the ordered outbox rows up to the newest one written before `before_ms` (the history
+/// itself stays with its workflow). Always a prefix of the positions, so what is kept runs
+/// without holes from the oldest kept to the head and `forgotten_after` can tell exactly what
+/// a reader missed. Returns how many went.
 pub async fn delete_before(db: &DatabaseConnection, before_ms: i64) -> Result<u64, DbErr> {
     exec(
         db,
-        "DELETE FROM outbox WHERE position IS NOT NULL AND at_ms < $1",
+        r#"DELETE FROM outbox WHERE position <= (SELECT max(position) FROM outbox
+                                                  WHERE position IS NOT NULL AND at_ms < $1)"#,
         vec![before_ms.into()],
     )
     .await
+}
+
+/// The last position retention deleted right after position `after`, when it did: a reader
+/// resuming after `after` would miss the events up to it. `None` when it misses nothing.
+pub async fn forgotten_after<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+) -> Result<Option<i64>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Span {
+        head: Option<i64>,
+        oldest: Option<i64>,
+    }
+    let span = super::query::<_, Span>(
+        conn,
+        r#"SELECT (SELECT head FROM outbox_head WHERE id = 1) AS head,
+                  (SELECT min(position) FROM outbox WHERE position IS NOT NULL) AS oldest"#,
+        vec![],
+    )
+    .await?;
+    let Some(Span { head, oldest }) = span.into_iter().next() else {
+        return Ok(None);
+    };
+    let head = head.unwrap_or(0);
+    // Kept positions run from the oldest kept to the head; none kept: all up to the head went.
+    let first_kept = oldest.unwrap_or(head + 1);
+    Ok((after < head && first_kept > after + 1).then_some(first_kept - 1))
 }
