@@ -871,7 +871,41 @@ async fn retention_keeps_failed_workflows() {
             store::outbox::forgotten_after(&t.db, 0).await.unwrap(),
             None
         );
+        // A webhook's log: old deliveries that are over (1 delivered, 2 given up) go; an old
+        // pending one (3) and a recent one (4) stay.
+        let hook = store::webhooks::WebhookRow {
+            id: Uuid::now_v7(),
+            url: "http://127.0.0.1:9/".into(),
+            secret: "s".into(),
+            kinds: None,
+            states: None,
+            description: None,
+            cursor: 0,
+            created_at_ms: old,
+            created_by: "test".into(),
+        };
+        store::webhooks::insert(&t.db, &hook).await.unwrap();
+        assert_eq!(store::webhooks::fan_out(&t.db, old).await.unwrap(), 4);
+        t.db.execute_unprepared(&format!(
+            "UPDATE webhook_deliveries SET status = CASE position WHEN 2 THEN 'failed' \
+             WHEN 3 THEN 'pending' ELSE 'delivered' END, \
+             created_at_ms = CASE position WHEN 4 THEN {} ELSE created_at_ms END",
+            store::now_ms()
+        ))
+        .await
+        .unwrap();
         mintflow::engine::jobs::run_retention(&t.db, &settings).await;
+        let kept: Vec<i64> = store::webhooks::deliveries(&t.db, hook.id, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.position)
+            .collect();
+        assert_eq!(
+            kept,
+            vec![4, 3],
+            "{backend:?}: old finished deliveries went"
+        );
         assert_eq!(
             count(&t, "SELECT count(*) FROM outbox").await,
             1,

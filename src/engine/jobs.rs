@@ -54,7 +54,8 @@ pub async fn start(
     Ok(sched)
 }
 
-/// Deletes completed and cancelled workflows older than `retention_days`.
+/// Deletes what is older than `retention_days`: completed and cancelled workflows with their
+/// history, outbox rows, and webhook deliveries that are over.
 pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle) {
     let days = settings.get().retention_days;
     let before = store::now_ms() - days * 86_400_000;
@@ -68,6 +69,15 @@ pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle) {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, days, "retention removed old outbox rows"),
         Err(e) => tracing::warn!(error = %e, "outbox retention failed"),
+    }
+    match store::webhooks::delete_finished_before(db, before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            deleted = n,
+            days,
+            "retention removed old webhook deliveries"
+        ),
+        Err(e) => tracing::warn!(error = %e, "webhook delivery retention failed"),
     }
 }
 

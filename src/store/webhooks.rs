@@ -133,6 +133,21 @@ pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbEr
     Ok(deleted == 1)
 }
 
+/// Forgets deliveries that are over (delivered, or given up) and were created before
+/// `before_ms`: the log would otherwise grow by one row per event and subscription for ever.
+/// Pending ones stay whatever their age. Returns how many went.
+pub async fn delete_finished_before<C: ConnectionTrait>(
+    conn: &C,
+    before_ms: i64,
+) -> Result<u64, DbErr> {
+    exec(
+        conn,
+        "DELETE FROM webhook_deliveries WHERE status <> 'pending' AND created_at_ms < $1",
+        vec![before_ms.into()],
+    )
+    .await
+}
+
 /// A subscription's deliveries, newest first, older than `before_id` when given.
 pub async fn deliveries<C: ConnectionTrait>(
     conn: &C,
