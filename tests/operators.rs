@@ -26,6 +26,7 @@ const TOKEN: &str = "operator-token";
 on_both_backends!(
     events_resume_after_restart,
     webhooks_survive_a_failing_receiver,
+    given_up_deliveries_are_sent_again,
     a_hanging_receiver_holds_few_request_slots,
     timeline_search_and_dead_letters,
     admin_actions_need_the_token
@@ -370,6 +371,158 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     s.stop().await;
 }
 
+/// A receiver down for longer than the retries last: its deliveries are given up (`failed`),
+/// kept in the log, and sent again when an operator asks, one by id or all of them, each
+/// accepted once.
+async fn given_up_deliveries_are_sent_again(backend: Backend) {
+    let t = setup(backend).await;
+    for (key, value) in [("webhook_retry_base_ms", 20), ("webhook_max_attempts", 2)] {
+        mintflow::store::settings::put(&t.db, key, json!(value), "test")
+            .await
+            .unwrap();
+    }
+    let s = start(&t, Role::All, "redeliver").await;
+    // One probe makes 4 events; 2 attempts each are refused, so all 4 are given up.
+    let received = Receiver::start(8).await;
+    let http = reqwest::Client::new();
+    let hook: Value = http
+        .post(format!("{}/v1/webhooks", base(&s)))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "url": received.url, "kinds": ["probe"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let workflow = probe(&s, &ProbeData::default()).await;
+    let expected: HashSet<i64> =
+        eventually(Duration::from_secs(20), "the probe's 4 events", || {
+            let t = &t;
+            async move {
+                let events = history_ids(t, workflow).await;
+                (events.len() == 4).then(|| events.into_iter().collect())
+            }
+        })
+        .await;
+    let log_url = |status: &str| {
+        format!(
+            "{}/v1/webhooks/{hook_id}/deliveries?status={status}",
+            base(&s)
+        )
+    };
+    let failed = eventually(Duration::from_secs(20), "every delivery given up", || {
+        let (http, url) = (http.clone(), log_url("failed"));
+        async move {
+            let log = admin_get(&http, url).await;
+            (log["items"].as_array().unwrap().len() == 4).then_some(log)
+        }
+    })
+    .await;
+    assert_eq!(received.refused(), 8);
+    assert!(received.accepted().is_empty());
+    for d in failed["items"].as_array().unwrap() {
+        assert_eq!(d["attempts"], 2, "{d}");
+        assert_eq!(d["last_status_code"], 500, "{d}");
+    }
+    let bad = http
+        .get(log_url("lost"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let redeliver = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}/v1/webhooks/{hook_id}/redeliver", base(&s));
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(TOKEN)
+                .header("X-Actor", "bob")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.unwrap()["requeued"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    // One by id first: only it arrives.
+    let first = failed["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(redeliver(json!({ "delivery_ids": [first] })).await, 1);
+    eventually(Duration::from_secs(10), "the one delivery", || async {
+        (received.accepted().len() == 1).then_some(())
+    })
+    .await;
+    // Then the rest; the delivered one is not sent again.
+    assert_eq!(redeliver(json!({ "reason": "receiver is back" })).await, 3);
+    let got = eventually(Duration::from_secs(10), "every delivery", || async {
+        let got = received.accepted();
+        (got.len() >= 4).then_some(got)
+    })
+    .await;
+    let event_ids: HashSet<i64> = got
+        .iter()
+        .map(|(_, body)| {
+            serde_json::from_str::<Value>(body).unwrap()["event_id"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(event_ids, expected, "each event accepted once");
+    assert_eq!(got.len(), 4);
+    assert_eq!(redeliver(json!({})).await, 0, "nothing is failed any more");
+    eventually(
+        Duration::from_secs(10),
+        "the log to show them delivered",
+        || {
+            let (http, url) = (http.clone(), log_url("delivered"));
+            async move {
+                let log = admin_get(&http, url).await;
+                (log["items"].as_array().unwrap().len() == 4).then_some(())
+            }
+        },
+    )
+    .await;
+    let unknown = http
+        .post(format!(
+            "{}/v1/webhooks/{}/redeliver",
+            base(&s),
+            Uuid::now_v7()
+        ))
+        .bearer_auth(TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let audit = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
+    let redelivered: Vec<(u64, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "webhook.redeliver")
+        .map(|e| {
+            assert_eq!(e["actor"], "bob");
+            (
+                e["detail"]["requeued"].as_u64().unwrap(),
+                e["target"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        redelivered,
+        vec![(0, hook_id.clone()), (3, hook_id.clone()), (1, hook_id)],
+        "each request in the audit log, newest first"
+    );
+    s.stop().await;
+}
+
 /// A receiver that accepts connections and never answers holds at most `PER_WEBHOOK` of the
 /// `CONCURRENCY` request slots until its requests time out (10 s): another subscription's
 /// receiver gets all of its events before then, although the hanging one was subscribed first
@@ -668,6 +821,11 @@ async fn admin_actions_need_the_token(backend: Backend) {
             reqwest::Method::DELETE,
             format!("/v1/webhooks/{existing_hook}"),
             Value::Null,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/webhooks/{existing_hook}/redeliver"),
+            json!({}),
         ),
         (reqwest::Method::GET, "/v1/webhooks".into(), Value::Null),
         (reqwest::Method::GET, "/v1/audit".into(), Value::Null),

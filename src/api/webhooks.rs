@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, Tags,
+    ApiResponse, Enum, Object, OpenApi, Tags,
     param::{Header, Path, Query},
     payload::Json,
 };
@@ -75,6 +75,28 @@ impl From<rows::WebhookRow> for Webhook {
     }
 }
 
+/// Where a delivery is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Given up after `webhook_max_attempts`; `POST .../redeliver` sends it again.
+    Failed,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
 /// One event's delivery to one subscription.
 #[derive(Object)]
 pub struct Delivery {
@@ -120,6 +142,24 @@ pub struct DeliveryPage {
     pub items: Vec<Delivery>,
     /// Pass as `cursor` for older deliveries; absent on the last page.
     pub next_cursor: Option<i64>,
+}
+
+/// Which given-up deliveries to send again.
+#[derive(Object)]
+pub struct Redeliver {
+    /// Up to 500 delivery ids from the log; every failed delivery of the subscription when
+    /// absent. Ids that are not failed (delivered, pending, unknown) are left alone.
+    #[oai(validator(min_items = 1, max_items = 500))]
+    pub delivery_ids: Option<Vec<i64>>,
+    /// Why; kept in the audit log.
+    #[oai(validator(max_length = 1000))]
+    pub reason: Option<String>,
+}
+
+#[derive(Object)]
+pub struct Redelivered {
+    /// Deliveries put back in the queue, due now, each with a fresh `webhook_max_attempts`.
+    pub requeued: u64,
 }
 
 #[derive(ApiResponse)]
@@ -248,6 +288,49 @@ impl WebhooksApi {
         Ok(Deleted::Deleted)
     }
 
+    /// Sends given-up deliveries again (`failed` after `webhook_max_attempts`), for a receiver
+    /// that was down longer than the retries lasted. Admin only; recorded in the audit log.
+    #[oai(
+        path = "/:id/redeliver",
+        method = "post",
+        operation_id = "redeliver_webhook"
+    )]
+    async fn redeliver(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        body: Json<Redeliver>,
+        /// Who is acting (default `admin`); kept in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<Redelivered>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let Redeliver {
+            delivery_ids,
+            reason,
+        } = body.0;
+        let txn = store::begin_write(&app.db).await?;
+        rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
+        let ids = delivery_ids.unwrap_or_default();
+        let requeued = rows::requeue_failed(&txn, id, &ids, store::now_ms()).await?;
+        audit::record(
+            &txn,
+            &who,
+            "webhook.redeliver",
+            &id.to_string(),
+            Some(serde_json::json!({
+                "requeued": requeued, "delivery_ids": ids, "reason": reason,
+            })),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(webhook = %id, by = who, requeued, "webhook deliveries requeued");
+        Ok(Json(Redelivered { requeued }))
+    }
+
     /// A subscription's delivery log, newest first. Admin only.
     #[oai(
         path = "/:id/deliveries",
@@ -267,13 +350,16 @@ impl WebhooksApi {
         limit: Query<u64>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
+        /// Only deliveries in this status.
+        status: Query<Option<DeliveryStatus>>,
     ) -> Result<Json<DeliveryPage>, ApiError> {
         auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id)
             .await?
             .ok_or_else(|| not_found(id))?;
-        let mut items = rows::deliveries(&app.db, id, cursor.0, limit.0 + 1).await?;
+        let status = status.0.map(DeliveryStatus::as_str);
+        let mut items = rows::deliveries(&app.db, id, status, cursor.0, limit.0 + 1).await?;
         let next_cursor = if items.len() as u64 > limit.0 {
             items.truncate(limit.0 as usize);
             items.last().map(|d| d.id)

@@ -151,7 +151,12 @@ pub async fn more_for<C: ConnectionTrait>(conn: &C, id: Uuid, after: i64) -> Res
 }
 
 /// Narrows `query` to rows whose `column` is one of `list` (nothing when it is empty).
-fn push_in(query: &mut String, values: &mut Vec<sea_orm::Value>, column: &str, list: &[String]) {
+pub(super) fn push_in<T: Clone + Into<sea_orm::Value>>(
+    query: &mut String,
+    values: &mut Vec<sea_orm::Value>,
+    column: &str,
+    list: &[T],
+) {
     if list.is_empty() {
         return;
     }

@@ -148,24 +148,40 @@ pub async fn delete_finished_before<C: ConnectionTrait>(
     .await
 }
 
-/// A subscription's deliveries, newest first, older than `before_id` when given.
+/// Puts a subscription's given-up deliveries back in the queue, due now, with a fresh budget
+/// of attempts: those of `ids`, or every one when `ids` is empty. Their last error stays until
+/// the next attempt. Returns how many.
+pub async fn requeue_failed<C: ConnectionTrait>(
+    conn: &C,
+    webhook_id: Uuid,
+    ids: &[i64],
+    now_ms: i64,
+) -> Result<u64, DbErr> {
+    let mut values: Vec<Value> = vec![webhook_id.into(), now_ms.into()];
+    let mut update = String::from(
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at_ms = $2 \
+         WHERE webhook_id = $1 AND status = 'failed'",
+    );
+    outbox::push_in(&mut update, &mut values, "id", ids);
+    exec(conn, &update, values).await
+}
+
+/// A subscription's deliveries, newest first, older than `before_id` when given, only those in
+/// `status` when given.
 pub async fn deliveries<C: ConnectionTrait>(
     conn: &C,
     webhook_id: Uuid,
+    status: Option<&str>,
     before_id: Option<i64>,
     limit: u64,
 ) -> Result<Vec<DeliveryRow>, DbErr> {
-    query(
-        conn,
-        "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 \
-         ORDER BY id DESC LIMIT $3",
-        vec![
-            webhook_id.into(),
-            before_id.unwrap_or(i64::MAX).into(),
-            (limit as i64).into(),
-        ],
-    )
-    .await
+    let mut values: Vec<Value> = vec![webhook_id.into(), before_id.unwrap_or(i64::MAX).into()];
+    let mut select =
+        String::from("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2");
+    outbox::push_in(&mut select, &mut values, "status", status.as_slice());
+    values.push((limit as i64).into());
+    select.push_str(&format!(" ORDER BY id DESC LIMIT ${}", values.len()));
+    query(conn, &select, values).await
 }
 
 /// Copies new outbox events into deliveries for every subscription behind the head. Returns
