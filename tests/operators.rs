@@ -434,6 +434,66 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
 
+    // The receiver moved: the subscription follows it with a new secret, keeping its log.
+    let moved = Receiver::start(0).await;
+    let hook_url = format!("{}/v1/webhooks/{hook_id}", base(&s));
+    let patch = |url: String, body: Value| {
+        let http = http.clone();
+        async move {
+            let res = http
+                .patch(url)
+                .bearer_auth(TOKEN)
+                .header("X-Actor", "bob")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    for (body, code) in [
+        (json!({ "url": "not a url" }), "invalid_url"),
+        (json!({ "kinds": [] }), "invalid_filter"),
+        (
+            json!({ "secret": "another-secret-of-32-characters!", "rotate_secret": true }),
+            "invalid_value",
+        ),
+    ] {
+        let (status, err) = patch(hook_url.clone(), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(err["code"], code, "{body}");
+    }
+    let (status, _) = patch(
+        format!("{}/v1/webhooks/{}", base(&s), Uuid::now_v7()),
+        json!({ "description": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let unchanged = admin_get(&http, hook_url.clone()).await;
+    assert_eq!(
+        unchanged["url"],
+        received.url.as_str(),
+        "a refused change stores nothing"
+    );
+    let (status, updated) = patch(
+        hook_url.clone(),
+        json!({ "url": moved.url, "rotate_secret": true, "description": "moved" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let secret = updated["secret"].as_str().unwrap().to_owned();
+    assert_eq!(secret.len(), 64, "a generated secret, shown once");
+    let stored = admin_get(&http, hook_url.clone()).await;
+    assert_eq!(stored["url"], moved.url.as_str());
+    assert_eq!(
+        stored["kinds"],
+        json!(["probe"]),
+        "what was not given stays"
+    );
+    assert_eq!(stored["description"], "moved");
+    assert_eq!(stored["position"], unchanged["position"]);
+    assert!(stored["secret"].is_null());
+
     let redeliver = |body: Value| {
         let http = http.clone();
         let url = format!("{}/v1/webhooks/{hook_id}/redeliver", base(&s));
@@ -456,19 +516,25 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     let first = failed["items"][0]["id"].as_i64().unwrap();
     assert_eq!(redeliver(json!({ "delivery_ids": [first] })).await, 1);
     eventually(Duration::from_secs(10), "the one delivery", || async {
-        (received.accepted().len() == 1).then_some(())
+        (moved.accepted().len() == 1).then_some(())
     })
     .await;
     // Then the rest; the delivered one is not sent again.
     assert_eq!(redeliver(json!({ "reason": "receiver is back" })).await, 3);
     let got = eventually(Duration::from_secs(10), "every delivery", || async {
-        let got = received.accepted();
+        let got = moved.accepted();
         (got.len() >= 4).then_some(got)
     })
     .await;
+    let now = chrono::Utc::now().timestamp();
     let event_ids: HashSet<i64> = got
         .iter()
-        .map(|(_, body)| {
+        .map(|(headers, body)| {
+            let signature = &headers["mintflow-signature"];
+            assert!(
+                mintflow::webhooks::signature::verify(&secret, signature, body, now, 300),
+                "signed with the new secret"
+            );
             serde_json::from_str::<Value>(body).unwrap()["event_id"]
                 .as_i64()
                 .unwrap()
@@ -476,6 +542,10 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .collect();
     assert_eq!(event_ids, expected, "each event accepted once");
     assert_eq!(got.len(), 4);
+    assert!(
+        received.accepted().is_empty(),
+        "nothing went to the old address"
+    );
     assert_eq!(redeliver(json!({})).await, 0, "nothing is failed any more");
     eventually(
         Duration::from_secs(10),
@@ -502,24 +572,34 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let audit = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
-    let redelivered: Vec<(u64, String)> = audit["items"]
+    let actions: Vec<(String, Value)> = audit["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["action"] == "webhook.redeliver")
+        .filter(|e| e["action"] != "webhook.create")
         .map(|e| {
             assert_eq!(e["actor"], "bob");
+            assert_eq!(e["target"], hook_id.as_str());
             (
-                e["detail"]["requeued"].as_u64().unwrap(),
-                e["target"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"].clone(),
             )
         })
         .collect();
+    let requeued: Vec<&Value> = actions
+        .iter()
+        .filter(|(a, _)| a == "webhook.redeliver")
+        .map(|(_, d)| &d["requeued"])
+        .collect();
     assert_eq!(
-        redelivered,
-        vec![(0, hook_id.clone()), (3, hook_id.clone()), (1, hook_id)],
-        "each request in the audit log, newest first"
+        requeued,
+        [0, 3, 1],
+        "each redelivery in the audit log, newest first"
     );
+    let (action, detail) = actions.last().unwrap();
+    assert_eq!(action, "webhook.update", "refused changes are not recorded");
+    assert_eq!(detail["url"], moved.url.as_str());
+    assert_eq!(detail["secret"], "changed", "never the secret itself");
     s.stop().await;
 }
 
@@ -779,7 +859,12 @@ async fn admin_actions_need_the_token(backend: Backend) {
     let snapshot = || async {
         (
             t.scalar_i64("SELECT count(*) FROM workflow_events").await,
-            t.scalar_i64("SELECT count(*) FROM webhooks").await,
+            mintflow::store::webhooks::list(&t.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|w| (w.url, w.secret))
+                .collect::<Vec<_>>(),
             t.scalar_i64("SELECT count(*) FROM audit_log").await,
             s.client.get(waiting).await.unwrap().unwrap().status,
             mintflow::store::settings::load_all(&t.db)
@@ -826,6 +911,11 @@ async fn admin_actions_need_the_token(backend: Backend) {
             reqwest::Method::POST,
             format!("/v1/webhooks/{existing_hook}/redeliver"),
             json!({}),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/webhooks/{existing_hook}"),
+            json!({ "url": "http://127.0.0.1:9/moved" }),
         ),
         (reqwest::Method::GET, "/v1/webhooks".into(), Value::Null),
         (reqwest::Method::GET, "/v1/audit".into(), Value::Null),

@@ -5,6 +5,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, Tags,
     param::{Header, Path, Query},
     payload::Json,
+    types::MaybeUndefined,
 };
 use rand::RngCore;
 use uuid::Uuid;
@@ -37,6 +38,27 @@ pub struct NewWebhook {
     pub states: Option<Vec<String>>,
     #[oai(validator(max_length = 256))]
     pub description: Option<String>,
+}
+
+/// Changes to a subscription; what is absent stays as it is.
+#[derive(Object)]
+pub struct WebhookChanges {
+    /// A new absolute `http` or `https` URL. Pending retries go there too.
+    #[oai(validator(max_length = 2048))]
+    pub url: Option<String>,
+    /// New kinds; `null` for all. Applies to events from now on.
+    pub kinds: MaybeUndefined<Vec<String>>,
+    /// New states; `null` for all. Applies to events from now on.
+    pub states: MaybeUndefined<Vec<String>>,
+    /// `null` clears it.
+    #[oai(validator(max_length = 256))]
+    pub description: MaybeUndefined<String>,
+    /// A new secret (16 to 128 characters); every request from now on, retries included, is
+    /// signed with it. Returned once, in this response.
+    #[oai(validator(min_length = 16, max_length = 128))]
+    pub secret: Option<String>,
+    /// `true`: generate a new secret, returned once, in this response.
+    pub rotate_secret: Option<bool>,
 }
 
 /// A subscription. The secret is shown once, when it is created.
@@ -258,6 +280,82 @@ impl WebhooksApi {
         Ok(Json(hook.into()))
     }
 
+    /// Change a subscription's URL, filters, description or secret, keeping its place in the
+    /// event order and its delivery log. Admin only; recorded in the audit log (never the
+    /// secret). The answer holds the secret only when it changed.
+    #[oai(path = "/:id", method = "patch", operation_id = "update_webhook")]
+    async fn update(
+        &self,
+        app: Data<&AppState>,
+        auth: AdminAuth,
+        id: Path<String>,
+        body: Json<WebhookChanges>,
+        /// Who is acting (default `admin`); kept in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<Webhook>, ApiError> {
+        auth::check(app.admin_token.as_deref(), &auth)?;
+        let id = parse_uuid("id", &id.0)?;
+        let changes = body.0;
+        if let Some(url) = &changes.url {
+            check_url(url)?;
+        }
+        let new_secret = match (changes.secret, changes.rotate_secret.unwrap_or(false)) {
+            (Some(_), true) => {
+                return Err(ApiError::unprocessable(
+                    "invalid_value",
+                    "give `secret` or `rotate_secret`, not both",
+                ));
+            }
+            (Some(secret), false) => Some(secret),
+            (None, true) => Some(generate_secret()),
+            (None, false) => None,
+        };
+        let kinds = changed_names("kinds", changes.kinds)?;
+        let states = changed_names("states", changes.states)?;
+        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let txn = store::begin_write(&app.db).await?;
+        let mut row = rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
+        let mut changed = serde_json::Map::new();
+        if let Some(url) = changes.url {
+            changed.insert("url".into(), url.clone().into());
+            row.url = url;
+        }
+        if let Some(kinds) = kinds {
+            row.kinds = kinds.map(|k| serde_json::json!(k));
+            changed.insert("kinds".into(), row.kinds.clone().into());
+        }
+        if let Some(states) = states {
+            row.states = states.map(|s| serde_json::json!(s));
+            changed.insert("states".into(), row.states.clone().into());
+        }
+        match changes.description {
+            MaybeUndefined::Undefined => {}
+            description => {
+                row.description = description.take();
+                changed.insert("description".into(), row.description.clone().into());
+            }
+        }
+        if let Some(secret) = &new_secret {
+            row.secret = secret.clone();
+            changed.insert("secret".into(), "changed".into());
+        }
+        rows::update(&txn, &row).await?;
+        audit::record(
+            &txn,
+            &who,
+            "webhook.update",
+            &id.to_string(),
+            Some(changed.into()),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::info!(webhook = %id, by = who, "webhook updated");
+        let mut updated = Webhook::from(row);
+        updated.secret = new_secret;
+        Ok(Json(updated))
+    }
+
     /// Unsubscribe. Admin only; recorded in the audit log.
     #[oai(path = "/:id", method = "delete", operation_id = "delete_webhook")]
     async fn delete(
@@ -388,6 +486,18 @@ fn check_url(url: &str) -> Result<(), ApiError> {
             "invalid_url",
             format!("`url` must be an absolute http or https URL, got `{url}`"),
         )),
+    }
+}
+
+/// A filter in a change: `None` when absent (unchanged), `Some(None)` for all.
+fn changed_names(
+    field: &str,
+    list: MaybeUndefined<Vec<String>>,
+) -> Result<Option<Option<Vec<String>>>, ApiError> {
+    match list {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(list) => Ok(Some(names(field, Some(list))?)),
     }
 }
 

@@ -10,8 +10,8 @@ pub struct AuditEntry {
     pub id: i64,
     pub at_ms: i64,
     pub actor: String,
-    /// `settings.update`, `webhook.create`, `webhook.delete`, `webhook.redeliver`,
-    /// `workflow.retry`, `workflow.cancel`.
+    /// `settings.update`, `webhook.create`, `webhook.update`, `webhook.delete`,
+    /// `webhook.redeliver`, `workflow.retry`, `workflow.cancel`.
     pub action: String,
     /// What it acted on: a setting key, a webhook or workflow id.
     pub target: String,

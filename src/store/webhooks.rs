@@ -119,6 +119,26 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Webho
     Ok(found.into_iter().next())
 }
 
+/// Writes a subscription's settable columns (url, secret, filters, description) from `row`.
+/// Runs in the caller's transaction (with its audit entry).
+pub async fn update<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
+    exec(
+        conn,
+        "UPDATE webhooks SET url = $2, secret = $3, kinds = $4, states = $5, description = $6 \
+         WHERE id = $1",
+        vec![
+            row.id.into(),
+            row.url.clone().into(),
+            row.secret.clone().into(),
+            row.kinds.clone().into(),
+            row.states.clone().into(),
+            row.description.clone().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Deletes a subscription and its delivery log. False when there was none.
 pub async fn delete<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<bool, DbErr> {
     // Deliveries first: SQLite enforces the foreign key but its cascade needs the pragma on
