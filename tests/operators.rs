@@ -313,9 +313,10 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
         let items = log["items"].as_array().unwrap();
         items.len() == ids.len()
             && items.iter().all(|d| {
-                d["last_error"]
-                    .as_str()
-                    .is_some_and(|e| e.contains("could not deliver"))
+                // The cause is named, not only that sending failed.
+                d["last_error"].as_str().is_some_and(|e| {
+                    e.contains("could not deliver") && e.to_lowercase().contains("refused")
+                })
             })
     };
     let down_log = eventually(Duration::from_secs(10), "each down delivery tried", || {

@@ -205,7 +205,7 @@ impl Dispatcher {
                 Some(resp.status().as_u16().into()),
                 format!("the receiver answered {}", resp.status()),
             ),
-            Err(e) => (None, format!("could not deliver: {e}")),
+            Err(e) => (None, format!("could not deliver: {}", with_causes(&e))),
         };
         let settings = self.settings.get();
         let attempts = d.delivery.attempts + 1;
@@ -235,6 +235,23 @@ async fn record(db: DatabaseConnection, mut outcomes: mpsc::Receiver<Recorded>) 
     }
 }
 
+/// An error and its causes, `outer: inner: root`: reqwest's own message says only that a
+/// request failed, its causes say why (refused, timed out, a certificate, a DNS name).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        // Some layers repeat their inner error's message in their own.
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Exponential backoff after the `attempts`-th failure, capped, with ±20% jitter so that many
 /// deliveries failing together do not retry together.
 fn retry_delay_ms(attempts: i32, base_ms: i64) -> i64 {
@@ -247,6 +264,21 @@ fn retry_delay_ms(attempts: i32, base_ms: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_names_its_causes() {
+        let root = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(root);
+        assert_eq!(with_causes(&outer), "refused");
+        #[derive(Debug, thiserror::Error)]
+        #[error("sending failed")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        )));
+        assert_eq!(with_causes(&e), "sending failed: connection refused");
+    }
 
     #[test]
     fn retry_delay_doubles_and_caps() {
