@@ -39,6 +39,7 @@ async fn dashboard_in_a_browser() {
 
     served_as_files(&http, &base).await;
     let failed = failed_mint(&http, &base, &banner.usdc).await;
+    let webhook = unreachable_webhook(&http, &base).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
 
     // Screenshots stay after the run, for a person to look at.
@@ -47,7 +48,7 @@ async fn dashboard_in_a_browser() {
     std::fs::create_dir_all(&shots).unwrap();
     let out = tokio::task::spawn_blocking({
         let (base, shots, root) = (base.clone(), shots.clone(), root.to_owned());
-        let (failed, signer) = (failed.clone(), banner.signer.clone());
+        let (failed, signer, webhook) = (failed.clone(), banner.signer.clone(), webhook.clone());
         move || {
             Command::new("node")
                 .arg("tools/ui-test.mjs")
@@ -57,6 +58,7 @@ async fn dashboard_in_a_browser() {
                 .env("UI_FAILED_ID", failed)
                 .env("UI_PAYER", payer.address().to_string())
                 .env("UI_SIGNER", signer)
+                .env("UI_WEBHOOK_ID", webhook)
                 .env("UI_OUT_DIR", shots)
                 .output()
                 .expect("run node tools/ui-test.mjs")
@@ -107,6 +109,24 @@ async fn dashboard_in_a_browser() {
         .find(|s| s["key"] == "max_batch_wait_ms")
         .unwrap();
     assert_eq!(wait["value"], 750, "{wait}");
+    let audit = admin(
+        &http,
+        reqwest::Method::GET,
+        &format!("{base}/v1/audit"),
+        None,
+    )
+    .await;
+    let redelivered = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "webhook.redeliver")
+        .unwrap_or_else(|| panic!("no redelivery in the audit log: {audit}"));
+    assert_eq!(redelivered["target"], webhook.as_str());
+    assert!(
+        redelivered["detail"]["requeued"].as_u64() >= Some(1),
+        "{redelivered}"
+    );
     assert!(
         std::fs::read_to_string(dir.path().join("stderr.log"))
             .unwrap_or_default()
@@ -205,6 +225,36 @@ async fn failed_mint(http: &reqwest::Client, base: &str, usdc: &str) -> String {
     let w = get(http, &format!("{base}/v1/workflows/{id}")).await;
     assert_eq!(w["status"], "failed", "{w}");
     id
+}
+
+/// A webhook to an address where nothing listens, each delivery given up after one attempt:
+/// the page finds its failed deliveries and redelivers them.
+async fn unreachable_webhook(http: &reqwest::Client, base: &str) -> String {
+    let one_attempt = json!({ "value": 1 });
+    let url = format!("{base}/v1/settings/webhook_max_attempts");
+    admin(http, reqwest::Method::PUT, &url, Some(&one_attempt)).await;
+    let hook = json!({ "url": "http://127.0.0.1:9/ui-test", "description": "nothing listens" });
+    let url = format!("{base}/v1/webhooks");
+    let created = admin(http, reqwest::Method::POST, &url, Some(&hook)).await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// An admin request with the token; its JSON answer.
+async fn admin(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+) -> Value {
+    let mut req = http.request(method.clone(), url).bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        req = req.json(body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{method} {url}: {status} {answer}");
+    answer
 }
 
 /// Queues a mint and waits until it is confirmed or failed.

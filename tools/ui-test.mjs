@@ -1,13 +1,15 @@
 // Drives the dashboard (`/ui`) of a running `mintflow dev` in headless Debian Chromium, as an
 // operator would: queues a mint from the page and watches it reach `confirmed` live, opens its
-// timeline, retries a failed workflow with the admin token (a wrong one first), changes a
-// setting, reads the signer's health, and checks the layout at phone width. Screenshots go to
+// timeline, retries a failed workflow with the admin token (a wrong one first), redelivers a
+// webhook's given-up deliveries, changes a setting, reads the signer's health, and checks the
+// layout at phone width. Screenshots go to
 // UI_OUT_DIR and are checked not to be blank. Exits 1 with the failed expectation.
 //
 //   UI_URL=http://127.0.0.1:4021 UI_ADMIN_TOKEN=... UI_FAILED_ID=<uuid> UI_PAYER=0x... \
-//   UI_SIGNER=0x... UI_OUT_DIR=/tmp/shots node tools/ui-test.mjs
+//   UI_SIGNER=0x... UI_WEBHOOK_ID=<uuid> UI_OUT_DIR=/tmp/shots node tools/ui-test.mjs
 //
-// tests/ui.rs starts the server, makes the failed workflow and runs this.
+// tests/ui.rs starts the server, makes the failed workflow and a webhook to an address where
+// nothing listens (one attempt per delivery), and runs this.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +36,7 @@ const adminToken = env('UI_ADMIN_TOKEN');
 const failedId = env('UI_FAILED_ID');
 const payer = env('UI_PAYER');
 const signer = env('UI_SIGNER');
+const webhookId = env('UI_WEBHOOK_ID');
 const outDir = env('UI_OUT_DIR');
 
 const log = (...a) => console.log('ui-test:', ...a);
@@ -238,6 +241,21 @@ async function run(page, checker) {
       .some((r) => r.innerText.includes('ui test')));
   });
 
+  await step('a webhook\'s given-up deliveries are listed and redelivered', async () => {
+    await go(page, '#/webhooks', '#webhooks[data-loaded]');
+    await page.click(`#webhooks-table tr[data-id="${webhookId}"] a`);
+    await page.waitForSelector('#deliveries[data-loaded]');
+    await page.selectOption('#delivery-status', 'failed');
+    await until(page, (id) => document.getElementById('view').dataset.route === `/webhooks/${id}?status=failed`, webhookId);
+    await page.waitForSelector('#deliveries-table tr[data-status="failed"]');
+    const statuses = await page.locator('#deliveries-table tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.status));
+    expect(statuses.every((s) => s === 'failed'), `the filter shows statuses ${statuses}`);
+    expect((await page.innerText('#deliveries-table')).includes('could not deliver'), 'no delivery error shown');
+    await page.click('#redeliver-failed');
+    await until(page, () => /^Requeued [1-9]/.test(document.querySelector('#deliveries-result')?.innerText ?? ''));
+    await screenshot(page, checker, 'desktop-webhook.png', DESKTOP);
+  });
+
   await step('a setting is validated in the page, then saved', async () => {
     await go(page, '#/settings', '#settings[data-loaded="yes"]');
     const form = page.locator('form[data-key="max_batch_wait_ms"]');
@@ -273,6 +291,8 @@ async function run(page, checker) {
       ['#/workflows', '#workflow-results[data-loaded]'],
       [`#/workflows/${mintId}`, '#events-table'],
       ['#/dead-letters', '#dead-letters[data-loaded]'],
+      ['#/webhooks', '#webhooks[data-loaded]'],
+      [`#/webhooks/${webhookId}`, '#deliveries[data-loaded]'],
       ['#/settings', '#settings[data-loaded]'],
       ['#/health', '#signer[data-loaded]'],
     ];

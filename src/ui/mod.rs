@@ -39,6 +39,7 @@ const ASSETS: &[Asset] = &[
         include_str!("assets/js/dead_letters.js"),
     ),
     asset("js/settings.js", JS, include_str!("assets/js/settings.js")),
+    asset("js/webhooks.js", JS, include_str!("assets/js/webhooks.js")),
     asset("js/health.js", JS, include_str!("assets/js/health.js")),
 ];
 
@@ -118,4 +119,30 @@ fn etag(asset: &Asset) -> &'static str {
         .position(|a| a.name == asset.name)
         .expect("a known asset");
     &tags[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ASSETS;
+
+    /// A file added under `assets/` but not to `ASSETS` would be a 404 in the page.
+    #[test]
+    fn every_asset_file_is_served() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ui/assets");
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let name = path.strip_prefix(&root).unwrap().to_str().unwrap();
+                assert!(
+                    ASSETS.iter().any(|a| a.name == name),
+                    "{name} is not in ASSETS"
+                );
+            }
+        }
+    }
 }

@@ -6,6 +6,7 @@ import * as workflows from './workflows.js';
 import * as timeline from './timeline.js';
 import * as deadLetters from './dead_letters.js';
 import * as settings from './settings.js';
+import * as webhooks from './webhooks.js';
 import * as health from './health.js';
 
 // Each view's `render(root, params)` fills `root` and returns a function that stops what it
@@ -15,6 +16,8 @@ const ROUTES = [
   { pattern: /^\/workflows\/([^/?]+)$/, tab: 'workflows', view: timeline },
   { pattern: /^\/workflows$/, tab: 'workflows', view: workflows },
   { pattern: /^\/dead-letters$/, tab: 'dead-letters', view: deadLetters },
+  { pattern: /^\/webhooks\/([^/?]+)$/, tab: 'webhooks', view: webhooks },
+  { pattern: /^\/webhooks$/, tab: 'webhooks', view: webhooks },
   { pattern: /^\/settings$/, tab: 'settings', view: settings },
   { pattern: /^\/health$/, tab: 'health', view: health },
 ];
