@@ -884,7 +884,7 @@ async fn retention_keeps_failed_workflows() {
             created_at_ms: old,
             created_by: "test".into(),
         };
-        store::webhooks::insert(&t.db, &hook).await.unwrap();
+        store::webhooks::save(&t.db, &hook).await.unwrap();
         assert_eq!(store::webhooks::fan_out(&t.db, old).await.unwrap(), 4);
         t.db.execute_unprepared(&format!(
             "UPDATE webhook_deliveries SET status = CASE position WHEN 2 THEN 'failed' \

@@ -234,7 +234,7 @@ impl WebhooksApi {
             created_at_ms: store::now_ms(),
             created_by: who.clone(),
         };
-        rows::insert(&txn, &row).await?;
+        rows::save(&txn, &row).await?;
         audit::record(
             &txn,
             &who,
@@ -340,7 +340,7 @@ impl WebhooksApi {
             row.secret = secret.clone();
             changed.insert("secret".into(), "changed".into());
         }
-        rows::update(&txn, &row).await?;
+        rows::save(&txn, &row).await?;
         audit::record(
             &txn,
             &who,

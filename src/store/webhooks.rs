@@ -76,13 +76,18 @@ pub struct DeliveryRow {
 const WEBHOOK_COLUMNS: &str =
     "id, url, secret, kinds, states, description, cursor, created_at_ms, created_by";
 
-/// Stores a new subscription. It receives events from the current outbox head on. Runs in the
-/// caller's transaction (with its audit entry).
-pub async fn insert<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
+/// Stores a subscription: a new one whole, or for an existing one its settable columns (url,
+/// secret, filters, description), keeping its cursor and creation. A new one receives events
+/// from its `cursor` (the outbox head when created) on. Runs in the caller's transaction
+/// (with its audit entry).
+pub async fn save<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
     exec(
         conn,
         &format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
+             kinds = excluded.kinds, states = excluded.states, \
+             description = excluded.description"
         ),
         vec![
             row.id.into(),
@@ -117,26 +122,6 @@ pub async fn find<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<Webho
     )
     .await?;
     Ok(found.into_iter().next())
-}
-
-/// Writes a subscription's settable columns (url, secret, filters, description) from `row`.
-/// Runs in the caller's transaction (with its audit entry).
-pub async fn update<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
-    exec(
-        conn,
-        "UPDATE webhooks SET url = $2, secret = $3, kinds = $4, states = $5, description = $6 \
-         WHERE id = $1",
-        vec![
-            row.id.into(),
-            row.url.clone().into(),
-            row.secret.clone().into(),
-            row.kinds.clone().into(),
-            row.states.clone().into(),
-            row.description.clone().into(),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 /// Deletes a subscription and its delivery log. False when there was none.
