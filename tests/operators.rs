@@ -560,6 +560,20 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         },
     )
     .await;
+    // The log a page at a time: newest event first, no delivery twice, none left out.
+    let mut positions = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = admin_get(&http, format!("{hook_url}/deliveries?limit=3{cursor}")).await;
+        let items = page["items"].as_array().unwrap();
+        positions.extend(items.iter().map(|d| d["position"].as_i64().unwrap()));
+        match page["next_cursor"].as_i64() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(positions.len(), 4, "{positions:?}");
+    assert!(positions.windows(2).all(|w| w[0] > w[1]), "{positions:?}");
     let unknown = http
         .post(format!(
             "{}/v1/webhooks/{}/redeliver",

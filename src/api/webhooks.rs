@@ -429,7 +429,7 @@ impl WebhooksApi {
         Ok(Json(Redelivered { requeued }))
     }
 
-    /// A subscription's delivery log, newest first. Admin only.
+    /// A subscription's delivery log, the newest event (highest position) first. Admin only.
     #[oai(
         path = "/:id/deliveries",
         method = "get",
@@ -460,7 +460,7 @@ impl WebhooksApi {
         let mut items = rows::deliveries(&app.db, id, status, cursor.0, limit.0 + 1).await?;
         let next_cursor = if items.len() as u64 > limit.0 {
             items.truncate(limit.0 as usize);
-            items.last().map(|d| d.id)
+            items.last().map(|d| d.position)
         } else {
             None
         };

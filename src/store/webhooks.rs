@@ -171,21 +171,22 @@ pub async fn requeue_failed<C: ConnectionTrait>(
     exec(conn, &update, values).await
 }
 
-/// A subscription's deliveries, newest first, older than `before_id` when given, only those in
-/// `status` when given.
+/// A subscription's deliveries, newest (highest position) first, below position `before` when
+/// given, only those in `status` when given. Reads the index on (subscription, position) or on
+/// (subscription, status, position): a page costs the same however long the log is.
 pub async fn deliveries<C: ConnectionTrait>(
     conn: &C,
     webhook_id: Uuid,
     status: Option<&str>,
-    before_id: Option<i64>,
+    before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<DeliveryRow>, DbErr> {
-    let mut values: Vec<Value> = vec![webhook_id.into(), before_id.unwrap_or(i64::MAX).into()];
+    let mut values: Vec<Value> = vec![webhook_id.into(), before.unwrap_or(i64::MAX).into()];
     let mut select =
-        String::from("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2");
+        String::from("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND position < $2");
     outbox::push_in(&mut select, &mut values, "status", status.as_slice());
     values.push((limit as i64).into());
-    select.push_str(&format!(" ORDER BY id DESC LIMIT ${}", values.len()));
+    select.push_str(&format!(" ORDER BY position DESC LIMIT ${}", values.len()));
     query(conn, &select, values).await
 }
 
