@@ -883,6 +883,8 @@ async fn retention_keeps_failed_workflows() {
             cursor: 0,
             created_at_ms: old,
             created_by: "test".into(),
+            previous_secret: None,
+            previous_secret_until_ms: None,
         };
         store::webhooks::save(&t.db, &hook).await.unwrap();
         assert_eq!(store::webhooks::fan_out(&t.db, old).await.unwrap(), 4);

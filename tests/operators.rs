@@ -397,6 +397,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .await
         .unwrap();
     let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let first_secret = hook["secret"].as_str().unwrap().to_owned();
     let workflow = probe(&s, &ProbeData::default()).await;
     let expected: HashSet<i64> =
         eventually(Duration::from_secs(20), "the probe's 4 events", || {
@@ -459,6 +460,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
             json!({ "secret": "another-secret-of-32-characters!", "rotate_secret": true }),
             "invalid_value",
         ),
+        (json!({ "keep_previous_secret_secs": 60 }), "invalid_value"),
     ] {
         let (status, err) = patch(hook_url.clone(), body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -478,7 +480,8 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     );
     let (status, updated) = patch(
         hook_url.clone(),
-        json!({ "url": moved.url, "rotate_secret": true, "description": "moved" }),
+        json!({ "url": moved.url, "rotate_secret": true, "keep_previous_secret_secs": 3600,
+                "description": "moved" }),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -494,6 +497,10 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     assert_eq!(stored["description"], "moved");
     assert_eq!(stored["position"], unchanged["position"]);
     assert!(stored["secret"].is_null());
+    assert!(
+        stored["previous_secret_until"].is_string(),
+        "the rotation window is shown: {stored}"
+    );
 
     let redeliver = |body: Value| {
         let http = http.clone();
@@ -531,11 +538,15 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     let event_ids: HashSet<i64> = got
         .iter()
         .map(|(headers, body)| {
+            // During the rotation both secrets sign: a receiver with either accepts.
             let signature = &headers["mintflow-signature"];
-            assert!(
-                mintflow::webhooks::signature::verify(&secret, signature, body, now, 300),
-                "signed with the new secret"
-            );
+            assert_eq!(signature.matches("v1=").count(), 2, "{signature}");
+            for key in [&secret, &first_secret] {
+                assert!(
+                    mintflow::webhooks::signature::verify(key, signature, body, now, 300),
+                    "signed with the new and the previous secret"
+                );
+            }
             serde_json::from_str::<Value>(body).unwrap()["event_id"]
                 .as_i64()
                 .unwrap()

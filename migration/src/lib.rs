@@ -5,7 +5,7 @@ mod m20261122_000001_create_engine_tables;
 mod m20261122_000002_create_chain_tables;
 mod m20261122_000003_create_mint_tables;
 mod m20261126_000004_create_outbox_tables;
-mod m20261126_000005_index_deliveries_by_status;
+mod m20261126_000005_webhook_rotation_and_log_index;
 
 pub struct Migrator;
 
@@ -17,7 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_chain_tables::Migration),
             Box::new(m20261122_000003_create_mint_tables::Migration),
             Box::new(m20261126_000004_create_outbox_tables::Migration),
-            Box::new(m20261126_000005_index_deliveries_by_status::Migration),
+            Box::new(m20261126_000005_webhook_rotation_and_log_index::Migration),
         ]
     }
 }

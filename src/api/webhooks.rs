@@ -59,6 +59,11 @@ pub struct WebhookChanges {
     pub secret: Option<String>,
     /// `true`: generate a new secret, returned once, in this response.
     pub rotate_secret: Option<bool>,
+    /// With a new secret: how long the old one still signs beside it (up to 7 days), so the
+    /// receiver can switch at its own pace. Each request then carries two `v1` signatures,
+    /// the new one first. 0 or absent: the old one stops at once.
+    #[oai(validator(maximum(value = "604800")))]
+    pub keep_previous_secret_secs: Option<u32>,
 }
 
 /// A subscription. The secret is shown once, when it is created.
@@ -73,8 +78,11 @@ pub struct Webhook {
     pub position: i64,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
-    /// Only in the answer to its creation: keep it, it signs every request.
+    /// Only in the answer to its creation or to a change of secret: keep it, it signs every
+    /// request.
     pub secret: Option<String>,
+    /// After a rotation that kept the old secret: until when it still signs too.
+    pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
 impl From<rows::WebhookRow> for Webhook {
@@ -93,6 +101,7 @@ impl From<rows::WebhookRow> for Webhook {
             created_at: from_ms(r.created_at_ms),
             created_by: r.created_by,
             secret: None,
+            previous_secret_until: opt_from_ms(r.previous_secret_until_ms),
         }
     }
 }
@@ -233,6 +242,8 @@ impl WebhooksApi {
             cursor: outbox::head(&txn).await?,
             created_at_ms: store::now_ms(),
             created_by: who.clone(),
+            previous_secret: None,
+            previous_secret_until_ms: None,
         };
         rows::save(&txn, &row).await?;
         audit::record(
@@ -311,6 +322,13 @@ impl WebhooksApi {
             (None, true) => Some(generate_secret()),
             (None, false) => None,
         };
+        let keep_previous_ms = i64::from(changes.keep_previous_secret_secs.unwrap_or(0)) * 1000;
+        if keep_previous_ms > 0 && new_secret.is_none() {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                "`keep_previous_secret_secs` goes with a new `secret` or `rotate_secret`",
+            ));
+        }
         let kinds = changed_names("kinds", changes.kinds)?;
         let states = changed_names("states", changes.states)?;
         let who = actor.0.unwrap_or_else(|| "admin".into());
@@ -337,8 +355,17 @@ impl WebhooksApi {
             }
         }
         if let Some(secret) = &new_secret {
-            row.secret = secret.clone();
+            let previous = std::mem::replace(&mut row.secret, secret.clone());
+            (row.previous_secret, row.previous_secret_until_ms) = if keep_previous_ms > 0 {
+                (Some(previous), Some(store::now_ms() + keep_previous_ms))
+            } else {
+                (None, None)
+            };
             changed.insert("secret".into(), "changed".into());
+            changed.insert(
+                "previous_secret_until".into(),
+                serde_json::json!(row.previous_secret_until_ms.map(from_ms)),
+            );
         }
         rows::save(&txn, &row).await?;
         audit::record(

@@ -32,6 +32,10 @@ pub struct WebhookRow {
     pub cursor: i64,
     pub created_at_ms: i64,
     pub created_by: String,
+    /// The secret before the last rotation, still signing beside `secret` until
+    /// `previous_secret_until_ms`. Never returned, never logged.
+    pub previous_secret: Option<String>,
+    pub previous_secret_until_ms: Option<i64>,
 }
 
 impl WebhookRow {
@@ -73,21 +77,23 @@ pub struct DeliveryRow {
     pub delivered_at_ms: Option<i64>,
 }
 
-const WEBHOOK_COLUMNS: &str =
-    "id, url, secret, kinds, states, description, cursor, created_at_ms, created_by";
+const WEBHOOK_COLUMNS: &str = "id, url, secret, kinds, states, description, cursor, \
+     created_at_ms, created_by, previous_secret, previous_secret_until_ms";
 
 /// Stores a subscription: a new one whole, or for an existing one its settable columns (url,
-/// secret, filters, description), keeping its cursor and creation. A new one receives events
+/// secrets, filters, description), keeping its cursor and creation. A new one receives events
 /// from its `cursor` (the outbox head when created) on. Runs in the caller's transaction
 /// (with its audit entry).
 pub async fn save<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), DbErr> {
     exec(
         conn,
         &format!(
-            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO webhooks ({WEBHOOK_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (id) DO UPDATE SET url = excluded.url, secret = excluded.secret, \
              kinds = excluded.kinds, states = excluded.states, \
-             description = excluded.description"
+             description = excluded.description, previous_secret = excluded.previous_secret, \
+             previous_secret_until_ms = excluded.previous_secret_until_ms"
         ),
         vec![
             row.id.into(),
@@ -99,6 +105,8 @@ pub async fn save<C: ConnectionTrait>(conn: &C, row: &WebhookRow) -> Result<(), 
             row.cursor.into(),
             row.created_at_ms.into(),
             row.created_by.clone().into(),
+            row.previous_secret.clone().into(),
+            row.previous_secret_until_ms.into(),
         ],
     )
     .await?;
@@ -278,7 +286,8 @@ async fn insert_deliveries<C: ConnectionTrait>(
 pub struct DueDelivery {
     pub delivery: DeliveryRow,
     pub url: String,
-    pub secret: String,
+    /// The secrets that sign it: the current one, and one being rotated out while it lasts.
+    pub secrets: Vec<String>,
     /// The event; `None` when retention removed it before it could be sent.
     pub event: Option<OutboxEvent>,
 }
@@ -365,7 +374,8 @@ pub async fn claim_due(
     let targets: Vec<Target> = query(
         db,
         &format!(
-            r#"SELECT d.id AS delivery_id, h.url, h.secret, w.kind, e.id AS event_id,
+            r#"SELECT d.id AS delivery_id, h.url, h.secret, h.previous_secret,
+                          h.previous_secret_until_ms, w.kind, e.id AS event_id,
                           e.workflow_id, e.event, e.from_state, e.to_state, e.status, e.attempt,
                           e.worker, e.detail, e.at_ms
                    FROM webhook_deliveries d
@@ -388,7 +398,7 @@ pub async fn claim_due(
             Some(DueDelivery {
                 delivery,
                 url: t.url.clone(),
-                secret: t.secret.clone(),
+                secrets: t.secrets(claim.now_ms),
                 event: t.event(position),
             })
         })
@@ -401,6 +411,8 @@ struct Target {
     delivery_id: i64,
     url: String,
     secret: String,
+    previous_secret: Option<String>,
+    previous_secret_until_ms: Option<i64>,
     kind: Option<String>,
     event_id: Option<i64>,
     workflow_id: Option<Uuid>,
@@ -415,6 +427,17 @@ struct Target {
 }
 
 impl Target {
+    /// The current secret, then the previous one while its time lasts.
+    fn secrets(&self, now_ms: i64) -> Vec<String> {
+        let previous = self.previous_secret.clone().filter(|_| {
+            self.previous_secret_until_ms
+                .is_some_and(|until| now_ms < until)
+        });
+        std::iter::once(self.secret.clone())
+            .chain(previous)
+            .collect()
+    }
+
     fn event(self, position: i64) -> Option<OutboxEvent> {
         Some(OutboxEvent {
             position,
@@ -481,4 +504,38 @@ pub async fn record_attempts(
         .await?;
     }
     txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Target;
+
+    fn target(previous: Option<&str>, until_ms: Option<i64>) -> Target {
+        Target {
+            delivery_id: 1,
+            url: "http://127.0.0.1:9/".into(),
+            secret: "current".into(),
+            previous_secret: previous.map(str::to_owned),
+            previous_secret_until_ms: until_ms,
+            kind: None,
+            event_id: None,
+            workflow_id: None,
+            event: None,
+            from_state: None,
+            to_state: None,
+            status: None,
+            attempt: None,
+            worker: None,
+            detail: None,
+            at_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_rotated_out_secret_signs_until_its_time_is_up() {
+        assert_eq!(target(None, None).secrets(1_000), ["current"]);
+        let rotating = target(Some("previous"), Some(2_000));
+        assert_eq!(rotating.secrets(1_999), ["current", "previous"]);
+        assert_eq!(rotating.secrets(2_000), ["current"]);
+    }
 }

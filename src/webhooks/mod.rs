@@ -186,7 +186,7 @@ impl Dispatcher {
             .header("Content-Type", "application/json")
             .header(
                 signature::HEADER,
-                signature::sign(&d.secret, timestamp, &body),
+                signature::sign(&d.secrets, timestamp, &body),
             )
             .header("Mintflow-Timestamp", timestamp.to_string())
             .header("Mintflow-Event-Id", d.delivery.position.to_string())

@@ -1,17 +1,21 @@
 //! The signature of a webhook request: `Mintflow-Signature: t=<unix seconds>,v1=<hex>`, where
 //! the hex is HMAC-SHA256 under the subscription's secret of `"<t>.<body>"`. Binding the time
-//! lets receivers refuse replays older than a few minutes.
+//! lets receivers refuse replays older than a few minutes. While a secret is being rotated out
+//! there is one `v1` per secret, the current one first; a receiver accepts any that matches.
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 pub const HEADER: &str = "Mintflow-Signature";
 
-pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
-    format!(
-        "t={timestamp},v1={}",
-        hex::encode(mac(secret, timestamp, body))
-    )
+/// The header's value: the time, then one `v1` per secret in `secrets`.
+pub fn sign<S: AsRef<str>>(secrets: &[S], timestamp: i64, body: &str) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac(secret.as_ref(), timestamp, body)));
+    }
+    header
 }
 
 fn mac(secret: &str, timestamp: i64, body: &str) -> Vec<u8> {
@@ -52,7 +56,7 @@ mod tests {
 
     #[test]
     fn a_signature_verifies_only_with_its_secret_body_and_time() {
-        let header = sign("s3cret-s3cret-s3cret", 1_700_000_000, r#"{"a":1}"#);
+        let header = sign(&["s3cret-s3cret-s3cret"], 1_700_000_000, r#"{"a":1}"#);
         assert!(verify(
             "s3cret-s3cret-s3cret",
             &header,
@@ -79,6 +83,31 @@ mod tests {
             &header,
             r#"{"a":1}"#,
             1_700_001_000,
+            300
+        ));
+    }
+
+    #[test]
+    fn during_a_rotation_either_secret_verifies() {
+        let body = r#"{"a":1}"#;
+        let header = sign(
+            &["new-secret-new-secret", "old-secret-old-secret"],
+            1_700_000_000,
+            body,
+        );
+        assert_eq!(header.matches(",v1=").count(), 2, "{header}");
+        assert!(header.starts_with(&sign(&["new-secret-new-secret"], 1_700_000_000, body)));
+        for secret in ["new-secret-new-secret", "old-secret-old-secret"] {
+            assert!(
+                verify(secret, &header, body, 1_700_000_000, 300),
+                "{secret}"
+            );
+        }
+        assert!(!verify(
+            "a-third-secret-entirely",
+            &header,
+            body,
+            1_700_000_000,
             300
         ));
     }
