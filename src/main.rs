@@ -30,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
                 role: args.role,
                 engine,
                 chain: args.chain.setup(&args.contracts)?,
+                limits: args.limits,
             };
             Service::start(config, workflows::registry)
                 .await?

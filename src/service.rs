@@ -18,7 +18,7 @@ use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs, outbox};
 use crate::store::{self, entity::token};
-use crate::webhooks::Dispatcher;
+use crate::webhooks::{self, Dispatcher};
 use crate::workflows::batcher::{Batcher, QueueSignal};
 
 /// What a process does.
@@ -32,6 +32,41 @@ pub enum Role {
     All,
 }
 
+/// What one process serves at once. The defaults suit two cores; raise them on bigger
+/// machines (each stream reads the database whenever events arrive, each webhook request
+/// holds a connection to its receiver for up to 10 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::Args)]
+pub struct Limits {
+    /// Event streams (`/v1/events`, `/v1/workflows/{id}/events`) open at once; beyond them,
+    /// 503 `too_many_streams`.
+    #[arg(long = "max-event-streams", env = "MAX_EVENT_STREAMS", default_value_t = outbox::MAX_STREAMS, value_parser = at_least_one)]
+    pub event_streams: usize,
+    /// Webhook requests under way at once.
+    #[arg(long, env = "WEBHOOK_REQUESTS", default_value_t = webhooks::CONCURRENCY, value_parser = at_least_one)]
+    pub webhook_requests: usize,
+    /// Webhook requests under way at once to one subscription, so that a receiver that hangs
+    /// holds no more (at most `--webhook-requests`).
+    #[arg(long, env = "WEBHOOK_REQUESTS_PER_SUBSCRIPTION", default_value_t = webhooks::PER_WEBHOOK, value_parser = at_least_one)]
+    pub webhook_requests_per_subscription: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            event_streams: outbox::MAX_STREAMS,
+            webhook_requests: webhooks::CONCURRENCY,
+            webhook_requests_per_subscription: webhooks::PER_WEBHOOK,
+        }
+    }
+}
+
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{raw}` is not a whole number of at least 1")),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     pub database_url: String,
@@ -43,6 +78,7 @@ pub struct ServiceConfig {
     pub engine: EngineConfig,
     /// The chain this process sends transactions to; `None` runs without one.
     pub chain: Option<ChainSetup>,
+    pub limits: Limits,
 }
 
 /// How a process reaches its chain. `Debug` shows the signer's address, never its key.
@@ -189,14 +225,23 @@ impl Service {
             Background { stop, task }
         });
         let sequencer_stop = CancellationToken::new();
-        let (outbox, task) = outbox::spawn(db.clone(), sequencer_stop.clone());
+        let (outbox, task) = outbox::spawn(
+            db.clone(),
+            sequencer_stop.clone(),
+            config.limits.event_streams,
+        );
         let sequencer = Background {
             stop: sequencer_stop,
             task,
         };
         let webhooks = runs_workers.then(|| {
             let stop = CancellationToken::new();
-            let dispatcher = Dispatcher::new(db.clone(), settings.clone());
+            let dispatcher = Dispatcher::new(
+                db.clone(),
+                settings.clone(),
+                config.limits.webhook_requests,
+                config.limits.webhook_requests_per_subscription,
+            );
             let task = tokio::spawn(dispatcher.run(stop.clone()));
             Background { stop, task }
         });

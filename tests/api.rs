@@ -43,6 +43,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
             worker_id: "api-test".into(),
             shutdown_grace: Duration::from_secs(2),
         },
+        limits: Default::default(),
         chain: None,
     };
     let service = Service::start(config, |_| Registry::new().register(Probe))
@@ -555,6 +556,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
             worker_id: "chain-health-test".into(),
             shutdown_grace: Duration::from_secs(2),
         },
+        limits: Default::default(),
         chain: Some(ChainSetup {
             config: ChainConfig {
                 rpc_url: node.endpoint(),

@@ -118,3 +118,16 @@ fn openapi_command_prints_the_committed_spec() {
     assert_eq!(printed["info"]["title"], "mintflow");
     assert!(printed["paths"]["/v1/workflows/{id}/history"].is_object());
 }
+
+#[test]
+fn serve_refuses_a_limit_of_zero() {
+    for flag in [
+        "--max-event-streams",
+        "--webhook-requests",
+        "--webhook-requests-per-subscription",
+    ] {
+        let (ok, _, stderr) = mintflow("sqlite::memory:", &["serve", flag, "0"]);
+        assert!(!ok, "{flag} 0 was accepted");
+        assert!(stderr.contains("at least 1"), "{flag}: {stderr}");
+    }
+}

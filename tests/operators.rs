@@ -12,7 +12,7 @@ use common::ops::{Receiver, Sse, SseClient};
 use common::{Backend, TestDb, eventually};
 use hmac::{Hmac, Mac};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
-use mintflow::service::{Role, Service, ServiceConfig};
+use mintflow::service::{Limits, Role, Service, ServiceConfig};
 use mintflow::store::workflows::Status;
 use mintflow::webhooks::{CONCURRENCY, PER_WEBHOOK};
 use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
@@ -29,10 +29,15 @@ on_both_backends!(
     given_up_deliveries_are_sent_again,
     a_hanging_receiver_holds_few_request_slots,
     timeline_search_and_dead_letters,
+    the_stream_limit_is_configured,
     admin_actions_need_the_token
 );
 
 async fn start(t: &TestDb, role: Role, worker: &str) -> Service {
+    start_with(t, role, worker, Limits::default()).await
+}
+
+async fn start_with(t: &TestDb, role: Role, worker: &str, limits: Limits) -> Service {
     let config = ServiceConfig {
         database_url: t.url.clone(),
         database_max_connections: 6,
@@ -43,6 +48,7 @@ async fn start(t: &TestDb, role: Role, worker: &str) -> Service {
             worker_id: worker.into(),
             shutdown_grace: Duration::from_secs(2),
         },
+        limits,
         chain: None,
     };
     Service::start(config, |_| Registry::new().register(Probe))
@@ -626,6 +632,42 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     assert_eq!(action, "webhook.update", "refused changes are not recorded");
     assert_eq!(detail["url"], moved.url.as_str());
     assert_eq!(detail["secret"], "changed", "never the secret itself");
+    s.stop().await;
+}
+
+/// `--max-event-streams`: beyond it a stream is refused with 503 `too_many_streams`, naming
+/// the limit, and a closed stream frees its slot.
+async fn the_stream_limit_is_configured(backend: Backend) {
+    let t = setup(backend).await;
+    let limits = Limits {
+        event_streams: 2,
+        ..Limits::default()
+    };
+    let s = start_with(&t, Role::All, "streams", limits).await;
+    let url = format!("{}/v1/events", base(&s));
+    let first = SseClient::connect(&url, None).await;
+    let _second = SseClient::connect(&url, None).await;
+    let refused = reqwest::get(&url).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let err: Value = refused.json().await.unwrap();
+    assert_eq!(err["code"], "too_many_streams");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("serves 2 event streams"),
+        "{err}"
+    );
+    drop(first);
+    // The server notices a closed connection when a write to it fails, which takes an event
+    // or two (the first write only draws the peer's reset) or the keep-alive comment (15 s):
+    // each try makes events.
+    eventually(Duration::from_secs(30), "a slot to come free", || async {
+        probe(&s, &ProbeData::default()).await;
+        let res = reqwest::get(&url).await.unwrap();
+        (res.status() == StatusCode::OK).then_some(())
+    })
+    .await;
     s.stop().await;
 }
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, parse_uuid};
 use super::time::from_ms;
-use crate::engine::outbox::{MAX_STREAMS, Subscription};
+use crate::engine::outbox::Subscription;
 use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
 use crate::store::workflows::{self as rows, Status};
 
@@ -177,7 +177,8 @@ fn subscribe(app: &AppState) -> Result<Subscription, ApiError> {
         ApiError::unavailable(
             "too_many_streams",
             format!(
-                "this server already serves {MAX_STREAMS} event streams; retry later or on another instance"
+                "this server already serves {} event streams; retry later or on another instance",
+                app.outbox.capacity()
             ),
         )
     })

@@ -161,6 +161,7 @@ async fn bench_on(
         admin_token: Some(ADMIN_TOKEN.into()),
         role: Role::All,
         engine: EngineConfig::generated(),
+        limits: Default::default(),
         chain: Some(ChainSetup {
             config: chain_config,
             signer,

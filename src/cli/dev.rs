@@ -91,6 +91,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             admin_token: args.admin_token.clone(),
             role: Role::All,
             engine: EngineConfig::generated(),
+            limits: Default::default(),
             chain: Some(ChainSetup {
                 config: args.signer.chain_config(&anvil.endpoint()),
                 signer: signer.clone(),

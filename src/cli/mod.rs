@@ -87,4 +87,6 @@ pub struct ServeArgs {
     pub chain: chain::ChainArgs,
     #[command(flatten)]
     pub contracts: chain::ContractArgs,
+    #[command(flatten)]
+    pub limits: crate::service::Limits,
 }

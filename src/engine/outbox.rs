@@ -16,8 +16,8 @@ use crate::store::outbox::{self, SEQUENCE_BATCH};
 /// How often an idle sequencer looks for new rows: the added latency of a live event.
 const POLL: Duration = Duration::from_millis(25);
 
-/// Event streams one process serves at once: each reads the database whenever the head
-/// moves, so their number is what bounds that load.
+/// Event streams one process serves at once unless configured (`--max-event-streams`): each
+/// reads the database whenever the head moves, so their number is what bounds that load.
 pub const MAX_STREAMS: usize = 512;
 
 /// The newest visible outbox position, as this process last saw it, and the stream slots.
@@ -25,6 +25,7 @@ pub const MAX_STREAMS: usize = 512;
 pub struct OutboxFeed {
     head: watch::Receiver<i64>,
     streams: Arc<Semaphore>,
+    capacity: usize,
 }
 
 /// A stream's hold on the feed: the head to wait on, and its slot until it is dropped.
@@ -34,7 +35,12 @@ pub struct Subscription {
 }
 
 impl OutboxFeed {
-    /// A subscription for one stream, or `None` when `MAX_STREAMS` are open.
+    /// How many streams it serves at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// A subscription for one stream, or `None` when `capacity` are open.
     pub fn subscribe(&self) -> Option<Subscription> {
         let slot = self.streams.clone().try_acquire_owned().ok()?;
         Some(Subscription {
@@ -44,10 +50,12 @@ impl OutboxFeed {
     }
 }
 
-/// Starts the sequencer task; it stops when `stop` is cancelled.
+/// Starts the sequencer task, with a feed for `max_streams` streams at once; it stops when
+/// `stop` is cancelled.
 pub fn spawn(
     db: DatabaseConnection,
     stop: CancellationToken,
+    max_streams: usize,
 ) -> (OutboxFeed, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(0);
     let task = tokio::spawn(async move {
@@ -80,7 +88,8 @@ pub fn spawn(
     });
     let feed = OutboxFeed {
         head: rx,
-        streams: Arc::new(Semaphore::new(MAX_STREAMS)),
+        streams: Arc::new(Semaphore::new(max_streams)),
+        capacity: max_streams,
     };
     (feed, task)
 }

@@ -24,10 +24,11 @@ use crate::store::{self, webhooks as rows};
 
 /// How often an idle dispatcher looks for new events and due retries.
 const POLL: Duration = Duration::from_millis(100);
-/// Requests under way at once (per process).
+/// Requests under way at once (per process) unless configured (`--webhook-requests`).
 pub const CONCURRENCY: usize = 256;
-/// Requests under way at once to one subscription: a receiver that hangs until the timeout
-/// holds at most these slots, and the others keep the rest.
+/// Requests under way at once to one subscription unless configured
+/// (`--webhook-requests-per-subscription`): a receiver that hangs until the timeout holds at
+/// most these slots, and the others keep the rest.
 pub const PER_WEBHOOK: usize = 64;
 /// Outcomes written to the delivery log per transaction, at most.
 const RECORD_BATCH: usize = 512;
@@ -44,6 +45,9 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     settings: SettingsHandle,
     http: reqwest::Client,
+    /// Requests under way at once, in all and to one subscription.
+    concurrency: usize,
+    per_webhook: usize,
     /// Requests under way, by subscription.
     in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
     /// Rung by each request that ends: its subscription may take another slot at once.
@@ -54,7 +58,14 @@ pub struct Dispatcher {
 type Recorded = (i64, rows::AttemptResult);
 
 impl Dispatcher {
-    pub fn new(db: DatabaseConnection, settings: SettingsHandle) -> Dispatcher {
+    /// A dispatcher making at most `concurrency` requests at once, `per_webhook` of them to one
+    /// subscription (never more than `concurrency`).
+    pub fn new(
+        db: DatabaseConnection,
+        settings: SettingsHandle,
+        concurrency: usize,
+        per_webhook: usize,
+    ) -> Dispatcher {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             // A redirect would send the signed event somewhere the operator did not name.
@@ -66,6 +77,8 @@ impl Dispatcher {
             db,
             settings,
             http,
+            concurrency,
+            per_webhook: per_webhook.min(concurrency),
             in_flight: Default::default(),
             finished: Default::default(),
         }
@@ -75,11 +88,11 @@ impl Dispatcher {
     /// finish (each is bounded by the timeout) and records them.
     ///
     /// Each request runs on its own task, so a receiver that answers slowly holds one of the
-    /// `CONCURRENCY` slots and nothing else; outcomes are written to the log in groups, one
+    /// `concurrency` slots and nothing else; outcomes are written to the log in groups, one
     /// transaction for all that finished meanwhile.
     pub async fn run(self, stop: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        let (outcomes, recorded) = mpsc::channel::<Recorded>(4 * CONCURRENCY);
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let (outcomes, recorded) = mpsc::channel::<Recorded>(4 * self.concurrency);
         let recorder = tokio::spawn(record(self.db.clone(), recorded));
         loop {
             let busy = match self.round(&slots, &outcomes).await {
@@ -99,7 +112,9 @@ impl Dispatcher {
             }
         }
         // Every slot back: the requests under way are done and their outcomes sent.
-        let _ = slots.acquire_many(CONCURRENCY as u32).await;
+        let _ = slots
+            .acquire_many(u32::try_from(self.concurrency).unwrap_or(u32::MAX))
+            .await;
         drop(outcomes);
         let _ = recorder.await;
     }
@@ -122,13 +137,13 @@ impl Dispatcher {
         let room: Vec<(Uuid, u64)> = self
             .in_flight()
             .iter()
-            .map(|(id, n)| (*id, PER_WEBHOOK.saturating_sub(*n) as u64))
+            .map(|(id, n)| (*id, self.per_webhook.saturating_sub(*n) as u64))
             .collect();
         let claim = rows::Claim {
             now_ms: now,
             lease_until_ms: now + LEASE_MS,
             limit: free,
-            per_webhook: PER_WEBHOOK as u64,
+            per_webhook: self.per_webhook as u64,
             room: &room,
         };
         let due = rows::claim_due(&self.db, &claim).await?;

@@ -90,6 +90,7 @@ impl Stack {
                 worker_id: "test-worker".into(),
                 shutdown_grace: Duration::from_secs(5),
             },
+            limits: Default::default(),
             chain: Some(ChainSetup {
                 config: ChainConfig {
                     rpc_url: anvil.endpoint(),
