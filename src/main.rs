@@ -56,6 +56,10 @@ async fn main() -> anyhow::Result<()> {
             let db = store::connect(&cli.database_url).await?;
             mintflow::cli::workflows::run(&db, cmd).await
         }
+        Command::Webhooks(cmd) => {
+            let db = store::connect(&cli.database_url).await?;
+            mintflow::cli::webhooks::run(&db, cmd).await
+        }
         Command::Bench(cmd) => mintflow::bench::run(cmd).await,
     }
 }

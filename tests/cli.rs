@@ -107,6 +107,110 @@ async fn workflows_commands() {
     }
 }
 
+/// `mintflow webhooks`: the subscriptions, a delivery log filtered by status, and redelivery
+/// by id and of all the rest, each recorded in the audit log under the shell's user.
+#[tokio::test]
+async fn webhooks_commands() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let t = TestDb::new(backend).await;
+        let client = Client::new(t.db.clone(), Default::default());
+        for _ in 0..2 {
+            let waiting = StartOptions {
+                waiting: true,
+                ..Default::default()
+            };
+            client
+                .start::<Probe>(ProbeState::First, &ProbeData::default(), waiting)
+                .await
+                .unwrap();
+        }
+        let hook = mintflow::store::webhooks::WebhookRow {
+            id: uuid::Uuid::now_v7(),
+            url: "http://127.0.0.1:9/cli-test".into(),
+            secret: "a-secret-never-shown".into(),
+            kinds: Some(serde_json::json!(["probe"])),
+            states: None,
+            description: None,
+            cursor: 0,
+            created_at_ms: mintflow::store::now_ms(),
+            created_by: "test".into(),
+            previous_secret: None,
+            previous_secret_until_ms: None,
+        };
+        mintflow::store::webhooks::save(&t.db, &hook).await.unwrap();
+        mintflow::store::outbox::sequence(&t.db).await.unwrap();
+        let now = mintflow::store::now_ms();
+        assert_eq!(
+            mintflow::store::webhooks::fan_out(&t.db, now)
+                .await
+                .unwrap(),
+            2
+        );
+        t.db.execute_unprepared("UPDATE webhook_deliveries SET status = 'failed', attempts = 20")
+            .await
+            .unwrap();
+        let id = hook.id.to_string();
+
+        let (ok, out, err) = mintflow(&t.url, &["webhooks", "list"]);
+        assert!(ok, "{err}");
+        assert!(
+            out.contains("http://127.0.0.1:9/cli-test") && out.contains("probe"),
+            "{out}"
+        );
+        assert!(!out.contains("a-secret-never-shown"), "{out}");
+        let (ok, out, err) = mintflow(
+            &t.url,
+            &[
+                "webhooks",
+                "deliveries",
+                &id,
+                "--status",
+                "failed",
+                "--json",
+            ],
+        );
+        assert!(ok, "{err}");
+        let failed: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let failed = failed.as_array().unwrap();
+        assert_eq!(failed.len(), 2, "{out}");
+        let first = failed[0]["id"].to_string();
+        let (ok, _, err) = mintflow(&t.url, &["webhooks", "deliveries", &id, "--status", "lost"]);
+        assert!(!ok && err.contains("lost"), "{err}");
+
+        let (ok, out, err) = mintflow(
+            &t.url,
+            &[
+                "webhooks",
+                "redeliver",
+                &id,
+                "--delivery-id",
+                &first,
+                "--reason",
+                "back up",
+            ],
+        );
+        assert!(ok, "{err}");
+        assert!(out.contains("1 deliveries"), "{out}");
+        let (ok, out, _) = mintflow(&t.url, &["webhooks", "redeliver", &id]);
+        assert!(ok && out.contains("1 deliveries"), "{out}");
+        let (ok, out, _) = mintflow(
+            &t.url,
+            &["webhooks", "deliveries", &id, "--status", "pending"],
+        );
+        assert!(ok && out.matches("pending").count() == 2, "{out}");
+        assert_eq!(
+            t.scalar_i64(
+                "SELECT count(*) FROM audit_log WHERE action = 'webhook.redeliver' AND actor = 'dana'"
+            )
+            .await,
+            2
+        );
+        let unknown = uuid::Uuid::now_v7().to_string();
+        let (ok, _, err) = mintflow(&t.url, &["webhooks", "redeliver", &unknown]);
+        assert!(!ok && err.contains("no webhook"), "{err}");
+    }
+}
+
 #[test]
 fn openapi_command_prints_the_committed_spec() {
     let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))

@@ -437,22 +437,10 @@ impl WebhooksApi {
             delivery_ids,
             reason,
         } = body.0;
-        let txn = store::begin_write(&app.db).await?;
-        rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
         let ids = delivery_ids.unwrap_or_default();
-        let requeued = rows::requeue_failed(&txn, id, &ids, store::now_ms()).await?;
-        audit::record(
-            &txn,
-            &who,
-            "webhook.redeliver",
-            &id.to_string(),
-            Some(serde_json::json!({
-                "requeued": requeued, "delivery_ids": ids, "reason": reason,
-            })),
-        )
-        .await?;
-        txn.commit().await?;
-        tracing::info!(webhook = %id, by = who, requeued, "webhook deliveries requeued");
+        let requeued = rows::redeliver(&app.db, id, &ids, &who, reason.as_deref())
+            .await?
+            .ok_or_else(|| not_found(id))?;
         Ok(Json(Redelivered { requeued }))
     }
 

@@ -2,6 +2,7 @@
 pub mod chain;
 pub mod deploy;
 pub mod dev;
+pub mod webhooks;
 pub mod workflows;
 
 use clap::{Parser, Subcommand};
@@ -55,6 +56,9 @@ pub enum Command {
     /// Inspect and act on workflows in the database.
     #[command(subcommand)]
     Workflows(workflows::WorkflowsCommand),
+    /// Inspect webhook subscriptions and their deliveries; redeliver given-up ones.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Measure performance; prints figures, asserts nothing.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),

@@ -195,14 +195,18 @@ fn found(w: Option<workflow::Model>, id: Uuid) -> anyhow::Result<workflow::Model
 }
 
 fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
-    let actor = actor
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "cli".into());
     Actor {
-        actor,
+        actor: cli_actor(actor),
         via: "cli".into(),
         reason,
     }
+}
+
+/// Who acts from the shell: `--actor`, else `$USER`, else `cli`.
+pub(super) fn cli_actor(actor: Option<String>) -> String {
+    actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "cli".into())
 }
 
 fn report(id: Uuid, action: &str, out: ActionOutcome) -> anyhow::Result<()> {

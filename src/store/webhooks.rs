@@ -161,10 +161,38 @@ pub async fn delete_finished_before<C: ConnectionTrait>(
     .await
 }
 
+/// An operator's redelivery, in one transaction with its audit entry: puts subscription
+/// `webhook_id`'s given-up deliveries of `ids` (every one when empty) back in the queue. How
+/// many, or `None` when there is no such subscription.
+pub async fn redeliver(
+    db: &DatabaseConnection,
+    webhook_id: Uuid,
+    ids: &[i64],
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<Option<u64>, DbErr> {
+    let txn = begin_write(db).await?;
+    if find(&txn, webhook_id).await?.is_none() {
+        return Ok(None);
+    }
+    let requeued = requeue_failed(&txn, webhook_id, ids, super::now_ms()).await?;
+    super::audit::record(
+        &txn,
+        actor,
+        "webhook.redeliver",
+        &webhook_id.to_string(),
+        Some(serde_json::json!({ "requeued": requeued, "delivery_ids": ids, "reason": reason })),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(webhook = %webhook_id, by = actor, requeued, "webhook deliveries requeued");
+    Ok(Some(requeued))
+}
+
 /// Puts a subscription's given-up deliveries back in the queue, due now, with a fresh budget
 /// of attempts: those of `ids`, or every one when `ids` is empty. Their last error stays until
 /// the next attempt. Returns how many.
-pub async fn requeue_failed<C: ConnectionTrait>(
+async fn requeue_failed<C: ConnectionTrait>(
     conn: &C,
     webhook_id: Uuid,
     ids: &[i64],
