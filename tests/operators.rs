@@ -430,6 +430,8 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     .await;
     assert_eq!(received.refused(), 8);
     assert!(received.accepted().is_empty());
+    // Operators see them waiting for a redelivery in the metrics and the stats.
+    assert_eq!(given_up(&s).await, (4.0, 4));
     for d in failed["items"].as_array().unwrap() {
         assert_eq!(d["attempts"], 2, "{d}");
         assert_eq!(d["last_status_code"], 500, "{d}");
@@ -565,6 +567,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         "nothing went to the old address"
     );
     assert_eq!(redeliver(json!({})).await, 0, "nothing is failed any more");
+    assert_eq!(given_up(&s).await, (0.0, 0));
     eventually(
         Duration::from_secs(10),
         "the log to show them delivered",
@@ -669,6 +672,32 @@ async fn the_stream_limit_is_configured(backend: Backend) {
     })
     .await;
     s.stop().await;
+}
+
+/// `mintflow_webhook_deliveries_failed` in `/metrics`, and `events.webhook_failed` in
+/// `/v1/stats`.
+async fn given_up(s: &Service) -> (f64, u64) {
+    let metrics = reqwest::get(format!("{}/metrics", base(s)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("mintflow_webhook_deliveries_failed ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no mintflow_webhook_deliveries_failed in {metrics}"));
+    let stats: Value = reqwest::get(format!("{}/v1/stats", base(s)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (gauge, stats["events"]["webhook_failed"].as_u64().unwrap())
 }
 
 /// A receiver that accepts connections and never answers holds at most `PER_WEBHOOK` of the

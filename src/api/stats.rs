@@ -53,6 +53,9 @@ pub struct EventStats {
     pub webhook_pending: u64,
     /// How long the oldest of them has waited; `null` when none waits.
     pub oldest_webhook_age_ms: Option<i64>,
+    /// Webhook deliveries given up after `webhook_max_attempts`, waiting for
+    /// `POST /v1/webhooks/{id}/redeliver`.
+    pub webhook_failed: u64,
 }
 
 #[derive(Object)]
@@ -95,6 +98,7 @@ impl From<Overview> for Stats {
                 outbox_unordered: o.events.outbox_unordered,
                 webhook_pending: o.events.webhook_pending,
                 oldest_webhook_age_ms: o.events.oldest_webhook_age_ms,
+                webhook_failed: o.events.webhook_failed,
             },
             signer: o.signer.map(|s| SignerStats {
                 address: s.address.to_string(),

@@ -41,6 +41,7 @@ pub const TX_OLDEST_UNCONFIRMED_AGE: &str = "mintflow_tx_oldest_unconfirmed_age_
 pub const OUTBOX_UNORDERED: &str = "mintflow_outbox_unordered";
 pub const WEBHOOK_PENDING: &str = "mintflow_webhook_deliveries_pending";
 pub const WEBHOOK_OLDEST_AGE: &str = "mintflow_webhook_oldest_pending_age_seconds";
+pub const WEBHOOK_FAILED: &str = "mintflow_webhook_deliveries_failed";
 /// Webhook delivery attempts made by this process, by `outcome`: `delivered`, `retry` (failed,
 /// tried again later) or `failed` (given up).
 pub const WEBHOOK_ATTEMPTS: &str = "mintflow_webhook_attempts_total";
@@ -198,6 +199,12 @@ fn render_overview(out: &mut String, o: &Overview) {
         "Age of the oldest webhook delivery not delivered yet (0 when none waits).",
         [(Vec::new(), seconds(o.events.oldest_webhook_age_ms))],
     );
+    gauge(
+        out,
+        WEBHOOK_FAILED,
+        "Webhook deliveries given up after webhook_max_attempts, waiting to be redelivered.",
+        [(Vec::new(), o.events.webhook_failed as f64)],
+    );
     let Some(s) = &o.signer else {
         return;
     };
@@ -287,7 +294,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 19] = [
+    const ALL: [&str; 20] = [
         HTTP_REQUEST_DURATION,
         STEP_DURATION,
         MINT_BATCH_SIZE,
@@ -305,6 +312,7 @@ mod tests {
         OUTBOX_UNORDERED,
         WEBHOOK_PENDING,
         WEBHOOK_OLDEST_AGE,
+        WEBHOOK_FAILED,
         WEBHOOK_ATTEMPTS,
         OVERVIEW_UP,
     ];

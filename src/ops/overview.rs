@@ -34,6 +34,8 @@ pub struct EventBacklog {
     /// Webhook deliveries not delivered yet (nor given up).
     pub webhook_pending: u64,
     pub oldest_webhook_age_ms: Option<i64>,
+    /// Webhook deliveries given up, waiting for an operator's redelivery.
+    pub webhook_failed: u64,
 }
 
 pub struct SignerOverview {
@@ -102,6 +104,7 @@ pub async fn snapshot(db: &DatabaseConnection, chain: Option<&Chain>) -> Result<
             outbox_unordered: backlog.outbox_unordered.max(0) as u64,
             webhook_pending: backlog.webhook_pending.max(0) as u64,
             oldest_webhook_age_ms: age(backlog.oldest_webhook_ms),
+            webhook_failed: backlog.webhook_failed.max(0) as u64,
         },
         signer,
         generated_at: Utc::now(),

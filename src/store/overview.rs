@@ -41,6 +41,8 @@ pub struct Backlog {
     pub outbox_unordered: i64,
     /// Webhook deliveries not delivered or given up yet.
     pub webhook_pending: i64,
+    /// Webhook deliveries given up, waiting for an operator's redelivery (or retention).
+    pub webhook_failed: i64,
     /// When the oldest of them was created (unix ms).
     pub oldest_webhook_ms: Option<i64>,
 }
@@ -71,6 +73,8 @@ pub async fn backlog<C: ConnectionTrait>(
                  (SELECT count(*) FROM outbox WHERE position IS NULL) AS outbox_unordered,
                  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')
                    AS webhook_pending,
+                 (SELECT count(*) FROM webhooks h JOIN webhook_deliveries d
+                    ON d.webhook_id = h.id AND d.status = 'failed') AS webhook_failed,
                  (SELECT min(created_at_ms) FROM webhook_deliveries WHERE status = 'pending')
                    AS oldest_webhook_ms"#,
         ),
