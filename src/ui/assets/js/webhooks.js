@@ -4,7 +4,7 @@
 import { admin, hasToken, query } from './api.js';
 import { badge, errorBox, h, row, show, table, time, workflowLink } from './dom.js';
 
-const LIST_HEADERS = ['url', 'kinds', 'states', 'description', 'position', 'created'];
+const LIST_HEADERS = ['url', 'kinds', 'states', 'description', 'position', 'created', 'old secret signs until'];
 const LOG_HEADERS = ['id', 'position', 'workflow', 'status', 'attempts', 'last answer', 'last error', 'next attempt', 'delivered', 'actions'];
 const STATUSES = ['pending', 'delivered', 'failed'];
 /** How often the log is read again while page one is shown: deliveries move without events. */
@@ -30,7 +30,7 @@ function subscriptions(root) {
       list.replaceChildren(table(LIST_HEADERS, hooks.map((w) => row(LIST_HEADERS, [
         h('a', { href: `#/webhooks/${encodeURIComponent(w.id)}`, class: 'mono wrap' }, w.url),
         show(w.kinds?.join(', ') || 'all'), show(w.states?.join(', ') || 'all'), show(w.description),
-        show(w.position), time(w.created_at),
+        show(w.position), time(w.created_at), time(w.previous_secret_until),
       ], { dataset: { id: w.id } })), { id: 'webhooks-table' }));
     }
     list.dataset.loaded = 'yes';
