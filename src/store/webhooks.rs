@@ -18,7 +18,8 @@ use super::{begin_write, exec, query, sql};
 /// Events fanned out per subscription per round.
 const FAN_OUT_BATCH: u64 = 1_000;
 
-#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+/// A subscription. `Debug` leaves the secrets out, so no log line can carry them.
+#[derive(Clone, PartialEq, FromQueryResult)]
 pub struct WebhookRow {
     pub id: Uuid,
     pub url: String,
@@ -36,6 +37,19 @@ pub struct WebhookRow {
     /// `previous_secret_until_ms`. Never returned, never logged.
     pub previous_secret: Option<String>,
     pub previous_secret_until_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for WebhookRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookRow")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("kinds", &self.kinds)
+            .field("states", &self.states)
+            .field("cursor", &self.cursor)
+            .field("previous_secret_until_ms", &self.previous_secret_until_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookRow {
@@ -309,8 +323,9 @@ async fn insert_deliveries<C: ConnectionTrait>(
     exec(conn, &statement, values).await
 }
 
-/// A delivery claimed for sending, with what it takes to send it.
-#[derive(Clone, Debug)]
+/// A delivery claimed for sending, with what it takes to send it. `Debug` leaves the secrets
+/// out.
+#[derive(Clone)]
 pub struct DueDelivery {
     pub delivery: DeliveryRow,
     pub url: String,
@@ -318,6 +333,16 @@ pub struct DueDelivery {
     pub secrets: Vec<String>,
     /// The event; `None` when retention removed it before it could be sent.
     pub event: Option<OutboxEvent>,
+}
+
+impl std::fmt::Debug for DueDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DueDelivery")
+            .field("delivery", &self.delivery)
+            .field("url", &self.url)
+            .field("event", &self.event)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How many due deliveries to claim, and from whom.
@@ -565,5 +590,25 @@ mod tests {
         let rotating = target(Some("previous"), Some(2_000));
         assert_eq!(rotating.secrets(1_999), ["current", "previous"]);
         assert_eq!(rotating.secrets(2_000), ["current"]);
+    }
+
+    #[test]
+    fn debug_output_leaves_the_secrets_out() {
+        let row = super::WebhookRow {
+            id: uuid::Uuid::nil(),
+            url: "https://example.com/hook".into(),
+            secret: "current-secret-value".into(),
+            kinds: None,
+            states: None,
+            description: None,
+            cursor: 0,
+            created_at_ms: 0,
+            created_by: "test".into(),
+            previous_secret: Some("previous-secret-value".into()),
+            previous_secret_until_ms: Some(1),
+        };
+        let shown = format!("{row:?}");
+        assert!(shown.contains("example.com"), "{shown}");
+        assert!(!shown.contains("secret-value"), "{shown}");
     }
 }
