@@ -340,30 +340,14 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     );
     // What operators watch: the deliveries waiting (the down receiver's 5), and this
     // process's attempts (other tests in this process add to those counters, never less).
-    let metrics = reqwest::get(format!("{}/metrics", base(&s)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let sample = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-    };
+    let (metrics, stats) = observe(&s).await;
+    let sample = |name: &str| sample(&metrics, name);
     assert_eq!(sample("mintflow_webhook_deliveries_pending"), 5.0);
     assert!(sample("mintflow_webhook_oldest_pending_age_seconds") >= 0.0);
     assert!(sample("mintflow_webhook_attempts_total{outcome=\"retry\"}") >= 3.0);
     assert!(
         sample("mintflow_webhook_attempts_total{outcome=\"delivered\"}") >= expected.len() as f64
     );
-    let stats: Value = reqwest::get(format!("{}/v1/stats", base(&s)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(stats["events"]["webhook_pending"], 5, "{stats}");
     // The secret is never shown again.
     let listed: Value = admin_get(&http, format!("{}/v1/webhooks", base(&s))).await;
@@ -677,27 +661,36 @@ async fn the_stream_limit_is_configured(backend: Backend) {
 /// `mintflow_webhook_deliveries_failed` in `/metrics`, and `events.webhook_failed` in
 /// `/v1/stats`.
 async fn given_up(s: &Service) -> (f64, u64) {
+    let (metrics, stats) = observe(s).await;
+    (
+        sample(&metrics, "mintflow_webhook_deliveries_failed"),
+        stats["events"]["webhook_failed"].as_u64().unwrap(),
+    )
+}
+
+/// What operators watch: `/metrics` as text and `/v1/stats`.
+async fn observe(s: &Service) -> (String, Value) {
     let metrics = reqwest::get(format!("{}/metrics", base(s)))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let gauge = metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("mintflow_webhook_deliveries_failed ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no mintflow_webhook_deliveries_failed in {metrics}"));
-    let stats: Value = reqwest::get(format!("{}/v1/stats", base(s)))
+    let stats = reqwest::get(format!("{}/v1/stats", base(s)))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    (gauge, stats["events"]["webhook_failed"].as_u64().unwrap())
+    (metrics, stats)
+}
+
+/// One sample's value (`name` with its labels, as printed).
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
 /// A receiver that accepts connections and never answers holds at most `PER_WEBHOOK` of the
