@@ -832,14 +832,20 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
         .await
         .unwrap()
         .expect("events after 1 were deleted");
-    let res = http
-        .get(format!("{}/v1/events", base(&s)))
-        .header("Last-Event-ID", "1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::CONFLICT);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let resume = |last_event_id: &'static str| {
+        let (http, url) = (http.clone(), format!("{}/v1/events", base(&s)));
+        async move {
+            let res = http
+                .get(url)
+                .header("Last-Event-ID", last_event_id)
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = resume("1").await;
+    assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["code"], "events_forgotten");
     assert!(
         body["message"]
@@ -870,14 +876,8 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
             .unwrap();
         assert_eq!(res.status(), status, "{path}");
     }
-    let res = http
-        .get(format!("{}/v1/events", base(&s)))
-        .header("Last-Event-ID", "yesterday")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let err: Value = res.json().await.unwrap();
+    let (status, err) = resume("yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["code"], "invalid_last_event_id");
 
     let by_key = get("/v1/workflows?idempotency_key=search-me".into()).await;
