@@ -121,6 +121,40 @@ impl TestDb {
     }
 }
 
+impl Drop for TestDb {
+    /// A passing test's PostgreSQL database goes with it: left behind, a few hundred test runs
+    /// fill the server's disk (they did, on a CI machine). A failing test's stays for a look;
+    /// `.ci/run` sweeps those before it tests.
+    fn drop(&mut self) {
+        if self.backend != Backend::Postgres || std::thread::panicking() {
+            return;
+        }
+        let Some(name) = self.url.rsplit('/').next().map(str::to_owned) else {
+            return;
+        };
+        let admin_url = format!("{}/postgres", pg_server());
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        // Drop runs on the test's runtime, which must not be blocked on: a runtime of its own,
+        // on a thread of its own. FORCE ends the connections pools still hold.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(async {
+                let admin = store::connect_with_pool(&admin_url, 1).await.ok()?;
+                let result = admin.execute_unprepared(&sql).await;
+                admin.close().await.ok();
+                result.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("test database {name} was not dropped");
+        }
+    }
+}
+
 /// The migrated template database every PostgreSQL test database is cloned from. Its name
 /// carries a hash of the migration sources, so a changed migration gets a new template; an
 /// advisory lock makes concurrent test processes build it once.
