@@ -431,20 +431,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     // The receiver moved: the subscription follows it with a new secret, keeping its log.
     let moved = Receiver::start(0).await;
     let hook_url = format!("{}/v1/webhooks/{hook_id}", base(&s));
-    let patch = |url: String, body: Value| {
-        let http = http.clone();
-        async move {
-            let res = http
-                .patch(url)
-                .bearer_auth(TOKEN)
-                .header("X-Actor", "bob")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (res.status(), res.json::<Value>().await.unwrap())
-        }
-    };
+    let patch = |url: String, body: Value| as_bob(&http, reqwest::Method::PATCH, url, body);
     for (body, code) in [
         (json!({ "url": "not a url" }), "invalid_url"),
         (json!({ "kinds": [] }), "invalid_filter"),
@@ -495,21 +482,12 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     );
 
     let redeliver = |body: Value| {
-        let http = http.clone();
         let url = format!("{}/v1/webhooks/{hook_id}/redeliver", base(&s));
+        let sent = as_bob(&http, reqwest::Method::POST, url, body);
         async move {
-            let res = http
-                .post(url)
-                .bearer_auth(TOKEN)
-                .header("X-Actor", "bob")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::OK);
-            res.json::<Value>().await.unwrap()["requeued"]
-                .as_u64()
-                .unwrap()
+            let (status, answer) = sent.await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+            answer["requeued"].as_u64().unwrap()
         }
     };
     // One by id first: only it arrives.
@@ -666,6 +644,24 @@ async fn given_up(s: &Service) -> (f64, u64) {
         sample(&metrics, "mintflow_webhook_deliveries_failed"),
         stats["events"]["webhook_failed"].as_u64().unwrap(),
     )
+}
+
+/// An admin request by the operator `bob`: its status and JSON answer.
+async fn as_bob(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> (StatusCode, Value) {
+    let res = http
+        .request(method, url)
+        .bearer_auth(TOKEN)
+        .header("X-Actor", "bob")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json::<Value>().await.unwrap())
 }
 
 /// What operators watch: `/metrics` as text and `/v1/stats`.
