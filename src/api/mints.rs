@@ -314,10 +314,7 @@ pub async fn accept(
         ));
     }
     let settings = app.settings.get();
-    let ip = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip().to_string());
+    let ip = Some(super::client::key(req));
     let ticket = app
         .admission
         .admit(

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod dead_letters;
 pub mod deployments;
 pub mod error;
