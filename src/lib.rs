@@ -1,4 +1,5 @@
 pub mod api;
+pub mod app;
 pub mod bench;
 pub mod chain;
 pub mod cli;

@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
                 database_max_connections: args.database_max_connections,
                 listen_addr: args.listen_addr,
                 admin_token: args.admin_token,
+                public_reads: args.public_reads,
                 role: args.role,
                 engine,
                 chain: args.chain.setup(&args.contracts)?,
@@ -59,6 +60,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Webhooks(cmd) => {
             let db = store::connect(&cli.database_url).await?;
             mintflow::cli::webhooks::run(&db, cmd).await
+        }
+        Command::Keys(cmd) => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            mintflow::cli::keys::run(&db, cmd).await
         }
         Command::Bench(cmd) => mintflow::bench::run(cmd).await,
     }

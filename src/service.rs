@@ -74,6 +74,9 @@ pub struct ServiceConfig {
     pub database_max_connections: u32,
     pub listen_addr: String,
     pub admin_token: Option<String>,
+    /// `PUBLIC_READS`: operator reads (lists, histories, events, stats, metrics) need no key.
+    /// Only for a private network.
+    pub public_reads: bool,
     pub role: Role,
     pub engine: EngineConfig,
     /// The chain this process sends transactions to; `None` runs without one.
@@ -262,7 +265,11 @@ impl Service {
                 db: db.clone(),
                 client: client.clone(),
                 settings: settings.clone(),
-                admin_token: config.admin_token.clone(),
+                auth: api::auth::Authenticator::new(
+                    db.clone(),
+                    config.admin_token.as_deref(),
+                    config.public_reads,
+                ),
                 chain: chain.clone(),
                 contracts: contracts.clone(),
                 queue: queue.clone(),
@@ -278,7 +285,8 @@ impl Service {
         };
         if config.admin_token.as_deref().is_none_or(str::is_empty) && config.role != Role::Worker {
             tracing::warn!(
-                "ADMIN_TOKEN is not set: admin endpoints (retry, cancel, settings) are closed"
+                "ADMIN_TOKEN is not set: only API keys with the admin scope reach admin endpoints \
+                 (create one with `mintflow keys create --scope admin`)"
             );
         }
         Ok(Service {

@@ -38,6 +38,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
         database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: admin_token.map(str::to_owned),
+        public_reads: false,
         role: Role::All,
         engine: EngineConfig {
             worker_id: "api-test".into(),
@@ -551,6 +552,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
         database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: None,
+        public_reads: false,
         role: Role::All,
         engine: EngineConfig {
             worker_id: "chain-health-test".into(),

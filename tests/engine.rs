@@ -967,6 +967,7 @@ async fn api_and_worker_roles_split_the_work() {
         database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: None,
+        public_reads: false,
         role,
         engine: mintflow::engine::EngineConfig {
             worker_id: worker.into(),

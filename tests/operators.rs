@@ -43,6 +43,7 @@ async fn start_with(t: &TestDb, role: Role, worker: &str, limits: Limits) -> Ser
         database_max_connections: 6,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: Some(TOKEN.into()),
+        public_reads: false,
         role,
         engine: EngineConfig {
             worker_id: worker.into(),

@@ -25,6 +25,9 @@ const RETAIN_EVERY: u64 = 4096;
 pub struct Admission {
     payer: Limiter,
     ip: Limiter,
+    /// Per API key. Keys have quotas of their own, so one limiter per quota (`Limiter` is
+    /// rebuilt when the rate changes): keys sharing a quota share a limiter, each keyed by id.
+    key_quota: QuotaLimiters,
     depth: Arc<Mutex<Depth>>,
     latency: Arc<Mutex<Latency>>,
     /// Tokens found in the registry (never removed from it, so never stale).
@@ -48,6 +51,30 @@ struct Depth {
     admitted: i64,
 }
 
+/// An API key's own limit on unpaid mints.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyQuota<'a> {
+    pub key_id: &'a str,
+    pub per_minute: i64,
+}
+
+/// One `Limiter` per distinct quota.
+#[derive(Clone, Default)]
+struct QuotaLimiters(Arc<Mutex<std::collections::HashMap<i64, Limiter>>>);
+
+impl QuotaLimiters {
+    fn check(&self, per_minute: i64, key_id: &str, n: u32) -> Result<(), u64> {
+        let limiter = self
+            .0
+            .lock()
+            .expect("quota limiters")
+            .entry(per_minute)
+            .or_default()
+            .clone();
+        limiter.check(per_minute, key_id, n)
+    }
+}
+
 /// What admission tells an accepted request.
 #[derive(Clone, Copy, Debug)]
 pub struct Ticket {
@@ -56,22 +83,39 @@ pub struct Ticket {
 }
 
 impl Admission {
-    /// Admits `quantity` mints for `payer` from `ip`, or says why not (429).
+    /// Admits `quantity` mints for `payer` from `ip` (within an API key's own `quota` when
+    /// given), or says why not (429).
     pub async fn admit(
         &self,
         db: &DatabaseConnection,
         settings: &Settings,
         payer: &str,
         ip: Option<&str>,
+        quota: Option<KeyQuota<'_>>,
         quantity: u32,
     ) -> Result<Ticket, ApiError> {
+        // Every limit counts mints, not requests: one request of 100 weighs 100.
+        if let Some(quota) = quota {
+            self.key_quota
+                .check(quota.per_minute, quota.key_id, quantity)
+                .map_err(|wait| {
+                    ApiError::too_many_requests(
+                        "key_quota_exceeded",
+                        format!(
+                            "this key may queue {} unpaid mints per minute",
+                            quota.per_minute
+                        ),
+                        wait,
+                    )
+                })?;
+        }
         self.payer
-            .check(settings.payer_rate_per_minute, payer)
+            .check(settings.payer_rate_per_minute, payer, quantity)
             .map_err(|wait| {
                 ApiError::too_many_requests(
                     "payer_rate_limited",
                     format!(
-                        "payer {payer} may make {} mint requests per minute",
+                        "payer {payer} may queue {} mints per minute",
                         settings.payer_rate_per_minute
                     ),
                     wait,
@@ -79,12 +123,12 @@ impl Admission {
             })?;
         if let Some(ip) = ip {
             self.ip
-                .check(settings.ip_rate_per_minute, ip)
+                .check(settings.ip_rate_per_minute, ip, quantity)
                 .map_err(|wait| {
                     ApiError::too_many_requests(
                         "ip_rate_limited",
                         format!(
-                            "this client may make {} mint requests per minute",
+                            "this client may queue {} mints per minute",
                             settings.ip_rate_per_minute
                         ),
                         wait,
@@ -193,8 +237,9 @@ struct Limiter {
 }
 
 impl Limiter {
-    /// `Err(seconds to wait)` when `key` is over its limit; 0 turns the limit off.
-    fn check(&self, per_minute: i64, key: &str) -> Result<(), u64> {
+    /// Takes `n` from `key`'s allowance; `Err(seconds to wait)` when it is over its limit (a
+    /// wait of a whole minute when `n` exceeds the limit itself). 0 turns the limit off.
+    fn check(&self, per_minute: i64, key: &str, n: u32) -> Result<(), u64> {
         let Some(rate) = u32::try_from(per_minute).ok().and_then(NonZeroU32::new) else {
             return Ok(());
         };
@@ -216,9 +261,14 @@ impl Limiter {
         {
             limiter.retain_recent();
         }
-        limiter.check_key(&key.to_owned()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        })
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        match limiter.check_key_n(&key.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+            }
+            Err(_insufficient) => Err(60),
+        }
     }
 }

@@ -5,7 +5,7 @@ use poem_openapi::{Object, OpenApi, Tags, param::Query, payload::Json};
 use serde_json::Value as Json_;
 
 use super::AppState;
-use super::auth::{self, AdminAuth};
+use super::auth::{Access, Read};
 use super::error::ApiError;
 use super::time::from_ms;
 use crate::store::audit;
@@ -47,7 +47,7 @@ impl AuditApi {
     async fn list(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        _auth: Access<Read>,
         /// Page size, 1 to 500.
         #[oai(
             default = "default_limit",
@@ -57,7 +57,6 @@ impl AuditApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let mut rows = audit::list(&app.db, cursor.0, limit.0 + 1).await?;
         let next_cursor = if rows.len() as u64 > limit.0 {
             rows.truncate(limit.0 as usize);

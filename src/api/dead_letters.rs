@@ -9,7 +9,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{self, AdminAuth};
+use super::auth::{Access, Admin, Read};
 use super::error::ApiError;
 use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
 use crate::store::workflows::{ActionOutcome, ListFilter};
@@ -46,6 +46,7 @@ impl DeadLettersApi {
     async fn list(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         /// Only this kind.
         kind: Query<Option<String>>,
         /// Page size, 1 to 500.
@@ -73,14 +74,13 @@ impl DeadLettersApi {
     async fn retry(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         body: Json<BulkRetry>,
         /// Who is acting (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<BulkRetryOutcome>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
-        let who = actor_of(actor.0, body.0.reason);
+        let who = actor_of(auth.actor(actor.0), body.0.reason);
         let mut outcome = BulkRetryOutcome {
             retried: Vec::new(),
             skipped: Vec::new(),

@@ -11,6 +11,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
@@ -176,7 +177,11 @@ impl DeploymentsApi {
 
     /// Every token of this chain mints can target, oldest first.
     #[oai(path = "/v1/tokens", method = "get", operation_id = "list_tokens")]
-    async fn tokens(&self, app: Data<&AppState>) -> Result<Json<Vec<TokenView>>, ApiError> {
+    async fn tokens(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<Vec<TokenView>>, ApiError> {
         let chain = chain(&app)?;
         let all = tokens::list(&app.db, chain.chain_id() as i64).await?;
         Ok(Json(all.into_iter().map(Into::into).collect()))

@@ -22,9 +22,13 @@ pub enum ApiError {
     /// The payment is missing or refused; `code` is the x402 `errorReason`.
     #[oai(status = 402)]
     PaymentRequired(Json<ErrorBody>),
-    /// Missing or wrong admin token, or no admin token configured on the server.
+    /// Missing, unknown, revoked or expired credentials (`missing_credentials`,
+    /// `invalid_credentials`, `key_revoked`, `key_expired`).
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The key is valid but lacks the scope this needs (`insufficient_scope`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
     /// No such resource.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
@@ -65,6 +69,9 @@ impl ApiError {
     }
     pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unauthorized(body(code, message))
+    }
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        ApiError::Forbidden(body(code, message))
     }
     pub fn not_found(code: &str, message: impl Into<String>) -> Self {
         ApiError::NotFound(body(code, message))
@@ -124,7 +131,7 @@ pub async fn to_json_error(err: poem::Error) -> Response {
         return json_error(
             status,
             "unauthorized",
-            "this endpoint needs an `Authorization: Bearer <ADMIN_TOKEN>` header".into(),
+            "this endpoint needs an `Authorization: Bearer <key>` header".into(),
         );
     } else {
         match status {

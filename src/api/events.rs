@@ -21,6 +21,7 @@ use serde_json::Value as Json_;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::time::from_ms;
 use crate::engine::outbox::Subscription;
@@ -92,6 +93,7 @@ impl EventsApi {
     async fn all(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         /// Only these kinds (comma-separated, e.g. `mint,payment`).
         kind: Query<Option<String>>,
         /// Start after this position (what `Last-Event-ID` also says; the header wins).
@@ -138,6 +140,7 @@ impl EventsApi {
     async fn one(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {

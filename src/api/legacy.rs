@@ -6,16 +6,19 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::{
-    Object, OpenApi, Tags,
+    ApiResponse, Object, OpenApi, Tags,
     param::{Header, Path},
     payload::Json,
 };
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, parse_uuid};
+use super::auth::{Access, MaybeKey, Read};
+use super::error::{ApiError, ErrorBody, parse_uuid};
 use super::mint_views::{MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
+use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
+use crate::app::keys::Scope;
 use crate::chain::signer::address_key;
 use crate::store::mints::MINT;
 use crate::store::workflows::{self, ListFilter};
@@ -41,6 +44,55 @@ pub struct LegacyMintBody {
     pub tx_hash_camel: Option<String>,
     #[oai(rename = "paymentType")]
     pub payment_type: Option<PaymentTypeDto>,
+}
+
+/// What `POST /mint` answers.
+#[derive(ApiResponse)]
+pub enum LegacyMintResponse {
+    /// Queued: with a `mint` key, or paid (then `PAYMENT-RESPONSE` carries the settlement).
+    #[oai(status = 200)]
+    Queued(
+        Json<LegacyMintAnswer>,
+        #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+    ),
+    /// Paid, but the settlement was not confirmed within the offer's `maxTimeoutSeconds`:
+    /// follow `GET /queue/item/{queueId}`.
+    #[oai(status = 202)]
+    Settling(Json<LegacyMintAnswer>),
+    /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`
+    /// holds the offer.
+    #[oai(status = 402)]
+    Required(
+        Json<ErrorBody>,
+        #[oai(header = "PAYMENT-REQUIRED")] String,
+        #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+        #[oai(header = "Cache-Control")] String,
+    ),
+}
+
+/// The old answer for mints a payment bought.
+async fn paid_answer(app: &AppState, paid: &X402Paid) -> Result<LegacyMintAnswer, ApiError> {
+    let first = paid.mint_ids.first().copied().ok_or_else(|| {
+        ApiError::conflict(
+            "no_mints",
+            format!("payment {} bought no mints", paid.payment_id),
+        )
+    })?;
+    let mint = find_mint(app, first).await?;
+    let settled = paid.status == "confirmed";
+    Ok(LegacyMintAnswer {
+        success: true,
+        message: if settled {
+            "paid and queued for minting".into()
+        } else {
+            format!("payment {} is settling", paid.payment_id)
+        },
+        queue_id: mint.id,
+        queue_position: mint.queue_position.unwrap_or(0),
+        payer: mint.payer,
+        estimated_wait_seconds: 0,
+        payment_type: mint.payment_type,
+    })
 }
 
 /// The old `POST /mint` answer.
@@ -140,44 +192,89 @@ pub struct LegacyApi;
 
 #[OpenApi(tag = "LegacyTag::Legacy")]
 impl LegacyApi {
-    /// Queue a mint (old shape). Same rules as `POST /v1/mints`; `tx_hash` is the
-    /// idempotency key.
+    /// Queue a mint (old shape), paid like the old server's route: without payment it
+    /// answers 402 with the x402 offer in `PAYMENT-REQUIRED` (`quantity` x `MINT_PRICE`); with
+    /// a `PAYMENT-SIGNATURE` it settles and queues exactly like `POST /x402/mint`. A key with
+    /// the `mint` scope queues without payment, within its quota. `tx_hash` (or
+    /// `Idempotency-Key`) is the idempotency key of a keyed request.
     #[oai(path = "/mint", method = "post", operation_id = "legacy_mint")]
     async fn mint(
         &self,
         app: Data<&AppState>,
+        key: MaybeKey,
         req: &Request,
         body: Json<LegacyMintBody>,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-    ) -> Result<Json<LegacyMintAnswer>, ApiError> {
+        /// base64(JSON PaymentPayload): pays for the mints with x402.
+        #[oai(name = "PAYMENT-SIGNATURE")]
+        signature: Header<Option<String>>,
+    ) -> Result<LegacyMintResponse, ApiError> {
         let b = body.0;
-        let accepted = accept(
-            &app,
-            req,
-            MintBody {
-                payer: b.payer,
-                recipient: b.recipient,
-                token: b.token,
-                quantity: b.quantity,
-                payment_type: b.payment_type,
-                tx_hash: b.tx_hash.or(b.tx_hash_camel),
-            },
-            idempotency_key.0,
-        )
-        .await?;
-        Ok(Json(LegacyMintAnswer {
-            success: true,
-            message: if accepted.existing {
-                "already queued".into()
-            } else {
-                "queued for minting".into()
-            },
-            queue_id: accepted.id,
-            queue_position: accepted.queue_position,
-            payer: accepted.payer,
-            estimated_wait_seconds: accepted.estimated_wait_seconds,
-            payment_type: accepted.payment_type,
-        }))
+        match key.0 {
+            Some(caller) if caller.scopes.allow(Scope::Mint) => {
+                let accepted = accept(
+                    &app,
+                    req,
+                    &caller,
+                    MintBody {
+                        payer: b.payer,
+                        recipient: b.recipient,
+                        token: b.token,
+                        quantity: b.quantity,
+                        payment_type: b.payment_type,
+                        tx_hash: b.tx_hash.or(b.tx_hash_camel),
+                    },
+                    idempotency_key.0,
+                )
+                .await?;
+                let message = if accepted.existing {
+                    "already queued"
+                } else {
+                    "queued for minting"
+                };
+                Ok(LegacyMintResponse::Queued(
+                    Json(LegacyMintAnswer {
+                        success: true,
+                        message: message.into(),
+                        queue_id: accepted.id,
+                        queue_position: accepted.queue_position,
+                        payer: accepted.payer,
+                        estimated_wait_seconds: accepted.estimated_wait_seconds,
+                        payment_type: accepted.payment_type,
+                    }),
+                    None,
+                ))
+            }
+            Some(caller) => Err(ApiError::forbidden(
+                "insufficient_scope",
+                format!(
+                    "`{}` has no `mint` scope: pay with PAYMENT-SIGNATURE, or send no key",
+                    caller.name
+                ),
+            )),
+            None => {
+                parse_address("payer", &b.payer)?;
+                // The old shape's `payer` is also the recipient unless `recipient` is given;
+                // who pays is whoever signed the payment.
+                let order = X402MintBody {
+                    recipient: b.recipient.or(Some(b.payer)),
+                    token: b.token,
+                    quantity: b.quantity,
+                };
+                match paid_mint(&app, req, order, signature.0).await? {
+                    X402Response::Paid(paid, settlement) => Ok(LegacyMintResponse::Queued(
+                        Json(paid_answer(&app, &paid.0).await?),
+                        Some(settlement),
+                    )),
+                    X402Response::Settling(paid) => Ok(LegacyMintResponse::Settling(Json(
+                        paid_answer(&app, &paid.0).await?,
+                    ))),
+                    X402Response::Required(body, required, response, cache) => Ok(
+                        LegacyMintResponse::Required(body, required, response, cache),
+                    ),
+                }
+            }
+        }
     }
 
     /// Queue statistics (old shape).
@@ -186,7 +283,11 @@ impl LegacyApi {
         method = "get",
         operation_id = "legacy_queue_status"
     )]
-    async fn status(&self, app: Data<&AppState>) -> Result<Json<LegacyQueueStatus>, ApiError> {
+    async fn status(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<LegacyQueueStatus>, ApiError> {
         let q = queue_view(&app).await?;
         Ok(Json(LegacyQueueStatus {
             stats: LegacyStats {

@@ -12,6 +12,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::payments::find;
 use super::x402::{X402MintBody, X402Response, paid_mint};
@@ -96,7 +97,11 @@ impl LegacyPaymentsApi {
         method = "get",
         operation_id = "legacy_payment_stats"
     )]
-    async fn stats(&self, app: Data<&AppState>) -> Result<Json<LegacyPaymentStats>, ApiError> {
+    async fn stats(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<LegacyPaymentStats>, ApiError> {
         let mut stats = LegacyPaymentStats::default();
         for c in rows::count_by_state(&app.db, PAYMENT).await? {
             let slot = match legacy_status(&c.state) {

@@ -22,7 +22,11 @@ const UNMATCHED: &str = "unmatched";
 /// that fails or is slow leaves the overview out (`mintflow_overview_up 0`) rather than
 /// failing the scrape.
 #[handler]
-pub async fn scrape(app: Data<&AppState>) -> Response {
+pub async fn scrape(req: &poem::Request, app: Data<&AppState>) -> Response {
+    // Like every operator read: a key with `read` (Prometheus sends it as a bearer token).
+    if let Err(refused) = app.auth.require(req, crate::app::keys::Scope::Read).await {
+        return poem::IntoResponse::into_response(refused);
+    }
     let read = overview::snapshot(&app.db, app.chain.as_ref());
     let overview = match tokio::time::timeout(DATABASE_TIMEOUT, read).await {
         Ok(Ok(overview)) => Some(overview),

@@ -10,6 +10,8 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
+use super::admission::KeyQuota;
+use super::auth::{Access, Caller, Mint, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::time::opt_from_ms;
@@ -149,13 +151,14 @@ impl MintsApi {
     async fn create(
         &self,
         app: Data<&AppState>,
+        auth: Access<Mint>,
         req: &Request,
         body: Json<MintBody>,
         /// Makes the request safe to retry: 1 to 200 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
     ) -> Result<MintResponse, ApiError> {
-        let accepted = accept(&app, req, body.0, idempotency_key.0).await?;
+        let accepted = accept(&app, req, &auth, body.0, idempotency_key.0).await?;
         Ok(if accepted.existing {
             MintResponse::Existing(Json(accepted))
         } else {
@@ -179,6 +182,7 @@ impl MintsApi {
     async fn list(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         /// Only this payer (0x address).
         payer: Query<Option<String>>,
         /// Only this token (0x address).
@@ -229,7 +233,11 @@ impl MintsApi {
 
     /// The queue: mints by status, the oldest pending, recent batches and batch settings.
     #[oai(path = "/v1/queue", method = "get", operation_id = "get_queue")]
-    async fn queue(&self, app: Data<&AppState>) -> Result<Json<QueueView>, ApiError> {
+    async fn queue(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<QueueView>, ApiError> {
         Ok(Json(queue_view(&app).await?))
     }
 
@@ -238,6 +246,7 @@ impl MintsApi {
     async fn batch(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         id: Path<String>,
     ) -> Result<Json<BatchView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
@@ -258,6 +267,7 @@ fn default_limit() -> u64 {
 pub async fn accept(
     app: &AppState,
     req: &Request,
+    caller: &Caller,
     body: MintBody,
     header_key: Option<String>,
 ) -> Result<MintAccepted, ApiError> {
@@ -322,6 +332,11 @@ pub async fn accept(
             &settings,
             &address_key(payer),
             ip.as_deref(),
+            caller
+                .key_id
+                .as_deref()
+                .zip(caller.mint_quota_per_minute)
+                .map(|(key_id, per_minute)| KeyQuota { key_id, per_minute }),
             quantity,
         )
         .await?;

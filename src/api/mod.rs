@@ -10,6 +10,7 @@ pub mod deployments;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod keys;
 pub mod legacy;
 pub mod legacy_payments;
 pub mod metrics;
@@ -44,8 +45,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub client: Client,
     pub settings: SettingsHandle,
-    /// `None` closes the admin endpoints.
-    pub admin_token: Option<String>,
+    /// Checks API keys and the admin token.
+    pub auth: auth::Authenticator,
     /// The transaction pipeline; `None` when no chain is configured.
     pub chain: Option<Chain>,
     /// The token and USDC contracts this process works with, when configured.
@@ -67,6 +68,7 @@ type Apis = (
     dead_letters::DeadLettersApi,
     events::EventsApi,
     webhooks::WebhooksApi,
+    keys::KeysApi,
     audit::AuditApi,
     settings::SettingsApi,
     stats::StatsApi,
@@ -86,6 +88,7 @@ fn service() -> OpenApiService<Apis, ()> {
             dead_letters::DeadLettersApi,
             events::EventsApi,
             webhooks::WebhooksApi,
+            keys::KeysApi,
             audit::AuditApi,
             settings::SettingsApi,
             stats::StatsApi,

@@ -11,6 +11,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
@@ -230,6 +231,7 @@ impl PaymentsApi {
     async fn list(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         /// Only this payer (0x address).
         payer: Query<Option<String>>,
         /// Only payments in this status.

@@ -10,7 +10,7 @@ use serde_json::Value as Json_;
 use poem::web::Data;
 
 use super::AppState;
-use super::auth::{self, AdminAuth};
+use super::auth::{Access, Admin, Read};
 use super::error::ApiError;
 use super::time::from_ms;
 use crate::config::settings::{self as specs, SettingError};
@@ -46,7 +46,11 @@ pub struct SettingsApi;
 impl SettingsApi {
     /// Every setting with its current value, range and last change.
     #[oai(path = "/", method = "get", operation_id = "list_settings")]
-    async fn list(&self, app: Data<&AppState>) -> Result<Json<Vec<Setting>>, ApiError> {
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<Vec<Setting>>, ApiError> {
         let stored = store::settings::load_all(&app.db).await?;
         let current = specs::Settings::from_rows(stored.iter().map(|r| (r.key.as_str(), &r.value)));
         Ok(Json(
@@ -75,14 +79,13 @@ impl SettingsApi {
     async fn put(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         key: Path<String>,
         body: Json<SettingUpdate>,
         /// Who is acting (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Setting>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let spec = specs::spec(&key.0).ok_or_else(|| {
             ApiError::not_found("setting_not_found", format!("unknown setting `{}`", key.0))
         })?;
@@ -90,7 +93,7 @@ impl SettingsApi {
             SettingError::Unknown(_) => ApiError::not_found("setting_not_found", e.to_string()),
             _ => ApiError::unprocessable("invalid_value", e.to_string()),
         })?;
-        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let who = auth.actor(actor.0);
         let previous = app.settings.get().value(spec.key);
         let txn = store::begin_write(&app.db).await?;
         let row = store::settings::put(&txn, spec.key, value.into(), &who).await?;

@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 
 use super::AppState;
+use super::auth::{Access, Read};
 use super::error::ApiError;
 use crate::ops::DATABASE_TIMEOUT;
 use crate::ops::overview::{self, Overview};
@@ -122,7 +123,11 @@ impl StatsApi {
     /// The operator overview: workflows by kind, state and status, the mint queue, and the
     /// signer's balance, nonces and open transactions. Read fresh at each call.
     #[oai(path = "/stats", method = "get", operation_id = "stats")]
-    async fn stats(&self, app: Data<&AppState>) -> Result<Json<Stats>, ApiError> {
+    async fn stats(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Read>,
+    ) -> Result<Json<Stats>, ApiError> {
         // A database that is down answers 503 in 5 s, not 500 after the pool's 30 s.
         let read = overview::snapshot(&app.db, app.chain.as_ref());
         let overview = tokio::time::timeout(DATABASE_TIMEOUT, read)

@@ -11,7 +11,7 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{self, AdminAuth};
+use super::auth::{Access, Admin, Read};
 use super::error::{ApiError, parse_uuid};
 use super::time::{from_ms, opt_from_ms};
 use crate::store::{self, audit, outbox, webhooks as rows};
@@ -218,19 +218,18 @@ impl WebhooksApi {
     async fn create(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         body: Json<NewWebhook>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<CreatedWebhook, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let body = body.0;
         check_url(&body.url)?;
         let kinds = names("kinds", body.kinds)?;
         let states = names("states", body.states)?;
         let secret = body.secret.unwrap_or_else(generate_secret);
-        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
         let row = rows::WebhookRow {
             id: Uuid::now_v7(),
@@ -268,9 +267,8 @@ impl WebhooksApi {
     async fn list(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        _auth: Access<Read>,
     ) -> Result<Json<Vec<Webhook>>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let hooks = rows::list(&app.db).await?;
         Ok(Json(hooks.into_iter().map(Into::into).collect()))
     }
@@ -280,10 +278,9 @@ impl WebhooksApi {
     async fn get(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        _auth: Access<Read>,
         id: Path<String>,
     ) -> Result<Json<Webhook>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
         let hook = rows::find(&app.db, id)
             .await?
@@ -298,14 +295,13 @@ impl WebhooksApi {
     async fn update(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         id: Path<String>,
         body: Json<WebhookChanges>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Webhook>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
         let changes = body.0;
         if let Some(url) = &changes.url {
@@ -331,7 +327,7 @@ impl WebhooksApi {
         }
         let kinds = changed_names("kinds", changes.kinds)?;
         let states = changed_names("states", changes.states)?;
-        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
         let mut row = rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
         let mut changed = serde_json::Map::new();
@@ -388,15 +384,14 @@ impl WebhooksApi {
     async fn delete(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         id: Path<String>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Deleted, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
-        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
         let hook = rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
         rows::delete(&txn, id).await?;
@@ -423,16 +418,15 @@ impl WebhooksApi {
     async fn redeliver(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         id: Path<String>,
         body: Json<Redeliver>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Redelivered>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
-        let who = actor.0.unwrap_or_else(|| "admin".into());
+        let who = auth.actor(actor.0);
         let Redeliver {
             delivery_ids,
             reason,
@@ -453,7 +447,7 @@ impl WebhooksApi {
     async fn deliveries(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        _auth: Access<Read>,
         id: Path<String>,
         /// Page size, 1 to 500.
         #[oai(
@@ -466,7 +460,6 @@ impl WebhooksApi {
         /// Only deliveries in this status.
         status: Query<Option<DeliveryStatus>>,
     ) -> Result<Json<DeliveryPage>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id)
             .await?

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use poem::web::Data;
 
 use super::AppState;
-use super::auth::{self, AdminAuth};
+use super::auth::{Access, Admin, Read};
 use super::error::{ApiError, parse_uuid};
 use super::time::{from_ms, opt_from_ms};
 use crate::store::entity::workflow;
@@ -306,6 +306,7 @@ impl WorkflowsApi {
     async fn list(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         req: &Request,
         /// Only this kind.
         kind: Query<Option<String>>,
@@ -382,6 +383,7 @@ impl WorkflowsApi {
     async fn get(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         id: Path<String>,
     ) -> Result<Json<Workflow>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
@@ -400,6 +402,7 @@ impl WorkflowsApi {
     async fn history(
         &self,
         app: Data<&AppState>,
+        _auth: Access<Read>,
         id: Path<String>,
     ) -> Result<Json<History>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
@@ -415,7 +418,7 @@ impl WorkflowsApi {
     async fn retry(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         id: Path<String>,
         /// Why; kept in the history.
         reason: Query<Option<String>>,
@@ -423,9 +426,8 @@ impl WorkflowsApi {
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Workflow>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
-        let who = actor_of(actor.0, reason.0);
+        let who = actor_of(auth.actor(actor.0), reason.0);
         outcome(id, "retry", app.client.retry(id, &who).await?)
     }
 
@@ -439,7 +441,7 @@ impl WorkflowsApi {
     async fn cancel(
         &self,
         app: Data<&AppState>,
-        auth: AdminAuth,
+        auth: Access<Admin>,
         id: Path<String>,
         /// Why; kept in the history.
         reason: Query<Option<String>>,
@@ -447,9 +449,8 @@ impl WorkflowsApi {
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Workflow>, ApiError> {
-        auth::check(app.admin_token.as_deref(), &auth)?;
         let id = parse_uuid("id", &id.0)?;
-        let who = actor_of(actor.0, reason.0);
+        let who = actor_of(auth.actor(actor.0), reason.0);
         outcome(id, "cancel", app.client.cancel(id, &who).await?)
     }
 }
@@ -482,9 +483,9 @@ fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
 }
 
-pub fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
+pub fn actor_of(actor: String, reason: Option<String>) -> Actor {
     Actor {
-        actor: actor.unwrap_or_else(|| "admin".into()),
+        actor,
         via: "api".into(),
         reason,
     }

@@ -159,6 +159,7 @@ async fn bench_on(
         listen_addr: "127.0.0.1:0".into(),
         // Only for subscribing the benchmark's webhook receiver.
         admin_token: Some(ADMIN_TOKEN.into()),
+        public_reads: false,
         role: Role::All,
         engine: EngineConfig::generated(),
         limits: Default::default(),

@@ -14,6 +14,7 @@ use super::chain::{
     SenderTask, SignerArgs, ensure_database_matches_node, find_anvil, spawn_anvil, wait_final,
 };
 use super::deploy::{TokenArgs, deploy_contracts};
+use crate::app::keys::{self, NewKey, Scope, Scopes};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::deploy::Deployed;
 use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
@@ -21,6 +22,7 @@ use crate::config::SettingsHandle;
 use crate::engine::EngineConfig;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
 use crate::{store, workflows};
+use zeroize::Zeroizing;
 
 /// The database `dev` uses unless DATABASE_URL is given; deleted at every start, because the
 /// anvil chain it describes does not outlive the run.
@@ -77,7 +79,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
     let anvil = spawn_anvil(anvil_path, block_time).await?;
     let result = async {
         let setup = setup(&anvil, &database_url, &args);
-        let (signer, deployed) = tokio::select! {
+        let (signer, deployed, dev_key) = tokio::select! {
             r = setup => r?,
             _ = &mut signal => {
                 tracing::info!("shutdown requested during setup");
@@ -89,6 +91,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             database_max_connections: store::DEFAULT_POOL_SIZE,
             listen_addr: args.listen_addr.clone(),
             admin_token: args.admin_token.clone(),
+            public_reads: false,
             role: Role::All,
             engine: EngineConfig::generated(),
             limits: Default::default(),
@@ -116,6 +119,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             database_url: &database_url,
             fresh_db,
             admin: args.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
+            key: &dev_key,
         });
         (&mut signal).await;
         tracing::info!("shutdown requested");
@@ -147,7 +151,7 @@ async fn setup(
     anvil: &AnvilInstance,
     database_url: &str,
     args: &DevArgs,
-) -> anyhow::Result<(PrivateKeySigner, Deployed)> {
+) -> anyhow::Result<(PrivateKeySigner, Deployed, Zeroizing<String>)> {
     let signer = if args.signer.is_set() {
         args.signer.load()?
     } else {
@@ -157,6 +161,20 @@ async fn setup(
         .await
         .context("connecting to the database (DATABASE_URL)")?;
     store::migrate(&db).await.context("applying migrations")?;
+    // The demo's own key, so its curls and dashboard work the way a real client's would.
+    let dev_key = keys::create(
+        &db,
+        NewKey {
+            name: "dev".into(),
+            scopes: Scopes::of([Scope::Read, Scope::Mint]),
+            expires_in: None,
+            mint_quota_per_minute: None,
+        },
+        "mintflow dev",
+    )
+    .await
+    .context("creating the dev API key")?
+    .key;
     if args.automine {
         store::settings::put(&db, "confirmations", 0.into(), "mintflow dev --automine").await?;
     }
@@ -194,7 +212,7 @@ async fn setup(
     sender.stop().await;
     drop(chain);
     db.close().await.ok();
-    result.map(|deployed| (signer, deployed))
+    result.map(|deployed| (signer, deployed, dev_key))
 }
 
 /// Mints test USDC to each account through the pipeline and waits until every mint is final.
@@ -243,6 +261,8 @@ struct Banner<'a> {
     database_url: &'a str,
     fresh_db: bool,
     admin: bool,
+    /// The `read,mint` key `dev` created.
+    key: &'a str,
 }
 
 fn print_banner(b: &Banner<'_>) {
@@ -280,17 +300,20 @@ fn print_banner(b: &Banner<'_>) {
          \x20 token       {token}  (MintToken)\n\
          \x20 signer      {signer}\n\
          \x20 database    {database}\n\
-         \x20 admin       {admin}\n\n\
+         \x20 admin       {admin}\n\
+         \x20 key         {key}  (scopes read,mint: for curl and the dashboard)\n\n\
          \x20 try:     curl -s {base}/ready\n\
-         \x20 mint:    curl -s -X POST {base}/v1/mints -H 'content-type: application/json' -d '{{\"payer\":\"{payer}\"}}'\n\
-         \x20 follow:  curl -s {base}/v1/mints/ID   (ID: the `id` it answered; the queue: {base}/v1/queue)\n\
-         \x20 live:    curl -sN {base}/v1/events   (every transition as it happens)\n\n\
+         \x20 mint:    curl -s -X POST {base}/v1/mints -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d '{{\"payer\":\"{payer}\"}}'\n\
+         \x20 follow:  curl -s {base}/v1/mints/ID   (ID: the `id` it answered; anyone may read a mint by id)\n\
+         \x20 queue:   curl -s -H 'authorization: Bearer {key}' {base}/v1/queue\n\
+         \x20 live:    curl -sN -H 'authorization: Bearer {key}' {base}/v1/events   (every transition as it happens)\n\n\
          Ctrl-C stops the API and anvil.",
         payer = b.anvil.addresses().get(1).copied().unwrap_or(b.signer),
         rpc = b.anvil.endpoint(),
         chain_id = b.deployed.chain_id,
         token = b.deployed.token,
         signer = b.signer,
+        key = b.key,
     );
     println!("mintflow dev ready: {base}");
 }

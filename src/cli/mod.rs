@@ -2,6 +2,7 @@
 pub mod chain;
 pub mod deploy;
 pub mod dev;
+pub mod keys;
 pub mod webhooks;
 pub mod workflows;
 
@@ -59,6 +60,9 @@ pub enum Command {
     /// Inspect webhook subscriptions and their deliveries; redeliver given-up ones.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Measure performance; prints figures, asserts nothing.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -80,6 +84,10 @@ pub struct ServeArgs {
     /// Bearer token for admin endpoints; without it they are closed.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Let operator reads (lists, histories, events, stats, settings, audit, webhooks,
+    /// /metrics) through without a key. Only for a private network: they show every payer.
+    #[arg(long, env = "PUBLIC_READS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub public_reads: bool,
     /// Name of this worker in leases and history (default: host-pid-random).
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,

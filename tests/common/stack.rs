@@ -85,6 +85,7 @@ impl Stack {
             database_max_connections: 8,
             listen_addr: "127.0.0.1:0".into(),
             admin_token: Some(ADMIN_TOKEN.into()),
+            public_reads: false,
             role: Role::All,
             engine: EngineConfig {
                 worker_id: "test-worker".into(),

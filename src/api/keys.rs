@@ -1,0 +1,240 @@
+//! `/v1/keys`: API keys, managed by admins (every change audited), and `/v1/whoami`, which
+//! tells any caller what its own key may do (the dashboard shows it).
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi, Tags,
+    param::{Header, Path},
+    payload::Json,
+};
+
+use super::AppState;
+use super::auth::{Access, Admin, Caller};
+use super::error::ApiError;
+use super::time::from_ms;
+use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
+use crate::store::{self, api_keys::KeyRow};
+
+#[derive(Tags)]
+pub enum KeysTag {
+    /// API keys: who may read, mint without paying, or administer.
+    Keys,
+}
+
+/// A scope a key grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ScopeDto {
+    /// Operator reads: lists, searches, histories, events, stats, settings, audit, metrics.
+    Read,
+    /// Mints without payment (`POST /v1/mints`, `POST /mint`), within the key's quota.
+    Mint,
+    /// Everything, including key management.
+    Admin,
+}
+
+impl From<ScopeDto> for Scope {
+    fn from(s: ScopeDto) -> Scope {
+        match s {
+            ScopeDto::Read => Scope::Read,
+            ScopeDto::Mint => Scope::Mint,
+            ScopeDto::Admin => Scope::Admin,
+        }
+    }
+}
+
+impl From<Scope> for ScopeDto {
+    fn from(s: Scope) -> ScopeDto {
+        match s {
+            Scope::Read => ScopeDto::Read,
+            Scope::Mint => ScopeDto::Mint,
+            Scope::Admin => ScopeDto::Admin,
+        }
+    }
+}
+
+fn scope_list(scopes: Scopes) -> Vec<ScopeDto> {
+    scopes.list().into_iter().map(Into::into).collect()
+}
+
+/// A key to create.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct NewKeyBody {
+    /// What the key is for, e.g. `shop-backend` (1 to 100 characters).
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub name: String,
+    #[oai(validator(min_items = 1, max_items = 3, unique_items))]
+    pub scopes: Vec<ScopeDto>,
+    /// Seconds until the key stops working; never when absent.
+    #[oai(validator(minimum(value = "1"), maximum(value = "315360000")))]
+    pub expires_in_seconds: Option<u64>,
+    /// Most mints per minute the key may queue without paying; when absent, only the
+    /// service's own payer and client limits apply.
+    #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
+    pub mint_quota_per_minute: Option<i64>,
+}
+
+/// A key as stored: never the key itself.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, to recognise it by.
+    pub prefix: String,
+    pub scopes: Vec<ScopeDto>,
+    pub mint_quota_per_minute: Option<i64>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// Within a minute: uses are recorded at most once a minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for ApiKeyView {
+    fn from(row: KeyRow) -> Self {
+        ApiKeyView {
+            scopes: scope_list(keys::scopes_of(&row)),
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            mint_quota_per_minute: row.mint_quota_per_minute,
+            expires_at: row.expires_at_ms.map(from_ms),
+            created_at: from_ms(row.created_at_ms),
+            created_by: row.created_by,
+            last_used_at: row.last_used_at_ms.map(from_ms),
+            revoked_at: row.revoked_at_ms.map(from_ms),
+        }
+    }
+}
+
+/// A key just created, with the key itself: shown this once, never again.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CreatedKey {
+    /// `mf_...`: send it as `Authorization: Bearer <key>`. Store it now; only its hash is kept.
+    pub key: String,
+    #[oai(flatten)]
+    pub stored: ApiKeyView,
+}
+
+#[derive(ApiResponse)]
+pub enum KeyCreated {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<CreatedKey>),
+}
+
+#[derive(ApiResponse)]
+pub enum KeyRevoked {
+    /// Revoked: refused everywhere within a second.
+    #[oai(status = 204)]
+    Revoked,
+}
+
+/// The caller's own identity.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct WhoAmI {
+    /// The key's name; `admin` for the `ADMIN_TOKEN`.
+    pub name: String,
+    /// The key's id; absent for the `ADMIN_TOKEN`.
+    pub key_id: Option<String>,
+    pub scopes: Vec<ScopeDto>,
+    pub mint_quota_per_minute: Option<i64>,
+}
+
+pub struct KeysApi;
+
+#[OpenApi(tag = "KeysTag::Keys")]
+impl KeysApi {
+    /// Create an API key. Admin only; audited. The answer holds the key, shown this once.
+    #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
+    async fn create(
+        &self,
+        app: Data<&AppState>,
+        auth: Access<Admin>,
+        body: Json<NewKeyBody>,
+        /// Who is acting; recorded beside the key's own name in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<KeyCreated, ApiError> {
+        let b = body.0;
+        let new = NewKey {
+            name: b.name,
+            scopes: Scopes::of(b.scopes.into_iter().map(Scope::from)),
+            expires_in: b.expires_in_seconds.map(std::time::Duration::from_secs),
+            mint_quota_per_minute: b.mint_quota_per_minute,
+        };
+        let created = keys::create(&app.db, new, &auth.actor(actor.0))
+            .await
+            .map_err(key_error)?;
+        Ok(KeyCreated::Created(Json(CreatedKey {
+            key: created.key.to_string(),
+            stored: created.row.into(),
+        })))
+    }
+
+    /// Every API key, newest first, revoked ones included (never the keys themselves).
+    /// Admin only.
+    #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
+    async fn list(
+        &self,
+        app: Data<&AppState>,
+        _auth: Access<Admin>,
+    ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+        let rows = store::api_keys::list(&app.db).await?;
+        Ok(Json(rows.into_iter().map(Into::into).collect()))
+    }
+
+    /// Revoke an API key: every instance refuses it within a second. Admin only; audited.
+    #[oai(path = "/v1/keys/:id", method = "delete", operation_id = "revoke_key")]
+    async fn revoke(
+        &self,
+        app: Data<&AppState>,
+        auth: Access<Admin>,
+        id: Path<String>,
+        /// Who is acting; recorded beside the key's own name in the audit log.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<KeyRevoked, ApiError> {
+        let id = super::error::parse_uuid("id", &id.0)?.to_string();
+        if keys::revoke(&app.db, &id, &auth.actor(actor.0)).await? {
+            return Ok(KeyRevoked::Revoked);
+        }
+        match store::api_keys::find(&app.db, &id).await? {
+            Some(_) => Err(ApiError::conflict(
+                "key_already_revoked",
+                format!("key {id} is already revoked"),
+            )),
+            None => Err(ApiError::not_found("key_not_found", format!("no key {id}"))),
+        }
+    }
+
+    /// Who the presented credentials are and what they may do (any valid key).
+    #[oai(path = "/v1/whoami", method = "get", operation_id = "whoami")]
+    async fn whoami(&self, app: Data<&AppState>, req: &Request) -> Result<Json<WhoAmI>, ApiError> {
+        let caller: Caller = app.auth.authenticate(req).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_credentials",
+                "send `Authorization: Bearer <key>` to learn what the key may do",
+            )
+        })?;
+        Ok(Json(WhoAmI {
+            name: caller.name,
+            key_id: caller.key_id,
+            scopes: scope_list(caller.scopes),
+            mint_quota_per_minute: caller.mint_quota_per_minute,
+        }))
+    }
+}
+
+fn key_error(e: KeyError) -> ApiError {
+    match e {
+        KeyError::Db(e) => e.into(),
+        other => ApiError::unprocessable("invalid_key_request", other.to_string()),
+    }
+}

@@ -1,0 +1,288 @@
+//! API keys: what they look like, what they allow, and how they are created and revoked.
+//!
+//! A key is `mf_` followed by 32 random bytes (base64url, 43 characters). It is shown once,
+//! when created; the database keeps its SHA-256 and its first characters only.
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore;
+use sea_orm::{DatabaseConnection, DbErr};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::store::{self, api_keys::KeyRow};
+
+/// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
+pub const KEY_PREFIX: &str = "mf_";
+/// Characters of a key kept in clear to tell keys apart (`mf_` and 8 more).
+const VISIBLE_CHARS: usize = 11;
+/// Longest key name.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// One permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Operator reads: lists, searches, histories, events, stats, settings, audit, metrics.
+    Read,
+    /// Mints without payment, within the key's quota.
+    Mint,
+    /// Everything, including settings, webhooks, workflow actions and key management.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Mint, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Mint => "mint",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == raw.trim())
+    }
+}
+
+/// A set of scopes; `admin` implies the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scopes {
+    read: bool,
+    mint: bool,
+    admin: bool,
+}
+
+impl Scopes {
+    pub const ADMIN: Scopes = Scopes {
+        read: true,
+        mint: true,
+        admin: true,
+    };
+
+    pub fn of(scopes: impl IntoIterator<Item = Scope>) -> Scopes {
+        let mut out = Scopes::default();
+        for s in scopes {
+            match s {
+                Scope::Read => out.read = true,
+                Scope::Mint => out.mint = true,
+                Scope::Admin => out.admin = true,
+            }
+        }
+        out
+    }
+
+    /// Parses `read,mint`; unknown or empty lists are an error naming what was wrong.
+    pub fn parse_list(raw: &str) -> Result<Scopes, KeyError> {
+        let mut list = Vec::new();
+        for part in raw.split(',').filter(|p| !p.trim().is_empty()) {
+            list.push(Scope::parse(part).ok_or_else(|| KeyError::UnknownScope(part.into()))?);
+        }
+        if list.is_empty() {
+            return Err(KeyError::NoScope);
+        }
+        Ok(Scopes::of(list))
+    }
+
+    /// True when these scopes allow what `needed` allows.
+    pub fn allow(self, needed: Scope) -> bool {
+        self.admin
+            || match needed {
+                Scope::Read => self.read,
+                Scope::Mint => self.mint,
+                Scope::Admin => false,
+            }
+    }
+
+    /// The scopes as granted (not expanded by `admin`), in a fixed order.
+    pub fn list(self) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| match s {
+                Scope::Read => self.read,
+                Scope::Mint => self.mint,
+                Scope::Admin => self.admin,
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.list().into_iter().map(Scope::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown scope `{0}`: use read, mint or admin")]
+    UnknownScope(String),
+    #[error("a key needs at least one scope (read, mint, admin)")]
+    NoScope,
+    #[error("a key's name must be 1 to {MAX_NAME_LEN} characters")]
+    BadName,
+    #[error("`{0}` is not a duration: use a number with s, m, h or d (e.g. 30d)")]
+    BadDuration(String),
+    #[error("the mint quota must be at least 1 mint per minute")]
+    BadQuota,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// The SHA-256 of a presented key, hex: what the table is searched by.
+pub fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Parses `30d`, `12h`, `15m`, `90s`.
+pub fn parse_duration(raw: &str) -> Result<Duration, KeyError> {
+    let bad = || KeyError::BadDuration(raw.into());
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// What a new key should be.
+#[derive(Clone, Debug)]
+pub struct NewKey {
+    pub name: String,
+    pub scopes: Scopes,
+    pub expires_in: Option<Duration>,
+    /// Most mints per minute this key may queue without paying (`None`: only the service's
+    /// own limits apply).
+    pub mint_quota_per_minute: Option<i64>,
+}
+
+/// A key just created: the stored row and the key itself, which is shown this once.
+pub struct Created {
+    pub row: KeyRow,
+    pub key: Zeroizing<String>,
+}
+
+impl fmt::Debug for Created {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Created")
+            .field("row", &self.row)
+            .field("key", &"<secret>")
+            .finish()
+    }
+}
+
+/// Creates a key, audited as `actor`, in one transaction.
+pub async fn create(
+    db: &DatabaseConnection,
+    new: NewKey,
+    actor: &str,
+) -> Result<Created, KeyError> {
+    let name = new.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
+        return Err(KeyError::BadName);
+    }
+    if new.mint_quota_per_minute.is_some_and(|q| q < 1) {
+        return Err(KeyError::BadQuota);
+    }
+    let mut secret = Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(secret.as_mut());
+    let key = Zeroizing::new(format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
+    ));
+    let now = store::now_ms();
+    let row = KeyRow {
+        id: Uuid::now_v7().to_string(),
+        name,
+        prefix: key[..VISIBLE_CHARS].to_owned(),
+        key_hash: hash(&key),
+        scopes: new.scopes.to_string(),
+        mint_quota_per_minute: new.mint_quota_per_minute,
+        expires_at_ms: new
+            .expires_in
+            .map(|d| now.saturating_add(d.as_millis().min(i64::MAX as u128) as i64)),
+        created_at_ms: now,
+        created_by: actor.to_owned(),
+        last_used_at_ms: None,
+        revoked_at_ms: None,
+    };
+    let txn = store::begin_write(db).await?;
+    store::api_keys::insert(&txn, &row).await?;
+    txn.commit().await?;
+    tracing::info!(key = %row.id, prefix = %row.prefix, scopes = %row.scopes, by = actor, "API key created");
+    Ok(Created { row, key })
+}
+
+/// Revokes a key, audited as `actor`; false when there is no such active key.
+pub async fn revoke(db: &DatabaseConnection, id: &str, actor: &str) -> Result<bool, DbErr> {
+    let txn = store::begin_write(db).await?;
+    let revoked = store::api_keys::revoke(&txn, id, actor, store::now_ms()).await?;
+    txn.commit().await?;
+    if revoked {
+        tracing::info!(key = id, by = actor, "API key revoked");
+    }
+    Ok(revoked)
+}
+
+/// The scopes a stored key grants (a row with a scope this build does not know grants that
+/// scope to nobody).
+pub fn scopes_of(row: &KeyRow) -> Scopes {
+    Scopes::of(row.scopes.split(',').filter_map(Scope::parse))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_implies_every_scope_and_others_only_themselves() {
+        let admin = Scopes::parse_list("admin").unwrap();
+        assert!(Scope::ALL.iter().all(|s| admin.allow(*s)));
+        let read = Scopes::parse_list("read").unwrap();
+        assert!(read.allow(Scope::Read) && !read.allow(Scope::Mint) && !read.allow(Scope::Admin));
+        let both = Scopes::parse_list("read, mint").unwrap();
+        assert!(both.allow(Scope::Mint) && !both.allow(Scope::Admin));
+        assert_eq!(both.to_string(), "read,mint");
+    }
+
+    #[test]
+    fn bad_scope_lists_are_refused() {
+        assert!(
+            matches!(Scopes::parse_list("read,root"), Err(KeyError::UnknownScope(s)) if s == "root")
+        );
+        assert!(matches!(Scopes::parse_list(" , "), Err(KeyError::NoScope)));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "d", "10", "10y", "0d", "-1d", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hash_is_sha256_hex() {
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

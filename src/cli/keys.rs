@@ -1,0 +1,143 @@
+//! `mintflow keys ...`: API keys from a shell, on the same database as the API (the way to
+//! create the first key, and to revoke one when the API is out of reach). Audited like the
+//! API's `/v1/keys`.
+use clap::Subcommand;
+use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
+use poem_openapi::types::ToJSON;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::workflows::cli_actor;
+use crate::api::keys::ApiKeyView;
+use crate::api::time::from_ms;
+use crate::app::keys::{self, NewKey, Scopes};
+use crate::store;
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (shown this once: only its hash is stored).
+    Create {
+        /// What the key is for, e.g. `shop-backend`.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: read, mint, admin.
+        #[arg(long = "scope", value_parser = parse_scopes)]
+        scopes: Scopes,
+        /// Lifetime, e.g. 30d, 12h, 15m; the key never expires without it.
+        #[arg(long, value_parser = parse_duration)]
+        expires_in: Option<std::time::Duration>,
+        /// Most mints per minute the key may queue without paying.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
+        mint_quota_per_minute: Option<i64>,
+        /// Who is acting (default: $USER); kept in the audit log.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Print the key and its record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys (never the keys themselves), revoked ones included.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: every instance refuses it within a second.
+    Revoke {
+        id: Uuid,
+        /// Who is acting (default: $USER); kept in the audit log.
+        #[arg(long)]
+        actor: Option<String>,
+    },
+}
+
+fn parse_scopes(raw: &str) -> Result<Scopes, String> {
+    Scopes::parse_list(raw).map_err(|e| e.to_string())
+}
+
+fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
+    keys::parse_duration(raw).map_err(|e| e.to_string())
+}
+
+pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::Create {
+            name,
+            scopes,
+            expires_in,
+            mint_quota_per_minute,
+            actor,
+            json,
+        } => {
+            let new = NewKey {
+                name,
+                scopes,
+                expires_in,
+                mint_quota_per_minute,
+            };
+            let created = keys::create(db, new, &cli_actor(actor)).await?;
+            if json {
+                let row = &created.row;
+                let scopes: Vec<&str> = row.scopes.split(',').collect();
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "key": created.key.as_str(), "id": row.id, "name": row.name,
+                        "prefix": row.prefix, "scopes": scopes,
+                    })
+                );
+            } else {
+                println!("{}", created.key.as_str());
+                eprintln!(
+                    "key {} ({}) created with scopes {}: store it now, it is not shown again",
+                    created.row.id, created.row.prefix, created.row.scopes
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::List { json } => {
+            let rows = store::api_keys::list(db).await?;
+            if json {
+                let views: Vec<ApiKeyView> = rows.into_iter().map(Into::into).collect();
+                println!("{}", views.to_json_string());
+                return Ok(());
+            }
+            let when = |ms: Option<i64>| ms.map(|m| from_ms(m).to_rfc3339()).unwrap_or_default();
+            let mut table = Table::new();
+            table.load_preset(UTF8_BORDERS_ONLY).set_header([
+                "id",
+                "name",
+                "prefix",
+                "scopes",
+                "quota/min",
+                "expires",
+                "last used",
+                "revoked",
+            ]);
+            for k in rows {
+                table.add_row([
+                    k.id,
+                    k.name,
+                    k.prefix,
+                    k.scopes,
+                    k.mint_quota_per_minute
+                        .map(|q| q.to_string())
+                        .unwrap_or_default(),
+                    when(k.expires_at_ms),
+                    when(k.last_used_at_ms),
+                    when(k.revoked_at_ms),
+                ]);
+            }
+            println!("{table}");
+            Ok(())
+        }
+        KeysCommand::Revoke { id, actor } => {
+            let id = id.to_string();
+            if keys::revoke(db, &id, &cli_actor(actor)).await? {
+                println!("key {id} revoked");
+                Ok(())
+            } else {
+                anyhow::bail!("no active key {id}")
+            }
+        }
+    }
+}
