@@ -26,7 +26,10 @@ struct Server {
     t: TestDb,
     service: Service,
     base: String,
+    /// Sends the admin token, or without one a `read` key.
     http: reqwest::Client,
+    /// Sends no credentials.
+    anon: reqwest::Client,
 }
 
 async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
@@ -51,11 +54,16 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
         .await
         .unwrap();
     let base = format!("http://{}", service.http_addr().unwrap());
+    let reader = match admin_token {
+        Some(token) => token.to_owned(),
+        None => common::create_key(&t.db, "reader", "read").await,
+    };
     Server {
         t,
         service,
         base,
-        http: reqwest::Client::new(),
+        http: common::http_as(&reader),
+        anon: reqwest::Client::new(),
     }
 }
 
@@ -177,14 +185,14 @@ async fn bad_input_changes_nothing(backend: Backend) {
 
     let cancel = format!("/v1/workflows/{waiting}/cancel");
     assert_error(
-        s.send(s.post(&cancel)).await,
+        s.send(s.anon.post(format!("{}{cancel}", s.base))).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "missing_credentials",
     );
     assert_error(
         s.send(bearer(s.post(&cancel), "guess")).await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "invalid_credentials",
     );
     assert_error(
         s.send(bearer(
@@ -213,15 +221,20 @@ async fn bad_input_changes_nothing(backend: Backend) {
 
     let setting = "/v1/settings/max_batch_size";
     assert_error(
-        s.send(s.put(setting).json(&json!({"value": 7}))).await,
+        s.send(
+            s.anon
+                .put(format!("{}{setting}", s.base))
+                .json(&json!({"value": 7})),
+        )
+        .await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "missing_credentials",
     );
     assert_error(
         s.send(bearer(s.put(setting), "guess").json(&json!({"value": 7})))
             .await,
         StatusCode::UNAUTHORIZED,
-        "unauthorized",
+        "invalid_credentials",
     );
     assert_error(
         s.send(bearer(s.put(setting), TOKEN).json(&json!({"value": "seven"})))
@@ -279,7 +292,8 @@ async fn bad_input_changes_nothing(backend: Backend) {
     );
     s.service.stop().await;
 
-    // Without a configured token the admin endpoints are closed, whatever is presented.
+    // Without a configured token the admin token door is closed, whatever is presented, and a
+    // `read` key is no admin.
     let closed = server(backend, None).await;
     let id = closed
         .probe(
@@ -296,7 +310,14 @@ async fn bad_input_changes_nothing(backend: Backend) {
     assert_error(
         closed.send(cancel).await,
         StatusCode::UNAUTHORIZED,
-        "admin_disabled",
+        "invalid_credentials",
+    );
+    assert_error(
+        closed
+            .send(closed.post(&format!("/v1/workflows/{id}/cancel")))
+            .await,
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
     );
     let put = closed
         .put("/v1/settings/max_batch_size")
@@ -305,7 +326,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
     assert_error(
         closed.send(put).await,
         StatusCode::UNAUTHORIZED,
-        "admin_disabled",
+        "invalid_credentials",
     );
     assert_eq!(
         closed.get(&format!("/v1/workflows/{id}")).await.1["status"],
@@ -400,7 +421,7 @@ async fn operator_actions_over_http(backend: Backend) {
             retried["detail"]["actor"].as_str(),
             retried["detail"]["reason"].as_str()
         ),
-        (Some("bob"), Some("fixed the recipient"))
+        (Some("admin (bob)"), Some("fixed the recipient"))
     );
     assert_eq!(retried["detail"]["via"], "api");
     assert!(history["events"][1]["since_previous_ms"].as_i64().is_some());
@@ -506,7 +527,7 @@ async fn settings_change_live(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         (body["value"].as_i64(), body["updated_by"].as_str()),
-        (Some(25), Some("carol"))
+        (Some(25), Some("admin (carol)"))
     );
     assert_eq!(
         s.service.settings.get().max_batch_size,

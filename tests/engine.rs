@@ -966,7 +966,7 @@ async fn api_and_worker_roles_split_the_work() {
         database_url: t.url.clone(),
         database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
-        admin_token: None,
+        admin_token: Some("split-roles-admin".into()),
         public_reads: false,
         role,
         engine: mintflow::engine::EngineConfig {
@@ -991,10 +991,12 @@ async fn api_and_worker_roles_split_the_work() {
     .await;
     assert_eq!(workers, 1, "the worker process ran the steps");
     // The worker serves its health and its metrics (the steps it ran), and nothing else.
+    // A worker's /metrics needs a `read` key like the API's.
+    let http = common::http_as("split-roles-admin");
     let on_worker = |path: &str| {
-        let url = format!("http://{}{path}", worker.http_addr().unwrap());
+        let req = http.get(format!("http://{}{path}", worker.http_addr().unwrap()));
         async move {
-            let res = reqwest::get(url).await.unwrap();
+            let res = req.send().await.unwrap();
             (res.status().as_u16(), res.text().await.unwrap())
         }
     };

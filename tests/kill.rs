@@ -65,7 +65,7 @@ impl Setup {
             usdc: contracts.usdc,
             listen: free_addr(),
             logs: tempfile::tempdir().unwrap(),
-            http: reqwest::Client::new(),
+            http: common::http_as(ADMIN_TOKEN),
         };
         let server = setup.restart(0).await;
         (setup, server)
@@ -351,7 +351,7 @@ async fn follow(base: String, followed: Arc<std::sync::Mutex<Followed>>) {
     // From the start: nothing is missed even if the first mints come before the first connect.
     let mut last = Some(0);
     loop {
-        let Some(mut stream) = SseClient::try_connect(&url, last).await else {
+        let Some(mut stream) = SseClient::try_connect(&url, ADMIN_TOKEN, last).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use alloy::primitives::U256;
-use common::stack::{Stack, StackOptions, anvil_rpc};
+use common::stack::{ADMIN_TOKEN, Stack, StackOptions, anvil_rpc};
 use common::{Backend, DEV_KEY, eventually, ready_check};
 use prometheus_parse::{LineInfo, Scrape, Value as Prom};
 use reqwest::StatusCode;
@@ -365,7 +365,8 @@ async fn ready_names_what_is_wrong(backend: Backend) {
         .await
         .unwrap();
     let base = format!("http://{}", service.http_addr().unwrap());
-    let get = |path: &str| reqwest::get(format!("{base}{path}"));
+    let http = common::http_as(ADMIN_TOKEN);
+    let get = |path: &str| http.get(format!("{base}{path}")).send();
     let res = get("/ready").await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let ready: Value = res.json().await.unwrap();

@@ -107,7 +107,8 @@ async fn events_resume_after_restart(backend: Backend) {
         None
     };
     let url = |s: &Service| format!("{}/v1/events?kind=probe", base(s));
-    let mut client = SseClient::connect(&url(streamer.as_ref().unwrap_or(&runner)), None).await;
+    let mut client =
+        SseClient::connect(&url(streamer.as_ref().unwrap_or(&runner)), TOKEN, None).await;
 
     let mut ids = Vec::new();
     for _ in 0..100 {
@@ -153,7 +154,7 @@ async fn events_resume_after_restart(backend: Backend) {
             (None, start(&t, Role::All, "runner-2").await)
         }
     };
-    let mut client = SseClient::connect(&url(&resumed_on), Some(last)).await;
+    let mut client = SseClient::connect(&url(&resumed_on), TOKEN, Some(last)).await;
     while !wanted.iter().all(|id| finished.contains(id)) {
         let e = client.next().await.expect("the resumed stream stays open");
         record(e, &mut seen, &mut positions, &mut finished);
@@ -185,7 +186,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     let s = start(&t, Role::All, "hooks").await;
     let received = Receiver::start(3).await;
     let secret = "a-shared-secret-of-32-characters";
-    let http = reqwest::Client::new();
+    let http = common::http_as(TOKEN);
     let res = http
         .post(format!("{}/v1/webhooks", base(&s)))
         .bearer_auth(TOKEN)
@@ -376,7 +377,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     let s = start(&t, Role::All, "redeliver").await;
     // One probe makes 4 events; 2 attempts each are refused, so all 4 are given up.
     let received = Receiver::start(8).await;
-    let http = reqwest::Client::new();
+    let http = common::http_as(TOKEN);
     let hook: Value = http
         .post(format!("{}/v1/webhooks", base(&s)))
         .bearer_auth(TOKEN)
@@ -576,7 +577,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .iter()
         .filter(|e| e["action"] != "webhook.create")
         .map(|e| {
-            assert_eq!(e["actor"], "bob");
+            assert_eq!(e["actor"], "admin (bob)");
             assert_eq!(e["target"], hook_id.as_str());
             (
                 e["action"].as_str().unwrap().to_owned(),
@@ -611,9 +612,10 @@ async fn the_stream_limit_is_configured(backend: Backend) {
     };
     let s = start_with(&t, Role::All, "streams", limits).await;
     let url = format!("{}/v1/events", base(&s));
-    let first = SseClient::connect(&url, None).await;
-    let _second = SseClient::connect(&url, None).await;
-    let refused = reqwest::get(&url).await.unwrap();
+    let first = SseClient::connect(&url, TOKEN, None).await;
+    let _second = SseClient::connect(&url, TOKEN, None).await;
+    let http = common::http_as(TOKEN);
+    let refused = http.get(&url).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     let err: Value = refused.json().await.unwrap();
     assert_eq!(err["code"], "too_many_streams");
@@ -630,7 +632,7 @@ async fn the_stream_limit_is_configured(backend: Backend) {
     // each try makes events.
     eventually(Duration::from_secs(30), "a slot to come free", || async {
         probe(&s, &ProbeData::default()).await;
-        let res = reqwest::get(&url).await.unwrap();
+        let res = http.get(&url).send().await.unwrap();
         (res.status() == StatusCode::OK).then_some(())
     })
     .await;
@@ -667,13 +669,18 @@ async fn as_bob(
 
 /// What operators watch: `/metrics` as text and `/v1/stats`.
 async fn observe(s: &Service) -> (String, Value) {
-    let metrics = reqwest::get(format!("{}/metrics", base(s)))
+    let http = common::http_as(TOKEN);
+    let metrics = http
+        .get(format!("{}/metrics", base(s)))
+        .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let stats = reqwest::get(format!("{}/v1/stats", base(s)))
+    let stats = http
+        .get(format!("{}/v1/stats", base(s)))
+        .send()
         .await
         .unwrap()
         .json()
@@ -697,7 +704,7 @@ fn sample(metrics: &str, name: &str) -> f64 {
 async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
     let t = setup(backend).await;
     let s = start(&t, Role::All, "hang").await;
-    let http = reqwest::Client::new();
+    let http = common::http_as(TOKEN);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hanging_url = format!("http://{}/hook", listener.local_addr().unwrap());
     let held = Arc::new(Mutex::new(Vec::new()));
@@ -745,7 +752,7 @@ async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
 async fn timeline_search_and_dead_letters(backend: Backend) {
     let t = setup(backend).await;
     let s = start(&t, Role::All, "ops").await;
-    let http = reqwest::Client::new();
+    let http = common::http_as(TOKEN);
     let parent = probe(&s, &ProbeData::default()).await;
     let failing = s
         .client
@@ -809,8 +816,12 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     assert_eq!(family["children"][0]["id"], failing.to_string());
 
     // Its stream replays every transition and ends: it is finished.
-    let mut stream =
-        SseClient::connect(&format!("{}/v1/workflows/{failing}/events", base(&s)), None).await;
+    let mut stream = SseClient::connect(
+        &format!("{}/v1/workflows/{failing}/events", base(&s)),
+        TOKEN,
+        None,
+    )
+    .await;
     let mut streamed = Vec::new();
     while let Some(e) = stream.next().await {
         streamed.push(e.data["event_id"].as_i64().unwrap());
@@ -820,8 +831,12 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     mintflow::store::outbox::delete_before(&t.db, i64::MAX)
         .await
         .unwrap();
-    let mut stream =
-        SseClient::connect(&format!("{}/v1/workflows/{failing}/events", base(&s)), None).await;
+    let mut stream = SseClient::connect(
+        &format!("{}/v1/workflows/{failing}/events", base(&s)),
+        TOKEN,
+        None,
+    )
+    .await;
     assert!(stream.next().await.is_none());
     // Resuming the all-events stream across the deleted events is refused, naming the gap;
     // from the head on it streams.
@@ -962,6 +977,7 @@ async fn admin_actions_need_the_token(backend: Backend) {
                 .collect::<BTreeMap<_, _>>(),
         )
     };
+    let reader = common::create_key(&t.db, "reader", "read").await;
     let before = snapshot().await;
     let actions: Vec<(reqwest::Method, String, Value)> = vec![
         (
@@ -1023,8 +1039,30 @@ async fn admin_actions_need_the_token(backend: Backend) {
                 "{method} {path} {token:?}"
             );
             let err: Value = res.json().await.unwrap();
-            assert_eq!(err["code"], "unauthorized", "{method} {path}");
+            let code = if token.is_some() {
+                "invalid_credentials"
+            } else {
+                "missing_credentials"
+            };
+            assert_eq!(err["code"], code, "{method} {path}");
         }
+    }
+    // A `read` key reads (the last two) but acts on nothing: 403.
+    for (method, path, body) in &actions {
+        let mut req = http
+            .request(method.clone(), format!("{}{path}", base(&s)))
+            .bearer_auth(&reader);
+        if !body.is_null() {
+            req = req.json(body);
+        }
+        let res = req.send().await.unwrap();
+        if *method == reqwest::Method::GET {
+            assert_eq!(res.status(), StatusCode::OK, "{method} {path}");
+            continue;
+        }
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["code"], "insufficient_scope", "{method} {path}");
     }
     // Bad subscriptions, with the token: a clear error each, and nothing stored.
     for (body, status, code) in [
@@ -1102,7 +1140,7 @@ async fn admin_actions_need_the_token(backend: Backend) {
         .unwrap();
     let cancelled = history.last().unwrap();
     assert_eq!(cancelled.event, "cancelled");
-    assert_eq!(cancelled.detail.as_ref().unwrap()["actor"], "alice");
+    assert_eq!(cancelled.detail.as_ref().unwrap()["actor"], "admin (alice)");
     let audit: Value = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
     let entries: Vec<(String, String)> = audit["items"]
         .as_array()
@@ -1119,9 +1157,10 @@ async fn admin_actions_need_the_token(backend: Backend) {
     assert_eq!(
         entries,
         vec![
-            ("webhook.delete".into(), "alice".into()),
-            ("workflow.cancel".into(), "alice".into()),
-            ("settings.update".into(), "alice".into()),
+            ("webhook.delete".into(), "admin (alice)".into()),
+            ("workflow.cancel".into(), "admin (alice)".into()),
+            ("settings.update".into(), "admin (alice)".into()),
+            ("key.create".into(), "test".into()),
             ("webhook.create".into(), "admin".into()),
         ]
     );

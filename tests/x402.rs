@@ -30,6 +30,7 @@ on_both_backends!(
     the_official_client_pays_and_gets_its_mint,
     the_official_client_pays_for_a_deployment,
     a_replayed_payment_signature_pays_once,
+    the_official_client_pays_the_old_mint_route,
 );
 
 async fn funded(stack: &Stack) -> PrivateKeySigner {
@@ -300,5 +301,96 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
         usdc_balance(&stack, payer.address()).await,
         U256::from(9 * PRICE)
     );
+    stack.service.stop().await;
+}
+
+/// The old `POST /mint` is paid like the old server's: the official client, without any key,
+/// pays the 402 and gets its mint. What the buyer holds is public by id (the payment, its mint,
+/// the old queue item and payment), and none of it shows the signature or checkpoint data;
+/// lists of them need a key.
+async fn the_official_client_pays_the_old_mint_route(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer = funded(&stack).await;
+    let body = json!({ "payer": payer.address().to_string(), "quantity": 2 });
+    let result = official_client(&stack, "/mint", &body).await;
+    assert_eq!(result["status"], 200, "{result}");
+    assert_eq!(result["paymentResponse"]["success"], true, "{result}");
+    assert_eq!(result["body"]["success"], true, "{result}");
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(8 * PRICE),
+        "two mints at MINT_PRICE"
+    );
+    let mint = result["body"]["queueId"].as_str().unwrap().to_owned();
+    eventually(WAIT, "the paid mint to be confirmed", || async {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        (m["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let tokens = stack
+        .token_contract()
+        .balanceOf(payer.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(tokens, U256::from(2 * AMOUNT_PER_MINT));
+
+    // The payment's checkpoint holds the buyer's signature; no public answer shows it.
+    let (payment, data): (String, String) = {
+        let row = mintflow::store::workflows::list(
+            &stack.t.db,
+            &mintflow::store::workflows::ListFilter {
+                kind: Some("payment".into()),
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .remove(0);
+        (row.id.to_string(), row.data.to_string())
+    };
+    let signature = serde_json::from_str::<Value>(&data).unwrap()["authorization"]["signature"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("the checkpoint keeps the signature: {data}"));
+    let anon = reqwest::Client::new();
+    let payer_hex = payer.address().to_string();
+    for path in [
+        format!("/v1/payments/{payment}"),
+        format!("/v1/mints/{mint}"),
+        format!("/api/payment/{payment}"),
+        format!("/queue/item/{mint}"),
+        format!("/queue/payer/{payer_hex}"),
+    ] {
+        let res = anon
+            .get(format!("{}{path}", stack.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path} is public");
+        let text = res.text().await.unwrap();
+        assert!(
+            !text.contains(&signature[2..]),
+            "{path} shows the signature: {text}"
+        );
+        assert!(
+            !text.contains("\"data\""),
+            "{path} shows checkpoint data: {text}"
+        );
+    }
+    for path in [
+        "/v1/payments",
+        "/v1/mints",
+        "/queue/status",
+        "/api/payment-stats",
+    ] {
+        let res = anon
+            .get(format!("{}{path}", stack.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{path} needs a key");
+    }
     stack.service.stop().await;
 }

@@ -40,7 +40,11 @@ impl LiveViews {
     /// confirmations (with the admin `token`).
     pub async fn start(base: &str, token: &str) -> anyhow::Result<LiveViews> {
         let (stream, webhook): (Arrivals, Arrivals) = Default::default();
-        let res = reqwest::get(format!("{base}/v1/events?kind=mint")).await?;
+        let res = reqwest::Client::new()
+            .get(format!("{base}/v1/events?kind=mint"))
+            .bearer_auth(token)
+            .send()
+            .await?;
         anyhow::ensure!(
             res.status().is_success(),
             "/v1/events answered {}",

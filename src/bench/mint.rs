@@ -14,6 +14,8 @@ use alloy::sol_types::SolCall;
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use reqwest::StatusCode;
+
+use crate::app::keys::{self, NewKey, Scope, Scopes};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 use uuid::Uuid;
@@ -237,8 +239,27 @@ async fn measure(
         "anvil: chain id {}, block gas limit {gas_limit}, a block every {BLOCK_TIME_SECS} s",
         chain.chain_id()
     );
+    // The benchmark's own `mint` key, checked on every request like a client's would be.
+    let key = keys::create(
+        db,
+        NewKey {
+            name: "bench".into(),
+            scopes: Scopes::of([Scope::Read, Scope::Mint]),
+            expires_in: None,
+            mint_quota_per_minute: None,
+        },
+        "mintflow bench mint",
+    )
+    .await?
+    .key;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", key.as_str()).parse()?,
+    );
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
+        .default_headers(headers)
         .build()?;
     let mints_url = format!("http://{addr}/v1/mints");
     let live = LiveViews::start(&format!("http://{addr}"), ADMIN_TOKEN).await?;

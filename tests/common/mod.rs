@@ -315,3 +315,35 @@ pub fn ready_check<'a>(ready: &'a serde_json::Value, name: &str) -> &'a serde_js
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no {name} check in {ready}"))
 }
+
+/// An HTTP client that sends `Authorization: Bearer <token>` on every request (a request's
+/// own `bearer_auth` replaces it).
+pub fn http_as(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a header-safe token");
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Creates an API key with `scopes` (`read,mint`) straight in the database; the key.
+pub async fn create_key(db: &DatabaseConnection, name: &str, scopes: &str) -> String {
+    use mintflow::app::keys::{self, NewKey, Scopes};
+    let created = keys::create(
+        db,
+        NewKey {
+            name: name.into(),
+            scopes: Scopes::parse_list(scopes).unwrap(),
+            expires_in: None,
+            mint_quota_per_minute: None,
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    created.key.to_string()
+}

@@ -34,15 +34,20 @@ pub struct SseClient {
 }
 
 impl SseClient {
-    pub async fn connect(url: &str, last_event_id: Option<i64>) -> SseClient {
-        Self::try_connect(url, last_event_id)
+    /// Opens the stream at `url` with `token` (a `read` key or the admin token).
+    pub async fn connect(url: &str, token: &str, last_event_id: Option<i64>) -> SseClient {
+        Self::try_connect(url, token, last_event_id)
             .await
             .expect("the event stream opens")
     }
 
     /// `None` when the server cannot be reached.
-    pub async fn try_connect(url: &str, last_event_id: Option<i64>) -> Option<SseClient> {
-        let mut req = reqwest::Client::new().get(url);
+    pub async fn try_connect(
+        url: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> Option<SseClient> {
+        let mut req = reqwest::Client::new().get(url).bearer_auth(token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
         }

@@ -50,6 +50,7 @@ pub struct Stack {
     pub token: Address,
     /// MockUSDC (EIP-3009); the signer (anvil's first account) is `PAY_TO`.
     pub usdc: Address,
+    /// Sends the admin token: it may do everything.
     pub http: reqwest::Client,
 }
 
@@ -115,7 +116,7 @@ impl Stack {
             base,
             token,
             usdc,
-            http: reqwest::Client::new(),
+            http: super::http_as(ADMIN_TOKEN),
         }
     }
 
