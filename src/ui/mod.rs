@@ -26,6 +26,7 @@ const ASSETS: &[Asset] = &[
     asset("js/app.js", JS, include_str!("assets/js/app.js")),
     asset("js/api.js", JS, include_str!("assets/js/api.js")),
     asset("js/dom.js", JS, include_str!("assets/js/dom.js")),
+    asset("js/events.js", JS, include_str!("assets/js/events.js")),
     asset("js/overview.js", JS, include_str!("assets/js/overview.js")),
     asset(
         "js/workflows.js",
@@ -52,7 +53,7 @@ const fn asset(name: &'static str, content_type: &'static str, body: &'static st
 }
 
 /// The page may talk to this server only: no inline script, no third-party anything, no
-/// framing (it carries the admin token).
+/// framing (it carries an API key or the admin token).
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 

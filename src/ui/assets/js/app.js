@@ -1,5 +1,5 @@
-// The dashboard's shell: hash routes to views, the tab bar and the admin token button.
-import { forgetToken, hasToken } from './api.js';
+// The dashboard's shell: hash routes to views, the tab bar and the key button.
+import { askKey, forgetKey, keptWho } from './api.js';
 import { errorBox, h } from './dom.js';
 import * as overview from './overview.js';
 import * as workflows from './workflows.js';
@@ -54,14 +54,27 @@ function route() {
   root.append(h('p', { class: 'error' }, `No page ${path}. `), h('a', { href: '#/' }, 'Overview'));
 }
 
-function showToken() {
-  const b = document.getElementById('token-button');
-  b.textContent = hasToken() ? 'admin token: set (forget)' : 'admin token: none';
-  b.disabled = !hasToken();
+/** The kept key as `key dev: read, mint` (`admin token: …` for the ADMIN_TOKEN). */
+function showKey() {
+  const who = keptWho();
+  const button = document.getElementById('token-button');
+  if (!who) {
+    button.textContent = 'key: none (enter one)';
+  } else {
+    const scopes = who.scopes?.length ? who.scopes.join(', ') : 'no scopes';
+    button.textContent = who.keyId ? `key ${who.name}: ${scopes}` : `admin token: ${scopes}`;
+  }
+  button.dataset.scopes = who?.scopes?.join(',') ?? '';
+  document.getElementById('token-forget').hidden = !who;
 }
 
-document.getElementById('token-button').addEventListener('click', forgetToken);
-window.addEventListener('mintflow:token', showToken);
+// A key entered from the header shows the current view again with it, since what it shows
+// may have been refused without.
+document.getElementById('token-button').addEventListener('click', async () => {
+  if (await askKey()) route();
+});
+document.getElementById('token-forget').addEventListener('click', forgetKey);
+window.addEventListener('mintflow:token', showKey);
 window.addEventListener('hashchange', route);
-showToken();
+showKey();
 route();

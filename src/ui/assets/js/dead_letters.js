@@ -1,8 +1,10 @@
 // Dead letters: failed and needs_migration workflows with their last error
-// (`/v1/dead-letters`), retried or cancelled one by one or retried in bulk, as admin. The list
+// (`/v1/dead-letters`), retried or cancelled one by one or retried in bulk (a key with the
+// `admin` scope, or the admin token). The list
 // follows the event stream: it reloads when a workflow fails or leaves it (unless rows are
 // selected, so a selection is never lost under the operator's hands).
-import { admin, api, query } from './api.js';
+import { api, query } from './api.js';
+import { EventStream } from './events.js';
 import { badge, errorBox, h, row, show, table, throttle, time, workflowLink } from './dom.js';
 
 const DEAD = new Set(['failed', 'needs_migration']);
@@ -22,7 +24,7 @@ export function render(root, params) {
     KINDS.map((k) => h('option', { value: k, selected: k === kind }, k)));
   root.append(h('section', { class: 'panel' },
     h('h2', {}, 'Dead letters'),
-    h('p', { class: 'muted' }, 'Failed and needs-migration workflows. Retry resumes a workflow where it stopped; every action asks for the admin token and is recorded in the workflow\'s history.'),
+    h('p', { class: 'muted' }, 'Failed and needs-migration workflows. Retry resumes a workflow where it stopped; every action needs a key with the admin scope (or the admin token) and is recorded in the workflow\'s history.'),
     h('div', { class: 'row' }, h('label', {}, 'Kind', kindSelect), h('label', { class: 'check' }, all, 'all'), bulk),
     message, list, more));
 
@@ -44,7 +46,7 @@ export function render(root, params) {
   const act = async (id, action) => {
     message.replaceChildren();
     try {
-      const w = await admin(`/v1/workflows/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
+      const w = await api(`/v1/workflows/${encodeURIComponent(id)}/${action}`, { method: 'POST' });
       message.append(h('p', { class: 'ok', id: 'dead-letters-result' }, `${action} ${id.slice(0, 8)}: now ${show(w?.status)} in ${show(w?.state)}`));
       reset();
     } catch (e) {
@@ -97,7 +99,7 @@ export function render(root, params) {
     if (!ids.length) return;
     message.replaceChildren();
     try {
-      const r = await admin('/v1/dead-letters/retry', { method: 'POST', body: { ids } });
+      const r = await api('/v1/dead-letters/retry', { method: 'POST', body: { ids } });
       const skipped = r?.skipped ?? [];
       message.append(h('div', { class: 'ok', id: 'dead-letters-result' },
         h('p', {}, `Retried ${r?.retried?.length ?? 0} of ${ids.length}.`),
@@ -111,7 +113,7 @@ export function render(root, params) {
   const refresh = throttle(() => {
     if (!selected().length) reset();
   }, 1000);
-  const source = new EventSource(`/v1/events${query({ kind })}`);
+  const source = new EventStream(`/v1/events${query({ kind })}`);
   source.addEventListener('transition', (ev) => {
     let t = null;
     try {

@@ -1,7 +1,8 @@
 // Queue overview: workflows by kind and state (`/v1/stats`), kept current by the event stream
 // (`/v1/events`), a feed of the latest transitions, recent batches (`/v1/queue`), and a form
-// that queues a test mint and follows it live.
+// that queues a test mint (a key with the `mint` scope) and follows it live.
 import { api } from './api.js';
+import { EventStream } from './events.js';
 import { DASH, badge, duration, errorBox, h, row, short, show, table, throttle, time, workflowLink } from './dom.js';
 
 const FEED_SIZE = 15;
@@ -49,9 +50,12 @@ export function render(root) {
   }, REFRESH_MS);
   refresh();
 
-  const source = new EventSource('/v1/events');
+  const source = new EventStream('/v1/events');
   source.onopen = () => setLive(live, 'open', 'live');
-  source.onerror = () => setLive(live, source.readyState === EventSource.CLOSED ? 'closed' : 'error', 'reconnecting…');
+  source.onerror = (ev) => {
+    if (source.readyState === EventStream.CLOSED) setLive(live, 'closed', `stopped: ${ev.error?.code ?? 'error'}`);
+    else setLive(live, 'error', 'reconnecting…');
+  };
   source.addEventListener('transition', (ev) => {
     let t;
     try {
@@ -182,7 +186,7 @@ function mintForm(result, trackedList) {
   h('label', {}, 'Payer', payer),
   h('div', { class: 'row' }, h('label', { class: 'grow' }, 'Recipient', recipient), h('label', { class: 'narrow' }, 'Quantity', quantity)),
   h('label', {}, 'Token', token),
-  h('div', { class: 'row' }, submit, h('span', { class: 'muted' }, 'POST /v1/mints; the state below follows the event stream.')));
+  h('div', { class: 'row' }, submit, h('span', { class: 'muted' }, 'POST /v1/mints with the key (it needs the mint scope); the state below follows the event stream.')));
 }
 
 function drawTracked(list) {

@@ -1,6 +1,6 @@
 // Hot settings: `/v1/settings`, each changed with `PUT /v1/settings/{key}` (admin) after the
 // same range check the server makes.
-import { admin, api } from './api.js';
+import { api } from './api.js';
 import { errorBox, h, row, show, table, time } from './dom.js';
 
 const HEADERS = ['setting', 'value', 'default', 'range', 'last change'];
@@ -9,7 +9,7 @@ export function render(root) {
   const list = h('div', { id: 'settings' }, h('p', { class: 'muted' }, 'Loading…'));
   root.append(h('section', { class: 'panel' },
     h('h2', {}, 'Settings'),
-    h('p', { class: 'muted' }, 'Changes take effect within seconds in every process, without a restart. Saving asks for the admin token.'),
+    h('p', { class: 'muted' }, 'Changes take effect within seconds in every process, without a restart. Saving needs a key with the admin scope (or the admin token).'),
     list));
   api('/v1/settings').then((settings) => {
     const rows = (Array.isArray(settings) ? settings : []).map((s) => settingRow(s));
@@ -59,7 +59,7 @@ function settingRow(s) {
       if (r.error) return;
       save.disabled = true;
       try {
-        const updated = await admin(`/v1/settings/${encodeURIComponent(s.key)}`, { method: 'PUT', body: { value: r.value } });
+        const updated = await api(`/v1/settings/${encodeURIComponent(s.key)}`, { method: 'PUT', body: { value: r.value } });
         input.value = updated?.value ?? r.value;
         note.className = 'note ok';
         note.textContent = `saved: ${show(updated?.value)}`;

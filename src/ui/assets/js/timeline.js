@@ -1,7 +1,8 @@
 // One workflow's timeline: `/v1/workflows/{id}/history` (transitions, transactions, parent and
 // children), kept current by `/v1/workflows/{id}/events` until the workflow is terminal, with
 // the operator's retry and cancel.
-import { admin, api } from './api.js';
+import { api } from './api.js';
+import { EventStream } from './events.js';
 import { TERMINAL, badge, detail, duration, errorBox, h, mono, row, short, show, table, throttle, time, workflowLink } from './dom.js';
 
 const EVENT_HEADERS = ['at', 'event', 'from → to', 'status', 'in previous state', 'attempt', 'worker', 'error', 'detail'];
@@ -35,11 +36,12 @@ export function render(root, params) {
 
   const follow = () => {
     source?.close();
-    source = new EventSource(`/v1/workflows/${encodeURIComponent(id)}/events`);
+    source = new EventStream(`/v1/workflows/${encodeURIComponent(id)}/events`);
     source.onopen = () => setLive(live, 'open', 'live');
-    source.onerror = () => {
-      // The stream ends after the terminal transition; the browser would reconnect for ever.
+    source.onerror = (ev) => {
+      // The stream ends after the terminal transition; the reader would reconnect for ever.
       if (head.dataset.status && TERMINAL.has(head.dataset.status)) stopFollowing('ended');
+      else if (source.readyState === EventStream.CLOSED) setLive(live, 'closed', `stopped: ${ev.error?.code ?? 'error'}`);
       else setLive(live, 'error', 'reconnecting…');
     };
     source.addEventListener('transition', (ev) => {
@@ -67,7 +69,7 @@ export function render(root, params) {
     const reason = actions.reason.value.trim();
     try {
       const q = reason ? `?reason=${encodeURIComponent(reason)}` : '';
-      const w = await admin(`/v1/workflows/${encodeURIComponent(id)}/${action}${q}`, { method: 'POST' });
+      const w = await api(`/v1/workflows/${encodeURIComponent(id)}/${action}${q}`, { method: 'POST' });
       message.append(h('p', { class: 'ok', id: 'action-result' }, `${action}: now ${show(w?.status)} in ${show(w?.state)}`));
       await load();
       if (!TERMINAL.has(head.dataset.status)) follow();

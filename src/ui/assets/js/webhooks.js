@@ -1,7 +1,7 @@
-// Webhooks (admin): the subscriptions, and one subscription's delivery log with a status
-// filter and redelivery of what was given up (`POST /v1/webhooks/{id}/redeliver`). Reading
-// them needs the admin token too: they show receivers' addresses.
-import { admin, hasToken, query } from './api.js';
+// Webhooks: the subscriptions, and one subscription's delivery log with a status filter
+// (reads: a key with `read`), and redelivery of what was given up
+// (`POST /v1/webhooks/{id}/redeliver`, a key with `admin`).
+import { api, hasToken, query } from './api.js';
 import { badge, errorBox, h, row, show, table, time, workflowLink } from './dom.js';
 
 const LIST_HEADERS = ['url', 'kinds', 'states', 'description', 'position', 'created', 'old secret signs until'];
@@ -23,7 +23,7 @@ function subscriptions(root) {
     h('h2', {}, 'Webhooks'),
     h('p', { class: 'muted' }, 'Signed callbacks for workflow transitions. Subscriptions are created and changed through the API (POST and PATCH /v1/webhooks); open one to see its deliveries.'),
     list));
-  admin('/v1/webhooks').then((hooks) => {
+  api('/v1/webhooks').then((hooks) => {
     if (!hooks?.length) {
       list.replaceChildren(h('p', { class: 'muted' }, 'No subscriptions.'));
     } else {
@@ -67,7 +67,7 @@ function deliveries(root, id, status) {
   const redeliver = async (ids) => {
     message.replaceChildren();
     try {
-      const r = await admin(`${path}/redeliver`, { method: 'POST', body: ids ? { delivery_ids: ids } : {} });
+      const r = await api(`${path}/redeliver`, { method: 'POST', body: ids ? { delivery_ids: ids } : {} });
       message.append(h('p', { class: 'ok', id: 'deliveries-result' }, `Requeued ${r?.requeued ?? 0}.`));
       load(true);
     } catch (e) {
@@ -79,7 +79,7 @@ function deliveries(root, id, status) {
     const gen = fresh ? ++generation : generation;
     if (fresh) paged = false;
     try {
-      const page = await admin(`${path}/deliveries${query({ status, limit: 50, cursor: fresh ? null : cursor })}`);
+      const page = await api(`${path}/deliveries${query({ status, limit: 50, cursor: fresh ? null : cursor })}`);
       if (gen !== generation) return;
       if (fresh || !body) {
         const t = table(LOG_HEADERS, [], { id: 'deliveries-table' });
@@ -111,12 +111,12 @@ function deliveries(root, id, status) {
     paged = true;
     load(false);
   });
-  // One request at a time until the token is known: each may ask for it.
-  load(true).then(() => admin(path)).then(
+  // One request at a time until the key is known: each may be refused without it.
+  load(true).then(() => api(path)).then(
     (w) => { heading.textContent = w?.url ?? id; },
     (e) => heading.replaceChildren(errorBox(e)),
   );
-  // Without a kept token a refresh would open the token dialog every few seconds.
+  // Without a kept key a refresh would be refused every few seconds.
   const timer = setInterval(() => {
     if (!paged && hasToken() && log.dataset.loaded !== 'error') load(true);
   }, REFRESH_MS);
