@@ -78,17 +78,21 @@ export function render(root, params) {
     }
   };
 
+  /** Loads started; only the latest may draw, so a slow answer never hides a newer one. */
+  let loads = 0;
   async function load() {
+    const mine = ++loads;
     try {
       const history = await api(`/v1/workflows/${encodeURIComponent(id)}/history`);
       // Older servers answer `{workflow_id, events}` only.
       const workflow = history?.workflow ?? await api(`/v1/workflows/${encodeURIComponent(id)}`);
-      if (!alive) return;
+      if (!alive || mine !== loads) return;
       drawHead(head, workflow, history, actions);
       drawEvents(events, history?.events ?? []);
       known = Math.max(known, ...(history?.events ?? []).map((e) => Number(e.id)).filter(Number.isFinite));
       drawTxs(txs, history?.txs);
     } catch (e) {
+      if (mine !== loads) return;
       head.replaceChildren(errorBox(e));
       head.dataset.status = 'error';
     }
