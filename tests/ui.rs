@@ -1,8 +1,10 @@
-//! The dashboard in a real browser: `mintflow dev` (the binary) with an admin token, a
-//! genuinely failed workflow made through the public API, then `tools/ui-test.mjs` drives
-//! `/ui` in headless Chromium (mint live to confirmed, timeline, retries with the token,
-//! settings, signer health, phone layout, screenshots) and the API confirms what it did.
-//! The page's files are checked first: content types, ETag revalidation, 404.
+//! The dashboard in a real browser: `mintflow dev` (the binary) with an admin token and the
+//! read,mint key it prints, a genuinely failed workflow made through the API, then
+//! `tools/ui-test.mjs` drives `/ui` in headless Chromium (the key entered and its scopes shown,
+//! mint live to confirmed over the fetch-based event stream, timeline, retries refused for the
+//! key and done with the admin token, settings, signer health, phone layout, screenshots) and
+//! the API confirms what it did. The page's files are checked first: content types, ETag
+//! revalidation, 404.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -35,10 +37,11 @@ async fn dashboard_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let (_dev, banner) = start_dev(dir.path());
     let base = banner.base.clone();
+    let key = banner.key.clone();
     let http = reqwest::Client::new();
 
     served_as_files(&http, &base).await;
-    let failed = failed_mint(&http, &base, &banner.usdc).await;
+    let failed = failed_mint(&http, &base, &key, &banner.usdc).await;
     let webhook = unreachable_webhook(&http, &base).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
 
@@ -47,13 +50,14 @@ async fn dashboard_in_a_browser() {
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let out = tokio::task::spawn_blocking({
-        let (base, shots, root) = (base.clone(), shots.clone(), root.to_owned());
+        let (base, shots, root, key) = (base.clone(), shots.clone(), root.to_owned(), key.clone());
         let (failed, signer, webhook) = (failed.clone(), banner.signer.clone(), webhook.clone());
         move || {
             Command::new("node")
                 .arg("tools/ui-test.mjs")
                 .current_dir(root)
                 .env("UI_URL", base)
+                .env("UI_KEY", key)
                 .env("UI_ADMIN_TOKEN", ADMIN_TOKEN)
                 .env("UI_FAILED_ID", failed)
                 .env("UI_PAYER", payer.address().to_string())
@@ -75,10 +79,12 @@ async fn dashboard_in_a_browser() {
         std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default()
     );
     println!("{stdout}{stderr}");
-    assert!(
-        !stdout.contains(ADMIN_TOKEN) && !stderr.contains(ADMIN_TOKEN),
-        "the admin token must not be printed"
-    );
+    for secret in [ADMIN_TOKEN, key.as_str()] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "keys must not be printed"
+        );
+    }
 
     for (name, width) in [("desktop.png", 1280), ("phone.png", 390)] {
         let png = std::fs::read(shots.join(name)).unwrap();
@@ -89,7 +95,12 @@ async fn dashboard_in_a_browser() {
 
     // What the page did, as the API records it: three retries (one with the page's reason),
     // and the setting saved by the admin.
-    let history: Value = get(&http, &format!("{base}/v1/workflows/{failed}/history")).await;
+    let history: Value = get(
+        &http,
+        &format!("{base}/v1/workflows/{failed}/history"),
+        &key,
+    )
+    .await;
     let retries: Vec<&Value> = history["events"]
         .as_array()
         .unwrap()
@@ -101,7 +112,7 @@ async fn dashboard_in_a_browser() {
         retries.iter().any(|e| e["detail"]["reason"] == "ui test"),
         "{history}"
     );
-    let settings: Value = get(&http, &format!("{base}/v1/settings")).await;
+    let settings: Value = get(&http, &format!("{base}/v1/settings"), &key).await;
     let wait = settings
         .as_array()
         .unwrap()
@@ -127,13 +138,11 @@ async fn dashboard_in_a_browser() {
         redelivered["detail"]["requeued"].as_u64() >= Some(1),
         "{redelivered}"
     );
-    assert!(
-        std::fs::read_to_string(dir.path().join("stderr.log"))
-            .unwrap_or_default()
-            .find(ADMIN_TOKEN)
-            .is_none(),
-        "the admin token must not be logged"
-    );
+    // Neither the page's requests (keys in headers, never in URLs) nor anything else logs one.
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+    for secret in [ADMIN_TOKEN, key.as_str()] {
+        assert!(!log.contains(secret), "a key must not be logged");
+    }
 }
 
 /// The page and its modules: their content types, revalidation with their ETag, and a JSON 404
@@ -180,24 +189,28 @@ struct Banner {
     base: String,
     usdc: String,
     signer: String,
+    /// The read,mint key dev made for curl and the dashboard.
+    key: String,
 }
 
 /// Starts `mintflow dev --automine` on free ports with its own database and an admin token;
-/// returns it with the addresses its banner printed.
+/// returns it with the addresses and the key its banner printed.
 fn start_dev(dir: &Path) -> (Dev, Banner) {
     let dev = Dev::start(dir, &[("ADMIN_TOKEN", ADMIN_TOKEN)]);
     let banner = Banner {
         base: dev.base.clone(),
         usdc: dev.field("USDC"),
         signer: dev.field("signer"),
+        key: dev.field("key"),
     };
     (dev, banner)
 }
 
 /// A mint that genuinely failed: a token whose supply allows one mint is deployed through
 /// `POST /v1/deployments` (paid gasless by anvil's account 1, which dev funded); its first
-/// mint is confirmed and the second fails with `MaxSupplyExceeded()`, as any retry will.
-async fn failed_mint(http: &reqwest::Client, base: &str, usdc: &str) -> String {
+/// mint is confirmed and the second fails with `MaxSupplyExceeded()`, as any retry will. The
+/// mints are queued and the workflow read with `key` (read,mint).
+async fn failed_mint(http: &reqwest::Client, base: &str, key: &str, usdc: &str) -> String {
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
     let (authorization, signature) =
         sign_authorization(usdc.parse().unwrap(), &payer, DEPLOY_PRICE, fresh_nonce());
@@ -206,23 +219,23 @@ async fn failed_mint(http: &reqwest::Client, base: &str, usdc: &str) -> String {
         "owner": payer.address().to_string(),
         "payment": { "authorization": authorization, "signature": signature },
     });
-    let deployment = post(http, &format!("{base}/v1/deployments"), &body).await;
+    let deployment = post(http, &format!("{base}/v1/deployments"), &body, None).await;
     let id = deployment["id"].as_str().unwrap().to_owned();
     let token = eventually(WAIT, "the one-mint token to be deployed", || async {
-        let d = get(http, &format!("{base}/v1/deployments/{id}")).await;
+        let d = get_public(http, &format!("{base}/v1/deployments/{id}")).await;
         assert_ne!(d["status"], "failed", "{d}");
         (d["status"] == "confirmed").then(|| d["address"].as_str().unwrap().to_owned())
     })
     .await;
     let mint = json!({ "payer": payer.address().to_string(), "token": token });
-    let first = settle(http, base, &mint).await;
+    let first = settle(http, base, key, &mint).await;
     assert_eq!(first["status"], "confirmed", "{first}");
-    let second = settle(http, base, &mint).await;
+    let second = settle(http, base, key, &mint).await;
     assert_eq!(second["status"], "failed", "{second}");
     let error = second["error"].as_str().unwrap_or_default();
     assert!(error.contains("MaxSupplyExceeded"), "{second}");
     let id = second["id"].as_str().unwrap().to_owned();
-    let w = get(http, &format!("{base}/v1/workflows/{id}")).await;
+    let w = get(http, &format!("{base}/v1/workflows/{id}"), key).await;
     assert_eq!(w["status"], "failed", "{w}");
     id
 }
@@ -257,12 +270,12 @@ async fn admin(
     answer
 }
 
-/// Queues a mint and waits until it is confirmed or failed.
-async fn settle(http: &reqwest::Client, base: &str, body: &Value) -> Value {
-    let m = post(http, &format!("{base}/v1/mints"), body).await;
+/// Queues a mint with `key` (it needs `mint`) and waits until it is confirmed or failed.
+async fn settle(http: &reqwest::Client, base: &str, key: &str, body: &Value) -> Value {
+    let m = post(http, &format!("{base}/v1/mints"), body, Some(key)).await;
     let id = m["id"].as_str().unwrap().to_owned();
     eventually(WAIT, &format!("mint {id} to be final"), || async {
-        let m = get(http, &format!("{base}/v1/mints/{id}")).await;
+        let m = get_public(http, &format!("{base}/v1/mints/{id}")).await;
         ["confirmed", "failed"]
             .contains(&m["status"].as_str().unwrap_or_default())
             .then_some(m)
@@ -270,14 +283,28 @@ async fn settle(http: &reqwest::Client, base: &str, body: &Value) -> Value {
     .await
 }
 
-async fn get(http: &reqwest::Client, url: &str) -> Value {
-    let res = http.get(url).send().await.unwrap();
+/// An operator read with `key` (it needs `read`).
+async fn get(http: &reqwest::Client, url: &str, key: &str) -> Value {
+    answer(http.get(url).bearer_auth(key), url).await
+}
+
+/// A status by id, which anyone may read.
+async fn get_public(http: &reqwest::Client, url: &str) -> Value {
+    answer(http.get(url), url).await
+}
+
+async fn answer(req: reqwest::RequestBuilder, url: &str) -> Value {
+    let res = req.send().await.unwrap();
     assert!(res.status().is_success(), "GET {url}: {}", res.status());
     res.json().await.unwrap()
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
-    let res = http.post(url).json(body).send().await.unwrap();
+async fn post(http: &reqwest::Client, url: &str, body: &Value, key: Option<&str>) -> Value {
+    let mut req = http.post(url).json(body);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let res = req.send().await.unwrap();
     let status = res.status();
     let answer: Value = res.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "POST {url}: {status} {answer}");

@@ -1,15 +1,18 @@
 // Drives the dashboard (`/ui`) of a running `mintflow dev` in headless Debian Chromium, as an
-// operator would: queues a mint from the page and watches it reach `confirmed` live, opens its
-// timeline, retries a failed workflow with the admin token (a wrong one first), redelivers a
-// webhook's given-up deliveries, changes a setting, reads the signer's health, and checks the
-// layout at phone width. Screenshots go to
-// UI_OUT_DIR and are checked not to be blank. Exits 1 with the failed expectation.
+// operator would: enters a read,mint key when the page asks and sees its scopes, queues a mint
+// from the page and watches it reach `confirmed` live (the fetch-based event stream, with the
+// key in a header and never in a URL), opens its timeline, retries a failed workflow (refused
+// for the read,mint key, then a wrong admin token, then the right one), redelivers a webhook's
+// given-up deliveries, changes a setting, reads the signer's health, and checks the layout at
+// phone width. Screenshots go to UI_OUT_DIR and are checked not to be blank. Exits 1 with the
+// failed expectation.
 //
-//   UI_URL=http://127.0.0.1:4021 UI_ADMIN_TOKEN=... UI_FAILED_ID=<uuid> UI_PAYER=0x... \
-//   UI_SIGNER=0x... UI_WEBHOOK_ID=<uuid> UI_OUT_DIR=/tmp/shots node tools/ui-test.mjs
+//   UI_URL=http://127.0.0.1:4021 UI_KEY=mf_... UI_ADMIN_TOKEN=... UI_FAILED_ID=<uuid> \
+//   UI_PAYER=0x... UI_SIGNER=0x... UI_WEBHOOK_ID=<uuid> UI_OUT_DIR=/tmp/shots \
+//   node tools/ui-test.mjs
 //
-// tests/ui.rs starts the server, makes the failed workflow and a webhook to an address where
-// nothing listens (one attempt per delivery), and runs this.
+// tests/ui.rs starts the server, reads the key dev printed, makes the failed workflow and a
+// webhook to an address where nothing listens (one attempt per delivery), and runs this.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +35,7 @@ function env(name) {
 }
 
 const base = env('UI_URL').replace(/\/$/, '');
+const key = env('UI_KEY');
 const adminToken = env('UI_ADMIN_TOKEN');
 const failedId = env('UI_FAILED_ID');
 const payer = env('UI_PAYER');
@@ -131,9 +135,14 @@ async function main() {
   page.on('console', (m) => {
     if (m.type() === 'error') log(`  browser console: ${m.text()}`);
   });
+  // Every request the page makes: keys go in headers, never in URLs (URLs end up in logs).
+  const requests = [];
+  page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
   const checker = await context.newPage();
   try {
-    await run(page, checker);
+    await run(page, checker, requests);
+    const leaked = requests.filter((r) => r.url.includes(key) || r.url.includes(adminToken));
+    expect(leaked.length === 0, `a key is in the URL of ${leaked.length} request(s)`);
     expect(pageErrors.length === 0, `uncaught errors in the page: ${pageErrors.join('; ')}`);
   } catch (e) {
     await page.screenshot({ path: join(outDir, 'failure.png'), fullPage: true }).catch(() => {});
@@ -145,18 +154,86 @@ async function main() {
   }
 }
 
-async function run(page, checker) {
+/** The header's key button once it reads `text`. */
+async function keyShown(page, text) {
+  try {
+    await until(page, (t) => document.getElementById('token-button').textContent === t, text);
+  } catch {
+    throw new Error(`the header shows "${await page.innerText('#token-button')}", not "${text}"`);
+  }
+}
+
+async function run(page, checker, requests) {
   /** The failed workflow's `updated_at` before the first retry. */
   let before = null;
-  await step('the overview loads with stats and a live event stream', async () => {
+  await step('the overview asks for a key once; the read,mint key is shown with its scopes', async () => {
     const res = await page.goto(`${base}/ui`);
     expect(res.ok(), `GET /ui answered ${res.status()}`);
     expect(res.headers()['content-type']?.startsWith('text/html'), `GET /ui is ${res.headers()['content-type']}`);
+    await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+    const refusal = await page.innerText('#token-error');
+    expect(refusal.includes('missing_credentials'), `the 401 is not shown: ${refusal}`);
+    await keyShown(page, 'key: none (enter one)');
+    await page.fill('#token-input', key);
+    await page.click('#token-ok');
+    await keyShown(page, 'key dev: read, mint');
+    expect(await page.isVisible('#token-forget'), 'no way to forget the key');
+    // Stats, batches and the event stream were all refused without a key: one answer to one
+    // dialog let every one of them through.
     await page.waitForSelector('#view[data-view="overview"] #stats[data-loaded]');
     const stats = await page.getAttribute('#stats', 'data-loaded');
     expect(stats !== 'error', `stats failed: ${await page.innerText('#stats')}`);
+    await page.waitForSelector('#batches p');
+    expect(!(await page.locator('#batches p.error').count()), `batches failed: ${await page.innerText('#batches')}`);
     await page.waitForSelector('#live[data-state="open"]');
+    expect(!(await page.isVisible('#token-dialog[open]')), 'the key was asked again');
+    const stream = requests.filter((r) => new URL(r.url).pathname === '/v1/events');
+    expect(stream.length > 0 && stream.at(-1).authorization === `Bearer ${key}`, 'the event stream was not opened with the key');
     await page.evaluate(() => { window.mintflowNotReloaded = true; });
+  });
+
+  await step('the stream reader parses the event-stream format and resumes with Last-Event-ID', async () => {
+    const parsed = await page.evaluate(async () => {
+      const { EventStreamParser } = await import('/ui/js/events.js');
+      const p = new EventStreamParser();
+      const chunks = ['\uFEFFid: 7\r', '\nevent: transition\ndata: {"a":', '1}\ndata: second line\r\n\r\n',
+        ': keep-alive\n\n', 'data:x\rretry: 250\r\r', 'id: 9\n\n', 'data: never ended'];
+      return { events: chunks.flatMap((c) => p.feed(c)), retry: p.retry, resumeId: p.resumeId };
+    });
+    expect(JSON.stringify(parsed) === JSON.stringify({
+      events: [{ type: 'transition', data: '{"a":1}\nsecond line', id: '7' }, { type: 'message', data: 'x', id: '7' }],
+      retry: 250,
+      resumeId: '9',
+    }), `parsed ${JSON.stringify(parsed)}`);
+    // A stream that ends after one event each time: the reader connects again after the last
+    // id it saw, with the key.
+    const asked = [];
+    await page.route('**/ui-test/stream', (route) => {
+      asked.push(route.request().headers());
+      route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: `id: ${asked.length * 10}\nevent: transition\ndata: ${asked.length}\n\n`,
+      });
+    });
+    const got = await page.evaluate(async (ms) => {
+      const { EventStream } = await import('/ui/js/events.js');
+      const s = new EventStream('/ui-test/stream');
+      const seen = [];
+      await new Promise((resolve, reject) => {
+        setTimeout(() => reject(new Error(`saw only ${JSON.stringify(seen)}`)), ms);
+        s.addEventListener('transition', (ev) => {
+          seen.push([ev.data, ev.lastEventId]);
+          if (seen.length === 2) resolve();
+        });
+      }).finally(() => s.close());
+      return seen;
+    }, WAIT_MS);
+    await page.unroute('**/ui-test/stream');
+    expect(JSON.stringify(got) === '[["1","10"],["2","20"]]', `events ${JSON.stringify(got)}`);
+    expect(asked[0]['last-event-id'] === undefined && asked[1]['last-event-id'] === '10',
+      `Last-Event-ID sent: ${asked.map((h) => h['last-event-id']).join(', ')}`);
+    expect(asked.every((h) => h.authorization === `Bearer ${key}`), 'a reconnection went without the key');
   });
 
   const mintId = await step('a mint queued from the form reaches confirmed live, without reload', async () => {
@@ -198,23 +275,32 @@ async function run(page, checker) {
     expect(statuses.every((s) => s === 'failed'), `the filter shows statuses ${statuses}`);
   });
 
-  await step('a dead letter is retried: a wrong admin token is refused, the right one works', async () => {
+  await step('a dead letter\'s retry is refused for the read,mint key; a wrong admin token too; the right one works', async () => {
     await go(page, '#/dead-letters', '#dead-letters[data-loaded]');
     const row = `#dead-letters-table tr[data-id="${failedId}"]`;
     await page.waitForSelector(row);
     before = await page.getAttribute(row, 'data-updated');
     await page.click(`button[data-retry="${failedId}"]`);
-    await page.waitForSelector('#token-dialog[open]');
+    await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+    const scope = await page.innerText('#token-error');
+    expect(scope.includes('insufficient_scope') && scope.includes('admin'), `the 403 is not shown: ${scope}`);
+    // Given up, the refusal stays on the page; pressing retry again offers the dialog again.
+    await page.click('#token-cancel');
+    await until(page, () => document.getElementById('dead-letters-message').innerText.includes('insufficient_scope'));
+    await page.click(`button[data-retry="${failedId}"]`);
+    await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
+    await screenshot(page, checker, 'desktop-key-dialog.png', DESKTOP);
     await page.fill('#token-input', 'not-the-admin-token');
     await page.click('#token-ok');
-    await page.waitForSelector('#token-dialog[open] #token-error:not([hidden])');
-    const refusal = await page.innerText('#token-error');
-    expect(refusal.includes('unauthorized'), `the 401 is not shown: ${refusal}`);
+    await until(page, () => document.getElementById('token-error').textContent.includes('invalid_credentials'));
+    expect(await page.isVisible('#token-dialog[open]'), 'the dialog closed on a wrong token');
+    await keyShown(page, 'key dev: read, mint');
     await page.fill('#token-input', adminToken);
     await page.click('#token-ok');
     await page.waitForSelector('#dead-letters-result');
     expect((await page.innerText('#dead-letters-result')).startsWith('retry'), await page.innerText('#dead-letters-result'));
-    expect(await page.evaluate(() => Boolean(sessionStorage.getItem('mintflow.adminToken'))), 'the token is not kept in sessionStorage');
+    await keyShown(page, 'admin token: read, mint, admin');
+    expect(await page.evaluate(() => Boolean(sessionStorage.getItem('mintflow.key'))), 'the key is not kept in sessionStorage');
   });
 
   await step('it fails again, comes back to the list live, and is retried in bulk', async () => {
@@ -302,6 +388,13 @@ async function run(page, checker) {
       if (hash === '#/') await screenshot(page, checker, 'phone.png', PHONE);
       if (hash.startsWith('#/workflows/')) await screenshot(page, checker, 'phone-timeline.png', PHONE);
     }
+  });
+
+  await step('"forget" drops the key from the tab', async () => {
+    await page.click('#token-forget');
+    await keyShown(page, 'key: none (enter one)');
+    expect(await page.evaluate(() => sessionStorage.length === 0), 'sessionStorage still holds something');
+    expect(!(await page.isVisible('#token-forget')), 'forget is still offered');
   });
 }
 
