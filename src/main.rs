@@ -32,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
                 engine,
                 chain: args.chain.setup(&args.contracts)?,
                 limits: args.limits,
+                edge: args.edge,
             };
             Service::start(config, workflows::registry)
                 .await?

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use tokio_cron_scheduler::JobScheduler;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::edge::{EdgeConfig, conn::EdgeAcceptor};
 use crate::api::{self, AppState};
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
@@ -82,6 +83,8 @@ pub struct ServiceConfig {
     /// The chain this process sends transactions to; `None` runs without one.
     pub chain: Option<ChainSetup>,
     pub limits: Limits,
+    /// Timeouts, connection cap, per-client limits, trusted proxies and CORS of the HTTP edge.
+    pub edge: EdgeConfig,
 }
 
 /// How a process reaches its chain. `Debug` shows the signer's address, never its key.
@@ -275,12 +278,13 @@ impl Service {
                 queue: queue.clone(),
                 admission: Default::default(),
                 outbox,
+                edge: config.edge.clone(),
             };
             // A worker serves only /health, /ready and /metrics.
             if config.role == Role::Worker {
-                serve_http(&config.listen_addr, api::ops_app(state)).await?
+                serve_http(&config.listen_addr, &config.edge, api::ops_app(state)).await?
             } else {
-                serve_http(&config.listen_addr, api::app(state)).await?
+                serve_http(&config.listen_addr, &config.edge, api::app(state)).await?
             }
         };
         if config.admin_token.as_deref().is_none_or(str::is_empty) && config.role != Role::Worker {
@@ -371,7 +375,11 @@ async fn register_token(
     Ok(())
 }
 
-async fn serve_http(listen_addr: &str, app: impl Endpoint + 'static) -> anyhow::Result<Http> {
+async fn serve_http(
+    listen_addr: &str,
+    edge: &EdgeConfig,
+    app: impl Endpoint + 'static,
+) -> anyhow::Result<Http> {
     let acceptor = TcpListener::bind(listen_addr.to_owned())
         .into_acceptor()
         .await
@@ -381,9 +389,16 @@ async fn serve_http(listen_addr: &str, app: impl Endpoint + 'static) -> anyhow::
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .context("listener has no socket address")?;
+    let acceptor = EdgeAcceptor::new(
+        acceptor,
+        edge.max_connections as usize,
+        edge.header_timeout(),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
+    let idle_timeout = edge.idle_timeout();
     let task = tokio::spawn(async move {
         poem::Server::new_with_acceptor(acceptor)
+            .idle_timeout(idle_timeout)
             .run_with_graceful_shutdown(
                 app,
                 async {

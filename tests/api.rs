@@ -48,6 +48,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
             shutdown_grace: Duration::from_secs(2),
         },
         limits: Default::default(),
+        edge: Default::default(),
         chain: None,
     };
     let service = Service::start(config, |_| Registry::new().register(Probe))
@@ -580,6 +581,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
             shutdown_grace: Duration::from_secs(2),
         },
         limits: Default::default(),
+        edge: Default::default(),
         chain: Some(ChainSetup {
             config: ChainConfig {
                 rpc_url: node.endpoint(),

@@ -974,6 +974,7 @@ async fn api_and_worker_roles_split_the_work() {
             shutdown_grace: Duration::from_secs(2),
         },
         limits: Default::default(),
+        edge: Default::default(),
         chain: None,
     };
     let api = Service::start(config(Role::Api, "api"), |_| registry())

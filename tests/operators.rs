@@ -50,6 +50,7 @@ async fn start_with(t: &TestDb, role: Role, worker: &str, limits: Limits) -> Ser
             shutdown_grace: Duration::from_secs(2),
         },
         limits,
+        edge: Default::default(),
         chain: None,
     };
     Service::start(config, |_| Registry::new().register(Probe))

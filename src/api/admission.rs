@@ -1,15 +1,12 @@
 //! Admission of mint requests, checked before anything is written: the token registry,
 //! per-payer and per-IP rate limits and the queue depth limit (the limits are hot settings).
 use std::collections::HashSet;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sea_orm::DatabaseConnection;
 
+use super::edge::RateLimit;
 use super::error::ApiError;
 use crate::config::Settings;
 use crate::store;
@@ -17,15 +14,13 @@ use crate::store;
 /// How long a reading of the queue depth serves admission (one count per window, not one per
 /// request).
 const DEPTH_TTL: Duration = Duration::from_millis(100);
-/// Keys idle this long are forgotten every so many checks, so the limiters' memory stays flat.
-const RETAIN_EVERY: u64 = 4096;
 
 /// Shared by every request of a process.
 #[derive(Clone, Default)]
 pub struct Admission {
-    payer: Limiter,
-    ip: Limiter,
-    /// Per API key. Keys have quotas of their own, so one limiter per quota (`Limiter` is
+    payer: RateLimit,
+    ip: RateLimit,
+    /// Per API key. Keys have quotas of their own, so one limiter per quota (`RateLimit` is
     /// rebuilt when the rate changes): keys sharing a quota share a limiter, each keyed by id.
     key_quota: QuotaLimiters,
     depth: Arc<Mutex<Depth>>,
@@ -58,9 +53,9 @@ pub struct KeyQuota<'a> {
     pub per_minute: i64,
 }
 
-/// One `Limiter` per distinct quota.
+/// One `RateLimit` per distinct quota.
 #[derive(Clone, Default)]
-struct QuotaLimiters(Arc<Mutex<std::collections::HashMap<i64, Limiter>>>);
+struct QuotaLimiters(Arc<Mutex<std::collections::HashMap<i64, RateLimit>>>);
 
 impl QuotaLimiters {
     fn check(&self, per_minute: i64, key_id: &str, n: u32) -> Result<(), u64> {
@@ -222,53 +217,5 @@ impl Admission {
             admitted: 0,
         };
         Ok(stats.count)
-    }
-}
-
-/// The per-minute rate a limiter was built for, and the limiter.
-type RateAndLimiter = (i64, Arc<DefaultKeyedRateLimiter<String>>);
-
-/// A keyed limit of `per_minute` requests, rebuilt when the setting changes.
-#[derive(Clone, Default)]
-struct Limiter {
-    /// The rate it was built for, and the limiter.
-    current: Arc<Mutex<Option<RateAndLimiter>>>,
-    checks: Arc<AtomicU64>,
-}
-
-impl Limiter {
-    /// Takes `n` from `key`'s allowance; `Err(seconds to wait)` when it is over its limit (a
-    /// wait of a whole minute when `n` exceeds the limit itself). 0 turns the limit off.
-    fn check(&self, per_minute: i64, key: &str, n: u32) -> Result<(), u64> {
-        let Some(rate) = u32::try_from(per_minute).ok().and_then(NonZeroU32::new) else {
-            return Ok(());
-        };
-        let limiter = {
-            let mut slot = self.current.lock().expect("limiter lock");
-            match slot.as_ref() {
-                Some((n, l)) if *n == per_minute => l.clone(),
-                _ => {
-                    let l = Arc::new(RateLimiter::keyed(Quota::per_minute(rate)));
-                    *slot = Some((per_minute, l.clone()));
-                    l
-                }
-            }
-        };
-        if self
-            .checks
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(RETAIN_EVERY)
-        {
-            limiter.retain_recent();
-        }
-        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        match limiter.check_key_n(&key.to_owned(), n) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(wait.as_secs_f64().ceil().max(1.0) as u64)
-            }
-            Err(_insufficient) => Err(60),
-        }
     }
 }

@@ -1,14 +1,22 @@
-//! Who a request comes from, for rate limits and per-client caps: the peer address, with IPv6
-//! clients counted by their /64 (one host usually holds a whole /64, so counting single
-//! addresses would let it rotate through millions of them).
+//! Who a request comes from, for rate limits and per-client caps: the client address the edge
+//! resolved (the peer, or what a trusted proxy forwarded: `edge::proxy`), with IPv6 clients
+//! counted by their /64 (one host usually holds a whole /64, so counting single addresses
+//! would let it rotate through millions of them).
 use std::net::IpAddr;
 
 use poem::Request;
 
+/// The client address of a request, as the edge middleware resolved it (kept in the request's
+/// extensions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
 /// The key that per-client limits count a request under: an IPv4 address, an IPv6 /64 prefix,
 /// or `unknown` when the transport has no IP address (a Unix socket, a test without a peer).
+/// Without the edge's resolution (an app without it), the peer address.
 pub fn key(req: &Request) -> String {
-    match req.remote_addr().as_socket_addr().map(|a| a.ip()) {
+    let resolved = req.extensions().get::<ClientIp>().map(|c| c.0);
+    match resolved.or_else(|| req.remote_addr().as_socket_addr().map(|a| a.ip())) {
         Some(ip) => ip_key(ip),
         None => "unknown".into(),
     }

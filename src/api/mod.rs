@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod dead_letters;
 pub mod deployments;
+pub mod edge;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub admission: Admission,
     /// The outbox head this process has seen: what event streams wait on.
     pub outbox: OutboxFeed,
+    /// Per-client limits, timeouts, trusted proxies and CORS of the HTTP edge.
+    pub edge: edge::EdgeConfig,
 }
 
 type Apis = (
@@ -130,8 +133,16 @@ pub fn page(
 pub fn app(state: AppState) -> impl Endpoint {
     crate::ops::metrics::install();
     let api = service();
-    let http_metrics = metrics::HttpMetrics::new(&api.spec());
-    Route::new()
+    let spec = api.spec();
+    let http_metrics = metrics::HttpMetrics::new(&spec);
+    let edge = edge::Edge::new(
+        &state.edge,
+        state.settings.clone(),
+        state.outbox.capacity(),
+        &spec,
+    );
+    let cors_origins = state.edge.cors_allowed_origins.clone();
+    let app = Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .at("/metrics", get(metrics::scrape))
         .nest("/docs", api.swagger_ui())
@@ -139,10 +150,14 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .data(state)
         .with(error::BodyLimit(MAX_BODY_BYTES))
+        // Outside the body limit, so its request timeout covers a slow body too.
+        .with(edge)
         .with(Tracing)
         // Inside the error conversion, so it sees the route an error came from.
         .with(http_metrics)
-        .catch_all_error(error::to_json_error)
+        .catch_all_error(error::to_json_error);
+    // Outermost, so refusals (429 with Retry-After) reach a cross-origin script too.
+    edge::cors::wrap(&cors_origins, app)
 }
 
 /// What a worker-only process serves on its `LISTEN_ADDR`: liveness, readiness and its own

@@ -492,7 +492,7 @@ pub fn offer_of(app: &AppState, chain: &Chain, amount: U256) -> Result<Offer, Ap
         asset_version: c.usdc_version.clone(),
         pay_to: c.pay_to.unwrap_or_else(|| chain.signer()),
         amount,
-        max_timeout_seconds: 60,
+        max_timeout_seconds: x402::SETTLEMENT_WAIT_SECS,
     })
 }
 

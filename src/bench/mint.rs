@@ -165,6 +165,7 @@ async fn bench_on(
         role: Role::All,
         engine: EngineConfig::generated(),
         limits: Default::default(),
+        edge: Default::default(),
         chain: Some(ChainSetup {
             config: chain_config,
             signer,

@@ -95,6 +95,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             role: Role::All,
             engine: EngineConfig::generated(),
             limits: Default::default(),
+            edge: Default::default(),
             chain: Some(ChainSetup {
                 config: args.signer.chain_config(&anvil.endpoint()),
                 signer: signer.clone(),

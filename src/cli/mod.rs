@@ -101,4 +101,6 @@ pub struct ServeArgs {
     pub contracts: chain::ContractArgs,
     #[command(flatten)]
     pub limits: crate::service::Limits,
+    #[command(flatten)]
+    pub edge: crate::api::edge::EdgeConfig,
 }

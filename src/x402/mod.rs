@@ -9,4 +9,4 @@ pub use types::{
     Authorization, ExactPayload, PaymentPayload, PaymentRequired, PaymentRequirements, Resource,
     SettlementResponse,
 };
-pub use verify::{Offer, Reason, Verified, verify};
+pub use verify::{Offer, Reason, SETTLEMENT_WAIT_SECS, Verified, verify};

@@ -25,6 +25,10 @@ alloy::sol! {
 /// still be settled (the x402 spec's margin).
 pub const MIN_VALIDITY_SECS: u64 = 6;
 
+/// The `maxTimeoutSeconds` of our offers: how long a paid request waits for its settlement
+/// before it is answered 202 (the HTTP edge gives paid requests this much more time).
+pub const SETTLEMENT_WAIT_SECS: u64 = 60;
+
 /// What the seller asks for one resource.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offer {

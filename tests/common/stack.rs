@@ -62,6 +62,9 @@ impl Stack {
             ("confirmations", 1),
             ("payer_rate_per_minute", 0),
             ("ip_rate_per_minute", 0),
+            ("payment_rate_per_minute", 0),
+            ("deploy_rate_per_minute", 0),
+            ("public_read_rate_per_minute", 0),
             ("retry_base_delay_ms", 50),
             ("retry_max_delay_ms", 1000),
         ];
@@ -93,6 +96,7 @@ impl Stack {
                 shutdown_grace: Duration::from_secs(5),
             },
             limits: Default::default(),
+            edge: Default::default(),
             chain: Some(ChainSetup {
                 config: ChainConfig {
                     rpc_url: anvil.endpoint(),
