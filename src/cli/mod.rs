@@ -42,7 +42,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the API and/or the workers (applies pending migrations first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Deploy MintToken (and with --mock-usdc a test USDC) through the transaction pipeline;
     /// prints `{"chainId","usdc","token"}` as one JSON line.
     Deploy(deploy::DeployArgs),

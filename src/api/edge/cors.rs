@@ -29,8 +29,22 @@ const EXPOSED_HEADERS: [&str; 3] = ["payment-required", "payment-response", "ret
 /// Seconds a browser may cache a preflight's answer.
 const MAX_AGE_SECS: i32 = 600;
 
+/// The origins whose scripts may call the API; none turns CORS off.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedOrigins(pub Vec<String>);
+
+/// Parses `CORS_ALLOWED_ORIGINS`: comma-separated origins, empty entries ignored (so an empty
+/// variable means none).
+pub fn parse_list(raw: &str) -> Result<AllowedOrigins, String> {
+    raw.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(parse_origin)
+        .collect::<Result<_, _>>()
+        .map(AllowedOrigins)
+}
+
 /// Parses one `CORS_ALLOWED_ORIGINS` entry: `scheme://host[:port]`, as browsers send it.
-pub fn parse_origin(raw: &str) -> Result<String, String> {
+fn parse_origin(raw: &str) -> Result<String, String> {
     let origin = raw.trim().trim_end_matches('/').to_ascii_lowercase();
     let host = origin
         .strip_prefix("https://")
@@ -50,7 +64,8 @@ pub fn parse_origin(raw: &str) -> Result<String, String> {
 }
 
 /// `ep`, answering CORS requests from `origins` (nothing changes when there are none).
-pub fn wrap<E: Endpoint>(origins: &[String], ep: E) -> CorsIfAllowed<E> {
+pub fn wrap<E: Endpoint>(origins: &AllowedOrigins, ep: E) -> CorsIfAllowed<E> {
+    let origins = &origins.0;
     let inner = Arc::new(ep);
     let cors = (!origins.is_empty()).then(|| {
         let allowed = origins
@@ -117,5 +132,6 @@ mod tests {
         assert!(parse_origin("shop.example").is_err());
         assert!(parse_origin("https://shop.example/pay").is_err());
         assert!(parse_origin("*").is_err());
+        assert_eq!(parse_list("").unwrap(), AllowedOrigins::default());
     }
 }

@@ -60,7 +60,7 @@ impl Edge {
         Edge(Arc::new(Shared {
             settings,
             routes: Routes::from_spec(spec),
-            proxies: config.trusted_proxies(),
+            proxies: config.trusted_proxies.clone(),
             payment: RateLimit::default(),
             deploy: RateLimit::default(),
             public_read: RateLimit::default(),

@@ -21,6 +21,7 @@ use std::time::Duration;
 pub use middleware::Edge;
 pub use rate::RateLimit;
 
+use cors::AllowedOrigins;
 use proxy::TrustedProxies;
 
 /// Requests with a payment one client may have waiting for their settlement at once.
@@ -56,12 +57,12 @@ pub struct EdgeConfig {
     pub max_x402_waits_per_client: u64,
     /// Proxies (comma-separated CIDRs or addresses) whose `X-Forwarded-For` names the client;
     /// from anyone else the TCP peer is the client.
-    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = proxy::parse_network)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "", hide_default_value = true, value_parser = proxy::parse_list)]
+    pub trusted_proxies: TrustedProxies,
     /// Origins (comma-separated, like `https://shop.example`) whose browser scripts may call
     /// the API (CORS); none by default.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = cors::parse_origin)]
-    pub cors_allowed_origins: Vec<String>,
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", hide_default_value = true, value_parser = cors::parse_list)]
+    pub cors_allowed_origins: AllowedOrigins,
 }
 
 impl Default for EdgeConfig {
@@ -73,8 +74,8 @@ impl Default for EdgeConfig {
             max_connections: 4096,
             max_event_streams_per_client: None,
             max_x402_waits_per_client: X402_WAITS_PER_CLIENT as u64,
-            trusted_proxies: Vec::new(),
-            cors_allowed_origins: Vec::new(),
+            trusted_proxies: TrustedProxies::default(),
+            cors_allowed_origins: AllowedOrigins::default(),
         }
     }
 }
@@ -90,10 +91,6 @@ impl EdgeConfig {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
-    }
-
-    pub fn trusted_proxies(&self) -> TrustedProxies {
-        TrustedProxies(self.trusted_proxies.clone())
     }
 
     /// Event streams one client may hold, out of the process's `max_streams`.
@@ -129,9 +126,9 @@ mod tests {
             "https://shop.example,http://localhost:3000",
         ])
         .edge;
-        assert_eq!(parsed.trusted_proxies.len(), 2);
+        assert_eq!(parsed.trusted_proxies.0.len(), 2);
         assert_eq!(
-            parsed.cors_allowed_origins,
+            parsed.cors_allowed_origins.0,
             ["https://shop.example", "http://localhost:3000"]
         );
         assert!(Args::try_parse_from(["x", "--trusted-proxies", "nope"]).is_err());

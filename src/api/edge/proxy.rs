@@ -54,6 +54,16 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
 }
 
+/// Parses `TRUSTED_PROXIES`: comma-separated entries, empty ones ignored (so an empty
+/// variable means none).
+pub fn parse_list(raw: &str) -> Result<TrustedProxies, String> {
+    raw.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(parse_network)
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
+}
+
 /// Parses one `TRUSTED_PROXIES` entry: a CIDR (`10.0.0.0/8`) or a single address.
 pub fn parse_network(raw: &str) -> Result<IpNet, String> {
     let raw = raw.trim();
@@ -67,7 +77,7 @@ mod tests {
     use super::*;
 
     fn proxies(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies(nets.iter().map(|n| parse_network(n).unwrap()).collect())
+        parse_list(&nets.join(",")).unwrap()
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -133,5 +143,7 @@ mod tests {
         assert_eq!(parse_network(" ::1 ").unwrap().to_string(), "::1/128");
         assert!(parse_network("10.0.0.0/33").is_err());
         assert!(parse_network("proxy.local").is_err());
+        assert_eq!(parse_list(" ").unwrap(), TrustedProxies::default());
+        assert_eq!(parse_list("10.0.0.0/8, ,::1").unwrap().0.len(), 2);
     }
 }
