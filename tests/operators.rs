@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::ops::{Receiver, Sse, SseClient};
 use common::{Backend, TestDb, eventually};
 use hmac::{Hmac, Mac};
+use mintflow::api::edge::EdgeConfig;
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Limits, Role, Service, ServiceConfig};
 use mintflow::store::workflows::Status;
@@ -50,7 +51,12 @@ async fn start_with(t: &TestDb, role: Role, worker: &str, limits: Limits) -> Ser
             shutdown_grace: Duration::from_secs(2),
         },
         limits,
-        edge: Default::default(),
+        // Every test client is 127.0.0.1: its share is more than all the streams, so the
+        // process-wide limit is what refuses (the per-client share is tested in tests/edge.rs).
+        edge: EdgeConfig {
+            max_event_streams_per_client: Some(limits.event_streams as u64 + 1),
+            ..Default::default()
+        },
         chain: None,
     };
     Service::start(config, |_| Registry::new().register(Probe))
