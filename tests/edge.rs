@@ -205,6 +205,56 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
     s.service.stop().await;
 }
 
+/// Sends one `GET /health` on `stream` and reads its whole answer (it ends with its JSON).
+async fn health_on(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: edge\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"}") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "closed mid-answer: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(answer).unwrap()
+}
+
+/// The header timeout times heads, not the quiet between requests: a kept-alive connection
+/// idle for longer than it still serves the next request, and is closed at the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_last_until_the_idle_timeout() {
+    let edge = EdgeConfig {
+        header_timeout_secs: 1,
+        idle_timeout_secs: 3,
+        ..Default::default()
+    };
+    let s = server(edge, Limits::default(), &[]).await;
+    let mut stream = TcpStream::connect(s.addr).await.unwrap();
+    assert!(health_on(&mut stream).await.starts_with("HTTP/1.1 200"));
+    // The quiet itself is what is tested: longer than the header timeout, shorter than the
+    // idle one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(health_on(&mut stream).await.starts_with("HTTP/1.1 200"));
+    let quiet = Instant::now();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("the idle connection is closed");
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    let idle = quiet.elapsed();
+    assert!(
+        idle >= Duration::from_secs(2),
+        "closed after {idle:?} of quiet"
+    );
+    s.service.stop().await;
+}
+
 /// A client whose connections come from `local` (any 127.x.y.z reaches the server).
 fn client_from(local: &str) -> reqwest::Client {
     reqwest::Client::builder()

@@ -144,10 +144,16 @@ impl HeadTimer {
         }
     }
 
-    fn wrote(&mut self) {
-        if self.deadline.is_none() {
-            self.responded = true;
+    /// Follows what the server wrote: `bytes` are the start of one write.
+    fn wrote(&mut self, bytes: &[u8]) {
+        // An interim answer (`100 Continue`) comes before the body, not after the request.
+        if bytes.starts_with(b"HTTP/1.1 1") {
+            return;
         }
+        // The server answers only a request whose head it has: the head is over, and the
+        // next bytes begin another.
+        self.deadline = None;
+        self.responded = true;
     }
 }
 
@@ -180,7 +186,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for EdgeStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.head.wrote();
+        this.head.wrote(buf);
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
@@ -190,7 +196,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for EdgeStream<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.head.wrote();
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        this.head.wrote(first);
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -231,11 +241,31 @@ mod tests {
     async fn the_next_request_on_a_kept_alive_connection_is_timed_again() {
         let mut t = timer();
         t.read(b"GET / HTTP/1.1\n\n");
-        t.wrote();
+        t.wrote(b"HTTP/1.1 200 OK\r\n");
         assert!(t.deadline.is_none(), "idle between requests: not timed");
         t.read(b"G");
         assert!(t.deadline.is_some());
         t.read(b"ET / HTTP/1.1\r\n\r\n");
+        assert!(t.deadline.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_after_100_continue_is_not_a_head() {
+        let mut t = timer();
+        t.read(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n");
+        t.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
+        t.read(b"{\"a\": 1}");
+        assert!(t.deadline.is_none());
+        t.wrote(b"HTTP/1.1 202 Accepted\r\n");
+        t.read(b"GET");
+        assert!(t.deadline.is_some(), "the next request is timed");
+    }
+
+    #[tokio::test]
+    async fn an_answer_ends_the_timing_of_its_head() {
+        let mut t = timer();
+        t.read(b"GET / HTTP/1.1\r\nWeird: \x01");
+        t.wrote(b"HTTP/1.1 400 Bad Request\r\n");
         assert!(t.deadline.is_none());
     }
 
@@ -246,7 +276,7 @@ mod tests {
         assert!(t.deadline.is_some());
         t.read(b"TP/2.0\r\n\r\nSM\r\n\r\n");
         assert!(t.deadline.is_none());
-        t.wrote();
+        t.wrote(b"\x00\x00\x06\x04");
         t.read(b"\x00\x00\x12\x04binary frames");
         assert!(t.deadline.is_none());
     }
