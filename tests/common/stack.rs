@@ -5,6 +5,7 @@ use std::time::Duration;
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::RootProvider;
+use mintflow::api::edge::EdgeConfig;
 use mintflow::chain::contracts::MintToken;
 use mintflow::chain::deploy::{self, TokenParams};
 use mintflow::chain::{Chain, ChainConfig};
@@ -96,7 +97,13 @@ impl Stack {
                 shutdown_grace: Duration::from_secs(5),
             },
             limits: Default::default(),
-            edge: Default::default(),
+            // Every test client is 127.0.0.1: per-client caps are off like the rates above
+            // (tests/edge.rs tests them).
+            edge: EdgeConfig {
+                max_x402_waits_per_client: 10_000,
+                max_event_streams_per_client: Some(10_000),
+                ..Default::default()
+            },
             chain: Some(ChainSetup {
                 config: ChainConfig {
                     rpc_url: anvil.endpoint(),
