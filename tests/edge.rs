@@ -633,6 +633,25 @@ async fn payment_and_deployment_routes_are_rate_limited() {
         assert_eq!(body["code"], code);
     }
 
+    // Refused before the router ran, they still count under their route in the metrics.
+    let metrics = http
+        .get(format!("{}/metrics", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("mintflow_http_request_duration_seconds_count")
+                && l.contains(r#"route="/x402/mint""#)
+                && l.contains(r#"status="429""#)
+        ),
+        "{metrics}"
+    );
+
     store::settings::put(&s.service.db, "payment_rate_per_minute", 0.into(), "test")
         .await
         .unwrap();

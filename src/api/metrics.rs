@@ -123,7 +123,7 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
 
 /// `/v1/mints/{id}` as `/v1/mints/:id`: braces in label values are valid, but simple parsers
 /// of the text format (and PromQL regexes) trip over them.
-fn colon_params(template: &str) -> String {
+pub(crate) fn colon_params(template: &str) -> String {
     template
         .split('/')
         .map(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use poem::http::{HeaderValue, StatusCode, header};
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::{Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 
 use super::EdgeConfig;
 use super::policy::{RateClass, is_stream, rate_classes};
@@ -196,9 +196,18 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let paid = PAYMENT_HEADERS
             .iter()
             .any(|h| req.headers().contains_key(*h));
+        let path = req.uri().path().to_owned();
+        // A refusal given before the router ran, labelled with its route in the metrics.
+        let refuse = |refusal: ApiError| {
+            let mut res = refusal.into_response();
+            if let Some(pattern) = edge.routes.pattern(&path) {
+                res.set_data(PathPattern(pattern));
+            }
+            Ok(res)
+        };
         let held = match edge.admit(operation, paid, &key) {
             Ok(held) => held,
-            Err(refusal) => return Ok(refusal.into_response()),
+            Err(refusal) => return refuse(refusal),
         };
         // A paid request waits for its settlement (up to the offer's maxTimeoutSeconds) on
         // top of the usual time. The timeout covers reading the body and producing the
@@ -208,13 +217,11 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         } else {
             edge.request_timeout
         };
-        let path = req.uri().path().to_owned();
         let Ok(answered) = tokio::time::timeout(budget, self.inner.call(req)).await else {
-            let refusal = ApiError::unavailable(
+            return refuse(ApiError::unavailable(
                 "request_timed_out",
                 format!("the request took longer than {} s", budget.as_secs()),
-            );
-            return Ok(refusal.into_response());
+            ));
         };
         match answered {
             Ok(res) => {

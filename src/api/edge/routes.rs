@@ -1,13 +1,19 @@
 //! The API's routes as the OpenAPI document lists them: which operation a request is for
 //! (before the router runs, so limits can apply by operation) and which methods a path has
 //! (the `Allow` header of a 405). Read from the spec, so a new route needs no table here.
+use std::sync::Arc;
+
 use poem::http::Method;
+
+use crate::api::metrics::colon_params;
 
 /// One path template of the spec, with its methods and their operation ids.
 struct Template {
     /// `/v1/mints/{id}` as `["v1", "mints", None]`: `None` matches any one segment.
     segments: Vec<Option<String>>,
     operations: Vec<(Method, String)>,
+    /// The template as metrics label it (`/v1/mints/:id`).
+    pattern: Arc<str>,
 }
 
 impl Template {
@@ -50,6 +56,7 @@ impl Routes {
                         Some((method, op["operationId"].as_str()?.to_owned()))
                     })
                     .collect(),
+                pattern: colon_params(path).into(),
             })
             .collect();
         Routes(templates)
@@ -76,6 +83,11 @@ impl Routes {
             .iter()
             .find(|(m, _)| m == method)
             .map(|(_, id)| id.as_str())
+    }
+
+    /// The template of `path` as metrics label it, for answers given before the router ran.
+    pub fn pattern(&self, path: &str) -> Option<Arc<str>> {
+        self.template(path).map(|t| t.pattern.clone())
     }
 
     /// The `Allow` value of `path`: its methods, and HEAD wherever GET is.
@@ -121,6 +133,10 @@ mod tests {
         );
         assert_eq!(r.operation(&Method::DELETE, "/v1/mints"), None);
         assert_eq!(r.operation(&Method::GET, "/nowhere"), None);
+        assert_eq!(
+            r.pattern("/queue/item/7").as_deref(),
+            Some("/queue/item/:queue_id")
+        );
     }
 
     #[test]
