@@ -169,6 +169,7 @@ async fn api_process(t: &TestDb, admin_token: Option<&str>, public_reads: bool) 
             shutdown_grace: Duration::from_secs(2),
         },
         limits: Default::default(),
+        edge: Default::default(),
         chain: None,
     };
     Service::start(config, |_| Registry::new()).await.unwrap()

@@ -50,6 +50,7 @@ async fn server(edge: EdgeConfig, limits: Limits, settings: &[(&str, i64)]) -> S
         database_max_connections: 4,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: Some(TOKEN.into()),
+        public_reads: false,
         role: Role::Api,
         engine: EngineConfig {
             worker_id: "edge-test".into(),

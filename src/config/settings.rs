@@ -148,7 +148,7 @@ pub const SPECS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "public_read_rate_per_minute",
-        description: "Status reads without a key (a mint, payment or deployment by id, the old /queue/item, /queue/payer and /api/payment routes, /ready) one client may make per minute (429 beyond); 0 turns the limit off.",
+        description: "Status reads without a key (a mint, payment, deployment or token by id, the old /queue/item, /queue/payer and /api/payment routes, /ready) one client may make per minute (429 beyond); 0 turns the limit off.",
         default: 6_000,
         min: 0,
         max: 100_000_000,

@@ -47,7 +47,7 @@ pub fn rate_classes(operation: &str) -> &'static [RateClass] {
         "create_payment" | "x402_mint" | "legacy_x402_batch_mint" => &[Payment],
         "x402_deploy" => &[Payment, Deploy],
         "create_deployment" | "legacy_deploy" => &[Deploy],
-        "get_mint" | "get_payment" | "get_deployment" | "legacy_queue_item"
+        "get_mint" | "get_payment" | "get_deployment" | "get_token" | "legacy_queue_item"
         | "legacy_queue_payer" | "legacy_payment" | "ready" => &[PublicRead],
         _ => &[],
     }
@@ -82,6 +82,7 @@ mod tests {
             "get_mint",
             "get_payment",
             "get_deployment",
+            "get_token",
             "legacy_queue_item",
             "legacy_queue_payer",
             "legacy_payment",

@@ -1,4 +1,4 @@
-//! A keyed rate limit (GCRA, from `governor`) whose rate is a hot setting: every per-client
+//! A keyed rate limit (GCRA, from `governor`) whose rate is a hot setting: every per-client,
 //! per-payer and per-key limit of the API is one of these.
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,13 +65,18 @@ mod tests {
     #[test]
     fn counts_per_key_and_zero_is_off() {
         let limit = RateLimit::default();
-        assert!(limit.check(2, "a").is_ok());
-        assert!(limit.check(2, "a").is_ok());
-        assert!(limit.check(2, "a").unwrap_err() >= 1);
+        assert!(limit.check(3, "a", 1).is_ok());
+        assert!(limit.check(3, "a", 2).is_ok());
+        assert!(limit.check(3, "a", 1).unwrap_err() >= 1);
         assert!(
-            limit.check(2, "b").is_ok(),
+            limit.check(3, "b", 1).is_ok(),
             "another key has its own budget"
         );
-        assert!(limit.check(0, "a").is_ok(), "0 turns the limit off");
+        assert_eq!(
+            limit.check(3, "c", 4),
+            Err(60),
+            "more than the limit itself"
+        );
+        assert!(limit.check(0, "a", 1).is_ok(), "0 turns the limit off");
     }
 }
