@@ -18,7 +18,12 @@ use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs, outbox};
-use crate::store::{self, entity::token};
+use crate::ops::snapshot::SharedSnapshot;
+use crate::store::{
+    self,
+    entity::token,
+    read_pool::{self, ReadPool},
+};
 use crate::webhooks::{self, Dispatcher};
 use crate::workflows::batcher::{Batcher, QueueSignal};
 
@@ -49,6 +54,9 @@ pub struct Limits {
     /// holds no more (at most `--webhook-requests`).
     #[arg(long, env = "WEBHOOK_REQUESTS_PER_SUBSCRIPTION", default_value_t = webhooks::PER_WEBHOOK, value_parser = at_least_one)]
     pub webhook_requests_per_subscription: usize,
+    /// The pool API reads run on.
+    #[command(flatten)]
+    pub reads: ReadPool,
 }
 
 impl Default for Limits {
@@ -57,6 +65,7 @@ impl Default for Limits {
             event_streams: outbox::MAX_STREAMS,
             webhook_requests: webhooks::CONCURRENCY,
             webhook_requests_per_subscription: webhooks::PER_WEBHOOK,
+            reads: ReadPool::default(),
         }
     }
 }
@@ -144,6 +153,8 @@ pub struct Service {
     webhooks: Option<Background>,
     scheduler: JobScheduler,
     http: Option<Http>,
+    /// The API's read pool (on SQLite, `db` again).
+    read_db: DatabaseConnection,
 }
 
 /// A task of this process that runs until told to stop.
@@ -176,6 +187,9 @@ impl Service {
             .await
             .context("connecting to the database (DATABASE_URL)")?;
         store::migrate(&db).await.context("applying migrations")?;
+        let read_db = read_pool::connect(&config.database_url, config.limits.reads, &db)
+            .await
+            .context("opening the read pool (DATABASE_URL)")?;
         let settings = SettingsHandle::load(&db)
             .await
             .context("loading settings")?;
@@ -279,6 +293,8 @@ impl Service {
                 admission: Default::default(),
                 outbox,
                 edge: config.edge.clone(),
+                snapshot: SharedSnapshot::new(read_db.clone(), chain.clone()),
+                read_db: read_db.clone(),
             };
             // A worker serves only /health, /ready and /metrics.
             if config.role == Role::Worker {
@@ -306,6 +322,7 @@ impl Service {
             webhooks,
             scheduler,
             http: Some(http),
+            read_db,
         })
     }
 
@@ -345,6 +362,7 @@ impl Service {
             webhooks.stop().await;
         }
         let _ = self.scheduler.shutdown().await;
+        let _ = self.read_db.close().await;
         let _ = self.db.close().await;
     }
 }

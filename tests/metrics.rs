@@ -50,6 +50,26 @@ async fn scrape(stack: &Stack) -> Scrape {
     Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
 }
 
+/// The first scrape in which `ready` holds: the overview is a snapshot up to a second old, so
+/// what the test just did shows within a moment, not at once.
+async fn scrape_when(stack: &Stack, what: &str, ready: impl Fn(&Scrape) -> bool) -> Scrape {
+    eventually(Duration::from_secs(10), what, || async {
+        let s = scrape(stack).await;
+        ready(&s).then_some(s)
+    })
+    .await
+}
+
+/// The first `/v1/stats` answer in which `ready` holds (see `scrape_when`).
+async fn stats_when(stack: &Stack, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    eventually(Duration::from_secs(10), what, || async {
+        let (status, stats) = stack.get("/v1/stats").await;
+        assert_eq!(status, 200, "{stats}");
+        ready(&stats).then_some(stats)
+    })
+    .await
+}
+
 /// The sum of the samples named `metric` whose labels include `labels`; `None` without any.
 fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let matching: Vec<f64> = scrape
@@ -107,12 +127,11 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
     assert_eq!(ids.len() as u64, MINTS);
 
     // Queued, not batched yet.
-    let queued = scrape(&stack).await;
+    let queued = scrape_when(&stack, "the queued mints in the scrape", |s| {
+        value(s, "mintflow_mint_queue_pending", &[]) == Some(MINTS as f64)
+    })
+    .await;
     assert!(posts(&queued) >= posts(&before) + 1.0);
-    assert_eq!(
-        value(&queued, "mintflow_mint_queue_pending", &[]),
-        Some(MINTS as f64)
-    );
     let mint_pending = [
         ("kind", "mint"),
         ("state", "pending"),
@@ -131,9 +150,10 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         .unwrap()
             >= 0.0
     );
-    let (status, stats) = stack.get("/v1/stats").await;
-    assert_eq!(status, 200, "{stats}");
-    assert_eq!(stats["mint_queue"]["pending"], MINTS, "{stats}");
+    let stats = stats_when(&stack, "the queued mints in the stats", |s| {
+        s["mint_queue"]["pending"] == MINTS
+    })
+    .await;
     assert!(
         stats["mint_queue"]["oldest_pending_age_ms"]
             .as_i64()
@@ -152,16 +172,16 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         .await;
     }
 
-    let after = scrape(&stack).await;
     let confirmed = [
         ("kind", "mint"),
         ("state", "confirmed"),
         ("status", "completed"),
     ];
-    assert_eq!(
-        value(&after, "mintflow_workflows", &confirmed),
-        Some(MINTS as f64)
-    );
+    let after = scrape_when(&stack, "the confirmed mints in the scrape", |s| {
+        value(s, "mintflow_workflows", &confirmed) == Some(MINTS as f64)
+            && value(s, "mintflow_tx_open", &[]) == Some(0.0)
+    })
+    .await;
     assert_eq!(value(&after, "mintflow_workflows", &mint_pending), None);
     assert_eq!(value(&after, "mintflow_mint_queue_pending", &[]), Some(0.0));
     assert_eq!(
@@ -218,12 +238,11 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         value(&after, "mintflow_signer_chain_pending_nonce", &signer)
     );
 
-    let (status, stats) = stack.get("/v1/stats").await;
-    assert_eq!(status, 200, "{stats}");
-    assert_eq!(
-        workflow_count(&stats, "mint", "confirmed", "completed"),
-        MINTS
-    );
+    let stats = stats_when(&stack, "the confirmed mints in the stats", |s| {
+        workflow_count(s, "mint", "confirmed", "completed") == MINTS
+            && s["signer"]["open_txs"] == 0
+    })
+    .await;
     assert!(workflow_count(&stats, "mint_batch", "confirmed", "completed") >= 1);
     assert_eq!(
         stats["mint_queue"],
@@ -287,10 +306,12 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
         (attempts > txs).then_some(())
     })
     .await;
-    let stuck = scrape(&stack).await;
-    assert!(bumps(&stuck) > bumps(&before));
     let signer = [("chain_id", "31337"), ("signer", SIGNER)];
-    assert_eq!(value(&stuck, "mintflow_tx_open", &signer), Some(1.0));
+    let stuck = scrape_when(&stack, "the open transaction in the scrape", |s| {
+        value(s, "mintflow_tx_open", &signer) == Some(1.0)
+    })
+    .await;
+    assert!(bumps(&stuck) > bumps(&before));
     assert!(
         value(
             &stuck,
@@ -305,8 +326,10 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
         value(&stuck, "mintflow_signer_nonce_drift", &signer),
         Some(0.0)
     );
-    let (_, stats) = stack.get("/v1/stats").await;
-    assert_eq!(stats["signer"]["open_txs"], 1, "{stats}");
+    let stats = stats_when(&stack, "the open transaction in the stats", |s| {
+        s["signer"]["open_txs"] == 1
+    })
+    .await;
     assert!(
         stats["signer"]["oldest_unconfirmed_age_ms"]
             .as_i64()
@@ -321,8 +344,10 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
         (mint["status"] == "confirmed").then_some(())
     })
     .await;
-    let mined = scrape(&stack).await;
-    assert_eq!(value(&mined, "mintflow_tx_open", &signer), Some(0.0));
+    let mined = scrape_when(&stack, "no open transaction in the scrape", |s| {
+        value(s, "mintflow_tx_open", &signer) == Some(0.0)
+    })
+    .await;
     assert_eq!(
         value(
             &mined,

@@ -424,7 +424,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     assert_eq!(received.refused(), 8);
     assert!(received.accepted().is_empty());
     // Operators see them waiting for a redelivery in the metrics and the stats.
-    assert_eq!(given_up(&s).await, (4.0, 4));
+    wait_given_up(&s, 4).await;
     for d in failed["items"].as_array().unwrap() {
         assert_eq!(d["attempts"], 2, "{d}");
         assert_eq!(d["last_status_code"], 500, "{d}");
@@ -538,7 +538,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         "nothing went to the old address"
     );
     assert_eq!(redeliver(json!({})).await, 0, "nothing is failed any more");
-    assert_eq!(given_up(&s).await, (0.0, 0));
+    wait_given_up(&s, 0).await;
     eventually(
         Duration::from_secs(10),
         "the log to show them delivered",
@@ -646,14 +646,22 @@ async fn the_stream_limit_is_configured(backend: Backend) {
     s.stop().await;
 }
 
-/// `mintflow_webhook_deliveries_failed` in `/metrics`, and `events.webhook_failed` in
-/// `/v1/stats`.
-async fn given_up(s: &Service) -> (f64, u64) {
-    let (metrics, stats) = observe(s).await;
-    (
-        sample(&metrics, "mintflow_webhook_deliveries_failed"),
-        stats["events"]["webhook_failed"].as_u64().unwrap(),
+/// Waits until `mintflow_webhook_deliveries_failed` in `/metrics` and `events.webhook_failed`
+/// in `/v1/stats` both show `want` (both render a snapshot up to a second old).
+async fn wait_given_up(s: &Service, want: u64) {
+    eventually(
+        Duration::from_secs(10),
+        &format!("{want} given-up deliveries in the metrics and the stats"),
+        || async {
+            let (metrics, stats) = observe(s).await;
+            let shown = (
+                sample(&metrics, "mintflow_webhook_deliveries_failed"),
+                stats["events"]["webhook_failed"].as_u64().unwrap(),
+            );
+            (shown == (want as f64, want)).then_some(())
+        },
     )
+    .await;
 }
 
 /// An admin request by the operator `bob`: its status and JSON answer.

@@ -7,6 +7,7 @@ mod m20261122_000003_create_mint_tables;
 mod m20261126_000004_create_outbox_tables;
 mod m20261126_000005_webhook_rotation_and_log_index;
 mod m20261201_000006_create_api_keys;
+mod m20261201_000007_index_live_workflows;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_outbox_tables::Migration),
             Box::new(m20261126_000005_webhook_rotation_and_log_index::Migration),
             Box::new(m20261201_000006_create_api_keys::Migration),
+            Box::new(m20261201_000007_index_live_workflows::Migration),
         ]
     }
 }

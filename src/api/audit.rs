@@ -57,7 +57,7 @@ impl AuditApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        let mut rows = audit::list(&app.db, cursor.0, limit.0 + 1).await?;
+        let mut rows = audit::list(&app.read_db, cursor.0, limit.0 + 1).await?;
         let next_cursor = if rows.len() as u64 > limit.0 {
             rows.truncate(limit.0 as usize);
             rows.last().map(|r| r.id)

@@ -65,7 +65,7 @@ impl DeadLettersApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        list_page(&app.db, filter).await
+        list_page(&app.read_db, filter).await
     }
 
     /// Retry many dead letters from the states they stopped in. Admin only; each retry is

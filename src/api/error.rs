@@ -96,9 +96,28 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        if crate::store::read_pool::is_timeout(&e) {
+            tracing::warn!(error = %e, "a database read timed out while serving a request");
+            return ApiError::unavailable(
+                "read_timeout",
+                "the database did not answer in time; try again shortly",
+            );
+        }
         // The database's words stay in the log: they can name tables, hosts or values.
         tracing::error!(error = %e, "database error while serving a request");
         ApiError::Internal(body("internal", "internal error; see the server log"))
+    }
+}
+
+impl From<crate::ops::snapshot::SnapshotError> for ApiError {
+    fn from(e: crate::ops::snapshot::SnapshotError) -> Self {
+        use crate::ops::snapshot::SnapshotError;
+        match e {
+            SnapshotError::Database(e) => e.into(),
+            SnapshotError::Timeout => {
+                ApiError::unavailable("read_timeout", format!("{e}; try again shortly"))
+            }
+        }
     }
 }
 

@@ -338,7 +338,7 @@ impl LegacyApi {
             limit: 100,
             ..Default::default()
         };
-        let rows = workflows::list(&app.db, &filter).await?;
+        let rows = workflows::list(&app.read_db, &filter).await?;
         let items: Vec<LegacyQueueItem> = rows
             .into_iter()
             .map(|m| MintView::new(m, None).into())

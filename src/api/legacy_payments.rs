@@ -16,7 +16,6 @@ use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::payments::find;
 use super::x402::{X402MintBody, X402Response, paid_mint};
-use crate::store::workflows as rows;
 use crate::workflows::payment::PAYMENT;
 
 #[derive(Tags)]
@@ -91,7 +90,7 @@ impl LegacyPaymentsApi {
         }))
     }
 
-    /// Payment counts by status (old shape).
+    /// Payment counts by status (old shape); a snapshot at most a second old.
     #[oai(
         path = "/api/payment-stats",
         method = "get",
@@ -103,7 +102,13 @@ impl LegacyPaymentsApi {
         _auth: Access<Read>,
     ) -> Result<Json<LegacyPaymentStats>, ApiError> {
         let mut stats = LegacyPaymentStats::default();
-        for c in rows::count_by_state(&app.db, PAYMENT).await? {
+        let snapshot = app.snapshot.get().await?;
+        for c in snapshot
+            .overview
+            .workflows
+            .iter()
+            .filter(|c| c.kind == PAYMENT)
+        {
             let slot = match legacy_status(&c.state) {
                 "pending" => &mut stats.pending,
                 "processing" => &mut stats.processing,

@@ -10,7 +10,7 @@ use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, R
 use poem_openapi::OperationId;
 
 use super::AppState;
-use crate::ops::{DATABASE_TIMEOUT, metrics, overview};
+use crate::ops::metrics;
 
 /// The content type of the text exposition format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -18,30 +18,24 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// scanner could create series at will.
 const UNMATCHED: &str = "unmatched";
 
-/// The scrape: this service's overview, read now, and this process's recorder. A database
-/// that fails or is slow leaves the overview out (`mintflow_overview_up 0`) rather than
-/// failing the scrape.
+/// The scrape: this service's overview (the shared snapshot, at most a second old) and this
+/// process's recorder. A database that fails or is slow leaves the overview out
+/// (`mintflow_overview_up 0`) rather than failing the scrape.
 #[handler]
 pub async fn scrape(req: &poem::Request, app: Data<&AppState>) -> Response {
     // Like every operator read: a key with `read` (Prometheus sends it as a bearer token).
     if let Err(refused) = app.auth.require(req, crate::app::keys::Scope::Read).await {
         return poem::IntoResponse::into_response(refused);
     }
-    let read = overview::snapshot(&app.db, app.chain.as_ref());
-    let overview = match tokio::time::timeout(DATABASE_TIMEOUT, read).await {
-        Ok(Ok(overview)) => Some(overview),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "metrics: could not read the overview");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?DATABASE_TIMEOUT, "metrics: the overview took too long");
-            None
-        }
-    };
+    let snapshot = app
+        .snapshot
+        .get()
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "metrics: no overview for this scrape"))
+        .ok();
     Response::builder()
         .content_type(TEXT_FORMAT)
-        .body(metrics::render(overview.as_ref()))
+        .body(metrics::render(snapshot.as_ref().map(|s| &s.overview)))
 }
 
 /// Records `mintflow_http_request_duration_seconds` for every request, with its route template

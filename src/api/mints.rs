@@ -226,14 +226,15 @@ impl MintsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        let (items, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
+        let (items, next_cursor) = super::page(rows::list(&app.read_db, &filter).await?, limit.0);
         Ok(Json(MintPage {
             items: items.into_iter().map(|m| MintView::new(m, None)).collect(),
             next_cursor,
         }))
     }
 
-    /// The queue: mints by status, the oldest pending, recent batches and batch settings.
+    /// The queue: mints by status, the oldest pending, recent batches and batch settings; a
+    /// snapshot at most a second old, shared by every caller.
     #[oai(path = "/v1/queue", method = "get", operation_id = "get_queue")]
     async fn queue(
         &self,
@@ -407,11 +408,17 @@ pub async fn find_mint(app: &AppState, id: Uuid) -> Result<MintView, ApiError> {
     Ok(MintView::new(row, position))
 }
 
-/// The queue at a glance.
+/// The queue at a glance, from the shared snapshot (at most a second old).
 pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
     let settings = app.settings.get();
+    let snapshot = app.snapshot.get().await?;
     let mut counts = QueueCounts::default();
-    for c in queue::counts(&app.db).await? {
+    for c in snapshot
+        .overview
+        .workflows
+        .iter()
+        .filter(|c| c.kind == MINT)
+    {
         let slot = match MintStatus::from_parts(&c.status, &c.state) {
             MintStatus::AwaitingPayment => &mut counts.awaiting_payment,
             MintStatus::Pending => &mut counts.pending,
@@ -423,16 +430,17 @@ pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
         };
         *slot += c.count;
     }
-    let pending = queue::pending_stats(&app.db).await?;
+    let pending = &snapshot.pending_mints;
     let now = crate::store::now_ms();
     Ok(QueueView {
         counts,
         oldest_pending_at: opt_from_ms(pending.oldest_ms),
         oldest_pending_age_seconds: pending.oldest_ms.map(|t| (now - t).max(0) as f64 / 1000.0),
         unique_payers_pending: pending.unique_payers,
-        recent_batches: queue::recent_batches(&app.db, 10)
-            .await?
-            .into_iter()
+        recent_batches: snapshot
+            .recent_batches
+            .iter()
+            .cloned()
             .map(BatchView::new)
             .collect(),
         settings: BatchSettings {

@@ -33,6 +33,7 @@ use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::engine::Client;
 use crate::engine::outbox::OutboxFeed;
+use crate::ops::snapshot::SharedSnapshot;
 use crate::service::Contracts;
 use crate::workflows::batcher::QueueSignal;
 use admission::Admission;
@@ -60,6 +61,12 @@ pub struct AppState {
     pub outbox: OutboxFeed,
     /// Per-client limits, timeouts, trusted proxies and CORS of the HTTP edge.
     pub edge: edge::EdgeConfig,
+    /// The pool for reads that change nothing (lists, searches, histories, the overview):
+    /// few connections with a statement timeout, apart from the engine's and the sender's.
+    /// Intake and every read that precedes a write stay on `db`.
+    pub read_db: DatabaseConnection,
+    /// The overview every stats, metrics and queue read renders, taken at most once a second.
+    pub snapshot: SharedSnapshot,
 }
 
 type Apis = (

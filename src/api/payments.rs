@@ -262,7 +262,7 @@ impl PaymentsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        let (rows, next_cursor) = super::page(rows::list(&app.db, &filter).await?, limit.0);
+        let (rows, next_cursor) = super::page(rows::list(&app.read_db, &filter).await?, limit.0);
         let mut items = Vec::with_capacity(rows.len());
         for row in rows {
             items.push(view(&app, row).await?);

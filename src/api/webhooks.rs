@@ -465,7 +465,7 @@ impl WebhooksApi {
             .await?
             .ok_or_else(|| not_found(id))?;
         let status = status.0.map(DeliveryStatus::as_str);
-        let mut items = rows::deliveries(&app.db, id, status, cursor.0, limit.0 + 1).await?;
+        let mut items = rows::deliveries(&app.read_db, id, status, cursor.0, limit.0 + 1).await?;
         let next_cursor = if items.len() as u64 > limit.0 {
             items.truncate(limit.0 as usize);
             items.last().map(|d| d.position)

@@ -375,7 +375,7 @@ impl WorkflowsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        list_page(&app.db, filter).await
+        list_page(&app.read_db, filter).await
     }
 
     /// One workflow with its current checkpoint.
@@ -406,7 +406,7 @@ impl WorkflowsApi {
         id: Path<String>,
     ) -> Result<Json<History>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
-        let timeline = timeline::load(&app.db, id)
+        let timeline = timeline::load(&app.read_db, id)
             .await?
             .ok_or_else(|| not_found(id))?;
         Ok(Json(timeline.into()))

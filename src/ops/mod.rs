@@ -1,9 +1,12 @@
-//! What operators watch: one snapshot of the service (`overview`) that both `GET /v1/stats`
-//! and `/metrics` render, the Prometheus recorder and metric names (`metrics`), and the
+//! What operators watch: one snapshot of the service (`overview`, shared by every reader
+//! through `snapshot`, its workflow counts kept by `counts`) that `GET /v1/stats`, `/metrics`
+//! and the queue views render, the Prometheus recorder and metric names (`metrics`), and the
 //! readiness checks of `GET /ready` (`readiness`).
+pub mod counts;
 pub mod metrics;
 pub mod overview;
 pub mod readiness;
+pub mod snapshot;
 
 use std::future::IntoFuture;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use std::time::Duration;
 pub const CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the database gets to answer a scrape or a readiness probe. Longer than the
-/// node's: the overview's grouped count reads the whole workflows table. Without it, a
+/// node's: a process's first snapshot counts the finished workflows in full. Without it, a
 /// database that is down would hold the answer for the pool's 30 s acquire timeout, past any
 /// probe's or scraper's patience.
 pub const DATABASE_TIMEOUT: Duration = Duration::from_secs(5);

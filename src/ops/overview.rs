@@ -1,13 +1,14 @@
 //! The operator overview: workflows by kind, state and status, the mint queue, and the signer
 //! (its balance, its nonces as we store them and as the node sees them, its open
-//! transactions). Read fresh for each request from this service's own database and node, so
-//! two services in one process never see each other's figures.
+//! transactions). Taken by the service's `SharedSnapshot` (at most once a second) from its
+//! own database and node, so two services in one process never see each other's figures.
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::ask_chain;
+use super::counts::Tally;
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
 use crate::store::{self, mints, overview::WorkflowCount};
@@ -55,14 +56,18 @@ pub struct SignerOverview {
     pub oldest_unconfirmed_age_ms: Option<i64>,
 }
 
-/// Takes the snapshot: two queries, and two node calls (at once, bounded by `CHAIN_TIMEOUT`)
-/// when a chain is configured. Only a database failure is an error; a silent node leaves its
-/// figures out.
-pub async fn snapshot(db: &DatabaseConnection, chain: Option<&Chain>) -> Result<Overview, DbErr> {
+/// Takes the snapshot: the workflow counts (`tally` keeps the finished ones), the backlog,
+/// and two node calls (at once, bounded by `CHAIN_TIMEOUT`) when a chain is configured. Only
+/// a database failure is an error; a silent node leaves its figures out.
+pub async fn snapshot(
+    db: &DatabaseConnection,
+    chain: Option<&Chain>,
+    tally: &mut Tally,
+) -> Result<Overview, DbErr> {
     let signer_key = chain.map(|c| (c.chain_id() as i64, address_key(c.signer())));
     let signer_ref = signer_key.as_ref().map(|(id, a)| (*id, a.as_str()));
     let (workflows, backlog, node) = tokio::join!(
-        store::overview::workflow_counts(db),
+        tally.counts(db),
         store::overview::backlog(db, signer_ref),
         async {
             match chain {

@@ -9,6 +9,7 @@ pub mod mints;
 pub mod moves;
 pub mod outbox;
 pub mod overview;
+pub mod read_pool;
 pub mod settings;
 pub mod timeline;
 pub mod tokens;

@@ -1,7 +1,11 @@
-//! The two queries behind the operator overview (`GET /v1/stats` and `/metrics`): workflow
-//! counts, and the backlog of the mint queue and of one signer's transactions. A scrape runs
-//! both and nothing else, so they stay cheap however often it comes.
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+//! The queries behind the operator overview (`GET /v1/stats`, `/metrics`, the queue views):
+//! workflow counts, and the backlog of the mint queue and of one signer's transactions. Each
+//! reads a partial index or a recent range of one, so a snapshot stays cheap however many
+//! finished workflows the table keeps; only `done_counts_through` reads the history.
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement,
+    TransactionTrait,
+};
 
 use super::sql;
 
@@ -14,15 +18,94 @@ pub struct WorkflowCount {
     pub count: i64,
 }
 
-/// Workflows by kind, state and status, in that order.
-pub async fn workflow_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<WorkflowCount>, DbErr> {
+/// The workflows that have not finished (running, waiting, parked), by kind, state and
+/// status: an index-only scan of `idx_workflows_live`, as large as the queue, not the history.
+pub async fn live_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<WorkflowCount>, DbErr> {
     WorkflowCount::find_by_statement(Statement::from_string(
         conn.get_database_backend(),
         r#"SELECT kind, state, status, count(*) AS count FROM workflows
-           GROUP BY kind, state, status ORDER BY kind, state, status"#,
+           WHERE finished_at_ms IS NULL GROUP BY kind, state, status"#,
     ))
     .all(conn)
     .await
+}
+
+/// The failed workflows by kind and state, through their partial index
+/// (`idx_workflows_dead_letter`): dead letters stay until an operator retries them (retention
+/// keeps them), so they are few, or someone is being paged.
+pub async fn failed_counts<C: ConnectionTrait>(conn: &C) -> Result<Vec<WorkflowCount>, DbErr> {
+    WorkflowCount::find_by_statement(Statement::from_string(
+        conn.get_database_backend(),
+        r#"SELECT kind, state, status, count(*) AS count FROM workflows
+           WHERE status = 'failed' GROUP BY kind, state, status"#,
+    ))
+    .all(conn)
+    .await
+}
+
+/// Completed and cancelled workflows of one kind, state and status that finished in a range,
+/// split at a settling point.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct DoneCount {
+    pub kind: String,
+    pub state: String,
+    pub status: String,
+    /// Finished at or before the settling point.
+    pub settled: bool,
+    pub count: i64,
+}
+
+/// Completed and cancelled workflows that finished after `after` (unix ms), split at `settle`:
+/// a range of `idx_workflows_finished`, as large as the work of the last moments.
+pub async fn done_counts_after<C: ConnectionTrait>(
+    conn: &C,
+    after: i64,
+    settle: i64,
+) -> Result<Vec<DoneCount>, DbErr> {
+    let backend = conn.get_database_backend();
+    DoneCount::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            r#"SELECT kind, state, status, finished_at_ms <= $2 AS settled, count(*) AS count
+               FROM workflows
+               WHERE finished_at_ms > $1 AND status IN ('completed', 'cancelled')
+               GROUP BY 1, 2, 3, 4"#,
+        ),
+        [after.into(), settle.into()],
+    ))
+    .all(conn)
+    .await
+}
+
+/// Every completed and cancelled workflow that finished at or before `settle`: a scan of the
+/// whole history, for the overview's tally to start from (once per process, then rarely).
+/// It may take longer than the read pool's statement timeout, which is for requests: on
+/// PostgreSQL it runs in a transaction that raises its own.
+pub async fn done_counts_through(
+    db: &DatabaseConnection,
+    settle: i64,
+) -> Result<Vec<DoneCount>, DbErr> {
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    if backend == DbBackend::Postgres {
+        txn.execute_unprepared("SET LOCAL statement_timeout = '10min'")
+            .await?;
+    }
+    let rows = DoneCount::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql(
+            backend,
+            r#"SELECT kind, state, status, TRUE AS settled, count(*) AS count FROM workflows
+               WHERE finished_at_ms <= $1 AND status IN ('completed', 'cancelled')
+               GROUP BY kind, state, status"#,
+        ),
+        [settle.into()],
+    ))
+    .all(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(rows)
 }
 
 /// What waits: the oldest pending mint, for a signer its open transactions, and the events

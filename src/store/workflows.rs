@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, Order, QueryFilter, QueryOrder, QuerySelect, Statement,
+    Order, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -860,46 +860,6 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<Vec<workflo
     }
     q.order_by(workflow::Column::Id, Order::Desc)
         .limit(f.limit)
-        .all(db)
-        .await
-}
-
-#[derive(Debug, FromQueryResult)]
-pub struct StatusCount {
-    pub kind: String,
-    pub status: String,
-    pub count: i64,
-}
-
-#[derive(Debug, FromQueryResult)]
-pub struct StateCount {
-    pub state: String,
-    pub count: i64,
-}
-
-/// Workflow counts of `kind` by state.
-pub async fn count_by_state(db: &DatabaseConnection, kind: &str) -> Result<Vec<StateCount>, DbErr> {
-    workflow::Entity::find()
-        .select_only()
-        .column(workflow::Column::State)
-        .column_as(workflow::Column::Id.count(), "count")
-        .filter(workflow::Column::Kind.eq(kind))
-        .group_by(workflow::Column::State)
-        .into_model::<StateCount>()
-        .all(db)
-        .await
-}
-
-/// Workflow counts by kind and status.
-pub async fn count_by_status(db: &DatabaseConnection) -> Result<Vec<StatusCount>, DbErr> {
-    workflow::Entity::find()
-        .select_only()
-        .column(workflow::Column::Kind)
-        .column(workflow::Column::Status)
-        .column_as(workflow::Column::Id.count(), "count")
-        .group_by(workflow::Column::Kind)
-        .group_by(workflow::Column::Status)
-        .into_model::<StatusCount>()
         .all(db)
         .await
 }

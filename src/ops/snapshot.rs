@@ -1,0 +1,132 @@
+//! The one snapshot of the service that every overview read shares: `GET /v1/stats`,
+//! `/metrics`, `GET /v1/queue`, `GET /queue/status` and `GET /api/payment-stats` all render
+//! it. It is taken at most once a second per process, by one refresh at a time, whatever the
+//! number of readers: a flood of these public reads costs the database one snapshot a second,
+//! not one per request.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::{Mutex, watch};
+
+use super::DATABASE_TIMEOUT;
+use super::counts::Tally;
+use super::overview::{self, Overview};
+use crate::chain::Chain;
+use crate::store::{self, entity::workflow};
+
+/// How old a snapshot may be before a reader asks for a new one.
+pub const MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The newest batches the queue views show.
+const RECENT_BATCHES: u64 = 10;
+
+pub struct Snapshot {
+    pub overview: Overview,
+    /// The mint queue: how many wait, since when, for how many payers.
+    pub pending_mints: store::mints::PendingStats,
+    /// The newest batches, newest first.
+    pub recent_batches: Vec<workflow::Model>,
+}
+
+/// A snapshot, or why it could not be taken; either is kept for `MAX_AGE`, so a database
+/// that fails is not asked again by every reader.
+type Taken = Result<Arc<Snapshot>, DbErr>;
+
+#[derive(Clone)]
+struct Reading {
+    /// When the refresh that took it finished.
+    at: Instant,
+    taken: Taken,
+}
+
+/// A process's snapshot cell; clones share it.
+#[derive(Clone)]
+pub struct SharedSnapshot {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    chain: Option<Chain>,
+    latest: watch::Sender<Option<Reading>>,
+    /// Held by the refresh under way: the single flight. It guards the tally of finished
+    /// workflows the refreshes keep between them.
+    refresh: Arc<Mutex<Tally>>,
+}
+
+impl SharedSnapshot {
+    /// A cell reading `db` (the read pool) and `chain`; nothing is read until asked.
+    pub fn new(db: DatabaseConnection, chain: Option<Chain>) -> SharedSnapshot {
+        SharedSnapshot {
+            inner: Arc::new(Inner {
+                db,
+                chain,
+                latest: watch::channel(None).0,
+                refresh: Default::default(),
+            }),
+        }
+    }
+
+    /// The snapshot, at most `MAX_AGE` old when it was asked for (plus the time its refresh
+    /// took). A reader that finds it older starts a refresh unless one is under way, and
+    /// waits for that refresh with every other reader, up to `DATABASE_TIMEOUT`.
+    pub async fn get(&self) -> Result<Arc<Snapshot>, SnapshotError> {
+        let mut next = self.inner.latest.subscribe();
+        if let Some(reading) = next.borrow_and_update().as_ref()
+            && reading.at.elapsed() < MAX_AGE
+        {
+            return reading.taken.clone().map_err(SnapshotError::Database);
+        }
+        self.start_refresh();
+        match tokio::time::timeout(DATABASE_TIMEOUT, next.changed()).await {
+            Ok(Ok(())) => match next.borrow().as_ref() {
+                Some(reading) => reading.taken.clone().map_err(SnapshotError::Database),
+                None => Err(SnapshotError::Timeout),
+            },
+            // The sender lives in `inner`, which `self` holds: it cannot have closed.
+            Ok(Err(_)) | Err(_) => Err(SnapshotError::Timeout),
+        }
+    }
+
+    /// Spawns a refresh unless one is under way. Spawned, not run by the reader: a client
+    /// that hangs up must not cancel the refresh the others wait for.
+    fn start_refresh(&self) {
+        let Ok(mut tally) = self.inner.refresh.clone().try_lock_owned() else {
+            return;
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let taken = take(&inner.db, inner.chain.as_ref(), &mut tally).await;
+            if let Err(e) = &taken {
+                tracing::warn!(error = %e, "overview: could not take the snapshot");
+            }
+            inner.latest.send_replace(Some(Reading {
+                at: Instant::now(),
+                taken,
+            }));
+        });
+    }
+}
+
+async fn take(db: &DatabaseConnection, chain: Option<&Chain>, tally: &mut Tally) -> Taken {
+    let (overview, pending_mints, recent_batches) = tokio::join!(
+        overview::snapshot(db, chain, tally),
+        store::mints::pending_stats(db),
+        store::mints::recent_batches(db, RECENT_BATCHES),
+    );
+    Ok(Arc::new(Snapshot {
+        overview: overview?,
+        pending_mints: pending_mints?,
+        recent_batches: recent_batches?,
+    }))
+}
+
+/// Why a reader got no snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error(transparent)]
+    Database(DbErr),
+    #[error("the overview was not read within {DATABASE_TIMEOUT:?}")]
+    Timeout,
+}
