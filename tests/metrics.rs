@@ -239,8 +239,7 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
     );
 
     let stats = stats_when(&stack, "the confirmed mints in the stats", |s| {
-        workflow_count(s, "mint", "confirmed", "completed") == MINTS
-            && s["signer"]["open_txs"] == 0
+        workflow_count(s, "mint", "confirmed", "completed") == MINTS && s["signer"]["open_txs"] == 0
     })
     .await;
     assert!(workflow_count(&stats, "mint_batch", "confirmed", "completed") >= 1);

@@ -18,24 +18,23 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// scanner could create series at will.
 const UNMATCHED: &str = "unmatched";
 
-/// The scrape: this service's overview (the shared snapshot, at most a second old) and this
-/// process's recorder. A database that fails or is slow leaves the overview out
-/// (`mintflow_overview_up 0`) rather than failing the scrape.
+/// The scrape: this service's overview and this process's recorder, as rendered with the
+/// shared snapshot (at most a second old). A database that fails or is slow leaves the
+/// overview out (`mintflow_overview_up 0`) rather than failing the scrape.
 #[handler]
 pub async fn scrape(req: &poem::Request, app: Data<&AppState>) -> Response {
     // Like every operator read: a key with `read` (Prometheus sends it as a bearer token).
     if let Err(refused) = app.auth.require(req, crate::app::keys::Scope::Read).await {
         return poem::IntoResponse::into_response(refused);
     }
-    let snapshot = app
-        .snapshot
-        .get()
-        .await
-        .inspect_err(|e| tracing::warn!(error = %e, "metrics: no overview for this scrape"))
-        .ok();
-    Response::builder()
-        .content_type(TEXT_FORMAT)
-        .body(metrics::render(snapshot.as_ref().map(|s| &s.overview)))
+    let body = match app.snapshot.get().await {
+        Ok(snapshot) => snapshot.metrics_text().to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: no overview for this scrape");
+            metrics::render(None)
+        }
+    };
+    Response::builder().content_type(TEXT_FORMAT).body(body)
 }
 
 /// Records `mintflow_http_request_duration_seconds` for every request, with its route template

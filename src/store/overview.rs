@@ -81,7 +81,9 @@ pub async fn done_counts_after<C: ConnectionTrait>(
 /// Every completed and cancelled workflow that finished at or before `settle`: a scan of the
 /// whole history, for the overview's tally to start from (once per process, then rarely).
 /// It may take longer than the read pool's statement timeout, which is for requests: on
-/// PostgreSQL it runs in a transaction that raises its own.
+/// PostgreSQL it runs in a transaction that raises its own, but waits for locks no longer than
+/// the connection's statement timeout (a table locked for a migration fails it as fast as any
+/// read, and the next snapshot tries again).
 pub async fn done_counts_through(
     db: &DatabaseConnection,
     settle: i64,
@@ -89,6 +91,10 @@ pub async fn done_counts_through(
     let backend = db.get_database_backend();
     let txn = db.begin().await?;
     if backend == DbBackend::Postgres {
+        txn.execute_unprepared(
+            "SELECT set_config('lock_timeout', current_setting('statement_timeout'), true)",
+        )
+        .await?;
         txn.execute_unprepared("SET LOCAL statement_timeout = '10min'")
             .await?;
     }

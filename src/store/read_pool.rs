@@ -64,13 +64,15 @@ pub async fn connect(
 }
 
 /// True when a read took too long: PostgreSQL cancelled the statement for running past its
-/// `statement_timeout` (SQLSTATE 57014, `query_canceled`), or no connection of the pool came
-/// free in time.
+/// `statement_timeout` (SQLSTATE 57014, `query_canceled`) or for waiting on a lock past its
+/// `lock_timeout` (55P03, `lock_not_available`), or no connection of the pool came free in
+/// time.
 pub fn is_timeout(e: &DbErr) -> bool {
     match e {
         DbErr::ConnectionAcquire(ConnAcquireErr::Timeout) => true,
         DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
-            matches!(e.deref(), sea_orm::sqlx::Error::Database(db) if db.code().as_deref() == Some("57014"))
+            matches!(e.deref(), sea_orm::sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("57014" | "55P03")))
         }
         _ => false,
     }
