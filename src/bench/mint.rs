@@ -200,7 +200,7 @@ async fn store_settings(db: &DatabaseConnection, args: &MintBenchArgs) -> anyhow
 
 /// Deploys a MintToken no run can exhaust, with a sender of its own that is stopped before the
 /// service starts its own (one sender per signer).
-async fn deploy_bench_token(
+pub(super) async fn deploy_bench_token(
     db: &DatabaseConnection,
     signer: PrivateKeySigner,
     config: ChainConfig,

@@ -3,6 +3,7 @@ pub mod chain;
 pub mod engine;
 mod events;
 pub mod mint;
+pub mod public_reads;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -20,6 +21,9 @@ pub enum BenchCommand {
     /// The whole service: mint requests over HTTP, batched and confirmed on a local anvil with
     /// 1 s blocks, on PostgreSQL and SQLite.
     Mint(mint::MintBenchArgs),
+    /// The overview reads (`/v1/stats`, `/queue/status`, `/metrics`) on a table of many
+    /// finished workflows: their SQL cost, and mint latency while 200 clients read them.
+    PublicReads(public_reads::PublicReadsBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -27,6 +31,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Engine(args) => engine::run(args).await,
         BenchCommand::Chain(args) => chain::run(args).await,
         BenchCommand::Mint(args) => mint::run(args).await,
+        BenchCommand::PublicReads(args) => public_reads::run(args).await,
     }
 }
 
