@@ -28,7 +28,7 @@ pub const TX_CONFIRMATION: &str = "mintflow_tx_confirmation_seconds";
 /// fees) or `filler` (a self-transfer freeing the nonce of a call that cannot land).
 pub const TX_FEE_BUMPS: &str = "mintflow_tx_fee_bumps_total";
 
-/// Gauges rendered at each scrape from the overview.
+/// Gauges rendered from the overview snapshot.
 pub const WORKFLOWS: &str = "mintflow_workflows";
 pub const MINT_QUEUE_PENDING: &str = "mintflow_mint_queue_pending";
 pub const MINT_QUEUE_OLDEST_AGE: &str = "mintflow_mint_queue_oldest_pending_age_seconds";
