@@ -346,11 +346,9 @@ async fn operator_actions_over_http(backend: Backend) {
     let (status, ready) = s.get("/ready").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert_eq!(ready_check(&ready, "database")["ok"], true, "{ready}");
-    assert_eq!(
-        ready_check(&ready, "rpc")["detail"],
-        "no chain configured",
-        "{ready}"
-    );
+    // Without a chain, the chain checks pass; no check says more than its verdict.
+    assert_eq!(ready_check(&ready, "rpc")["ok"], true, "{ready}");
+    assert_eq!(ready_check(&ready, "rpc").get("detail"), None, "{ready}");
 
     let id = s
         .probe(

@@ -29,12 +29,11 @@ pub struct Readiness {
     pub checks: Vec<ReadinessCheck>,
 }
 
+/// A check's name and verdict; what was found is in the server log (this route is public).
 #[derive(Object)]
 pub struct ReadinessCheck {
     pub name: String,
     pub ok: bool,
-    /// What was found, or what is wrong.
-    pub detail: String,
 }
 
 #[derive(ApiResponse)]
@@ -42,7 +41,7 @@ pub enum ReadyResponse {
     /// Every check passed (a chain that is not configured is not a failure).
     #[oai(status = 200)]
     Ready(Json<Readiness>),
-    /// At least one check failed; its `detail` says why.
+    /// At least one check failed; the server log says why.
     #[oai(status = 503)]
     NotReady(Json<Readiness>),
 }
@@ -73,7 +72,6 @@ impl HealthApi {
                 .map(|c| ReadinessCheck {
                     name: c.name.into(),
                     ok: c.ok,
-                    detail: c.detail,
                 })
                 .collect(),
         };

@@ -1,6 +1,8 @@
 //! Readiness: can this process do its work now? The database answers and its migrations are
 //! all applied; with a chain, the node answers and the signer can pay for the next batches.
-//! A process without a chain is ready without the chain checks.
+//! A process without a chain is ready without the chain checks. `/ready` is public, so a
+//! check is a name and a verdict: what was found (hosts, balances, the node's words) goes to
+//! the server log when a check fails.
 use alloy::primitives::U256;
 use alloy::providers::Provider;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -16,21 +18,15 @@ use crate::workflows::batcher;
 pub const FUNDED_BATCHES: u64 = 10;
 
 /// One check: `database`, `migrations`, `rpc` or `signer_funded`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Check {
     pub name: &'static str,
     pub ok: bool,
-    /// What was found, or what is wrong.
-    pub detail: String,
 }
 
 impl Check {
-    fn new(name: &'static str, ok: bool, detail: impl Into<String>) -> Check {
-        Check {
-            name,
-            ok,
-            detail: detail.into(),
-        }
+    fn new(name: &'static str, ok: bool) -> Check {
+        Check { name, ok }
     }
 }
 
@@ -44,7 +40,7 @@ pub async fn checks(
         match chain {
             Some(chain) => chain_checks(chain, settings).await,
             None => ["rpc", "signer_funded"]
-                .map(|name| Check::new(name, true, "no chain configured"))
+                .map(|name| Check::new(name, true))
                 .into(),
         }
     });
@@ -62,24 +58,21 @@ async fn database_checks(db: &DatabaseConnection) -> Vec<Check> {
             )))
         });
     match answer {
-        Ok(current) => vec![
-            Check::new("database", true, "reachable"),
-            if current {
-                Check::new("migrations", true, "every migration is applied")
-            } else {
-                Check::new(
-                    "migrations",
-                    false,
-                    "migrations are pending: run `mintflow migrate`",
-                )
-            },
-        ],
+        Ok(current) => {
+            if !current {
+                tracing::warn!("readiness: migrations are pending: run `mintflow migrate`");
+            }
+            vec![
+                Check::new("database", true),
+                Check::new("migrations", current),
+            ]
+        }
         Err(e) => {
             // The database's words stay in the log: they can name hosts or credentials.
             tracing::warn!(error = %e, "readiness: database unreachable");
             vec![
-                Check::new("database", false, "unreachable (see the server log)"),
-                Check::new("migrations", false, "unknown: the database is unreachable"),
+                Check::new("database", false),
+                Check::new("migrations", false),
             ]
         }
     }
@@ -92,34 +85,30 @@ async fn chain_checks(chain: &Chain, settings: &Settings) -> Vec<Check> {
         ask_chain(provider.get_balance(chain.signer())),
         ask_chain(chain.network_fees()),
     );
-    let rpc = match &block {
-        Ok(block) => Check::new(
-            "rpc",
-            true,
-            format!("chain {} at block {block}", chain.chain_id()),
-        ),
-        Err(e) => {
-            // The node's errors can quote the RPC URL, which often carries an API key.
-            tracing::warn!(error = %e, "readiness: chain node unreachable");
-            Check::new("rpc", false, "the node did not answer (see the server log)")
-        }
-    };
+    if let Err(e) = &block {
+        // The node's errors can quote the RPC URL, which often carries an API key.
+        tracing::warn!(error = %e, "readiness: chain node unreachable");
+    }
+    let rpc = Check::new("rpc", block.is_ok());
     let funded = match (balance, fees) {
         (Ok(balance), Ok(fees)) => {
             let gas = batcher::estimated_batch_gas(settings.max_batch_size) * FUNDED_BATCHES;
             let needed = U256::from(gas) * U256::from(fees.max_fee_per_gas);
-            Check::new(
-                "signer_funded",
-                balance >= needed,
-                format!(
-                    "{} holds {balance} wei; {FUNDED_BATCHES} batches of {} mints need {needed} wei at {} wei/gas",
-                    chain.signer(),
-                    settings.max_batch_size,
-                    fees.max_fee_per_gas
-                ),
-            )
+            let funded = balance >= needed;
+            if !funded {
+                tracing::warn!(
+                    signer = %chain.signer(),
+                    %balance,
+                    %needed,
+                    max_fee_per_gas = fees.max_fee_per_gas,
+                    batches = FUNDED_BATCHES,
+                    batch_size = settings.max_batch_size,
+                    "readiness: the signer cannot pay for the next mint batches"
+                );
+            }
+            Check::new("signer_funded", funded)
         }
-        _ => Check::new("signer_funded", false, "unknown: the node did not answer"),
+        _ => Check::new("signer_funded", false),
     };
     vec![rpc, funded]
 }
