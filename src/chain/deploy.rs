@@ -94,17 +94,17 @@ async fn deploy(
             } => {
                 return a
                     .parse()
-                    .map_err(|e| ChainError::Rpc(format!("contract address {a}: {e}")));
+                    .map_err(|e| ChainError::Failed(format!("contract address {a}: {e}")));
             }
             TxOutcome::Confirmed { .. } => {
-                return Err(ChainError::Rpc(
+                return Err(ChainError::Failed(
                     "deployment confirmed without an address".into(),
                 ));
             }
             TxOutcome::Reverted { reason, .. } => return Err(ChainError::Reverted(reason)),
-            TxOutcome::Failed { reason } => return Err(ChainError::Rpc(reason)),
+            TxOutcome::Failed { reason } => return Err(ChainError::Failed(reason)),
             TxOutcome::Pending { .. } if tokio::time::Instant::now() > deadline => {
-                return Err(ChainError::Rpc(format!(
+                return Err(ChainError::Failed(format!(
                     "deployment {id} not confirmed within {timeout:?}"
                 )));
             }

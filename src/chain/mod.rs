@@ -8,6 +8,7 @@
 //! with the outcome.
 pub mod contracts;
 pub mod deploy;
+pub mod error;
 pub mod fees;
 pub mod revert;
 pub mod sender;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 use crate::config::SettingsHandle;
 use crate::engine::Waker;
 use crate::store::{self, chain::TxRow};
+use error::Redacted;
 use fees::Fees;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +50,24 @@ pub enum ChainError {
     /// Too many transactions of this signer are not final yet.
     #[error("{0} transactions are in flight for this signer; try again shortly")]
     Backpressure(usize),
-    /// The RPC node did not answer (retry later; nothing was lost).
-    #[error("RPC: {0}")]
-    Rpc(String),
-    #[error(transparent)]
-    Db(#[from] DbErr),
+    /// The RPC node did not answer or answered with an error (retry later; nothing was
+    /// lost). Its own words are in the server log only (see `error`).
+    #[error("{0}")]
+    Rpc(Redacted),
+    /// The database failed; its words are in the server log only.
+    #[error("{0}")]
+    Db(Redacted),
     #[error("signing failed: {0}")]
     Signing(String),
+    /// A transaction did not work out, in our own words (safe to show).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<DbErr> for ChainError {
+    fn from(e: DbErr) -> Self {
+        ChainError::Db(crate::ops::redact::database("transaction pipeline", &e))
+    }
 }
 
 impl ChainError {
@@ -181,19 +194,23 @@ impl Chain {
         config: ChainConfig,
         engine_waker: Option<Waker>,
     ) -> Result<Chain, ChainError> {
+        // The parse error would quote the URL, and with it any API key in it.
         let url = config
             .rpc_url
             .parse()
-            .map_err(|e| ChainError::Rpc(format!("invalid RPC_URL: {e}")))?;
+            .map_err(|_| ChainError::Failed("RPC_URL is not a valid URL".into()))?;
         let provider = RootProvider::new_http(url);
-        let chain_id = provider.get_chain_id().await.map_err(rpc)?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| rpc("eth_chainId", e))?;
         let address = signer.address();
         let address_key = signer::address_key(address);
         let pending = provider
             .get_transaction_count(address)
             .pending()
             .await
-            .map_err(rpc)?;
+            .map_err(|e| rpc("the signer's pending nonce", e))?;
         store::chain::ensure_signer(
             &db,
             chain_id as i64,
@@ -327,7 +344,7 @@ impl Chain {
             .await
             .map_err(|e| match revert::reason(&e) {
                 Some(reason) => ChainError::Reverted(reason),
-                None => rpc(e),
+                None => rpc("gas estimate", e),
             })
     }
 
@@ -417,7 +434,7 @@ impl Chain {
                 .provider
                 .get_balance(self.inner.address)
                 .await
-                .map_err(rpc)
+                .map_err(|e| rpc("the signer's balance", e))
         })?;
         let fresh = Quote {
             at: std::time::Instant::now(),
@@ -441,7 +458,7 @@ impl Chain {
             .provider
             .estimate_eip1559_fees()
             .await
-            .map_err(rpc)?;
+            .map_err(|e| rpc("fee estimate", e))?;
         Ok(Fees {
             max_fee_per_gas: estimate.max_fee_per_gas.min(self.fee_cap_wei()),
             max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
@@ -470,6 +487,10 @@ fn outcome_of(row: TxRow) -> TxOutcome {
     }
 }
 
-fn rpc(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Rpc(e.to_string())
+/// A failed node call: logged with `context`, returned redacted.
+pub(crate) fn rpc(
+    context: impl std::fmt::Display,
+    e: alloy::transports::RpcError<alloy::transports::TransportErrorKind>,
+) -> ChainError {
+    ChainError::Rpc(error::rpc(context, &e))
 }

@@ -70,8 +70,8 @@ impl Chain {
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
             .await
-            .map_err(rpc)?
-            .ok_or_else(|| rpc("the node has no latest block"))?;
+            .map_err(|e| rpc("the latest block", e))?
+            .ok_or_else(|| ChainError::Failed("the node has no latest block".into()))?;
         let head = latest.header.number as i64;
         let block_gas_limit = latest.header.gas_limit as i64;
         // Nonces below this are used on chain, by our transactions or by others.
@@ -79,7 +79,7 @@ impl Chain {
             .provider
             .get_transaction_count(me.address)
             .await
-            .map_err(rpc)? as i64;
+            .map_err(|e| rpc("the signer's nonce", e))? as i64;
         // Transactions sent outside mintflow: never hand their nonces out again.
         store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, store::now_ms())
             .await?;
@@ -184,7 +184,7 @@ impl Chain {
                     let why = format!("node refused the transaction: {}", refusal.message);
                     store::chain::set_error(&self.inner.db, tx.id, &why, store::now_ms()).await?;
                 }
-                return Err(rpc(format!("broadcast of {} failed: {e}", attempt.hash)));
+                return Err(rpc(format_args!("broadcast of {}", attempt.hash), e));
             }
         }
         store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, head, store::now_ms())
@@ -195,13 +195,13 @@ impl Chain {
     async fn node_knows(&self, hash: &str) -> Result<bool, ChainError> {
         let hash: B256 = hash
             .parse()
-            .map_err(|e| rpc(format!("stored hash {hash}: {e}")))?;
+            .map_err(|e| ChainError::Failed(format!("stored hash {hash}: {e}")))?;
         Ok(self
             .inner
             .provider
             .get_transaction_by_hash(hash)
             .await
-            .map_err(rpc)?
+            .map_err(|e| rpc("a transaction by hash", e))?
             .is_some())
     }
 
@@ -211,13 +211,13 @@ impl Chain {
             let hash: B256 = attempt
                 .hash
                 .parse()
-                .map_err(|e| rpc(format!("stored hash: {e}")))?;
+                .map_err(|e| ChainError::Failed(format!("stored hash: {e}")))?;
             if let Some(r) = self
                 .inner
                 .provider
                 .get_transaction_receipt(hash)
                 .await
-                .map_err(rpc)?
+                .map_err(|e| rpc("a receipt", e))?
             {
                 let (Some(block), Some(block_hash)) = (r.block_number, r.block_hash) else {
                     continue; // pending receipts (some nodes) are not mined yet
@@ -252,12 +252,12 @@ impl Chain {
         };
         let hash: B256 = winner
             .parse()
-            .map_err(|e| rpc(format!("stored hash: {e}")))?;
+            .map_err(|e| ChainError::Failed(format!("stored hash: {e}")))?;
         let receipt = me
             .provider
             .get_transaction_receipt(hash)
             .await
-            .map_err(rpc)?;
+            .map_err(|e| rpc("a receipt", e))?;
         let still_there = receipt.as_ref().is_some_and(|r| {
             r.block_hash.map(|h| format!("{h:#x}")).as_deref() == Some(block_hash)
         });
@@ -384,7 +384,7 @@ impl Chain {
             (to_self, 21_000, "filler")
         } else {
             let envelope = TxEnvelope::decode_2718(&mut latest.raw.as_slice())
-                .map_err(|e| rpc(format!("stored raw tx: {e}")))?;
+                .map_err(|e| ChainError::Failed(format!("stored raw tx: {e}")))?;
             (envelope.into(), tx.gas_limit as u64, latest.kind.as_str())
         };
         let (raw, hash) = self.sign(request, tx.nonce as u64, gas_limit, fees).await?;
@@ -412,7 +412,7 @@ impl Chain {
         let attempt = attempts
             .into_iter()
             .find(|a| a.hash == hash)
-            .ok_or_else(|| ChainError::Db(DbErr::RecordNotFound(hash.clone())))?;
+            .ok_or_else(|| ChainError::from(DbErr::RecordNotFound(hash.clone())))?;
         self.broadcast(tx, &attempt, head).await
     }
 }

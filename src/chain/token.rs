@@ -18,7 +18,10 @@ impl Chain {
     pub async fn token_info(&self, address: Address) -> Result<TokenInfo, ChainError> {
         let token = MintToken::new(address, self.provider());
         let rpc = |what: &str, e: alloy::contract::Error| {
-            ChainError::Rpc(format!("reading {what} of token {address}: {e}"))
+            ChainError::Rpc(super::error::contract(
+                format_args!("reading {what} of token {address}"),
+                &e,
+            ))
         };
         let (name, symbol, amount_per_mint, max_supply) = tokio::try_join!(
             async { token.name().call().await.map_err(|e| rpc("name", e)) },

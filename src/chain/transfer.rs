@@ -36,7 +36,7 @@ impl Chain {
         to: Address,
         confirmations: u64,
     ) -> Result<TransferCheck, ChainError> {
-        let rpc = |e: alloy::transports::TransportError| ChainError::Rpc(e.to_string());
+        let rpc = |e| super::rpc(format_args!("transfer {tx:#x}"), e);
         let Some(receipt) = self
             .provider()
             .get_transaction_receipt(tx)

@@ -170,7 +170,12 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "step panicked".into());
-                StepOutput::Failed(StepError::Transient(format!("panic: {msg}")))
+                // A panic message can quote anything (an unwrapped database or node error):
+                // it goes to the log, the history gets a fixed text.
+                tracing::error!(workflow = %id, panic = msg, "step panicked");
+                StepOutput::Failed(StepError::Transient(
+                    "panic: the step panicked; see the server log".into(),
+                ))
             });
         let step_time = started.elapsed();
         step_duration.record(step_time);

@@ -107,8 +107,10 @@ pub enum StepError {
 }
 
 impl From<DbErr> for StepError {
+    /// The database's words go to the log only: they can name hosts or stored values, and
+    /// this text is kept in `last_error` and the history.
     fn from(e: DbErr) -> Self {
-        StepError::Transient(format!("database: {e}"))
+        StepError::Transient(crate::ops::redact::database("workflow step", &e).to_string())
     }
 }
 

@@ -78,7 +78,7 @@ impl Batcher {
             .provider()
             .get_block_by_number(Default::default())
             .await
-            .map_err(|e| crate::chain::ChainError::Rpc(e.to_string()))?
+            .map_err(|e| crate::chain::rpc("the latest block", e))?
             .map(|b| b.header.gas_limit)
             .unwrap_or(30_000_000);
         Ok(Batcher {

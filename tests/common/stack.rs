@@ -16,6 +16,7 @@ use mintflow::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
 use mintflow::{store, workflows};
 use serde_json::Value;
 
+use super::proxy::NodeProxy;
 use super::{Backend, DEV_KEY, TestDb, anvil};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -30,6 +31,8 @@ pub struct StackOptions<'a> {
     pub settings: &'a [(&'a str, i64)],
     /// Stop mining once the token is deployed: the test mines with `anvil_mine`.
     pub manual_mining: bool,
+    /// Puts the service's node behind a [`NodeProxy`] at a URL with this secret path.
+    pub node_secret: Option<&'a str>,
 }
 
 impl Default for StackOptions<'_> {
@@ -39,6 +42,7 @@ impl Default for StackOptions<'_> {
             max_mints: 1_000_000,
             settings: &[],
             manual_mining: false,
+            node_secret: None,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct Stack {
     pub usdc: Address,
     /// Sends the admin token: it may do everything.
     pub http: reqwest::Client,
+    /// What the service reaches the node through, with `StackOptions::node_secret`.
+    pub proxy: Option<NodeProxy>,
 }
 
 impl Stack {
@@ -85,6 +91,13 @@ impl Stack {
             )
             .await;
         }
+        let proxy = match opts.node_secret {
+            Some(secret) => Some(NodeProxy::start(&anvil.endpoint(), secret).await),
+            None => None,
+        };
+        let rpc_url = proxy
+            .as_ref()
+            .map_or_else(|| anvil.endpoint(), NodeProxy::url);
         let config = ServiceConfig {
             database_url: t.url.clone(),
             database_max_connections: 8,
@@ -106,7 +119,7 @@ impl Stack {
             },
             chain: Some(ChainSetup {
                 config: ChainConfig {
-                    rpc_url: anvil.endpoint(),
+                    rpc_url,
                     poll_ms: 100,
                     ..Default::default()
                 },
@@ -128,6 +141,7 @@ impl Stack {
             token,
             usdc,
             http: super::http_as(ADMIN_TOKEN),
+            proxy,
         }
     }
 
