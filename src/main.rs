@@ -1,6 +1,7 @@
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 use mintflow::cli::{Cli, Command, LogFormat};
+use mintflow::config::Secret;
 use mintflow::engine::EngineConfig;
 use mintflow::service::{Service, ServiceConfig};
 use mintflow::{api, store, workflows};
@@ -26,7 +27,10 @@ async fn main() -> anyhow::Result<()> {
                 database_url: cli.database_url,
                 database_max_connections: args.database_max_connections,
                 listen_addr: args.listen_addr,
-                admin_token: args.admin_token,
+                admin_token: Secret::from_value_or_file(
+                    args.admin_token.as_ref(),
+                    args.admin_token_file.as_deref(),
+                )?,
                 public_reads: args.public_reads,
                 role: args.role,
                 engine,

@@ -16,7 +16,7 @@ use crate::api::edge::{EdgeConfig, conn::EdgeAcceptor};
 use crate::api::{self, AppState};
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
-use crate::config::SettingsHandle;
+use crate::config::{Secret, SettingsHandle};
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs, outbox};
 use crate::ops::snapshot::SharedSnapshot;
 use crate::store::{
@@ -83,7 +83,7 @@ pub struct ServiceConfig {
     /// Most PostgreSQL connections this process opens.
     pub database_max_connections: u32,
     pub listen_addr: String,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `PUBLIC_READS`: operator reads (lists, histories, events, stats, metrics) need no key.
     /// Only for a private network.
     pub public_reads: bool,

@@ -40,7 +40,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
         database_url: t.url.clone(),
         database_max_connections: 8,
         listen_addr: "127.0.0.1:0".into(),
-        admin_token: admin_token.map(str::to_owned),
+        admin_token: admin_token.map(Into::into),
         public_reads: false,
         role: Role::All,
         engine: EngineConfig {

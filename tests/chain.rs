@@ -903,6 +903,7 @@ async fn full_window_and_rpc_down_are_clear_errors() {
         rpc_url: node.endpoint(),
         poll_ms: 100,
         max_in_flight: 2,
+        ..Default::default()
     };
     let chain = Chain::connect(t.db.clone(), s.clone(), signer, config, None)
         .await
@@ -964,4 +965,49 @@ async fn full_window_and_rpc_down_are_clear_errors() {
         "{error}"
     );
     assert_eq!(after, before, "the failed submit stored nothing");
+}
+
+/// A pinned `CHAIN_ID` refuses a node that runs another chain, and a node that accepts
+/// connections but never answers fails each call after the RPC timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_chain_id_and_the_rpc_timeout_hold() {
+    let node = anvil(&[]);
+    let t = TestDb::new(Backend::Sqlite).await;
+    let s = settings(&t, 1).await;
+    let connect = |config: ChainConfig| {
+        let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
+        Chain::connect(t.db.clone(), s.clone(), signer, config, None)
+    };
+    let pinned = |chain_id| ChainConfig {
+        rpc_url: node.endpoint(),
+        expected_chain_id: Some(chain_id),
+        ..Default::default()
+    };
+    match connect(pinned(1)).await {
+        Err(e @ ChainError::WrongChain { .. }) => assert_eq!(
+            e.to_string(),
+            "the node at RPC_URL runs chain 31337, but CHAIN_ID is 1"
+        ),
+        Err(e) => panic!("expected a wrong chain, got {e}"),
+        Ok(_) => panic!("a node of another chain was accepted"),
+    }
+    assert!(connect(pinned(31337)).await.is_ok());
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let started = std::time::Instant::now();
+    let hanging = connect(ChainConfig {
+        rpc_url: format!("http://{}", silent.local_addr().unwrap()),
+        rpc_timeout: Duration::from_millis(300),
+        ..Default::default()
+    });
+    match hanging.await {
+        Err(ChainError::Rpc(why)) => assert_eq!(why.code(), "rpc_unavailable"),
+        Err(e) => panic!("expected an RPC failure, got {e}"),
+        Ok(_) => panic!("a silent node answered"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

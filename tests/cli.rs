@@ -235,3 +235,123 @@ fn serve_refuses_a_limit_of_zero() {
         assert!(stderr.contains("at least 1"), "{flag}: {stderr}");
     }
 }
+
+/// Runs `mintflow` with extra environment variables (and no inherited secrets).
+fn mintflow_env(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
+        .args(args)
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("SIGNER_PRIVATE_KEY")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run mintflow");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// MockUSDC's faucet is open to anyone: `deploy --mock-usdc` goes to a local development chain
+/// only, or anywhere with `--force`. The signer's key comes from a file here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_mock_usdc_refuses_a_chain_that_is_not_local() {
+    let node = common::anvil(&["--chain-id", "5", "--block-time", "0.2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("signer.key");
+    std::fs::write(&key_file, format!("{}\n", common::DEV_KEY)).unwrap();
+    let t = TestDb::new(Backend::Sqlite).await;
+    let rpc = node.endpoint();
+    let key_file = key_file.to_str().unwrap();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec!["deploy", "--mock-usdc", "--rpc-url", &rpc];
+        args.extend_from_slice(extra);
+        mintflow_env(
+            &args,
+            &[
+                ("DATABASE_URL", &t.url),
+                ("SIGNER_PRIVATE_KEY_FILE", key_file),
+            ],
+        )
+    };
+    let (ok, out, err) = deploy(&[]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("refused on chain 5"), "{err}");
+    let (ok, out, err) = deploy(&["--force"]);
+    assert!(ok, "{err}");
+    let deployed: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(deployed["chainId"], 5);
+    assert!(deployed["usdc"].is_string(), "{deployed}");
+}
+
+/// Secrets can be given as files, never both as a value and a file.
+#[test]
+fn secrets_come_from_files_or_values_not_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let file = file.to_str().unwrap();
+    let (ok, _, err) = mintflow_env(
+        &["serve", "--admin-token-file", file],
+        &[("ADMIN_TOKEN", "from-env")],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = mintflow_env(
+        &["deploy", "--signer-private-key", common::DEV_KEY],
+        &[("SIGNER_PRIVATE_KEY_FILE", file)],
+    );
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    assert!(
+        !err.contains(&common::DEV_KEY[2..]),
+        "the key is not echoed: {err}"
+    );
+}
+
+/// `serve` takes its admin token from `ADMIN_TOKEN_FILE`, without the file's line break.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_admin_token_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("admin-token");
+    std::fs::write(&file, "token-from-a-file\n").unwrap();
+    let db = dir.path().join("db.sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mintflow"))
+        .arg("serve")
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("RPC_URL")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("ADMIN_TOKEN_FILE", &file)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    common::eventually(
+        std::time::Duration::from_secs(30),
+        "serve to listen",
+        || {
+            let http = http.clone();
+            let url = format!("{base}/health");
+            async move { http.get(url).send().await.ok() }
+        },
+    )
+    .await;
+    let put = |token: &'static str| {
+        http.put(format!("{base}/v1/settings/confirmations"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "value": 2 }))
+            .send()
+    };
+    assert_eq!(put("token-from-a-file").await.unwrap().status(), 200);
+    assert_eq!(put("another-token").await.unwrap().status(), 401);
+    child.kill().await.unwrap();
+}

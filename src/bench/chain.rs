@@ -92,6 +92,7 @@ async fn bench_on(
         // Every transaction of a run may be in flight at once.
         max_in_flight: 2 * args.txs + 100,
         poll_ms: POLL_MS,
+        ..ChainConfig::default()
     };
     let signer = PrivateKeySigner::from(node.first_key().clone());
     let chain = Chain::connect(db.clone(), settings, signer, config, None).await?;

@@ -62,6 +62,9 @@ pub enum ChainError {
     /// A transaction did not work out, in our own words (safe to show).
     #[error("{0}")]
     Failed(String),
+    /// The node runs another chain than the one pinned with `CHAIN_ID`.
+    #[error("the node at RPC_URL runs chain {actual}, but CHAIN_ID is {expected}")]
+    WrongChain { expected: u64, actual: u64 },
 }
 
 impl From<DbErr> for ChainError {
@@ -130,10 +133,16 @@ pub enum TxOutcome {
     },
 }
 
-/// Process settings of the pipeline.
-#[derive(Clone, Debug)]
+/// Process settings of the pipeline. `Debug` leaves the RPC URL out: hosted nodes carry their
+/// API key in it.
+#[derive(Clone)]
 pub struct ChainConfig {
     pub rpc_url: String,
+    /// The chain the node must run (`CHAIN_ID`); a node answering another is refused.
+    pub expected_chain_id: Option<u64>,
+    /// How long one call to the node may take: a node that hangs fails the call as
+    /// `rpc_unavailable` instead of holding a step, a sender pass or a request forever.
+    pub rpc_timeout: std::time::Duration,
     /// Most non-final transactions per signer before `submit` pushes back.
     pub max_in_flight: usize,
     /// How often the sender looks at its transactions when nothing wakes it.
@@ -144,10 +153,45 @@ impl Default for ChainConfig {
     fn default() -> Self {
         ChainConfig {
             rpc_url: "http://127.0.0.1:8545".into(),
+            expected_chain_id: None,
+            rpc_timeout: DEFAULT_RPC_TIMEOUT,
             max_in_flight: 1024,
             poll_ms: 500,
         }
     }
+}
+
+/// The default of `ChainConfig::rpc_timeout` (`--rpc-timeout-secs`).
+pub const DEFAULT_RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl std::fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainConfig")
+            .field("rpc_url", &"***")
+            .field("expected_chain_id", &self.expected_chain_id)
+            .field("rpc_timeout", &self.rpc_timeout)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("poll_ms", &self.poll_ms)
+            .finish()
+    }
+}
+
+/// An HTTP provider for the node at `rpc_url` whose every call gives up after `timeout`.
+fn http_provider(rpc_url: &str, timeout: std::time::Duration) -> Result<RootProvider, ChainError> {
+    use alloy::transports::http::{Http, reqwest};
+    // The parse error would quote the URL, and with it any API key in it.
+    let url: reqwest::Url = rpc_url
+        .parse()
+        .map_err(|_| ChainError::Failed("RPC_URL is not a valid URL".into()))?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| ChainError::Failed(format!("cannot build the node's HTTP client: {e}")))?;
+    let is_local = alloy::transports::utils::guess_local_url(url.as_str());
+    Ok(RootProvider::new(alloy::rpc::client::RpcClient::new(
+        Http::with_client(client, url),
+        is_local,
+    )))
 }
 
 /// A handle on the pipeline of one signer on one chain. Cheap to clone.
@@ -194,16 +238,17 @@ impl Chain {
         config: ChainConfig,
         engine_waker: Option<Waker>,
     ) -> Result<Chain, ChainError> {
-        // The parse error would quote the URL, and with it any API key in it.
-        let url = config
-            .rpc_url
-            .parse()
-            .map_err(|_| ChainError::Failed("RPC_URL is not a valid URL".into()))?;
-        let provider = RootProvider::new_http(url);
+        let provider = http_provider(&config.rpc_url, config.rpc_timeout)?;
         let chain_id = provider
             .get_chain_id()
             .await
             .map_err(|e| rpc("eth_chainId", e))?;
+        if let Some(expected) = config.expected_chain_id.filter(|e| *e != chain_id) {
+            return Err(ChainError::WrongChain {
+                expected,
+                actual: chain_id,
+            });
+        }
         let address = signer.address();
         let address_key = signer::address_key(address);
         let pending = provider

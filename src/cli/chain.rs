@@ -13,38 +13,24 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::chain::{Chain, ChainConfig, TxOutcome, signer};
+use crate::config::Secret;
 use crate::service::{ChainSetup, Contracts};
 use crate::store;
-
-/// A secret from the command line or the environment. `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
 
 /// Who signs: shared by `serve`, `deploy` and `dev`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SignerArgs {
-    /// Hex private key of the signer; never logged. Wins over --keystore.
+    /// Hex private key of the signer; never logged. Wins over --keystore. Prefer
+    /// --signer-private-key-file or the environment: `ps` shows flags.
     #[arg(long, env = "SIGNER_PRIVATE_KEY", hide_env_values = true)]
     pub signer_private_key: Option<Secret>,
+    /// A file holding the signer's hex private key (instead of SIGNER_PRIVATE_KEY).
+    #[arg(
+        long,
+        env = "SIGNER_PRIVATE_KEY_FILE",
+        conflicts_with = "signer_private_key"
+    )]
+    pub signer_private_key_file: Option<PathBuf>,
     /// Encrypted JSON keystore file of the signer (with KEYSTORE_PASSWORD).
     #[arg(long = "keystore", env = "KEYSTORE_PATH")]
     pub keystore: Option<PathBuf>,
@@ -54,18 +40,23 @@ pub struct SignerArgs {
 }
 
 impl SignerArgs {
-    /// Whether a key or a keystore was given.
+    /// Whether a key, a key file or a keystore was given.
     pub fn is_set(&self) -> bool {
         self.signer_private_key
             .as_ref()
             .is_some_and(|k| !k.expose().trim().is_empty())
+            || self.signer_private_key_file.is_some()
             || self.keystore.is_some()
     }
 
     /// Loads the signer (a clear error names what is missing or wrong, never the key).
     pub fn load(&self) -> anyhow::Result<PrivateKeySigner> {
+        let key = Secret::from_value_or_file(
+            self.signer_private_key.as_ref(),
+            self.signer_private_key_file.as_deref(),
+        )?;
         Ok(signer::load(
-            self.signer_private_key.as_ref().map(Secret::expose),
+            key.as_ref().map(Secret::expose),
             self.keystore.as_deref(),
             self.keystore_password.as_ref().map(Secret::expose),
         )?)
@@ -87,6 +78,12 @@ pub struct ChainArgs {
     /// help, as such URLs often carry an API key).
     #[arg(long, env = "RPC_URL", hide_env_values = true)]
     pub rpc_url: Option<String>,
+    /// The chain id the node must answer; another refuses the start (default: any).
+    #[arg(long, env = "CHAIN_ID")]
+    pub chain_id: Option<u64>,
+    /// Seconds one call to the node may take before it fails (and is retried).
+    #[arg(long, env = "RPC_TIMEOUT_SECS", default_value_t = crate::chain::DEFAULT_RPC_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    pub rpc_timeout_secs: u64,
     #[command(flatten)]
     pub signer: SignerArgs,
 }
@@ -123,6 +120,15 @@ impl ChainArgs {
         self.rpc_url.as_deref().filter(|u| !u.trim().is_empty())
     }
 
+    /// The pipeline settings for the node at `rpc_url`: its pinned chain id and timeout.
+    pub fn chain_config(&self, rpc_url: &str) -> ChainConfig {
+        ChainConfig {
+            expected_chain_id: self.chain_id,
+            rpc_timeout: Duration::from_secs(self.rpc_timeout_secs),
+            ..self.signer.chain_config(rpc_url)
+        }
+    }
+
     /// The chain setup when RPC_URL is set (a signer is then required), else `None`.
     pub fn setup(&self, contracts: &ContractArgs) -> anyhow::Result<Option<ChainSetup>> {
         let Some(rpc_url) = self.rpc_url() else {
@@ -138,7 +144,7 @@ impl ChainArgs {
             .load()
             .context("RPC_URL is set, so a signer is required")?;
         Ok(Some(ChainSetup {
-            config: self.signer.chain_config(rpc_url),
+            config: self.chain_config(rpc_url),
             signer,
             contracts: Contracts {
                 token: contracts.token_address,

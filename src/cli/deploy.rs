@@ -16,9 +16,13 @@ use crate::store;
 pub struct DeployArgs {
     #[command(flatten)]
     pub chain: ChainArgs,
-    /// Also deploy MockUSDC, a test USDC with an open faucet (development chains only).
+    /// Also deploy MockUSDC, a test USDC with an open faucet (development chains only: on a
+    /// chain other than 31337 or 1337 it needs --force).
     #[arg(long)]
     pub mock_usdc: bool,
+    /// Deploy MockUSDC even on a chain that is not a local development chain.
+    #[arg(long, requires = "mock_usdc")]
+    pub force: bool,
     #[command(flatten)]
     pub token: TokenArgs,
     /// Makes the deployment idempotent: running again with the same key (and database) prints
@@ -47,6 +51,10 @@ pub struct TokenArgs {
     pub max_supply: U256,
 }
 
+/// The chain ids of local development nodes (anvil and hardhat; ganache): MockUSDC, whose
+/// faucet is open to anyone, goes there without `--force`.
+pub const LOCAL_CHAIN_IDS: [u64; 2] = [31337, 1337];
+
 /// Connects, deploys with a sender running in this process, prints `Deployed` as one JSON line.
 pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
     let rpc_url = args
@@ -63,11 +71,17 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         .context("loading settings")?;
     let config = ChainConfig {
         poll_ms: 200,
-        ..args.chain.signer.chain_config(rpc_url)
+        ..args.chain.chain_config(rpc_url)
     };
     let chain = Chain::connect(db.clone(), settings, signer, config, None)
         .await
         .context("connecting to the chain (RPC_URL)")?;
+    anyhow::ensure!(
+        !args.mock_usdc || args.force || LOCAL_CHAIN_IDS.contains(&chain.chain_id()),
+        "--mock-usdc deploys a USDC anyone can mint, so it is refused on chain {} (local \
+         development chains are {LOCAL_CHAIN_IDS:?}); add --force if this is a test chain",
+        chain.chain_id()
+    );
     ensure_database_matches_node(&chain).await?;
     let key = args
         .idempotency_key

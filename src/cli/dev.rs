@@ -47,7 +47,7 @@ pub struct DevArgs {
     pub listen_addr: String,
     /// Bearer token for admin endpoints; without it they are closed.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<crate::config::Secret>,
     /// The signer (default: anvil's first dev account).
     #[command(flatten)]
     pub signer: SignerArgs,

@@ -81,9 +81,13 @@ pub struct ServeArgs {
     /// each process on one host its own.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:4021")]
     pub listen_addr: String,
-    /// Bearer token for admin endpoints; without it they are closed.
+    /// Bearer token for admin endpoints; without it they are closed. Prefer
+    /// --admin-token-file or the environment: `ps` shows flags.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<crate::config::Secret>,
+    /// A file holding the admin token (instead of ADMIN_TOKEN).
+    #[arg(long, env = "ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<std::path::PathBuf>,
     /// Let operator reads (lists, histories, events, stats, settings, audit, webhooks,
     /// /metrics) through without a key. Only for a private network: they show every payer.
     #[arg(long, env = "PUBLIC_READS", default_value_t = false, action = clap::ArgAction::Set)]
