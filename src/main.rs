@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
                 chain: args.chain.setup(&args.contracts)?,
                 limits: args.limits,
                 edge: args.edge,
+                webhook_targets: args.webhook_targets,
             };
             Service::start(config, workflows::registry)
                 .await?

@@ -24,7 +24,7 @@ use crate::store::{
     entity::token,
     read_pool::{self, ReadPool},
 };
-use crate::webhooks::{self, Dispatcher};
+use crate::webhooks::{self, Dispatcher, target::TargetPolicy};
 use crate::workflows::batcher::{Batcher, QueueSignal};
 
 /// What a process does.
@@ -94,6 +94,8 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// Timeouts, connection cap, per-client limits, trusted proxies and CORS of the HTTP edge.
     pub edge: EdgeConfig,
+    /// Where webhooks may be delivered.
+    pub webhook_targets: TargetPolicy,
 }
 
 /// How a process reaches its chain. `Debug` shows the signer's address, never its key.
@@ -261,6 +263,7 @@ impl Service {
                 settings.clone(),
                 config.limits.webhook_requests,
                 config.limits.webhook_requests_per_subscription,
+                config.webhook_targets,
             );
             let task = tokio::spawn(dispatcher.run(stop.clone()));
             Background { stop, task }
@@ -295,6 +298,7 @@ impl Service {
                 edge: config.edge.clone(),
                 snapshot: SharedSnapshot::new(read_db.clone(), chain.clone()),
                 read_db: read_db.clone(),
+                webhook_targets: config.webhook_targets,
             };
             // A worker serves only /health, /ready and /metrics.
             if config.role == Role::Worker {

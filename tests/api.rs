@@ -49,6 +49,7 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
         },
         limits: Default::default(),
         edge: Default::default(),
+        webhook_targets: Default::default(),
         chain: None,
     };
     let service = Service::start(config, |_| Registry::new().register(Probe))
@@ -580,6 +581,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
         },
         limits: Default::default(),
         edge: Default::default(),
+        webhook_targets: Default::default(),
         chain: Some(ChainSetup {
             config: ChainConfig {
                 rpc_url: node.endpoint(),

@@ -975,6 +975,7 @@ async fn api_and_worker_roles_split_the_work() {
         },
         limits: Default::default(),
         edge: Default::default(),
+        webhook_targets: Default::default(),
         chain: None,
     };
     let api = Service::start(config(Role::Api, "api"), |_| registry())

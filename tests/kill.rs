@@ -94,6 +94,8 @@ impl Setup {
             .env("USDC_ADDRESS", self.usdc.to_string())
             .env("LISTEN_ADDR", &self.listen)
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            // The test receiver listens on 127.0.0.1.
+            .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
             .env("RUST_LOG", "info,mintflow=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

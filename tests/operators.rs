@@ -15,6 +15,7 @@ use mintflow::api::edge::EdgeConfig;
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Limits, Role, Service, ServiceConfig};
 use mintflow::store::workflows::Status;
+use mintflow::webhooks::target::TargetPolicy;
 use mintflow::webhooks::{CONCURRENCY, PER_WEBHOOK};
 use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
 use reqwest::StatusCode;
@@ -58,6 +59,10 @@ async fn start_with(t: &TestDb, role: Role, worker: &str, limits: Limits) -> Ser
             ..Default::default()
         },
         chain: None,
+        // The test receivers listen on 127.0.0.1.
+        webhook_targets: TargetPolicy {
+            allow_private: true,
+        },
     };
     Service::start(config, |_| Registry::new().register(Probe))
         .await

@@ -67,6 +67,8 @@ pub struct AppState {
     pub read_db: DatabaseConnection,
     /// The overview every stats, metrics and queue read renders, taken at most once a second.
     pub snapshot: SharedSnapshot,
+    /// Where webhooks may be delivered (checked when a URL is set).
+    pub webhook_targets: crate::webhooks::target::TargetPolicy,
 }
 
 type Apis = (

@@ -15,6 +15,7 @@ use super::auth::{Access, Admin, Read};
 use super::error::{ApiError, parse_uuid};
 use super::time::{from_ms, opt_from_ms};
 use crate::store::{self, audit, outbox, webhooks as rows};
+use crate::webhooks::target::TargetPolicy;
 
 #[derive(Tags)]
 pub enum WebhooksTag {
@@ -225,7 +226,7 @@ impl WebhooksApi {
         actor: Header<Option<String>>,
     ) -> Result<CreatedWebhook, ApiError> {
         let body = body.0;
-        check_url(&body.url)?;
+        check_url(&body.url, app.webhook_targets).await?;
         let kinds = names("kinds", body.kinds)?;
         let states = names("states", body.states)?;
         let secret = body.secret.unwrap_or_else(generate_secret);
@@ -305,7 +306,7 @@ impl WebhooksApi {
         let id = parse_uuid("id", &id.0)?;
         let changes = body.0;
         if let Some(url) = &changes.url {
-            check_url(url)?;
+            check_url(url, app.webhook_targets).await?;
         }
         let new_secret = match (changes.secret, changes.rotate_secret.unwrap_or(false)) {
             (Some(_), true) => {
@@ -487,14 +488,22 @@ fn not_found(id: Uuid) -> ApiError {
     ApiError::not_found("webhook_not_found", format!("no webhook {id}"))
 }
 
-fn check_url(url: &str) -> Result<(), ApiError> {
-    match reqwest::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
-        _ => Err(ApiError::unprocessable(
-            "invalid_url",
-            format!("`url` must be an absolute http or https URL, got `{url}`"),
-        )),
-    }
+/// An absolute http(s) URL whose host the target policy allows (resolved now; each delivery
+/// checks again where it connects).
+async fn check_url(url: &str, targets: TargetPolicy) -> Result<(), ApiError> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            return Err(ApiError::unprocessable(
+                "invalid_url",
+                format!("`url` must be an absolute http or https URL, got `{url}`"),
+            ));
+        }
+    };
+    targets
+        .check_url(&parsed)
+        .await
+        .map_err(|refused| ApiError::unprocessable("webhook_target_refused", refused.to_string()))
 }
 
 /// A filter in a change: `None` when absent (unchanged), `Some(None)` for all.

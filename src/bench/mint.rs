@@ -166,6 +166,10 @@ async fn bench_on(
         engine: EngineConfig::generated(),
         limits: Default::default(),
         edge: Default::default(),
+        // The benchmark's webhook receiver runs in this process, on 127.0.0.1.
+        webhook_targets: crate::webhooks::target::TargetPolicy {
+            allow_private: true,
+        },
         chain: Some(ChainSetup {
             config: chain_config,
             signer,

@@ -21,6 +21,7 @@ use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
 use crate::config::SettingsHandle;
 use crate::engine::EngineConfig;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::webhooks::target::TargetPolicy;
 use crate::{store, workflows};
 use zeroize::Zeroizing;
 
@@ -96,6 +97,10 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             engine: EngineConfig::generated(),
             limits: Default::default(),
             edge: Default::default(),
+            // The demo runs on one machine: its webhook receivers are local too.
+            webhook_targets: TargetPolicy {
+                allow_private: true,
+            },
             chain: Some(ChainSetup {
                 config: args.signer.chain_config(&anvil.endpoint()),
                 signer: signer.clone(),

@@ -107,4 +107,6 @@ pub struct ServeArgs {
     pub limits: crate::service::Limits,
     #[command(flatten)]
     pub edge: crate::api::edge::EdgeConfig,
+    #[command(flatten)]
+    pub webhook_targets: crate::webhooks::target::TargetPolicy,
 }

@@ -6,6 +6,7 @@
 //! by `Mintflow-Event-Id`. Deliveries are independent, so a receiver that is down delays only
 //! its own events, and never the workflows that produced them.
 pub mod signature;
+pub mod target;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::config::SettingsHandle;
 use crate::ops::metrics::WEBHOOK_ATTEMPTS;
 use crate::store::{self, webhooks as rows};
+use target::{Refused, TargetPolicy};
 
 /// How often an idle dispatcher looks for new events and due retries.
 const POLL: Duration = Duration::from_millis(100);
@@ -45,6 +47,8 @@ pub struct Dispatcher {
     db: DatabaseConnection,
     settings: SettingsHandle,
     http: reqwest::Client,
+    /// Where deliveries may go; the client's resolver enforces it for names.
+    targets: TargetPolicy,
     /// Requests under way at once, in all and to one subscription.
     concurrency: usize,
     per_webhook: usize,
@@ -59,15 +63,18 @@ type Recorded = (i64, rows::AttemptResult);
 
 impl Dispatcher {
     /// A dispatcher making at most `concurrency` requests at once, `per_webhook` of them to one
-    /// subscription (never more than `concurrency`).
+    /// subscription (never more than `concurrency`), to the targets `targets` allows.
     pub fn new(
         db: DatabaseConnection,
         settings: SettingsHandle,
         concurrency: usize,
         per_webhook: usize,
+        targets: TargetPolicy,
     ) -> Dispatcher {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
+            // Checks the address each connection goes to, after resolution (DNS rebinding).
+            .dns_resolver(targets.resolver())
             // A redirect would send the signed event somewhere the operator did not name.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mintflow-webhooks/", env!("CARGO_PKG_VERSION")))
@@ -77,6 +84,7 @@ impl Dispatcher {
             db,
             settings,
             http,
+            targets,
             concurrency,
             per_webhook: per_webhook.min(concurrency),
             in_flight: Default::default(),
@@ -207,7 +215,15 @@ impl Dispatcher {
             .header("Mintflow-Event-Id", d.delivery.position.to_string())
             .header("Mintflow-Delivery-Id", d.delivery.id.to_string())
             .body(body);
-        let (status_code, error) = match request.send().await {
+        // A literal address never reaches the resolver: it is checked here.
+        let refused = reqwest::Url::parse(&d.url)
+            .ok()
+            .and_then(|url| self.targets.refused_literal(&url));
+        let sent = match refused {
+            Some(refused) => Err(format!("refused target: {refused}")),
+            None => request.send().await.map_err(|e| failure(&e)),
+        };
+        let (status_code, error) = match sent {
             Ok(resp) if resp.status().is_success() => {
                 return rows::AttemptResult {
                     at_ms,
@@ -220,7 +236,7 @@ impl Dispatcher {
                 Some(resp.status().as_u16().into()),
                 format!("the receiver answered {}", resp.status()),
             ),
-            Err(e) => (None, format!("could not deliver: {}", with_causes(&e))),
+            Err(error) => (None, error),
         };
         let settings = self.settings.get();
         let attempts = d.delivery.attempts + 1;
@@ -248,6 +264,19 @@ async fn record(db: DatabaseConnection, mut outcomes: mpsc::Receiver<Recorded>) 
         }
         batch.clear();
     }
+}
+
+/// Why a request failed, for the delivery log: a target the policy refused at connect time,
+/// or the error and its causes.
+fn failure(e: &reqwest::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<Refused>() {
+            return format!("refused target: {refused}");
+        }
+        cause = c.source();
+    }
+    format!("could not deliver: {}", with_causes(e))
 }
 
 /// An error and its causes, `outer: inner: root`: reqwest's own message says only that a

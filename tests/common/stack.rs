@@ -13,6 +13,7 @@ use mintflow::cli::chain::SenderTask;
 use mintflow::config::SettingsHandle;
 use mintflow::engine::EngineConfig;
 use mintflow::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use mintflow::webhooks::target::TargetPolicy;
 use mintflow::{store, workflows};
 use serde_json::Value;
 
@@ -116,6 +117,10 @@ impl Stack {
                 max_x402_waits_per_client: 10_000,
                 max_event_streams_per_client: Some(10_000),
                 ..Default::default()
+            },
+            // The test receivers listen on 127.0.0.1.
+            webhook_targets: TargetPolicy {
+                allow_private: true,
             },
             chain: Some(ChainSetup {
                 config: ChainConfig {
