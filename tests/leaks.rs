@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::ops::{Receiver, SseClient};
 use common::stack::{ADMIN_TOKEN, Stack, StackOptions};
 use common::{Backend, eventually};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_backends!(a_secret_in_the_node_url_never_leaks);
@@ -33,46 +34,41 @@ async fn a_secret_in_the_node_url_never_leaks(backend: Backend) {
     let seen = Arc::new(Mutex::new(String::new()));
     let follower = tokio::spawn(follow(format!("{}/v1/events", stack.base), seen.clone()));
     let receiver = Receiver::start(0).await;
-    let res = stack
-        .http
-        .post(format!("{}/v1/webhooks", stack.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "url": receiver.url }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let hook = json!({ "url": receiver.url });
+    let (status, answer) = send(&stack, Method::POST, "/v1/webhooks", hook).await;
+    assert_eq!(status, 201, "{answer}");
 
     proxy.down().await;
     let mut mints = Vec::new();
     for i in 0..3 {
         let payer = format!("0x{:040x}", 0x1000 + i);
-        let (status, answer) = stack.post("/v1/mints", &json!({ "payer": payer })).await;
+        let (status, answer) =
+            send(&stack, Method::POST, "/v1/mints", json!({ "payer": payer })).await;
         assert_eq!(status, 202, "{answer}");
         mints.push(answer["id"].as_str().unwrap().to_owned());
     }
     // Checking a custom payment asks the node while the client waits.
     let custom = json!({ "paymentType": "custom", "txHash": format!("0x{}", "11".repeat(32)) });
-    let (status, answer) = stack.post("/v1/payments", &custom).await;
+    let (status, answer) = send(&stack, Method::POST, "/v1/payments", custom).await;
     assert_eq!(status, 503, "{answer}");
     assert!(answer.to_string().contains("rpc_unavailable"), "{answer}");
     record(&seen, &answer);
-    let (status, ready) = stack.get("/ready").await;
+    let (status, ready) = get(&stack, "/ready").await;
     assert_eq!(status, 503, "{ready}");
     record(&seen, &ready);
     // The batch's step fails on the node and is retried: the failure is in its history.
     let failed = eventually(WAIT, "a batch retried after a node failure", || async {
-        let (_, page) = stack.get("/v1/workflows?kind=mint_batch").await;
+        let (_, page) = get(&stack, "/v1/workflows?kind=mint_batch").await;
         page.to_string().contains("rpc_unavailable").then_some(page)
     })
     .await;
     record(&seen, &failed);
-    record(&seen, &stack.get("/v1/stats").await.1);
+    record(&seen, &get(&stack, "/v1/stats").await.1);
 
     proxy.up();
     for id in &mints {
         eventually(WAIT, "the mint confirmed once the node is back", || async {
-            let (_, mint) = stack.get(&format!("/v1/mints/{id}")).await;
+            let (_, mint) = get(&stack, &format!("/v1/mints/{id}")).await;
             (mint["status"] == "confirmed").then_some(())
         })
         .await;
@@ -87,18 +83,18 @@ async fn a_secret_in_the_node_url_never_leaks(backend: Backend) {
     })
     .await;
     seen.lock().unwrap().push_str(&delivered.join("\n"));
-    let (_, page) = stack.get("/v1/workflows?limit=500").await;
+    let (_, page) = get(&stack, "/v1/workflows?limit=500").await;
     for workflow in page["items"].as_array().unwrap() {
         let id = workflow["id"].as_str().unwrap();
-        record(&seen, &stack.get(&format!("/v1/workflows/{id}")).await.1);
+        record(&seen, &get(&stack, &format!("/v1/workflows/{id}")).await.1);
         record(
             &seen,
-            &stack.get(&format!("/v1/workflows/{id}/history")).await.1,
+            &get(&stack, &format!("/v1/workflows/{id}/history")).await.1,
         );
     }
     record(&seen, &page);
-    record(&seen, &stack.get("/ready").await.1);
-    record(&seen, &stack.get("/v1/stats").await.1);
+    record(&seen, &get(&stack, "/ready").await.1);
+    record(&seen, &get(&stack, "/v1/stats").await.1);
     follower.abort();
 
     let seen = seen.lock().unwrap().clone();
@@ -110,6 +106,26 @@ async fn a_secret_in_the_node_url_never_leaks(backend: Backend) {
     stack.service.stop().await;
 }
 
+/// A request as an operator (the admin token), and its status and JSON answer.
+async fn send(stack: &Stack, method: Method, path: &str, body: Value) -> (u16, Value) {
+    let mut req = stack
+        .http
+        .request(method.clone(), format!("{}{path}", stack.base))
+        .bearer_auth(ADMIN_TOKEN);
+    if method != Method::GET {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn get(stack: &Stack, path: &str) -> (u16, Value) {
+    send(stack, Method::GET, path, Value::Null).await
+}
+
 fn record(seen: &Mutex<String>, value: &Value) {
     let mut seen = seen.lock().unwrap();
     seen.push_str(&value.to_string());
@@ -118,7 +134,7 @@ fn record(seen: &Mutex<String>, value: &Value) {
 
 /// Appends every event of the stream at `url` to `seen`, from the first position on.
 async fn follow(url: String, seen: Arc<Mutex<String>>) {
-    let mut events = SseClient::connect(&url, Some(0)).await;
+    let mut events = SseClient::connect(&url, ADMIN_TOKEN, Some(0)).await;
     while let Some(e) = events.next().await {
         record(&seen, &json!({ "event": e.event, "data": e.data }));
     }

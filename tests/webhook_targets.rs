@@ -26,6 +26,7 @@ async fn start(t: &TestDb, allow_private: bool) -> Service {
         database_max_connections: 4,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: Some(TOKEN.into()),
+        public_reads: false,
         role: Role::All,
         engine: EngineConfig {
             worker_id: "targets".into(),
