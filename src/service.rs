@@ -77,7 +77,9 @@ fn at_least_one(raw: &str) -> Result<usize, String> {
     }
 }
 
-#[derive(Clone, Debug)]
+/// `Debug` shows no secret: the admin token and the signer's key are hidden by their types,
+/// the RPC URL by `ChainConfig`, and the database URL (which may hold a password) here.
+#[derive(Clone)]
 pub struct ServiceConfig {
     pub database_url: String,
     /// Most PostgreSQL connections this process opens.
@@ -96,6 +98,37 @@ pub struct ServiceConfig {
     pub edge: EdgeConfig,
     /// Where webhooks may be delivered.
     pub webhook_targets: TargetPolicy,
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured without `..`: a new field must be added here, shown or hidden.
+        let ServiceConfig {
+            database_url,
+            database_max_connections,
+            listen_addr,
+            admin_token,
+            public_reads,
+            role,
+            engine,
+            chain,
+            limits,
+            webhook_targets,
+        } = self;
+        let backend = database_url.split_once(':').map_or("?", |(scheme, _)| scheme);
+        f.debug_struct("ServiceConfig")
+            .field("database_url", &format_args!("{backend}:***"))
+            .field("database_max_connections", database_max_connections)
+            .field("listen_addr", listen_addr)
+            .field("admin_token", admin_token)
+            .field("public_reads", public_reads)
+            .field("role", role)
+            .field("engine", engine)
+            .field("chain", chain)
+            .field("limits", limits)
+            .field("webhook_targets", webhook_targets)
+            .finish()
+    }
 }
 
 /// How a process reaches its chain. `Debug` shows the signer's address, never its key.
@@ -448,4 +481,43 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let config = ServiceConfig {
+            database_url: "postgres://mintflow:db-password@db.internal/mintflow".into(),
+            database_max_connections: 4,
+            listen_addr: "127.0.0.1:0".into(),
+            admin_token: Some("admin-token-value".into()),
+            public_reads: false,
+            role: Role::All,
+            engine: EngineConfig::generated(),
+            chain: Some(ChainSetup {
+                config: ChainConfig {
+                    rpc_url: "https://node.example/v2/rpc-api-key".into(),
+                    ..Default::default()
+                },
+                signer: crate::chain::signer::load(Some(key), None, None).unwrap(),
+                contracts: Contracts::default(),
+            }),
+            limits: Limits::default(),
+            webhook_targets: TargetPolicy::default(),
+        };
+        let shown = format!("{config:?} {:?}", config.chain);
+        for secret in [
+            "db-password",
+            "admin-token-value",
+            "rpc-api-key",
+            &key[2..18],
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("postgres:***"), "{shown}");
+    }
 }
