@@ -115,7 +115,9 @@ impl std::fmt::Debug for ServiceConfig {
             limits,
             webhook_targets,
         } = self;
-        let backend = database_url.split_once(':').map_or("?", |(scheme, _)| scheme);
+        let backend = database_url
+            .split_once(':')
+            .map_or("?", |(scheme, _)| scheme);
         f.debug_struct("ServiceConfig")
             .field("database_url", &format_args!("{backend}:***"))
             .field("database_max_connections", database_max_connections)

@@ -26,6 +26,7 @@ on_both_backends!(
     bad_requests_are_refused_and_write_nothing,
     old_paths_keep_their_shapes,
     a_reorg_before_confirmation_leaves_mints_sent,
+    client_keys_cannot_stand_for_internal_ones,
 );
 
 fn payer(n: usize) -> Address {
@@ -697,5 +698,44 @@ async fn a_reorg_before_confirmation_leaves_mints_sent(backend: Backend) {
         stack.token_contract().totalSupply().call().await.unwrap(),
         U256::from(AMOUNT_PER_MINT)
     );
+    stack.service.stop().await;
+}
+
+/// A client's `Idempotency-Key` cannot stand for a key the service derives itself: a
+/// payment's mints, another request's later mints, or the natural key of a transaction the
+/// request does not name.
+async fn client_keys_cannot_stand_for_internal_ones(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let p = payer(1).to_string();
+    let post = |key: String, body: Value| {
+        stack
+            .as_admin(reqwest::Method::POST, "/v1/mints")
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let res = post("order-17".into(), json!({ "payer": p, "quantity": 2 }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let hash = format!("{:#x}", B256::repeat_byte(8));
+    for key in [
+        "order-17#1".to_owned(),
+        format!("payment:{}", Uuid::now_v7()),
+        hash.clone(),
+    ] {
+        let res = post(key.clone(), json!({ "payer": p })).await.unwrap();
+        assert_eq!(res.status(), 400, "{key}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(
+            answer["code"], "reserved_idempotency_key",
+            "{key}: {answer}"
+        );
+    }
+    // Its own transaction hash is a request's natural key anyway.
+    let res = post(hash.clone(), json!({ "payer": p, "txHash": hash }))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
     stack.service.stop().await;
 }

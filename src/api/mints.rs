@@ -300,7 +300,7 @@ pub async fn accept(
         parse_tx_hash(hash)?;
     }
     let key = match (header_key, &body.tx_hash) {
-        (Some(k), _) => validate_key(k)?,
+        (Some(k), tx_hash) => validate_key(k, tx_hash.as_deref())?,
         (None, Some(hash)) => hash.to_lowercase(),
         (None, None) => Uuid::now_v7().to_string(),
     };
@@ -477,13 +477,31 @@ fn parse_tx_hash(raw: &str) -> Result<(), ApiError> {
     }
 }
 
-fn validate_key(key: String) -> Result<String, ApiError> {
-    if (1..=200).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic()) {
-        Ok(key)
-    } else {
-        Err(ApiError::bad_request(
+/// A client's `Idempotency-Key`: it may not stand for a key the service uses itself (a
+/// payment's mints, another request's later mints), nor for a transaction hash other than the
+/// request's own `txHash` (the natural key of the mints that transaction paid for).
+fn validate_key(key: String, tx_hash: Option<&str>) -> Result<String, ApiError> {
+    if !(1..=200).contains(&key.len()) || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
             "invalid_idempotency_key",
             "`Idempotency-Key` must be 1 to 200 visible ASCII characters",
-        ))
+        ));
     }
+    if mint::is_reserved_key(&key) {
+        return Err(ApiError::bad_request(
+            "reserved_idempotency_key",
+            "`Idempotency-Key` may not contain `#` or start with `payment:`: the service names \
+             its own mints so",
+        ));
+    }
+    let names_other_tx =
+        parse_tx_hash(&key).is_ok() && tx_hash.is_none_or(|own| !own.eq_ignore_ascii_case(&key));
+    if names_other_tx {
+        return Err(ApiError::bad_request(
+            "reserved_idempotency_key",
+            "an `Idempotency-Key` in the form of a transaction hash must be the request's own \
+             `txHash`",
+        ));
+    }
+    Ok(key)
 }

@@ -126,6 +126,21 @@ pub fn onchain_id(key: &str) -> B256 {
     keccak256([b"mintflow/mint/".as_slice(), key.as_bytes()].concat())
 }
 
+/// The key prefix of the mints a payment pays for: the service's own keys.
+const PAYMENT_KEY_PREFIX: &str = "payment:";
+
+/// The idempotency key of the mints payment `payment` pays for.
+pub fn payment_key(payment: uuid::Uuid) -> String {
+    format!("{PAYMENT_KEY_PREFIX}{payment}")
+}
+
+/// Whether a client's idempotency key could stand for a key the service derives itself: a
+/// payment's mints (`payment:<id>`), or another request's later mints (`<key>#<n>`). Such a
+/// key would answer with someone else's mints, or take the key of mints not created yet.
+pub fn is_reserved_key(key: &str) -> bool {
+    key.contains('#') || key.starts_with(PAYMENT_KEY_PREFIX)
+}
+
 /// The idempotency key of mint `index` of a request with key `key`.
 pub fn item_key(key: &str, index: u32) -> String {
     if index == 0 {
@@ -272,5 +287,14 @@ mod tests {
         assert_ne!(onchain_id(&item_key("a", 0)), onchain_id(&item_key("a", 1)));
         assert_eq!(item_key("k", 0), "k");
         assert_eq!(item_key("k", 2), "k#2");
+    }
+
+    #[test]
+    fn client_keys_cannot_name_internal_ones() {
+        let payment = uuid::Uuid::now_v7();
+        assert!(is_reserved_key(&payment_key(payment)));
+        assert!(is_reserved_key(&item_key("order-17", 1)));
+        assert!(!is_reserved_key("order-17"));
+        assert!(!is_reserved_key("payments:are-fine"));
     }
 }

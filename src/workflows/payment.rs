@@ -400,7 +400,7 @@ pub async fn create(
     let children = match purchase {
         Purchase::Mints(m) => {
             let request = MintRequest {
-                key: format!("payment:{payment}"),
+                key: super::mint::payment_key(payment),
                 parent_id: Some(payment),
                 ..m.clone()
             };
