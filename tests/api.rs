@@ -606,23 +606,10 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
 
     let (status, ready) = get("/ready").await;
     assert_eq!(status, StatusCode::OK, "{ready}");
-    let rpc = ready_check(&ready, "rpc");
-    assert_eq!(rpc["ok"], true, "{ready}");
-    assert!(
-        rpc["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("chain 31337 at block "),
-        "{ready}"
-    );
-    let funded = ready_check(&ready, "signer_funded");
-    assert!(
-        funded["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&address.to_string()),
-        "{ready}"
-    );
+    assert_eq!(ready_check(&ready, "rpc")["ok"], true, "{ready}");
+    assert_eq!(ready_check(&ready, "signer_funded")["ok"], true, "{ready}");
+    // Public: verdicts only, not the signer nor its balance.
+    assert!(!ready.to_string().contains(&address.to_string()), "{ready}");
 
     // Automine: the transaction is mined as soon as the service's sender broadcasts it.
     let chain = service.chain.clone().expect("the service has its chain");
