@@ -59,7 +59,8 @@ pub enum ChainError {
     Db(Redacted),
     #[error("signing failed: {0}")]
     Signing(String),
-    /// A transaction did not work out, in our own words (safe to show).
+    /// What went wrong (a transaction that did not land, an unusable setting), in our own
+    /// words: safe to show.
     #[error("{0}")]
     Failed(String),
     /// The node runs another chain than the one pinned with `CHAIN_ID`.
