@@ -161,7 +161,7 @@ async fn api_process(t: &TestDb, admin_token: Option<&str>, public_reads: bool) 
         database_url: t.url.clone(),
         database_max_connections: 4,
         listen_addr: "127.0.0.1:0".into(),
-        admin_token: admin_token.map(str::to_owned),
+        admin_token: admin_token.map(Into::into),
         public_reads,
         role: Role::Api,
         engine: EngineConfig {
@@ -171,6 +171,7 @@ async fn api_process(t: &TestDb, admin_token: Option<&str>, public_reads: bool) 
         limits: Default::default(),
         edge: Default::default(),
         chain: None,
+        webhook_targets: Default::default(),
     };
     Service::start(config, |_| Registry::new()).await.unwrap()
 }

@@ -173,13 +173,6 @@ impl Stack {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// A request as the operator (the admin token, which every route admits).
-    pub fn as_admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-    }
-
     /// Changes a setting through the admin API, as an operator would.
     pub async fn put_setting(&self, key: &str, value: i64) {
         let res = self
