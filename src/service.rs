@@ -113,6 +113,7 @@ impl std::fmt::Debug for ServiceConfig {
             engine,
             chain,
             limits,
+            edge,
             webhook_targets,
         } = self;
         let backend = database_url
@@ -128,6 +129,7 @@ impl std::fmt::Debug for ServiceConfig {
             .field("engine", engine)
             .field("chain", chain)
             .field("limits", limits)
+            .field("edge", edge)
             .field("webhook_targets", webhook_targets)
             .finish()
     }
@@ -509,6 +511,7 @@ mod tests {
                 contracts: Contracts::default(),
             }),
             limits: Limits::default(),
+            edge: Default::default(),
             webhook_targets: TargetPolicy::default(),
         };
         let shown = format!("{config:?} {:?}", config.chain);

@@ -59,6 +59,7 @@ async fn server(edge: EdgeConfig, limits: Limits, settings: &[(&str, i64)]) -> S
         chain: None,
         limits,
         edge,
+        webhook_targets: Default::default(),
     };
     let service = Service::start(config, |_| Registry::new()).await.unwrap();
     let addr = service.http_addr().unwrap();

@@ -33,6 +33,7 @@ async fn start(t: &TestDb, allow_private: bool) -> Service {
             shutdown_grace: Duration::from_secs(2),
         },
         limits: Default::default(),
+        edge: Default::default(),
         chain: None,
         webhook_targets: TargetPolicy { allow_private },
     };
