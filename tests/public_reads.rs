@@ -80,6 +80,7 @@ async fn a_read_that_runs_too_long_is_503_read_timeout() {
             ..Limits::default()
         },
         edge: Default::default(),
+        webhook_targets: Default::default(),
         chain: None,
     };
     let service = Service::start(config, workflows::registry).await.unwrap();

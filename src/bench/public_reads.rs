@@ -193,6 +193,7 @@ async fn service_run(
         engine: EngineConfig::generated(),
         limits: Default::default(),
         edge: Default::default(),
+        webhook_targets: Default::default(),
         chain: Some(ChainSetup {
             config: chain_config,
             signer,
