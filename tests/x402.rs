@@ -57,6 +57,22 @@ async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
         .unwrap()
 }
 
+/// Waits until `mint` is confirmed, then checks that `holder` holds `mints` mints' tokens.
+async fn assert_minted(stack: &Stack, mint: &str, holder: Address, mints: u64) {
+    eventually(WAIT, "the paid mint to be confirmed", || async {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        (m["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let tokens = stack
+        .token_contract()
+        .balanceOf(holder)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(tokens, U256::from(mints * AMOUNT_PER_MINT));
+}
+
 fn seller() -> Address {
     DEV_KEY.parse::<PrivateKeySigner>().unwrap().address()
 }
@@ -141,18 +157,7 @@ async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
         U256::from(PRICE)
     );
     let mint = result["body"]["mintIds"][0].as_str().unwrap().to_owned();
-    eventually(WAIT, "the paid mint to be confirmed", || async {
-        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
-        (m["status"] == "confirmed").then_some(())
-    })
-    .await;
-    let tokens = stack
-        .token_contract()
-        .balanceOf(payer.address())
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(tokens, U256::from(AMOUNT_PER_MINT));
+    assert_minted(&stack, &mint, payer.address(), 1).await;
     stack.service.stop().await;
 }
 
@@ -322,18 +327,7 @@ async fn the_official_client_pays_the_old_mint_route(backend: Backend) {
         "two mints at MINT_PRICE"
     );
     let mint = result["body"]["queueId"].as_str().unwrap().to_owned();
-    eventually(WAIT, "the paid mint to be confirmed", || async {
-        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
-        (m["status"] == "confirmed").then_some(())
-    })
-    .await;
-    let tokens = stack
-        .token_contract()
-        .balanceOf(payer.address())
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(tokens, U256::from(2 * AMOUNT_PER_MINT));
+    assert_minted(&stack, &mint, payer.address(), 2).await;
 
     // The payment's checkpoint holds the buyer's signature; no public answer shows it.
     let (payment, data): (String, String) = {
