@@ -43,6 +43,8 @@ pub struct AuditApi;
 #[OpenApi(tag = "AuditTag::Audit")]
 impl AuditApi {
     /// Admin actions, newest first. Admin only.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/audit", method = "get", operation_id = "list_audit")]
     async fn list(
         &self,

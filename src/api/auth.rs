@@ -184,6 +184,16 @@ impl Authenticator {
         }
     }
 
+    /// The caller, with any valid credentials (401 without).
+    pub async fn identify(&self, req: &Request) -> Result<Caller, ApiError> {
+        self.authenticate(req).await?.ok_or_else(|| {
+            ApiError::unauthorized(
+                "missing_credentials",
+                "this needs `Authorization: Bearer <key>` with any valid key",
+            )
+        })
+    }
+
     async fn caller_for(&self, header: &str) -> Result<Caller, ApiError> {
         let presented = header
             .strip_prefix("Bearer ")
@@ -317,7 +327,8 @@ impl Authenticator {
 
 /// The scope an `Access` extractor demands.
 pub trait Need: Send + Sync {
-    const SCOPE: Scope;
+    /// `None`: any valid credentials, whatever their scopes.
+    const SCOPE: Option<Scope>;
 }
 
 /// Operator reads.
@@ -326,15 +337,20 @@ pub struct Read;
 pub struct Mint;
 /// Everything.
 pub struct Admin;
+/// Any valid key or the admin token.
+pub struct AnyKey;
 
 impl Need for Read {
-    const SCOPE: Scope = Scope::Read;
+    const SCOPE: Option<Scope> = Some(Scope::Read);
 }
 impl Need for Mint {
-    const SCOPE: Scope = Scope::Mint;
+    const SCOPE: Option<Scope> = Some(Scope::Mint);
 }
 impl Need for Admin {
-    const SCOPE: Scope = Scope::Admin;
+    const SCOPE: Option<Scope> = Some(Scope::Admin);
+}
+impl Need for AnyKey {
+    const SCOPE: Option<Scope> = None;
 }
 
 /// A handler parameter that admits only callers holding `N::SCOPE` (401/403 otherwise).
@@ -381,11 +397,12 @@ impl<'a, N: Need> ApiExtractor<'a> for Access<N> {
         _body: &mut RequestBody,
         _opts: ExtractParamOptions<()>,
     ) -> poem::Result<Self> {
-        let caller = state(req)?
-            .auth
-            .require(req, N::SCOPE)
-            .await
-            .map_err(reject)?;
+        let auth = &state(req)?.auth;
+        let caller = match N::SCOPE {
+            Some(scope) => auth.require(req, scope).await,
+            None => auth.identify(req).await,
+        }
+        .map_err(reject)?;
         Ok(Access {
             caller,
             need: PhantomData,

@@ -42,6 +42,8 @@ pub struct DeadLettersApi;
 #[OpenApi(prefix_path = "/v1/dead-letters", tag = "WorkflowsTag::Workflows")]
 impl DeadLettersApi {
     /// Failed and parked workflows, newest first, with their last error.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/", method = "get", operation_id = "list_dead_letters")]
     async fn list(
         &self,
@@ -70,6 +72,8 @@ impl DeadLettersApi {
 
     /// Retry many dead letters from the states they stopped in. Admin only; each retry is
     /// recorded in its workflow's history and in the audit log.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/retry", method = "post", operation_id = "retry_dead_letters")]
     async fn retry(
         &self,

@@ -136,6 +136,8 @@ impl DeploymentsApi {
     /// Requests are queued durably, never refused for being concurrent. The same owner, name,
     /// symbol and `Idempotency-Key` (default: the authorization's nonce) return the first
     /// deployment without paying again.
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/deployments",
         method = "post",
@@ -151,6 +153,8 @@ impl DeploymentsApi {
     }
 
     /// Deploy a new MintToken (the old path of `POST /v1/deployments`).
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/api/deploy", method = "post", operation_id = "legacy_deploy")]
     async fn legacy(
         &self,
@@ -162,6 +166,8 @@ impl DeploymentsApi {
     }
 
     /// One deployment.
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/deployments/:id",
         method = "get",
@@ -176,6 +182,8 @@ impl DeploymentsApi {
     }
 
     /// Every token of this chain mints can target, oldest first.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/tokens", method = "get", operation_id = "list_tokens")]
     async fn tokens(
         &self,
@@ -188,6 +196,8 @@ impl DeploymentsApi {
     }
 
     /// One token.
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/tokens/:address",
         method = "get",

@@ -89,6 +89,8 @@ impl EventsApi {
     /// position). Starts at the present, or after `Last-Event-ID` / `after` when given, so a
     /// reconnecting client misses nothing. When retention already deleted events after that
     /// position, the answer is 409 `events_forgotten`, naming the last one deleted.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/events", method = "get", operation_id = "stream_events")]
     async fn all(
         &self,
@@ -132,6 +134,8 @@ impl EventsApi {
 
     /// One workflow's transitions from its first, live; the stream ends after the workflow
     /// finishes (completed, failed or cancelled).
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
         path = "/v1/workflows/:id/events",
         method = "get",

@@ -51,6 +51,8 @@ pub struct HealthApi;
 #[OpenApi(tag = "HealthTag::Health")]
 impl HealthApi {
     /// Liveness: 200 while the process serves HTTP. It checks no dependency (see `/ready`).
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Liveness> {
         Json(Liveness {
@@ -62,6 +64,8 @@ impl HealthApi {
     /// Readiness: 200 when the database is reachable with every migration applied and, if a
     /// chain is configured, the node answers and the signer holds the gas of 10 full mint
     /// batches at the current fees; 503 naming the failed checks.
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, app: Data<&AppState>) -> ReadyResponse {
         let checks = readiness::checks(&app.db, app.chain.as_ref(), &app.settings.get()).await;

@@ -1,7 +1,6 @@
 //! `/v1/keys`: API keys, managed by admins (every change audited), and `/v1/whoami`, which
 //! tells any caller what its own key may do (the dashboard shows it).
 use chrono::{DateTime, Utc};
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, Tags,
@@ -10,7 +9,7 @@ use poem_openapi::{
 };
 
 use super::AppState;
-use super::auth::{Access, Admin, Caller};
+use super::auth::{Access, Admin, AnyKey};
 use super::error::ApiError;
 use super::time::from_ms;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
@@ -152,6 +151,8 @@ pub struct KeysApi;
 #[OpenApi(tag = "KeysTag::Keys")]
 impl KeysApi {
     /// Create an API key. Admin only; audited. The answer holds the key, shown this once.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
     async fn create(
         &self,
@@ -180,6 +181,8 @@ impl KeysApi {
 
     /// Every API key, newest first, revoked ones included (never the keys themselves).
     /// Admin only.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
     async fn list(
         &self,
@@ -191,6 +194,8 @@ impl KeysApi {
     }
 
     /// Revoke an API key: every instance refuses it within a second. Admin only; audited.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/v1/keys/:id", method = "delete", operation_id = "revoke_key")]
     async fn revoke(
         &self,
@@ -215,14 +220,11 @@ impl KeysApi {
     }
 
     /// Who the presented credentials are and what they may do (any valid key).
+    ///
+    /// Who may call: any valid key.
     #[oai(path = "/v1/whoami", method = "get", operation_id = "whoami")]
-    async fn whoami(&self, app: Data<&AppState>, req: &Request) -> Result<Json<WhoAmI>, ApiError> {
-        let caller: Caller = app.auth.authenticate(req).await?.ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing_credentials",
-                "send `Authorization: Bearer <key>` to learn what the key may do",
-            )
-        })?;
+    async fn whoami(&self, auth: Access<AnyKey>) -> Result<Json<WhoAmI>, ApiError> {
+        let caller = auth.caller;
         Ok(Json(WhoAmI {
             name: caller.name,
             key_id: caller.key_id,

@@ -197,6 +197,8 @@ impl LegacyApi {
     /// a `PAYMENT-SIGNATURE` it settles and queues exactly like `POST /x402/mint`. A key with
     /// the `mint` scope queues without payment, within its quota. `tx_hash` (or
     /// `Idempotency-Key`) is the idempotency key of a keyed request.
+    ///
+    /// Who may call: anyone, paying; a key with the `mint` scope queues without payment.
     #[oai(path = "/mint", method = "post", operation_id = "legacy_mint")]
     async fn mint(
         &self,
@@ -278,6 +280,8 @@ impl LegacyApi {
     }
 
     /// Queue statistics (old shape).
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
         path = "/queue/status",
         method = "get",
@@ -321,6 +325,8 @@ impl LegacyApi {
     }
 
     /// A payer's mints, newest first (old shape).
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/queue/payer/:address",
         method = "get",
@@ -351,6 +357,8 @@ impl LegacyApi {
     }
 
     /// One queue item (old shape).
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/queue/item/:queue_id",
         method = "get",

@@ -62,6 +62,8 @@ pub struct LegacyPaymentsApi;
 #[OpenApi(tag = "LegacyPaymentsTag::LegacyPayments")]
 impl LegacyPaymentsApi {
     /// One payment (old shape).
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/api/payment/:id",
         method = "get",
@@ -91,6 +93,8 @@ impl LegacyPaymentsApi {
     }
 
     /// Payment counts by status (old shape); a snapshot at most a second old.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
         path = "/api/payment-stats",
         method = "get",
@@ -123,6 +127,8 @@ impl LegacyPaymentsApi {
     }
 
     /// Mints paid with x402 (old path of `POST /x402/mint`).
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/api/x402-batch-mint",
         method = "post",

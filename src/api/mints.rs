@@ -147,6 +147,8 @@ impl MintsApi {
     /// Queue mints. Answers 202 once the request is committed; the same idempotency key
     /// (`Idempotency-Key` header, else `txHash`) with the same request answers 200 with the
     /// first request's mints, with another request 409.
+    ///
+    /// Who may call: a key with the `mint` scope (or `admin`).
     #[oai(path = "/v1/mints", method = "post", operation_id = "create_mint")]
     async fn create(
         &self,
@@ -167,6 +169,8 @@ impl MintsApi {
     }
 
     /// One mint.
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/v1/mints/:id", method = "get", operation_id = "get_mint")]
     async fn get(
         &self,
@@ -178,6 +182,8 @@ impl MintsApi {
     }
 
     /// Mints, newest first, by payer, token and status.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/mints", method = "get", operation_id = "list_mints")]
     // Each query parameter is its own argument: that is how poem-openapi documents them.
     #[allow(clippy::too_many_arguments)]
@@ -235,6 +241,8 @@ impl MintsApi {
 
     /// The queue: mints by status, the oldest pending, recent batches and batch settings; a
     /// snapshot at most a second old, shared by every caller.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/queue", method = "get", operation_id = "get_queue")]
     async fn queue(
         &self,
@@ -245,6 +253,8 @@ impl MintsApi {
     }
 
     /// One batch, with its mints and transaction.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/batches/:id", method = "get", operation_id = "get_batch")]
     async fn batch(
         &self,

@@ -156,6 +156,8 @@ impl PaymentsApi {
     /// anything is written; 402 with the x402 `errorReason` as `code` when refused. Accepted,
     /// it is settled on chain; its mints start when the settlement is confirmed and are
     /// cancelled if it fails. The same authorization again returns the same payment.
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/payments",
         method = "post",
@@ -227,6 +229,8 @@ impl PaymentsApi {
     }
 
     /// Payments, newest first, by payer and status.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/payments", method = "get", operation_id = "list_payments")]
     async fn list(
         &self,
@@ -271,6 +275,8 @@ impl PaymentsApi {
     }
 
     /// One payment with its mints.
+    ///
+    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/payments/:id",
         method = "get",

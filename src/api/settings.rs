@@ -45,6 +45,8 @@ pub struct SettingsApi;
 #[OpenApi(prefix_path = "/v1/settings", tag = "SettingsTag::Settings")]
 impl SettingsApi {
     /// Every setting with its current value, range and last change.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/", method = "get", operation_id = "list_settings")]
     async fn list(
         &self,
@@ -75,6 +77,8 @@ impl SettingsApi {
 
     /// Change a setting. Admin only. Takes effect at once in this process and within seconds
     /// in every other one.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/:key", method = "put", operation_id = "put_setting")]
     async fn put(
         &self,

@@ -122,6 +122,8 @@ impl StatsApi {
     /// The operator overview: workflows by kind, state and status, the mint queue, and the
     /// signer's balance, nonces and open transactions. A snapshot at most a second old
     /// (`generatedAt`), shared by every caller.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/stats", method = "get", operation_id = "stats")]
     async fn stats(
         &self,

@@ -215,6 +215,8 @@ impl WebhooksApi {
     /// Subscribe a URL to workflow transitions. Admin only; recorded in the audit log.
     /// Each request carries `Mintflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
     /// `Mintflow-Event-Id` (the position, for deduplication) and `Mintflow-Delivery-Id`.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/", method = "post", operation_id = "create_webhook")]
     async fn create(
         &self,
@@ -264,6 +266,8 @@ impl WebhooksApi {
     }
 
     /// Every subscription (without secrets). Admin only.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/", method = "get", operation_id = "list_webhooks")]
     async fn list(
         &self,
@@ -275,6 +279,8 @@ impl WebhooksApi {
     }
 
     /// One subscription (without its secret). Admin only.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
     async fn get(
         &self,
@@ -292,6 +298,8 @@ impl WebhooksApi {
     /// Change a subscription's URL, filters, description or secret, keeping its place in the
     /// event order and its delivery log. Admin only; recorded in the audit log (never the
     /// secret). The answer holds the secret only when it changed.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/:id", method = "patch", operation_id = "update_webhook")]
     async fn update(
         &self,
@@ -381,6 +389,8 @@ impl WebhooksApi {
     }
 
     /// Unsubscribe. Admin only; recorded in the audit log.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/:id", method = "delete", operation_id = "delete_webhook")]
     async fn delete(
         &self,
@@ -411,6 +421,8 @@ impl WebhooksApi {
 
     /// Sends given-up deliveries again (`failed` after `webhook_max_attempts`), for a receiver
     /// that was down longer than the retries lasted. Admin only; recorded in the audit log.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(
         path = "/:id/redeliver",
         method = "post",
@@ -440,6 +452,8 @@ impl WebhooksApi {
     }
 
     /// A subscription's delivery log, the newest event (highest position) first. Admin only.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
         path = "/:id/deliveries",
         method = "get",

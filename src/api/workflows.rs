@@ -301,6 +301,8 @@ pub struct WorkflowsApi;
 #[OpenApi(prefix_path = "/v1/workflows", tag = "WorkflowsTag::Workflows")]
 impl WorkflowsApi {
     /// List workflows, newest first, filtered and paginated by cursor.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get", operation_id = "list_workflows")]
     async fn list(
@@ -379,6 +381,8 @@ impl WorkflowsApi {
     }
 
     /// One workflow with its current checkpoint.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/:id", method = "get", operation_id = "get_workflow")]
     async fn get(
         &self,
@@ -394,6 +398,8 @@ impl WorkflowsApi {
     }
 
     /// A workflow's history: every transition, oldest first.
+    ///
+    /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
         path = "/:id/history",
         method = "get",
@@ -414,6 +420,8 @@ impl WorkflowsApi {
 
     /// Retry a failed (or parked) workflow from the state it stopped in. Admin only; recorded
     /// in its history with who asked and why.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/:id/retry", method = "post", operation_id = "retry_workflow")]
     async fn retry(
         &self,
@@ -433,6 +441,8 @@ impl WorkflowsApi {
 
     /// Cancel a running, waiting or parked (`needs_migration`) workflow. Admin only; an in-flight step loses its lease and
     /// its result is discarded.
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(
         path = "/:id/cancel",
         method = "post",

@@ -77,6 +77,8 @@ pub struct X402Api;
 #[OpenApi(tag = "X402Tag::X402")]
 impl X402Api {
     /// Mint, paying with x402 (the official `@x402/fetch` client works unchanged).
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/x402/mint", method = "post", operation_id = "x402_mint")]
     async fn mint(
         &self,
@@ -93,6 +95,8 @@ impl X402Api {
     /// Deploy a new MintToken, paying `DEPLOY_PRICE` with x402. Answers 200 with
     /// `PAYMENT-RESPONSE` and the deployment id once the payment is settled; the deployment
     /// follows (`GET /v1/deployments/{id}`).
+    ///
+    /// Who may call: anyone (public).
     #[oai(path = "/x402/deploy", method = "post", operation_id = "x402_deploy")]
     async fn deploy(
         &self,
