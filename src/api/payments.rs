@@ -1,6 +1,6 @@
 //! Payments: `POST /v1/payments` (a signed EIP-3009 authorization in JSON: `gasless`) and
 //! reading payments with their mints.
-use alloy::primitives::{B256, U256};
+use alloy::primitives::{Address, U256};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -10,13 +10,14 @@ use poem_openapi::{
 };
 use uuid::Uuid;
 
+mod custom;
+
 use super::AppState;
 use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
 use crate::chain::signer::address_key;
-use crate::chain::transfer::TransferCheck;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
 use crate::store::entity::workflow;
@@ -66,10 +67,19 @@ pub struct PaymentBody {
     pub authorization: Option<AuthorizationIn>,
     /// `gasless`: 65 bytes (r, s, v), 0x-hex.
     pub signature: Option<String>,
-    /// `custom`: the hash of the payer's USDC transfer to `PAY_TO`; each hash pays once.
+    /// `custom`: the hash of the payer's own USDC transfer to `PAY_TO`: a transaction the
+    /// payer sent, whose only USDC movement is one `Transfer(payer -> PAY_TO)` of at least
+    /// the price. Each hash pays once; transactions sent by this service are refused.
     pub tx_hash: Option<String>,
-    /// Who receives the tokens; the payer when absent.
+    /// Who receives the tokens; the payer when absent. For a `custom` payment, anyone but the
+    /// payer needs `recipientSignature`.
     pub recipient: Option<String>,
+    /// `custom` with a `recipient` other than the payer: the payer's EIP-712 signature (65
+    /// bytes, 0x-hex) of `MintRecipient(bytes32 txHash,address recipient,address token,uint256
+    /// quantity)` in the domain `{name: "mintflow", version: "1", chainId}` (no
+    /// verifyingContract), where `token` is the token to mint (the server's default token when
+    /// `token` is absent) and `quantity` the mints paid for.
+    pub recipient_signature: Option<String>,
     /// The token to mint; the server's default token when absent.
     pub token: Option<String>,
     /// Mints paid for, 1 to 100 (default 1).
@@ -157,6 +167,13 @@ impl PaymentsApi {
     /// it is settled on chain; its mints start when the settlement is confirmed and are
     /// cancelled if it fails. The same authorization again returns the same payment.
     ///
+    /// Or pay with a USDC transfer already sent (`custom`, `txHash`): the payer is the
+    /// transaction's sender, it must move USDC once, from that sender to `PAY_TO`, and not be
+    /// sent by this service (402 `transfer_from_service_signer`, `transfer_not_from_payer`,
+    /// `transfer_ambiguous`, ...). Its mints go to the payer; another `recipient` needs the
+    /// payer's `recipientSignature` (402 `recipient_signature_required` or
+    /// `recipient_signature_invalid`). A refused payment writes nothing.
+    ///
     /// Who may call: anyone (public).
     #[oai(
         path = "/v1/payments",
@@ -215,7 +232,8 @@ impl PaymentsApi {
                 let hash = b.tx_hash.as_deref().ok_or_else(|| {
                     ApiError::bad_request("missing_tx_hash", "a `custom` payment needs `txHash`")
                 })?;
-                transferred(&app, chain, &offer, hash).await?
+                let signature = b.recipient_signature.as_deref();
+                custom::transferred(&app, chain, &offer, hash, &order, signature).await?
             }
         };
         let created = place(&app, chain, data, order).await.map_err(|(e, _)| e)?;
@@ -343,65 +361,6 @@ pub async fn authorized(
 /// A refused payment: the answer, and the x402 reason when there is one.
 pub type Refusal = (ApiError, Option<Reason>);
 
-/// Checks a custom payment: the USDC transfer `hash`, `confirmations` deep, paid at least the
-/// offer's amount to its `payTo`.
-async fn transferred(
-    app: &AppState,
-    chain: &Chain,
-    offer: &Offer,
-    hash: &str,
-) -> Result<PaymentData, ApiError> {
-    let tx: B256 = hash.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_tx_hash",
-            format!("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{hash}`"),
-        )
-    })?;
-    let confirmations = app.settings.get().confirmations.max(0) as u64;
-    let check = chain
-        .check_transfer(tx, offer.asset, offer.pay_to, confirmations)
-        .await
-        .map_err(|e| {
-            ApiError::unavailable(
-                "chain_unavailable",
-                format!("cannot check the transfer now: {e}"),
-            )
-        })?;
-    let refuse = |code: &str, message: String| Err(ApiError::payment_required(code, message));
-    match check {
-        TransferCheck::Paid { from, value, .. } if value >= offer.amount => Ok(PaymentData {
-            kind: PaymentKind::Custom,
-            asset: offer.asset,
-            payer: from,
-            pay_to: offer.pay_to,
-            amount: value,
-            authorization: None,
-            transfer_tx: Some(tx),
-            tx_id: None,
-            tx_hash: None,
-            block: None,
-        }),
-        TransferCheck::Paid { value, .. } => refuse(
-            "transfer_too_small",
-            format!("the transfer paid {value}, the price is {}", offer.amount),
-        ),
-        TransferCheck::NotMined => {
-            refuse("transfer_not_found", format!("no mined transaction {hash}"))
-        }
-        TransferCheck::NotConfirmed { depth } => refuse(
-            "transfer_not_confirmed",
-            format!("the transfer has {depth} of {confirmations} confirmations; retry later"),
-        ),
-        TransferCheck::Reverted => {
-            refuse("transfer_reverted", format!("transaction {hash} reverted"))
-        }
-        TransferCheck::NothingPaid => refuse(
-            "transfer_wrong_recipient",
-            format!("transaction {hash} paid no USDC to {}", offer.pay_to),
-        ),
-    }
-}
-
 /// Creates the payment with the mints of `order`. Nothing is written for a refused order.
 pub async fn place(
     app: &AppState,
@@ -410,19 +369,7 @@ pub async fn place(
     order: Order,
 ) -> Result<payment::Created, Refusal> {
     let plain = |e: ApiError| (e, None);
-    let recipient = match order.recipient.as_deref() {
-        Some(r) => parse_address("recipient", r).map_err(plain)?,
-        None => data.payer,
-    };
-    let token = match order.token.as_deref() {
-        Some(t) => parse_address("token", t).map_err(plain)?,
-        None => app.contracts.token.ok_or_else(|| {
-            plain(ApiError::unprocessable(
-                "no_default_token",
-                "no `token` given and the server has no default token (TOKEN_ADDRESS)",
-            ))
-        })?,
-    };
+    let (recipient, token) = target(app, &order, data.payer).map_err(plain)?;
     let known = app
         .admission
         .token_known(&app.db, chain.chain_id() as i64, &address_key(token))
@@ -469,6 +416,25 @@ pub async fn place(
         ),
         StartError::Db(e) => plain(e.into()),
     })
+}
+
+/// Who receives the mints of `order` paid by `payer` (the payer when it names no one), and
+/// which token they are of (the server's default when it names none).
+fn target(app: &AppState, order: &Order, payer: Address) -> Result<(Address, Address), ApiError> {
+    let recipient = match order.recipient.as_deref() {
+        Some(r) => parse_address("recipient", r)?,
+        None => payer,
+    };
+    let token = match order.token.as_deref() {
+        Some(t) => parse_address("token", t)?,
+        None => app.contracts.token.ok_or_else(|| {
+            ApiError::unprocessable(
+                "no_default_token",
+                "no `token` given and the server has no default token (TOKEN_ADDRESS)",
+            )
+        })?,
+    };
+    Ok((recipient, token))
 }
 
 pub fn chain(app: &AppState) -> Result<&Chain, ApiError> {

@@ -108,6 +108,22 @@ struct NextNonce {
     next_nonce: i64,
 }
 
+/// Whether `address` signs for mintflow on `chain_id`: every signer any instance ever
+/// connected with is registered here, so an old key counts too.
+pub async fn is_signer<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+    address: &str,
+) -> Result<bool, DbErr> {
+    let rows: Vec<NextNonce> = query(
+        conn,
+        "SELECT next_nonce FROM chain_signers WHERE chain_id = $1 AND address = $2",
+        vec![chain_id.into(), address.into()],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
 pub async fn set_next_nonce<C: ConnectionTrait>(
     conn: &C,
     chain_id: i64,

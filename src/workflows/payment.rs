@@ -28,6 +28,8 @@ use crate::store;
 use crate::store::moves::{Move, move_parked};
 use crate::store::workflows::Status;
 
+pub mod custom;
+
 pub const PAYMENT: &str = "payment";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,24 +223,23 @@ impl Payment {
             .map_err(|e| StepError::Permanent(format!("settlement hash {hash}: {e}")))?;
         let check = self
             .chain
-            .check_transfer(tx, data.asset, data.pay_to, 0)
+            .check_transfer(tx, data.asset, 0)
             .await
             .map_err(|e| StepError::Transient(e.to_string()))?;
-        Ok(match check {
-            TransferCheck::Paid { from, value, .. }
-                if from == data.payer && value >= data.amount =>
-            {
-                paid(ctx, data, hash, block)
-            }
-            other => {
-                let reason =
-                    format!("the settlement {hash} did not transfer the amount: {other:?}");
-                fail(ctx, data, reason)
-            }
+        let paid_us = match &check {
+            TransferCheck::Mined(t) => t.paid(data.payer, data.pay_to),
+            _ => U256::ZERO,
+        };
+        Ok(if paid_us >= data.amount {
+            paid(ctx, data, hash, block)
+        } else {
+            let reason = format!("the settlement {hash} did not transfer the amount: {check:?}");
+            fail(ctx, data, reason)
         })
     }
 
-    /// A custom payment: the payer's transfer, `confirmations` deep, pays the amount to us.
+    /// A custom payment: the payer's own transfer, `confirmations` deep, pays the amount to us
+    /// (checked again here: the receipt may have changed in a reorg since it was accepted).
     async fn check_transfer(
         &self,
         ctx: &StepCtx,
@@ -250,29 +251,19 @@ impl Payment {
         let confirmations = ctx.settings.confirmations.max(0) as u64;
         let check = self
             .chain
-            .check_transfer(tx, data.asset, data.pay_to, confirmations)
+            .check_transfer(tx, data.asset, confirmations)
             .await
             .map_err(|e| StepError::Transient(e.to_string()))?;
-        Ok(match check {
-            TransferCheck::Paid { value, block, .. } if value >= data.amount => {
-                paid(ctx, data, format!("{tx:#x}"), block as i64)
-            }
-            TransferCheck::Paid { value, .. } => {
-                let reason = format!("the transfer paid {value}, the price is {}", data.amount);
-                fail(ctx, data, reason)
-            }
-            // Accepted once deep enough: a reorg since then undid it.
-            TransferCheck::NotMined | TransferCheck::NotConfirmed { .. } => {
-                return Err(StepError::Transient(format!(
-                    "transfer {tx:#x} is not confirmed (yet)"
-                )));
-            }
-            TransferCheck::Reverted => fail(ctx, data, format!("transfer {tx:#x} reverted")),
-            TransferCheck::NothingPaid => {
-                let reason = format!("transfer {tx:#x} paid nothing to {:#x}", data.pay_to);
-                fail(ctx, data, reason)
-            }
-        })
+        Ok(
+            match custom::verdict(check, data.pay_to, data.amount, confirmations) {
+                Ok(p) => paid(ctx, data, format!("{tx:#x}"), p.block as i64),
+                // Accepted once deep enough: a reorg since then undid it.
+                Err(e @ (custom::Refusal::NotFound | custom::Refusal::NotConfirmed { .. })) => {
+                    return Err(StepError::Transient(format!("transfer {tx:#x}: {e}")));
+                }
+                Err(e) => fail(ctx, data, format!("transfer {tx:#x}: {e}")),
+            },
+        )
     }
 }
 
