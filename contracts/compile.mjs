@@ -22,6 +22,7 @@ const OUT_DIR = join(CONTRACTS_DIR, "out");
 const CONTRACTS = [
   { file: "MintToken.sol", name: "MintToken" },
   { file: "MockUSDC.sol", name: "MockUSDC" },
+  { file: "TransferTwice.sol", name: "TransferTwice" },
 ];
 
 const SETTINGS = {

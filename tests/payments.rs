@@ -29,13 +29,33 @@ alloy::sol! {
         address authorizer;
         bytes32 nonce;
     }
+
+    /// The payer's consent to another recipient, as the README documents it.
+    struct MintRecipient {
+        bytes32 txHash;
+        address recipient;
+        address token;
+        uint256 quantity;
+    }
 }
+
+alloy::sol!(
+    #[sol(rpc)]
+    TransferTwice,
+    "contracts/out/TransferTwice.json"
+);
+
+/// Anvil's third account: someone who is neither the payer nor the service.
+const THIRD_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 
 on_both_backends!(
     a_gasless_payment_settles_once_then_mints,
     refused_payments_write_nothing,
     a_settlement_reverted_on_chain_cancels_the_mints,
     custom_payments_check_the_transfer,
+    our_own_settlement_is_no_custom_payment,
+    only_the_payers_signature_sends_the_mints_elsewhere,
+    a_transfer_moving_usdc_twice_or_for_another_is_refused,
 );
 
 fn nonce() -> B256 {
@@ -302,9 +322,7 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
 
 /// The payer sends `value` USDC to `to` itself; returns the transaction hash once mined.
 async fn transfer(stack: &Stack, to: Address, value: u64) -> String {
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(payer()))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let provider = wallet(stack, payer());
     let pending = MockUSDC::new(stack.usdc, &provider)
         .transfer(to, U256::from(value))
         .send()
@@ -350,12 +368,10 @@ async fn custom_payments_check_the_transfer(backend: Backend) {
     let (status, again) = stack.post("/v1/payments", &custom(&hash, None)).await;
     assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
     let before = count(&stack, "payment").await;
-    let (status, reused) = stack
-        .post(
-            "/v1/payments",
-            &custom(&hash, Some(Address::repeat_byte(5))),
-        )
-        .await;
+    let elsewhere = Address::repeat_byte(5);
+    let mut other = custom(&hash, Some(elsewhere));
+    other["recipientSignature"] = json!(consent(&stack, &who, &hash, elsewhere));
+    let (status, reused) = stack.post("/v1/payments", &other).await;
     assert_eq!(
         (status, reused["code"].as_str()),
         (409, Some("tx_hash_already_used")),
@@ -365,11 +381,7 @@ async fn custom_payments_check_the_transfer(backend: Backend) {
 
     let small = transfer(&stack, seller, PRICE - 1).await;
     let elsewhere = transfer(&stack, Address::repeat_byte(7), PRICE).await;
-    eventually(WAIT, "the other transfers to be confirmed", || async {
-        let (_, r) = stack.post("/v1/payments", &custom(&elsewhere, None)).await;
-        (r["code"] != "transfer_not_confirmed").then_some(())
-    })
-    .await;
+    confirmed(&stack, &elsewhere).await;
     refused(&stack, &custom(&small, None), "transfer_too_small").await;
     refused(
         &stack,
@@ -384,5 +396,179 @@ async fn custom_payments_check_the_transfer(backend: Backend) {
     )
     .await;
     assert_eq!(count(&stack, "mint").await, 1);
+    stack.service.stop().await;
+}
+
+/// A client of the stack's node that signs as `who`.
+fn wallet(stack: &Stack, who: PrivateKeySigner) -> impl Provider + Clone + use<> {
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(who))
+        .connect_http(stack.anvil.endpoint().parse().unwrap())
+}
+
+/// Waits until the mined transaction `hash` is `confirmations` (1) deep: then it is judged as
+/// a custom payment.
+async fn confirmed(stack: &Stack, hash: &str) {
+    let node = wallet(stack, payer());
+    let receipt = node
+        .get_transaction_receipt(hash.parse().unwrap())
+        .await
+        .unwrap()
+        .expect("a mined transaction");
+    let block = receipt.block_number.unwrap();
+    eventually(WAIT, "the transfer to be confirmed", || async {
+        (node.get_block_number().await.unwrap() > block).then_some(())
+    })
+    .await;
+}
+
+/// `who`'s consent that one mint of the default token paid by `hash` goes to `recipient`: the
+/// EIP-712 typed data of the README, built here from its text.
+fn consent(stack: &Stack, who: &PrivateKeySigner, hash: &str, recipient: Address) -> String {
+    let message = MintRecipient {
+        txHash: hash.parse().unwrap(),
+        recipient,
+        token: stack.token,
+        quantity: U256::from(1),
+    };
+    let domain = alloy::sol_types::eip712_domain! {
+        name: "mintflow",
+        version: "1",
+        chain_id: 31337,
+    };
+    let sig = who
+        .sign_hash_sync(&message.eip712_signing_hash(&domain))
+        .unwrap();
+    Bytes::from(sig.as_bytes()).to_string()
+}
+
+async fn token_balance(stack: &Stack, who: Address) -> U256 {
+    stack.token_contract().balanceOf(who).call().await.unwrap()
+}
+
+/// Posts `body` and waits for the payment's mints to be confirmed.
+async fn paid_and_minted(stack: &Stack, body: &Value) {
+    let (status, p) = stack.post("/v1/payments", body).await;
+    assert_eq!(status, 202, "{p}");
+    let p = payment_status(stack, p["id"].as_str().unwrap(), "confirmed").await;
+    for mint in p["mintIds"].as_array().unwrap() {
+        eventually(WAIT, "the paid mint to be confirmed", || async {
+            let (_, m) = stack
+                .get(&format!("/v1/mints/{}", mint.as_str().unwrap()))
+                .await;
+            (m["status"] == "confirmed").then_some(())
+        })
+        .await;
+    }
+}
+
+async fn our_own_settlement_is_no_custom_payment(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let who = payer();
+    fund(&stack, who.address(), PRICE, false).await;
+    let (status, p) = stack
+        .post("/v1/payments", &signed(&stack, &who, PRICE, nonce(), 1))
+        .await;
+    assert_eq!(status, 202, "{p}");
+    let p = payment_status(&stack, p["id"].as_str().unwrap(), "confirmed").await;
+    // The settlement mintflow sent moved the payer's USDC to PAY_TO; it is public, and it
+    // paid once: posted again, for the payer or anyone else, it is refused.
+    let settlement = p["txHash"].as_str().unwrap().to_owned();
+    confirmed(&stack, &settlement).await;
+    refused(
+        &stack,
+        &custom(&settlement, None),
+        "transfer_from_service_signer",
+    )
+    .await;
+    let mut elsewhere = custom(&settlement, Some(Address::repeat_byte(5)));
+    elsewhere["recipientSignature"] =
+        json!(consent(&stack, &who, &settlement, Address::repeat_byte(5)));
+    refused(&stack, &elsewhere, "transfer_from_service_signer").await;
+    assert_eq!(
+        (count(&stack, "payment").await, count(&stack, "mint").await),
+        (1, 1)
+    );
+    stack.service.stop().await;
+}
+
+async fn only_the_payers_signature_sends_the_mints_elsewhere(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let a = payer();
+    let b = PrivateKeySigner::random();
+    fund(&stack, a.address(), 10 * PRICE, false).await;
+    let seller = offer(&stack, 0).pay_to;
+    let hash = transfer(&stack, seller, PRICE).await;
+    confirmed(&stack, &hash).await;
+
+    // B saw A's transfer and posts it for themself.
+    let to_b = custom(&hash, Some(b.address()));
+    refused(&stack, &to_b, "recipient_signature_required").await;
+    let mut self_signed = to_b.clone();
+    self_signed["recipientSignature"] = json!(consent(&stack, &b, &hash, b.address()));
+    refused(&stack, &self_signed, "recipient_signature_invalid").await;
+    // A's consent for another recipient does not name B.
+    let mut not_b = to_b.clone();
+    not_b["recipientSignature"] = json!(consent(&stack, &a, &hash, Address::repeat_byte(5)));
+    refused(&stack, &not_b, "recipient_signature_invalid").await;
+
+    // With A's consent the mint goes to B.
+    let mut consented = to_b;
+    consented["recipientSignature"] = json!(consent(&stack, &a, &hash, b.address()));
+    paid_and_minted(&stack, &consented).await;
+    // Another of A's transfers posted by B without a recipient mints to A.
+    let second = transfer(&stack, seller, PRICE).await;
+    confirmed(&stack, &second).await;
+    paid_and_minted(&stack, &custom(&second, None)).await;
+    assert_eq!(
+        (
+            token_balance(&stack, a.address()).await,
+            token_balance(&stack, b.address()).await
+        ),
+        (U256::from(AMOUNT_PER_MINT), U256::from(AMOUNT_PER_MINT))
+    );
+    stack.service.stop().await;
+}
+
+async fn a_transfer_moving_usdc_twice_or_for_another_is_refused(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let a = payer();
+    fund(&stack, a.address(), 10 * PRICE, false).await;
+    let seller = offer(&stack, 0).pay_to;
+    let as_a = wallet(&stack, a.clone());
+    let usdc = MockUSDC::new(stack.usdc, &as_a);
+    let mined = |r: alloy::rpc::types::TransactionReceipt| {
+        assert!(r.status());
+        r.transaction_hash.to_string()
+    };
+
+    // A pays the price in two transfers of one transaction, through a helper contract.
+    let helper = TransferTwice::deploy(&as_a).await.unwrap();
+    let approve = usdc.approve(*helper.address(), U256::from(PRICE));
+    mined(approve.send().await.unwrap().get_receipt().await.unwrap());
+    let half = U256::from(PRICE / 2);
+    let twice = helper.pay(stack.usdc, seller, half, half);
+    let twice = mined(twice.send().await.unwrap().get_receipt().await.unwrap());
+
+    // A third party moves A's USDC to PAY_TO with A's allowance: A did not send it.
+    let third: PrivateKeySigner = THIRD_KEY.parse().unwrap();
+    let approve = usdc.approve(third.address(), U256::from(PRICE));
+    mined(approve.send().await.unwrap().get_receipt().await.unwrap());
+    let as_third = wallet(&stack, third.clone());
+    let from_third = MockUSDC::new(stack.usdc, &as_third);
+    let pull = from_third.transferFrom(a.address(), seller, U256::from(PRICE));
+    let on_behalf = mined(pull.send().await.unwrap().get_receipt().await.unwrap());
+
+    confirmed(&stack, &on_behalf).await;
+    refused(&stack, &custom(&twice, None), "transfer_ambiguous").await;
+    refused(&stack, &custom(&on_behalf, None), "transfer_not_from_payer").await;
+    // The owner of the funds cannot claim the third party's transaction with a consent either.
+    let mut for_a = custom(&on_behalf, Some(a.address()));
+    for_a["recipientSignature"] = json!(consent(&stack, &third, &on_behalf, a.address()));
+    refused(&stack, &for_a, "transfer_not_from_payer").await;
+    assert_eq!(
+        usdc_balance(&stack, a.address()).await,
+        U256::from(8 * PRICE)
+    );
     stack.service.stop().await;
 }
