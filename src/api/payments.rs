@@ -1,5 +1,7 @@
-//! Payments: `POST /v1/payments` (a signed EIP-3009 authorization in JSON: `gasless`) and
-//! reading payments with their mints.
+//! Payments: `POST /v1/payments` (a signed EIP-3009 authorization in JSON: `gasless`, or a
+//! transfer the payer sent: `custom`) and reading payments with their mints.
+mod custom;
+
 use alloy::primitives::{Address, U256};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -9,8 +11,6 @@ use poem_openapi::{
     payload::Json,
 };
 use uuid::Uuid;
-
-mod custom;
 
 use super::AppState;
 use super::auth::{Access, Read};
