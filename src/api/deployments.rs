@@ -16,6 +16,7 @@ use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
 use super::time::{from_ms, opt_from_ms};
+use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
 use crate::store::entity::token;
@@ -67,7 +68,8 @@ pub struct DeploymentBody {
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: Uuid,
-    /// `awaiting_payment`, `pending`, `processing`, `sent`, `confirmed`, `failed`, `cancelled`.
+    /// `awaiting_payment`, `pending`, `processing`, `sent`, `confirmed`, `failed`, `cancelled`;
+    /// `failed` or `cancelled` whenever the engine ended it so, whatever state it stopped in.
     pub status: String,
     pub payment_id: Option<Uuid>,
     pub name: Option<String>,
@@ -344,7 +346,7 @@ async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
     let d = data.as_ref();
     Ok(DeploymentView {
         id,
-        status: row.state,
+        status: shown_status(&row.status, &row.state).to_owned(),
         payment_id: row.parent_id,
         name: d.map(|d| d.name.clone()),
         symbol: d.map(|d| d.symbol.clone()),

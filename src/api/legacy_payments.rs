@@ -15,6 +15,7 @@ use super::AppState;
 use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::payments::find;
+use super::workflows::shown_status;
 use super::x402::{X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
@@ -113,7 +114,7 @@ impl LegacyPaymentsApi {
             .iter()
             .filter(|c| c.kind == PAYMENT)
         {
-            let slot = match legacy_status(&c.state) {
+            let slot = match legacy_status(shown_status(&c.status, &c.state)) {
                 "pending" => &mut stats.pending,
                 "processing" => &mut stats.processing,
                 "sent" => &mut stats.sent,

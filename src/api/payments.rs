@@ -17,12 +17,13 @@ use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
+use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
 use crate::store::entity::workflow;
 use crate::store::mints::{self, MINT};
-use crate::store::workflows::{self as rows, ListFilter};
+use crate::store::workflows::{self as rows, ListFilter, Status};
 use crate::workflows::deployment::DEPLOYMENT;
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};
 use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind, SignedAuthorization};
@@ -91,7 +92,8 @@ pub struct PaymentBody {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
-    /// `pending`, `processing`, `sent`, `confirmed` or `failed`.
+    /// `pending`, `processing`, `sent`, `confirmed`, `failed` or `cancelled` (by an
+    /// operator). A payment that ends without confirming never shows `pending`.
     pub status: String,
     pub payment_type: String,
     pub payer: Option<String>,
@@ -131,16 +133,34 @@ pub enum PaymentStatus {
     Sent,
     Confirmed,
     Failed,
+    /// Cancelled by an operator.
+    Cancelled,
 }
 
 impl PaymentStatus {
-    fn as_str(self) -> &'static str {
+    /// Narrows `filter` to payments in this status, as `shown_status` derives it.
+    fn narrow(self, filter: ListFilter) -> ListFilter {
+        let live = |state: &str| ListFilter {
+            state: Some(state.to_owned()),
+            unfinished: true,
+            ..filter.clone()
+        };
         match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Processing => "processing",
-            PaymentStatus::Sent => "sent",
-            PaymentStatus::Confirmed => "confirmed",
-            PaymentStatus::Failed => "failed",
+            PaymentStatus::Pending => live("pending"),
+            PaymentStatus::Processing => live("processing"),
+            PaymentStatus::Sent => live("sent"),
+            PaymentStatus::Confirmed => ListFilter {
+                state: Some("confirmed".into()),
+                ..filter
+            },
+            PaymentStatus::Failed => ListFilter {
+                status: Some(Status::Failed),
+                ..filter
+            },
+            PaymentStatus::Cancelled => ListFilter {
+                status: Some(Status::Cancelled),
+                ..filter
+            },
         }
     }
 }
@@ -275,7 +295,6 @@ impl PaymentsApi {
                 .map(|p| parse_address("payer", p))
                 .transpose()?
                 .map(address_key),
-            state: status.0.map(|s| s.as_str().to_owned()),
             before_id: cursor
                 .0
                 .as_deref()
@@ -283,6 +302,10 @@ impl PaymentsApi {
                 .transpose()?,
             limit: limit.0 + 1,
             ..Default::default()
+        };
+        let filter = match status.0 {
+            Some(status) => status.narrow(filter),
+            None => filter,
         };
         let (rows, next_cursor) = super::page(rows::list(&app.read_db, &filter).await?, limit.0);
         let mut items = Vec::with_capacity(rows.len());
@@ -520,7 +543,7 @@ async fn view(app: &AppState, row: workflow::Model) -> Result<PaymentView, ApiEr
     let data: Option<PaymentData> = serde_json::from_value(row.data.clone()).ok();
     Ok(PaymentView {
         id,
-        status: row.state,
+        status: shown_status(&row.status, &row.state).to_owned(),
         payment_type: data
             .as_ref()
             .map(|d| serde_json::to_value(d.kind).expect("serializes"))

@@ -19,6 +19,16 @@ use crate::store::entity::workflow;
 use crate::store::timeline::{self, Related, Timeline};
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
 
+/// What a domain view (payment, deployment) shows as its status: the domain state, unless the
+/// engine ended the workflow otherwise. A payment the engine gave up on in `pending` is
+/// `failed`, not `pending`; one an operator cancelled is `cancelled`.
+pub fn shown_status<'a>(status: &'a str, state: &'a str) -> &'a str {
+    match status {
+        "failed" | "cancelled" if state != "confirmed" => status,
+        _ => state,
+    }
+}
+
 #[derive(Tags)]
 pub enum WorkflowsTag {
     /// Durable workflows and their histories, for operators.
@@ -126,7 +136,9 @@ pub struct HistoryEvent {
     /// Global, increasing event id.
     pub id: i64,
     /// `created`, `step`, `sleep`, `wait`, `woken`, `retry_scheduled`, `completed`, `failed`,
-    /// `takeover`, `retried`, `cancelled`, `needs_migration`.
+    /// `takeover`, `retried`, `cancelled`, `needs_migration`; for a child waiting on its parent
+    /// (a payment's mints and deployment), `parent_ended` (cancelled because the parent failed
+    /// or was cancelled) and `parent_retried` (put back because the parent was retried).
     pub event: String,
     pub from_state: Option<String>,
     pub to_state: String,
@@ -418,8 +430,9 @@ impl WorkflowsApi {
         Ok(Json(timeline.into()))
     }
 
-    /// Retry a failed (or parked) workflow from the state it stopped in. Admin only; recorded
-    /// in its history with who asked and why.
+    /// Retry a failed, cancelled (or parked) workflow from the state it stopped in. Admin only;
+    /// recorded in its history with who asked and why. The children its end cancelled (a
+    /// payment's mints or deployment) go back to waiting for it in the same transaction.
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(path = "/:id/retry", method = "post", operation_id = "retry_workflow")]
@@ -440,7 +453,8 @@ impl WorkflowsApi {
     }
 
     /// Cancel a running, waiting or parked (`needs_migration`) workflow. Admin only; an in-flight step loses its lease and
-    /// its result is discarded.
+    /// its result is discarded. The children still waiting for it (a payment's mints or
+    /// deployment) are cancelled in the same transaction, with the reason.
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
     #[oai(

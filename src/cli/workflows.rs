@@ -58,7 +58,7 @@ pub enum WorkflowsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Retry a failed workflow.
+    /// Retry a failed or cancelled workflow (and put back the children its end cancelled).
     Retry {
         id: Uuid,
         #[arg(long)]

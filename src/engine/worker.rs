@@ -12,12 +12,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::Registry;
 use super::retry::backoff_ms;
-use super::workflow::{StepCtx, StepError, StepOutput, Transition};
+use super::workflow::{Effect, StepCtx, StepError, StepOutput, Transition};
 use super::writer::WriteRequest;
 use super::{EngineConfig, Waker};
 use crate::config::{Settings, SettingsHandle};
 use crate::ops;
 use crate::store::events::{self, NewEvent};
+use crate::store::held;
 use crate::store::workflows::{self as rows, Checkpoint, ClaimedWorkflow, Status};
 use crate::store::{self};
 
@@ -190,6 +191,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
         let (mut checkpoint, effects) = decide(
             Prior {
                 id,
+                kind: &row.kind,
                 version: row.version,
                 state: &state,
                 data: &data,
@@ -255,6 +257,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
 /// What was checkpointed before the step ran.
 pub(crate) struct Prior<'a> {
     pub id: uuid::Uuid,
+    pub kind: &'a str,
     pub version: i64,
     pub state: &'a str,
     pub data: &'a Json,
@@ -276,7 +279,7 @@ pub(crate) fn decide(
     limits: RetryLimits<'_>,
     keep_going: bool,
     now: i64,
-) -> (Checkpoint, Vec<super::workflow::Effect>) {
+) -> (Checkpoint, Vec<Effect>) {
     let base = |status: Status, state: String, data: Json, event: &str| Checkpoint {
         id: prior.id,
         version: prior.version,
@@ -292,7 +295,7 @@ pub(crate) fn decide(
         from_state: prior.state.to_owned(),
         detail: None,
     };
-    match output {
+    let (checkpoint, mut effects) = match output {
         StepOutput::Done {
             transition,
             data,
@@ -379,7 +382,31 @@ pub(crate) fn decide(
             };
             (cp, Vec::new())
         }
+    };
+    // However it failed (its step, its retries, a permanent error), the children it holds are
+    // cancelled with it in its checkpoint transaction.
+    if checkpoint.status == Status::Failed {
+        let reason = format!(
+            "{} {} failed: {}",
+            prior.kind,
+            prior.id,
+            checkpoint.last_error.as_deref().unwrap_or_default()
+        );
+        effects.push(cancel_children(prior.id, reason));
     }
+    (checkpoint, effects)
+}
+
+/// The effect that cancels the children `parent` holds (`store::held`).
+fn cancel_children(parent: uuid::Uuid, reason: String) -> Effect {
+    let reason: Arc<str> = reason.into();
+    Arc::new(move |txn| {
+        let reason = reason.clone();
+        Box::pin(async move {
+            held::cancel_children(txn, parent, &reason, None, store::now_ms()).await?;
+            Ok(())
+        })
+    })
 }
 
 fn merge_detail(detail: Option<Json>, error: Option<&str>) -> Json {
@@ -418,6 +445,7 @@ mod tests {
     fn prior(data: &Json) -> Prior<'_> {
         Prior {
             id: uuid::Uuid::nil(),
+            kind: "probe",
             version: 7,
             state: "first",
             data,
@@ -472,7 +500,7 @@ mod tests {
     fn transient_errors_back_off_then_fail() {
         let data = json!({"n": 1});
         let s = Settings::default();
-        let (cp, _) = decide(
+        let (cp, effects) = decide(
             prior(&data),
             1,
             StepOutput::Failed(StepError::Transient("rpc".into())),
@@ -483,6 +511,7 @@ mod tests {
             true,
             1000,
         );
+        assert!(effects.is_empty(), "a retry leaves the children waiting");
         assert_eq!(cp.status, Status::Running);
         assert_eq!(cp.state, "first");
         assert_eq!(cp.data, data, "a failed step keeps the old checkpoint");
@@ -493,7 +522,7 @@ mod tests {
             attempt: 2,
             ..prior(&data)
         };
-        let (cp, _) = decide(
+        let (cp, effects) = decide(
             last,
             1,
             StepOutput::Failed(StepError::Transient("rpc".into())),
@@ -506,13 +535,14 @@ mod tests {
         );
         assert_eq!(cp.status, Status::Failed);
         assert!(cp.last_error.unwrap().contains("gave up after 3 attempts"));
+        assert_eq!(effects.len(), 1, "giving up cancels the children it holds");
     }
 
     #[test]
     fn permanent_and_undecodable() {
         let data = json!({});
         let s = Settings::default();
-        let (cp, _) = decide(
+        let (cp, effects) = decide(
             prior(&data),
             1,
             StepOutput::Failed(StepError::Permanent("bad".into())),
@@ -527,6 +557,7 @@ mod tests {
             (cp.status, cp.run_at_ms, cp.last_error.as_deref()),
             (Status::Failed, None, Some("bad"))
         );
+        assert_eq!(effects.len(), 1);
         let (cp, _) = decide(
             prior(&data),
             2,

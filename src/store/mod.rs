@@ -5,6 +5,7 @@ pub mod audit;
 pub mod chain;
 pub mod entity;
 pub mod events;
+pub mod held;
 pub mod mints;
 pub mod moves;
 pub mod outbox;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::entity::workflow;
 use super::events::{self, NewEvent};
+use super::held;
 use super::sql;
 
 /// Where a workflow is in the engine's life cycle. The kind's own `state` says where it is in
@@ -607,25 +608,37 @@ pub struct Actor {
     pub reason: Option<String>,
 }
 
-/// Puts a failed (or parked) workflow back to running at the state it stopped in, with a fresh
-/// attempt budget. Bumping `version` fences any straggler from before.
+impl Actor {
+    /// "alice via api: duplicate order", for the history of what the action moved.
+    pub fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("{} via {}: {reason}", self.actor, self.via),
+            None => format!("{} via {}", self.actor, self.via),
+        }
+    }
+}
+
+/// Puts a failed, cancelled (or parked) workflow back to running at the state it stopped in,
+/// with a fresh attempt budget, and the children its end cancelled back where they waited.
+/// Bumping `version` fences any straggler from before.
 pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
     operator_action(
         db,
         id,
         who,
         ("retried", "workflow.retry"),
-        &[Status::Failed, Status::NeedsMigration],
+        &[Status::Failed, Status::Cancelled, Status::NeedsMigration],
         r#"UPDATE workflows SET status = 'running', run_at_ms = $1, attempt = 0, last_error = NULL,
               finished_at_ms = NULL, version = version + 1, lease_owner = NULL,
               lease_until_ms = NULL, updated_at_ms = $1
-           WHERE id = $2 AND status IN ('failed', 'needs_migration')"#,
+           WHERE id = $2 AND status IN ('failed', 'cancelled', 'needs_migration')"#,
     )
     .await
 }
 
 /// Cancels a workflow that has not finished, or one parked in `needs_migration` that an
-/// operator gives up on. An in-flight step loses its fence and is discarded.
+/// operator gives up on, with the children it holds. An in-flight step loses its fence and is
+/// discarded.
 pub async fn cancel(
     db: &DatabaseConnection,
     id: Uuid,
@@ -692,6 +705,13 @@ async fn operator_action(
         }],
     )
     .await?;
+    // The children it holds follow it in this transaction (see `held`).
+    if updated.status == Status::Cancelled.as_str() {
+        let reason = format!("{} {id} cancelled by {}", current.kind, who.describe());
+        held::cancel_children(&txn, id, &reason, None, now).await?;
+    } else {
+        held::restore_children(&txn, id, now).await?;
+    }
     super::audit::record(
         &txn,
         &who.actor,
@@ -796,6 +816,8 @@ pub struct ListFilter {
     pub idempotency_key: Option<String>,
     /// Only failed and parked (`needs_migration`) workflows: the dead letters.
     pub dead_letters: bool,
+    /// Only workflows that have not finished (running, waiting or parked).
+    pub unfinished: bool,
     pub created_after_ms: Option<i64>,
     pub created_before_ms: Option<i64>,
     /// Only rows older than this id (ids are UUIDv7, so ordered by creation): the page cursor.
@@ -848,6 +870,9 @@ pub async fn list(db: &DatabaseConnection, f: &ListFilter) -> Result<Vec<workflo
             workflow::Column::Status
                 .is_in([Status::Failed.as_str(), Status::NeedsMigration.as_str()]),
         );
+    }
+    if f.unfinished {
+        q = q.filter(workflow::Column::FinishedAtMs.is_null());
     }
     if let Some(after) = f.created_after_ms {
         q = q.filter(workflow::Column::CreatedAtMs.gte(after));

@@ -8,7 +8,9 @@
 //! nonce unused, the balance there, the signature valid for the token); `processing` submits
 //! `transferWithAuthorization` to the transaction pipeline under the key `payment:{id}`; `sent`
 //! is woken when it is final. Confirmed: the mints go to `pending` (the batcher takes them) in
-//! the payment's checkpoint transaction. Failed: they are cancelled in it, with the reason.
+//! the payment's checkpoint transaction. Ended otherwise (its step failed it, the engine gave
+//! up retrying, an operator cancelled it): the engine cancels them in that transaction, with
+//! the reason, and an operator's retry puts them back (`store::held`).
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
@@ -149,7 +151,7 @@ impl Workflow for Payment {
             PaymentState::Pending => match data.settlement() {
                 Some(call) => match self.chain.estimate(&call).await {
                     Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
-                    Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
+                    Err(ChainError::Reverted(reason)) => Ok(fail(data, reason)),
                     Err(e) => Err(StepError::Transient(e.to_string())),
                 },
                 None => self.check_transfer(ctx, data).await,
@@ -175,7 +177,7 @@ impl Workflow for Payment {
                         Ok(Step::new(Transition::Wait(PaymentState::Sent), data)
                             .with_detail(detail))
                     }
-                    Err(ChainError::Reverted(reason)) => Ok(fail(ctx, data, reason)),
+                    Err(ChainError::Reverted(reason)) => Ok(fail(data, reason)),
                     Err(e) => Err(StepError::Transient(e.to_string())),
                 }
             }
@@ -191,13 +193,11 @@ impl Workflow for Payment {
                         self.check_settled(ctx, data, hash, block).await
                     }
                     TxOutcome::Reverted { reason, .. } => {
-                        Ok(fail(ctx, data, format!("settlement reverted: {reason}")))
+                        Ok(fail(data, format!("settlement reverted: {reason}")))
                     }
-                    TxOutcome::Failed { reason } => Ok(fail(
-                        ctx,
-                        data,
-                        format!("settlement could not land: {reason}"),
-                    )),
+                    TxOutcome::Failed { reason } => {
+                        Ok(fail(data, format!("settlement could not land: {reason}")))
+                    }
                 }
             }
             PaymentState::Confirmed => Ok(Step::complete(state, data)),
@@ -234,7 +234,7 @@ impl Payment {
             paid(ctx, data, hash, block)
         } else {
             let reason = format!("the settlement {hash} did not transfer the amount: {check:?}");
-            fail(ctx, data, reason)
+            fail(data, reason)
         })
     }
 
@@ -261,7 +261,7 @@ impl Payment {
                 Err(e @ (custom::Refusal::NotFound | custom::Refusal::NotConfirmed { .. })) => {
                     return Err(StepError::Transient(format!("transfer {tx:#x}: {e}")));
                 }
-                Err(e) => fail(ctx, data, format!("transfer {tx:#x}: {e}")),
+                Err(e) => fail(data, format!("transfer {tx:#x}: {e}")),
             },
         )
     }
@@ -271,31 +271,24 @@ impl Payment {
 fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> PaymentStep {
     data.tx_hash = Some(hash.clone());
     data.block = Some(block);
-    let start = children_effect(ctx, true, None);
     Step::complete(PaymentState::Confirmed, data)
-        .with_effect(start)
+        .with_effect(start_children(ctx))
         .with_detail(json!({ "tx_hash": hash, "block": block }))
 }
 
-/// Fails the payment and cancels its mints, in one checkpoint.
-fn fail(ctx: &StepCtx, data: PaymentData, reason: String) -> PaymentStep {
-    let cancel = children_effect(
-        ctx,
-        false,
-        Some(format!("payment {} failed: {reason}", ctx.workflow_id)),
-    );
-    Step::new(Transition::Fail(PaymentState::Failed, reason), data).with_effect(cancel)
+/// Fails the payment. The engine cancels its children in the same checkpoint, as it does
+/// whenever a payment ends without completing (`store::held`).
+fn fail(data: PaymentData, reason: String) -> PaymentStep {
+    Step::new(Transition::Fail(PaymentState::Failed, reason), data)
 }
 
-/// Moves the payment's children out of `awaiting_payment`: to `pending` when it is paid (mints
-/// parked for the batcher, a deployment due at once), or cancelled with the reason.
-fn children_effect(ctx: &StepCtx, paid: bool, error: Option<String>) -> Effect {
+/// Moves the paid payment's children out of `awaiting_payment` to `pending`: mints parked for
+/// the batcher, a deployment due at once.
+fn start_children(ctx: &StepCtx) -> Effect {
     let payment = ctx.workflow_id;
     let worker = ctx.worker_id.clone();
-    let error = Arc::new(error);
     Arc::new(move |txn| {
         let worker = worker.clone();
-        let error = error.clone();
         Box::pin(async move {
             let children = store::workflows::children(txn, payment).await?;
             let (deployments, mints): (Vec<_>, Vec<_>) = children
@@ -303,27 +296,26 @@ fn children_effect(ctx: &StepCtx, paid: bool, error: Option<String>) -> Effect {
                 .partition(|(_, kind)| kind == DEPLOYMENT);
             for (group, due) in [(mints, false), (deployments, true)] {
                 let ids: Vec<Uuid> = group.into_iter().map(|(id, _)| id).collect();
-                let (to_state, to_status, event) = match (paid, due) {
-                    (true, false) => ("pending", Status::Waiting, "paid"),
-                    (true, true) => ("pending", Status::Running, "paid"),
-                    (false, _) => ("cancelled", Status::Cancelled, "cancelled"),
-                };
                 let m = Move {
                     ids: &ids,
                     from_states: &["awaiting_payment"],
                     from_statuses: &[Status::Waiting],
-                    to_state,
-                    to_status,
-                    event,
+                    to_state: "pending",
+                    to_status: if due {
+                        Status::Running
+                    } else {
+                        Status::Waiting
+                    },
+                    event: "paid",
                     patch: json!({}),
                     tx_hash: None,
-                    error: error.as_deref(),
+                    error: None,
                     detail: Some(json!({ "payment": payment })),
                     worker: Some(&worker),
-                    run_now: paid && due,
+                    run_now: due,
                 };
                 let moved = move_parked(txn, &m, store::now_ms()).await?;
-                if paid && due && !moved.is_empty() {
+                if due && !moved.is_empty() {
                     // Other processes' workers hear of it at commit; this one's sweep finds it.
                     store::workflows::notify_wake(txn).await?;
                 }

@@ -135,7 +135,7 @@ function drawHead(head, w, history, actions) {
     ['children', children(history?.children)],
     ['last error', w?.last_error ? h('span', { class: 'error-text' }, w.last_error) : show(null)],
   ];
-  actions.retry.disabled = !['failed', 'needs_migration'].includes(w?.status);
+  actions.retry.disabled = !['failed', 'cancelled', 'needs_migration'].includes(w?.status);
   actions.cancel.disabled = !['running', 'waiting'].includes(w?.status);
   head.replaceChildren(
     h('h2', {}, `Workflow `, h('span', { class: 'mono wrap' }, show(w?.id))),
