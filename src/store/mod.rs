@@ -31,9 +31,11 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mintflow.db?mode=rwc";
 
 /// Opens a pool for `url` (PostgreSQL or SQLite) with the settings the engine relies on.
 ///
-/// SQLite runs in WAL mode with `synchronous=NORMAL` (durable across process crashes, which is
-/// what `kill -9` tests) and a busy timeout, so that readers never block the single writer and
-/// writers queue instead of failing.
+/// SQLite runs in WAL mode with `synchronous=FULL` and a busy timeout, so that readers never
+/// block the single writer and writers queue instead of failing. FULL syncs the WAL at every
+/// commit: `NORMAL` survives a killed process but a power cut can lose the last commits, and
+/// one of them may hold a signed transaction that was then broadcast, which would be forgotten
+/// while it may still be mined. The cost is in the README's engine benchmark.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with_pool(url, DEFAULT_POOL_SIZE).await
 }
@@ -56,7 +58,7 @@ pub async fn connect_with_pool(
         opts.max_connections(4).min_connections(1);
         opts.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(30))
                 .foreign_keys(true)
         });
@@ -204,5 +206,28 @@ fn ensure_sqlite_parent_dir(url: &str) {
     {
         // A failure here surfaces as a clear connect error from SQLite itself.
         let _ = std::fs::create_dir_all(parent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    /// Every connection of the pool syncs each commit (`PRAGMA synchronous` 2 is FULL).
+    #[tokio::test]
+    async fn sqlite_syncs_every_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = super::connect(&url).await.unwrap();
+        let pragmas = (0..4).map(|_| {
+            db.query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+        });
+        for row in futures::future::join_all(pragmas).await {
+            let level: i32 = row.unwrap().unwrap().try_get_by_index(0).unwrap();
+            assert_eq!(level, 2);
+        }
     }
 }
