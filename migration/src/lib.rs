@@ -8,6 +8,7 @@ mod m20261126_000004_create_outbox_tables;
 mod m20261126_000005_webhook_rotation_and_log_index;
 mod m20261201_000006_create_api_keys;
 mod m20261201_000007_index_live_workflows;
+mod m20261201_000008_create_payment_receipts;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_webhook_rotation_and_log_index::Migration),
             Box::new(m20261201_000006_create_api_keys::Migration),
             Box::new(m20261201_000007_index_live_workflows::Migration),
+            Box::new(m20261201_000008_create_payment_receipts::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod moves;
 pub mod outbox;
 pub mod overview;
 pub mod read_pool;
+pub mod receipts;
 pub mod settings;
 pub mod timeline;
 pub mod tokens;

@@ -11,6 +11,12 @@
 //! the payment's checkpoint transaction. Ended otherwise (its step failed it, the engine gave
 //! up retrying, an operator cancelled it): the engine cancels them in that transaction, with
 //! the reason, and an operator's retry puts them back (`store::held`).
+//!
+//! The workflow key reserves an authorization only while the workflow row exists; the
+//! permanent reservation is the payment's receipt (`receipt`), written in the same
+//! transaction and never deleted.
+mod receipt;
+
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
@@ -28,6 +34,7 @@ use crate::engine::{Client, StartError, StartOptions, Started};
 use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
 use crate::store;
 use crate::store::moves::{Move, move_parked};
+use crate::store::receipts::Reserved;
 use crate::store::workflows::Status;
 
 pub mod custom;
@@ -54,6 +61,17 @@ pub enum PaymentKind {
     Gasless,
     /// A USDC transfer the payer already sent; its receipt is checked, nothing is sent.
     Custom,
+}
+
+impl PaymentKind {
+    /// The name it is stored under (as serde writes it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::X402 => "x402",
+            PaymentKind::Gasless => "gasless",
+            PaymentKind::Custom => "custom",
+        }
+    }
 }
 
 /// A payment's checkpoint: what was paid, and where its settlement is.
@@ -267,11 +285,13 @@ impl Payment {
     }
 }
 
-/// Completes the payment and starts its mints, in one checkpoint.
+/// Completes the payment, records its settlement on its receipt and starts its mints, in one
+/// checkpoint.
 fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> PaymentStep {
     data.tx_hash = Some(hash.clone());
     data.block = Some(block);
     Step::complete(PaymentState::Confirmed, data)
+        .with_effect(receipt::settled(ctx.workflow_id, hash.clone(), block))
         .with_effect(start_children(ctx))
         .with_detail(json!({ "tx_hash": hash, "block": block }))
 }
@@ -344,9 +364,11 @@ pub struct Created {
     pub existing: bool,
 }
 
-/// Creates the payment and what it pays for (waiting for it) in one transaction. The
-/// authorization (or custom transfer) is the payment's idempotency key: the same one with
+/// Creates the payment, its receipt and what it pays for (waiting for it) in one transaction.
+/// The authorization (or custom transfer) is the payment's idempotency key: the same one with
 /// the same request returns the first payment; with another request, `IdempotencyConflict`.
+/// A key whose payment is gone (archived) still has its receipt: `IdempotencyConflict` with
+/// that payment, whatever the request.
 pub async fn create(
     client: &Client,
     chain_id: u64,
@@ -380,6 +402,11 @@ pub async fn create(
             return existing(client, id).await;
         }
     };
+    let receipt = receipt::of(data, chain_id, payment, store::now_ms());
+    if let Reserved::Taken(first) = store::receipts::reserve(&txn, &receipt).await? {
+        txn.rollback().await?;
+        return Err(StartError::IdempotencyConflict { existing: first });
+    }
     let children = match purchase {
         Purchase::Mints(m) => {
             let request = MintRequest {
