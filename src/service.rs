@@ -270,9 +270,14 @@ impl Service {
                 config.engine.clone(),
             )
         });
-        let scheduler = jobs::start(db.clone(), settings.clone(), runs_workers.then_some(waker))
-            .await
-            .context("starting periodic jobs")?;
+        let scheduler = jobs::start(
+            db.clone(),
+            settings.clone(),
+            runs_workers.then_some(waker),
+            crate::workflows::RECORDS,
+        )
+        .await
+        .context("starting periodic jobs")?;
         // The sender runs where the workflows run, named like this process's worker.
         let sender = chain.as_ref().filter(|_| runs_workers).map(|chain| {
             let stop = CancellationToken::new();

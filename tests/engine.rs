@@ -896,7 +896,7 @@ async fn retention_keeps_failed_workflows() {
         ))
         .await
         .unwrap();
-        mintflow::engine::jobs::run_retention(&t.db, &settings).await;
+        mintflow::engine::jobs::run_retention(&t.db, &settings, mintflow::workflows::RECORDS).await;
         let kept: Vec<i64> = store::webhooks::deliveries(&t.db, hook.id, None, None, 10)
             .await
             .unwrap()

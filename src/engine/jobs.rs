@@ -16,11 +16,13 @@ pub const SETTINGS_RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// How often old finished workflows are deleted.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// The engine's periodic jobs. `waker` is `None` in a process that runs no workers.
+/// The engine's periodic jobs. `waker` is `None` in a process that runs no workers; `kept`
+/// are the kinds retention never deletes (see `run_retention`).
 pub async fn start(
     db: DatabaseConnection,
     settings: SettingsHandle,
     waker: Option<Waker>,
+    kept: &'static [&'static str],
 ) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
     if let Some(waker) = waker {
@@ -36,7 +38,7 @@ pub async fn start(
         sched
             .add(repeated(RETENTION_EVERY, move || {
                 let (db, settings) = (db.clone(), settings.clone());
-                async move { run_retention(&db, &settings).await }
+                async move { run_retention(&db, &settings, kept).await }
             })?)
             .await?;
     }
@@ -55,11 +57,13 @@ pub async fn start(
 }
 
 /// Deletes what is older than `retention_days`: completed and cancelled workflows with their
-/// history, outbox rows, and webhook deliveries that are over.
-pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle) {
+/// history, except those of the `kept` kinds (records, whatever their age: the engine does
+/// not know which kinds are, its caller does), outbox rows, and webhook deliveries that are
+/// over.
+pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle, kept: &[&str]) {
     let days = settings.get().retention_days;
     let before = store::now_ms() - days * 86_400_000;
-    match store::workflows::delete_finished_before(db, before).await {
+    match store::workflows::delete_finished_before(db, before, kept).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, days, "retention removed finished workflows"),
         Err(e) => tracing::warn!(error = %e, "retention failed"),

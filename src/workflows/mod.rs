@@ -8,6 +8,12 @@ pub mod probe;
 
 use crate::chain::Chain;
 use crate::engine::Registry;
+use crate::store::mints::{MINT, MINT_BATCH};
+
+/// The kinds that are financial records: what was paid, minted and deployed (a batch is the
+/// record of its mints' transaction). Retention never deletes them, nor their history; the
+/// payments' receipts outlive even them.
+pub const RECORDS: &[&str] = &[payment::PAYMENT, MINT, MINT_BATCH, deployment::DEPLOYMENT];
 
 /// Every production kind this build runs. Kinds that send transactions need the chain; a
 /// process without one runs the others.
