@@ -823,8 +823,8 @@ async fn notify_wakes_workers_in_other_processes() {
     engine.shutdown().await;
 }
 
-/// Retention deletes old completed and cancelled workflows with their history, and keeps
-/// failed ones for operators.
+/// Retention deletes old completed and cancelled workflows with their history (probes here;
+/// financial records never, see tests/receipts.rs), and keeps failed ones for operators.
 #[tokio::test]
 async fn retention_keeps_failed_workflows() {
     for backend in [Backend::Postgres, Backend::Sqlite] {

@@ -106,7 +106,7 @@ pub const SPECS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "retention_days",
-        description: "Days completed and cancelled workflows (with their history), outbox events and finished webhook deliveries are kept before the retention job deletes them; failed workflows stay.",
+        description: "Days outbox events, finished webhook deliveries and completed or cancelled workflows of other kinds than payments, mints, batches and deployments (with their history) are kept before the retention job deletes them; financial records and failed workflows stay.",
         default: 30,
         min: 1,
         max: 36_500,

@@ -8,9 +8,10 @@
 //! - **completed and cancelled** grow without bound: a tally this process keeps. Rows that
 //!   finished in the last `SETTLE` are counted at each snapshot (a short range of
 //!   `idx_workflows_finished`); older ones are added to the tally once and not read again.
-//!   These rows change only by being deleted by the retention job (after `retention_days`),
-//!   which the tally learns of when it is counted again in full, every `RECOUNT_EVERY` (and
-//!   at a process's first snapshot). So completed and cancelled counts are exact, except that
+//!   These rows change only by being deleted by the retention job (after `retention_days`,
+//!   kinds other than the financial records), which the tally learns of when it is counted
+//!   again in full, every `RECOUNT_EVERY` (and at a process's first snapshot). So completed
+//!   and cancelled counts are exact, except that
 //!   for up to `RECOUNT_EVERY` after a retention run they still include the rows it deleted.
 //!
 //! `SETTLE` is the margin for a checkpoint that stamps `finished_at_ms` from its process's
