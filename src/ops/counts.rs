@@ -11,8 +11,8 @@
 //!   These rows change only by being deleted by the retention job (after `retention_days`,
 //!   kinds other than the financial records), which the tally learns of when it is counted
 //!   again in full, every `RECOUNT_EVERY` (and at a process's first snapshot). So completed
-//!   and cancelled counts are exact, except that
-//!   for up to `RECOUNT_EVERY` after a retention run they still include the rows it deleted.
+//!   and cancelled counts are exact, except that for up to `RECOUNT_EVERY` after a retention
+//!   run they still include the rows it deleted.
 //!
 //! `SETTLE` is the margin for a checkpoint that stamps `finished_at_ms` from its process's
 //! clock and commits a moment later, possibly after this process's clock passed that stamp:
