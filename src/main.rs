@@ -72,6 +72,11 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             mintflow::cli::keys::run(&db, cmd).await
         }
+        Command::Archive(args) => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            mintflow::cli::archive::run(&db, &args).await
+        }
         Command::Bench(cmd) => mintflow::bench::run(cmd).await,
     }
 }

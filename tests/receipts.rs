@@ -16,6 +16,7 @@ use common::stack::{
 };
 use common::{Backend, TestDb, eventually, fast_settings};
 use mintflow::chain::contracts::MockUSDC;
+use mintflow::cli::archive::{self, ArchiveArgs};
 use mintflow::engine::{Client, StartError};
 use mintflow::store::{self, receipts, workflows as rows};
 use mintflow::workflows::mint::MintRequest;
@@ -35,6 +36,7 @@ on_both_backends!(
     an_authorization_pays_once_after_its_payment_is_gone,
     the_receipt_alone_refuses_an_unsettled_authorization,
     retention_keeps_financial_records,
+    archive_writes_records_out_then_deletes_them,
 );
 
 fn payer() -> PrivateKeySigner {
@@ -387,4 +389,141 @@ async fn retention_keeps_financial_records(backend: Backend) {
         RECORDS.len() as i64,
         "{backend:?}: with their history"
     );
+}
+
+/// `mintflow archive` writes finished records older than its date to the file with their
+/// history, then deletes them; their receipts stay and still refuse the key. Recent, failed
+/// and other kinds' workflows stay.
+async fn archive_writes_records_out_then_deletes_them(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Client::new(t.db.clone(), Default::default());
+    let nonce = fresh_nonce();
+    let data = authorization_payment(PaymentKind::Gasless, nonce);
+    let old = payment::create(&client, 31337, &data, &mints(2))
+        .await
+        .unwrap();
+    let failed = payment::create(
+        &client,
+        31337,
+        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
+        &mints(1),
+    )
+    .await
+    .unwrap();
+    let recent = payment::create(
+        &client,
+        31337,
+        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
+        &mints(1),
+    )
+    .await
+    .unwrap();
+    // Made before the ledger: no receipt, so its workflow key is its only reservation.
+    let legacy = payment::create(
+        &client,
+        31337,
+        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
+        &mints(1),
+    )
+    .await
+    .unwrap();
+    let backend_of = t.db.get_database_backend();
+    t.db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend_of,
+        store::sql(
+            backend_of,
+            "DELETE FROM payment_receipts WHERE payment_id = $1",
+        ),
+        [legacy.payment.into()],
+    ))
+    .await
+    .unwrap();
+    let long_ago = store::now_ms() - 31 * DAY_MS;
+    t.db.execute_unprepared(&format!(
+        "UPDATE workflows SET status = 'completed', finished_at_ms = {long_ago}"
+    ))
+    .await
+    .unwrap();
+    let ids = |c: &payment::Created| {
+        let mut all = vec![c.payment];
+        all.extend(&c.children);
+        all
+    };
+    for (created, status, at) in [
+        (&failed, "failed", long_ago),
+        (&recent, "completed", store::now_ms()),
+    ] {
+        for id in ids(created) {
+            t.db.execute_raw(sea_orm::Statement::from_sql_and_values(
+                t.db.get_database_backend(),
+                store::sql(
+                    t.db.get_database_backend(),
+                    "UPDATE workflows SET status = $1, finished_at_ms = $2 WHERE id = $3",
+                ),
+                [status.into(), at.into(), id.into()],
+            ))
+            .await
+            .unwrap();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("archive.jsonl");
+    let args = ArchiveArgs {
+        before: store::now_ms() - DAY_MS,
+        out: out.clone(),
+        page_size: 2,
+    };
+    archive::run(&t.db, &args).await.unwrap();
+
+    let lines: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let written: Vec<String> = lines
+        .iter()
+        .map(|l| l["workflow"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    let want: Vec<String> = [ids(&old), legacy.children.clone()]
+        .concat()
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+    assert_eq!(
+        written, want,
+        "{backend:?}: the old payment and its mints, and the mint of the one without a receipt"
+    );
+    for line in &lines {
+        assert_eq!(line["events"][0]["event"], "created", "{line}");
+    }
+    let mut left: Vec<Uuid> = rows::list(
+        &t.db,
+        &rows::ListFilter {
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|w| w.id)
+    .collect();
+    left.sort();
+    let mut kept = [ids(&failed), ids(&recent), vec![legacy.payment]].concat();
+    kept.sort();
+    assert_eq!(
+        left, kept,
+        "{backend:?}: the failed, the recent and the payment without a receipt stay"
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM payment_receipts").await,
+        3
+    );
+    let again = payment::create(&client, 31337, &data, &mints(2)).await;
+    assert!(
+        matches!(again, Err(StartError::IdempotencyConflict { existing }) if existing == old.payment),
+        "{again:?}"
+    );
+    // The file is never overwritten.
+    assert!(archive::run(&t.db, &args).await.is_err());
 }

@@ -1,4 +1,5 @@
 //! The `mintflow` command line: every env var has a `--flag` twin that overrides it.
+pub mod archive;
 pub mod chain;
 pub mod deploy;
 pub mod dev;
@@ -63,6 +64,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Write finished payments, mints, batches and deployments older than a date to a JSONL
+    /// file, then delete them (never their payment receipts).
+    Archive(archive::ArchiveArgs),
     /// Measure performance; prints figures, asserts nothing.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),

@@ -1,6 +1,7 @@
 //! Database access: connection setup for both backends, entities, and every query the layers
 //! above run. Nothing outside `store` writes SQL.
 pub mod api_keys;
+pub mod archive;
 pub mod audit;
 pub mod chain;
 pub mod entity;
