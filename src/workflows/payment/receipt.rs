@@ -81,6 +81,13 @@ mod tests {
     }
 
     #[test]
+    fn a_kind_is_stored_under_its_serde_name() {
+        for kind in [PaymentKind::X402, PaymentKind::Gasless, PaymentKind::Custom] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+
+    #[test]
     fn a_transfer_is_reserved_by_its_hash() {
         let custom = data(PaymentKind::Custom, false);
         assert_eq!(reservation_key(&custom), format!("0x{}", "22".repeat(32)));
