@@ -15,8 +15,6 @@
 //! The workflow key reserves an authorization only while the workflow row exists; the
 //! permanent reservation is the payment's receipt (`receipt`), written in the same
 //! transaction and never deleted.
-mod receipt;
-
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
@@ -38,6 +36,7 @@ use crate::store::receipts::Reserved;
 use crate::store::workflows::Status;
 
 pub mod custom;
+mod receipt;
 
 pub const PAYMENT: &str = "payment";
 
