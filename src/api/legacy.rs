@@ -17,7 +17,7 @@ use super::auth::{Access, MaybeKey, Read};
 use super::error::{ApiError, ErrorBody, parse_uuid};
 use super::mint_views::{MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
-use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
+use super::x402::{X402Error, X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
 use crate::chain::signer::address_key;
 use crate::store::mints::MINT;
@@ -210,7 +210,7 @@ impl LegacyApi {
         /// base64(JSON PaymentPayload): pays for the mints with x402.
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<LegacyMintResponse, ApiError> {
+    ) -> Result<LegacyMintResponse, X402Error> {
         let b = body.0;
         match key.0 {
             Some(caller) if caller.scopes.allow(Scope::Mint) => {
@@ -253,7 +253,8 @@ impl LegacyApi {
                     "`{}` has no `mint` scope: pay with PAYMENT-SIGNATURE, or send no key",
                     caller.name
                 ),
-            )),
+            )
+            .into()),
             None => {
                 parse_address("payer", &b.payer)?;
                 // The old shape's `payer` is also the recipient unless `recipient` is given;

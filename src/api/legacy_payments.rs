@@ -16,7 +16,7 @@ use super::auth::{Access, Read};
 use super::error::{ApiError, parse_uuid};
 use super::payments::find;
 use super::workflows::shown_status;
-use super::x402::{X402MintBody, X402Response, paid_mint};
+use super::x402::{X402Error, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
 #[derive(Tags)]
@@ -141,8 +141,8 @@ impl LegacyPaymentsApi {
         req: &Request,
         body: Json<X402MintBody>,
         #[oai(name = "PAYMENT-SIGNATURE")] signature: Header<Option<String>>,
-    ) -> Result<X402Response, ApiError> {
-        paid_mint(&app, req, body.0, signature.0).await
+    ) -> Result<X402Response, X402Error> {
+        Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 }
 

@@ -5,8 +5,9 @@
 //! `maxTimeoutSeconds`; a client that goes away does not stop the payment).
 use std::time::Duration;
 
-use poem::Request;
 use poem::web::Data;
+use poem::{IntoResponse, Request};
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::Json};
 use uuid::Uuid;
 
@@ -53,6 +54,41 @@ pub struct X402Paid {
     pub tx_hash: Option<String>,
 }
 
+/// The errors of an x402 operation: `ApiError` without its 402, which the x402 answer owns
+/// (with `PAYMENT-REQUIRED`), so that the document has one 402 per operation. A payment error
+/// that is still an `ApiError` 402 is answered as one, with the same `{code, message}` body.
+pub struct X402Error(pub ApiError);
+
+impl From<ApiError> for X402Error {
+    fn from(e: ApiError) -> Self {
+        X402Error(e)
+    }
+}
+
+impl IntoResponse for X402Error {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+impl From<X402Error> for poem::Error {
+    fn from(e: X402Error) -> Self {
+        poem::Error::from_response(e.into_response())
+    }
+}
+
+impl ApiResponse for X402Error {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses.retain(|r| r.status != Some(402));
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum X402Response {
     /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` carries it.
@@ -88,8 +124,8 @@ impl X402Api {
         /// base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<X402Response, ApiError> {
-        paid_mint(&app, req, body.0, signature.0).await
+    ) -> Result<X402Response, X402Error> {
+        Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 
     /// Deploy a new MintToken, paying `DEPLOY_PRICE` with x402. Answers 200 with
@@ -106,7 +142,7 @@ impl X402Api {
         /// base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<X402Response, ApiError> {
+    ) -> Result<X402Response, X402Error> {
         let chain = chain(&app)?;
         let data = validate(&body.0)?;
         let offer = offer_of(&app, chain, app.contracts.deploy_price)?;
@@ -116,7 +152,7 @@ impl X402Api {
             mime_type: "application/json".into(),
         };
         match signature.0 {
-            Some(header) => pay(&app, &offer, resource, &header, Buy::Deployment(data)).await,
+            Some(header) => Ok(pay(&app, &offer, resource, &header, Buy::Deployment(data)).await?),
             None => Ok(required(
                 &offer,
                 resource,
