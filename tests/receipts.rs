@@ -402,31 +402,10 @@ async fn archive_writes_records_out_then_deletes_them(backend: Backend) {
     let old = payment::create(&client, 31337, &data, &mints(2))
         .await
         .unwrap();
-    let failed = payment::create(
-        &client,
-        31337,
-        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
-        &mints(1),
-    )
-    .await
-    .unwrap();
-    let recent = payment::create(
-        &client,
-        31337,
-        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
-        &mints(1),
-    )
-    .await
-    .unwrap();
+    let failed = another_gasless_payment(&client).await;
+    let recent = another_gasless_payment(&client).await;
     // Made before the ledger: no receipt, so its workflow key is its only reservation.
-    let legacy = payment::create(
-        &client,
-        31337,
-        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
-        &mints(1),
-    )
-    .await
-    .unwrap();
+    let legacy = another_gasless_payment(&client).await;
     let backend_of = t.db.get_database_backend();
     t.db.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend_of,
@@ -526,4 +505,16 @@ async fn archive_writes_records_out_then_deletes_them(backend: Backend) {
     );
     // The file is never overwritten.
     assert!(archive::run(&t.db, &args).await.is_err());
+}
+
+/// A gasless payment for one mint with an authorization of its own.
+async fn another_gasless_payment(client: &Client) -> payment::Created {
+    payment::create(
+        client,
+        31337,
+        &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
+        &mints(1),
+    )
+    .await
+    .unwrap()
 }

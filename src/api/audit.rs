@@ -42,7 +42,7 @@ pub struct AuditApi;
 
 #[OpenApi(tag = "AuditTag::Audit")]
 impl AuditApi {
-    /// Admin actions, newest first. Admin only.
+    /// Admin actions, newest first.
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/v1/audit", method = "get", operation_id = "list_audit")]

@@ -265,7 +265,7 @@ impl WebhooksApi {
         Ok(CreatedWebhook::Created(Json(created)))
     }
 
-    /// Every subscription (without secrets). Admin only.
+    /// Every subscription (without secrets).
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/", method = "get", operation_id = "list_webhooks")]
@@ -278,7 +278,7 @@ impl WebhooksApi {
         Ok(Json(hooks.into_iter().map(Into::into).collect()))
     }
 
-    /// One subscription (without its secret). Admin only.
+    /// One subscription (without its secret).
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
@@ -451,7 +451,7 @@ impl WebhooksApi {
         Ok(Json(Redelivered { requeued }))
     }
 
-    /// A subscription's delivery log, the newest event (highest position) first. Admin only.
+    /// A subscription's delivery log, the newest event (highest position) first.
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
     #[oai(
