@@ -24,7 +24,6 @@ on_both_backends!(
     a_bad_item_fails_alone,
     batch_settings_change_live,
     bad_requests_are_refused_and_write_nothing,
-    old_paths_keep_their_shapes,
     a_reorg_before_confirmation_leaves_mints_sent,
     client_keys_cannot_stand_for_internal_ones,
 );
@@ -538,85 +537,6 @@ async fn bad_requests_are_refused_and_write_nothing(backend: Backend) {
         (429, "queue_full"),
     )
     .await;
-    stack.service.stop().await;
-}
-
-async fn old_paths_keep_their_shapes(backend: Backend) {
-    let stack = Stack::start(backend, StackOptions::default()).await;
-    let p = payer(7).to_string();
-    let hash = format!("{:#x}", B256::repeat_byte(9));
-    let (status, a) = stack
-        .post(
-            "/mint",
-            &json!({ "payer": p, "tx_hash": hash, "paymentType": "custom" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{a}");
-    for field in [
-        "success",
-        "message",
-        "queueId",
-        "queuePosition",
-        "payer",
-        "estimatedWaitSeconds",
-        "paymentType",
-    ] {
-        assert!(a.get(field).is_some(), "{field} missing in {a}");
-    }
-    assert_eq!(a["success"], true);
-    let id = a["queueId"].as_str().unwrap().to_owned();
-    // The same payment again: the same mint.
-    let (_, again) = stack
-        .post(
-            "/mint",
-            &json!({ "payer": p, "txHash": hash, "paymentType": "custom" }),
-        )
-        .await;
-    assert_eq!(again["queueId"].as_str(), Some(id.as_str()));
-
-    eventually(WAIT, "the mint to complete", || async {
-        let (_, item) = stack.get(&format!("/queue/item/{id}")).await;
-        (item["status"] == "completed").then_some(())
-    })
-    .await;
-    let (_, item) = stack.get(&format!("/queue/item/{id}")).await;
-    for field in [
-        "id",
-        "payer_address",
-        "status",
-        "queue_position",
-        "created_at",
-        "updated_at",
-        "processed_at",
-        "mint_tx_hash",
-        "error_message",
-        "retry_count",
-        "payment_type",
-    ] {
-        assert!(item.get(field).is_some(), "{field} missing in {item}");
-    }
-    assert!(item["mint_tx_hash"].as_str().unwrap().starts_with("0x"));
-    let (_, status) = stack.get("/queue/status").await;
-    for field in [
-        "pending_count",
-        "processing_count",
-        "completed_count",
-        "failed_count",
-        "oldest_pending",
-        "unique_payers_pending",
-    ] {
-        assert!(
-            status["stats"].get(field).is_some(),
-            "{field} missing in {status}"
-        );
-    }
-    assert_eq!(status["stats"]["completed_count"], 1);
-    assert!(status["recentBatches"].as_array().unwrap().len() == 1);
-    assert!(status.get("batchInterval").is_some() && status.get("maxBatchSize").is_some());
-    let (_, mine) = stack.get(&format!("/queue/payer/{p}")).await;
-    assert_eq!(mine["items"][0]["id"].as_str(), Some(id.as_str()));
-    let (code, _) = stack.get("/queue/item/not-a-uuid").await;
-    assert_eq!(code, 400);
     stack.service.stop().await;
 }
 

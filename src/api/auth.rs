@@ -1,7 +1,7 @@
 //! Who may call what. Every route is public, needs a key with a scope (`read`, `mint`), or
 //! needs `admin` (a key with that scope, or the bootstrap `ADMIN_TOKEN`). Handlers say which by
-//! taking one of the extractors here: `Access<Read>`, `Access<Mint>`, `Access<Admin>` or
-//! `MaybeKey`; the OpenAPI document shows it as the operation's security.
+//! taking one of the extractors here: `Access<Read>`, `Access<Mint>`, `Access<Admin>`,
+//! `MaybeKey` or `Public`; the OpenAPI document shows it as the operation's security.
 //!
 //! Keys are checked against an in-process cache, not one database read per request; a cached
 //! key is read again after `CACHE_TTL`, so a key revoked on any instance sharing the database is
@@ -438,6 +438,33 @@ impl<'a> ApiExtractor<'a> for MaybeKey {
     ) -> poem::Result<Self> {
         let caller = state(req)?.auth.authenticate(req).await.map_err(reject)?;
         Ok(MaybeKey(caller))
+    }
+}
+
+/// A handler parameter for routes open to everyone: the document says so explicitly with
+/// `security: [{}]` (no credentials needed), where an operation without `security` would leave
+/// it unsaid. It checks nothing.
+pub struct Public;
+
+impl<'a> ApiExtractor<'a> for Public {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn security_schemes() -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    fn has_security_fallback() -> bool {
+        true
+    }
+
+    async fn from_request(
+        _req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        Ok(Public)
     }
 }
 

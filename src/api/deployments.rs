@@ -1,5 +1,6 @@
-//! Paid token deployments and the token registry: `POST /v1/deployments` (and the old
-//! `POST /api/deploy`), `GET /v1/deployments/{id}`, `GET /v1/tokens`, `GET /v1/tokens/{address}`.
+//! Paid token deployments and the token registry: `POST /v1/deployments` (its old path
+//! `POST /api/deploy` is in `legacy_payments`), `GET /v1/deployments/{id}`, `GET /v1/tokens`,
+//! `GET /v1/tokens/{address}`.
 use alloy::primitives::U256;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -11,7 +12,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{Access, Read};
+use super::auth::{Access, Public, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
@@ -148,19 +149,7 @@ impl DeploymentsApi {
     async fn create(
         &self,
         app: Data<&AppState>,
-        body: Json<DeploymentBody>,
-        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-    ) -> Result<DeploymentResponse, ApiError> {
-        deploy(&app, body.0, key.0).await
-    }
-
-    /// Deploy a new MintToken (the old path of `POST /v1/deployments`).
-    ///
-    /// Who may call: anyone (public).
-    #[oai(path = "/api/deploy", method = "post", operation_id = "legacy_deploy")]
-    async fn legacy(
-        &self,
-        app: Data<&AppState>,
+        _public: Public,
         body: Json<DeploymentBody>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
     ) -> Result<DeploymentResponse, ApiError> {
@@ -178,6 +167,7 @@ impl DeploymentsApi {
     async fn get(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         id: Path<String>,
     ) -> Result<Json<DeploymentView>, ApiError> {
         Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
@@ -208,6 +198,7 @@ impl DeploymentsApi {
     async fn token(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         address: Path<String>,
     ) -> Result<Json<TokenView>, ApiError> {
         let chain = chain(&app)?;
@@ -219,7 +210,7 @@ impl DeploymentsApi {
     }
 }
 
-async fn deploy(
+pub async fn deploy(
     app: &AppState,
     b: DeploymentBody,
     header_key: Option<String>,

@@ -5,6 +5,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 
 use super::AppState;
+use super::auth::Public;
 use crate::ops::readiness;
 
 #[derive(Tags)]
@@ -54,7 +55,7 @@ impl HealthApi {
     ///
     /// Who may call: anyone (public).
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self) -> Json<Liveness> {
+    async fn health(&self, _public: Public) -> Json<Liveness> {
         Json(Liveness {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -67,7 +68,7 @@ impl HealthApi {
     ///
     /// Who may call: anyone (public).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self, app: Data<&AppState>) -> ReadyResponse {
+    async fn ready(&self, app: Data<&AppState>, _public: Public) -> ReadyResponse {
         let checks = readiness::checks(&app.db, app.chain.as_ref(), &app.settings.get()).await;
         let body = Readiness {
             ready: checks.iter().all(|c| c.ok),

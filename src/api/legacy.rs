@@ -1,21 +1,21 @@
-//! The old server's paths and field names, kept for existing frontends: `POST /mint`,
+//! The old server's paths and field names, kept exactly for existing frontends: `POST /mint`,
 //! `GET /queue/status`, `GET /queue/payer/{address}`, `GET /queue/item/{queueId}`. They run
-//! on the same code as `/v1`; statuses use the old words (`completed` for confirmed, and
-//! `processing` for sent, which the old server did not have).
+//! on the same code as `/v1`; statuses use the old four words (`LegacyMintStatus`). Every
+//! operation here is deprecated in the document: new code should use `/v1`.
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, Tags,
+    ApiResponse, Enum, Object, OpenApi, Tags,
     param::{Header, Path},
     payload::Json,
 };
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{Access, MaybeKey, Read};
+use super::auth::{Access, MaybeKey, Public, Read};
 use super::error::{ApiError, ErrorBody, parse_uuid};
-use super::mint_views::{MintView, PaymentTypeDto};
+use super::mint_views::{MintStatus, MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
 use super::x402::{X402Error, X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
@@ -25,8 +25,34 @@ use crate::store::workflows::{self, ListFilter};
 
 #[derive(Tags)]
 pub enum LegacyTag {
-    /// The old server's endpoints, unchanged for existing frontends. New code should use `/v1`.
+    /// The old server's endpoints, unchanged for existing frontends (deprecated: new code should
+    /// use `/v1`).
     Legacy,
+}
+
+/// A mint's status in the old server's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LegacyMintStatus {
+    /// Queued: waiting for its batch, or for its payment to settle.
+    Pending,
+    /// In a batch whose transaction is being prepared, sent or confirmed.
+    Processing,
+    /// Minted: its batch is confirmed.
+    Completed,
+    /// Failed or cancelled: it is not minted unless an operator retries it.
+    Failed,
+}
+
+impl From<MintStatus> for LegacyMintStatus {
+    fn from(s: MintStatus) -> Self {
+        match s {
+            MintStatus::AwaitingPayment | MintStatus::Pending => LegacyMintStatus::Pending,
+            MintStatus::Processing | MintStatus::Sent => LegacyMintStatus::Processing,
+            MintStatus::Confirmed => LegacyMintStatus::Completed,
+            MintStatus::Failed | MintStatus::Cancelled => LegacyMintStatus::Failed,
+        }
+    }
 }
 
 /// The old `POST /mint` body.
@@ -109,6 +135,8 @@ pub struct LegacyMintAnswer {
     pub payment_type: PaymentTypeDto,
 }
 
+/// Mints by old status (awaiting payment counts as `pending`, cancelled as `failed`, as their
+/// items say).
 #[derive(Object)]
 pub struct LegacyStats {
     pub pending_count: i64,
@@ -123,7 +151,7 @@ pub struct LegacyStats {
 #[derive(Object)]
 pub struct LegacyBatch {
     pub id: Uuid,
-    pub status: String,
+    pub status: LegacyMintStatus,
     pub mint_count: usize,
     pub tx_hash: Option<String>,
     pub block_number: Option<i64>,
@@ -137,9 +165,9 @@ pub struct LegacyQueueStatus {
     pub stats: LegacyStats,
     #[oai(rename = "recentBatches")]
     pub recent_batches: Vec<LegacyBatch>,
-    /// Longest a mint waits for its batch, ms (`max_batch_wait_ms`).
+    /// Longest a mint waits for its batch, in seconds (`max_batch_wait_ms` / 1000).
     #[oai(rename = "batchInterval")]
-    pub batch_interval: i64,
+    pub batch_interval: f64,
     #[oai(rename = "maxBatchSize")]
     pub max_batch_size: i64,
 }
@@ -149,8 +177,7 @@ pub struct LegacyQueueStatus {
 pub struct LegacyQueueItem {
     pub id: Uuid,
     pub payer_address: String,
-    /// `pending`, `processing`, `completed`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: LegacyMintStatus,
     pub queue_position: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -166,7 +193,7 @@ impl From<MintView> for LegacyQueueItem {
         LegacyQueueItem {
             id: m.id,
             payer_address: m.payer,
-            status: m.status.legacy().to_owned(),
+            status: m.status.into(),
             queue_position: m.queue_position,
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -183,9 +210,34 @@ impl From<MintView> for LegacyQueueItem {
 #[derive(Object)]
 pub struct LegacyPayerQueue {
     pub payer: String,
-    pub count: usize,
     /// The payer's 100 newest mints.
-    pub items: Vec<LegacyQueueItem>,
+    pub requests: Vec<LegacyPayerRequest>,
+}
+
+/// One of a payer's mints, as `GET /queue/payer/{address}` lists it.
+#[derive(Object)]
+pub struct LegacyPayerRequest {
+    pub id: Uuid,
+    pub status: LegacyMintStatus,
+    pub queue_position: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub mint_tx_hash: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl From<MintView> for LegacyPayerRequest {
+    fn from(m: MintView) -> Self {
+        LegacyPayerRequest {
+            id: m.id,
+            status: m.status.into(),
+            queue_position: m.queue_position,
+            created_at: m.created_at,
+            processed_at: m.finished_at,
+            mint_tx_hash: m.tx_hash,
+            error_message: m.error,
+        }
+    }
 }
 
 pub struct LegacyApi;
@@ -199,7 +251,12 @@ impl LegacyApi {
     /// `Idempotency-Key`) is the idempotency key of a keyed request.
     ///
     /// Who may call: anyone, paying; a key with the `mint` scope queues without payment.
-    #[oai(path = "/mint", method = "post", operation_id = "legacy_mint")]
+    #[oai(
+        path = "/mint",
+        method = "post",
+        operation_id = "legacy_mint",
+        deprecated
+    )]
     async fn mint(
         &self,
         app: Data<&AppState>,
@@ -286,7 +343,8 @@ impl LegacyApi {
     #[oai(
         path = "/queue/status",
         method = "get",
-        operation_id = "legacy_queue_status"
+        operation_id = "legacy_queue_status",
+        deprecated
     )]
     async fn status(
         &self,
@@ -296,10 +354,10 @@ impl LegacyApi {
         let q = queue_view(&app).await?;
         Ok(Json(LegacyQueueStatus {
             stats: LegacyStats {
-                pending_count: q.counts.pending,
+                pending_count: q.counts.awaiting_payment + q.counts.pending,
                 processing_count: q.counts.processing + q.counts.sent,
                 completed_count: q.counts.confirmed,
-                failed_count: q.counts.failed,
+                failed_count: q.counts.failed + q.counts.cancelled,
                 oldest_pending: q.oldest_pending_at,
                 unique_payers_pending: q.unique_payers_pending,
             },
@@ -308,11 +366,7 @@ impl LegacyApi {
                 .into_iter()
                 .map(|b| LegacyBatch {
                     id: b.id,
-                    status: if b.state == "confirmed" {
-                        "completed".into()
-                    } else {
-                        b.state
-                    },
+                    status: MintStatus::from_parts(&b.status, &b.state).into(),
                     mint_count: b.size,
                     tx_hash: b.tx_hash,
                     block_number: b.block_number,
@@ -320,7 +374,7 @@ impl LegacyApi {
                     completed_at: b.finished_at,
                 })
                 .collect(),
-            batch_interval: q.settings.max_batch_wait_ms,
+            batch_interval: q.settings.max_batch_wait_ms as f64 / 1000.0,
             max_batch_size: q.settings.max_batch_size,
         }))
     }
@@ -331,11 +385,13 @@ impl LegacyApi {
     #[oai(
         path = "/queue/payer/:address",
         method = "get",
-        operation_id = "legacy_queue_payer"
+        operation_id = "legacy_queue_payer",
+        deprecated
     )]
     async fn payer(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         address: Path<String>,
     ) -> Result<Json<LegacyPayerQueue>, ApiError> {
         let payer = address_key(parse_address("address", &address.0)?);
@@ -346,29 +402,27 @@ impl LegacyApi {
             ..Default::default()
         };
         let rows = workflows::list(&app.read_db, &filter).await?;
-        let items: Vec<LegacyQueueItem> = rows
+        let requests = rows
             .into_iter()
             .map(|m| MintView::new(m, None).into())
             .collect();
-        Ok(Json(LegacyPayerQueue {
-            payer,
-            count: items.len(),
-            items,
-        }))
+        Ok(Json(LegacyPayerQueue { payer, requests }))
     }
 
     /// One queue item (old shape).
     ///
     /// Who may call: anyone (public).
     #[oai(
-        path = "/queue/item/:queue_id",
+        path = "/queue/item/:queueId",
         method = "get",
-        operation_id = "legacy_queue_item"
+        operation_id = "legacy_queue_item",
+        deprecated
     )]
     async fn item(
         &self,
         app: Data<&AppState>,
-        queue_id: Path<String>,
+        _public: Public,
+        #[oai(name = "queueId")] queue_id: Path<String>,
     ) -> Result<Json<LegacyQueueItem>, ApiError> {
         let id = parse_uuid("queueId", &queue_id.0)?;
         Ok(Json(find_mint(&app, id).await?.into()))

@@ -1,36 +1,64 @@
-//! The old server's payment paths, kept for existing frontends: `GET /api/payment/{id}`,
-//! `GET /api/payment-stats` and `POST /api/x402-batch-mint`. A failed payment is
-//! `confirmation_failed` here, as it was there.
+//! The old server's payment and deployment paths, kept for existing frontends:
+//! `GET /api/payment/{id}`, `GET /api/payment-stats`, `POST /api/x402-batch-mint` and
+//! `POST /api/deploy`. Statuses use the old words (`LegacyPaymentStatus`). Every operation here
+//! is deprecated in the document and tagged `Legacy`: new code should use `/v1` and `/x402`.
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::{
-    Object, OpenApi, Tags,
+    Enum, Object, OpenApi,
     param::{Header, Path},
     payload::Json,
 };
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{Access, Read};
+use super::auth::{Access, Public, Read};
+use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
 use super::error::{ApiError, parse_uuid};
-use super::payments::find;
+use super::legacy::LegacyTag;
+use super::payments::{PaymentView, find};
 use super::workflows::shown_status;
 use super::x402::{X402Error, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
-#[derive(Tags)]
-pub enum LegacyPaymentsTag {
-    /// The old server's payment endpoints, unchanged for existing frontends.
-    LegacyPayments,
+/// A payment's status in the old server's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LegacyPaymentStatus {
+    /// Accepted; its settlement is being checked.
+    Pending,
+    /// Its settlement transaction is being submitted.
+    Processing,
+    /// Its settlement transaction is sent, waiting for its confirmations.
+    Sent,
+    /// Settled: what it paid for goes ahead.
+    Completed,
+    /// Ended (failed, or cancelled by an operator) before any settlement was sent.
+    Failed,
+    /// Ended after its settlement was sent: it reverted or never landed.
+    ConfirmationFailed,
+}
+
+impl From<&PaymentView> for LegacyPaymentStatus {
+    fn from(p: &PaymentView) -> Self {
+        match p.status.as_str() {
+            "pending" => LegacyPaymentStatus::Pending,
+            "processing" => LegacyPaymentStatus::Processing,
+            "sent" => LegacyPaymentStatus::Sent,
+            "confirmed" => LegacyPaymentStatus::Completed,
+            // `failed` or `cancelled`: whether a settlement had been sent tells them apart.
+            _ if p.tx_hash.is_some() => LegacyPaymentStatus::ConfirmationFailed,
+            _ => LegacyPaymentStatus::Failed,
+        }
+    }
 }
 
 /// The old payment record.
 #[derive(Object)]
 pub struct LegacyPayment {
     pub id: Uuid,
-    /// `pending`, `processing`, `sent`, `confirmed` or `confirmation_failed`.
-    pub status: String,
+    pub status: LegacyPaymentStatus,
     pub payment_type: String,
     pub payer_address: Option<String>,
     pub amount: Option<String>,
@@ -47,7 +75,8 @@ pub struct LegacyPaymentAnswer {
     pub payment: LegacyPayment,
 }
 
-/// Payments by status (every status, zero included).
+/// Payments by status (every status, zero included): `confirmed` are the `completed` ones, and
+/// `confirmation_failed` counts every payment that ended without settling.
 #[derive(Object, Default)]
 pub struct LegacyPaymentStats {
     pub total: i64,
@@ -60,7 +89,7 @@ pub struct LegacyPaymentStats {
 
 pub struct LegacyPaymentsApi;
 
-#[OpenApi(tag = "LegacyPaymentsTag::LegacyPayments")]
+#[OpenApi(tag = "LegacyTag::Legacy")]
 impl LegacyPaymentsApi {
     /// One payment (old shape).
     ///
@@ -68,11 +97,13 @@ impl LegacyPaymentsApi {
     #[oai(
         path = "/api/payment/:id",
         method = "get",
-        operation_id = "legacy_payment"
+        operation_id = "legacy_payment",
+        deprecated
     )]
     async fn payment(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         id: Path<String>,
     ) -> Result<Json<LegacyPaymentAnswer>, ApiError> {
         let p = find(&app, parse_uuid("id", &id.0)?).await?;
@@ -80,7 +111,7 @@ impl LegacyPaymentsApi {
             success: true,
             payment: LegacyPayment {
                 id: p.id,
-                status: legacy_status(&p.status).to_owned(),
+                status: (&p).into(),
                 payment_type: p.payment_type,
                 payer_address: p.payer,
                 amount: p.amount,
@@ -99,7 +130,8 @@ impl LegacyPaymentsApi {
     #[oai(
         path = "/api/payment-stats",
         method = "get",
-        operation_id = "legacy_payment_stats"
+        operation_id = "legacy_payment_stats",
+        deprecated
     )]
     async fn stats(
         &self,
@@ -114,7 +146,7 @@ impl LegacyPaymentsApi {
             .iter()
             .filter(|c| c.kind == PAYMENT)
         {
-            let slot = match legacy_status(shown_status(&c.status, &c.state)) {
+            let slot = match shown_status(&c.status, &c.state) {
                 "pending" => &mut stats.pending,
                 "processing" => &mut stats.processing,
                 "sent" => &mut stats.sent,
@@ -133,22 +165,83 @@ impl LegacyPaymentsApi {
     #[oai(
         path = "/api/x402-batch-mint",
         method = "post",
-        operation_id = "legacy_x402_batch_mint"
+        operation_id = "legacy_x402_batch_mint",
+        deprecated
     )]
     async fn x402_batch_mint(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         req: &Request,
         body: Json<X402MintBody>,
         #[oai(name = "PAYMENT-SIGNATURE")] signature: Header<Option<String>>,
     ) -> Result<X402Response, X402Error> {
         Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
+
+    /// Deploy a new MintToken (the old path of `POST /v1/deployments`).
+    ///
+    /// Who may call: anyone (public).
+    #[oai(
+        path = "/api/deploy",
+        method = "post",
+        operation_id = "legacy_deploy",
+        deprecated
+    )]
+    async fn deploy(
+        &self,
+        app: Data<&AppState>,
+        _public: Public,
+        body: Json<DeploymentBody>,
+        #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
+    ) -> Result<DeploymentResponse, ApiError> {
+        deploy(&app, body.0, key.0).await
+    }
 }
 
-fn legacy_status(state: &str) -> &str {
-    match state {
-        "failed" => "confirmation_failed",
-        other => other,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(status: &str, tx_hash: Option<&str>) -> PaymentView {
+        PaymentView {
+            id: Uuid::nil(),
+            status: status.into(),
+            payment_type: "gasless".into(),
+            payer: None,
+            pay_to: None,
+            asset: None,
+            amount: None,
+            tx_hash: tx_hash.map(str::to_owned),
+            block_number: None,
+            error: None,
+            mint_ids: Vec::new(),
+            deployment_id: None,
+            existing: false,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn old_payment_statuses() {
+        use LegacyPaymentStatus::*;
+        let sent = Some("0xabc");
+        for (status, tx_hash, old) in [
+            ("pending", None, Pending),
+            ("processing", None, Processing),
+            ("sent", sent, Sent),
+            ("confirmed", sent, Completed),
+            ("failed", None, Failed),
+            ("cancelled", None, Failed),
+            ("failed", sent, ConfirmationFailed),
+            ("cancelled", sent, ConfirmationFailed),
+        ] {
+            assert_eq!(
+                LegacyPaymentStatus::from(&view(status, tx_hash)),
+                old,
+                "{status} with {tx_hash:?}"
+            );
+        }
     }
 }

@@ -154,7 +154,7 @@ mod tests {
     fn templates_come_from_the_spec_with_colon_params() {
         let m = HttpMetrics::new(&super::super::spec_json());
         assert_eq!(m.templates["get_mint"], "/v1/mints/:id");
-        assert_eq!(m.templates["legacy_queue_item"], "/queue/item/:queue_id");
+        assert_eq!(m.templates["legacy_queue_item"], "/queue/item/:queueId");
         assert_eq!(m.templates["create_mint"], "/v1/mints");
     }
 }

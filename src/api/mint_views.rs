@@ -60,17 +60,6 @@ impl MintStatus {
             MintStatus::Cancelled => (None, Status::Cancelled),
         }
     }
-
-    /// The old server's word for it (`completed` for confirmed; it had no `sent`).
-    pub fn legacy(self) -> &'static str {
-        match self {
-            MintStatus::AwaitingPayment | MintStatus::Pending => "pending",
-            MintStatus::Processing | MintStatus::Sent => "processing",
-            MintStatus::Confirmed => "completed",
-            MintStatus::Failed => "failed",
-            MintStatus::Cancelled => "cancelled",
-        }
-    }
 }
 
 /// How a mint was paid for.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::admission::KeyQuota;
-use super::auth::{Access, Caller, Mint, Read};
+use super::auth::{Access, Caller, Mint, Public, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::time::opt_from_ms;
@@ -29,7 +29,9 @@ pub enum MintsTag {
 
 /// A request to mint.
 #[derive(Clone, Debug, Object)]
-#[oai(rename_all = "camelCase", example)]
+// Absent fields are left out of the example rather than shown as `null`, which the schema
+// does not declare.
+#[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct MintBody {
     /// Who paid (0x address).
     pub payer: String,
@@ -175,6 +177,7 @@ impl MintsApi {
     async fn get(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         id: Path<String>,
     ) -> Result<Json<MintView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;

@@ -26,7 +26,7 @@ pub mod workflows;
 pub mod x402;
 
 use poem::{Endpoint, EndpointExt, Route, get, middleware::Tracing};
-use poem_openapi::OpenApiService;
+use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject};
 use sea_orm::DatabaseConnection;
 
 use crate::chain::Chain;
@@ -115,6 +115,14 @@ fn service() -> OpenApiService<Apis, ()> {
         "Durable workflows for token mints, USDC payments and token deployments. Every request \
          becomes a persisted workflow; operators inspect and act on them here. Errors are \
          `{code, message}` JSON with a stable `code`.",
+    )
+    .license(LicenseObject::new("MIT").url("https://opensource.org/license/mit"))
+    .contact(ContactObject::new().name("mintflow maintainers"))
+    // The relative server is whichever one serves this document, so Swagger UI's "Try it out"
+    // calls the server it was opened on; the second is what `mintflow dev` listens on.
+    .server(ServerObject::new("/").description("The server that serves this document"))
+    .server(
+        ServerObject::new("http://127.0.0.1:4021").description("`mintflow dev` on this machine"),
     )
 }
 

@@ -13,7 +13,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{Access, Read};
+use super::auth::{Access, Public, Read};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
@@ -203,6 +203,7 @@ impl PaymentsApi {
     async fn create(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         body: Json<PaymentBody>,
     ) -> Result<PaymentResponse, ApiError> {
         let chain = chain(&app)?;
@@ -326,6 +327,7 @@ impl PaymentsApi {
     async fn get(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         id: Path<String>,
     ) -> Result<Json<PaymentView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;

@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::J
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::Public;
 use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, ErrorBody};
 use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
@@ -119,6 +120,7 @@ impl X402Api {
     async fn mint(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         req: &Request,
         body: Json<X402MintBody>,
         /// base64(JSON PaymentPayload).
@@ -137,6 +139,7 @@ impl X402Api {
     async fn deploy(
         &self,
         app: Data<&AppState>,
+        _public: Public,
         req: &Request,
         body: Json<TokenSpec>,
         /// base64(JSON PaymentPayload).

@@ -135,7 +135,7 @@ mod tests {
         assert_eq!(r.operation(&Method::GET, "/nowhere"), None);
         assert_eq!(
             r.pattern("/queue/item/7").as_deref(),
-            Some("/queue/item/:queue_id")
+            Some("/queue/item/:queueId")
         );
     }
 
