@@ -30,17 +30,16 @@ pub enum LegacyTag {
     Legacy,
 }
 
-/// A mint's status in the old server's words.
+/// A mint's status in the old server's words: `pending` (queued, waiting for its batch or for
+/// its payment to settle), `processing` (in a batch whose transaction is being prepared or is
+/// waiting for its confirmations), `completed` (minted: its batch is confirmed), `failed`
+/// (failed or cancelled: not minted unless an operator retries it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum LegacyMintStatus {
-    /// Queued: waiting for its batch, or for its payment to settle.
     Pending,
-    /// In a batch whose transaction is being prepared, sent or confirmed.
     Processing,
-    /// Minted: its batch is confirmed.
     Completed,
-    /// Failed or cancelled: it is not minted unless an operator retries it.
     Failed,
 }
 

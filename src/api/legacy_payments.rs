@@ -22,21 +22,19 @@ use super::workflows::shown_status;
 use super::x402::{X402Error, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
-/// A payment's status in the old server's words.
+/// A payment's status in the old server's words: `pending` (accepted, its settlement being
+/// checked), `processing` (its settlement transaction being submitted), `sent` (waiting for
+/// the settlement's confirmations), `completed` (settled: what it paid for goes ahead), `failed`
+/// (ended, failed or cancelled, before any settlement was sent), `confirmation_failed` (ended
+/// after its settlement was sent: it reverted or never landed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum LegacyPaymentStatus {
-    /// Accepted; its settlement is being checked.
     Pending,
-    /// Its settlement transaction is being submitted.
     Processing,
-    /// Its settlement transaction is sent, waiting for its confirmations.
     Sent,
-    /// Settled: what it paid for goes ahead.
     Completed,
-    /// Ended (failed, or cancelled by an operator) before any settlement was sent.
     Failed,
-    /// Ended after its settlement was sent: it reverted or never landed.
     ConfirmationFailed,
 }
 
