@@ -149,6 +149,8 @@ impl LegacyPaymentsApi {
 fn legacy_status(state: &str) -> &str {
     match state {
         "failed" => "confirmation_failed",
+        // The old shape has no `checking`: the settlement is still on its way.
+        "checking" => "sent",
         other => other,
     }
 }
