@@ -41,6 +41,7 @@ use crate::store::workflows::Status;
 pub mod custom;
 mod front_run;
 mod receipt;
+pub mod shown;
 
 pub const PAYMENT: &str = "payment";
 
