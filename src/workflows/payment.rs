@@ -183,7 +183,8 @@ impl Workflow for Payment {
         match state {
             PaymentState::Pending => match data.settlement() {
                 Some(call) => {
-                    // Before the simulation: a spending it sees is at or before this block.
+                    // Read before the simulation, so that a spending it sees is at or before
+                    // about this block: `checking` searches from a margin before it.
                     let head = self.chain.head().await;
                     let head = head.map_err(|e| StepError::Transient(e.to_string()))?;
                     data.checked_block = Some(head);
