@@ -106,7 +106,7 @@ async fn stranded_nothing(stack: &Stack, id: &str, status: &str, children: &[(&s
     assert_eq!(p["status"], status, "{p}");
     let (_, old) = stack.get(&format!("/api/payment/{id}")).await;
     assert_ne!(old["payment"]["status"], "pending", "{old}");
-    for live in ["pending", "processing", "sent"] {
+    for live in ["pending", "processing", "sent", "checking"] {
         let (_, page) = stack.get(&format!("/v1/payments?status={live}")).await;
         assert!(
             page["items"].as_array().unwrap().is_empty(),

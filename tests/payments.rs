@@ -302,7 +302,12 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
         (p["status"] == "failed").then_some(p)
     })
     .await;
-    assert!(p["error"].as_str().unwrap().contains("reverted"), "{p}");
+    let error = p["error"].as_str().unwrap();
+    assert!(error.contains("reverted"), "{p}");
+    assert!(
+        error.contains("the payer cancelled the authorization in 0x"),
+        "{p}"
+    );
     let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
     assert_eq!(m["status"], "cancelled", "{m}");
     let (_, h) = stack.get(&format!("/v1/workflows/{mint}/history")).await;

@@ -264,6 +264,8 @@ fn authorization_payment(kind: PaymentKind, nonce: B256) -> PaymentData {
         tx_id: None,
         tx_hash: None,
         block: None,
+        checked_block: None,
+        settlement_error: None,
     }
 }
 

@@ -24,7 +24,7 @@ use crate::workflows::payment::PAYMENT;
 
 /// A payment's status in the old server's words: `pending` (accepted, its settlement being
 /// checked), `processing` (its settlement transaction being submitted), `sent` (waiting for
-/// the settlement's confirmations), `completed` (settled: what it paid for goes ahead), `failed`
+/// the settlement's confirmations, or checking who used the authorization), `completed` (settled: what it paid for goes ahead), `failed`
 /// (ended, failed or cancelled, before any settlement was sent), `confirmation_failed` (ended
 /// after its settlement was sent: it reverted or never landed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -43,7 +43,8 @@ impl From<&PaymentView> for LegacyPaymentStatus {
         match p.status.as_str() {
             "pending" => LegacyPaymentStatus::Pending,
             "processing" => LegacyPaymentStatus::Processing,
-            "sent" => LegacyPaymentStatus::Sent,
+            // The old shape has no `checking`: the settlement is still on its way.
+            "sent" | "checking" => LegacyPaymentStatus::Sent,
             "confirmed" => LegacyPaymentStatus::Completed,
             // `failed` or `cancelled`: whether a settlement had been sent tells them apart.
             _ if p.tx_hash.is_some() => LegacyPaymentStatus::ConfirmationFailed,
@@ -147,7 +148,7 @@ impl LegacyPaymentsApi {
             let slot = match shown_status(&c.status, &c.state) {
                 "pending" => &mut stats.pending,
                 "processing" => &mut stats.processing,
-                "sent" => &mut stats.sent,
+                "sent" | "checking" => &mut stats.sent,
                 "confirmed" => &mut stats.confirmed,
                 _ => &mut stats.confirmation_failed,
             };
@@ -229,6 +230,7 @@ mod tests {
             ("pending", None, Pending),
             ("processing", None, Processing),
             ("sent", sent, Sent),
+            ("checking", sent, Sent),
             ("confirmed", sent, Completed),
             ("failed", None, Failed),
             ("cancelled", None, Failed),

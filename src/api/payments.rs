@@ -92,8 +92,10 @@ pub struct PaymentBody {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
-    /// `pending`, `processing`, `sent`, `confirmed`, `failed` or `cancelled` (by an
-    /// operator). A payment that ends without confirming never shows `pending`.
+    /// `pending`, `processing`, `sent`, `checking` (the settlement did not land: whether
+    /// someone else's transaction used the authorization and paid is being checked),
+    /// `confirmed`, `failed` or `cancelled` (by an operator). A payment that ends without
+    /// confirming never shows `pending`.
     pub status: String,
     pub payment_type: String,
     pub payer: Option<String>,
@@ -131,6 +133,9 @@ pub enum PaymentStatus {
     Pending,
     Processing,
     Sent,
+    /// The settlement did not land; whether the authorization paid through someone else's
+    /// transaction is being checked.
+    Checking,
     Confirmed,
     Failed,
     /// Cancelled by an operator.
@@ -149,6 +154,7 @@ impl PaymentStatus {
             PaymentStatus::Pending => live("pending"),
             PaymentStatus::Processing => live("processing"),
             PaymentStatus::Sent => live("sent"),
+            PaymentStatus::Checking => live("checking"),
             PaymentStatus::Confirmed => ListFilter {
                 state: Some("confirmed".into()),
                 ..filter
@@ -370,6 +376,8 @@ pub async fn authorized(
         tx_id: None,
         tx_hash: None,
         block: None,
+        checked_block: None,
+        settlement_error: None,
     };
     // An authorization accepted before is answered by `place` (the same payment, or a
     // conflict), even after its settlement used the nonce on chain.

@@ -18,6 +18,7 @@ use super::time::{from_ms, opt_from_ms};
 use crate::store::entity::workflow;
 use crate::store::timeline::{self, Related, Timeline};
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
+use crate::workflows::payment;
 
 /// What a domain view (payment, deployment) shows as its status: the domain state, unless the
 /// engine ended the workflow otherwise. A payment the engine gave up on in `pending` is
@@ -70,7 +71,8 @@ pub struct Workflow {
     pub status: String,
     /// The kind's own state (`pending`, `sent`, `confirmed`, ...).
     pub state: String,
-    /// The typed checkpoint data of its kind.
+    /// The typed checkpoint data of its kind. A payment's signed authorization is left out
+    /// until the payment is confirmed: whoever holds it could submit it first.
     pub data: Json_,
     pub schema_version: i32,
     pub priority: i16,
@@ -98,10 +100,10 @@ impl From<workflow::Model> for Workflow {
     fn from(m: workflow::Model) -> Self {
         Workflow {
             id: m.id,
+            data: payment::shown::checkpoint(&m.kind, &m.state, m.data),
             kind: m.kind,
             status: m.status,
             state: m.state,
-            data: m.data,
             schema_version: m.schema_version,
             priority: m.priority,
             attempt: m.attempt,

@@ -6,6 +6,7 @@
 //! receipts to `confirmations` depth, re-broadcasts dropped or reorged transactions from their
 //! stored bytes and replaces stuck ones with higher fees at the same nonce. Owners are woken
 //! with the outcome.
+pub mod authorization;
 pub mod contracts;
 pub mod deploy;
 pub mod error;
@@ -392,6 +393,15 @@ impl Chain {
                 Some(reason) => ChainError::Reverted(reason),
                 None => rpc("gas estimate", e),
             })
+    }
+
+    /// The node's newest block number.
+    pub async fn head(&self) -> Result<u64, ChainError> {
+        self.inner
+            .provider
+            .get_block_number()
+            .await
+            .map_err(|e| rpc("the head block", e))
     }
 
     /// The unsigned request for `call`, from the signer.

@@ -7,7 +7,10 @@
 //! workflow keys reserves each authorization once. `pending` simulates the settlement (the
 //! nonce unused, the balance there, the signature valid for the token); `processing` submits
 //! `transferWithAuthorization` to the transaction pipeline under the key `payment:{id}`; `sent`
-//! is woken when it is final. Confirmed: the mints go to `pending` (the batcher takes them) in
+//! is woken when it is final. A settlement that reverts (simulated or mined) or cannot land goes
+//! to `checking`: anyone holding the signed authorization can submit it before us, and then the
+//! payer's funds reached us through their transaction (`front_run`). Confirmed (by our
+//! settlement or theirs): the mints go to `pending` (the batcher takes them) in
 //! the payment's checkpoint transaction. Ended otherwise (its step failed it, the engine gave
 //! up retrying, an operator cancelled it): the engine cancels them in that transaction, with
 //! the reason, and an operator's retry puts them back (`store::held`).
@@ -36,7 +39,9 @@ use crate::store::receipts::Reserved;
 use crate::store::workflows::Status;
 
 pub mod custom;
+mod front_run;
 mod receipt;
+pub mod shown;
 
 pub const PAYMENT: &str = "payment";
 
@@ -49,6 +54,9 @@ pub enum PaymentState {
     Processing,
     /// The settlement transaction is with the sender.
     Sent,
+    /// The settlement reverted or could not land: whether the authorization paid us through
+    /// someone else's transaction is being checked.
+    Checking,
     Confirmed,
     Failed,
 }
@@ -93,6 +101,14 @@ pub struct PaymentData {
     pub tx_hash: Option<String>,
     #[serde(default)]
     pub block: Option<i64>,
+    /// The head block when the settlement was simulated: the authorization was unused at
+    /// intake, shortly before, so whoever spent it did so after about this block.
+    /// (Skipped when absent: the creation fingerprint of a payment must not change.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_block: Option<u64>,
+    /// Why the settlement did not land, while `checking`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement_error: Option<String>,
 }
 
 /// The parts of an EIP-3009 authorization beyond payer, payee and amount.
@@ -166,11 +182,21 @@ impl Workflow for Payment {
     ) -> Result<PaymentStep, StepError> {
         match state {
             PaymentState::Pending => match data.settlement() {
-                Some(call) => match self.chain.estimate(&call).await {
-                    Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
-                    Err(ChainError::Reverted(reason)) => Ok(fail(data, reason)),
-                    Err(e) => Err(StepError::Transient(e.to_string())),
-                },
+                Some(call) => {
+                    // Read before the simulation, so that a spending it sees is at or before
+                    // about this block: `checking` searches from a margin before it.
+                    let head = self.chain.head().await;
+                    let head = head.map_err(|e| StepError::Transient(e.to_string()))?;
+                    data.checked_block = Some(head);
+                    match self.chain.estimate(&call).await {
+                        Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
+                        Err(ChainError::Reverted(reason)) => Ok(front_run::unlanded(
+                            data,
+                            format!("the settlement would revert: {reason}"),
+                        )),
+                        Err(e) => Err(StepError::Transient(e.to_string())),
+                    }
+                }
                 None => self.check_transfer(ctx, data).await,
             },
             PaymentState::Processing => {
@@ -194,7 +220,10 @@ impl Workflow for Payment {
                         Ok(Step::new(Transition::Wait(PaymentState::Sent), data)
                             .with_detail(detail))
                     }
-                    Err(ChainError::Reverted(reason)) => Ok(fail(data, reason)),
+                    Err(ChainError::Reverted(reason)) => Ok(front_run::unlanded(
+                        data,
+                        format!("the settlement would revert: {reason}"),
+                    )),
                     Err(e) => Err(StepError::Transient(e.to_string())),
                 }
             }
@@ -209,14 +238,17 @@ impl Workflow for Payment {
                     TxOutcome::Confirmed { hash, block, .. } => {
                         self.check_settled(ctx, data, hash, block).await
                     }
-                    TxOutcome::Reverted { reason, .. } => {
-                        Ok(fail(data, format!("settlement reverted: {reason}")))
-                    }
-                    TxOutcome::Failed { reason } => {
-                        Ok(fail(data, format!("settlement could not land: {reason}")))
-                    }
+                    TxOutcome::Reverted { reason, .. } => Ok(front_run::unlanded(
+                        data,
+                        format!("settlement reverted: {reason}"),
+                    )),
+                    TxOutcome::Failed { reason } => Ok(front_run::unlanded(
+                        data,
+                        format!("settlement could not land: {reason}"),
+                    )),
                 }
             }
+            PaymentState::Checking => self.check_spent(ctx, data).await,
             PaymentState::Confirmed => Ok(Step::complete(state, data)),
             PaymentState::Failed => Err(StepError::Permanent(
                 "a failed payment is not settled again; the payer signs a new authorization".into(),

@@ -69,5 +69,7 @@ pub async fn transferred(
         tx_id: None,
         tx_hash: None,
         block: None,
+        checked_block: None,
+        settlement_error: None,
     })
 }

@@ -70,6 +70,8 @@ mod tests {
             tx_id: None,
             tx_hash: None,
             block: None,
+            checked_block: None,
+            settlement_error: None,
         }
     }
 

@@ -1,0 +1,252 @@
+//! A settlement that did not land (its simulation or its transaction reverted, or it could
+//! not be mined) may have lost a race: anyone holding the payer's signed authorization can
+//! submit it first, and then the payer's funds reached us through their transaction. Such a
+//! payment is paid: it confirms with the hash that moved the funds, and its children proceed.
+//! An authorization the payer cancelled (`cancelAuthorization`) paid nothing: the payment
+//! fails.
+//!
+//! The search for the spending transaction is bounded: from the block at which the settlement
+//! was first simulated (`checked_block`), less a margin for the time since the intake's own
+//! simulation, and at most `MAX_SEARCH_BLOCKS` back from the head.
+use alloy::primitives::B256;
+use serde_json::json;
+
+use super::{Payment, PaymentData, PaymentState, PaymentStep, fail, paid};
+use crate::chain::authorization::{AuthorizationFate, Spending, Spent};
+use crate::engine::{Step, StepCtx, StepError};
+
+/// Blocks searched before `checked_block`: the authorization was unused when the payment was
+/// accepted, at most this long before its first step read the head (1,000 blocks: over half an
+/// hour at 2 s blocks).
+const MARGIN_BLOCKS: u64 = 1_000;
+/// The most blocks searched back from the head, whatever `checked_block` says (a payment whose
+/// checkpoint predates it, or one that waited very long).
+const MAX_SEARCH_BLOCKS: u64 = 50_000;
+
+/// The first block to search for the spending transaction, the head being `head`.
+fn search_from(checked_block: Option<u64>, head: u64) -> u64 {
+    let floor = head.saturating_sub(MAX_SEARCH_BLOCKS);
+    checked_block
+        .map_or(floor, |b| b.saturating_sub(MARGIN_BLOCKS))
+        .clamp(floor, head)
+}
+
+impl Payment {
+    /// The settlement did not land: the authorization may have paid us all the same, through
+    /// someone else's transaction. A step of its own, so that what the chain says is read
+    /// again after a crash and acted on in one checkpoint.
+    pub(super) async fn check_spent(
+        &self,
+        ctx: &StepCtx,
+        data: PaymentData,
+    ) -> Result<PaymentStep, StepError> {
+        let nonce = data
+            .authorization
+            .as_ref()
+            .map(|a| a.nonce)
+            .ok_or_else(|| {
+                StepError::Permanent("checking a payment without an authorization".into())
+            })?;
+        let checked = data.checked_block;
+        let fate = self
+            .chain
+            .authorization_fate(data.asset, data.payer, nonce, |head| {
+                search_from(checked, head)
+            })
+            .await
+            .map_err(|e| StepError::Transient(e.to_string()))?;
+        let confirmations = ctx.settings.confirmations.max(0) as u64;
+        match verdict(&fate, &data, confirmations) {
+            Verdict::Paid { tx, block } => Ok(paid(ctx, data, format!("{tx:#x}"), block as i64)),
+            Verdict::Unpaid(reason) => Ok(fail(data, reason)),
+            Verdict::Unknown(why) => Err(StepError::Transient(why)),
+        }
+    }
+}
+
+/// The settlement did not land, for `reason`: the next step checks whether the authorization
+/// paid us anyway.
+pub(super) fn unlanded(mut data: PaymentData, reason: String) -> PaymentStep {
+    let detail = json!({ "error": reason });
+    data.settlement_error = Some(reason);
+    Step::next(PaymentState::Checking, data).with_detail(detail)
+}
+
+/// What the payment becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The authorization paid us in `tx`, deep enough: confirmed with it.
+    Paid { tx: B256, block: u64 },
+    /// Nothing paid us: the payment fails with this reason.
+    Unpaid(String),
+    /// Not known yet: ask again later (a transient step error).
+    Unknown(String),
+}
+
+/// Decides from what became of the authorization (`fate`) and the `confirmations` a
+/// transaction needs. `data.settlement_error` says why our settlement did not land.
+fn verdict(fate: &AuthorizationFate, data: &PaymentData, confirmations: u64) -> Verdict {
+    let ours = data
+        .settlement_error
+        .as_deref()
+        .unwrap_or("the settlement did not land");
+    let spending = match fate {
+        // Nobody used it: our settlement failed on its own (a short balance, an expiry...).
+        AuthorizationFate::Unused => return Verdict::Unpaid(ours.to_owned()),
+        AuthorizationFate::NotFound { from, to } => {
+            return Verdict::Unknown(format!(
+                "{ours}; the token says the authorization is spent, but no log of it is in \
+                 blocks {from} to {to} yet"
+            ));
+        }
+        AuthorizationFate::Spent(s) => s,
+    };
+    let Spending {
+        how,
+        tx,
+        block,
+        depth,
+    } = spending;
+    match how {
+        Spent::Canceled => Verdict::Unpaid(format!(
+            "{ours}; the payer cancelled the authorization in {tx:#x}: nothing was paid"
+        )),
+        Spent::Used { .. } if *depth < confirmations => Verdict::Unknown(format!(
+            "the authorization was used in {tx:#x}, {depth} blocks deep; waiting for \
+             {confirmations}"
+        )),
+        Spent::Used { transfer } => match transfer {
+            Some(t) if t.from == data.payer && t.to == data.pay_to && t.value >= data.amount => {
+                Verdict::Paid {
+                    tx: *tx,
+                    block: *block,
+                }
+            }
+            moved => Verdict::Unpaid(format!(
+                "{ours}; the authorization was used in {tx:#x}, which did not pay {} from {:#x} \
+                 to {:#x} (it moved {moved:?})",
+                data.amount, data.payer, data.pay_to
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, Bytes, U256};
+
+    use super::*;
+    use crate::chain::transfer::Transfer;
+    use crate::workflows::payment::{PaymentKind, SignedAuthorization};
+
+    const PAYER: Address = Address::repeat_byte(1);
+    const US: Address = Address::repeat_byte(2);
+    const TX: B256 = B256::repeat_byte(9);
+
+    fn data() -> PaymentData {
+        PaymentData {
+            kind: PaymentKind::Gasless,
+            asset: Address::repeat_byte(0xAA),
+            payer: PAYER,
+            pay_to: US,
+            amount: U256::from(100),
+            authorization: Some(SignedAuthorization {
+                valid_after: U256::ZERO,
+                valid_before: U256::from(u64::MAX),
+                nonce: B256::repeat_byte(7),
+                signature: Bytes::new(),
+            }),
+            transfer_tx: None,
+            tx_id: None,
+            tx_hash: None,
+            block: None,
+            checked_block: Some(5_000),
+            settlement_error: Some("settlement reverted: AuthorizationUsedOrCanceled".into()),
+        }
+    }
+
+    fn spent(how: Spent, depth: u64) -> AuthorizationFate {
+        AuthorizationFate::Spent(Spending {
+            how,
+            tx: TX,
+            block: 42,
+            depth,
+        })
+    }
+
+    fn used(from: Address, to: Address, value: u64) -> Spent {
+        Spent::Used {
+            transfer: Some(Transfer {
+                from,
+                to,
+                value: U256::from(value),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_use_that_paid_us_confirms_with_its_transaction() {
+        let v = verdict(&spent(used(PAYER, US, 100), 1), &data(), 1);
+        assert_eq!(v, Verdict::Paid { tx: TX, block: 42 });
+    }
+
+    #[test]
+    fn a_use_waits_until_deep_enough() {
+        let v = verdict(&spent(used(PAYER, US, 100), 0), &data(), 1);
+        assert!(matches!(v, Verdict::Unknown(why) if why.contains("0 blocks deep")));
+    }
+
+    #[test]
+    fn a_cancellation_paid_nothing() {
+        let Verdict::Unpaid(why) = verdict(&spent(Spent::Canceled, 0), &data(), 1) else {
+            panic!("a cancelled authorization must fail the payment");
+        };
+        assert!(why.contains("settlement reverted"), "{why}");
+        assert!(
+            why.contains("the payer cancelled the authorization"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_use_that_did_not_pay_us_the_amount_fails() {
+        let other = Address::repeat_byte(3);
+        for how in [
+            used(PAYER, US, 99),
+            used(PAYER, other, 100),
+            used(other, US, 100),
+            Spent::Used { transfer: None },
+        ] {
+            let v = verdict(&spent(how.clone(), 5), &data(), 1);
+            assert!(
+                matches!(&v, Verdict::Unpaid(why) if why.contains("did not pay")),
+                "{how:?}: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unused_authorization_fails_with_our_own_reason() {
+        assert_eq!(
+            verdict(&AuthorizationFate::Unused, &data(), 1),
+            Verdict::Unpaid("settlement reverted: AuthorizationUsedOrCanceled".into())
+        );
+    }
+
+    #[test]
+    fn a_spent_authorization_without_its_log_is_asked_again() {
+        let fate = AuthorizationFate::NotFound { from: 4, to: 9 };
+        assert!(matches!(verdict(&fate, &data(), 1), Verdict::Unknown(_)));
+    }
+
+    #[test]
+    fn the_search_starts_a_margin_before_the_simulation_and_is_bounded() {
+        assert_eq!(search_from(Some(5_000), 6_000), 4_000);
+        assert_eq!(search_from(Some(10), 6_000), 0);
+        // Never after the head, never more than MAX_SEARCH_BLOCKS back.
+        assert_eq!(search_from(Some(9_000), 6_000), 6_000);
+        let head = 10 * MAX_SEARCH_BLOCKS;
+        assert_eq!(search_from(None, head), head - MAX_SEARCH_BLOCKS);
+        assert_eq!(search_from(Some(1), head), head - MAX_SEARCH_BLOCKS);
+    }
+}
