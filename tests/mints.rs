@@ -21,7 +21,8 @@ const WAIT: Duration = Duration::from_secs(240);
 
 on_both_backends!(
     two_thousand_mints_from_a_hundred_clients,
-    a_bad_item_fails_alone,
+    a_mint_over_the_cap_fails_without_a_batch,
+    concurrent_batches_stop_at_the_supply_cap,
     batch_settings_change_live,
     bad_requests_are_refused_and_write_nothing,
     a_reorg_before_confirmation_leaves_mints_sent,
@@ -215,8 +216,10 @@ async fn two_thousand_mints_from_a_hundred_clients(backend: Backend) {
     stack.service.stop().await;
 }
 
-async fn a_bad_item_fails_alone(backend: Backend) {
-    // The token has room for 4 mints; a batch of 5 reverts as a whole.
+async fn a_mint_over_the_cap_fails_without_a_batch(backend: Backend) {
+    // The token has room for 4 mints: a full batch of 5 takes the 4 that fit; the fifth
+    // waits while they are in flight (they might fail), then fails with the token's reason,
+    // never sent.
     let stack = Stack::start(
         backend,
         StackOptions {
@@ -226,38 +229,57 @@ async fn a_bad_item_fails_alone(backend: Backend) {
         },
     )
     .await;
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let (status, answer) = stack
-            .post("/v1/mints", &json!({ "payer": payer(i).to_string() }))
-            .await;
-        assert_eq!(status, 202, "{answer}");
-        ids.push(answer["id"].as_str().unwrap().to_owned());
-    }
+    let ids: Vec<String> = futures::future::join_all((0..5).map(|n| queue_one(&stack, n))).await;
+    eventually(WAIT, "the batch", || async {
+        let sql = "SELECT count(*) FROM workflows WHERE kind = 'mint_batch'";
+        (stack.t.scalar_i64(sql).await > 0).then_some(())
+    })
+    .await;
+    // The fifth is due from now on.
+    stack.put_setting("max_batch_wait_ms", 50).await;
     wait_mints(&stack, "confirmed", 4).await;
     wait_mints(&stack, "failed", 1).await;
     let batches = batches(&stack).await;
-    assert_eq!(batches.len(), 1, "all five went in one batch");
+    assert_eq!(batches.len(), 1, "one batch, of what fits");
     let (batch, data) = &batches[0];
     assert_eq!(batch.state, "confirmed");
-    assert_eq!((data.items.len(), data.dropped.len()), (4, 1));
-    assert!(
-        data.dropped[0].reason.contains("MaxSupplyExceeded"),
-        "{:?}",
-        data.dropped
-    );
+    assert_eq!((data.items.len(), data.dropped.len()), (4, 0));
+    let over = ids
+        .iter()
+        .find(|id| !data.items.iter().any(|i| i.mint.to_string() == **id))
+        .unwrap();
 
-    let (_, failed) = stack
-        .get(&format!("/v1/mints/{}", data.dropped[0].mint))
-        .await;
-    assert_eq!(failed["status"], "failed");
+    let (_, failed) = stack.get(&format!("/v1/mints/{over}")).await;
+    assert_eq!(
+        (&failed["status"], &failed["failure"], &failed["batchId"]),
+        (
+            &json!("failed"),
+            &json!("max_supply_exceeded"),
+            &Value::Null
+        ),
+        "{failed}"
+    );
     assert!(
         failed["error"]
             .as_str()
             .unwrap()
-            .contains("MaxSupplyExceeded"),
+            .starts_with("MaxSupplyExceeded()"),
         "{failed}"
     );
+    let (_, ok) = stack
+        .get(&format!("/v1/mints/{}", data.items[0].mint))
+        .await;
+    assert_eq!(
+        (&ok["status"], &ok["failure"]),
+        (&json!("confirmed"), &Value::Null)
+    );
+    // It failed only once its batch was final: until then the batch might have failed.
+    let over_row = mints(&stack)
+        .await
+        .into_iter()
+        .find(|m| m.id.to_string() == *over)
+        .unwrap();
+    assert!(over_row.finished_at_ms.unwrap() >= batch.finished_at_ms.unwrap());
     let minted: Vec<B256> = mints(&stack)
         .await
         .iter()
@@ -299,9 +321,7 @@ async fn a_bad_item_fails_alone(backend: Backend) {
         .get(&format!("/v1/workflows/{}/history", data.items[0].mint))
         .await;
     assert_eq!(mint_timeline["txs"][0]["id"], tx["id"], "{mint_timeline}");
-    let (_, failed_timeline) = stack
-        .get(&format!("/v1/workflows/{}/history", data.dropped[0].mint))
-        .await;
+    let (_, failed_timeline) = stack.get(&format!("/v1/workflows/{over}/history")).await;
     let last = failed_timeline["events"]
         .as_array()
         .unwrap()
@@ -328,6 +348,91 @@ async fn a_bad_item_fails_alone(backend: Backend) {
         5,
         "the batch and its four mints by hash: {found}"
     );
+    stack.service.stop().await;
+}
+
+/// Ten batches of 20 mints against a token with room for 150, formed as fast as the mints
+/// arrive, while each block (1 s) leaves several in the mempool at once: exactly 150 are
+/// minted, the other 50 fail with `MaxSupplyExceeded()` without ever being in a batch, and no
+/// transaction of the chain reverted.
+async fn concurrent_batches_stop_at_the_supply_cap(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            max_mints: 150,
+            settings: &[("max_batch_size", 20), ("max_batch_wait_ms", 200)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let requests = (0..10).map(|n| {
+        let stack = &stack;
+        async move {
+            let body = json!({ "payer": payer(n).to_string(), "quantity": 20 });
+            let (status, answer) = stack.post("/v1/mints", &body).await;
+            assert_eq!(status, 202, "{answer}");
+        }
+    });
+    futures::future::join_all(requests).await;
+    wait_mints(&stack, "confirmed", 150).await;
+    wait_mints(&stack, "failed", 50).await;
+
+    let all = mints(&stack).await;
+    assert_eq!(all.len(), 200);
+    let confirmed = all.iter().filter(|m| m.state == "confirmed").count();
+    assert_eq!(confirmed, 150);
+    assert_eq!(
+        stack.token_contract().totalSupply().call().await.unwrap(),
+        U256::from(150 * AMOUNT_PER_MINT)
+    );
+    let histories = histories(&stack).await;
+    for m in all.iter().filter(|m| m.state == "failed") {
+        let (_, view) = stack.get(&format!("/v1/mints/{}", m.id)).await;
+        assert_eq!(view["failure"], "max_supply_exceeded", "{view}");
+        assert!(
+            view["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("MaxSupplyExceeded()"),
+            "{view}"
+        );
+        assert_eq!(histories[&m.id], ["pending", "failed"], "mint {}", m.id);
+    }
+    // Every batch carried only mints that fit, and landed at its first attempt.
+    let batches = batches(&stack).await;
+    assert!(
+        batches
+            .iter()
+            .all(|(b, d)| b.state == "confirmed" && d.dropped.is_empty() && d.resends == 0),
+        "{:?}",
+        batches.iter().map(|(_, d)| d).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        batches.iter().map(|(_, d)| d.items.len()).sum::<usize>(),
+        150
+    );
+
+    // No gas burnt on a revert: every transaction the pipeline sent confirmed, and every
+    // receipt on the chain (the deployments too) says success.
+    let not_confirmed = stack
+        .t
+        .scalar_i64("SELECT count(*) FROM chain_txs WHERE status <> 'confirmed'")
+        .await;
+    assert_eq!(not_confirmed, 0);
+    let rpc = stack.anvil.endpoint();
+    let head = common::stack::anvil_rpc(&rpc, "eth_blockNumber", json!([])).await;
+    let head = u64::from_str_radix(head.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let mut receipts = 0;
+    for block in 0..=head {
+        let found =
+            common::stack::anvil_rpc(&rpc, "eth_getBlockReceipts", json!([format!("{block:#x}")]))
+                .await;
+        for receipt in found.as_array().unwrap() {
+            assert_eq!(receipt["status"], "0x1", "{receipt}");
+            receipts += 1;
+        }
+    }
+    assert!(receipts >= batches.len(), "{receipts} receipts");
     stack.service.stop().await;
 }
 

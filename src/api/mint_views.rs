@@ -9,7 +9,7 @@ use crate::chain::signer::address_key;
 use crate::config::Settings;
 use crate::store::entity::workflow;
 use crate::store::workflows::Status;
-use crate::workflows::mint::{MintData, PaymentType};
+use crate::workflows::mint::{MintData, MintFailure, PaymentType};
 use crate::workflows::mint_batch::BatchData;
 
 /// Where a mint is.
@@ -58,6 +58,29 @@ impl MintStatus {
             MintStatus::Confirmed => (Some("confirmed"), Status::Completed),
             MintStatus::Failed => (None, Status::Failed),
             MintStatus::Cancelled => (None, Status::Cancelled),
+        }
+    }
+}
+
+/// Why a mint failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MintFailureCode {
+    /// The token's `maxSupply` leaves no room for it (`MaxSupplyExceeded()`); retrying cannot
+    /// help.
+    MaxSupplyExceeded,
+    /// It makes its batch revert for another reason, given in `error`.
+    Reverts,
+    /// Its batch was sent again and again without landing; a retry may succeed.
+    BatchGaveUp,
+}
+
+impl From<MintFailure> for MintFailureCode {
+    fn from(f: MintFailure) -> Self {
+        match f {
+            MintFailure::MaxSupplyExceeded => MintFailureCode::MaxSupplyExceeded,
+            MintFailure::Reverts => MintFailureCode::Reverts,
+            MintFailure::BatchGaveUp => MintFailureCode::BatchGaveUp,
         }
     }
 }
@@ -116,6 +139,8 @@ pub struct MintView {
     pub tx_hash: Option<String>,
     pub block_number: Option<i64>,
     pub error: Option<String>,
+    /// Why it failed, as a code, once `failed` (its `error` says it in words).
+    pub failure: Option<MintFailureCode>,
     /// Times an operator put it back in the queue.
     pub requeued: u32,
     /// The payment it belongs to, if any.
@@ -148,6 +173,11 @@ impl MintView {
             tx_hash: row.tx_hash,
             block_number: data.as_ref().and_then(|d| d.block),
             error: row.last_error,
+            failure: data
+                .as_ref()
+                .and_then(|d| d.failure)
+                .filter(|_| status == MintStatus::Failed)
+                .map(Into::into),
             requeued: data.as_ref().map(|d| d.requeued).unwrap_or_default(),
             parent_id: row.parent_id,
             created_at: from_ms(row.created_at_ms),

@@ -1,8 +1,35 @@
-//! Reading a deployed `MintToken`: what the token registry records about it.
+//! Reading a deployed `MintToken`: what the token registry records about it, and how much
+//! supply it has left.
 use alloy::primitives::{Address, U256};
 
 use super::contracts::MintToken;
 use super::{Chain, ChainError};
+
+/// A token's supply as the chain reports it (latest block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Supply {
+    pub max_supply: U256,
+    pub total_supply: U256,
+    pub amount_per_mint: U256,
+}
+
+impl Supply {
+    /// Whole mints that still fit under the cap (a token minting nothing per id never fills).
+    pub fn room(&self) -> u64 {
+        if self.amount_per_mint.is_zero() {
+            return u64::MAX;
+        }
+        let left = self.max_supply.saturating_sub(self.total_supply);
+        u64::try_from(left / self.amount_per_mint).unwrap_or(u64::MAX)
+    }
+}
+
+/// Whether a decoded revert reason is the token's `MaxSupplyExceeded()`: the one revert that
+/// depends on what else is minted, not on the mint itself.
+pub fn is_max_supply_exceeded(reason: &str) -> bool {
+    let cap = MintToken::MintTokenErrors::MaxSupplyExceeded(MintToken::MaxSupplyExceeded {});
+    reason == format!("{cap:?}")
+}
 
 /// A `MintToken`'s immutable facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,16 +40,20 @@ pub struct TokenInfo {
     pub max_supply: U256,
 }
 
+fn read_error(address: Address) -> impl Fn(&str, alloy::contract::Error) -> ChainError {
+    move |what, e| {
+        ChainError::Rpc(super::error::contract(
+            format_args!("reading {what} of token {address}"),
+            &e,
+        ))
+    }
+}
+
 impl Chain {
     /// Reads the token at `address`; an address without a `MintToken` is an error.
     pub async fn token_info(&self, address: Address) -> Result<TokenInfo, ChainError> {
         let token = MintToken::new(address, self.provider());
-        let rpc = |what: &str, e: alloy::contract::Error| {
-            ChainError::Rpc(super::error::contract(
-                format_args!("reading {what} of token {address}"),
-                &e,
-            ))
-        };
+        let rpc = read_error(address);
         let (name, symbol, amount_per_mint, max_supply) = tokio::try_join!(
             async { token.name().call().await.map_err(|e| rpc("name", e)) },
             async { token.symbol().call().await.map_err(|e| rpc("symbol", e)) },
@@ -47,5 +78,84 @@ impl Chain {
             amount_per_mint,
             max_supply,
         })
+    }
+
+    /// Reads the supply of the token at `address` (its cap and mint size too, in the same
+    /// round trip: concurrent calls).
+    pub async fn supply(&self, address: Address) -> Result<Supply, ChainError> {
+        let token = MintToken::new(address, self.provider());
+        let rpc = read_error(address);
+        let (max_supply, total_supply, amount_per_mint) = tokio::try_join!(
+            async {
+                token
+                    .maxSupply()
+                    .call()
+                    .await
+                    .map_err(|e| rpc("maxSupply", e))
+            },
+            async {
+                token
+                    .totalSupply()
+                    .call()
+                    .await
+                    .map_err(|e| rpc("totalSupply", e))
+            },
+            async {
+                token
+                    .amountPerMint()
+                    .call()
+                    .await
+                    .map_err(|e| rpc("amountPerMint", e))
+            },
+        )?;
+        Ok(Supply {
+            max_supply,
+            total_supply,
+            amount_per_mint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::sol_types::SolError;
+
+    use super::*;
+
+    fn supply(max: u64, total: u64, per_mint: u64) -> Supply {
+        Supply {
+            max_supply: U256::from(max),
+            total_supply: U256::from(total),
+            amount_per_mint: U256::from(per_mint),
+        }
+    }
+
+    #[test]
+    fn room_counts_whole_mints_left() {
+        assert_eq!(supply(1500, 0, 10).room(), 150);
+        assert_eq!(supply(1500, 1490, 10).room(), 1);
+        // A remainder smaller than one mint is no room.
+        assert_eq!(supply(1505, 1500, 10).room(), 0);
+        assert_eq!(supply(1500, 1500, 10).room(), 0);
+        // A supply above the cap (not possible with MintToken) is no room, not an underflow.
+        assert_eq!(supply(1500, 2000, 10).room(), 0);
+        assert_eq!(supply(1500, 0, 0).room(), u64::MAX);
+        let huge = Supply {
+            max_supply: U256::MAX,
+            total_supply: U256::ZERO,
+            amount_per_mint: U256::from(1),
+        };
+        assert_eq!(huge.room(), u64::MAX);
+    }
+
+    #[test]
+    fn the_cap_revert_is_recognised_by_its_decoded_reason() {
+        let data = MintToken::MaxSupplyExceeded {}.abi_encode();
+        let reason = super::super::revert::decode(&data).unwrap();
+        assert!(is_max_supply_exceeded(&reason), "{reason}");
+        let other = MintToken::LengthMismatch {}.abi_encode();
+        let other = super::super::revert::decode(&other).unwrap();
+        assert!(!is_max_supply_exceeded(&other), "{other}");
+        assert!(!is_max_supply_exceeded("execution reverted"));
     }
 }

@@ -80,6 +80,67 @@ pub async fn lock_pending<C: ConnectionTrait>(
         .collect()
 }
 
+/// The batches of `token` not yet final (formed, signed or sent; a batch parked for a
+/// migration too, as its transaction may still land), with their checkpoints.
+pub async fn open_batches<C: ConnectionTrait>(
+    conn: &C,
+    token: &str,
+) -> Result<Vec<(Uuid, Json)>, DbErr> {
+    let backend = conn.get_database_backend();
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"SELECT id, data FROM workflows
+                   WHERE kind = 'mint_batch' AND token = $1
+                     AND status NOT IN ('completed', 'failed', 'cancelled')"#,
+            ),
+            [token.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "data")?)))
+        .collect()
+}
+
+/// Mints of `token` carried by a batch (`processing` or `sent`), whatever their status: a
+/// mint cancelled once in a batch is still sent.
+pub async fn count_in_batches<C: ConnectionTrait>(conn: &C, token: &str) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"SELECT count(*) AS n FROM workflows
+                   WHERE kind = 'mint' AND token = $1 AND state IN ('processing', 'sent')"#,
+            ),
+            [token.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// Serialises the batchers of several processes over `token`'s supply until the caller's
+/// transaction ends (a PostgreSQL transaction-level advisory lock): each one counts the
+/// batches the others committed. SQLite's `BEGIN IMMEDIATE` already excludes other writers.
+pub async fn lock_token_supply<C: ConnectionTrait>(conn: &C, token: &str) -> Result<(), DbErr> {
+    if conn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock(hashtext('mintflow/supply/' || $1))",
+        [token.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// How many pending mints of `token` are ahead of mint `id`, plus one.
 pub async fn position<C: ConnectionTrait>(conn: &C, token: &str, id: Uuid) -> Result<i64, DbErr> {
     let backend = conn.get_database_backend();

@@ -9,6 +9,11 @@
 //! Creating a batch and moving its mints to `processing` is one transaction. On PostgreSQL
 //! the mints are locked with `SKIP LOCKED`, so the batchers of several processes never take
 //! the same mint; a crash before the commit leaves the mints pending.
+//!
+//! A batch never takes more mints than the token's supply cap leaves room for once the mints
+//! already in flight are counted (see `supply`): a batch that must revert is never signed.
+//! Mints the cap has no room for wait while batches are in flight and fail with
+//! `MaxSupplyExceeded()` once nothing is.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +25,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::mint::MintData;
+use super::mint::{MintData, MintFailure};
 use super::mint_batch::{BatchData, BatchItem, BatchState, MintBatch};
+use super::supply::{self, OpenBatch, Plan};
 use crate::chain::Chain;
+use crate::chain::token::Supply;
 use crate::config::SettingsHandle;
 use crate::engine::{Client, StartOptions};
 use crate::ops;
@@ -60,6 +67,8 @@ impl QueueSignal {
 pub struct Batcher {
     db: DatabaseConnection,
     client: Client,
+    /// Reads the tokens' supply.
+    chain: Chain,
     settings: SettingsHandle,
     signal: QueueSignal,
     /// The chain's block gas limit, read at start.
@@ -84,6 +93,7 @@ impl Batcher {
         Ok(Batcher {
             db: client.db().clone(),
             client,
+            chain: chain.clone(),
             settings,
             signal,
             block_gas_limit,
@@ -142,16 +152,60 @@ impl Batcher {
         }
     }
 
-    /// Takes up to `cap` pending mints of `token` into a new batch; returns how many.
+    /// Takes up to `cap` pending mints of `token` into a new batch, as many as its supply cap
+    /// leaves room for, or fails them when there is certainly none; returns how many mints it
+    /// moved.
     async fn form(&self, token: &str, cap: i64) -> Result<usize, DbErr> {
-        let txn = store::begin_write(&self.db).await?;
-        let queued = mints::lock_pending(&txn, token, cap).await?;
-        if queued.is_empty() {
-            return Ok(0);
-        }
         let token_address: Address = token
             .parse()
             .map_err(|e| DbErr::Custom(format!("stored token `{token}`: {e}")))?;
+        // The open batches are read before the supply and again after it, so a batch that
+        // confirms in between is still counted (see `supply::in_flight`).
+        let before = open_batches(&self.db, token).await?;
+        let supply = match self.chain.supply(token_address).await {
+            Ok(supply) => supply,
+            Err(e) => {
+                // Mints of this token wait for the node; the other tokens go on.
+                tracing::warn!(token, error = %e, "cannot read the token's supply; its mints wait");
+                return Ok(0);
+            }
+        };
+        let txn = store::begin_write(&self.db).await?;
+        mints::lock_token_supply(&txn, token).await?;
+        let open_now: Vec<Uuid> = open_batches(&txn, token)
+            .await?
+            .iter()
+            .map(|b| b.id)
+            .collect();
+        let in_batches = mints::count_in_batches(&txn, token).await?.max(0) as u64;
+        let in_flight = supply::in_flight(&before, in_batches, &open_now);
+        match supply::plan(supply.room(), in_flight, cap.max(1) as u64) {
+            Plan::Form(n) => self.take(txn, token, token_address, n as i64).await,
+            Plan::Fail => fail_queued(txn, token, &supply, cap).await,
+            Plan::Wait => {
+                tracing::debug!(
+                    token,
+                    in_flight,
+                    room = supply.room(),
+                    "no supply left beside the mints in flight; the queue waits"
+                );
+                Ok(0)
+            }
+        }
+    }
+
+    /// Moves the oldest `limit` pending mints of `token` into a new batch, in `txn`.
+    async fn take(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        token: &str,
+        token_address: Address,
+        limit: i64,
+    ) -> Result<usize, DbErr> {
+        let queued = mints::lock_pending(&txn, token, limit).await?;
+        if queued.is_empty() {
+            return Ok(0);
+        }
         let mut items = Vec::with_capacity(queued.len());
         for q in &queued {
             let data: MintData = serde_json::from_value(q.data.clone())
@@ -214,4 +268,68 @@ impl Batcher {
         tracing::debug!(%batch, token, size = moved.len(), "batch formed");
         Ok(moved.len())
     }
+}
+
+/// The open batches of `token` and the mints each carries.
+async fn open_batches<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    token: &str,
+) -> Result<Vec<OpenBatch>, DbErr> {
+    mints::open_batches(conn, token)
+        .await?
+        .into_iter()
+        .map(|(id, data)| {
+            let data: BatchData = serde_json::from_value(data)
+                .map_err(|e| DbErr::Custom(format!("batch {id} checkpoint: {e}")))?;
+            Ok(OpenBatch {
+                id,
+                size: data.items.len() as u64,
+            })
+        })
+        .collect()
+}
+
+/// Fails up to `limit` pending mints of `token`, which has no room left and nothing in
+/// flight, with the token's own revert reason, in `txn`.
+async fn fail_queued(
+    txn: sea_orm::DatabaseTransaction,
+    token: &str,
+    supply: &Supply,
+    limit: i64,
+) -> Result<usize, DbErr> {
+    let queued = mints::lock_pending(&txn, token, limit).await?;
+    let ids: Vec<Uuid> = queued.iter().map(|q| q.id).collect();
+    let error = format!(
+        "MaxSupplyExceeded(): token {token} has no room for another mint \
+         (totalSupply {}, maxSupply {}, amountPerMint {})",
+        supply.total_supply, supply.max_supply, supply.amount_per_mint
+    );
+    let failed = moves::move_parked(
+        &txn,
+        &moves::Move {
+            ids: &ids,
+            from_states: &["pending"],
+            from_statuses: &[store::workflows::Status::Waiting],
+            to_state: "failed",
+            to_status: store::workflows::Status::Failed,
+            event: "failed",
+            patch: json!({ "failure": MintFailure::MaxSupplyExceeded }),
+            tx_hash: None,
+            error: Some(&error),
+            detail: Some(json!({ "failure": MintFailure::MaxSupplyExceeded })),
+            worker: None,
+            run_now: false,
+        },
+        store::now_ms(),
+    )
+    .await?;
+    txn.commit().await?;
+    if !failed.is_empty() {
+        tracing::info!(
+            token,
+            failed = failed.len(),
+            "mints beyond the token's supply cap failed"
+        );
+    }
+    Ok(failed.len())
 }

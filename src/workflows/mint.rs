@@ -56,6 +56,18 @@ impl MintState {
     }
 }
 
+/// Why a mint failed, for a client to act on (the human reason is its `error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MintFailure {
+    /// The token's `maxSupply` leaves no room for it (`MaxSupplyExceeded()`), for good.
+    MaxSupplyExceeded,
+    /// It makes its batch revert for another reason.
+    Reverts,
+    /// Its batch was sent again and again without landing.
+    BatchGaveUp,
+}
+
 /// How the mint was paid for (recorded; payments themselves are their own workflows).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,6 +99,9 @@ pub struct MintData {
     /// Times an operator put it back in the queue.
     #[serde(default)]
     pub requeued: u32,
+    /// Why it failed, once failed.
+    #[serde(default)]
+    pub failure: Option<MintFailure>,
 }
 
 /// The `mint` kind. Stateless: batches do the chain work.
@@ -109,6 +124,7 @@ impl Workflow for Mint {
             MintState::Pending | MintState::Failed => {
                 data.requeued += u32::from(state == MintState::Failed);
                 data.batch_id = None;
+                data.failure = None;
                 Step::new(Transition::Wait(MintState::Pending), data)
                     .with_detail(json!({ "requeued": true }))
             }
@@ -263,6 +279,7 @@ fn mint_row(req: &MintRequest, index: u32) -> (MintData, StartOptions) {
         tx_hash: None,
         block: None,
         requeued: 0,
+        failure: None,
     };
     let opts = StartOptions {
         idempotency_key: Some(key),

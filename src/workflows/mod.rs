@@ -5,6 +5,7 @@ pub mod mint;
 pub mod mint_batch;
 pub mod payment;
 pub mod probe;
+pub mod supply;
 
 use crate::chain::Chain;
 use crate::engine::Registry;
