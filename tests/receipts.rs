@@ -20,7 +20,10 @@ use mintflow::cli::archive::{self, ArchiveArgs};
 use mintflow::engine::{Client, StartError};
 use mintflow::store::{self, receipts, workflows as rows};
 use mintflow::workflows::mint::MintRequest;
-use mintflow::workflows::payment::{self, PaymentData, PaymentKind, Purchase, SignedAuthorization};
+use mintflow::workflows::payment::exposure::{Funds, Limits};
+use mintflow::workflows::payment::{
+    self, CreateError, PaymentData, PaymentKind, Purchase, SignedAuthorization,
+};
 use mintflow::workflows::{RECORDS, payment::PAYMENT};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -293,6 +296,7 @@ async fn the_receipt_alone_refuses_an_unsettled_authorization(backend: Backend) 
         31337,
         &authorization_payment(PaymentKind::Gasless, nonce),
         &mints(2),
+        unlimited(),
     )
     .await
     .unwrap();
@@ -310,10 +314,11 @@ async fn the_receipt_alone_refuses_an_unsettled_authorization(backend: Backend) 
             31337,
             &authorization_payment(kind, nonce),
             &purchase,
+            unlimited(),
         )
         .await;
         assert!(
-            matches!(again, Err(StartError::IdempotencyConflict { existing }) if existing == first.payment),
+            matches!(again, Err(CreateError::Start(StartError::IdempotencyConflict { existing })) if existing == first.payment),
             "{kind:?}: {again:?}"
         );
     }
@@ -329,6 +334,7 @@ async fn the_receipt_alone_refuses_an_unsettled_authorization(backend: Backend) 
             chain,
             &authorization_payment(PaymentKind::Gasless, nonce),
             &mints(1),
+            unlimited(),
         )
         .await
         .unwrap();
@@ -401,7 +407,7 @@ async fn archive_writes_records_out_then_deletes_them(backend: Backend) {
     let client = Client::new(t.db.clone(), Default::default());
     let nonce = fresh_nonce();
     let data = authorization_payment(PaymentKind::Gasless, nonce);
-    let old = payment::create(&client, 31337, &data, &mints(2))
+    let old = payment::create(&client, 31337, &data, &mints(2), unlimited())
         .await
         .unwrap();
     let failed = another_gasless_payment(&client).await;
@@ -500,9 +506,9 @@ async fn archive_writes_records_out_then_deletes_them(backend: Backend) {
         t.scalar_i64("SELECT count(*) FROM payment_receipts").await,
         3
     );
-    let again = payment::create(&client, 31337, &data, &mints(2)).await;
+    let again = payment::create(&client, 31337, &data, &mints(2), unlimited()).await;
     assert!(
-        matches!(again, Err(StartError::IdempotencyConflict { existing }) if existing == old.payment),
+        matches!(again, Err(CreateError::Start(StartError::IdempotencyConflict { existing })) if existing == old.payment),
         "{again:?}"
     );
     // The file is never overwritten.
@@ -516,7 +522,20 @@ async fn another_gasless_payment(client: &Client) -> payment::Created {
         31337,
         &authorization_payment(PaymentKind::Gasless, fresh_nonce()),
         &mints(1),
+        unlimited(),
     )
     .await
     .unwrap()
+}
+
+/// What backs the payments these tests make directly: a payer with no limits.
+fn unlimited() -> Funds {
+    Funds::Balance {
+        balance: U256::MAX,
+        read_at_ms: store::now_ms(),
+        limits: Limits {
+            max_open: usize::MAX,
+            max_reverts_per_hour: 0,
+        },
+    }
 }

@@ -17,7 +17,7 @@ use common::stack::{AMOUNT_PER_MINT, Stack, StackOptions};
 use common::{Backend, DEV_KEY, eventually};
 use mintflow::chain::contracts::MockUSDC;
 use mintflow::x402::types::{PaymentRequired, encode_header};
-use mintflow::x402::verify::TransferWithAuthorization;
+use mintflow::x402::verify::{SIGNING_LEEWAY_SECS, TransferWithAuthorization};
 use mintflow::x402::{Authorization, ExactPayload, Offer, PaymentPayload};
 use serde_json::{Value, json};
 
@@ -176,7 +176,7 @@ fn payment_signature(
         asset_version: accepted.extra["version"].as_str().unwrap().into(),
         pay_to: accepted.pay_to.parse().unwrap(),
         amount: U256::from_str_radix(&accepted.amount, 10).unwrap(),
-        max_timeout_seconds: accepted.max_timeout_seconds,
+        min_validity_secs: accepted.max_timeout_seconds - SIGNING_LEEWAY_SECS,
     };
     let valid_before = (chrono::Utc::now().timestamp() + valid_secs) as u64;
     let nonce = B256::from_slice(&uuid::Uuid::new_v4().as_bytes().repeat(2));

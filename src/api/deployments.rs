@@ -23,7 +23,7 @@ use crate::engine::StartError;
 use crate::store::entity::token;
 use crate::store::{mints, tokens, workflows as rows};
 use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
-use crate::workflows::payment::{self, PaymentKind, Purchase};
+use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
 use crate::x402::{self, Authorization, ExactPayload, PaymentPayload, Reason};
 
 #[derive(Tags)]
@@ -253,7 +253,7 @@ pub async fn deploy(
         resource: None,
         accepted: offer.requirements(),
     };
-    let paid = authorized(app, chain, &offer, &payload, PaymentKind::Gasless)
+    let (paid, funds) = authorized(app, chain, &offer, &payload, PaymentKind::Gasless)
         .await
         .map_err(|(e, _)| e)?;
     let created = payment::create(
@@ -261,14 +261,18 @@ pub async fn deploy(
         chain.chain_id(),
         &paid,
         &Purchase::Deployment(data, key),
+        funds,
     )
     .await
     .map_err(|e| match e {
-        StartError::IdempotencyConflict { existing } => ApiError::payment_required(
-            &Reason::NonceUsed.code(),
-            format!("this authorization was used by payment {existing}"),
-        ),
-        StartError::Db(e) => e.into(),
+        CreateError::Start(StartError::IdempotencyConflict { existing }) => {
+            ApiError::payment_required(
+                &Reason::NonceUsed.code(),
+                format!("this authorization was used by payment {existing}"),
+            )
+        }
+        CreateError::Start(StartError::Db(e)) => e.into(),
+        CreateError::Refused(r) => r.into(),
     })?;
     let id = created.children.first().copied().ok_or_else(|| {
         ApiError::conflict(

@@ -80,8 +80,8 @@ pub enum LegacyMintResponse {
         Json<LegacyMintAnswer>,
         #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
     ),
-    /// Paid, but the settlement was not confirmed within the offer's `maxTimeoutSeconds`:
-    /// follow `GET /queue/item/{queueId}`.
+    /// Paid, but the settlement was not confirmed within 60 s: follow
+    /// `GET /queue/item/{queueId}`.
     #[oai(status = 202)]
     Settling(Json<LegacyMintAnswer>),
     /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`

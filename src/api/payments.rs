@@ -21,12 +21,16 @@ use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
+use crate::store;
 use crate::store::entity::workflow;
 use crate::store::mints::{self, MINT};
 use crate::store::workflows::{self as rows, ListFilter, Status};
 use crate::workflows::deployment::DEPLOYMENT;
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};
-use crate::workflows::payment::{self, PAYMENT, PaymentData, PaymentKind, SignedAuthorization};
+use crate::workflows::payment::exposure::{self, Funds, Limits};
+use crate::workflows::payment::{
+    self, CreateError, PAYMENT, PaymentData, PaymentKind, SignedAuthorization,
+};
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
 
 #[derive(Tags)]
@@ -227,7 +231,7 @@ impl PaymentsApi {
             token: b.token,
             quantity: quantity as u32,
         };
-        let data = match b.payment_type {
+        let paid = match b.payment_type {
             PaymentTypeIn::Gasless => {
                 let (Some(a), Some(signature)) = (b.authorization, b.signature) else {
                     return Err(ApiError::bad_request(
@@ -260,10 +264,15 @@ impl PaymentsApi {
                     ApiError::bad_request("missing_tx_hash", "a `custom` payment needs `txHash`")
                 })?;
                 let signature = b.recipient_signature.as_deref();
-                custom::transferred(&app, chain, &offer, hash, &order, signature).await?
+                let data =
+                    custom::transferred(&app, chain, &offer, hash, &order, signature).await?;
+                (data, Funds::Transferred)
             }
         };
-        let created = place(&app, chain, data, order).await.map_err(|(e, _)| e)?;
+        let (data, funds) = paid;
+        let created = place(&app, chain, data, funds, order)
+            .await
+            .map_err(|(e, _)| e)?;
         let mut view = find(&app, created.payment).await?;
         view.existing = created.existing;
         Ok(if created.existing {
@@ -349,15 +358,16 @@ pub struct Order {
     pub quantity: u32,
 }
 
-/// Verifies a signed payment for `offer` and simulates its settlement. Nothing is written;
-/// a refusal comes with its x402 reason when it has one.
+/// Verifies a signed payment for `offer`, simulates its settlement and reads the payer's
+/// balance, which `place` (or `payment::create`) checks against what they have under way.
+/// Nothing is written; a refusal comes with its x402 reason when it has one.
 pub async fn authorized(
     app: &AppState,
     chain: &Chain,
     offer: &Offer,
     payload: &PaymentPayload,
     kind: PaymentKind,
-) -> Result<PaymentData, Refusal> {
+) -> Result<(PaymentData, Funds), Refusal> {
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let verified = x402::verify(offer, payload, now).map_err(|r| (refused(r), Some(r)))?;
     let data = PaymentData {
@@ -388,7 +398,30 @@ pub async fn authorized(
     if known.is_empty() {
         simulate(chain, &data).await?;
     }
-    Ok(data)
+    let read_at_ms = store::now_ms();
+    let balance = chain
+        .balance_of(data.asset, data.payer)
+        .await
+        .map_err(|e| (unavailable(e), None))?;
+    let funds = Funds::Balance {
+        balance,
+        read_at_ms,
+        limits: Limits::of(&app.settings.get()),
+    };
+    Ok((data, funds))
+}
+
+fn unavailable(e: ChainError) -> ApiError {
+    ApiError::unavailable(
+        "chain_unavailable",
+        format!("cannot check the payment now: {e}"),
+    )
+}
+
+impl From<exposure::Refusal> for ApiError {
+    fn from(r: exposure::Refusal) -> Self {
+        ApiError::payment_required(r.code(), r.to_string())
+    }
 }
 
 /// A refused payment: the answer, and the x402 reason when there is one.
@@ -399,6 +432,7 @@ pub async fn place(
     app: &AppState,
     chain: &Chain,
     data: PaymentData,
+    funds: Funds,
     order: Order,
 ) -> Result<payment::Created, Refusal> {
     let plain = |e: ApiError| (e, None);
@@ -433,21 +467,25 @@ pub async fn place(
         chain.chain_id(),
         &data,
         &payment::Purchase::Mints(request),
+        funds,
     )
     .await
     .map_err(|e| match e {
-        StartError::IdempotencyConflict { existing } if custom => plain(ApiError::conflict(
-            "tx_hash_already_used",
-            format!("this transfer already paid for payment {existing}"),
-        )),
-        StartError::IdempotencyConflict { existing } => (
+        CreateError::Start(StartError::IdempotencyConflict { existing }) if custom => {
+            plain(ApiError::conflict(
+                "tx_hash_already_used",
+                format!("this transfer already paid for payment {existing}"),
+            ))
+        }
+        CreateError::Start(StartError::IdempotencyConflict { existing }) => (
             ApiError::payment_required(
                 &Reason::NonceUsed.code(),
                 format!("this authorization was used by payment {existing}"),
             ),
             Some(Reason::NonceUsed),
         ),
-        StartError::Db(e) => plain(e.into()),
+        CreateError::Start(StartError::Db(e)) => plain(e.into()),
+        CreateError::Refused(r) => plain(r.into()),
     })
 }
 
@@ -497,7 +535,7 @@ pub fn offer_of(app: &AppState, chain: &Chain, amount: U256) -> Result<Offer, Ap
         asset_version: c.usdc_version.clone(),
         pay_to: c.pay_to.unwrap_or_else(|| chain.signer()),
         amount,
-        max_timeout_seconds: x402::SETTLEMENT_WAIT_SECS,
+        min_validity_secs: app.settings.get().min_authorization_validity_secs.max(0) as u64,
     })
 }
 
@@ -529,13 +567,7 @@ async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), Refusal> {
                 Some(reason),
             ))
         }
-        Err(e) => Err((
-            ApiError::unavailable(
-                "chain_unavailable",
-                format!("cannot check the payment now: {e}"),
-            ),
-            None,
-        )),
+        Err(e) => Err((unavailable(e), None)),
     }
 }
 

@@ -1,8 +1,8 @@
 //! `POST /x402/mint`: mints paid with the x402 protocol (v2, `exact`, EIP-3009). Without a
 //! `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`; with one it
 //! verifies it, creates the payment and its mints in one transaction, and answers 200 with
-//! `PAYMENT-RESPONSE` once the settlement is confirmed (waiting at most the offer's
-//! `maxTimeoutSeconds`; a client that goes away does not stop the payment).
+//! `PAYMENT-RESPONSE` once the settlement is confirmed (waiting at most 60 s, and never longer
+//! than the offer's `maxTimeoutSeconds`; a client that goes away does not stop the payment).
 use std::time::Duration;
 
 use poem::web::Data;
@@ -20,10 +20,10 @@ use crate::engine::StartError;
 use crate::store::mints::MINT;
 use crate::store::workflows as rows;
 use crate::workflows::deployment::{DeploymentData, deployment_key};
-use crate::workflows::payment::{self, PaymentKind, Purchase};
+use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
 use crate::x402::Reason;
 use crate::x402::types::{DecodeError, decode_header, encode_header};
-use crate::x402::{Offer, PaymentPayload, Resource, SettlementResponse};
+use crate::x402::{Offer, PaymentPayload, Resource, SETTLEMENT_WAIT_SECS, SettlementResponse};
 
 #[derive(Tags)]
 pub enum X402Tag {
@@ -95,7 +95,7 @@ pub enum X402Response {
     /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` carries it.
     #[oai(status = 200)]
     Paid(Json<X402Paid>, #[oai(header = "PAYMENT-RESPONSE")] String),
-    /// Accepted, but not confirmed within `maxTimeoutSeconds`: follow `/v1/payments/{id}`.
+    /// Accepted, but not confirmed within 60 s: follow `/v1/payments/{id}`.
     #[oai(status = 202)]
     Settling(Json<X402Paid>),
     /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`
@@ -232,8 +232,8 @@ pub async fn pay(
         )
     })?;
     let placed = match authorized(app, chain, offer, &payload, PaymentKind::X402).await {
-        Ok(data) => match buy {
-            Buy::Mints(order) => place(app, chain, data, order).await,
+        Ok((data, funds)) => match buy {
+            Buy::Mints(order) => place(app, chain, data, funds, order).await,
             Buy::Deployment(d) => {
                 // One deployment per payment: the authorization is its key.
                 let key = deployment_key(
@@ -247,14 +247,16 @@ pub async fn pay(
                     chain.chain_id(),
                     &data,
                     &Purchase::Deployment(d, key),
+                    funds,
                 )
                 .await
                 .map_err(|e| match e {
-                    StartError::IdempotencyConflict { .. } => (
+                    CreateError::Start(StartError::IdempotencyConflict { .. }) => (
                         ApiError::conflict("authorization_reused", "used already"),
                         Some(Reason::NonceUsed),
                     ),
-                    StartError::Db(e) => (e.into(), None),
+                    CreateError::Start(StartError::Db(e)) => (e.into(), None),
+                    CreateError::Refused(r) => (r.into(), None),
                 })
             }
         },
@@ -265,6 +267,11 @@ pub async fn pay(
         Err((_, Some(reason))) => {
             let message = format!("the payment is refused: {reason}");
             return Ok(required(offer, resource, &reason.code(), &message, None));
+        }
+        // Refused for what the payer has under way (open payments, reverted settlements): an
+        // x402 answer too, so that the client sees the offer again.
+        Err((ApiError::PaymentRequired(Json(body)), None)) => {
+            return Ok(required(offer, resource, &body.code, &body.message, None));
         }
         Err((e, None)) => return Err(e),
     };
@@ -294,7 +301,8 @@ async fn settle(
     mint_ids: Vec<Uuid>,
     deployment_id: Option<Uuid>,
 ) -> Result<X402Response, ApiError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(offer.max_timeout_seconds);
+    let wait = SETTLEMENT_WAIT_SECS.min(offer.max_timeout_seconds());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {
         // The payment has no per-request notification; one indexed row read per 100 ms.
         let view = find(app, payment).await?;

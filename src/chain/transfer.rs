@@ -84,6 +84,20 @@ impl Transfers {
 }
 
 impl Chain {
+    /// `owner`'s balance of `asset` at the latest block.
+    pub async fn balance_of(&self, asset: Address, owner: Address) -> Result<U256, ChainError> {
+        MockUSDC::new(asset, self.provider())
+            .balanceOf(owner)
+            .call()
+            .await
+            .map_err(|e| {
+                ChainError::Rpc(super::error::contract(
+                    format_args!("reading the {asset} balance of {owner}"),
+                    &e,
+                ))
+            })
+    }
+
     /// The ERC-20 `Transfer` logs of `asset` in the receipt of `tx`, once it is
     /// `confirmations` blocks deep.
     pub async fn check_transfer(

@@ -11,6 +11,7 @@ pub mod mints;
 pub mod moves;
 pub mod outbox;
 pub mod overview;
+pub mod payers;
 pub mod read_pool;
 pub mod receipts;
 pub mod settings;

@@ -39,6 +39,7 @@ use crate::store::receipts::Reserved;
 use crate::store::workflows::Status;
 
 pub mod custom;
+pub mod exposure;
 mod front_run;
 mod receipt;
 pub mod shown;
@@ -395,17 +396,42 @@ pub struct Created {
     pub existing: bool,
 }
 
+/// Why a payment was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The payer may not open another payment now (`exposure`).
+    #[error(transparent)]
+    Refused(#[from] exposure::Refusal),
+}
+
+impl From<sea_orm::DbErr> for CreateError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        CreateError::Start(e.into())
+    }
+}
+
 /// Creates the payment, its receipt and what it pays for (waiting for it) in one transaction.
 /// The authorization (or custom transfer) is the payment's idempotency key: the same one with
 /// the same request returns the first payment; with another request, `IdempotencyConflict`.
 /// A key whose payment is gone (archived) still has its receipt: `IdempotencyConflict` with
-/// that payment, whatever the request.
+/// that payment, whatever the request. A payment mintflow settles is refused (`Refused`) when
+/// its payer may not open it (`exposure`), judged under the payer's intake lock in the same
+/// transaction.
 pub async fn create(
     client: &Client,
     chain_id: u64,
     data: &PaymentData,
     purchase: &Purchase,
-) -> Result<Created, StartError> {
+    funds: exposure::Funds,
+) -> Result<Created, CreateError> {
+    if data.authorization.is_some() == (funds == exposure::Funds::Transferred) {
+        return Err(sea_orm::DbErr::Custom(
+            "a settled payment needs the payer's balance, a transfer needs none".into(),
+        )
+        .into());
+    }
     let (token, what) = match purchase {
         Purchase::Mints(m) => (
             Some(address_key(m.token)),
@@ -423,6 +449,9 @@ pub async fn create(
         ..Default::default()
     };
     let txn = store::begin_write(client.db()).await?;
+    if data.authorization.is_some() {
+        store::payers::lock(&txn, &address_key(data.payer)).await?;
+    }
     let payment = match client
         .start_in::<Payment, _>(&txn, PaymentState::Pending, data, opts)
         .await?
@@ -430,13 +459,17 @@ pub async fn create(
         Started::Created(id) => id,
         Started::Existing(id) => {
             txn.rollback().await?;
-            return existing(client, id).await;
+            return Ok(existing(client, id).await?);
         }
     };
     let receipt = receipt::of(data, chain_id, payment, store::now_ms());
     if let Reserved::Taken(first) = store::receipts::reserve(&txn, &receipt).await? {
         txn.rollback().await?;
-        return Err(StartError::IdempotencyConflict { existing: first });
+        return Err(StartError::IdempotencyConflict { existing: first }.into());
+    }
+    if let Err(refusal) = exposure::check(&txn, payment, data, funds, store::now_ms()).await? {
+        txn.rollback().await?;
+        return Err(refusal.into());
     }
     let children = match purchase {
         Purchase::Mints(m) => {
@@ -456,7 +489,7 @@ pub async fn create(
                     txn.rollback().await?;
                     let first = store::workflows::find(client.db(), id).await?;
                     let parent = first.and_then(|d| d.parent_id).unwrap_or(id);
-                    return existing(client, parent).await;
+                    return Ok(existing(client, parent).await?);
                 }
             }
         }

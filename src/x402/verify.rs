@@ -21,12 +21,17 @@ alloy::sol! {
     }
 }
 
-/// An authorization must stay valid at least this long after it is accepted, so that it can
-/// still be settled (the x402 spec's margin).
+/// The least `min_authorization_validity_secs` may be: the x402 spec's margin.
 pub const MIN_VALIDITY_SECS: u64 = 6;
 
-/// The `maxTimeoutSeconds` of our offers: how long a paid request waits for its settlement
-/// before it is answered 202 (the HTTP edge gives paid requests this much more time).
+/// What our offers' `maxTimeoutSeconds` adds to the validity an authorization needs: a client
+/// signs for `maxTimeoutSeconds` from its clock (the official one does), and this much may pass
+/// (signing, the request's trip, clock skew) before we check it.
+pub const SIGNING_LEEWAY_SECS: u64 = 30;
+
+/// How long a paid request waits for its settlement at most before it is answered 202 (the
+/// HTTP edge gives paid requests this much more time); never longer than the offer's
+/// `maxTimeoutSeconds`.
 pub const SETTLEMENT_WAIT_SECS: u64 = 60;
 
 /// What the seller asks for one resource.
@@ -41,10 +46,18 @@ pub struct Offer {
     pub pay_to: Address,
     /// In the asset's base units.
     pub amount: U256,
-    pub max_timeout_seconds: u64,
+    /// Seconds an authorization must still be valid when it is accepted (the hot
+    /// `min_authorization_validity_secs`), so that its settlement can land, fee bumps included.
+    pub min_validity_secs: u64,
 }
 
 impl Offer {
+    /// The offer's `maxTimeoutSeconds`, derived from `min_validity_secs`: an authorization
+    /// signed for this long is still valid long enough when it arrives.
+    pub fn max_timeout_seconds(&self) -> u64 {
+        self.min_validity_secs + SIGNING_LEEWAY_SECS
+    }
+
     pub fn network(&self) -> String {
         format!("eip155:{}", self.chain_id)
     }
@@ -57,7 +70,7 @@ impl Offer {
             amount: self.amount.to_string(),
             asset: self.asset.to_string(),
             pay_to: self.pay_to.to_string(),
-            max_timeout_seconds: self.max_timeout_seconds,
+            max_timeout_seconds: self.max_timeout_seconds(),
             extra: json!({ "name": self.asset_name, "version": self.asset_version }),
         }
     }
@@ -106,6 +119,9 @@ pub enum Reason {
     NotYetValid,
     #[error("invalid_exact_evm_payload_authorization_valid_before")]
     Expired,
+    /// Valid now, but not for `min_authorization_validity_secs` more (mintflow's own code).
+    #[error("authorization_validity_too_short")]
+    ValidityTooShort,
     #[error("invalid_exact_evm_payload_signature")]
     Signature,
     #[error("invalid_exact_evm_nonce_already_used")]
@@ -175,8 +191,11 @@ pub fn verify(offer: &Offer, payload: &PaymentPayload, now_secs: u64) -> Result<
     if verified.valid_after > U256::from(now_secs) {
         return Err(Reason::NotYetValid);
     }
-    if verified.valid_before < U256::from(now_secs + MIN_VALIDITY_SECS) {
+    if verified.valid_before <= U256::from(now_secs) {
         return Err(Reason::Expired);
+    }
+    if verified.valid_before < U256::from(now_secs + offer.min_validity_secs) {
+        return Err(Reason::ValidityTooShort);
     }
     let signature = Signature::from_raw(&verified.signature).map_err(|_| Reason::Signature)?;
     let message = TransferWithAuthorization {
@@ -223,7 +242,7 @@ mod tests {
             asset_version: "2".into(),
             pay_to,
             amount: U256::from(1_000_000u64),
-            max_timeout_seconds: 60,
+            min_validity_secs: 120,
         }
     }
 
@@ -268,19 +287,24 @@ mod tests {
     fn a_good_payment_passes_and_each_flaw_has_its_reason() {
         let payer = PrivateKeySigner::random();
         let offer = offer_to(Address::repeat_byte(0xbb));
-        let good = signed(&offer, &payer, 1_000_000, NOW + 60);
+        let good = signed(&offer, &payer, 1_000_000, NOW + 150);
         let v = verify(&offer, &good, NOW).unwrap();
         assert_eq!(
             (v.from, v.value),
             (payer.address(), U256::from(1_000_000u64))
         );
 
-        let wrong_amount = signed(&offer, &payer, 999_999, NOW + 60);
+        let wrong_amount = signed(&offer, &payer, 999_999, NOW + 150);
         assert_eq!(verify(&offer, &wrong_amount, NOW), Err(Reason::Value));
         assert_eq!(
-            verify(&offer, &signed(&offer, &payer, 1_000_000, NOW + 3), NOW),
+            verify(&offer, &signed(&offer, &payer, 1_000_000, NOW), NOW),
             Err(Reason::Expired)
         );
+        assert_eq!(
+            verify(&offer, &signed(&offer, &payer, 1_000_000, NOW + 119), NOW),
+            Err(Reason::ValidityTooShort)
+        );
+        assert!(verify(&offer, &signed(&offer, &payer, 1_000_000, NOW + 120), NOW).is_ok());
         let mut early = good.clone();
         early.payload.authorization.valid_after = (NOW + 100).to_string();
         assert_eq!(verify(&offer, &early, NOW), Err(Reason::NotYetValid));
@@ -291,7 +315,7 @@ mod tests {
         assert_eq!(verify(&offer, &forged, NOW), Err(Reason::Requirements));
 
         let other_seller = offer_to(Address::repeat_byte(0xcc));
-        let mut to_other = signed(&other_seller, &payer, 1_000_000, NOW + 60);
+        let mut to_other = signed(&other_seller, &payer, 1_000_000, NOW + 150);
         to_other.accepted = offer.requirements();
         assert_eq!(verify(&offer, &to_other, NOW), Err(Reason::Recipient));
 
@@ -306,5 +330,22 @@ mod tests {
         let mut garbage = good;
         garbage.payload.signature = "0xzz".into();
         assert_eq!(verify(&offer, &garbage, NOW), Err(Reason::Payload));
+    }
+
+    #[test]
+    fn a_client_signing_for_max_timeout_seconds_passes_within_the_leeway() {
+        let payer = PrivateKeySigner::random();
+        let mut offer = offer_to(Address::repeat_byte(0xbb));
+        for floor in [MIN_VALIDITY_SECS, 120, 3600] {
+            offer.min_validity_secs = floor;
+            let max_timeout = offer.requirements().max_timeout_seconds;
+            assert_eq!(max_timeout, floor + SIGNING_LEEWAY_SECS);
+            let payload = signed(&offer, &payer, 1_000_000, NOW + max_timeout);
+            assert!(verify(&offer, &payload, NOW + SIGNING_LEEWAY_SECS).is_ok());
+            assert_eq!(
+                verify(&offer, &payload, NOW + SIGNING_LEEWAY_SECS + 1),
+                Err(Reason::ValidityTooShort)
+            );
+        }
     }
 }

@@ -276,7 +276,7 @@ pub fn test_offer(usdc: Address, amount: u64) -> mintflow::x402::Offer {
         asset_version: "2".into(),
         pay_to: DEV_KEY.parse::<PrivateKeySigner>().unwrap().address(),
         amount: U256::from(amount),
-        max_timeout_seconds: 60,
+        min_validity_secs: 120,
     }
 }
 
@@ -293,10 +293,21 @@ pub fn sign_authorization(
     value: u64,
     nonce: B256,
 ) -> (Value, String) {
+    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
+    sign_authorization_until(usdc, who, value, nonce, valid_before)
+}
+
+/// `sign_authorization`, valid until unix time `valid_before`.
+pub fn sign_authorization_until(
+    usdc: Address,
+    who: &alloy::signers::local::PrivateKeySigner,
+    value: u64,
+    nonce: B256,
+    valid_before: u64,
+) -> (Value, String) {
     use alloy::signers::SignerSync;
     use alloy::sol_types::SolStruct;
     let offer = test_offer(usdc, value);
-    let valid_before = chrono::Utc::now().timestamp() as u64 + 300;
     let message = mintflow::x402::verify::TransferWithAuthorization {
         from: who.address(),
         to: offer.pay_to,
