@@ -7,13 +7,14 @@
 mod common;
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::{B256, Bytes};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::Provider;
 use alloy::providers::ProviderBuilder;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use common::stack::{
-    Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc, sign_authorization,
+    PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc, sign_authorization,
     sign_authorization_until, test_offer,
 };
 use common::{Backend, eventually};
@@ -32,6 +33,14 @@ alloy::sol! {
         address authorizer;
         bytes32 nonce;
     }
+
+    /// The payer's consent to a custom payment's order, as the README documents it.
+    struct MintRecipient {
+        bytes32 txHash;
+        address recipient;
+        address token;
+        uint256 quantity;
+    }
 }
 
 on_both_backends!(
@@ -39,6 +48,7 @@ on_both_backends!(
     an_authorization_must_stay_valid_as_long_as_the_offer_says,
     a_payer_has_at_most_max_open_payments_under_way,
     a_payer_whose_settlements_reverted_is_refused_for_a_while,
+    an_unsigned_custom_payment_buys_exactly_what_it_paid_for,
 );
 
 /// A gasless payment of one mint by `who`.
@@ -328,4 +338,96 @@ async fn cancel_authorization(stack: &Stack, who: &PrivateKeySigner, nonce: B256
         .send()
         .await
         .unwrap();
+}
+
+/// The payer (anvil's second account) sends `value` USDC to `PAY_TO`; the hash once the
+/// transfer is `confirmations` (1) deep.
+async fn paid_to_us(stack: &Stack, value: u64) -> String {
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let node = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(payer))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let pay_to = test_offer(stack.usdc, value).pay_to;
+    let receipt = MockUSDC::new(stack.usdc, &node)
+        .transfer(pay_to, U256::from(value))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let block = receipt.block_number.unwrap();
+    eventually(WAIT, "the transfer to be confirmed", || async {
+        (node.get_block_number().await.unwrap() > block).then_some(())
+    })
+    .await;
+    receipt.transaction_hash.to_string()
+}
+
+/// A custom payment of `hash` for `quantity` mints of `token` (the default when `None`).
+fn custom(hash: &str, quantity: u64, token: Option<Address>) -> Value {
+    let mut body = json!({ "paymentType": "custom", "txHash": hash, "quantity": quantity });
+    if let Some(token) = token {
+        body["token"] = json!(token.to_string());
+    }
+    body
+}
+
+/// The payer's consent to `quantity` mints of `token` for themself, paid by `hash`.
+fn consent(hash: &str, token: Address, quantity: u64) -> String {
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    let message = MintRecipient {
+        txHash: hash.parse().unwrap(),
+        recipient: payer.address(),
+        token,
+        quantity: U256::from(quantity),
+    };
+    let domain = alloy::sol_types::eip712_domain! {
+        name: "mintflow",
+        version: "1",
+        chain_id: 31337,
+    };
+    let sig = payer
+        .sign_hash_sync(&message.eip712_signing_hash(&domain))
+        .unwrap();
+    Bytes::from(sig.as_bytes()).to_string()
+}
+
+async fn an_unsigned_custom_payment_buys_exactly_what_it_paid_for(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(
+        &stack.anvil.endpoint(),
+        stack.usdc,
+        payer.address(),
+        20 * PRICE,
+        false,
+    )
+    .await;
+    // The payer pays for 10 mints; anyone who reads the hash off the chain may post it.
+    let ten = paid_to_us(&stack, 10 * PRICE).await;
+    refused(&stack, &custom(&ten, 1, None), "transfer_amount_mismatch").await;
+    refused(&stack, &custom(&ten, 11, None), "transfer_too_small").await;
+    let elsewhere = Some(Address::repeat_byte(9));
+    refused(
+        &stack,
+        &custom(&ten, 10, elsewhere),
+        "token_signature_required",
+    )
+    .await;
+    let (status, p) = stack.post("/v1/payments", &custom(&ten, 10, None)).await;
+    assert_eq!(status, 202, "{p}");
+    assert_eq!(p["mintIds"].as_array().unwrap().len(), 10, "{p}");
+    assert_eq!(p["payer"], json!(format!("{:#x}", payer.address())));
+    payment_status(&stack, p["id"].as_str().unwrap(), "confirmed", false).await;
+
+    // The payer may choose to pay more than the price, with their signature.
+    let three = paid_to_us(&stack, 3 * PRICE).await;
+    let mut signed = custom(&three, 2, None);
+    signed["recipientSignature"] = json!(consent(&three, stack.token, 2));
+    let (status, p) = stack.post("/v1/payments", &signed).await;
+    assert_eq!(status, 202, "{p}");
+    assert_eq!(p["mintIds"].as_array().unwrap().len(), 2, "{p}");
+    stack.service.stop().await;
 }

@@ -22,8 +22,9 @@ impl From<Refusal> for ApiError {
 
 /// Checks the custom payment `hash` for `order`: a transfer its sender made, `confirmations`
 /// deep, whose only USDC movement pays at least the offer's amount to its `payTo`; not sent
-/// by one of our signers (our settlements are public); its mints go to the payer unless
-/// `recipient_signature` is the payer's consent to the order's recipient.
+/// by one of our signers (our settlements are public). Unless `recipient_signature` is the
+/// payer's consent to the order, the order is the transfer's alone: the payer's, the default
+/// token's, exactly the offer's amount (`custom::check_order`).
 pub async fn transferred(
     app: &AppState,
     chain: &Chain,
@@ -57,7 +58,14 @@ pub async fn transferred(
     let paid = custom::verdict(check, offer.pay_to, offer.amount, confirmations)?;
     let (recipient, token) = target(app, order, paid.payer)?;
     let consent = custom::consent(tx, recipient, token, order.quantity);
-    custom::check_recipient(chain.chain_id(), paid.payer, &consent, recipient_signature)?;
+    custom::check_order(
+        chain.chain_id(),
+        &paid,
+        &consent,
+        offer.amount,
+        app.contracts.token,
+        recipient_signature,
+    )?;
     Ok(PaymentData {
         kind: PaymentKind::Custom,
         asset: offer.asset,

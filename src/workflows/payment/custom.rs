@@ -3,8 +3,8 @@
 //! A custom payment is a transaction its payer sent themself, whose only movement of USDC is
 //! one `Transfer(payer -> PAY_TO)` of at least the price. Anyone can read a transaction hash
 //! off the chain (and mintflow lists its own settlements), so the hash alone proves nothing
-//! about who posts it: the mints go to the payer unless the request carries the payer's
-//! EIP-712 `MintRecipient` signature naming another recipient.
+//! about who posts it, nor what the payer meant to buy: without the payer's EIP-712
+//! `MintRecipient` signature the poster chooses nothing (`check_order`).
 use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::sol_types::{Eip712Domain, SolStruct};
 
@@ -69,6 +69,16 @@ pub enum Refusal {
          token, quantity)"
     )]
     RecipientSignatureInvalid,
+    #[error(
+        "the token {token} is not the server's default token; minting another needs the \
+         payer's EIP-712 `MintRecipient` signature in `recipientSignature`"
+    )]
+    TokenSignatureRequired { token: Address },
+    #[error(
+        "the transfer paid {value}, the mints asked for cost {price}; without the payer's \
+         `recipientSignature` a custom payment buys exactly what its transfer paid for"
+    )]
+    AmountMismatch { value: U256, price: U256 },
 }
 
 impl Refusal {
@@ -84,6 +94,8 @@ impl Refusal {
             Refusal::TooSmall { .. } => "transfer_too_small",
             Refusal::RecipientSignatureRequired { .. } => "recipient_signature_required",
             Refusal::RecipientSignatureInvalid => "recipient_signature_invalid",
+            Refusal::TokenSignatureRequired { .. } => "token_signature_required",
+            Refusal::AmountMismatch { .. } => "transfer_amount_mismatch",
         }
     }
 }
@@ -127,18 +139,37 @@ pub fn verdict(
     })
 }
 
-/// Checks who gets the mints: the payer always may; anyone else only with the payer's
-/// signature (0x-hex, 65 bytes) of `consent` on `chain_id`.
-pub fn check_recipient(
+/// What the poster of a custom payment may choose. With the payer's signature of `consent`
+/// (0x-hex, 65 bytes, on `chain_id`): its recipient, token and quantity, the transfer paying at
+/// least their `price` (`verdict`). Without one, nothing: the mints go to the payer, are of the
+/// server's `default_token`, and cost exactly what the transfer paid. Anyone may post a hash
+/// they read off the chain; were they free to name fewer mints or another token, the payer
+/// would lose the rest of what they paid, or get a token they did not want.
+pub fn check_order(
     chain_id: u64,
-    payer: Address,
+    paid: &Paid,
     consent: &MintRecipient,
+    price: U256,
+    default_token: Option<Address>,
     signature: Option<&str>,
 ) -> Result<(), Refusal> {
-    if consent.recipient == payer {
+    let Some(signature) = signature else {
+        if consent.recipient != paid.payer {
+            return Err(Refusal::RecipientSignatureRequired { payer: paid.payer });
+        }
+        if default_token != Some(consent.token) {
+            return Err(Refusal::TokenSignatureRequired {
+                token: consent.token,
+            });
+        }
+        if paid.value != price {
+            return Err(Refusal::AmountMismatch {
+                value: paid.value,
+                price,
+            });
+        }
         return Ok(());
-    }
-    let signature = signature.ok_or(Refusal::RecipientSignatureRequired { payer })?;
+    };
     let signer = signature
         .parse::<Bytes>()
         .ok()
@@ -148,7 +179,7 @@ pub fn check_recipient(
                 .ok()
         });
     match signer {
-        Some(signer) if signer == payer => Ok(()),
+        Some(signer) if signer == paid.payer => Ok(()),
         _ => Err(Refusal::RecipientSignatureInvalid),
     }
 }
@@ -214,46 +245,89 @@ mod tests {
         let other = PrivateKeySigner::random();
         let tx = B256::repeat_byte(4);
         let token = Address::repeat_byte(5);
-        let to_other = consent(tx, other.address(), token, 2);
-        let sign = |who: &PrivateKeySigner, c: &MintRecipient| {
-            let sig = who
-                .sign_hash_sync(&c.eip712_signing_hash(&domain(CHAIN)))
-                .unwrap();
-            Bytes::from(sig.as_bytes()).to_string()
+        let paid = paying(payer.address(), 2);
+        let check = |c: &MintRecipient, sig: Option<&str>| {
+            check_order(CHAIN, &paid, c, U256::from(2), Some(token), sig)
         };
+        let to_other = consent(tx, other.address(), token, 2);
         let to_payer = consent(tx, payer.address(), token, 2);
+        assert_eq!(check(&to_payer, None), Ok(()));
         assert_eq!(
-            check_recipient(CHAIN, payer.address(), &to_payer, None),
-            Ok(())
-        );
-        assert_eq!(
-            check_recipient(CHAIN, payer.address(), &to_other, None).map_err(|e| e.code()),
+            check(&to_other, None).map_err(|e| e.code()),
             Err("recipient_signature_required")
         );
         let signed = sign(&payer, &to_other);
-        assert_eq!(
-            check_recipient(CHAIN, payer.address(), &to_other, Some(&signed)),
-            Ok(())
-        );
+        assert_eq!(check(&to_other, Some(&signed)), Ok(()));
         // Signed by the recipient, for another quantity, or for another chain: refused.
         let refused = Err(Refusal::RecipientSignatureInvalid);
         let by_other = sign(&other, &to_other);
-        assert_eq!(
-            check_recipient(CHAIN, payer.address(), &to_other, Some(&by_other)),
-            refused
-        );
+        assert_eq!(check(&to_other, Some(&by_other)), refused);
         let more = consent(tx, other.address(), token, 3);
+        assert_eq!(check(&more, Some(&signed)), refused);
         assert_eq!(
-            check_recipient(CHAIN, payer.address(), &more, Some(&signed)),
+            check_order(
+                1,
+                &paid,
+                &to_other,
+                U256::from(2),
+                Some(token),
+                Some(&signed)
+            ),
             refused
         );
+        assert_eq!(check(&to_other, Some("0x1234")), refused);
+    }
+
+    #[test]
+    fn unsigned_the_transfer_alone_says_what_it_buys() {
+        let payer = PrivateKeySigner::random();
+        let tx = B256::repeat_byte(4);
+        let default = Address::repeat_byte(5);
+        let other_token = Address::repeat_byte(6);
+        // Paid 10 mints' worth (price 1 each).
+        let paid = paying(payer.address(), 10);
+        let order = |token: Address, quantity: u32| {
+            let c = consent(tx, payer.address(), token, quantity);
+            let price = U256::from(quantity);
+            (
+                check_order(CHAIN, &paid, &c, price, Some(default), None).map_err(|e| e.code()),
+                check_order(
+                    CHAIN,
+                    &paid,
+                    &c,
+                    price,
+                    Some(default),
+                    Some(&sign(&payer, &c)),
+                ),
+            )
+        };
+        // Exactly 10 of the default token, or anything the payer signed for.
+        assert_eq!(order(default, 10), (Ok(()), Ok(())));
+        assert_eq!(order(default, 1), (Err("transfer_amount_mismatch"), Ok(())));
         assert_eq!(
-            check_recipient(1, payer.address(), &to_other, Some(&signed)),
-            refused
+            order(other_token, 10),
+            (Err("token_signature_required"), Ok(()))
         );
+        // A server without a default token mints nothing unsigned.
+        let c = consent(tx, payer.address(), default, 10);
         assert_eq!(
-            check_recipient(CHAIN, payer.address(), &to_other, Some("0x1234")),
-            refused
+            check_order(CHAIN, &paid, &c, U256::from(10), None, None).map_err(|e| e.code()),
+            Err("token_signature_required")
         );
+    }
+
+    fn paying(payer: Address, value: u64) -> Paid {
+        Paid {
+            payer,
+            value: U256::from(value),
+            block: 9,
+        }
+    }
+
+    fn sign(who: &PrivateKeySigner, c: &MintRecipient) -> String {
+        let sig = who
+            .sign_hash_sync(&c.eip712_signing_hash(&domain(CHAIN)))
+            .unwrap();
+        Bytes::from(sig.as_bytes()).to_string()
     }
 }
