@@ -3,6 +3,7 @@ pub mod chain;
 pub mod engine;
 mod events;
 pub mod mint;
+pub mod payments;
 pub mod public_reads;
 
 use anyhow::Context;
@@ -21,6 +22,9 @@ pub enum BenchCommand {
     /// The whole service: mint requests over HTTP, batched and confirmed on a local anvil with
     /// 1 s blocks, on PostgreSQL and SQLite.
     Mint(mint::MintBenchArgs),
+    /// Gasless payments over HTTP, settled and confirmed on a local anvil with 1 s blocks: the
+    /// settled payments per minute, on PostgreSQL and SQLite.
+    Payments(payments::PaymentsBenchArgs),
     /// The overview reads (`/v1/stats`, `/queue/status`, `/metrics`) on a table of many
     /// finished workflows: their SQL cost, and mint latency while 200 clients read them.
     PublicReads(public_reads::PublicReadsBenchArgs),
@@ -31,6 +35,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Engine(args) => engine::run(args).await,
         BenchCommand::Chain(args) => chain::run(args).await,
         BenchCommand::Mint(args) => mint::run(args).await,
+        BenchCommand::Payments(args) => payments::run(args).await,
         BenchCommand::PublicReads(args) => public_reads::run(args).await,
     }
 }

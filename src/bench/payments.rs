@@ -1,0 +1,351 @@
+//! Payment benchmark: the whole service against a local anvil mining a block every second, paid
+//! with gasless payments (`POST /v1/payments`, one signed EIP-3009 authorization of one mint
+//! each, from a few funded payers) and measured until every payment is settled: how many
+//! payments per minute the intake, the settlement through the transaction pipeline and the
+//! confirmation carry, with the intake's per-payer checks on.
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::node_bindings::AnvilInstance;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{Provider, ProviderBuilder};
+use alloy::signers::SignerSync;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolStruct;
+use anyhow::Context;
+use futures::StreamExt;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+use super::mint::deploy_bench_token;
+use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite};
+use crate::chain::contracts::MockUSDC;
+use crate::chain::deploy::deploy_mock_usdc;
+use crate::chain::{Chain, ChainConfig};
+use crate::cli::chain::{SenderTask, find_anvil, spawn_anvil};
+use crate::config::SettingsHandle;
+use crate::engine::EngineConfig;
+use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::store::entity::workflow;
+use crate::store::workflows::Status;
+use crate::workflows::payment::PAYMENT;
+use crate::x402::verify::TransferWithAuthorization;
+use crate::x402::{Offer, SETTLEMENT_WAIT_SECS};
+use crate::{store, workflows};
+
+#[derive(Debug, clap::Args)]
+pub struct PaymentsBenchArgs {
+    /// Gasless payments (of one mint each) to settle.
+    #[arg(long, default_value_t = 300)]
+    pub payments: usize,
+    /// Payers they come from, round robin (anvil's accounts 1 to 9 at most).
+    #[arg(long, default_value_t = 9)]
+    pub payers: usize,
+    /// HTTP clients posting them concurrently.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// PostgreSQL database to use; it is dropped and created again.
+    #[arg(
+        long,
+        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_payments"
+    )]
+    pub postgres_url: String,
+    /// SQLite database file to use; it is deleted first.
+    #[arg(long, default_value = "sqlite://data/bench-payments.db?mode=rwc")]
+    pub sqlite_url: String,
+    /// Which backends to measure.
+    #[arg(long, value_enum, default_value = "both")]
+    pub backend: BackendChoice,
+}
+
+/// Seconds between anvil's blocks: Base's block time.
+const BLOCK_TIME_SECS: f64 = 1.0;
+/// The price of one mint (the default `MINT_PRICE`), in USDC base units.
+const PRICE: u64 = 1_000_000;
+/// How often the sender looks at its transactions when nothing wakes it.
+const SENDER_POLL_MS: u64 = 100;
+/// How often the database is asked how many payments are settled.
+const SETTLED_POLL: Duration = Duration::from_millis(100);
+/// Longest a run may take to settle every payment.
+const WAIT: Duration = Duration::from_secs(900);
+/// Longest one setup transaction may take.
+const TX_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn run(args: PaymentsBenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.payments > 0 && args.clients > 0 && (1..=9).contains(&args.payers),
+        "--payments and --clients must be positive, --payers between 1 and 9"
+    );
+    let anvil = find_anvil()?;
+    println!(
+        "mintflow bench payments: the whole service on 127.0.0.1 against anvil mining a block \
+         every {BLOCK_TIME_SECS} s; {} gasless payments of one mint from {} payers, posted by {} \
+         HTTP clients; confirmations 1, max_open_payments_per_payer {}, no rate limits; {} cores",
+        args.payments,
+        args.payers,
+        args.clients,
+        args.payments,
+        cores()
+    );
+    let backends = [
+        (BackendChoice::Postgres, "PostgreSQL", &args.postgres_url),
+        (BackendChoice::Sqlite, "SQLite", &args.sqlite_url),
+    ];
+    for (backend, name, url) in backends
+        .into_iter()
+        .filter(|(b, ..)| [*b, BackendChoice::Both].contains(&args.backend))
+    {
+        let db = match backend {
+            BackendChoice::Postgres => fresh_postgres(url).await?,
+            _ => fresh_sqlite(url).await?,
+        };
+        println!("\n== {name} ==");
+        let node = spawn_anvil(anvil.clone(), Some(BLOCK_TIME_SECS)).await?;
+        let result = bench_on(url, &db, &node, &args).await;
+        db.close().await.ok();
+        // Dropping the instance stops anvil and waits for it: not on the runtime.
+        let _ = tokio::task::spawn_blocking(move || drop(node)).await;
+        result?;
+    }
+    Ok(())
+}
+
+/// Deploys the token and MockUSDC, funds the payers, starts the service and measures.
+async fn bench_on(
+    url: &str,
+    db: &DatabaseConnection,
+    node: &AnvilInstance,
+    args: &PaymentsBenchArgs,
+) -> anyhow::Result<()> {
+    let settings = [
+        ("payer_rate_per_minute", 0),
+        ("ip_rate_per_minute", 0),
+        ("payment_rate_per_minute", 0),
+        ("confirmations", 1),
+        // Each payer has many payments under way: the cap would measure the payer count.
+        ("max_open_payments_per_payer", args.payments as i64),
+    ];
+    for (key, value) in settings {
+        store::settings::put(db, key, value.into(), "mintflow bench payments").await?;
+    }
+    let signer = PrivateKeySigner::from(node.first_key().clone());
+    let chain_config = ChainConfig {
+        rpc_url: node.endpoint(),
+        poll_ms: SENDER_POLL_MS,
+        ..ChainConfig::default()
+    };
+    let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
+    let usdc = deploy_usdc(db, signer.clone(), chain_config.clone()).await?;
+    let payers: Vec<PrivateKeySigner> = node.keys()[1..=args.payers]
+        .iter()
+        .map(|k| PrivateKeySigner::from(k.clone()))
+        .collect();
+    // Twice what they pay: a settlement mined but not yet confirmed counts against the balance
+    // it already left, and the benchmark measures settling, not refusing.
+    let each = U256::from(2 * PRICE) * U256::from(args.payments.div_ceil(args.payers));
+    fund(node, usdc, &payers, each).await?;
+    let config = ServiceConfig {
+        database_url: url.to_owned(),
+        database_max_connections: store::DEFAULT_POOL_SIZE,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: None,
+        public_reads: false,
+        role: Role::All,
+        engine: EngineConfig::generated(),
+        limits: Default::default(),
+        edge: Default::default(),
+        webhook_targets: crate::webhooks::target::TargetPolicy {
+            allow_private: false,
+        },
+        chain: Some(ChainSetup {
+            config: chain_config,
+            signer: signer.clone(),
+            contracts: Contracts {
+                token: Some(token),
+                usdc: Some(usdc),
+                ..Default::default()
+            },
+        }),
+    };
+    let service = Service::start(config, workflows::registry).await?;
+    let result = measure(&service, db, usdc, signer.address(), &payers, args).await;
+    service.stop().await;
+    result
+}
+
+/// Deploys MockUSDC with a sender of its own, stopped before the service starts its own.
+async fn deploy_usdc(
+    db: &DatabaseConnection,
+    signer: PrivateKeySigner,
+    config: ChainConfig,
+) -> anyhow::Result<Address> {
+    let settings = SettingsHandle::load(db).await?;
+    let chain = Chain::connect(db.clone(), settings, signer, config, None)
+        .await
+        .context("connecting to anvil")?;
+    let sender = SenderTask::start(&chain, "bench-setup");
+    let usdc = deploy_mock_usdc(&chain, "bench-usdc", TX_TIMEOUT).await;
+    sender.stop().await;
+    usdc.context("deploying MockUSDC")
+}
+
+/// Each payer takes `amount` from MockUSDC's open faucet, sending the call themself.
+async fn fund(
+    node: &AnvilInstance,
+    usdc: Address,
+    payers: &[PrivateKeySigner],
+    amount: U256,
+) -> anyhow::Result<()> {
+    for payer in payers {
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(payer.clone()))
+            .connect_http(node.endpoint().parse()?);
+        let receipt = MockUSDC::new(usdc, &provider)
+            .mint(payer.address(), amount)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        anyhow::ensure!(receipt.status(), "funding {} reverted", payer.address());
+    }
+    Ok(())
+}
+
+/// Posts every payment, then waits until each accepted one is settled.
+async fn measure(
+    service: &Service,
+    db: &DatabaseConnection,
+    usdc: Address,
+    pay_to: Address,
+    payers: &[PrivateKeySigner],
+    args: &PaymentsBenchArgs,
+) -> anyhow::Result<()> {
+    let addr = service
+        .http_addr()
+        .context("the service has no HTTP address")?;
+    let chain_id = service
+        .chain
+        .as_ref()
+        .context("the service has no chain")?
+        .provider()
+        .get_chain_id()
+        .await?;
+    let offer = Offer {
+        chain_id,
+        asset: usdc,
+        asset_name: "USD Coin".into(),
+        asset_version: "2".into(),
+        pay_to,
+        amount: U256::from(PRICE),
+        min_validity_secs: 0,
+    };
+    // Signed up front: the clock measures the service, not the signing.
+    let valid_before = chrono::Utc::now().timestamp() as u64 + WAIT.as_secs();
+    let bodies: Vec<serde_json::Value> = (0..args.payments)
+        .map(|i| authorization(&offer, &payers[i % payers.len()], i, valid_before))
+        .collect();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .timeout(Duration::from_secs(SETTLEMENT_WAIT_SECS * 2))
+        .build()?;
+    let url = format!("http://{addr}/v1/payments");
+
+    let started = Instant::now();
+    let answers: Vec<String> = futures::stream::iter(bodies)
+        .map(|body| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                match http.post(&url).json(&body).send().await {
+                    Ok(res) if res.status().as_u16() == 202 => String::new(),
+                    Ok(res) => {
+                        let status = res.status().as_u16();
+                        let body: serde_json::Value = res.json().await.unwrap_or_default();
+                        format!("{status} {}", body["code"].as_str().unwrap_or_default())
+                    }
+                    Err(e) => format!("no answer: {e}"),
+                }
+            }
+        })
+        .buffer_unordered(args.clients)
+        .collect()
+        .await;
+    let accepted = answers.iter().filter(|a| a.is_empty()).count();
+    let posted = started.elapsed().as_secs_f64();
+    let mut refused: Vec<&String> = answers.iter().filter(|a| !a.is_empty()).collect();
+    refused.sort();
+    refused.dedup();
+    println!(
+        "intake: {} payments posted in {posted:.2} s, {accepted} accepted ({} not 202: {refused:?})",
+        args.payments,
+        args.payments - accepted
+    );
+    let (confirmed, failed) = wait_settled(db, accepted).await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "settled: {confirmed} payments confirmed ({failed} failed) {secs:.1} s after the first \
+         request = {:.0} settled gasless payments/min",
+        confirmed as f64 / secs * 60.0
+    );
+    Ok(())
+}
+
+/// The `POST /v1/payments` body of the `i`-th payment: one mint, paid by `payer`.
+fn authorization(
+    offer: &Offer,
+    payer: &PrivateKeySigner,
+    i: usize,
+    valid_before: u64,
+) -> serde_json::Value {
+    let mut nonce = [0u8; 32];
+    nonce[24..].copy_from_slice(&(i as u64).to_be_bytes());
+    let nonce = B256::from(nonce);
+    let message = TransferWithAuthorization {
+        from: payer.address(),
+        to: offer.pay_to,
+        value: offer.amount,
+        validAfter: U256::ZERO,
+        validBefore: U256::from(valid_before),
+        nonce,
+    };
+    let signature = payer
+        .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+        .expect("a local key signs");
+    json!({
+        "paymentType": "gasless",
+        "authorization": {
+            "from": payer.address().to_string(),
+            "to": offer.pay_to.to_string(),
+            "value": offer.amount.to_string(),
+            "validAfter": "0",
+            "validBefore": valid_before.to_string(),
+            "nonce": nonce.to_string(),
+        },
+        "signature": Bytes::from(signature.as_bytes()).to_string(),
+    })
+}
+
+/// Waits until `n` payments are confirmed or failed; returns how many of each. Nothing
+/// signals this process when a payment settles, so it counts rows every 100 ms.
+async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<(usize, usize)> {
+    let deadline = Instant::now() + WAIT;
+    let mut tick = tokio::time::interval(SETTLED_POLL);
+    loop {
+        tick.tick().await;
+        let payments = || workflow::Entity::find().filter(workflow::Column::Kind.eq(PAYMENT));
+        let confirmed = payments()
+            .filter(workflow::Column::State.eq("confirmed"))
+            .count(db)
+            .await? as usize;
+        let failed = payments()
+            .filter(workflow::Column::Status.eq(Status::Failed.as_str()))
+            .count(db)
+            .await? as usize;
+        if confirmed + failed >= n {
+            return Ok((confirmed, failed));
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {confirmed} of {n} payments confirmed ({failed} failed) in {WAIT:?}"
+        );
+    }
+}
