@@ -138,7 +138,10 @@ impl DeploymentsApi {
     /// Deploy a new MintToken, paid with a signed EIP-3009 authorization of `DEPLOY_PRICE`.
     /// Requests are queued durably, never refused for being concurrent. The same owner, name,
     /// symbol and `Idempotency-Key` (default: the authorization's nonce) return the first
-    /// deployment without paying again.
+    /// deployment without paying again. The payment is refused (402) as on `/v1/payments`:
+    /// `authorization_validity_too_short`, `too_many_open_payments`,
+    /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`, or the x402
+    /// `errorReason`.
     ///
     /// Who may call: anyone (public).
     #[oai(

@@ -84,8 +84,10 @@ pub enum LegacyMintResponse {
     /// `GET /queue/item/{queueId}`.
     #[oai(status = 202)]
     Settling(Json<LegacyMintAnswer>),
-    /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`
-    /// holds the offer.
+    /// Payment required, or refused (`code` is the x402 `errorReason`, or mintflow's own
+    /// `authorization_validity_too_short`, `too_many_open_payments`,
+    /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`):
+    /// `PAYMENT-REQUIRED` holds the offer.
     #[oai(status = 402)]
     Required(
         Json<ErrorBody>,

@@ -74,12 +74,15 @@ pub struct PaymentBody {
     pub signature: Option<String>,
     /// `custom`: the hash of the payer's own USDC transfer to `PAY_TO`: a transaction the
     /// payer sent, whose only USDC movement is one `Transfer(payer -> PAY_TO)` of at least
-    /// the price. Each hash pays once; transactions sent by this service are refused.
+    /// the price. Each hash pays once; transactions sent by this service are refused. Without
+    /// `recipientSignature` it buys exactly what it paid for: `quantity` mints of the server's
+    /// default token for the payer, the transfer being exactly `MINT_PRICE` x `quantity`.
     pub tx_hash: Option<String>,
     /// Who receives the tokens; the payer when absent. For a `custom` payment, anyone but the
     /// payer needs `recipientSignature`.
     pub recipient: Option<String>,
-    /// `custom` with a `recipient` other than the payer: the payer's EIP-712 signature (65
+    /// `custom` with a `recipient` other than the payer, a `token` other than the server's
+    /// default, or a transfer paying more than the price: the payer's EIP-712 signature (65
     /// bytes, 0x-hex) of `MintRecipient(bytes32 txHash,address recipient,address token,uint256
     /// quantity)` in the domain `{name: "mintflow", version: "1", chainId}` (no
     /// verifyingContract), where `token` is the token to mint (the server's default token when
@@ -193,16 +196,25 @@ pub struct PaymentsApi;
 impl PaymentsApi {
     /// Pay for mints with a signed EIP-3009 authorization (`gasless`). It is checked (offer,
     /// amount, recipient, validity, signature, and a simulation of the settlement) before
-    /// anything is written; 402 with the x402 `errorReason` as `code` when refused. Accepted,
-    /// it is settled on chain; its mints start when the settlement is confirmed and are
-    /// cancelled if it fails. The same authorization again returns the same payment.
+    /// anything is written; 402 with the x402 `errorReason` as `code` when refused. It must
+    /// stay valid for `min_authorization_validity_secs` more (402
+    /// `authorization_validity_too_short`), and its payer may have at most
+    /// `max_open_payments_per_payer` payments under way (402 `too_many_open_payments`), whose
+    /// sum with this one their balance must cover (402
+    /// `insufficient_balance_for_open_payments`); a payer whose settlements reverted
+    /// `max_settlement_reverts_per_hour` times in the last hour is refused (402
+    /// `payer_settlements_reverted`). Accepted, it is settled on chain; its mints start when
+    /// the settlement is confirmed and are cancelled if it fails. The same authorization again
+    /// returns the same payment.
     ///
     /// Or pay with a USDC transfer already sent (`custom`, `txHash`): the payer is the
     /// transaction's sender, it must move USDC once, from that sender to `PAY_TO`, and not be
     /// sent by this service (402 `transfer_from_service_signer`, `transfer_not_from_payer`,
-    /// `transfer_ambiguous`, ...). Its mints go to the payer; another `recipient` needs the
-    /// payer's `recipientSignature` (402 `recipient_signature_required` or
-    /// `recipient_signature_invalid`). A refused payment writes nothing.
+    /// `transfer_ambiguous`, ...). Without the payer's `recipientSignature` it buys exactly
+    /// what it paid for: mints of the default token for the payer, `MINT_PRICE` x `quantity`
+    /// being the amount transferred (402 `recipient_signature_required`,
+    /// `token_signature_required`, `transfer_amount_mismatch`); with it, what the payer signed
+    /// (402 `recipient_signature_invalid`). A refused payment writes nothing.
     ///
     /// Who may call: anyone (public).
     #[oai(

@@ -98,8 +98,10 @@ pub enum X402Response {
     /// Accepted, but not confirmed within 60 s: follow `/v1/payments/{id}`.
     #[oai(status = 202)]
     Settling(Json<X402Paid>),
-    /// Payment required, or refused (`code` is the x402 `errorReason`): `PAYMENT-REQUIRED`
-    /// holds the offer; after a failed settlement `PAYMENT-RESPONSE` says why.
+    /// Payment required, or refused (`code` is the x402 `errorReason`, or mintflow's own
+    /// `authorization_validity_too_short`, `too_many_open_payments`,
+    /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`):
+    /// `PAYMENT-REQUIRED` holds the offer; after a failed settlement `PAYMENT-RESPONSE` says why.
     #[oai(status = 402)]
     Required(
         Json<ErrorBody>,
