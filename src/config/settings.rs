@@ -169,7 +169,7 @@ pub const SPECS: &[SettingSpec] = &[
     },
     SettingSpec {
         key: "max_settlement_reverts_per_hour",
-        description: "Settlements of one payer that may revert on chain within an hour; a payer with this many is refused new payments (402 payer_settlements_reverted) until the oldest is an hour old. 0 turns the check off.",
+        description: "Settlements of one payer that may revert on chain within an hour (front-run ones whose payment confirmed do not count); a payer with this many is refused new payments (402 payer_settlements_reverted) until the oldest is an hour old. 0 turns the check off.",
         default: 3,
         min: 0,
         max: 10_000,

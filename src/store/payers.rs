@@ -67,7 +67,9 @@ struct RevertedAt {
 }
 
 /// When each settlement (a transaction a payment of `payer` sent) that reverted on chain at or
-/// after `since_ms` reverted, oldest first.
+/// after `since_ms` reverted, oldest first. A payment that confirmed all the same (its
+/// authorization paid us through another transaction: front-run) does not count; the payer
+/// did not make it fail.
 pub async fn settlement_reverts_since<C: ConnectionTrait>(
     conn: &C,
     payer: &str,
@@ -78,7 +80,7 @@ pub async fn settlement_reverts_since<C: ConnectionTrait>(
         r#"SELECT t.confirmed_at_ms AS at_ms FROM chain_txs t
            JOIN workflows w ON w.id = t.owner_workflow_id
            WHERE t.status = 'reverted' AND t.confirmed_at_ms >= $2
-             AND w.kind = 'payment' AND w.payer = $1
+             AND w.kind = 'payment' AND w.payer = $1 AND w.state <> 'confirmed'
            ORDER BY t.confirmed_at_ms"#,
         vec![payer.into(), since_ms.into()],
     )
