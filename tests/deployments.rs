@@ -33,13 +33,23 @@ fn body(stack: &Stack, payer: &PrivateKeySigner, n: usize) -> Value {
 }
 
 async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Backend) {
-    let stack = Stack::start(backend, StackOptions::default()).await;
+    // One payer pays for all of them at once: the intake's per-payer cap is not under test.
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            settings: &[("max_open_payments_per_payer", DEPLOYMENTS as i64)],
+            ..Default::default()
+        },
+    )
+    .await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    // Twice the price of all: a settlement mined but not yet confirmed counts against the
+    // balance it already left, and a request coming then would be refused.
     fund_usdc(
         &stack.anvil.endpoint(),
         stack.usdc,
         payer.address(),
-        DEPLOYMENTS as u64 * DEPLOY_PRICE,
+        2 * DEPLOYMENTS as u64 * DEPLOY_PRICE,
         false,
     )
     .await;
