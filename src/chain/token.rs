@@ -40,37 +40,31 @@ pub struct TokenInfo {
     pub max_supply: U256,
 }
 
-fn read_error(address: Address) -> impl Fn(&str, alloy::contract::Error) -> ChainError {
-    move |what, e| {
+/// One view call of the token at `address`, its failure named after the value it reads.
+async fn read<T>(
+    address: Address,
+    what: &str,
+    call: impl std::future::IntoFuture<Output = Result<T, alloy::contract::Error>>,
+) -> Result<T, ChainError> {
+    call.await.map_err(|e| {
         ChainError::Rpc(super::error::contract(
             format_args!("reading {what} of token {address}"),
             &e,
         ))
-    }
+    })
 }
 
 impl Chain {
     /// Reads the token at `address`; an address without a `MintToken` is an error.
     pub async fn token_info(&self, address: Address) -> Result<TokenInfo, ChainError> {
         let token = MintToken::new(address, self.provider());
-        let rpc = read_error(address);
+        let (name, symbol) = (token.name(), token.symbol());
+        let (amount_per_mint, max_supply) = (token.amountPerMint(), token.maxSupply());
         let (name, symbol, amount_per_mint, max_supply) = tokio::try_join!(
-            async { token.name().call().await.map_err(|e| rpc("name", e)) },
-            async { token.symbol().call().await.map_err(|e| rpc("symbol", e)) },
-            async {
-                token
-                    .amountPerMint()
-                    .call()
-                    .await
-                    .map_err(|e| rpc("amountPerMint", e))
-            },
-            async {
-                token
-                    .maxSupply()
-                    .call()
-                    .await
-                    .map_err(|e| rpc("maxSupply", e))
-            },
+            read(address, "name", name.call()),
+            read(address, "symbol", symbol.call()),
+            read(address, "amountPerMint", amount_per_mint.call()),
+            read(address, "maxSupply", max_supply.call()),
         )?;
         Ok(TokenInfo {
             name,
@@ -84,29 +78,12 @@ impl Chain {
     /// round trip: concurrent calls).
     pub async fn supply(&self, address: Address) -> Result<Supply, ChainError> {
         let token = MintToken::new(address, self.provider());
-        let rpc = read_error(address);
+        let (max_supply, total_supply) = (token.maxSupply(), token.totalSupply());
+        let amount_per_mint = token.amountPerMint();
         let (max_supply, total_supply, amount_per_mint) = tokio::try_join!(
-            async {
-                token
-                    .maxSupply()
-                    .call()
-                    .await
-                    .map_err(|e| rpc("maxSupply", e))
-            },
-            async {
-                token
-                    .totalSupply()
-                    .call()
-                    .await
-                    .map_err(|e| rpc("totalSupply", e))
-            },
-            async {
-                token
-                    .amountPerMint()
-                    .call()
-                    .await
-                    .map_err(|e| rpc("amountPerMint", e))
-            },
+            read(address, "maxSupply", max_supply.call()),
+            read(address, "totalSupply", total_supply.call()),
+            read(address, "amountPerMint", amount_per_mint.call()),
         )?;
         Ok(Supply {
             max_supply,
