@@ -9,6 +9,7 @@ mod m20261126_000005_webhook_rotation_and_log_index;
 mod m20261201_000006_create_api_keys;
 mod m20261201_000007_index_live_workflows;
 mod m20261201_000008_create_payment_receipts;
+mod m20261201_000009_chain_spend_and_nonce_checks;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_create_api_keys::Migration),
             Box::new(m20261201_000007_index_live_workflows::Migration),
             Box::new(m20261201_000008_create_payment_receipts::Migration),
+            Box::new(m20261201_000009_chain_spend_and_nonce_checks::Migration),
         ]
     }
 }
