@@ -943,9 +943,10 @@ async fn stuck_low_nonce_is_bumped_alone(backend: Backend) {
     for id in &behind {
         wait_tx_status(&t, *id, "sent").await;
     }
-    // No blocks: the low nonce is bumped by time, the ones behind it not at all.
-    eventually(WAIT, "the low nonce's fee bump", || async {
-        (store::chain::attempts(&t.db, low).await.unwrap().len() >= 2).then_some(())
+    // No blocks: the low nonce is bumped by time, twice (a second apart), while the ones behind
+    // it, as old by then as `bump_after_secs`, are not bumped at all.
+    eventually(WAIT, "two fee bumps of the low nonce", || async {
+        (store::chain::attempts(&t.db, low).await.unwrap().len() >= 3).then_some(())
     })
     .await;
     let mut outcomes = vec![mine_until_final(&chain, low).await];
@@ -1002,6 +1003,11 @@ async fn receipt_behind_the_nonce_is_waited_for(backend: Backend) {
     // Mined (the nonce reads as used) while the receipt is not served.
     eventually(WAIT, "the nonce to read as used twice", || async {
         let tx = store::chain::find(&t.db, id).await.unwrap().unwrap();
+        assert_ne!(
+            tx.status, "failed",
+            "failed while it may be mined: {:?}",
+            tx.error
+        );
         (tx.nonce_taken_reads >= 2).then_some(())
     })
     .await;
