@@ -32,6 +32,8 @@ on_both_backends!(
     owner_workflow_is_woken_with_the_outcome,
     unlandable_transaction_frees_its_nonce,
     nonce_taken_outside_is_reconciled,
+    stuck_low_nonce_is_bumped_alone,
+    receipt_behind_the_nonce_is_waited_for,
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
@@ -842,8 +844,8 @@ async fn unlandable_transaction_frees_its_nonce(backend: Backend) {
 }
 
 /// Someone else used the signer's next nonce (a wallet sharing the key): reconciliation with
-/// the chain's transaction count fails our transaction at that nonce, with the reason, and hands
-/// out only fresh nonces afterwards.
+/// the chain's transaction count fails our transaction at that nonce, with the reason (after
+/// several reads found no receipt for it), and hands out only fresh nonces afterwards.
 async fn nonce_taken_outside_is_reconciled(backend: Backend) {
     let node = anvil(&["--block-time", "0.2"]);
     let t = TestDb::new(backend).await;
@@ -889,6 +891,147 @@ async fn nonce_taken_outside_is_reconciled(backend: Backend) {
             .unwrap()
             .nonce,
         1
+    );
+}
+
+/// A low nonce stuck under a base fee that jumped, with 20 transactions queued behind it: only
+/// it is re-signed with higher fees; the ones behind wait for it without a bump, then all land
+/// once.
+async fn stuck_low_nonce_is_bumped_alone(backend: Backend) {
+    let node = anvil(&["--no-mining"]);
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    for (key, value) in [("bump_after_secs", 1), ("bump_after_blocks", 1)] {
+        store::settings::put(&t.db, key, value.into(), "test")
+            .await
+            .unwrap();
+    }
+    s.reload(&t.db).await.unwrap();
+    let chain = chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let run = sender(&chain, "sender");
+    let low = chain
+        .submit(submit("low", transfer(Address::repeat_byte(0x60))))
+        .await
+        .unwrap();
+    wait_tx_status(&t, low, "sent").await;
+    let first_max_fee: u128 = store::chain::attempts(&t.db, low).await.unwrap()[0]
+        .max_fee_per_gas
+        .parse()
+        .unwrap();
+    // The base fee jumps past what it offers: it stays in the pool, unmined.
+    anvil_rpc(
+        &chain,
+        "anvil_setNextBlockBaseFeePerGas",
+        serde_json::json!([format!("{:#x}", first_max_fee * 4)]),
+    )
+    .await;
+    mine(&chain, 1).await;
+    assert_eq!(status(&t, low).await, "sent", "underpriced, not mined");
+    // Twenty more, priced for the new base fee (a second pipeline of the same signer, whose
+    // fee quote is fresh): they can only be mined after the low nonce.
+    let behind_chain = self::chain(&t, &node.endpoint(), &s, DEV_KEY).await;
+    let mut behind = Vec::new();
+    for i in 0..20 {
+        let to = Address::repeat_byte(0x61 + i as u8);
+        behind.push(
+            behind_chain
+                .submit(submit(&format!("behind-{i}"), transfer(to)))
+                .await
+                .unwrap(),
+        );
+    }
+    for id in &behind {
+        wait_tx_status(&t, *id, "sent").await;
+    }
+    // No blocks: the low nonce is bumped by time, twice (a second apart), while the ones behind
+    // it, as old by then as `bump_after_secs`, are not bumped at all.
+    eventually(WAIT, "two fee bumps of the low nonce", || async {
+        (store::chain::attempts(&t.db, low).await.unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    let mut outcomes = vec![mine_until_final(&chain, low).await];
+    for id in &behind {
+        outcomes.push(mine_until_final(&chain, *id).await);
+    }
+    run.stop().await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, TxOutcome::Confirmed { .. })),
+        "{outcomes:?}"
+    );
+    for id in &behind {
+        let attempts = store::chain::attempts(&t.db, *id).await.unwrap();
+        assert_eq!(
+            attempts.len(),
+            1,
+            "a transaction behind was bumped: {attempts:?}"
+        );
+    }
+    let low_attempts = store::chain::attempts(&t.db, low).await.unwrap();
+    let raised: u128 = low_attempts[1].max_fee_per_gas.parse().unwrap();
+    assert!(
+        raised > first_max_fee * 4,
+        "the bump follows the new base fee"
+    );
+    assert_eq!(
+        chain
+            .provider()
+            .get_transaction_count(chain.signer())
+            .await
+            .unwrap(),
+        21,
+        "each landed once"
+    );
+}
+
+/// A node behind a load balancer answers the signer's nonce from a backend that has the block
+/// before the one answering receipts does: the transaction is not failed as replaced while its
+/// receipt is missing for a moment, and confirms once the receipt shows.
+async fn receipt_behind_the_nonce_is_waited_for(backend: Backend) {
+    let node = anvil(&["--block-time", "0.2"]);
+    let proxy = common::proxy::NodeProxy::start(&node.endpoint(), "lagging").await;
+    let t = TestDb::new(backend).await;
+    let s = settings(&t, 1).await;
+    let chain = chain(&t, &proxy.url(), &s, DEV_KEY).await;
+    proxy.hide_receipts(true);
+    let run = sender(&chain, "sender");
+    let id = chain
+        .submit(submit("lagging", transfer(Address::repeat_byte(0x75))))
+        .await
+        .unwrap();
+    // Mined (the nonce reads as used) while the receipt is not served.
+    eventually(WAIT, "the nonce to read as used twice", || async {
+        let tx = store::chain::find(&t.db, id).await.unwrap().unwrap();
+        assert_ne!(
+            tx.status, "failed",
+            "failed while it may be mined: {:?}",
+            tx.error
+        );
+        (tx.nonce_taken_reads >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        status(&t, id).await,
+        "sent",
+        "not failed while it may be mined"
+    );
+    proxy.hide_receipts(false);
+    let TxOutcome::Confirmed { hash, .. } = confirmed(&chain, id).await else {
+        panic!("not confirmed")
+    };
+    run.stop().await;
+    let attempts = store::chain::attempts(&t.db, id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].hash, hash);
+    assert_eq!(
+        store::chain::find(&t.db, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .nonce_taken_reads,
+        0,
+        "the count is over once mined"
     );
 }
 

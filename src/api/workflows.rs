@@ -137,7 +137,8 @@ pub struct WorkflowPage {
 pub struct HistoryEvent {
     /// Global, increasing event id.
     pub id: i64,
-    /// `created`, `step`, `sleep`, `wait`, `woken`, `retry_scheduled`, `completed`, `failed`,
+    /// `created`, `step`, `sleep`, `wait`, `woken`, `retry_scheduled`, `deferred` (waits for the
+    /// signer's gas spend budget; no attempt counted), `completed`, `failed`,
     /// `takeover`, `retried`, `cancelled`, `needs_migration`; for a child waiting on its parent
     /// (a payment's mints and deployment), `parent_ended` (cancelled because the parent failed
     /// or was cancelled) and `parent_retried` (put back because the parent was retried).

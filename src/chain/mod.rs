@@ -7,10 +7,12 @@
 //! stored bytes and replaces stuck ones with higher fees at the same nonce. Owners are woken
 //! with the outcome.
 pub mod authorization;
+pub mod budget;
 pub mod contracts;
 pub mod deploy;
 pub mod error;
 pub mod fees;
+pub mod reconcile;
 pub mod revert;
 pub mod sender;
 pub mod signer;
@@ -34,7 +36,7 @@ use crate::config::SettingsHandle;
 use crate::engine::Waker;
 use crate::store::{self, chain::TxRow};
 use error::Redacted;
-use fees::Fees;
+use fees::{FeeCaps, Fees};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -51,6 +53,10 @@ pub enum ChainError {
     /// Too many transactions of this signer are not final yet.
     #[error("{0} transactions are in flight for this signer; try again shortly")]
     Backpressure(usize),
+    /// The signer's gas spend budget is reached; nothing was signed and no nonce was used.
+    /// Not an error of the caller's: workflows wait (`StepError::from`) until it allows.
+    #[error(transparent)]
+    OverBudget(#[from] budget::OverBudget),
     /// The RPC node did not answer or answered with an error (retry later; nothing was
     /// lost). Its own words are in the server log only (see `error`).
     #[error("{0}")]
@@ -216,6 +222,8 @@ struct Inner {
     /// Wakes this process's engine when an owner workflow was woken.
     engine_waker: Option<Waker>,
     quote: tokio::sync::Mutex<Option<Quote>>,
+    /// Since when the sender has seen the signer's lowest unmined nonce as the lowest.
+    lowest: std::sync::Mutex<Option<reconcile::Lowest>>,
 }
 
 /// How long a fee and balance quote serves new submits.
@@ -280,6 +288,7 @@ impl Chain {
                 sender_wake: Notify::new(),
                 engine_waker,
                 quote: tokio::sync::Mutex::new(None),
+                lowest: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -339,6 +348,8 @@ impl Chain {
             return Ok(existing.id);
         }
         let nonce = store::chain::lock_next_nonce(&txn, chain_id, &me.address_key).await?;
+        // Under the nonce lock, so concurrent submissions see each other's worst case.
+        self.check_budget(&txn, gas_limit, fees, now).await?;
         let (raw, hash) = self.sign(tx.clone(), nonce as u64, gas_limit, fees).await?;
         let row = TxRow {
             id: Uuid::now_v7(),
@@ -362,6 +373,7 @@ impl Chain {
             created_at_ms: now,
             updated_at_ms: now,
             confirmed_at_ms: None,
+            nonce_taken_reads: 0,
         };
         store::chain::insert_tx(&txn, &row).await?;
         store::chain::insert_attempt(
@@ -501,13 +513,46 @@ impl Chain {
         Ok(fresh)
     }
 
-    /// The highest max fee per gas any attempt may offer: the hot `max_fee_gwei` setting.
-    fn fee_cap_wei(&self) -> u128 {
-        u128::try_from(self.inner.settings.get().max_fee_gwei).unwrap_or_default() * 1_000_000_000
+    /// Refuses a transaction of at most `gas_limit` gas at `fees` when the signer's spend in the
+    /// last hour, with it, would pass `max_gas_spend_wei_per_hour` (see `budget`).
+    async fn check_budget(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        gas_limit: u64,
+        fees: Fees,
+        now: i64,
+    ) -> Result<(), ChainError> {
+        let me = &self.inner;
+        let budget = u128::try_from(me.settings.get().max_gas_spend_wei_per_hour).unwrap_or(0);
+        if budget == 0 {
+            return Ok(());
+        }
+        let since = now - budget::WINDOW_MS;
+        let rows =
+            store::chain::spend_since(txn, me.chain_id as i64, &me.address_key, since).await?;
+        let recent: Vec<budget::Spend> = rows.iter().map(spend_of).collect();
+        let needed = u128::from(gas_limit).saturating_mul(fees.max_fee_per_gas);
+        budget::admit(&recent, needed, budget, now).map_err(|refused| {
+            metrics::counter!(crate::ops::metrics::TX_SPEND_BUDGET_REFUSALS).increment(1);
+            tracing::warn!(signer = %me.address, spent = %refused.spent, budget = %refused.budget,
+                "gas spend budget reached; new transactions wait");
+            ChainError::from(refused)
+        })
     }
 
-    /// What the network asks for now, capped at `max_fee_gwei`: the fees a new transaction
-    /// offers.
+    /// The highest fees any attempt may offer: the hot `max_fee_gwei` and
+    /// `max_priority_fee_gwei` settings.
+    fn fee_caps(&self) -> FeeCaps {
+        let settings = self.inner.settings.get();
+        let wei = |gwei: i64| u128::try_from(gwei).unwrap_or_default() * 1_000_000_000;
+        FeeCaps {
+            max_fee_per_gas: wei(settings.max_fee_gwei),
+            max_priority_fee_per_gas: wei(settings.max_priority_fee_gwei),
+        }
+    }
+
+    /// What the network asks for now, within `max_fee_gwei` and `max_priority_fee_gwei`: the
+    /// fees a new transaction offers.
     pub async fn network_fees(&self) -> Result<Fees, ChainError> {
         let estimate = self
             .inner
@@ -515,10 +560,30 @@ impl Chain {
             .estimate_eip1559_fees()
             .await
             .map_err(|e| rpc("fee estimate", e))?;
-        Ok(Fees {
-            max_fee_per_gas: estimate.max_fee_per_gas.min(self.fee_cap_wei()),
+        Ok(self.fee_caps().limit(Fees {
+            max_fee_per_gas: estimate.max_fee_per_gas,
             max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
-        })
+        }))
+    }
+}
+
+/// A stored transaction's share of the spend: what it paid once mined, else its worst case.
+/// Amounts the store cannot read count as the most they could be.
+fn spend_of(row: &store::chain::SpendRow) -> budget::Spend {
+    let wei = |v: &Option<String>| v.as_deref().map(|v| v.parse().unwrap_or(u128::MAX));
+    let paid = match (row.gas_used, wei(&row.effective_gas_price), row.mined_at_ms) {
+        (Some(gas), Some(price), Some(at)) => Some(budget::Paid {
+            wei: u128::try_from(gas)
+                .unwrap_or_default()
+                .saturating_mul(price),
+            mined_at_ms: at,
+        }),
+        _ => None,
+    };
+    budget::Spend {
+        paid,
+        gas_limit: u64::try_from(row.gas_limit).unwrap_or_default(),
+        max_fee_per_gas: wei(&row.max_fee_per_gas).unwrap_or(0),
     }
 }
 

@@ -2,7 +2,8 @@
 //! counter in `chain_signers`). Each pass broadcasts newly signed transactions, follows
 //! receipts to `confirmations` depth (re-checking the block hash: a reorged transaction goes
 //! back to `sent` and is re-broadcast from its stored bytes), re-broadcasts transactions the
-//! node dropped, and replaces stuck ones with higher fees at the same nonce.
+//! node dropped, and replaces the lowest stuck one with higher fees at the same nonce (the
+//! decisions are in `reconcile`).
 use std::time::Duration;
 
 use alloy::consensus::TxEnvelope;
@@ -16,6 +17,7 @@ use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
 use super::fees::{self, Fees};
+use super::reconcile::{self, BumpAfter, Lowest, Newest};
 use super::{Chain, ChainError, rpc};
 use crate::ops;
 use crate::store::{
@@ -83,6 +85,12 @@ impl Chain {
         // Transactions sent outside mintflow: never hand their nonces out again.
         store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, store::now_ms())
             .await?;
+        let lowest = {
+            let mut seen = me.lowest.lock().expect("lowest nonce lock");
+            let lowest = Lowest::observe(*seen, used, head, store::now_ms());
+            *seen = Some(lowest);
+            lowest
+        };
         let results: Vec<Result<(), ChainError>> = futures::stream::iter(open)
             .map(|tx| {
                 self.follow(
@@ -91,6 +99,7 @@ impl Chain {
                         number: head,
                         gas_limit: block_gas_limit,
                         used,
+                        lowest,
                     },
                     owner,
                     fence,
@@ -130,15 +139,28 @@ impl Chain {
             return Ok(());
         }
         if tx.nonce < head.used {
-            // The nonce is used on chain, yet none of our attempts has a receipt: something
-            // else took it. The owner learns and may retry with a new transaction.
-            let reason = format!("nonce {} was used by another transaction", tx.nonce);
-            return self.finish(&tx, "failed", Some(&reason)).await;
+            return self.nonce_used(&tx, attempts.len()).await;
+        }
+        if tx.nonce_taken_reads > 0 {
+            store::chain::forget_nonce_taken(&self.inner.db, tx.id).await?;
         }
         let settings = self.inner.settings.get();
-        let age_ms = store::now_ms() - latest.created_at_ms;
-        let blocks_waited = latest.broadcast_block.map_or(0, |b| head.number - b);
-        if age_ms > settings.bump_after_secs * 1000 || blocks_waited >= settings.bump_after_blocks {
+        let newest = Newest {
+            created_at_ms: latest.created_at_ms,
+            broadcast_block: latest.broadcast_block,
+        };
+        let after = BumpAfter {
+            ms: settings.bump_after_secs * 1000,
+            blocks: settings.bump_after_blocks,
+        };
+        if reconcile::bump_due(
+            tx.nonce,
+            head.lowest,
+            newest,
+            head.number,
+            store::now_ms(),
+            after,
+        ) {
             // Refused by the node, or more gas than a block holds: it can never land as
             // signed, so the nonce is freed instead.
             if tx.error.is_none() && tx.gas_limit > head.gas_limit {
@@ -166,6 +188,28 @@ impl Chain {
             return self.broadcast(&tx, &latest, head.number).await;
         }
         Ok(())
+    }
+
+    /// The node says the nonce is used, yet none of the transaction's `attempts` attempts has a
+    /// receipt (all were asked, this pass). Something else took the nonce, or a node behind a
+    /// load balancer answered the nonce before the receipt: only when several passes over some
+    /// time read it so is the transaction failed; its owner learns and may retry with a new one.
+    async fn nonce_used(&self, tx: &TxRow, attempts: usize) -> Result<(), ChainError> {
+        let now = store::now_ms();
+        let (first_seen, reads) =
+            store::chain::note_nonce_taken(&self.inner.db, tx.id, now).await?;
+        if !reconcile::nonce_taken(first_seen, reads, now) {
+            tracing::info!(tx = %tx.id, nonce = tx.nonce, reads,
+                "nonce reads as used but no attempt has a receipt yet; looking again");
+            return Ok(());
+        }
+        let reason = format!(
+            "nonce {} was used by another transaction (none of its {attempts} signed attempts \
+             had a receipt in {reads} reads over {} s)",
+            tx.nonce,
+            (now - first_seen) / 1000
+        );
+        self.finish(tx, "failed", Some(&reason)).await
     }
 
     /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
@@ -227,6 +271,7 @@ impl Chain {
                     block_hash: format!("{block_hash:#x}"),
                     winner_hash: attempt.hash.clone(),
                     gas_used: r.gas_used as i64,
+                    effective_gas_price: r.effective_gas_price,
                     contract_address: r.contract_address.map(super::signer::address_key),
                 }));
             }
@@ -366,7 +411,7 @@ impl Chain {
             max_priority_fee_per_gas: latest.max_priority_fee_per_gas.parse().unwrap_or_default(),
         };
         let now_fees = self.network_fees().await?;
-        let fees = match fees::bumped(previous, now_fees, self.fee_cap_wei()) {
+        let fees = match fees::bumped(previous, now_fees, self.fee_caps()) {
             Some(fees) => fees,
             // The node refused the call, so nothing at this nonce is in its pool to outbid.
             None if free => now_fees,
@@ -438,6 +483,8 @@ struct Head {
     gas_limit: i64,
     /// The signer's mined transaction count: nonces below it are used.
     used: i64,
+    /// Since when `used` has been the lowest unmined nonce.
+    lowest: Lowest,
 }
 
 /// Node answers that mean the transaction (or one at its nonce) is already in the pool or mined.

@@ -352,6 +352,22 @@ pub(crate) fn decide(
             };
             (cp, Vec::new())
         }
+        StepOutput::Failed(StepError::Deferred { reason, until_ms }) => {
+            let cp = Checkpoint {
+                attempt: prior.attempt,
+                schema_version: prior.schema_version,
+                run_at_ms: Some(until_ms.max(now)),
+                last_error: Some(reason.clone()),
+                detail: Some(json!({ "deferred": reason, "until_ms": until_ms })),
+                ..base(
+                    Status::Running,
+                    prior.state.to_owned(),
+                    prior.data.clone(),
+                    "deferred",
+                )
+            };
+            (cp, Vec::new())
+        }
         StepOutput::Failed(StepError::Permanent(error)) => {
             let cp = Checkpoint {
                 attempt: prior.attempt,
@@ -570,6 +586,39 @@ mod tests {
             0,
         );
         assert_eq!((cp.status, cp.schema_version), (Status::NeedsMigration, 1));
+    }
+
+    #[test]
+    fn deferred_runs_again_later_without_spending_an_attempt() {
+        let data = json!({});
+        let s = Settings::default();
+        let mut at_last_attempt = prior(&data);
+        at_last_attempt.attempt = 2;
+        let (cp, effects) = decide(
+            at_last_attempt,
+            1,
+            StepOutput::Failed(StepError::Deferred {
+                reason: "budget".into(),
+                until_ms: 5_000,
+            }),
+            RetryLimits {
+                max_attempts: 3,
+                settings: &s,
+            },
+            true,
+            1_000,
+        );
+        assert_eq!(
+            (
+                cp.status,
+                cp.run_at_ms,
+                cp.attempt,
+                cp.last_error.as_deref()
+            ),
+            (Status::Running, Some(5_000), 2, Some("budget"))
+        );
+        assert_eq!(cp.event, "deferred");
+        assert!(effects.is_empty(), "nothing is cancelled");
     }
 
     #[test]

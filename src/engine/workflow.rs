@@ -104,6 +104,10 @@ pub enum StepError {
     /// Retrying cannot help (invalid input, revert): the workflow fails with this reason.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Not now, by policy (the signer's gas spend budget is reached): the same state runs again
+    /// at `until_ms`. Counts no attempt, so waiting never fails the workflow.
+    #[error("deferred: {reason}")]
+    Deferred { reason: String, until_ms: i64 },
 }
 
 impl From<DbErr> for StepError {

@@ -27,6 +27,9 @@ pub const TX_CONFIRMATION: &str = "mintflow_tx_confirmation_seconds";
 /// Replacements signed by this process's sender, by `kind`: `tx` (the same call with raised
 /// fees) or `filler` (a self-transfer freeing the nonce of a call that cannot land).
 pub const TX_FEE_BUMPS: &str = "mintflow_tx_fee_bumps_total";
+/// New transactions this process refused because the signer's gas spend budget
+/// (`max_gas_spend_wei_per_hour`) was reached; their workflows wait and submit again.
+pub const TX_SPEND_BUDGET_REFUSALS: &str = "mintflow_tx_spend_budget_refusals_total";
 
 /// Gauges rendered from the overview snapshot.
 pub const WORKFLOWS: &str = "mintflow_workflows";
@@ -123,6 +126,11 @@ fn describe() {
         "Replacements signed by this process's sender: tx (raised fees) or filler (nonce freed)."
     );
     metrics::describe_counter!(
+        TX_SPEND_BUDGET_REFUSALS,
+        Unit::Count,
+        "New transactions refused by this process because the signer's gas spend budget was reached."
+    );
+    metrics::describe_counter!(
         WEBHOOK_ATTEMPTS,
         Unit::Count,
         "Webhook delivery attempts by this process: delivered, retry or failed (given up)."
@@ -131,6 +139,7 @@ fn describe() {
     for kind in ["tx", "filler"] {
         metrics::counter!(TX_FEE_BUMPS, "kind" => kind).increment(0);
     }
+    metrics::counter!(TX_SPEND_BUDGET_REFUSALS).increment(0);
     for outcome in ["delivered", "retry", "failed"] {
         metrics::counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).increment(0);
     }
@@ -294,12 +303,13 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 20] = [
+    const ALL: [&str; 21] = [
         HTTP_REQUEST_DURATION,
         STEP_DURATION,
         MINT_BATCH_SIZE,
         TX_CONFIRMATION,
         TX_FEE_BUMPS,
+        TX_SPEND_BUDGET_REFUSALS,
         WORKFLOWS,
         MINT_QUEUE_PENDING,
         MINT_QUEUE_OLDEST_AGE,

@@ -131,6 +131,7 @@ impl Workflow for Deployment {
                             .with_detail(detail))
                     }
                     Err(ChainError::Reverted(why)) => Ok(fail(data, why)),
+                    Err(ChainError::OverBudget(wait)) => Err(wait.into()),
                     Err(e) => Err(transient(e)),
                 }
             }

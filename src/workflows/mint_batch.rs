@@ -165,6 +165,7 @@ impl MintBatch {
                     .with_detail(json!({ "tx_id": tx_id, "tx_hash": hash })))
             }
             Err(ChainError::Reverted(reason)) => self.bisect(ctx, data, reason).await,
+            Err(ChainError::OverBudget(wait)) => Err(wait.into()),
             Err(e) if e.is_transient() || matches!(e, ChainError::InsufficientFunds { .. }) => {
                 Err(StepError::Transient(e.to_string()))
             }

@@ -225,6 +225,7 @@ impl Workflow for Payment {
                         data,
                         format!("the settlement would revert: {reason}"),
                     )),
+                    Err(ChainError::OverBudget(wait)) => Err(wait.into()),
                     Err(e) => Err(StepError::Transient(e.to_string())),
                 }
             }

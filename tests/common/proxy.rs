@@ -1,8 +1,12 @@
 //! A chain node behind a URL with a secret path (`http://127.0.0.1:PORT/SECRET`), as hosted
 //! RPC endpoints carry their API key, that a test can take down and bring back on the same
-//! port: while down, connections are refused, so the service's errors quote the URL.
+//! port: while down, connections are refused, so the service's errors quote the URL. It can
+//! also play a load-balanced node whose receipts lag: while `hide_receipts` is on, every
+//! `eth_getTransactionReceipt` answers `null`, whatever the chain holds.
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, handler, web::Data};
@@ -12,6 +16,7 @@ pub struct NodeProxy {
     addr: SocketAddr,
     secret: String,
     target: String,
+    hide_receipts: Arc<AtomicBool>,
     running: Mutex<Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
 }
 
@@ -23,6 +28,7 @@ impl NodeProxy {
             addr: listener.local_addr().unwrap(),
             secret: secret.to_owned(),
             target: target.to_owned(),
+            hide_receipts: Arc::new(AtomicBool::new(false)),
             running: Mutex::new(None),
         };
         proxy.serve(listener);
@@ -43,6 +49,11 @@ impl NodeProxy {
         }
     }
 
+    /// While `hide`, receipts are not found (the chain's other answers pass unchanged).
+    pub fn hide_receipts(&self, hide: bool) {
+        self.hide_receipts.store(hide, Ordering::SeqCst);
+    }
+
     /// Listens again on the same port.
     pub fn up(&self) {
         self.serve(bind(self.addr));
@@ -52,7 +63,8 @@ impl NodeProxy {
         let (stop, stopped) = oneshot::channel::<()>();
         let app = Route::new()
             .at(format!("/{}", self.secret), poem::post(forward))
-            .data(Target(self.target.clone()));
+            .data(Target(self.target.clone()))
+            .data(HideReceipts(self.hide_receipts.clone()));
         let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
         let task = tokio::spawn(async move {
             let _ = poem::Server::new_with_acceptor(acceptor)
@@ -80,8 +92,20 @@ fn bind(addr: SocketAddr) -> tokio::net::TcpListener {
 #[derive(Clone)]
 struct Target(String);
 
+#[derive(Clone)]
+struct HideReceipts(Arc<AtomicBool>);
+
 #[handler]
-async fn forward(body: String, target: Data<&Target>) -> poem::Response {
+async fn forward(body: String, target: Data<&Target>, hide: Data<&HideReceipts>) -> poem::Response {
+    if hide.0.0.load(Ordering::SeqCst)
+        && let Ok(call) = serde_json::from_str::<serde_json::Value>(&body)
+        && call["method"] == "eth_getTransactionReceipt"
+    {
+        let none = serde_json::json!({ "jsonrpc": "2.0", "id": call["id"], "result": null });
+        return poem::Response::builder()
+            .content_type("application/json")
+            .body(none.to_string());
+    }
     let answer = reqwest::Client::new()
         .post(target.0.0.as_str())
         .header("content-type", "application/json")
