@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::spec::assert_matches;
 use common::{Backend, TestDb, eventually, ready_check};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Role, Service, ServiceConfig};
@@ -19,7 +20,8 @@ on_both_backends!(
     bad_input_changes_nothing,
     operator_actions_over_http,
     list_filters_and_pages,
-    settings_change_live
+    settings_change_live,
+    answers_are_what_the_spec_says
 );
 
 struct Server {
@@ -454,6 +456,58 @@ async fn operator_actions_over_http(backend: Backend) {
     );
     let (_, history) = s.get(&format!("/v1/workflows/{later}/history")).await;
     assert_eq!(history["events"][1]["detail"]["actor"], "admin");
+    s.service.stop().await;
+}
+
+/// A generated client trusts the spec: what a waiting workflow, a history without a parent,
+/// `/v1/stats` without a chain and a webhook with cleared filters send (their `null`s included)
+/// is an instance of the schema the spec names for it.
+async fn answers_are_what_the_spec_says(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    let id = s
+        .probe(
+            ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    let (status, workflow) = s.get(&format!("/v1/workflows/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{workflow}");
+    assert!(workflow["finished_at"].is_null(), "{workflow}");
+    assert_matches("Workflow", &workflow);
+    let (_, history) = s.get(&format!("/v1/workflows/{id}/history")).await;
+    assert!(history["parent"].is_null(), "{history}");
+    assert_matches("History", &history);
+    let (_, page) = s.get("/v1/workflows?limit=1").await;
+    assert_matches("WorkflowPage", &page);
+    let (_, stats) = s.get("/v1/stats").await;
+    assert!(stats["signer"].is_null(), "no chain, no signer: {stats}");
+    assert_matches("Stats", &stats);
+
+    // A public address (private ones are refused here) and filters no event of this test
+    // passes, so nothing is ever sent to it.
+    let hook = json!({ "url": "http://93.184.215.14/hook", "kinds": ["deployment"],
+                       "states": ["failed"], "description": "a receiver" });
+    let (status, created) = s.send(s.post("/v1/webhooks").json(&hook)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_matches("Webhook", &created);
+    // PATCH's tri-state filters: `null` clears them, as the spec's `nullable` says.
+    let cleared = json!({ "kinds": null, "states": null, "description": null });
+    let path = format!("{}/v1/webhooks/{}", s.base, created["id"].as_str().unwrap());
+    let (status, changed) = s.send(s.http.patch(&path).json(&cleared)).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        (
+            &changed["kinds"],
+            &changed["states"],
+            &changed["description"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null),
+        "{changed}"
+    );
+    assert_matches("Webhook", &changed);
     s.service.stop().await;
 }
 

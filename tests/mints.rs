@@ -466,6 +466,7 @@ async fn batch_settings_change_live(backend: Backend) {
     let batch = batch_of(&stack, &first[0]).await;
     let (_, b) = stack.get(&format!("/v1/batches/{batch}")).await;
     assert_eq!(b["size"], 5, "{b}");
+    common::spec::assert_matches("BatchView", &b);
 
     // Smaller batches from now on, without a restart.
     stack.put_setting("max_batch_size", 3).await;
@@ -481,6 +482,8 @@ async fn batch_settings_change_live(backend: Backend) {
         (m["status"].as_str(), m["queuePosition"].as_i64()),
         (Some("pending"), Some(1))
     );
+    // A pending mint's nulls (no batch, no transaction yet) are ones its schema allows.
+    common::spec::assert_matches("MintView", &m);
     stack.put_setting("max_batch_wait_ms", 50).await;
     let batch = batch_of(&stack, &lone).await;
     let (_, b) = stack.get(&format!("/v1/batches/{batch}")).await;

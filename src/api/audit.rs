@@ -35,6 +35,7 @@ pub struct AuditEntry {
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Pass as `cursor` for older entries; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<i64>,
 }
 

@@ -72,18 +72,27 @@ pub struct DeploymentView {
     /// `awaiting_payment`, `pending`, `processing`, `sent`, `confirmed`, `failed`, `cancelled`;
     /// `failed` or `cancelled` whenever the engine ended it so, whatever state it stopped in.
     pub status: String,
+    #[oai(nullable)]
     pub payment_id: Option<Uuid>,
+    #[oai(nullable)]
     pub name: Option<String>,
+    #[oai(nullable)]
     pub symbol: Option<String>,
+    #[oai(nullable)]
     pub owner: Option<String>,
     /// The token's address once confirmed.
+    #[oai(nullable)]
     pub address: Option<String>,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub block_number: Option<i64>,
+    #[oai(nullable)]
     pub error: Option<String>,
     /// True when this key was used before: the first deployment.
     pub existing: bool,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -98,8 +107,11 @@ pub struct TokenView {
     pub amount_per_mint: String,
     pub max_supply: String,
     /// Who asked for it (its admin); absent for the server's own `TOKEN_ADDRESS`.
+    #[oai(nullable)]
     pub deployer: Option<String>,
+    #[oai(nullable)]
     pub deploy_tx_hash: Option<String>,
+    #[oai(nullable)]
     pub deploy_block: Option<i64>,
     pub created_at: DateTime<Utc>,
 }

@@ -52,11 +52,13 @@ pub struct TransitionEvent {
     pub kind: String,
     /// What happened: `created`, `step`, `completed`, `failed`, `retried`, `cancelled`...
     pub event: String,
+    #[oai(nullable)]
     pub from_state: Option<String>,
     pub to_state: String,
     /// The workflow's engine status after the event.
     pub status: String,
     pub attempt: i32,
+    #[oai(nullable)]
     pub worker: Option<String>,
     pub detail: Option<Json_>,
     pub at: DateTime<Utc>,

@@ -84,12 +84,16 @@ pub struct ApiKeyView {
     /// The key's first characters, to recognise it by.
     pub prefix: String,
     pub scopes: Vec<ScopeDto>,
+    #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
     /// Within a minute: uses are recorded at most once a minute.
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -141,8 +145,10 @@ pub struct WhoAmI {
     /// The key's name; `admin` for the `ADMIN_TOKEN`.
     pub name: String,
     /// The key's id; absent for the `ADMIN_TOKEN`.
+    #[oai(nullable)]
     pub key_id: Option<String>,
     pub scopes: Vec<ScopeDto>,
+    #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
 }
 

@@ -145,6 +145,7 @@ pub struct LegacyStats {
     pub completed_count: i64,
     pub failed_count: i64,
     /// When the oldest pending mint was queued.
+    #[oai(nullable)]
     pub oldest_pending: Option<DateTime<Utc>>,
     pub unique_payers_pending: i64,
 }
@@ -154,9 +155,12 @@ pub struct LegacyBatch {
     pub id: Uuid,
     pub status: LegacyMintStatus,
     pub mint_count: usize,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub block_number: Option<i64>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -179,11 +183,15 @@ pub struct LegacyQueueItem {
     pub id: Uuid,
     pub payer_address: String,
     pub status: LegacyMintStatus,
+    #[oai(nullable)]
     pub queue_position: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub processed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub mint_tx_hash: Option<String>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     pub retry_count: u32,
     pub payment_type: PaymentTypeDto,
@@ -220,10 +228,14 @@ pub struct LegacyPayerQueue {
 pub struct LegacyPayerRequest {
     pub id: Uuid,
     pub status: LegacyMintStatus,
+    #[oai(nullable)]
     pub queue_position: Option<i64>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub processed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub mint_tx_hash: Option<String>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
 }
 

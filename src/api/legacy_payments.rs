@@ -59,12 +59,17 @@ pub struct LegacyPayment {
     pub id: Uuid,
     pub status: LegacyPaymentStatus,
     pub payment_type: String,
+    #[oai(nullable)]
     pub payer_address: Option<String>,
+    #[oai(nullable)]
     pub amount: Option<String>,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     pub mint_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 

@@ -131,22 +131,30 @@ pub struct MintView {
     /// The `bytes32` id the token contract records as minted.
     pub onchain_id: String,
     pub payment_type: PaymentTypeDto,
+    #[oai(nullable)]
     pub idempotency_key: Option<String>,
     /// Pending mints ahead of it plus one, while it is pending.
+    #[oai(nullable)]
     pub queue_position: Option<i64>,
+    #[oai(nullable)]
     pub batch_id: Option<Uuid>,
     /// The batch transaction's hash once sent; the mined one once confirmed.
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub block_number: Option<i64>,
+    #[oai(nullable)]
     pub error: Option<String>,
     /// Why it failed, as a code, once `failed` (its `error` says it in words).
     pub failure: Option<MintFailureCode>,
     /// Times an operator put it back in the queue.
     pub requeued: u32,
     /// The payment it belongs to, if any.
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -196,6 +204,7 @@ pub struct BatchView {
     pub state: String,
     /// Engine status of the batch workflow.
     pub status: String,
+    #[oai(nullable)]
     pub token: Option<String>,
     /// Mints the batch carries now.
     pub size: usize,
@@ -204,11 +213,16 @@ pub struct BatchView {
     pub dropped: Json_,
     /// Times the batch was re-simulated (after dropping items or a failed transaction).
     pub generation: u32,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub block_number: Option<i64>,
+    #[oai(nullable)]
     pub gas_used: Option<i64>,
+    #[oai(nullable)]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

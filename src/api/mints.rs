@@ -101,6 +101,7 @@ pub enum MintResponse {
 pub struct MintPage {
     pub items: Vec<MintView>,
     /// Pass as `cursor` for the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -134,7 +135,9 @@ pub struct BatchSettings {
 #[oai(rename_all = "camelCase")]
 pub struct QueueView {
     pub counts: QueueCounts,
+    #[oai(nullable)]
     pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[oai(nullable)]
     pub oldest_pending_age_seconds: Option<f64>,
     pub unique_payers_pending: i64,
     /// The 10 newest batches.

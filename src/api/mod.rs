@@ -17,6 +17,7 @@ pub mod legacy_payments;
 pub mod metrics;
 pub mod mint_views;
 pub mod mints;
+pub mod nullable;
 pub mod payments;
 pub mod settings;
 pub mod stats;

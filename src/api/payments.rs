@@ -105,21 +105,30 @@ pub struct PaymentView {
     /// confirming never shows `pending`.
     pub status: String,
     pub payment_type: String,
+    #[oai(nullable)]
     pub payer: Option<String>,
+    #[oai(nullable)]
     pub pay_to: Option<String>,
+    #[oai(nullable)]
     pub asset: Option<String>,
     /// USDC base units.
+    #[oai(nullable)]
     pub amount: Option<String>,
     /// The settlement transaction.
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub block_number: Option<i64>,
+    #[oai(nullable)]
     pub error: Option<String>,
     pub mint_ids: Vec<Uuid>,
     /// The deployment it pays for, if any.
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
     /// True when this authorization was accepted before with the same request.
     pub existing: bool,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -183,6 +192,7 @@ impl PaymentStatus {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentPage {
     pub items: Vec<PaymentView>,
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 

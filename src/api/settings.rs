@@ -30,7 +30,9 @@ pub struct Setting {
     pub min: i64,
     pub max: i64,
     pub description: String,
+    #[oai(nullable)]
     pub updated_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub updated_by: Option<String>,
 }
 

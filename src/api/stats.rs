@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 use super::AppState;
 use super::auth::{Access, Read};
 use super::error::ApiError;
+use super::nullable::Nullable;
 use crate::ops::overview::Overview;
 
 #[derive(Tags)]
@@ -22,7 +23,7 @@ pub struct Stats {
     pub mint_queue: MintQueueStats,
     pub events: EventStats,
     /// The signer; `null` when no chain is configured.
-    pub signer: Option<SignerStats>,
+    pub signer: Nullable<SignerStats>,
     pub generated_at: DateTime<Utc>,
 }
 
@@ -41,6 +42,7 @@ pub struct MintQueueStats {
     /// Mints waiting to be taken into a batch.
     pub pending: u64,
     /// How long the oldest of them has waited; `null` when none waits.
+    #[oai(nullable)]
     pub oldest_pending_age_ms: Option<i64>,
 }
 
@@ -52,6 +54,7 @@ pub struct EventStats {
     /// Webhook deliveries not delivered (nor given up) yet.
     pub webhook_pending: u64,
     /// How long the oldest of them has waited; `null` when none waits.
+    #[oai(nullable)]
     pub oldest_webhook_age_ms: Option<i64>,
     /// Webhook deliveries given up after `webhook_max_attempts`, waiting for
     /// `POST /v1/webhooks/{id}/redeliver`.
@@ -63,17 +66,21 @@ pub struct SignerStats {
     pub address: String,
     pub chain_id: u64,
     /// The signer's balance in wei, as a decimal string; `null` when the node did not answer.
+    #[oai(nullable)]
     pub balance_wei: Option<String>,
     /// The nonce the next transaction gets, as stored.
     pub next_nonce: u64,
     /// The node's pending transaction count for the signer; `null` when it did not answer.
+    #[oai(nullable)]
     pub chain_pending_nonce: Option<u64>,
     /// `next_nonce - chain_pending_nonce`: transactions signed and not yet in the node's pool.
     /// Negative: someone else sends with this key.
+    #[oai(nullable)]
     pub nonce_drift: Option<i64>,
     /// Transactions not final yet (`signed`, `sent`, `mined`).
     pub open_txs: u64,
     /// How long the oldest of them has been open; `null` when none is.
+    #[oai(nullable)]
     pub oldest_unconfirmed_age_ms: Option<i64>,
 }
 
@@ -100,16 +107,20 @@ impl From<&Overview> for Stats {
                 oldest_webhook_age_ms: o.events.oldest_webhook_age_ms,
                 webhook_failed: o.events.webhook_failed,
             },
-            signer: o.signer.as_ref().map(|s| SignerStats {
-                address: s.address.to_string(),
-                chain_id: s.chain_id,
-                balance_wei: s.balance_wei.map(|b| b.to_string()),
-                next_nonce: s.next_nonce,
-                chain_pending_nonce: s.chain_pending_nonce,
-                nonce_drift: s.nonce_drift,
-                open_txs: s.open_txs,
-                oldest_unconfirmed_age_ms: s.oldest_unconfirmed_age_ms,
-            }),
+            signer: o
+                .signer
+                .as_ref()
+                .map(|s| SignerStats {
+                    address: s.address.to_string(),
+                    chain_id: s.chain_id,
+                    balance_wei: s.balance_wei.map(|b| b.to_string()),
+                    next_nonce: s.next_nonce,
+                    chain_pending_nonce: s.chain_pending_nonce,
+                    nonce_drift: s.nonce_drift,
+                    open_txs: s.open_txs,
+                    oldest_unconfirmed_age_ms: s.oldest_unconfirmed_age_ms,
+                })
+                .into(),
             generated_at: o.generated_at,
         }
     }

@@ -48,11 +48,13 @@ pub struct WebhookChanges {
     #[oai(validator(max_length = 2048))]
     pub url: Option<String>,
     /// New kinds; `null` for all. Applies to events from now on.
+    #[oai(nullable)]
     pub kinds: MaybeUndefined<Vec<String>>,
     /// New states; `null` for all. Applies to events from now on.
+    #[oai(nullable)]
     pub states: MaybeUndefined<Vec<String>>,
     /// `null` clears it.
-    #[oai(validator(max_length = 256))]
+    #[oai(nullable, validator(max_length = 256))]
     pub description: MaybeUndefined<String>,
     /// A new secret (16 to 128 characters); every request from now on, retries included, is
     /// signed with it. Returned once, in this response.
@@ -72,8 +74,11 @@ pub struct WebhookChanges {
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
+    #[oai(nullable)]
     pub kinds: Option<Vec<String>>,
+    #[oai(nullable)]
     pub states: Option<Vec<String>>,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// The last outbox position fanned out to its delivery log.
     pub position: i64,
@@ -81,8 +86,10 @@ pub struct Webhook {
     pub created_by: String,
     /// Only in the answer to its creation or to a change of secret: keep it, it signs every
     /// request.
+    #[oai(nullable)]
     pub secret: Option<String>,
     /// After a rotation that kept the old secret: until when it still signs too.
+    #[oai(nullable)]
     pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
@@ -141,12 +148,17 @@ pub struct Delivery {
     pub status: String,
     pub attempts: i32,
     /// When it is tried next, while pending.
+    #[oai(nullable)]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The HTTP status of the last answer, if there was one.
+    #[oai(nullable)]
     pub last_status_code: Option<i32>,
+    #[oai(nullable)]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_attempt_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -173,6 +185,7 @@ impl From<rows::DeliveryRow> for Delivery {
 pub struct DeliveryPage {
     pub items: Vec<Delivery>,
     /// Pass as `cursor` for older deliveries; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<i64>,
 }
 

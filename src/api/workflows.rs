@@ -14,6 +14,7 @@ use poem::web::Data;
 use super::AppState;
 use super::auth::{Access, Admin, Read};
 use super::error::{ApiError, parse_uuid};
+use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
 use crate::store::entity::workflow;
 use crate::store::timeline::{self, Related, Timeline};
@@ -81,18 +82,28 @@ pub struct Workflow {
     /// Fencing epoch: bumped on every claim and operator action.
     pub version: i64,
     /// When it is next due; absent while waiting or finished.
+    #[oai(nullable)]
     pub run_at: Option<DateTime<Utc>>,
     /// The worker holding its lease, if any.
+    #[oai(nullable)]
     pub lease_owner: Option<String>,
+    #[oai(nullable)]
     pub lease_until: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub idempotency_key: Option<String>,
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
+    #[oai(nullable)]
     pub payer: Option<String>,
+    #[oai(nullable)]
     pub token: Option<String>,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
+    #[oai(nullable)]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -129,6 +140,7 @@ impl From<workflow::Model> for Workflow {
 pub struct WorkflowPage {
     pub items: Vec<Workflow>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -143,19 +155,23 @@ pub struct HistoryEvent {
     /// (a payment's mints and deployment), `parent_ended` (cancelled because the parent failed
     /// or was cancelled) and `parent_retried` (put back because the parent was retried).
     pub event: String,
+    #[oai(nullable)]
     pub from_state: Option<String>,
     pub to_state: String,
     /// The workflow's status after this event.
     pub status: String,
     pub attempt: i32,
     /// The worker that wrote it; absent for API and operator actions.
+    #[oai(nullable)]
     pub worker: Option<String>,
     /// The error this event records, if any (also in `detail`).
+    #[oai(nullable)]
     pub error: Option<String>,
     /// Facts of the event: errors, retry delays, the operator and reason...
     pub detail: Option<Json_>,
     pub at: DateTime<Utc>,
     /// Milliseconds since the previous event: the time spent in the previous state.
+    #[oai(nullable)]
     pub since_previous_ms: Option<i64>,
 }
 
@@ -191,6 +207,7 @@ pub struct TxAttempt {
     pub max_fee_per_gas: String,
     pub max_priority_fee_per_gas: String,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub broadcast_at: Option<DateTime<Utc>>,
 }
 
@@ -204,11 +221,16 @@ pub struct WorkflowTx {
     /// `signed`, `sent`, `mined`, `confirmed`, `reverted` or `failed`.
     pub status: String,
     /// The hash that was mined, once one was.
+    #[oai(nullable)]
     pub hash: Option<String>,
+    #[oai(nullable)]
     pub block: Option<i64>,
+    #[oai(nullable)]
     pub gas_used: Option<i64>,
+    #[oai(nullable)]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub confirmed_at: Option<DateTime<Utc>>,
     /// Every signed attempt, oldest first, with its fees.
     pub attempts: Vec<TxAttempt>,
@@ -219,7 +241,7 @@ pub struct WorkflowTx {
 pub struct History {
     pub workflow_id: Uuid,
     pub workflow: Workflow,
-    pub parent: Option<RelatedWorkflow>,
+    pub parent: Nullable<RelatedWorkflow>,
     /// Its children (first 1000).
     pub children: Vec<RelatedWorkflow>,
     pub events: Vec<HistoryEvent>,
@@ -288,7 +310,7 @@ impl From<Timeline> for History {
         History {
             workflow_id: t.workflow.id,
             workflow: t.workflow.into(),
-            parent: t.parent.map(Into::into),
+            parent: t.parent.map(Into::into).into(),
             children: t.children.into_iter().map(Into::into).collect(),
             events,
             txs,

@@ -49,9 +49,11 @@ pub struct X402Paid {
     pub payment_id: Uuid,
     pub mint_ids: Vec<Uuid>,
     /// The deployment it paid for (`/x402/deploy`).
+    #[oai(nullable)]
     pub deployment_id: Option<Uuid>,
     /// `confirmed`, or where the payment is when the wait ran out (answered with 202).
     pub status: String,
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
 }
 

@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 pub mod dev;
 pub mod ops;
 pub mod proxy;
+pub mod spec;
 pub mod stack;
 
 use std::future::Future;
