@@ -78,12 +78,12 @@ pub struct DeploymentView {
     pub name: Option<String>,
     #[oai(nullable)]
     pub symbol: Option<String>,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub owner: Option<String>,
     /// The token's address once confirmed.
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub address: Option<String>,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub tx_hash: Option<String>,
     #[oai(nullable)]
     pub block_number: Option<i64>,
@@ -101,15 +101,16 @@ pub struct DeploymentView {
 #[oai(rename_all = "camelCase")]
 pub struct TokenView {
     pub chain_id: i64,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub address: String,
     pub name: String,
     pub symbol: String,
     pub amount_per_mint: String,
     pub max_supply: String,
     /// Who asked for it (its admin); absent for the server's own `TOKEN_ADDRESS`.
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub deployer: Option<String>,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub deploy_tx_hash: Option<String>,
     #[oai(nullable)]
     pub deploy_block: Option<i64>,

@@ -4,6 +4,7 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value as Json_;
 use uuid::Uuid;
 
+use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
 use crate::chain::signer::address_key;
 use crate::config::Settings;
@@ -125,10 +126,14 @@ pub struct MintView {
     /// The mint's workflow id (its history is at `/v1/workflows/{id}/history`).
     pub id: Uuid,
     pub status: MintStatus,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub payer: String,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub recipient: String,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub token: String,
     /// The `bytes32` id the token contract records as minted.
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"))]
     pub onchain_id: String,
     pub payment_type: PaymentTypeDto,
     #[oai(nullable)]
@@ -139,14 +144,14 @@ pub struct MintView {
     #[oai(nullable)]
     pub batch_id: Option<Uuid>,
     /// The batch transaction's hash once sent; the mined one once confirmed.
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub tx_hash: Option<String>,
     #[oai(nullable)]
     pub block_number: Option<i64>,
     #[oai(nullable)]
     pub error: Option<String>,
     /// Why it failed, as a code, once `failed` (its `error` says it in words).
-    pub failure: Option<MintFailureCode>,
+    pub failure: Nullable<MintFailureCode>,
     /// Times an operator put it back in the queue.
     pub requeued: u32,
     /// The payment it belongs to, if any.
@@ -185,7 +190,8 @@ impl MintView {
                 .as_ref()
                 .and_then(|d| d.failure)
                 .filter(|_| status == MintStatus::Failed)
-                .map(Into::into),
+                .map(Into::into)
+                .into(),
             requeued: data.as_ref().map(|d| d.requeued).unwrap_or_default(),
             parent_id: row.parent_id,
             created_at: from_ms(row.created_at_ms),
@@ -204,7 +210,7 @@ pub struct BatchView {
     pub state: String,
     /// Engine status of the batch workflow.
     pub status: String,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub token: Option<String>,
     /// Mints the batch carries now.
     pub size: usize,
@@ -213,7 +219,7 @@ pub struct BatchView {
     pub dropped: Json_,
     /// Times the batch was re-simulated (after dropping items or a failed transaction).
     pub generation: u32,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub tx_hash: Option<String>,
     #[oai(nullable)]
     pub block_number: Option<i64>,

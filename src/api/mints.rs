@@ -73,8 +73,11 @@ pub struct MintAccepted {
     pub queue_position: i64,
     /// Estimated seconds until confirmed.
     pub estimated_wait_seconds: i64,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub payer: String,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub recipient: String,
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub token: String,
     pub quantity: u32,
     pub payment_type: PaymentTypeDto,

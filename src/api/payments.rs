@@ -105,17 +105,17 @@ pub struct PaymentView {
     /// confirming never shows `pending`.
     pub status: String,
     pub payment_type: String,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub payer: Option<String>,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub pay_to: Option<String>,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub asset: Option<String>,
     /// USDC base units.
     #[oai(nullable)]
     pub amount: Option<String>,
     /// The settlement transaction.
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub tx_hash: Option<String>,
     #[oai(nullable)]
     pub block_number: Option<i64>,

@@ -63,6 +63,7 @@ pub struct EventStats {
 
 #[derive(Object)]
 pub struct SignerStats {
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub address: String,
     pub chain_id: u64,
     /// The signer's balance in wei, as a decimal string; `null` when the node did not answer.

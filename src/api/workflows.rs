@@ -198,6 +198,7 @@ impl From<Related> for RelatedWorkflow {
 /// One signed variant of a transaction: the first, a fee bump, or a nonce filler.
 #[derive(Object)]
 pub struct TxAttempt {
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"))]
     pub hash: String,
     /// `tx`, or `filler` (a self-transfer that freed the nonce).
     pub kind: String,
@@ -221,7 +222,7 @@ pub struct WorkflowTx {
     /// `signed`, `sent`, `mined`, `confirmed`, `reverted` or `failed`.
     pub status: String,
     /// The hash that was mined, once one was.
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub hash: Option<String>,
     #[oai(nullable)]
     pub block: Option<i64>,

@@ -53,7 +53,7 @@ pub struct X402Paid {
     pub deployment_id: Option<Uuid>,
     /// `confirmed`, or where the payment is when the wait ran out (answered with 202).
     pub status: String,
-    #[oai(nullable)]
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
     pub tx_hash: Option<String>,
 }
 
