@@ -12,7 +12,7 @@ use alloy::signers::local::PrivateKeySigner;
 use common::ops::SseClient;
 use common::stack::{
     ADMIN_TOKEN, AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce,
-    fund_usdc, sign_authorization, test_offer,
+    fund_usdc, sign_authorization, sign_authorization_until, test_offer,
 };
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
@@ -25,7 +25,10 @@ const PRICE: u64 = 1_000_000;
 /// Anvil's third account: someone who is neither the payer nor the service.
 const THIRD_KEY: &str = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a";
 
-on_both_backends!(a_front_run_settlement_confirms_with_the_transaction_that_paid);
+on_both_backends!(
+    a_front_run_settlement_confirms_with_the_transaction_that_paid,
+    a_settlement_that_failed_waits_while_its_authorization_can_still_pay
+);
 
 fn provider(stack: &Stack) -> RootProvider {
     RootProvider::new_http(stack.anvil.endpoint().parse().unwrap())
@@ -71,6 +74,40 @@ async fn every_view(stack: &Stack, payment: &str, mint: &str) -> Vec<(String, St
         }
     }
     seen
+}
+
+/// A third party submits the signed authorization of the payment request `body` (by `payer`)
+/// with a high tip, so it is mined before anything else pending: its transaction's hash.
+async fn submit_as_third_party(
+    stack: &Stack,
+    payer: Address,
+    body: &Value,
+    signature: &str,
+    nonce: B256,
+) -> B256 {
+    let third: PrivateKeySigner = THIRD_KEY.parse().unwrap();
+    let wallet = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(third))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let a = &body["authorization"];
+    let number = |v: &Value| U256::from_str_radix(v.as_str().unwrap(), 10).unwrap();
+    *MockUSDC::new(stack.usdc, &wallet)
+        .transferWithAuthorization_0(
+            payer,
+            test_offer(stack.usdc, PRICE).pay_to,
+            U256::from(PRICE),
+            number(&a["validAfter"]),
+            number(&a["validBefore"]),
+            nonce,
+            signature.parse::<Bytes>().unwrap(),
+        )
+        .gas(200_000)
+        .max_priority_fee_per_gas(100_000_000_000)
+        .max_fee_per_gas(200_000_000_000)
+        .send()
+        .await
+        .unwrap()
+        .tx_hash()
 }
 
 async fn a_front_run_settlement_confirms_with_the_transaction_that_paid(backend: Backend) {
@@ -126,29 +163,7 @@ async fn a_front_run_settlement_confirms_with_the_transaction_that_paid(backend:
 
     // A third party submits the same signed authorization with a higher tip: mined first, in
     // the same block as ours, which then reverts (the nonce is used).
-    let third: PrivateKeySigner = THIRD_KEY.parse().unwrap();
-    let wallet = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(third))
-        .connect_http(rpc.parse().unwrap());
-    let a = &body["authorization"];
-    let number = |v: &Value| U256::from_str_radix(v.as_str().unwrap(), 10).unwrap();
-    let theirs = *MockUSDC::new(stack.usdc, &wallet)
-        .transferWithAuthorization_0(
-            payer.address(),
-            pay_to,
-            U256::from(PRICE),
-            number(&a["validAfter"]),
-            number(&a["validBefore"]),
-            nonce,
-            signature.parse::<Bytes>().unwrap(),
-        )
-        .gas(200_000)
-        .max_priority_fee_per_gas(100_000_000_000)
-        .max_fee_per_gas(200_000_000_000)
-        .send()
-        .await
-        .unwrap()
-        .tx_hash();
+    let theirs = submit_as_third_party(&stack, payer.address(), &body, &signature, nonce).await;
 
     let p = eventually(WAIT, "the payment to confirm", || async {
         anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
@@ -225,5 +240,109 @@ async fn a_front_run_settlement_confirms_with_the_transaction_that_paid(backend:
     let (_, w) = stack.get(&format!("/v1/workflows/{id}")).await;
     let shown = w["data"]["authorization"]["signature"].as_str().unwrap();
     assert_eq!(shown.trim_start_matches("0x").to_lowercase(), secret);
+    stack.service.stop().await;
+}
+
+/// Our settlement reverts because the payer moved their funds away first: the authorization
+/// is unused, but it is public now (in our reverted transaction) and valid for a while, so the
+/// payment is not failed. The payer is funded again and a third party lands the authorization:
+/// the payment confirms with that transaction and its mint is minted once.
+async fn a_settlement_that_failed_waits_while_its_authorization_can_still_pay(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            // An authorization valid for 30 s only, so the test waits for its expiry.
+            settings: &[("min_authorization_validity_secs", 6)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    let who = PrivateKeySigner::random();
+    fund_usdc(&rpc, stack.usdc, who.address(), PRICE, true).await;
+    // The payer needs gas to move their funds.
+    anvil_rpc(
+        &rpc,
+        "anvil_setBalance",
+        json!([who.address().to_string(), "0xde0b6b3a7640000"]),
+    )
+    .await;
+    let nonce: B256 = fresh_nonce();
+    let valid_before = chrono::Utc::now().timestamp() as u64 + 30;
+    let (authorization, signature) =
+        sign_authorization_until(stack.usdc, &who, PRICE, nonce, valid_before);
+    let body = json!({
+        "paymentType": "gasless",
+        "authorization": authorization,
+        "signature": signature,
+        "quantity": 1,
+    });
+    let (status, p) = stack.post("/v1/payments", &body).await;
+    assert_eq!(status, 202, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    eventually(WAIT, "our settlement in the node's pool", || async {
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        (p["status"] == "sent").then_some(())
+    })
+    .await;
+
+    // The payer moves the funds away with a higher tip: mined first, our settlement reverts.
+    let wallet = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(who.clone()))
+        .connect_http(rpc.parse().unwrap());
+    let elsewhere = Address::repeat_byte(0x77);
+    MockUSDC::new(stack.usdc, &wallet)
+        .transfer(elsewhere, U256::from(PRICE))
+        .gas(100_000)
+        .max_priority_fee_per_gas(100_000_000_000)
+        .max_fee_per_gas(200_000_000_000)
+        .send()
+        .await
+        .unwrap();
+    let w = eventually(
+        WAIT,
+        "the payment waiting on its usable authorization",
+        || async {
+            anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+            let (_, w) = stack.get(&format!("/v1/workflows/{id}")).await;
+            let waiting = w["state"] == "checking"
+                && w["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("may still pay"));
+            waiting.then_some(w)
+        },
+    )
+    .await;
+    let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "checking", "{p} {w}");
+
+    // Funded again, the payer's authorization is landed by someone else: it paid us.
+    fund_usdc(&rpc, stack.usdc, who.address(), PRICE, true).await;
+    let theirs = submit_as_third_party(&stack, who.address(), &body, &signature, nonce).await;
+    let p = eventually(WAIT, "the payment to confirm", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        assert_ne!(p["status"], "failed", "{p}");
+        (p["status"] == "confirmed").then_some(p)
+    })
+    .await;
+    assert_eq!(p["txHash"], format!("{theirs:#x}"), "{p}");
+    eventually(WAIT, "the paid mint to be confirmed", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        (m["status"] == "confirmed").then_some(())
+    })
+    .await;
+    let tokens = stack
+        .token_contract()
+        .balanceOf(who.address())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(tokens, U256::from(AMOUNT_PER_MINT), "minted exactly once");
+    assert_eq!(usdc_balance(&stack, who.address()).await, U256::ZERO);
     stack.service.stop().await;
 }

@@ -39,8 +39,13 @@ pub struct Spending {
 /// What the token and its logs say about an authorization.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthorizationFate {
-    /// The token says it is neither used nor cancelled.
-    Unused,
+    /// The token says it is neither used nor cancelled, the latest block (read after the
+    /// token's state) being stamped `head_time` (seconds): EIP-3009 refuses an authorization
+    /// in a block stamped at or after its `validBefore`, so one with `validBefore <=
+    /// head_time` can never be used.
+    Unused {
+        head_time: u64,
+    },
     Spent(Spending),
     /// The token says it is spent, but no log of it is in blocks `from..=to` (the node's log
     /// index may lag its state, or it was spent before `from`).
@@ -72,10 +77,18 @@ impl Chain {
                     &e,
                 ))
             })?;
-        if !spent {
-            return Ok(AuthorizationFate::Unused);
-        }
         let rpc = |e| super::rpc(format_args!("the authorization logs of {authorizer}"), e);
+        if !spent {
+            let latest = self
+                .provider()
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .map_err(rpc)?
+                .ok_or_else(|| ChainError::Failed("the node has no latest block".into()))?;
+            return Ok(AuthorizationFate::Unused {
+                head_time: latest.header.timestamp,
+            });
+        }
         let head = self.provider().get_block_number().await.map_err(rpc)?;
         let from = search_from(head).min(head);
         let filter = Filter::new()

@@ -5,6 +5,11 @@
 //! An authorization the payer cancelled (`cancelAuthorization`) paid nothing: the payment
 //! fails.
 //!
+//! An authorization nobody used yet may still be used: our reverted settlement published it
+//! (a short balance can be topped up, and anyone may then submit it), so the payment is
+//! final only once the chain can no longer take it. Until its `validBefore` passes, the
+//! payment stays `checking` and is looked at again; then, unused, it fails.
+//!
 //! The search for the spending transaction is bounded: from the block at which the settlement
 //! was first simulated (`checked_block`), less a margin for the time since the intake's own
 //! simulation, and at most `MAX_SEARCH_BLOCKS` back from the head.
@@ -22,6 +27,12 @@ const MARGIN_BLOCKS: u64 = 1_000;
 /// The most blocks searched back from the head, whatever `checked_block` says (a payment whose
 /// checkpoint predates it, or one that waited very long).
 const MAX_SEARCH_BLOCKS: u64 = 50_000;
+/// The longest wait between two looks at an authorization that can still be used (one that
+/// stays valid for days is checked every ten minutes, each look a history event).
+const RECHECK_MAX_MS: i64 = 10 * 60 * 1000;
+/// The shortest wait: the node's clock may lag ours, so an authorization past its
+/// `validBefore` by our clock may not be past it by the latest block's.
+const RECHECK_MIN_MS: i64 = 5 * 1000;
 
 /// The first block to search for the spending transaction, the head being `head`.
 fn search_from(checked_block: Option<u64>, head: u64) -> u64 {
@@ -60,6 +71,10 @@ impl Payment {
             Verdict::Paid { tx, block } => Ok(paid(ctx, data, format!("{tx:#x}"), block as i64)),
             Verdict::Unpaid(reason) => Ok(fail(data, reason)),
             Verdict::Unknown(why) => Err(StepError::Transient(why)),
+            Verdict::Usable { valid_before, why } => Err(StepError::Deferred {
+                reason: why,
+                until_ms: recheck_at(valid_before, crate::store::now_ms()),
+            }),
         }
     }
 }
@@ -72,6 +87,16 @@ pub(super) fn unlanded(mut data: PaymentData, reason: String) -> PaymentStep {
     Step::next(PaymentState::Checking, data).with_detail(detail)
 }
 
+/// When to look again at an authorization usable until `valid_before` (seconds), it being
+/// `now` (ms): when it expires, or sooner if that is far off.
+fn recheck_at(valid_before: u64, now: i64) -> i64 {
+    let expiry = i64::try_from(valid_before)
+        .ok()
+        .and_then(|s| s.checked_mul(1000))
+        .unwrap_or(i64::MAX);
+    expiry.clamp(now + RECHECK_MIN_MS, now + RECHECK_MAX_MS)
+}
+
 /// What the payment becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Verdict {
@@ -81,6 +106,9 @@ enum Verdict {
     Unpaid(String),
     /// Not known yet: ask again later (a transient step error).
     Unknown(String),
+    /// Nobody used the authorization yet and it is valid until `valid_before` (seconds): it
+    /// may still pay us, so the payment waits (a deferral, which counts no attempt).
+    Usable { valid_before: u64, why: String },
 }
 
 /// Decides from what became of the authorization (`fate`) and the `confirmations` a
@@ -92,7 +120,23 @@ fn verdict(fate: &AuthorizationFate, data: &PaymentData, confirmations: u64) -> 
         .unwrap_or("the settlement did not land");
     let spending = match fate {
         // Nobody used it: our settlement failed on its own (a short balance, an expiry...).
-        AuthorizationFate::Unused => return Verdict::Unpaid(ours.to_owned()),
+        AuthorizationFate::Unused { head_time } => {
+            let valid_before = data
+                .authorization
+                .as_ref()
+                .map_or(0, |a| u64::try_from(a.valid_before).unwrap_or(u64::MAX));
+            if valid_before <= *head_time {
+                return Verdict::Unpaid(ours.to_owned());
+            }
+            return Verdict::Usable {
+                valid_before,
+                why: format!(
+                    "{ours}; the authorization is unused but valid until {valid_before} (unix \
+                     seconds), so it may still pay: the payment stays checking until it is \
+                     used, cancelled or expired"
+                ),
+            };
+        }
         AuthorizationFate::NotFound { from, to } => {
             return Verdict::Unknown(format!(
                 "{ours}; the token says the authorization is spent, but no log of it is in \
@@ -225,12 +269,54 @@ mod tests {
         }
     }
 
+    fn valid_until(valid_before: u64) -> PaymentData {
+        let mut d = data();
+        if let Some(a) = d.authorization.as_mut() {
+            a.valid_before = U256::from(valid_before);
+        }
+        d
+    }
+
     #[test]
-    fn an_unused_authorization_fails_with_our_own_reason() {
-        assert_eq!(
-            verdict(&AuthorizationFate::Unused, &data(), 1),
-            Verdict::Unpaid("settlement reverted: AuthorizationUsedOrCanceled".into())
-        );
+    fn an_expired_unused_authorization_fails_with_our_own_reason() {
+        for head_time in [1_000, 1_001] {
+            assert_eq!(
+                verdict(
+                    &AuthorizationFate::Unused { head_time },
+                    &valid_until(1_000),
+                    1
+                ),
+                Verdict::Unpaid("settlement reverted: AuthorizationUsedOrCanceled".into())
+            );
+        }
+    }
+
+    #[test]
+    fn an_unused_authorization_still_valid_is_waited_for() {
+        let fate = AuthorizationFate::Unused { head_time: 999 };
+        let Verdict::Usable { valid_before, why } = verdict(&fate, &valid_until(1_000), 1) else {
+            panic!("a usable authorization must keep the payment checking");
+        };
+        assert_eq!(valid_before, 1_000);
+        assert!(why.contains("settlement reverted"), "{why}");
+        // One valid "forever" (uint256 max) is waited for too, and looked at every 10 minutes.
+        let forever = verdict(&fate, &data(), 1);
+        assert!(matches!(
+            forever,
+            Verdict::Usable {
+                valid_before: u64::MAX,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_usable_authorization_is_looked_at_again_at_its_expiry_within_bounds() {
+        let now = 1_000_000;
+        assert_eq!(recheck_at(1_100, now), 1_100_000);
+        assert_eq!(recheck_at(1_000, now), now + RECHECK_MIN_MS);
+        assert_eq!(recheck_at(u64::MAX, now), now + RECHECK_MAX_MS);
+        assert_eq!(recheck_at(100_000, now), now + RECHECK_MAX_MS);
     }
 
     #[test]
