@@ -10,7 +10,8 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
+use super::scratch::{ScratchArgs, on_scratch};
+use super::{BackendChoice, cores, percentile};
 use crate::chain::{Call, Chain, ChainConfig, Submit};
 use crate::cli::chain::{SenderTask, find_anvil, spawn_anvil};
 use crate::config::SettingsHandle;
@@ -24,15 +25,8 @@ pub struct ChainBenchArgs {
     /// Tasks submitting concurrently.
     #[arg(long, default_value_t = 50)]
     pub concurrency: usize,
-    /// PostgreSQL database to use; it is dropped and created again.
-    #[arg(
-        long,
-        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_chain"
-    )]
-    pub postgres_url: String,
-    /// SQLite database file to use; it is deleted first.
-    #[arg(long, default_value = "sqlite://data/bench-chain.db?mode=rwc")]
-    pub sqlite_url: String,
+    #[command(flatten)]
+    pub databases: ScratchArgs,
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
@@ -55,13 +49,11 @@ pub async fn run(args: ChainBenchArgs) -> anyhow::Result<()> {
         args.concurrency,
         cores()
     );
-    if args.backend != BackendChoice::Sqlite {
-        let db = fresh_postgres(&args.postgres_url).await?;
-        bench_backend("PostgreSQL", db, &anvil, &args).await?;
-    }
-    if args.backend != BackendChoice::Postgres {
-        let db = fresh_sqlite(&args.sqlite_url).await?;
-        bench_backend("SQLite", db, &anvil, &args).await?;
+    for (store, name) in args.backend.stores() {
+        on_scratch(store, "chain", &args.databases, async |_, db| {
+            bench_backend(name, db, &anvil, &args).await
+        })
+        .await?;
     }
     Ok(())
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
-use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
+use super::scratch::{ScratchArgs, on_scratch};
+use super::{BackendChoice, cores, percentile};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, StartOptions, Waker};
 use crate::store::{self, workflows::Status};
@@ -22,15 +23,8 @@ pub struct EngineBenchArgs {
     /// Seconds the latency run lasts.
     #[arg(long, default_value_t = 5)]
     pub seconds: u64,
-    /// PostgreSQL database to use; it is created if missing and its workflows are deleted.
-    #[arg(
-        long,
-        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench"
-    )]
-    pub postgres_url: String,
-    /// SQLite database file to use; it is deleted first.
-    #[arg(long, default_value = "sqlite://data/bench.db?mode=rwc")]
-    pub sqlite_url: String,
+    #[command(flatten)]
+    pub databases: ScratchArgs,
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
@@ -41,13 +35,11 @@ pub async fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         "mintflow bench engine: 3 checkpointed steps per workflow, {} cores",
         cores()
     );
-    if args.backend != BackendChoice::Sqlite {
-        let db = fresh_postgres(&args.postgres_url).await?;
-        bench_backend("PostgreSQL", db, &args).await?;
-    }
-    if args.backend != BackendChoice::Postgres {
-        let db = fresh_sqlite(&args.sqlite_url).await?;
-        bench_backend("SQLite", db, &args).await?;
+    for (store, name) in args.backend.stores() {
+        on_scratch(store, "engine", &args.databases, async |_, db| {
+            bench_backend(name, db, &args).await
+        })
+        .await?;
     }
     Ok(())
 }

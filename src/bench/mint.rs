@@ -21,7 +21,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::events::LiveViews;
-use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite, percentile};
+use super::scratch::{ScratchArgs, on_scratch};
+use super::{BackendChoice, cores, percentile};
 use crate::chain::contracts::MintToken;
 use crate::chain::deploy::{TokenParams, deploy_token};
 use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
@@ -52,15 +53,8 @@ pub struct MintBenchArgs {
     /// The `max_batch_wait_ms` setting.
     #[arg(long, default_value_t = 200)]
     pub batch_wait_ms: i64,
-    /// PostgreSQL database to use; it is dropped and created again.
-    #[arg(
-        long,
-        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_mint"
-    )]
-    pub postgres_url: String,
-    /// SQLite database file to use; it is deleted first.
-    #[arg(long, default_value = "sqlite://data/bench-mint.db?mode=rwc")]
-    pub sqlite_url: String,
+    #[command(flatten)]
+    pub databases: ScratchArgs,
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
@@ -104,20 +98,12 @@ pub async fn run(args: MintBenchArgs) -> anyhow::Result<()> {
         args.steady_requests,
         cores()
     );
-    let backends = [
-        (BackendChoice::Postgres, "PostgreSQL", &args.postgres_url),
-        (BackendChoice::Sqlite, "SQLite", &args.sqlite_url),
-    ];
-    let chosen = backends
-        .into_iter()
-        .filter(|(b, ..)| [*b, BackendChoice::Both].contains(&args.backend));
-    for (i, (backend, name, url)) in chosen.enumerate() {
-        let db = match backend {
-            BackendChoice::Postgres => fresh_postgres(url).await?,
-            _ => fresh_sqlite(url).await?,
-        };
+    for (i, (store, name)) in args.backend.stores().enumerate() {
         // Gas per mint depends on the contract only: measured once, on the first backend.
-        bench_backend(name, url, db, &anvil, &args, i == 0).await?;
+        on_scratch(store, "mint", &args.databases, async |url, db| {
+            bench_backend(name, url, db, &anvil, &args, i == 0).await
+        })
+        .await?;
     }
     Ok(())
 }

@@ -5,12 +5,11 @@ mod events;
 pub mod mint;
 pub mod payments;
 pub mod public_reads;
+pub mod scratch;
 
-use anyhow::Context;
 use clap::Subcommand;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use crate::store;
+use scratch::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -57,46 +56,19 @@ pub enum BackendChoice {
     Both,
 }
 
+impl BackendChoice {
+    /// The stores chosen, PostgreSQL first, with their names for the report.
+    pub fn stores(self) -> impl Iterator<Item = (Store, &'static str)> {
+        [(Store::Postgres, "PostgreSQL"), (Store::Sqlite, "SQLite")]
+            .into_iter()
+            .filter(move |(store, _)| match self {
+                BackendChoice::Postgres => *store == Store::Postgres,
+                BackendChoice::Sqlite => *store == Store::Sqlite,
+                BackendChoice::Both => true,
+            })
+    }
+}
+
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// A migrated, empty PostgreSQL database at `url`, dropped and created again: benchmark rows
-/// of an earlier run (and chain rows of an earlier anvil) must not count.
-pub async fn fresh_postgres(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let (server, name) = url
-        .rsplit_once('/')
-        .context("postgres url needs a database name")?;
-    anyhow::ensure!(
-        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-        "the benchmark database name may hold letters, digits and _ only"
-    );
-    let admin = store::connect(&format!("{server}/postgres"))
-        .await
-        .context("connecting to PostgreSQL")?;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await?;
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    admin.close().await?;
-    let db = store::connect(url).await?;
-    store::migrate(&db).await?;
-    Ok(db)
-}
-
-/// A migrated, empty SQLite database: the file (and its WAL) is deleted first.
-pub async fn fresh_sqlite(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{path}{suffix}"));
-    }
-    let db = store::connect(url).await?;
-    store::migrate(&db).await?;
-    Ok(db)
 }

@@ -18,7 +18,8 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 use serde_json::json;
 
 use super::mint::deploy_bench_token;
-use super::{BackendChoice, cores, fresh_postgres, fresh_sqlite};
+use super::scratch::{ScratchArgs, on_scratch};
+use super::{BackendChoice, cores};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::deploy::deploy_mock_usdc;
 use crate::chain::{Chain, ChainConfig};
@@ -44,15 +45,8 @@ pub struct PaymentsBenchArgs {
     /// HTTP clients posting them concurrently.
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
-    /// PostgreSQL database to use; it is dropped and created again.
-    #[arg(
-        long,
-        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_payments"
-    )]
-    pub postgres_url: String,
-    /// SQLite database file to use; it is deleted first.
-    #[arg(long, default_value = "sqlite://data/bench-payments.db?mode=rwc")]
-    pub sqlite_url: String,
+    #[command(flatten)]
+    pub databases: ScratchArgs,
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
@@ -87,22 +81,13 @@ pub async fn run(args: PaymentsBenchArgs) -> anyhow::Result<()> {
         args.payments,
         cores()
     );
-    let backends = [
-        (BackendChoice::Postgres, "PostgreSQL", &args.postgres_url),
-        (BackendChoice::Sqlite, "SQLite", &args.sqlite_url),
-    ];
-    for (backend, name, url) in backends
-        .into_iter()
-        .filter(|(b, ..)| [*b, BackendChoice::Both].contains(&args.backend))
-    {
-        let db = match backend {
-            BackendChoice::Postgres => fresh_postgres(url).await?,
-            _ => fresh_sqlite(url).await?,
-        };
+    for (store, name) in args.backend.stores() {
         println!("\n== {name} ==");
         let node = spawn_anvil(anvil.clone(), Some(BLOCK_TIME_SECS)).await?;
-        let result = bench_on(url, &db, &node, &args).await;
-        db.close().await.ok();
+        let result = on_scratch(store, "payments", &args.databases, async |url, db| {
+            bench_on(url, &db, &node, &args).await
+        })
+        .await;
         // Dropping the instance stops anvil and waits for it: not on the runtime.
         let _ = tokio::task::spawn_blocking(move || drop(node)).await;
         result?;

@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::mint::deploy_bench_token;
-use super::{cores, fresh_postgres, percentile};
+use super::scratch::{ScratchArgs, Store, on_scratch};
+use super::{cores, percentile};
 use crate::chain::ChainConfig;
 use crate::cli::chain::{find_anvil, spawn_anvil};
 use crate::engine::EngineConfig;
@@ -33,12 +34,8 @@ pub struct PublicReadsBenchArgs {
     /// Clients reading the overview at once during the loaded run.
     #[arg(long, default_value_t = 200)]
     pub readers: usize,
-    /// PostgreSQL database to use; it is dropped and created again.
-    #[arg(
-        long,
-        default_value = "postgres://postgres@127.0.0.1:5432/mintflow_bench_reads"
-    )]
-    pub postgres_url: String,
+    #[command(flatten)]
+    pub databases: ScratchArgs,
 }
 
 /// The paths the readers cycle through.
@@ -74,19 +71,24 @@ pub async fn run(args: PublicReadsBenchArgs) -> anyhow::Result<()> {
         READ_PATHS.join(", "),
         cores()
     );
-    let db = fresh_postgres(&args.postgres_url).await?;
-    let started = Instant::now();
-    insert_finished_mints(&db, args.rows).await?;
-    println!(
-        "inserted {} finished mints in {:.1} s",
-        args.rows,
-        started.elapsed().as_secs_f64()
-    );
-    sql_costs(&db).await?;
-
     let node = spawn_anvil(anvil, Some(BLOCK_TIME_SECS)).await?;
-    let result = service_run(&args, &db, &node).await;
-    db.close().await.ok();
+    let result = on_scratch(
+        Store::Postgres,
+        "reads",
+        &args.databases,
+        async |url, db| {
+            let started = Instant::now();
+            insert_finished_mints(&db, args.rows).await?;
+            println!(
+                "inserted {} finished mints in {:.1} s",
+                args.rows,
+                started.elapsed().as_secs_f64()
+            );
+            sql_costs(&db).await?;
+            service_run(&args, url, &db, &node).await
+        },
+    )
+    .await;
     // Dropping the instance stops anvil and waits for it: not on the runtime.
     let _ = tokio::task::spawn_blocking(move || drop(node)).await;
     result
@@ -165,6 +167,7 @@ fn median(mut samples: Vec<f64>) -> f64 {
 /// The service on `node`: mint latency without and with readers.
 async fn service_run(
     args: &PublicReadsBenchArgs,
+    url: &str,
     db: &DatabaseConnection,
     node: &alloy::node_bindings::AnvilInstance,
 ) -> anyhow::Result<()> {
@@ -184,7 +187,7 @@ async fn service_run(
     };
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
     let config = ServiceConfig {
-        database_url: args.postgres_url.clone(),
+        database_url: url.to_owned(),
         database_max_connections: store::DEFAULT_POOL_SIZE,
         listen_addr: "127.0.0.1:0".into(),
         admin_token: Some(ADMIN_TOKEN.into()),
