@@ -576,8 +576,10 @@ async fn waiting_workflow_runs_when_woken(backend: Backend) {
         },
     )
     .await;
-    // A full sweep passes and nothing runs it.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // A workflow started after it is claimed and run to its end: claims have passed over the
+    // waiting one, and nothing ran it.
+    let later = start_probe(&client, &recorded(), StartOptions::default()).await;
+    wait_status(&t, later, Status::Completed).await;
     assert_eq!(status_of(&t, id).await, (Status::Waiting, "first".into()));
     assert!(client.wake(id, "payment confirmed").await.unwrap());
     assert!(
@@ -795,15 +797,25 @@ async fn four_engines_share_the_work_on_postgres() {
 }
 
 /// A workflow created through a client that does not share the engine's in-process waker (an
-/// API process) is picked up through LISTEN/NOTIFY, well before the engine's idle poll.
+/// API process) is announced through LISTEN/NOTIFY: a listener like the engine's is woken by it
+/// (rather than by its idle poll, which a timing could not tell apart on a slow machine), and
+/// the engine runs the workflow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn notify_wakes_workers_in_other_processes() {
     let (t, settings) = setup(Backend::Postgres, 5).await;
     let (engine, _) = engine(&t.reconnect().await, registry(), &settings, "w1");
-    // Let the engine finish its first (empty) claim and go idle.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A listener of our own, forwarding NOTIFYs to a waker nothing else wakes.
+    let heard = mintflow::engine::Waker::default();
+    let listener = tokio::spawn(mintflow::engine::wake::listen_postgres(
+        t.reconnect().await,
+        heard.clone(),
+    ));
+    // The listener wakes once when it starts listening (work may predate it); then it is woken
+    // only by a NOTIFY.
+    tokio::time::timeout(Duration::from_secs(30), heard.woken())
+        .await
+        .expect("the listener started");
     let api = mintflow::engine::Client::new(t.db.clone(), Default::default());
-    let started = std::time::Instant::now();
     let id = api
         .start::<Probe>(
             ProbeState::First,
@@ -813,13 +825,11 @@ async fn notify_wakes_workers_in_other_processes() {
         .await
         .unwrap()
         .id();
-    eventually(
-        Duration::from_secs(3),
-        "the NOTIFY wake-up (the idle poll is 5 s)",
-        || async { (status_of(&t, id).await.0 == Status::Completed).then_some(()) },
-    )
-    .await;
-    assert!(started.elapsed() < Duration::from_secs(3));
+    tokio::time::timeout(Duration::from_secs(30), heard.woken())
+        .await
+        .expect("the new workflow's NOTIFY reached a listener in another connection");
+    wait_status(&t, id, Status::Completed).await;
+    listener.abort();
     engine.shutdown().await;
 }
 

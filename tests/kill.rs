@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use alloy::primitives::{Address, B256, U256};
 use common::ops::{Receiver, SseClient};
+use common::relay::Relay;
 use common::stack::{
     AMOUNT_PER_MINT, PAYER_KEY, TestContracts, anvil_rpc, deploy_test_contracts, fresh_nonce,
     fund_usdc, minted_on_chain, sign_authorization, token_contract,
@@ -49,21 +50,22 @@ struct Setup {
     rpc_url: String,
     token: Address,
     usdc: Address,
-    listen: String,
+    /// The address clients use, whichever port the current run listens on.
+    relay: Relay,
     logs: tempfile::TempDir,
     http: reqwest::Client,
 }
 
 impl Setup {
-    /// A server for database `t` and chain `rpc`, on a fixed free port so that it comes back
-    /// on the same address after each kill; started and healthy.
+    /// A server for database `t` and chain `rpc`, behind a relay so that it comes back on the
+    /// same address after each kill; started and healthy.
     async fn start(t: &TestDb, rpc: &str, contracts: TestContracts) -> (Setup, Server) {
         let setup = Setup {
             database_url: t.url.clone(),
             rpc_url: rpc.to_owned(),
             token: contracts.token,
             usdc: contracts.usdc,
-            listen: free_addr(),
+            relay: Relay::start().await,
             logs: tempfile::tempdir().unwrap(),
             http: common::http_as(ADMIN_TOKEN),
         };
@@ -72,12 +74,20 @@ impl Setup {
     }
 
     fn base(&self) -> String {
-        format!("http://{}", self.listen)
+        format!("http://{}", self.relay.addr)
     }
 
-    /// Starts run `run` of the server and waits until it is healthy.
+    /// Starts run `run` of the server on a port of its own, points the relay at it and waits
+    /// until it is healthy.
     async fn restart(&self, run: usize) -> Server {
         let server = self.spawn(run);
+        let listening = eventually(
+            Duration::from_secs(60),
+            "the server to say where it listens",
+            || async { listening_addr(&std::fs::read_to_string(&server.log).unwrap_or_default()) },
+        )
+        .await;
+        self.relay.point_at(listening);
         healthy(&self.http, &self.base()).await;
         server
     }
@@ -92,7 +102,7 @@ impl Setup {
             .env("SIGNER_PRIVATE_KEY", DEV_KEY)
             .env("TOKEN_ADDRESS", self.token.to_string())
             .env("USDC_ADDRESS", self.usdc.to_string())
-            .env("LISTEN_ADDR", &self.listen)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             // The test receiver listens on 127.0.0.1.
             .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
@@ -383,10 +393,14 @@ async fn store_settings(t: &TestDb, settings: &[(&str, i64)]) {
     }
 }
 
-/// A free port on loopback, for a server that must come back on the same address.
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
+/// The address in the server log's "HTTP API listening" line (log colours aside).
+fn listening_addr(log: &str) -> Option<std::net::SocketAddr> {
+    let line = log.lines().find(|l| l.contains("HTTP API listening"))?;
+    let plain = regex::Regex::new("\x1b\\[[0-9;]*m")
+        .unwrap()
+        .replace_all(line, "");
+    let (_, after) = plain.split_once("addr=")?;
+    after.split_whitespace().next()?.parse().ok()
 }
 
 async fn state_of(t: &TestDb, kind: &str) -> String {

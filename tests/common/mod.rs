@@ -18,6 +18,7 @@ macro_rules! on_both_backends {
 pub mod dev;
 pub mod ops;
 pub mod proxy;
+pub mod relay;
 pub mod spec;
 pub mod stack;
 
@@ -225,6 +226,15 @@ async fn template() -> &'static str {
         })
         .await
         .as_str()
+}
+
+/// A loopback port whose connections are refused, owned by the caller while the socket lives
+/// (bound, never listening): unlike a fixed "closed" port, nothing else can listen on it.
+pub fn refused_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    (socket, port)
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
