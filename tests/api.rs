@@ -170,7 +170,7 @@ async fn bad_input_changes_nothing(backend: Backend) {
         "invalid_parameter",
     );
     assert_error(
-        s.get("/v1/workflows?created_after=yesterday").await,
+        s.get("/v1/workflows?createdAfter=yesterday").await,
         StatusCode::BAD_REQUEST,
         "invalid_parameter",
     );
@@ -389,7 +389,7 @@ async fn operator_actions_over_http(backend: Backend) {
     })
     .await;
     let (_, failed) = s.get(&path).await;
-    assert_eq!(failed["last_error"], "bad recipient");
+    assert_eq!(failed["lastError"], "bad recipient");
     s.t.db
         .execute_unprepared("DELETE FROM probe_failpoints")
         .await
@@ -437,7 +437,7 @@ async fn operator_actions_over_http(backend: Backend) {
         (Some("admin (bob)"), Some("fixed the recipient"))
     );
     assert_eq!(retried["detail"]["via"], "api");
-    assert!(history["events"][1]["since_previous_ms"].as_i64().is_some());
+    assert!(history["events"][1]["sincePreviousMs"].as_i64().is_some());
 
     let later = s
         .probe(
@@ -479,7 +479,7 @@ async fn answers_are_what_the_spec_says(backend: Backend) {
         .await;
     let (status, workflow) = s.get(&format!("/v1/workflows/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{workflow}");
-    assert!(workflow["finished_at"].is_null(), "{workflow}");
+    assert!(workflow["finishedAt"].is_null(), "{workflow}");
     assert_matches("Workflow", &workflow);
     let (_, history) = s.get(&format!("/v1/workflows/{id}/history")).await;
     assert!(history["parent"].is_null(), "{history}");
@@ -551,7 +551,7 @@ async fn list_filters_and_pages(backend: Backend) {
             assert_eq!(item["status"], "waiting");
             seen.push(item["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
         }
-        match page["next_cursor"].as_str() {
+        match page["nextCursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
@@ -566,14 +566,10 @@ async fn list_filters_and_pages(backend: Backend) {
     let (_, none) = s.get("/v1/workflows?kind=mint").await;
     assert!(none["items"].as_array().unwrap().is_empty());
     let future = "2999-01-01T00:00:00Z";
-    let (_, none) = s
-        .get(&format!("/v1/workflows?created_after={future}"))
-        .await;
+    let (_, none) = s.get(&format!("/v1/workflows?createdAfter={future}")).await;
     assert!(none["items"].as_array().unwrap().is_empty());
     let (_, all) = s
-        .get(&format!(
-            "/v1/workflows?created_before={future}&state=first"
-        ))
+        .get(&format!("/v1/workflows?createdBefore={future}&state=first"))
         .await;
     assert_eq!(all["items"].as_array().unwrap().len(), 5);
     s.service.stop().await;
@@ -590,7 +586,7 @@ async fn settings_change_live(backend: Backend) {
     let (status, body) = s.send(put).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
-        (body["value"].as_i64(), body["updated_by"].as_str()),
+        (body["value"].as_i64(), body["updatedBy"].as_str()),
         (Some(25), Some("admin (carol)"))
     );
     assert_eq!(

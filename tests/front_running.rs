@@ -69,7 +69,7 @@ async fn every_view(stack: &Stack, payment: &str, mint: &str) -> Vec<(String, St
     loop {
         let e = events.next().await.expect("the stream stays open");
         seen.push(("/v1/events".to_owned(), e.data.to_string()));
-        if e.data["workflow_id"] == payment && e.data["to_state"] == "sent" {
+        if e.data["workflowId"] == payment && e.data["toState"] == "sent" {
             break;
         }
     }
@@ -198,7 +198,7 @@ async fn a_front_run_settlement_confirms_with_the_transaction_that_paid(backend:
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["to_state"].as_str().unwrap())
+        .map(|e| e["toState"].as_str().unwrap())
         .collect();
     assert!(states.contains(&"checking"), "{states:?}");
     assert_eq!(states.last(), Some(&"confirmed"), "{states:?}");
@@ -309,7 +309,7 @@ async fn a_settlement_that_failed_waits_while_its_authorization_can_still_pay(ba
             anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
             let (_, w) = stack.get(&format!("/v1/workflows/{id}")).await;
             let waiting = w["state"] == "checking"
-                && w["last_error"]
+                && w["lastError"]
                     .as_str()
                     .is_some_and(|e| e.contains("may still pay"));
             waiting.then_some(w)

@@ -339,8 +339,8 @@ async fn kill_9_under_load_mints_every_request_once() {
                 .iter()
                 .map(|(_, body)| {
                     let event: serde_json::Value = serde_json::from_str(body).unwrap();
-                    assert_eq!(event["to_state"], "confirmed");
-                    event["workflow_id"].as_str().unwrap().to_owned()
+                    assert_eq!(event["toState"], "confirmed");
+                    event["workflowId"].as_str().unwrap().to_owned()
                 })
                 .collect();
             (got.len() >= confirmed.len()).then_some(got)
@@ -371,13 +371,13 @@ async fn follow(base: String, followed: Arc<std::sync::Mutex<Followed>>) {
             continue;
         };
         while let Some(e) = stream.next().await {
-            let id: uuid::Uuid = e.data["workflow_id"].as_str().unwrap().parse().unwrap();
+            let id: uuid::Uuid = e.data["workflowId"].as_str().unwrap().parse().unwrap();
             let mut f = followed.lock().unwrap();
             f.positions.push(e.id);
             f.events
                 .entry(id)
                 .or_default()
-                .push(e.data["event_id"].as_i64().unwrap());
+                .push(e.data["eventId"].as_i64().unwrap());
             last = Some(e.id);
         }
         followed.lock().unwrap().reconnects += 1;

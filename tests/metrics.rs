@@ -151,15 +151,10 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
             >= 0.0
     );
     let stats = stats_when(&stack, "the queued mints in the stats", |s| {
-        s["mint_queue"]["pending"] == MINTS
+        s["mintQueue"]["pending"] == MINTS
     })
     .await;
-    assert!(
-        stats["mint_queue"]["oldest_pending_age_ms"]
-            .as_i64()
-            .unwrap()
-            >= 0
-    );
+    assert!(stats["mintQueue"]["oldestPendingAgeMs"].as_i64().unwrap() >= 0);
     assert_eq!(workflow_count(&stats, "mint", "pending", "waiting"), MINTS);
 
     // Flush, and wait for every mint to be confirmed.
@@ -239,38 +234,34 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
     );
 
     let stats = stats_when(&stack, "the confirmed mints in the stats", |s| {
-        workflow_count(s, "mint", "confirmed", "completed") == MINTS && s["signer"]["open_txs"] == 0
+        workflow_count(s, "mint", "confirmed", "completed") == MINTS && s["signer"]["openTxs"] == 0
     })
     .await;
     assert!(workflow_count(&stats, "mint_batch", "confirmed", "completed") >= 1);
     assert_eq!(
-        stats["mint_queue"],
-        json!({"pending": 0, "oldest_pending_age_ms": null})
+        stats["mintQueue"],
+        json!({"pending": 0, "oldestPendingAgeMs": null})
     );
     let s = &stats["signer"];
     assert_eq!(
-        (s["address"].as_str(), s["chain_id"].as_u64()),
+        (s["address"].as_str(), s["chainId"].as_u64()),
         (Some(SIGNER), Some(31337))
     );
-    let balance: U256 = s["balance_wei"].as_str().unwrap().parse().unwrap();
+    let balance: U256 = s["balanceWei"].as_str().unwrap().parse().unwrap();
     let on_chain = balance_of_signer(&stack).await;
     // Nothing is open: the signer spends nothing between the two reads.
     assert_eq!(balance, on_chain);
-    let next_nonce = s["next_nonce"].as_u64().unwrap();
-    assert_eq!(
-        s["chain_pending_nonce"].as_u64(),
-        Some(next_nonce),
-        "{stats}"
-    );
-    assert_eq!(s["nonce_drift"], 0);
+    let next_nonce = s["nextNonce"].as_u64().unwrap();
+    assert_eq!(s["chainPendingNonce"].as_u64(), Some(next_nonce), "{stats}");
+    assert_eq!(s["nonceDrift"], 0);
     // The deployments of the token and USDC, and at least one batch.
     assert!(next_nonce >= 3, "{stats}");
     assert_eq!(
-        (s["open_txs"].as_u64(), &s["oldest_unconfirmed_age_ms"]),
+        (s["openTxs"].as_u64(), &s["oldestUnconfirmedAgeMs"]),
         (Some(0), &Value::Null)
     );
     assert!(
-        chrono::DateTime::parse_from_rfc3339(stats["generated_at"].as_str().unwrap()).is_ok(),
+        chrono::DateTime::parse_from_rfc3339(stats["generatedAt"].as_str().unwrap()).is_ok(),
         "{stats}"
     );
     stack.service.stop().await;
@@ -326,15 +317,10 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
         Some(0.0)
     );
     let stats = stats_when(&stack, "the open transaction in the stats", |s| {
-        s["signer"]["open_txs"] == 1
+        s["signer"]["openTxs"] == 1
     })
     .await;
-    assert!(
-        stats["signer"]["oldest_unconfirmed_age_ms"]
-            .as_i64()
-            .unwrap()
-            >= 1000
-    );
+    assert!(stats["signer"]["oldestUnconfirmedAgeMs"].as_i64().unwrap() >= 1000);
 
     let endpoint = stack.anvil.endpoint();
     eventually(Duration::from_secs(60), "the mint to confirm", || async {

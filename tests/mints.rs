@@ -306,11 +306,11 @@ async fn a_mint_over_the_cap_fails_without_a_batch(backend: Backend) {
         .await;
     let tx = &batch_timeline["txs"][0];
     assert_eq!(tx["status"], "confirmed", "{batch_timeline}");
-    assert!(tx["gas_used"].as_i64().unwrap() > 0);
+    assert!(tx["gasUsed"].as_i64().unwrap() > 0);
     let attempt = &tx["attempts"][0];
     assert_eq!(attempt["hash"], tx["hash"]);
     assert!(
-        attempt["max_fee_per_gas"]
+        attempt["maxFeePerGas"]
             .as_str()
             .unwrap()
             .parse::<u128>()
@@ -339,7 +339,7 @@ async fn a_mint_over_the_cap_fails_without_a_batch(backend: Backend) {
     );
     let (_, found) = stack
         .get(&format!(
-            "/v1/workflows?tx_hash={}",
+            "/v1/workflows?txHash={}",
             tx["hash"].as_str().unwrap()
         ))
         .await;

@@ -137,11 +137,11 @@ async fn events_resume_after_restart(backend: Backend) {
         assert_eq!(e.event, "transition");
         assert_eq!(e.data["position"], e.id);
         assert_eq!(e.data["kind"], "probe");
-        let wf: Uuid = e.data["workflow_id"].as_str().unwrap().parse().unwrap();
+        let wf: Uuid = e.data["workflowId"].as_str().unwrap().parse().unwrap();
         positions.push(e.id);
         seen.entry(wf)
             .or_default()
-            .push(e.data["event_id"].as_i64().unwrap());
+            .push(e.data["eventId"].as_i64().unwrap());
         if e.data["status"] == "completed" {
             finished.insert(wf);
         }
@@ -280,7 +280,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
             &event["position"].to_string()
         );
         assert!(
-            event_ids.insert(event["event_id"].as_i64().unwrap()),
+            event_ids.insert(event["eventId"].as_i64().unwrap()),
             "each event is accepted once: {body}"
         );
     }
@@ -320,7 +320,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     assert!(
         items
             .iter()
-            .any(|d| d["last_status_code"] == 200 && d["attempts"].as_i64() > Some(1)),
+            .any(|d| d["lastStatusCode"] == 200 && d["attempts"].as_i64() > Some(1)),
         "a retried delivery"
     );
     // The receiver that is down blocked nothing: its deliveries (only `done` transitions)
@@ -335,7 +335,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
         items.len() == ids.len()
             && items.iter().all(|d| {
                 // The cause is named, not only that sending failed.
-                d["last_error"].as_str().is_some_and(|e| {
+                d["lastError"].as_str().is_some_and(|e| {
                     e.contains("could not deliver") && e.to_lowercase().contains("refused")
                 })
             })
@@ -363,7 +363,7 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     assert!(
         sample("mintflow_webhook_attempts_total{outcome=\"delivered\"}") >= expected.len() as f64
     );
-    assert_eq!(stats["events"]["webhook_pending"], 5, "{stats}");
+    assert_eq!(stats["events"]["webhookPending"], 5, "{stats}");
     // The secret is never shown again.
     let listed: Value = admin_get(&http, format!("{}/v1/webhooks", base(&s))).await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
@@ -433,7 +433,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     wait_given_up(&s, 4).await;
     for d in failed["items"].as_array().unwrap() {
         assert_eq!(d["attempts"], 2, "{d}");
-        assert_eq!(d["last_status_code"], 500, "{d}");
+        assert_eq!(d["lastStatusCode"], 500, "{d}");
     }
     let bad = http
         .get(log_url("lost"))
@@ -451,10 +451,10 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         (json!({ "url": "not a url" }), "invalid_url"),
         (json!({ "kinds": [] }), "invalid_filter"),
         (
-            json!({ "secret": "another-secret-of-32-characters!", "rotate_secret": true }),
+            json!({ "secret": "another-secret-of-32-characters!", "rotateSecret": true }),
             "invalid_value",
         ),
-        (json!({ "keep_previous_secret_secs": 60 }), "invalid_value"),
+        (json!({ "keepPreviousSecretSeconds": 60 }), "invalid_value"),
     ] {
         let (status, err) = patch(hook_url.clone(), body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -474,7 +474,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     );
     let (status, updated) = patch(
         hook_url.clone(),
-        json!({ "url": moved.url, "rotate_secret": true, "keep_previous_secret_secs": 3600,
+        json!({ "url": moved.url, "rotateSecret": true, "keepPreviousSecretSeconds": 3600,
                 "description": "moved" }),
     )
     .await;
@@ -492,7 +492,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     assert_eq!(stored["position"], unchanged["position"]);
     assert!(stored["secret"].is_null());
     assert!(
-        stored["previous_secret_until"].is_string(),
+        stored["previousSecretUntil"].is_string(),
         "the rotation window is shown: {stored}"
     );
 
@@ -507,7 +507,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     };
     // One by id first: only it arrives.
     let first = failed["items"][0]["id"].as_i64().unwrap();
-    assert_eq!(redeliver(json!({ "delivery_ids": [first] })).await, 1);
+    assert_eq!(redeliver(json!({ "deliveryIds": [first] })).await, 1);
     eventually(Duration::from_secs(10), "the one delivery", || async {
         (moved.accepted().len() == 1).then_some(())
     })
@@ -532,7 +532,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
                     "signed with the new and the previous secret"
                 );
             }
-            serde_json::from_str::<Value>(body).unwrap()["event_id"]
+            serde_json::from_str::<Value>(body).unwrap()["eventId"]
                 .as_i64()
                 .unwrap()
         })
@@ -564,7 +564,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         let page = admin_get(&http, format!("{hook_url}/deliveries?limit=3{cursor}")).await;
         let items = page["items"].as_array().unwrap();
         positions.extend(items.iter().map(|d| d["position"].as_i64().unwrap()));
-        match page["next_cursor"].as_i64() {
+        match page["nextCursor"].as_str() {
             Some(next) => cursor = format!("&cursor={next}"),
             None => break,
         }
@@ -662,7 +662,7 @@ async fn wait_given_up(s: &Service, want: u64) {
             let (metrics, stats) = observe(s).await;
             let shown = (
                 sample(&metrics, "mintflow_webhook_deliveries_failed"),
-                stats["events"]["webhook_failed"].as_u64().unwrap(),
+                stats["events"]["webhookFailed"].as_u64().unwrap(),
             );
             (shown == (want as f64, want)).then_some(())
         },
@@ -841,7 +841,7 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     let items = dead["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], failing.to_string());
-    assert!(items[0]["last_error"].as_str().unwrap().contains("boom"));
+    assert!(items[0]["lastError"].as_str().unwrap().contains("boom"));
 
     let timeline = get(format!("/v1/workflows/{failing}/history")).await;
     assert_eq!(timeline["parent"]["id"], parent.to_string());
@@ -851,7 +851,7 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     let failed = events.last().unwrap();
     assert_eq!(failed["event"], "failed");
     assert!(failed["error"].as_str().unwrap().contains("boom"));
-    assert!(failed["since_previous_ms"].as_i64().unwrap() >= 0);
+    assert!(failed["sincePreviousMs"].as_i64().unwrap() >= 0);
     let family = get(format!("/v1/workflows/{parent}/history")).await;
     assert_eq!(family["children"][0]["id"], failing.to_string());
 
@@ -864,7 +864,7 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     .await;
     let mut streamed = Vec::new();
     while let Some(e) = stream.next().await {
-        streamed.push(e.data["event_id"].as_i64().unwrap());
+        streamed.push(e.data["eventId"].as_i64().unwrap());
     }
     assert_eq!(streamed, history_ids(&t, failing).await);
     // Once retention has forgotten its events, its stream ends at once instead of hanging.
@@ -932,11 +932,11 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["code"], "invalid_last_event_id");
 
-    let by_key = get("/v1/workflows?idempotency_key=search-me".into()).await;
+    let by_key = get("/v1/workflows?idempotencyKey=search-me".into()).await;
     assert_eq!(by_key["items"].as_array().unwrap().len(), 1);
-    let old = get("/v1/workflows?older_than_secs=3600".into()).await;
+    let old = get("/v1/workflows?olderThanSeconds=3600".into()).await;
     assert!(old["items"].as_array().unwrap().is_empty());
-    let none = get(format!("/v1/workflows?tx_hash=0x{}", "ab".repeat(32))).await;
+    let none = get(format!("/v1/workflows?txHash=0x{}", "ab".repeat(32))).await;
     assert!(none["items"].as_array().unwrap().is_empty());
 
     t.db.execute_unprepared("DELETE FROM probe_failpoints")

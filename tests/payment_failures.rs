@@ -167,7 +167,7 @@ async fn retry(stack: &Stack, id: &str, children: &[&str]) {
             .find(|e| e["event"] == "parent_retried")
             .expect("the child was put back");
         assert_eq!(
-            (back["from_state"].as_str(), back["to_state"].as_str()),
+            (back["fromState"].as_str(), back["toState"].as_str()),
             (Some("cancelled"), Some("awaiting_payment"))
         );
     }
@@ -185,7 +185,7 @@ async fn to_states(stack: &Stack, id: &str) -> Vec<String> {
     events(stack, id)
         .await
         .iter()
-        .map(|e| e["to_state"].as_str().unwrap().to_owned())
+        .map(|e| e["toState"].as_str().unwrap().to_owned())
         .collect()
 }
 

@@ -175,7 +175,7 @@ async fn a_gasless_payment_settles_once_then_mints(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["to_state"].as_str().unwrap())
+        .map(|e| e["toState"].as_str().unwrap())
         .collect();
     assert_eq!(
         states,
@@ -315,7 +315,7 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["to_state"].as_str().unwrap())
+        .map(|e| e["toState"].as_str().unwrap())
         .collect();
     assert_eq!(states, ["awaiting_payment", "cancelled"], "never sent");
     let (_, old) = stack.get(&format!("/api/payment/{id}")).await;

@@ -140,7 +140,7 @@ async fn private_targets_are_refused_at_creation_and_at_delivery(backend: Backen
             page["items"]
                 .as_array()?
                 .iter()
-                .find_map(|d| d["last_error"].as_str().map(str::to_owned))
+                .find_map(|d| d["lastError"].as_str().map(str::to_owned))
         })
         .await;
         assert!(

@@ -4,10 +4,10 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, Tags, param::Query, payload::Json};
 use serde_json::Value as Json_;
 
-use super::AppState;
 use super::auth::{Access, Read};
 use super::error::ApiError;
 use super::time::from_ms;
+use super::{AppState, parse_position_cursor};
 use crate::store::audit;
 
 #[derive(Tags)]
@@ -18,6 +18,7 @@ pub enum AuditTag {
 
 /// One admin action.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -32,11 +33,12 @@ pub struct AuditEntry {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct AuditPage {
     pub items: Vec<AuditEntry>,
     /// Pass as `cursor` for older entries; absent on the last page.
     #[oai(nullable)]
-    pub next_cursor: Option<i64>,
+    pub next_cursor: Option<String>,
 }
 
 pub struct AuditApi;
@@ -57,13 +59,14 @@ impl AuditApi {
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<u64>,
-        /// `next_cursor` of the previous page.
-        cursor: Query<Option<i64>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
     ) -> Result<Json<AuditPage>, ApiError> {
-        let mut rows = audit::list(&app.read_db, cursor.0, limit.0 + 1).await?;
+        let mut rows =
+            audit::list(&app.read_db, parse_position_cursor(cursor.0)?, limit.0 + 1).await?;
         let next_cursor = if rows.len() as u64 > limit.0 {
             rows.truncate(limit.0 as usize);
-            rows.last().map(|r| r.id)
+            rows.last().map(|r| r.id.to_string())
         } else {
             None
         };

@@ -16,6 +16,7 @@ use crate::store::workflows::{ActionOutcome, ListFilter};
 
 /// Workflows to retry at once.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct BulkRetry {
     /// 1 to 500 workflow ids.
     #[oai(validator(min_items = 1, max_items = 500))]
@@ -25,6 +26,7 @@ pub struct BulkRetry {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Skipped {
     pub id: Uuid,
     /// `not_found`, or `wrong_status: <status>` (only failed and parked workflows retry).
@@ -32,6 +34,7 @@ pub struct Skipped {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct BulkRetryOutcome {
     pub retried: Vec<Uuid>,
     pub skipped: Vec<Skipped>,
@@ -57,7 +60,7 @@ impl DeadLettersApi {
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<u64>,
-        /// `next_cursor` of the previous page.
+        /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<WorkflowPage>, ApiError> {
         let filter = ListFilter {

@@ -5,7 +5,7 @@ use alloy::primitives::U256;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, Tags,
+    ApiResponse, Enum, Object, OpenApi, Tags,
     param::{Header, Path},
     payload::Json,
 };
@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Public, Read};
+use super::declared::{AddressText, UuidText};
 use super::error::{ApiError, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
@@ -64,14 +65,48 @@ pub struct DeploymentBody {
     pub payment: GaslessPayment,
 }
 
+/// Where a deployment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    /// Its payment is not confirmed yet (`paymentId`).
+    AwaitingPayment,
+    /// Paid; its deployment is being simulated.
+    Pending,
+    /// Its deployment transaction is being submitted.
+    Processing,
+    /// Its deployment transaction is with the sender.
+    Sent,
+    /// Deployed, `confirmations` blocks deep: `address` is the token.
+    Confirmed,
+    /// It could not be deployed (`error` says why), or its payment failed.
+    Failed,
+    /// Cancelled by an operator, or with its payment.
+    Cancelled,
+}
+
+impl DeploymentStatus {
+    /// From what `shown_status` makes of a deployment row.
+    fn shown(status: &str) -> DeploymentStatus {
+        match status {
+            "awaiting_payment" => DeploymentStatus::AwaitingPayment,
+            "processing" => DeploymentStatus::Processing,
+            "sent" => DeploymentStatus::Sent,
+            "confirmed" => DeploymentStatus::Confirmed,
+            "failed" => DeploymentStatus::Failed,
+            "cancelled" => DeploymentStatus::Cancelled,
+            _ => DeploymentStatus::Pending,
+        }
+    }
+}
+
 /// A deployment.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: Uuid,
-    /// `awaiting_payment`, `pending`, `processing`, `sent`, `confirmed`, `failed`, `cancelled`;
     /// `failed` or `cancelled` whenever the engine ended it so, whatever state it stopped in.
-    pub status: String,
+    pub status: DeploymentStatus,
     #[oai(nullable)]
     pub payment_id: Option<Uuid>,
     #[oai(nullable)]
@@ -184,7 +219,7 @@ impl DeploymentsApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<DeploymentView>, ApiError> {
         Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
     }
@@ -215,7 +250,7 @@ impl DeploymentsApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        address: Path<String>,
+        address: Path<AddressText>,
     ) -> Result<Json<TokenView>, ApiError> {
         let chain = chain(&app)?;
         let address = address_key(parse_address("address", &address.0)?);
@@ -357,7 +392,7 @@ async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
     let d = data.as_ref();
     Ok(DeploymentView {
         id,
-        status: shown_status(&row.status, &row.state).to_owned(),
+        status: DeploymentStatus::shown(shown_status(&row.status, &row.state)),
         payment_id: row.parent_id,
         name: d.map(|d| d.name.clone()),
         symbol: d.map(|d| d.symbol.clone()),

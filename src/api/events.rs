@@ -22,8 +22,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Read};
+use super::declared::{Declared, PositionShape, UuidText};
 use super::error::{ApiError, parse_uuid};
 use super::time::from_ms;
+use super::workflows::WorkflowStatus;
 use crate::engine::outbox::Subscription;
 use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
 use crate::store::workflows::{self as rows, Status};
@@ -43,6 +45,7 @@ pub enum EventsTag {
 
 /// One transition of one workflow, as streamed and as posted to webhooks.
 #[derive(Clone, Debug, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct TransitionEvent {
     /// The outbox position: the SSE `id`, increasing, the same on every instance.
     pub position: i64,
@@ -56,7 +59,7 @@ pub struct TransitionEvent {
     pub from_state: Option<String>,
     pub to_state: String,
     /// The workflow's engine status after the event.
-    pub status: String,
+    pub status: WorkflowStatus,
     pub attempt: i32,
     #[oai(nullable)]
     pub worker: Option<String>,
@@ -74,7 +77,7 @@ impl From<OutboxEvent> for TransitionEvent {
             event: e.event,
             from_state: e.from_state,
             to_state: e.to_state,
-            status: e.status,
+            status: WorkflowStatus::stored(&e.status),
             attempt: e.attempt,
             worker: e.worker,
             detail: e.detail,
@@ -101,10 +104,10 @@ impl EventsApi {
         /// Only these kinds (comma-separated, e.g. `mint,payment`).
         kind: Query<Option<String>>,
         /// Start after this position (what `Last-Event-ID` also says; the header wins).
-        after: Query<Option<i64>>,
+        after: Query<Option<Declared<PositionShape, i64>>>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
-        let start = match resume_point(last_event_id.0, after.0)? {
+        let start = match resume_point(last_event_id.0, after.0.map(Declared::into_inner))? {
             Some(position) => {
                 refuse_forgotten(&app.db, position).await?;
                 position
@@ -147,7 +150,7 @@ impl EventsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
     ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
         let id = parse_uuid("id", &id.0)?;

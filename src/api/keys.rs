@@ -10,6 +10,7 @@ use poem_openapi::{
 
 use super::AppState;
 use super::auth::{Access, Admin, AnyKey};
+use super::declared::UuidText;
 use super::error::ApiError;
 use super::time::from_ms;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
@@ -207,7 +208,7 @@ impl KeysApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Who is acting; recorded beside the key's own name in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,

@@ -289,12 +289,12 @@ impl LegacyApi {
                     req,
                     &caller,
                     MintBody {
-                        payer: b.payer,
-                        recipient: b.recipient,
-                        token: b.token,
-                        quantity: b.quantity,
+                        payer: b.payer.into(),
+                        recipient: b.recipient.map(Into::into),
+                        token: b.token.map(Into::into),
+                        quantity: b.quantity.map(Into::into),
                         payment_type: b.payment_type,
-                        tx_hash: b.tx_hash.or(b.tx_hash_camel),
+                        tx_hash: b.tx_hash.or(b.tx_hash_camel).map(Into::into),
                     },
                     idempotency_key.0,
                 )
@@ -379,7 +379,11 @@ impl LegacyApi {
                 .into_iter()
                 .map(|b| LegacyBatch {
                     id: b.id,
-                    status: MintStatus::from_parts(&b.status, &b.state).into(),
+                    status: MintStatus::from_parts(
+                        workflows::Status::from(b.status).as_str(),
+                        b.state.as_str(),
+                    )
+                    .into(),
                     mint_count: b.size,
                     tx_hash: b.tx_hash,
                     block_number: b.block_number,

@@ -17,7 +17,7 @@ use super::auth::{Access, Public, Read};
 use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
 use super::error::{ApiError, parse_uuid};
 use super::legacy::LegacyTag;
-use super::payments::{PaymentView, find};
+use super::payments::{PaymentStatus, PaymentView, find};
 use super::workflows::shown_status;
 use super::x402::{X402Error, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
@@ -116,14 +116,16 @@ impl LegacyPaymentsApi {
             payment: LegacyPayment {
                 id: p.id,
                 status: (&p).into(),
-                payment_type: p.payment_type,
+                payment_type: p.payment_type.as_str().to_owned(),
                 payer_address: p.payer,
                 amount: p.amount,
                 tx_hash: p.tx_hash,
                 error_message: p.error,
                 mint_ids: p.mint_ids,
                 created_at: p.created_at,
-                confirmed_at: p.finished_at.filter(|_| p.status == "confirmed"),
+                confirmed_at: p
+                    .finished_at
+                    .filter(|_| p.status == PaymentStatus::Confirmed),
             },
         }))
     }
@@ -206,12 +208,13 @@ impl LegacyPaymentsApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::mint_views::PaymentTypeDto;
 
     fn view(status: &str, tx_hash: Option<&str>) -> PaymentView {
         PaymentView {
             id: Uuid::nil(),
-            status: status.into(),
-            payment_type: "gasless".into(),
+            status: PaymentStatus::shown(status),
+            payment_type: PaymentTypeDto::Gasless,
             payer: None,
             pay_to: None,
             asset: None,

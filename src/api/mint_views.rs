@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
+use super::workflows::WorkflowStatus;
 use crate::chain::signer::address_key;
 use crate::config::Settings;
 use crate::store::entity::workflow;
@@ -90,11 +91,26 @@ impl From<MintFailure> for MintFailureCode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum PaymentTypeDto {
+    /// Paid through x402 (a `PAYMENT-SIGNATURE` the server settled).
     X402,
+    /// A signed EIP-3009 authorization, settled by mintflow (`POST /v1/payments`).
     Gasless,
+    /// A USDC transfer the payer sent themselves (`POST /v1/payments`, `custom`).
     Custom,
+    /// Not paid through mintflow: queued by a key with the `mint` scope.
     #[default]
     None,
+}
+
+impl PaymentTypeDto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentTypeDto::X402 => "x402",
+            PaymentTypeDto::Gasless => "gasless",
+            PaymentTypeDto::Custom => "custom",
+            PaymentTypeDto::None => "none",
+        }
+    }
 }
 
 impl From<PaymentTypeDto> for PaymentType {
@@ -201,15 +217,54 @@ impl MintView {
     }
 }
 
+/// Where a batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum BatchState {
+    /// Being simulated and sent.
+    Pending,
+    /// Its transaction is with the sender, waiting to be final.
+    Sent,
+    /// Its transaction is `confirmations` blocks deep: its mints are confirmed.
+    Confirmed,
+    /// It could not be sent; its mints went back to the queue or failed.
+    Failed,
+}
+
+impl BatchState {
+    const ALL: [BatchState; 4] = [
+        BatchState::Pending,
+        BatchState::Sent,
+        BatchState::Confirmed,
+        BatchState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Pending => "pending",
+            BatchState::Sent => "sent",
+            BatchState::Confirmed => "confirmed",
+            BatchState::Failed => "failed",
+        }
+    }
+
+    /// The state a batch row stores (anything else is still being sent).
+    fn stored(state: &str) -> BatchState {
+        BatchState::ALL
+            .into_iter()
+            .find(|s| s.as_str() == state)
+            .unwrap_or(BatchState::Pending)
+    }
+}
+
 /// A batch of mints sent as one `batchMint` transaction.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct BatchView {
     pub id: Uuid,
-    /// `pending` (being sent), `sent`, `confirmed` or `failed`.
-    pub state: String,
+    pub state: BatchState,
     /// Engine status of the batch workflow.
-    pub status: String,
+    pub status: WorkflowStatus,
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub token: Option<String>,
     /// Mints the batch carries now.
@@ -241,8 +296,8 @@ impl BatchView {
             .unwrap_or_default();
         BatchView {
             id: row.id,
-            state: row.state,
-            status: row.status,
+            state: BatchState::stored(&row.state),
+            status: WorkflowStatus::stored(&row.status),
             token: row.token,
             size: items.len(),
             mint_ids: items,

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::admission::KeyQuota;
 use super::auth::{Access, Caller, Mint, Public, Read};
+use super::declared::{
+    AddressText, Declared, HashText, IdempotencyKeyShape, QuantityShape, UuidText,
+};
 use super::error::{ApiError, parse_uuid};
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::time::opt_from_ms;
@@ -34,17 +37,17 @@ pub enum MintsTag {
 #[oai(rename_all = "camelCase", example, skip_serializing_if_is_none)]
 pub struct MintBody {
     /// Who paid (0x address).
-    pub payer: String,
+    pub payer: AddressText,
     /// Who receives the tokens (0x address); the payer when absent.
-    pub recipient: Option<String>,
+    pub recipient: Option<AddressText>,
     /// The token contract (0x address); the server's default token when absent.
-    pub token: Option<String>,
+    pub token: Option<AddressText>,
     /// How many mints (token ids), 1 to 100; each mints `amountPerMint` of the token.
-    pub quantity: Option<i64>,
+    pub quantity: Option<Declared<QuantityShape, i64>>,
     pub payment_type: Option<PaymentTypeDto>,
     /// The payment's transaction hash: the idempotency key when no `Idempotency-Key` header
     /// is sent (the old API's `tx_hash`).
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<HashText>,
 }
 
 impl poem_openapi::types::Example for MintBody {
@@ -53,7 +56,7 @@ impl poem_openapi::types::Example for MintBody {
             payer: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
             recipient: None,
             token: None,
-            quantity: Some(1),
+            quantity: Some(1.into()),
             payment_type: Some(PaymentTypeDto::None),
             tx_hash: None,
         }
@@ -110,6 +113,7 @@ pub struct MintPage {
 
 /// Mint counts by status.
 #[derive(Object, Default)]
+#[oai(rename_all = "camelCase")]
 pub struct QueueCounts {
     /// Mints of payments not confirmed yet.
     pub awaiting_payment: i64,
@@ -166,9 +170,10 @@ impl MintsApi {
         body: Json<MintBody>,
         /// Makes the request safe to retry: 1 to 200 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        idempotency_key: Header<Option<Declared<IdempotencyKeyShape>>>,
     ) -> Result<MintResponse, ApiError> {
-        let accepted = accept(&app, req, &auth, body.0, idempotency_key.0).await?;
+        let header_key = idempotency_key.0.map(Declared::into_inner);
+        let accepted = accept(&app, req, &auth, body.0, header_key).await?;
         Ok(if accepted.existing {
             MintResponse::Existing(Json(accepted))
         } else {
@@ -184,7 +189,7 @@ impl MintsApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<MintView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         Ok(Json(find_mint(&app, id).await?))
@@ -201,9 +206,9 @@ impl MintsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         /// Only this payer (0x address).
-        payer: Query<Option<String>>,
+        payer: Query<Option<AddressText>>,
         /// Only this token (0x address).
-        token: Query<Option<String>>,
+        token: Query<Option<AddressText>>,
         /// Only mints in this status.
         status: Query<Option<MintStatus>>,
         /// Page size, 1 to 500.
@@ -269,7 +274,7 @@ impl MintsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<BatchView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         let row = rows::find(&app.db, id)
@@ -307,7 +312,7 @@ pub async fn accept(
             "`recipient` must not be the zero address: the token cannot mint to it",
         ));
     }
-    let quantity = body.quantity.unwrap_or(1);
+    let quantity = body.quantity.as_deref().copied().unwrap_or(1);
     if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
         return Err(ApiError::unprocessable(
             "quantity_out_of_range",
@@ -318,8 +323,8 @@ pub async fn accept(
     if let Some(hash) = &body.tx_hash {
         parse_tx_hash(hash)?;
     }
-    let key = match (header_key, &body.tx_hash) {
-        (Some(k), tx_hash) => validate_key(k, tx_hash.as_deref())?,
+    let key = match (header_key, body.tx_hash.as_deref()) {
+        (Some(k), tx_hash) => validate_key(k, tx_hash.map(String::as_str))?,
         (None, Some(hash)) => hash.to_lowercase(),
         (None, None) => Uuid::now_v7().to_string(),
     };

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod dead_letters;
+pub mod declared;
 pub mod deployments;
 pub mod edge;
 pub mod error;
@@ -145,6 +146,22 @@ pub fn page(
     } else {
         (rows, None)
     }
+}
+
+/// The position a `cursor` parameter of a page ordered by a number (the audit log, a delivery
+/// log) names. Every page's `nextCursor` is a string, whatever orders it, so clients treat
+/// cursors alike.
+pub fn parse_position_cursor(cursor: Option<String>) -> Result<Option<i64>, error::ApiError> {
+    cursor
+        .map(|c| {
+            c.parse().map_err(|_| {
+                error::ApiError::bad_request(
+                    "invalid_parameter",
+                    format!("`cursor` must be a `nextCursor` of this list, got `{c}`"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The whole HTTP application. It installs the process's metrics recorder if nothing did.

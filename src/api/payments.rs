@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Public, Read};
+use super::declared::{AddressText, Declared, HashText, QuantityShape, UuidText};
 use super::error::{ApiError, parse_uuid};
+use super::mint_views::PaymentTypeDto;
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
 use super::workflows::shown_status;
@@ -77,10 +79,10 @@ pub struct PaymentBody {
     /// the price. Each hash pays once; transactions sent by this service are refused. Without
     /// `recipientSignature` it buys exactly what it paid for: `quantity` mints of the server's
     /// default token for the payer, the transfer being exactly `MINT_PRICE` x `quantity`.
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<HashText>,
     /// Who receives the tokens; the payer when absent. For a `custom` payment, anyone but the
     /// payer needs `recipientSignature`.
-    pub recipient: Option<String>,
+    pub recipient: Option<AddressText>,
     /// `custom` with a `recipient` other than the payer, a `token` other than the server's
     /// default, or a transfer paying more than the price: the payer's EIP-712 signature (65
     /// bytes, 0x-hex) of `MintRecipient(bytes32 txHash,address recipient,address token,uint256
@@ -89,9 +91,9 @@ pub struct PaymentBody {
     /// `token` is absent) and `quantity` the mints paid for.
     pub recipient_signature: Option<String>,
     /// The token to mint; the server's default token when absent.
-    pub token: Option<String>,
+    pub token: Option<AddressText>,
     /// Mints paid for, 1 to 100 (default 1).
-    pub quantity: Option<i64>,
+    pub quantity: Option<Declared<QuantityShape, i64>>,
 }
 
 /// A payment and its mints.
@@ -99,12 +101,9 @@ pub struct PaymentBody {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
-    /// `pending`, `processing`, `sent`, `checking` (the settlement did not land: whether
-    /// someone else's transaction used the authorization and paid is being checked),
-    /// `confirmed`, `failed` or `cancelled` (by an operator). A payment that ends without
-    /// confirming never shows `pending`.
-    pub status: String,
-    pub payment_type: String,
+    /// A payment that ends without confirming never shows `pending`.
+    pub status: PaymentStatus,
+    pub payment_type: PaymentTypeDto,
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub payer: Option<String>,
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
@@ -146,19 +145,54 @@ pub enum PaymentResponse {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum PaymentStatus {
+    /// Accepted; its settlement is being simulated.
     Pending,
+    /// Verified on chain; the settlement is being submitted.
     Processing,
+    /// The settlement transaction is with the sender.
     Sent,
     /// The settlement did not land; whether the authorization paid through someone else's
     /// transaction is being checked.
     Checking,
+    /// Settled, `confirmations` blocks deep; its mints are queued.
     Confirmed,
+    /// Refused on chain or given up; its mints are cancelled.
     Failed,
     /// Cancelled by an operator.
     Cancelled,
 }
 
 impl PaymentStatus {
+    const ALL: [PaymentStatus; 7] = [
+        PaymentStatus::Pending,
+        PaymentStatus::Processing,
+        PaymentStatus::Sent,
+        PaymentStatus::Checking,
+        PaymentStatus::Confirmed,
+        PaymentStatus::Failed,
+        PaymentStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Sent => "sent",
+            PaymentStatus::Checking => "checking",
+            PaymentStatus::Confirmed => "confirmed",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// From what `shown_status` makes of a payment row (its state names the live statuses).
+    pub fn shown(status: &str) -> PaymentStatus {
+        PaymentStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status)
+            .unwrap_or(PaymentStatus::Pending)
+    }
+
     /// Narrows `filter` to payments in this status, as `shown_status` derives it.
     fn narrow(self, filter: ListFilter) -> ListFilter {
         let live = |state: &str| ListFilter {
@@ -240,7 +274,7 @@ impl PaymentsApi {
     ) -> Result<PaymentResponse, ApiError> {
         let chain = chain(&app)?;
         let b = body.0;
-        let quantity = b.quantity.unwrap_or(1);
+        let quantity = b.quantity.as_deref().copied().unwrap_or(1);
         if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
             return Err(ApiError::unprocessable(
                 "quantity_out_of_range",
@@ -249,8 +283,8 @@ impl PaymentsApi {
         }
         let offer = offer(&app, chain, quantity as u64)?;
         let order = Order {
-            recipient: b.recipient,
-            token: b.token,
+            recipient: b.recipient.map(Declared::into_inner),
+            token: b.token.map(Declared::into_inner),
             quantity: quantity as u32,
         };
         let paid = match b.payment_type {
@@ -313,7 +347,7 @@ impl PaymentsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         /// Only this payer (0x address).
-        payer: Query<Option<String>>,
+        payer: Query<Option<AddressText>>,
         /// Only payments in this status.
         status: Query<Option<PaymentStatus>>,
         /// Page size, 1 to 500.
@@ -365,7 +399,7 @@ impl PaymentsApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<PaymentView>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         Ok(Json(find(&app, id).await?))
@@ -607,12 +641,14 @@ async fn view(app: &AppState, row: workflow::Model) -> Result<PaymentView, ApiEr
     let data: Option<PaymentData> = serde_json::from_value(row.data.clone()).ok();
     Ok(PaymentView {
         id,
-        status: shown_status(&row.status, &row.state).to_owned(),
+        status: PaymentStatus::shown(shown_status(&row.status, &row.state)),
         payment_type: data
             .as_ref()
-            .map(|d| serde_json::to_value(d.kind).expect("serializes"))
-            .and_then(|k| k.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+            .map_or(PaymentTypeDto::None, |d| match d.kind {
+                PaymentKind::X402 => PaymentTypeDto::X402,
+                PaymentKind::Gasless => PaymentTypeDto::Gasless,
+                PaymentKind::Custom => PaymentTypeDto::Custom,
+            }),
         payer: data.as_ref().map(|d| address_key(d.payer)),
         pay_to: data.as_ref().map(|d| address_key(d.pay_to)),
         asset: data.as_ref().map(|d| address_key(d.asset)),

@@ -11,6 +11,7 @@ use poem::web::Data;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
+use super::declared::{Declared, SettingValueShape};
 use super::error::ApiError;
 use super::time::from_ms;
 use crate::config::settings::{self as specs, SettingError};
@@ -23,6 +24,7 @@ pub enum SettingsTag {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Setting {
     pub key: String,
     pub value: i64,
@@ -37,9 +39,10 @@ pub struct Setting {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct SettingUpdate {
     /// The new value (an integer within the setting's range).
-    pub value: Json_,
+    pub value: Declared<SettingValueShape, Json_>,
 }
 
 pub struct SettingsApi;

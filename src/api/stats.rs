@@ -8,6 +8,7 @@ use super::AppState;
 use super::auth::{Access, Read};
 use super::error::ApiError;
 use super::nullable::Nullable;
+use super::workflows::WorkflowStatus;
 use crate::ops::overview::Overview;
 
 #[derive(Tags)]
@@ -17,6 +18,7 @@ pub enum OperationsTag {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Stats {
     /// Workflows by kind, state and status.
     pub workflows: Vec<WorkflowStat>,
@@ -28,16 +30,16 @@ pub struct Stats {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct WorkflowStat {
     pub kind: String,
     pub state: String,
-    /// Engine status: `running`, `waiting`, `completed`, `failed`, `cancelled`,
-    /// `needs_migration`.
-    pub status: String,
+    pub status: WorkflowStatus,
     pub count: u64,
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct MintQueueStats {
     /// Mints waiting to be taken into a batch.
     pub pending: u64,
@@ -48,6 +50,7 @@ pub struct MintQueueStats {
 
 /// Events on their way to streams and webhooks.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct EventStats {
     /// Outbox rows not ordered yet (not yet visible to streams and webhooks); stays near 0.
     pub outbox_unordered: u64,
@@ -62,6 +65,7 @@ pub struct EventStats {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct SignerStats {
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
     pub address: String,
@@ -94,7 +98,7 @@ impl From<&Overview> for Stats {
                 .map(|w| WorkflowStat {
                     kind: w.kind.clone(),
                     state: w.state.clone(),
-                    status: w.status.clone(),
+                    status: WorkflowStatus::stored(&w.status),
                     count: w.count.max(0) as u64,
                 })
                 .collect(),

@@ -10,10 +10,11 @@ use poem_openapi::{
 use rand::RngCore;
 use uuid::Uuid;
 
-use super::AppState;
 use super::auth::{Access, Admin, Read};
+use super::declared::UuidText;
 use super::error::{ApiError, parse_uuid};
 use super::time::{from_ms, opt_from_ms};
+use super::{AppState, parse_position_cursor};
 use crate::store::{self, audit, outbox, webhooks as rows};
 use crate::webhooks::target::TargetPolicy;
 
@@ -25,6 +26,7 @@ pub enum WebhooksTag {
 
 /// A new subscription.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct NewWebhook {
     /// Where events are POSTed: an absolute `http` or `https` URL.
     #[oai(validator(max_length = 2048))]
@@ -43,6 +45,7 @@ pub struct NewWebhook {
 
 /// Changes to a subscription; what is absent stays as it is.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct WebhookChanges {
     /// A new absolute `http` or `https` URL. Pending retries go there too.
     #[oai(validator(max_length = 2048))]
@@ -65,12 +68,16 @@ pub struct WebhookChanges {
     /// With a new secret: how long the old one still signs beside it (up to 7 days), so the
     /// receiver can switch at its own pace. Each request then carries two `v1` signatures,
     /// the new one first. 0 or absent: the old one stops at once.
-    #[oai(validator(maximum(value = "604800")))]
+    #[oai(
+        rename = "keepPreviousSecretSeconds",
+        validator(maximum(value = "604800"))
+    )]
     pub keep_previous_secret_secs: Option<u32>,
 }
 
 /// A subscription. The secret is shown once, when it is created.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
@@ -127,6 +134,15 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The status a delivery row stores; anything but delivered or given up still waits.
+    fn stored(status: &str) -> DeliveryStatus {
+        match status {
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Pending => "pending",
@@ -138,14 +154,14 @@ impl DeliveryStatus {
 
 /// One event's delivery to one subscription.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Delivery {
     pub id: i64,
     /// The event's outbox position (its `Mintflow-Event-Id`).
     pub position: i64,
     pub event_id: i64,
     pub workflow_id: Uuid,
-    /// `pending`, `delivered` or `failed` (given up after `webhook_max_attempts`).
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     /// When it is tried next, while pending.
     #[oai(nullable)]
@@ -169,7 +185,7 @@ impl From<rows::DeliveryRow> for Delivery {
             position: d.position,
             event_id: d.event_id,
             workflow_id: d.workflow_id,
-            status: d.status,
+            status: DeliveryStatus::stored(&d.status),
             attempts: d.attempts,
             next_attempt_at: opt_from_ms(d.next_attempt_at_ms),
             last_status_code: d.last_status_code,
@@ -182,15 +198,17 @@ impl From<rows::DeliveryRow> for Delivery {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct DeliveryPage {
     pub items: Vec<Delivery>,
     /// Pass as `cursor` for older deliveries; absent on the last page.
     #[oai(nullable)]
-    pub next_cursor: Option<i64>,
+    pub next_cursor: Option<String>,
 }
 
 /// Which given-up deliveries to send again.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Redeliver {
     /// Up to 500 delivery ids from the log; every failed delivery of the subscription when
     /// absent. Ids that are not failed (delivered, pending, unknown) are left alone.
@@ -202,6 +220,7 @@ pub struct Redeliver {
 }
 
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Redelivered {
     /// Deliveries put back in the queue, due now, each with a fresh `webhook_max_attempts`.
     pub requeued: u64,
@@ -299,7 +318,7 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<Webhook>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         let hook = rows::find(&app.db, id)
@@ -318,7 +337,7 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         body: Json<WebhookChanges>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
@@ -409,7 +428,7 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
@@ -445,7 +464,7 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         body: Json<Redeliver>,
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
@@ -476,15 +495,15 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Page size, 1 to 500.
         #[oai(
             default = "default_limit",
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<u64>,
-        /// `next_cursor` of the previous page.
-        cursor: Query<Option<i64>>,
+        /// `nextCursor` of the previous page.
+        cursor: Query<Option<String>>,
         /// Only deliveries in this status.
         status: Query<Option<DeliveryStatus>>,
     ) -> Result<Json<DeliveryPage>, ApiError> {
@@ -493,10 +512,17 @@ impl WebhooksApi {
             .await?
             .ok_or_else(|| not_found(id))?;
         let status = status.0.map(DeliveryStatus::as_str);
-        let mut items = rows::deliveries(&app.read_db, id, status, cursor.0, limit.0 + 1).await?;
+        let mut items = rows::deliveries(
+            &app.read_db,
+            id,
+            status,
+            parse_position_cursor(cursor.0)?,
+            limit.0 + 1,
+        )
+        .await?;
         let next_cursor = if items.len() as u64 > limit.0 {
             items.truncate(limit.0 as usize);
-            items.last().map(|d| d.position)
+            items.last().map(|d| d.position.to_string())
         } else {
             None
         };

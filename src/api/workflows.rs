@@ -13,6 +13,7 @@ use poem::web::Data;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
+use super::declared::UuidText;
 use super::error::{ApiError, parse_uuid};
 use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
@@ -41,12 +42,33 @@ pub enum WorkflowsTag {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum WorkflowStatus {
+    /// Due now or at `runAt`, or being stepped by the worker holding its lease.
     Running,
+    /// Parked until something wakes it: a child, a transaction, its parent, an operator.
     Waiting,
+    /// Ended in its kind's final state.
     Completed,
+    /// Ended in failure (`lastError` says why); an operator may retry it.
     Failed,
+    /// Ended by an operator or by its parent's end; an operator may retry it.
     Cancelled,
+    /// Parked: its checkpoint has a schema version no running code understands.
     NeedsMigration,
+}
+
+impl WorkflowStatus {
+    /// The status a row stores. A status this build does not know was written by a newer
+    /// one: to this build the workflow is as good as parked.
+    pub fn stored(status: &str) -> WorkflowStatus {
+        match Status::parse(status) {
+            Some(Status::Running) => WorkflowStatus::Running,
+            Some(Status::Waiting) => WorkflowStatus::Waiting,
+            Some(Status::Completed) => WorkflowStatus::Completed,
+            Some(Status::Failed) => WorkflowStatus::Failed,
+            Some(Status::Cancelled) => WorkflowStatus::Cancelled,
+            Some(Status::NeedsMigration) | None => WorkflowStatus::NeedsMigration,
+        }
+    }
 }
 
 impl From<WorkflowStatus> for Status {
@@ -64,12 +86,12 @@ impl From<WorkflowStatus> for Status {
 
 /// A workflow: where it is, its checkpoint, and who holds it.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct Workflow {
     pub id: Uuid,
     /// The kind of workflow (`mint`, `payment`, ...).
     pub kind: String,
-    /// Engine status: running, waiting, completed, failed, cancelled, needs_migration.
-    pub status: String,
+    pub status: WorkflowStatus,
     /// The kind's own state (`pending`, `sent`, `confirmed`, ...).
     pub state: String,
     /// The typed checkpoint data of its kind. A payment's signed authorization is left out
@@ -113,7 +135,7 @@ impl From<workflow::Model> for Workflow {
             id: m.id,
             data: payment::shown::checkpoint(&m.kind, &m.state, m.data),
             kind: m.kind,
-            status: m.status,
+            status: WorkflowStatus::stored(&m.status),
             state: m.state,
             schema_version: m.schema_version,
             priority: m.priority,
@@ -137,6 +159,7 @@ impl From<workflow::Model> for Workflow {
 
 /// One page of workflows, newest first.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct WorkflowPage {
     pub items: Vec<Workflow>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -146,6 +169,7 @@ pub struct WorkflowPage {
 
 /// One transition in a workflow's history.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct HistoryEvent {
     /// Global, increasing event id.
     pub id: i64,
@@ -159,7 +183,7 @@ pub struct HistoryEvent {
     pub from_state: Option<String>,
     pub to_state: String,
     /// The workflow's status after this event.
-    pub status: String,
+    pub status: WorkflowStatus,
     pub attempt: i32,
     /// The worker that wrote it; absent for API and operator actions.
     #[oai(nullable)]
@@ -177,11 +201,12 @@ pub struct HistoryEvent {
 
 /// Another workflow, in brief: a parent or a child.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct RelatedWorkflow {
     pub id: Uuid,
     pub kind: String,
     pub state: String,
-    pub status: String,
+    pub status: WorkflowStatus,
 }
 
 impl From<Related> for RelatedWorkflow {
@@ -190,13 +215,14 @@ impl From<Related> for RelatedWorkflow {
             id: r.id,
             kind: r.kind,
             state: r.state,
-            status: r.status,
+            status: WorkflowStatus::stored(&r.status),
         }
     }
 }
 
 /// One signed variant of a transaction: the first, a fee bump, or a nonce filler.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct TxAttempt {
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"))]
     pub hash: String,
@@ -214,6 +240,7 @@ pub struct TxAttempt {
 
 /// A transaction the workflow sent.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct WorkflowTx {
     pub id: Uuid,
     /// What it is for (`batch_mint`, `transfer_with_authorization`, `deploy`...).
@@ -239,6 +266,7 @@ pub struct WorkflowTx {
 
 /// A workflow's timeline: the row, every transition, its family and its transactions.
 #[derive(Object)]
+#[oai(rename_all = "camelCase")]
 pub struct History {
     pub workflow_id: Uuid,
     pub workflow: Workflow,
@@ -270,7 +298,7 @@ impl From<Timeline> for History {
                     event: e.event,
                     from_state: e.from_state,
                     to_state: e.to_state,
-                    status: e.status,
+                    status: WorkflowStatus::stored(&e.status),
                     attempt: e.attempt,
                     worker: e.worker,
                     error,
@@ -325,11 +353,11 @@ const LIST_PARAMS: &[&str] = &[
     "state",
     "payer",
     "token",
-    "tx_hash",
-    "idempotency_key",
-    "older_than_secs",
-    "created_after",
-    "created_before",
+    "txHash",
+    "idempotencyKey",
+    "olderThanSeconds",
+    "createdAfter",
+    "createdBefore",
     "limit",
     "cursor",
 ];
@@ -360,14 +388,19 @@ impl WorkflowsApi {
         token: Query<Option<String>>,
         /// Only the workflow(s) of this transaction hash: their own, or any signed attempt of a
         /// transaction they sent.
+        #[oai(name = "txHash")]
         tx_hash: Query<Option<String>>,
         /// Only the workflow with this idempotency key.
+        #[oai(name = "idempotencyKey")]
         idempotency_key: Query<Option<String>>,
         /// Only workflows created at least this many seconds ago.
+        #[oai(name = "olderThanSeconds")]
         older_than_secs: Query<Option<u64>>,
         /// Created at or after this time (RFC 3339).
+        #[oai(name = "createdAfter")]
         created_after: Query<Option<DateTime<Utc>>>,
         /// Created before this time (RFC 3339).
+        #[oai(name = "createdBefore")]
         created_before: Query<Option<DateTime<Utc>>>,
         /// Page size, 1 to 500.
         #[oai(
@@ -375,7 +408,7 @@ impl WorkflowsApi {
             validator(minimum(value = "1"), maximum(value = "500"))
         )]
         limit: Query<u64>,
-        /// `next_cursor` of the previous page.
+        /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<Json<WorkflowPage>, ApiError> {
         if let Some(unknown) = req
@@ -426,7 +459,7 @@ impl WorkflowsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<Workflow>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         let row = rows::find(&app.db, id)
@@ -447,7 +480,7 @@ impl WorkflowsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<History>, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         let timeline = timeline::load(&app.read_db, id)
@@ -466,7 +499,7 @@ impl WorkflowsApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Why; kept in the history.
         reason: Query<Option<String>>,
         /// Who is acting; kept in the history (default `admin`).
@@ -492,7 +525,7 @@ impl WorkflowsApi {
         &self,
         app: Data<&AppState>,
         auth: Access<Admin>,
-        id: Path<String>,
+        id: Path<UuidText>,
         /// Why; kept in the history.
         reason: Query<Option<String>>,
         /// Who is acting; kept in the history (default `admin`).

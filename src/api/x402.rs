@@ -314,7 +314,7 @@ async fn settle(
             payment_id: payment,
             mint_ids: mint_ids.clone(),
             deployment_id,
-            status: view.status.clone(),
+            status: view.status.as_str().to_owned(),
             tx_hash: view.tx_hash.clone(),
         };
         match view.status.as_str() {

@@ -68,17 +68,17 @@ export function render(root, params) {
       body.append(...items.map((w) => row(HEADERS, [
         h('input', { type: 'checkbox', dataset: { select: w.id }, 'aria-label': `select ${w.id}`, onchange: updateBulk }),
         workflowLink(w.id), show(w.kind), show(w.state), badge(w.status), show(w.attempt),
-        w.last_error ? h('span', { class: 'error-text' }, w.last_error) : show(null),
-        time(w.updated_at),
+        w.lastError ? h('span', { class: 'error-text' }, w.lastError) : show(null),
+        time(w.updatedAt),
         h('span', { class: 'row' },
           h('button', { type: 'button', class: 'small', dataset: { retry: w.id }, onclick: () => act(w.id, 'retry') }, 'Retry'),
           // Only a parked workflow can be cancelled: a failed one is already final.
           w.status === 'needs_migration'
             ? h('button', { type: 'button', class: 'small danger', dataset: { cancel: w.id }, onclick: () => act(w.id, 'cancel') }, 'Cancel')
             : null),
-      ], { dataset: { id: w.id, updated: w.updated_at ?? '' } })));
+      ], { dataset: { id: w.id, updated: w.updatedAt ?? '' } })));
       if (!body.children.length) list.replaceChildren(h('p', { class: 'muted' }, 'No dead letters.'));
-      cursor = page?.next_cursor ?? null;
+      cursor = page?.nextCursor ?? null;
       more.hidden = !cursor;
       list.dataset.loaded = String(Date.now());
     } catch (e) {
@@ -121,7 +121,7 @@ export function render(root, params) {
     } catch {
       return;
     }
-    const listed = t?.workflow_id && list.querySelector(`tr[data-id="${CSS.escape(t.workflow_id)}"]`);
+    const listed = t?.workflowId && list.querySelector(`tr[data-id="${CSS.escape(t.workflowId)}"]`);
     if (DEAD.has(t?.status) || listed) refresh();
   });
   return () => source.close();

@@ -32,17 +32,17 @@ async function loadSigner(node) {
     if (!s) {
       node.replaceChildren(h('p', { class: 'muted' }, 'No signer: this server runs without a chain.'));
     } else {
-      const drift = Number(s.nonce_drift);
+      const drift = Number(s.nonceDrift);
       node.replaceChildren(h('dl', { class: 'facts' },
         fact('address', mono(s.address)),
-        fact('chain id', show(s.chain_id)),
-        fact('balance', eth(s.balance_wei)),
-        fact('next nonce', show(s.next_nonce)),
-        fact('chain pending nonce', show(s.chain_pending_nonce)),
-        fact('nonce drift', h('span', { id: 'nonce-drift', class: Number.isFinite(drift) && drift !== 0 ? 'error-text' : 'ok' }, show(s.nonce_drift))),
-        fact('open transactions', show(s.open_txs)),
-        fact('oldest unconfirmed', s.oldest_unconfirmed_age_ms == null ? DASH : duration(s.oldest_unconfirmed_age_ms)),
-        fact('as of', time(stats.generated_at))));
+        fact('chain id', show(s.chainId)),
+        fact('balance', eth(s.balanceWei)),
+        fact('next nonce', show(s.nextNonce)),
+        fact('chain pending nonce', show(s.chainPendingNonce)),
+        fact('nonce drift', h('span', { id: 'nonce-drift', class: Number.isFinite(drift) && drift !== 0 ? 'error-text' : 'ok' }, show(s.nonceDrift))),
+        fact('open transactions', show(s.openTxs)),
+        fact('oldest unconfirmed', s.oldestUnconfirmedAgeMs == null ? DASH : duration(s.oldestUnconfirmedAgeMs)),
+        fact('as of', time(stats.generatedAt))));
     }
     node.dataset.loaded = 'yes';
   } catch (e) {

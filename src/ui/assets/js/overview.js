@@ -68,7 +68,7 @@ export function render(root) {
     recent.splice(FEED_SIZE);
     feed.prepend(feedItem(t));
     while (feed.children.length > FEED_SIZE) feed.lastChild.remove();
-    if (tracked.has(t.workflow_id)) drawTracked(trackedList);
+    if (tracked.has(t.workflowId)) drawTracked(trackedList);
     refresh();
   });
 
@@ -84,21 +84,21 @@ function setLive(node, state, text) {
 }
 
 function remember(t) {
-  if (!t?.workflow_id) return;
-  latest.delete(t.workflow_id);
-  latest.set(t.workflow_id, { state: t.to_state, status: t.status });
+  if (!t?.workflowId) return;
+  latest.delete(t.workflowId);
+  latest.set(t.workflowId, { state: t.toState, status: t.status });
   if (latest.size > 1000) latest.delete(latest.keys().next().value);
-  if (tracked.has(t.workflow_id)) tracked.set(t.workflow_id, { state: t.to_state, status: t.status });
+  if (tracked.has(t.workflowId)) tracked.set(t.workflowId, { state: t.toState, status: t.status });
 }
 
 function feedItem(t) {
-  return h('li', { dataset: { workflow: t.workflow_id ?? '', state: t.to_state ?? '' } },
+  return h('li', { dataset: { workflow: t.workflowId ?? '', state: t.toState ?? '' } },
     time(t.at), ' ',
     h('span', { class: 'kind' }, show(t.kind)), ' ',
-    workflowLink(t.workflow_id), ' ',
+    workflowLink(t.workflowId), ' ',
     h('span', { class: 'muted' }, show(t.event)), ' ',
-    t.from_state ? h('span', {}, `${t.from_state} → `) : '',
-    badge(t.to_state, t.status),
+    t.fromState ? h('span', {}, `${t.fromState} → `) : '',
+    badge(t.toState, t.status),
     t.attempt ? h('span', { class: 'muted' }, ` attempt ${t.attempt}`) : '',
     t.worker ? h('span', { class: 'muted' }, ` · ${t.worker}`) : '');
 }
@@ -121,11 +121,11 @@ async function loadStats(stats, queue) {
           h('span', { class: 'count' }, show(r.count))))));
     });
     stats.replaceChildren(...(cards.length ? cards : [h('p', { class: 'muted' }, 'No workflows yet.')]));
-    stats.dataset.loaded = s?.generated_at ?? 'yes';
-    const q = s?.mint_queue;
+    stats.dataset.loaded = s?.generatedAt ?? 'yes';
+    const q = s?.mintQueue;
     queue.replaceChildren(h('p', { class: 'muted' },
-      `Mints pending: ${show(q?.pending)} · oldest pending for ${q?.oldest_pending_age_ms == null ? DASH : duration(q.oldest_pending_age_ms)}`,
-      s?.generated_at ? ' · as of ' : '', s?.generated_at ? time(s.generated_at) : ''));
+      `Mints pending: ${show(q?.pending)} · oldest pending for ${q?.oldestPendingAgeMs == null ? DASH : duration(q.oldestPendingAgeMs)}`,
+      s?.generatedAt ? ' · as of ' : '', s?.generatedAt ? time(s.generatedAt) : ''));
   } catch (e) {
     stats.replaceChildren(errorBox(e));
     stats.dataset.loaded = 'error';

@@ -39,7 +39,7 @@ function settingRow(s) {
   const input = h('input', { type: 'number', name: s.key, id: `setting-${s.key}`, value: s.value ?? '', min, max, step: 1, required: true });
   const save = h('button', { type: 'submit', class: 'small' }, 'Save');
   const note = h('p', { class: 'note', 'aria-live': 'polite' });
-  const changed = h('span', {}, time(s.updated_at), s.updated_by ? ` by ${s.updated_by}` : '');
+  const changed = h('span', {}, time(s.updatedAt), s.updatedBy ? ` by ${s.updatedBy}` : '');
   const validate = () => {
     const r = check(input.value, min, max);
     input.setCustomValidity(r.error ?? '');
@@ -63,7 +63,7 @@ function settingRow(s) {
         input.value = updated?.value ?? r.value;
         note.className = 'note ok';
         note.textContent = `saved: ${show(updated?.value)}`;
-        changed.replaceChildren(time(updated?.updated_at), updated?.updated_by ? ` by ${updated.updated_by}` : '');
+        changed.replaceChildren(time(updated?.updatedAt), updated?.updatedBy ? ` by ${updated.updatedBy}` : '');
       } catch (e) {
         note.className = 'note error';
         note.textContent = `${e.code}: ${e.message}`;

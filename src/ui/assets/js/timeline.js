@@ -53,7 +53,7 @@ export function render(root, params) {
       }
       // The stream starts from the workflow's beginning: what the history showed is not news
       // (a retried workflow's old `failed` must not end the stream).
-      if (Number(t?.event_id) <= known) return;
+      if (Number(t?.eventId) <= known) return;
       if (TERMINAL.has(t?.status)) stopFollowing('ended');
       reload();
     });
@@ -122,18 +122,18 @@ function drawHead(head, w, history, actions) {
     ['status', badge(w?.status)],
     ['state', show(w?.state)],
     ['attempt', show(w?.attempt)],
-    ['created', time(w?.created_at)],
-    ['updated', time(w?.updated_at)],
-    ['finished', time(w?.finished_at)],
-    ['next run', time(w?.run_at)],
-    ['lease', w?.lease_owner ? h('span', {}, `${w.lease_owner} until `, time(w.lease_until)) : show(null)],
+    ['created', time(w?.createdAt)],
+    ['updated', time(w?.updatedAt)],
+    ['finished', time(w?.finishedAt)],
+    ['next run', time(w?.runAt)],
+    ['lease', w?.leaseOwner ? h('span', {}, `${w.leaseOwner} until `, time(w.leaseUntil)) : show(null)],
     ['payer', mono(w?.payer)],
     ['token', mono(w?.token)],
-    ['tx hash', mono(w?.tx_hash)],
-    ['idempotency key', mono(w?.idempotency_key)],
-    ['parent', parentLink(history?.parent, w?.parent_id)],
+    ['tx hash', mono(w?.txHash)],
+    ['idempotency key', mono(w?.idempotencyKey)],
+    ['parent', parentLink(history?.parent, w?.parentId)],
     ['children', children(history?.children)],
-    ['last error', w?.last_error ? h('span', { class: 'error-text' }, w.last_error) : show(null)],
+    ['last error', w?.lastError ? h('span', { class: 'error-text' }, w.lastError) : show(null)],
   ];
   actions.retry.disabled = !['failed', 'cancelled', 'needs_migration'].includes(w?.status);
   actions.cancel.disabled = !['running', 'waiting'].includes(w?.status);
@@ -162,8 +162,8 @@ function drawEvents(node, events) {
   node.replaceChildren(table(EVENT_HEADERS, events.map((e) => {
     const error = e.error ?? e.detail?.error;
     return row(EVENT_HEADERS, [
-      time(e.at), show(e.event), `${e.from_state ?? '∅'} → ${show(e.to_state)}`, badge(e.status),
-      duration(e.since_previous_ms), show(e.attempt), show(e.worker),
+      time(e.at), show(e.event), `${e.fromState ?? '∅'} → ${show(e.toState)}`, badge(e.status),
+      duration(e.sincePreviousMs), show(e.attempt), show(e.worker),
       error ? h('span', { class: 'error-text' }, typeof error === 'string' ? error : JSON.stringify(error)) : show(null),
       detail(e.detail),
     ], { dataset: { event: e.event ?? '', id: e.id ?? '' } });
@@ -184,7 +184,7 @@ function drawTxs(node, txs) {
   node.replaceChildren(table(TX_HEADERS, txs.flatMap((t) => [
     row(TX_HEADERS, [
       short(t.id), show(t.purpose), show(t.nonce), badge(t.status), short(t.hash),
-      time(t.created_at), time(t.confirmed_at),
+      time(t.createdAt), time(t.confirmedAt),
     ], { dataset: { tx: t.id ?? '' } }),
     h('tr', { class: 'sub' }, h('td', { colspan: TX_HEADERS.length, 'data-label': 'attempts' }, attempts(t.attempts))),
   ]), { id: 'txs-table' }));
@@ -194,8 +194,8 @@ function attempts(list) {
   if (!Array.isArray(list) || !list.length) return h('span', { class: 'muted' }, 'no broadcast yet');
   return h('details', {}, h('summary', {}, `${list.length} broadcast(s): fees and hashes`),
     table(ATTEMPT_HEADERS, list.map((a) => row(ATTEMPT_HEADERS, [
-      short(a.hash), show(a.kind), badge(a.status), gwei(a.max_fee_per_gas), gwei(a.max_priority_fee_per_gas),
-      time(a.created_at), time(a.broadcast_at),
+      short(a.hash), show(a.kind), badge(a.status), gwei(a.maxFeePerGas), gwei(a.maxPriorityFeePerGas),
+      time(a.createdAt), time(a.broadcastAt),
     ]))));
 }
 

@@ -30,7 +30,7 @@ function subscriptions(root) {
       list.replaceChildren(table(LIST_HEADERS, hooks.map((w) => row(LIST_HEADERS, [
         h('a', { href: `#/webhooks/${encodeURIComponent(w.id)}`, class: 'mono wrap' }, w.url),
         show(w.kinds?.join(', ') || 'all'), show(w.states?.join(', ') || 'all'), show(w.description),
-        show(w.position), time(w.created_at), time(w.previous_secret_until),
+        show(w.position), time(w.createdAt), time(w.previousSecretUntil),
       ], { dataset: { id: w.id } })), { id: 'webhooks-table' }));
     }
     list.dataset.loaded = 'yes';
@@ -67,7 +67,7 @@ function deliveries(root, id, status) {
   const redeliver = async (ids) => {
     message.replaceChildren();
     try {
-      const r = await api(`${path}/redeliver`, { method: 'POST', body: ids ? { delivery_ids: ids } : {} });
+      const r = await api(`${path}/redeliver`, { method: 'POST', body: ids ? { deliveryIds: ids } : {} });
       message.append(h('p', { class: 'ok', id: 'deliveries-result' }, `Requeued ${r?.requeued ?? 0}.`));
       load(true);
     } catch (e) {
@@ -87,16 +87,16 @@ function deliveries(root, id, status) {
         log.replaceChildren(t);
       }
       body.append(...(page?.items ?? []).map((d) => row(LOG_HEADERS, [
-        show(d.id), show(d.position), workflowLink(d.workflow_id), badge(d.status, COLOUR[d.status]),
-        show(d.attempts), show(d.last_status_code),
-        d.last_error ? h('span', { class: 'error-text' }, d.last_error) : show(null),
-        time(d.next_attempt_at), time(d.delivered_at),
+        show(d.id), show(d.position), workflowLink(d.workflowId), badge(d.status, COLOUR[d.status]),
+        show(d.attempts), show(d.lastStatusCode),
+        d.lastError ? h('span', { class: 'error-text' }, d.lastError) : show(null),
+        time(d.nextAttemptAt), time(d.deliveredAt),
         d.status === 'failed'
           ? h('button', { type: 'button', class: 'small', dataset: { redeliver: d.id }, onclick: () => redeliver([d.id]) }, 'Redeliver')
           : '',
       ], { dataset: { id: String(d.id), status: d.status } })));
       if (!body.children.length) log.replaceChildren(h('p', { class: 'muted' }, 'No deliveries.'));
-      cursor = page?.next_cursor ?? null;
+      cursor = page?.nextCursor ?? null;
       more.hidden = !cursor;
       log.dataset.loaded = String(Date.now());
     } catch (e) {

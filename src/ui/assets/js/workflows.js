@@ -9,8 +9,8 @@ const TEXT = [
   ['state', 'State', 'pending, sent, confirmed…'],
   ['payer', 'Payer', '0x…'],
   ['token', 'Token', '0x…'],
-  ['tx_hash', 'Tx hash', '0x…'],
-  ['idempotency_key', 'Idempotency key', ''],
+  ['txHash', 'Tx hash', '0x…'],
+  ['idempotencyKey', 'Idempotency key', ''],
 ];
 const HEADERS = ['id', 'kind', 'state', 'status', 'attempt', 'payer', 'created', 'updated', 'last error'];
 
@@ -33,9 +33,9 @@ export function render(root, params) {
     h('datalist', { id: 'kinds' }, KINDS.map((k) => h('option', { value: k }))),
     h('label', {}, 'Status', select('status', STATUSES)),
     TEXT.map(([name, label, placeholder]) => h('label', {}, label, input(name, { placeholder }))),
-    h('label', {}, 'Older than (s)', input('older_than_secs', { type: 'number', min: 0 })),
-    h('label', {}, 'Created after', input('created_after', { type: 'datetime-local', value: localValue(params.get('created_after')) })),
-    h('label', {}, 'Created before', input('created_before', { type: 'datetime-local', value: localValue(params.get('created_before')) })),
+    h('label', {}, 'Older than (s)', input('olderThanSeconds', { type: 'number', min: 0 })),
+    h('label', {}, 'Created after', input('createdAfter', { type: 'datetime-local', value: localValue(params.get('createdAfter')) })),
+    h('label', {}, 'Created before', input('createdBefore', { type: 'datetime-local', value: localValue(params.get('createdBefore')) })),
     h('label', {}, 'Per page', input('limit', { type: 'number', min: 1, max: 500, placeholder: '50' })),
     h('div', { class: 'row' },
       h('button', { type: 'submit' }, 'Search'),
@@ -57,7 +57,7 @@ export function render(root, params) {
   );
 
   const filters = {};
-  for (const name of ['kind', 'status', 'older_than_secs', 'created_after', 'created_before', 'limit', ...TEXT.map(([n]) => n)]) {
+  for (const name of ['kind', 'status', 'olderThanSeconds', 'createdAfter', 'createdBefore', 'limit', ...TEXT.map(([n]) => n)]) {
     if (params.get(name)) filters[name] = params.get(name);
   }
   let cursor = null;
@@ -74,10 +74,10 @@ export function render(root, params) {
       }
       body.append(...items.map((w) => row(HEADERS, [
         workflowLink(w.id), show(w.kind), show(w.state), badge(w.status), show(w.attempt),
-        short(w.payer), time(w.created_at), time(w.updated_at), show(w.last_error),
+        short(w.payer), time(w.createdAt), time(w.updatedAt), show(w.lastError),
       ], { dataset: { id: w.id, status: w.status ?? '' } })));
       if (!body.children.length) results.replaceChildren(h('p', { class: 'muted' }, 'No workflow matches.'));
-      cursor = page?.next_cursor ?? null;
+      cursor = page?.nextCursor ?? null;
       more.hidden = !cursor;
       results.dataset.loaded = 'yes';
     } catch (e) {

@@ -1,0 +1,245 @@
+//! Request values whose shape the spec declares but the handler checks itself.
+//!
+//! A path id, an address or a transaction hash refused by poem's own validators would get
+//! poem's generic `invalid_parameter` / `invalid_body`; the handlers answer with a code that
+//! names what is wrong (`invalid_id`, `invalid_address`, `invalid_tx_hash`, ...). `Declared`
+//! parses exactly as the value it wraps and only adds the shape (format, pattern, range) to
+//! the spec, so generated clients and validators know what is accepted while the typed codes
+//! stay.
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use poem::http::HeaderValue;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{
+    ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToHeader, ToJSON, Type,
+};
+use serde_json::Value;
+
+/// A shape the spec declares for a value.
+pub trait Shape: Send + Sync + 'static {
+    /// Unique among shapes: poem tells schemas apart by name.
+    const NAME: &'static str;
+    /// What the spec says of the value.
+    fn schema() -> MetaSchema;
+}
+
+/// `T` as received, declared in the spec as `S` says.
+pub struct Declared<S, T = String>(pub T, PhantomData<S>);
+
+impl<S, T> Declared<S, T> {
+    pub fn new(value: T) -> Self {
+        Declared(value, PhantomData)
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<S, T: Clone> Clone for Declared<S, T> {
+    fn clone(&self) -> Self {
+        Declared::new(self.0.clone())
+    }
+}
+
+impl<S, T: std::fmt::Debug> std::fmt::Debug for Declared<S, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S, T> Deref for Declared<S, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<S, T> From<T> for Declared<S, T> {
+    fn from(value: T) -> Self {
+        Declared::new(value)
+    }
+}
+
+impl<S> From<&str> for Declared<S> {
+    fn from(value: &str) -> Self {
+        Declared::new(value.to_owned())
+    }
+}
+
+impl<S: Shape, T: Type> Type for Declared<S, T> {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = T::RawValueType;
+
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        S::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(S::schema()))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_raw_value()
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        self.0.raw_element_iter()
+    }
+}
+
+impl<S: Shape, T: ParseFromJSON> ParseFromJSON for Declared<S, T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        T::parse_from_json(value)
+            .map(Declared::new)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<S: Shape, T: ParseFromParameter> ParseFromParameter for Declared<S, T> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        T::parse_from_parameter(value)
+            .map(Declared::new)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<S: Shape, T: ToJSON> ToJSON for Declared<S, T> {
+    fn to_json(&self) -> Option<Value> {
+        self.0.to_json()
+    }
+}
+
+impl<S: Shape, T: ToHeader> ToHeader for Declared<S, T> {
+    fn to_header(&self) -> Option<HeaderValue> {
+        self.0.to_header()
+    }
+}
+
+fn string_matching(pattern: &str) -> MetaSchema {
+    MetaSchema {
+        pattern: Some(pattern.into()),
+        ..MetaSchema::new("string")
+    }
+}
+
+/// A path id: a UUID (`invalid_id` otherwise).
+pub struct UuidShape;
+
+impl Shape for UuidShape {
+    const NAME: &'static str = "declared_uuid";
+
+    fn schema() -> MetaSchema {
+        MetaSchema::new_with_format("string", "uuid")
+    }
+}
+
+/// A 0x address (`invalid_address` otherwise).
+pub struct AddressShape;
+
+impl Shape for AddressShape {
+    const NAME: &'static str = "declared_address";
+
+    fn schema() -> MetaSchema {
+        string_matching(ADDRESS_PATTERN)
+    }
+}
+
+/// A 0x transaction hash (`invalid_tx_hash` otherwise).
+pub struct HashShape;
+
+impl Shape for HashShape {
+    const NAME: &'static str = "declared_hash";
+
+    fn schema() -> MetaSchema {
+        string_matching(HASH_PATTERN)
+    }
+}
+
+/// A 65-byte (r, s, v) signature in 0x hex.
+pub struct SignatureShape;
+
+impl Shape for SignatureShape {
+    const NAME: &'static str = "declared_signature";
+
+    fn schema() -> MetaSchema {
+        string_matching(r"^0x[0-9a-fA-F]{130}$")
+    }
+}
+
+/// An `Idempotency-Key`: 1 to 200 visible ASCII characters (`invalid_idempotency_key`
+/// otherwise).
+pub struct IdempotencyKeyShape;
+
+impl Shape for IdempotencyKeyShape {
+    const NAME: &'static str = "declared_idempotency_key";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            min_length: Some(1),
+            max_length: Some(200),
+            ..string_matching("^[!-~]{1,200}$")
+        }
+    }
+}
+
+/// A setting's new value: an integer (`invalid_value` otherwise, also when out of range).
+pub struct SettingValueShape;
+
+impl Shape for SettingValueShape {
+    const NAME: &'static str = "declared_setting_value";
+
+    fn schema() -> MetaSchema {
+        MetaSchema::new_with_format("integer", "int64")
+    }
+}
+
+/// How many mints one request asks for: 1 to `MAX_QUANTITY` (`quantity_out_of_range`
+/// otherwise).
+pub struct QuantityShape;
+
+impl Shape for QuantityShape {
+    const NAME: &'static str = "declared_quantity";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            minimum: Some(1.0),
+            maximum: Some(f64::from(crate::workflows::mint::MAX_QUANTITY)),
+            ..MetaSchema::new_with_format("integer", "int64")
+        }
+    }
+}
+
+/// An event position to resume after: never negative (`invalid_position` otherwise).
+pub struct PositionShape;
+
+impl Shape for PositionShape {
+    const NAME: &'static str = "declared_position";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            minimum: Some(0.0),
+            ..MetaSchema::new_with_format("integer", "int64")
+        }
+    }
+}
+
+/// The pattern of a 0x address, as every view and request declares it.
+pub const ADDRESS_PATTERN: &str = r"^0x[0-9a-fA-F]{40}$";
+/// The pattern of a 0x transaction hash or other 32-byte value.
+pub const HASH_PATTERN: &str = r"^0x[0-9a-fA-F]{64}$";
+
+/// A path id.
+pub type UuidText = Declared<UuidShape>;
+/// An address in a request.
+pub type AddressText = Declared<AddressShape>;
+/// A transaction hash in a request.
+pub type HashText = Declared<HashShape>;
