@@ -8,6 +8,7 @@ pub mod engine;
 pub mod ops;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod ui;
 pub mod webhooks;
 pub mod workflows;

@@ -1,8 +1,9 @@
 //! Wiring: database, migrations, settings, engine, periodic jobs and the HTTP server of one
 //! `mintflow serve` process, and their orderly shutdown.
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use poem::Endpoint;
@@ -16,6 +17,7 @@ use crate::api::edge::{EdgeConfig, conn::EdgeAcceptor};
 use crate::api::{self, AppState};
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainConfig};
+pub use crate::config::contracts::Contracts;
 use crate::config::{Secret, SettingsHandle};
 use crate::engine::{Client, Engine, EngineConfig, Registry, Waker, jobs, outbox};
 use crate::ops::snapshot::SharedSnapshot;
@@ -143,37 +145,6 @@ pub struct ChainSetup {
     pub contracts: Contracts,
 }
 
-/// The deployed contracts a process works with (`TOKEN_ADDRESS`, `USDC_ADDRESS`) and what it
-/// charges (`PAY_TO`, `MINT_PRICE`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Contracts {
-    pub token: Option<Address>,
-    pub usdc: Option<Address>,
-    /// The USDC contract's EIP-712 domain name and version (what payers sign against).
-    pub usdc_name: String,
-    pub usdc_version: String,
-    /// Who receives payments; the signer when `None`.
-    pub pay_to: Option<Address>,
-    /// USDC base units per mint.
-    pub mint_price: U256,
-    /// USDC base units per token deployment.
-    pub deploy_price: U256,
-}
-
-impl Default for Contracts {
-    fn default() -> Self {
-        Contracts {
-            token: None,
-            usdc: None,
-            usdc_name: "USD Coin".into(),
-            usdc_version: "2".into(),
-            pay_to: None,
-            mint_price: U256::from(1_000_000u64),
-            deploy_price: U256::from(10_000_000u64),
-        }
-    }
-}
-
 pub struct Service {
     pub db: DatabaseConnection,
     pub client: Client,
@@ -244,7 +215,10 @@ impl Service {
                     settings.clone(),
                     setup.signer,
                     setup.config,
-                    runs_workers.then(|| waker.clone()),
+                    runs_workers.then(|| {
+                        let waker = waker.clone();
+                        Arc::new(move || waker.wake()) as crate::chain::OnOwnerWoken
+                    }),
                 )
                 .await
                 .context("connecting to the chain (RPC_URL)")?;

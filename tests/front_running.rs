@@ -294,7 +294,7 @@ async fn a_settlement_that_failed_waits_while_its_authorization_can_still_pay(ba
         .wallet(EthereumWallet::from(who.clone()))
         .connect_http(rpc.parse().unwrap());
     let elsewhere = Address::repeat_byte(0x77);
-    MockUSDC::new(stack.usdc, &wallet)
+    let _moved_away = MockUSDC::new(stack.usdc, &wallet)
         .transfer(elsewhere, U256::from(PRICE))
         .gas(100_000)
         .max_priority_fee_per_gas(100_000_000_000)

@@ -104,7 +104,7 @@ impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
             Err(e) => (e.status(), self.route(e.data(), e.data())),
         };
         ::metrics::histogram!(
-            metrics::HTTP_REQUEST_DURATION,
+            crate::telemetry::names::HTTP_REQUEST_DURATION,
             "method" => method,
             "route" => route,
             "status" => status.as_str().to_owned(),

@@ -33,10 +33,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::chain::Chain;
 use crate::config::SettingsHandle;
+use crate::config::contracts::Contracts;
 use crate::engine::Client;
 use crate::engine::outbox::OutboxFeed;
 use crate::ops::snapshot::SharedSnapshot;
-use crate::service::Contracts;
 use crate::workflows::batcher::QueueSignal;
 use admission::Admission;
 

@@ -11,7 +11,6 @@
 //! bumps of admitted transactions are never refused (the nonce and every one behind it would
 //! stay stuck), so they can raise the spend over the budget by their raise (within
 //! `max_fee_gwei`).
-use crate::engine::workflow::StepError;
 
 /// The budget's window.
 pub const WINDOW_MS: i64 = 3_600_000;
@@ -56,17 +55,6 @@ pub struct OverBudget {
     pub needed: u128,
     pub budget: u128,
     pub retry_at_ms: i64,
-}
-
-/// A workflow whose transaction the budget refused runs the same step again later, without
-/// spending one of its attempts: waiting for the budget never fails it.
-impl From<OverBudget> for StepError {
-    fn from(e: OverBudget) -> Self {
-        StepError::Deferred {
-            reason: e.to_string(),
-            until_ms: e.retry_at_ms,
-        }
-    }
 }
 
 /// Whether a new transaction costing at most `needed` wei fits `budget` (0: no budget), given
@@ -164,16 +152,6 @@ mod tests {
             admit(&just_leaving, 1, 1_000, NOW).unwrap_err().retry_at_ms,
             NOW + 1_000
         );
-    }
-
-    #[test]
-    fn the_deferral_counts_no_attempt_and_says_why() {
-        let refused = admit(&[unmined(10, 10)], 1, 50, NOW).unwrap_err();
-        let StepError::Deferred { reason, until_ms } = StepError::from(refused) else {
-            panic!("deferred");
-        };
-        assert_eq!(until_ms, NOW + RECHECK_MS);
-        assert!(reason.contains("max_gas_spend_wei_per_hour"), "{reason}");
     }
 
     #[test]

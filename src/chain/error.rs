@@ -1,11 +1,11 @@
-//! Node failures, redacted (see `ops::redact`): the node's own words can quote the RPC URL,
+//! Node failures, redacted (see `telemetry::redact`): the node's own words can quote the RPC URL,
 //! which often carries an API key, so they go to the server log only. Revert reasons decoded
 //! from our contracts are not node failures and are kept.
 use std::fmt::Display;
 
 use alloy::transports::{RpcError, TransportErrorKind};
 
-pub use crate::ops::redact::Redacted;
+pub use crate::telemetry::redact::Redacted;
 
 /// Classifies a failed node call and logs its full text with `context` (what was asked).
 pub fn rpc(context: impl Display, err: &RpcError<TransportErrorKind>) -> Redacted {

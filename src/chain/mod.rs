@@ -33,7 +33,6 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::SettingsHandle;
-use crate::engine::Waker;
 use crate::store::{self, chain::TxRow};
 use error::Redacted;
 use fees::{FeeCaps, Fees};
@@ -77,7 +76,10 @@ pub enum ChainError {
 
 impl From<DbErr> for ChainError {
     fn from(e: DbErr) -> Self {
-        ChainError::Db(crate::ops::redact::database("transaction pipeline", &e))
+        ChainError::Db(crate::telemetry::redact::database(
+            "transaction pipeline",
+            &e,
+        ))
     }
 }
 
@@ -219,12 +221,17 @@ struct Inner {
     config: ChainConfig,
     /// Wakes the sender when there is something to broadcast.
     sender_wake: Notify,
-    /// Wakes this process's engine when an owner workflow was woken.
-    engine_waker: Option<Waker>,
+    /// Called when an owner workflow was woken: this process's engine claims it at once.
+    on_owner_woken: Option<OnOwnerWoken>,
     quote: tokio::sync::Mutex<Option<Quote>>,
     /// Since when the sender has seen the signer's lowest unmined nonce as the lowest.
     lowest: std::sync::Mutex<Option<reconcile::Lowest>>,
 }
+
+/// What the pipeline calls after a transaction's final outcome has woken the workflow that owns
+/// it (the row is woken in the database either way): the engine of this process passes its
+/// waker here, so the chain does not depend on the engine.
+pub type OnOwnerWoken = Arc<dyn Fn() + Send + Sync>;
 
 /// How long a fee and balance quote serves new submits.
 const QUOTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -246,7 +253,7 @@ impl Chain {
         settings: SettingsHandle,
         signer: PrivateKeySigner,
         config: ChainConfig,
-        engine_waker: Option<Waker>,
+        on_owner_woken: Option<OnOwnerWoken>,
     ) -> Result<Chain, ChainError> {
         let provider = http_provider(&config.rpc_url, config.rpc_timeout)?;
         let chain_id = provider
@@ -286,7 +293,7 @@ impl Chain {
                 settings,
                 config,
                 sender_wake: Notify::new(),
-                engine_waker,
+                on_owner_woken,
                 quote: tokio::sync::Mutex::new(None),
                 lowest: std::sync::Mutex::new(None),
             }),
@@ -533,7 +540,7 @@ impl Chain {
         let recent: Vec<budget::Spend> = rows.iter().map(spend_of).collect();
         let needed = u128::from(gas_limit).saturating_mul(fees.max_fee_per_gas);
         budget::admit(&recent, needed, budget, now).map_err(|refused| {
-            metrics::counter!(crate::ops::metrics::TX_SPEND_BUDGET_REFUSALS).increment(1);
+            metrics::counter!(crate::telemetry::names::TX_SPEND_BUDGET_REFUSALS).increment(1);
             tracing::warn!(signer = %me.address, spent = %refused.spent, budget = %refused.budget,
                 "gas spend budget reached; new transactions wait");
             ChainError::from(refused)

@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 use super::fees::{self, Fees};
 use super::reconcile::{self, BumpAfter, Lowest, Newest};
 use super::{Chain, ChainError, rpc};
-use crate::ops;
 use crate::store::{
     self,
     chain::{AttemptRow, Mined, TxRow},
 };
+use crate::telemetry;
 
 /// How long a sender lease lasts without renewal.
 const LEASE_MS: i64 = 10_000;
@@ -344,7 +344,7 @@ impl Chain {
         let first_broadcast = attempts.iter().filter_map(|a| a.broadcast_at_ms).min();
         if let ("confirmed", Some(at)) = (status, first_broadcast) {
             let seconds = (store::now_ms() - at).max(0) as f64 / 1000.0;
-            metrics::histogram!(ops::metrics::TX_CONFIRMATION).record(seconds);
+            metrics::histogram!(telemetry::names::TX_CONFIRMATION).record(seconds);
         }
         Ok(())
     }
@@ -364,8 +364,8 @@ impl Chain {
             store::workflows::wake(&txn, owner, &format!("transaction {status}")).await?;
         }
         txn.commit().await?;
-        if let Some(w) = &me.engine_waker {
-            w.wake();
+        if let Some(woken) = &me.on_owner_woken {
+            woken();
         }
         tracing::debug!(tx = %tx.id, status, "final");
         Ok(())
@@ -451,7 +451,7 @@ impl Chain {
         )
         .await?;
         txn.commit().await?;
-        metrics::counter!(ops::metrics::TX_FEE_BUMPS, "kind" => kind.to_owned()).increment(1);
+        metrics::counter!(telemetry::names::TX_FEE_BUMPS, "kind" => kind.to_owned()).increment(1);
         tracing::info!(tx = %tx.id, nonce = tx.nonce, hash, kind, max_fee = fees.max_fee_per_gas, "replacement signed");
         let attempts = store::chain::attempts(&me.db, tx.id).await?;
         let attempt = attempts

@@ -16,11 +16,11 @@ use super::workflow::{Effect, StepCtx, StepError, StepOutput, Transition};
 use super::writer::WriteRequest;
 use super::{EngineConfig, Waker};
 use crate::config::{Settings, SettingsHandle};
-use crate::ops;
 use crate::store::events::{self, NewEvent};
 use crate::store::held;
 use crate::store::workflows::{self as rows, Checkpoint, ClaimedWorkflow, Status};
 use crate::store::{self};
+use crate::telemetry;
 
 /// How long the claim loop waits without any wake-up before it looks anyway. The recovery
 /// sweep wakes it every second; this only guards against a stalled scheduler.
@@ -151,7 +151,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
     let mut schema_version = row.schema_version;
     let mut attempt = row.attempt;
     let step_duration =
-        metrics::histogram!(ops::metrics::STEP_DURATION, "kind" => row.kind.clone());
+        metrics::histogram!(telemetry::names::STEP_DURATION, "kind" => row.kind.clone());
     loop {
         let settings = shared.settings.get();
         let ctx = StepCtx {

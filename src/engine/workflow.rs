@@ -114,7 +114,7 @@ impl From<DbErr> for StepError {
     /// The database's words go to the log only: they can name hosts or stored values, and
     /// this text is kept in `last_error` and the history.
     fn from(e: DbErr) -> Self {
-        StepError::Transient(crate::ops::redact::database("workflow step", &e).to_string())
+        StepError::Transient(crate::telemetry::redact::database("workflow step", &e).to_string())
     }
 }
 

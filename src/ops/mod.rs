@@ -6,7 +6,6 @@ pub mod counts;
 pub mod metrics;
 pub mod overview;
 pub mod readiness;
-pub mod redact;
 pub mod snapshot;
 
 use std::future::IntoFuture;

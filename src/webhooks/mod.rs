@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::SettingsHandle;
-use crate::ops::metrics::WEBHOOK_ATTEMPTS;
 use crate::store::{self, webhooks as rows};
+use crate::telemetry::names::WEBHOOK_ATTEMPTS;
 use target::{Refused, TargetPolicy};
 
 /// How often an idle dispatcher looks for new events and due retries.

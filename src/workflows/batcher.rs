@@ -32,8 +32,8 @@ use crate::chain::Chain;
 use crate::chain::token::Supply;
 use crate::config::SettingsHandle;
 use crate::engine::{Client, StartOptions};
-use crate::ops;
 use crate::store::{self, mints, moves};
+use crate::telemetry;
 
 /// Gas a mint takes inside a batch until the chain tells us better (measured: about 50k).
 const DEFAULT_GAS_PER_MINT: u64 = 60_000;
@@ -264,7 +264,7 @@ impl Batcher {
         .await?;
         txn.commit().await?;
         self.client.wake_local();
-        metrics::histogram!(ops::metrics::MINT_BATCH_SIZE).record(moved.len() as f64);
+        metrics::histogram!(telemetry::names::MINT_BATCH_SIZE).record(moved.len() as f64);
         tracing::debug!(%batch, token, size = moved.len(), "batch formed");
         Ok(moved.len())
     }

@@ -1,5 +1,6 @@
 //! The domain state machines. Each kind is one file implementing `engine::Workflow`.
 pub mod batcher;
+mod chain_step;
 pub mod deployment;
 pub mod mint;
 pub mod mint_batch;
