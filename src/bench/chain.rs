@@ -12,8 +12,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::scratch::{ScratchArgs, on_scratch};
 use super::{BackendChoice, cores, percentile};
+use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Call, Chain, ChainConfig, Submit};
-use crate::cli::chain::{SenderTask, find_anvil, spawn_anvil};
 use crate::config::SettingsHandle;
 use crate::store;
 

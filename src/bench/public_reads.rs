@@ -17,7 +17,7 @@ use super::mint::deploy_bench_token;
 use super::scratch::{ScratchArgs, Store, on_scratch};
 use super::{cores, percentile};
 use crate::chain::ChainConfig;
-use crate::cli::chain::{find_anvil, spawn_anvil};
+use crate::chain::local::{find_anvil, spawn_anvil};
 use crate::engine::EngineConfig;
 use crate::ops::counts::Tally;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};

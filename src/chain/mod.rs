@@ -12,6 +12,7 @@ pub mod contracts;
 pub mod deploy;
 pub mod error;
 pub mod fees;
+pub mod local;
 pub mod reconcile;
 pub mod revert;
 pub mod sender;

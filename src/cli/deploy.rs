@@ -6,8 +6,9 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use anyhow::Context;
 
-use super::chain::{ChainArgs, SenderTask, ensure_database_matches_node};
+use super::chain::{ChainArgs, ensure_database_matches_node};
 use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token};
+use crate::chain::local::SenderTask;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
 use crate::store;

@@ -10,13 +10,12 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::Context;
 
-use super::chain::{
-    SenderTask, SignerArgs, ensure_database_matches_node, find_anvil, spawn_anvil, wait_final,
-};
+use super::chain::{SignerArgs, ensure_database_matches_node};
 use super::deploy::{TokenArgs, deploy_contracts};
 use crate::app::keys::{self, NewKey, Scope, Scopes};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::deploy::Deployed;
+use crate::chain::local::{SenderTask, find_anvil, spawn_anvil, wait_final};
 use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
 use crate::config::SettingsHandle;
 use crate::engine::EngineConfig;
