@@ -360,3 +360,71 @@ async fn serve_reads_the_admin_token_from_a_file() {
     assert_eq!(put("another-token").await.unwrap().status(), 401);
     child.kill().await.unwrap();
 }
+
+/// A node that mines only when it receives a transaction (anvil's default) never makes the
+/// blocks 2 confirmations need: `deploy` says what it waits for, the block the chain is at and
+/// the one it needs, then that the chain is not producing blocks and what to do, rather than
+/// wait silently until its timeout. The warning comes after `--no-block-warning-secs` (30 by
+/// default; 3 here, so the test does not wait the full 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_says_what_it_waits_for_on_a_chain_that_makes_no_blocks() {
+    use tokio::io::AsyncBufReadExt;
+
+    let node = common::anvil(&[]);
+    let t = TestDb::new(Backend::Sqlite).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mintflow"))
+        .args(["deploy", "--rpc-url", &node.endpoint()])
+        .args(["--confirmations", "2", "--no-block-warning-secs", "3"])
+        .env_remove("ADMIN_TOKEN")
+        .env("DATABASE_URL", &t.url)
+        .env("SIGNER_PRIVATE_KEY", common::DEV_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let read = async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            let done = line.contains("not producing blocks");
+            seen.push(line);
+            if done {
+                return true;
+            }
+        }
+        false
+    };
+    let warned = tokio::time::timeout(std::time::Duration::from_secs(35), read).await;
+    let output = seen.join("\n");
+    assert!(
+        matches!(warned, Ok(true)),
+        "no word on the missing blocks within 35 s:\n{output}"
+    );
+    // anvil mined the deployment alone in block 1; 2 confirmations need block 3.
+    assert!(
+        output.contains("waiting for 1 transaction: deploy (nonce 0) mined in block 1, needs block 3 (2 confirmations); the chain is at block 1"),
+        "{output}"
+    );
+    let warning = seen.last().unwrap();
+    assert!(warning.contains("the chain is at block 1"), "{warning}");
+    assert!(warning.contains("--confirmations 0"), "{warning}");
+    assert!(warning.contains("--block-time"), "{warning}");
+    child.kill().await.unwrap();
+}
+
+/// The warning's default is 30 s, as `deploy --help` says.
+#[test]
+fn deploy_warns_after_30_seconds_without_a_block_by_default() {
+    let (ok, help, err) = mintflow_env(&["deploy", "--help"], &[]);
+    assert!(ok, "{err}");
+    let flag = help
+        .split("--no-block-warning-secs")
+        .nth(1)
+        .expect("the flag is documented");
+    let doc: Vec<&str> = flag
+        .lines()
+        .take_while(|l| !l.trim_start().starts_with('-'))
+        .collect();
+    assert!(doc.iter().any(|l| l.contains("[default: 30]")), "{doc:?}");
+}

@@ -7,10 +7,11 @@ use alloy::primitives::U256;
 use anyhow::Context;
 
 use super::chain::{ChainArgs, ensure_database_matches_node};
+use super::progress::ChainWait;
 use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token};
 use crate::chain::local::SenderTask;
 use crate::chain::{Chain, ChainConfig};
-use crate::config::SettingsHandle;
+use crate::config::{Settings, SettingsHandle};
 use crate::store;
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +34,13 @@ pub struct DeployArgs {
     /// Seconds each deployment may take to be confirmed.
     #[arg(long, default_value_t = 300)]
     pub timeout_secs: u64,
+    /// Blocks on top of a deployment's block before it counts as confirmed, for this run
+    /// (default: the `confirmations` setting). 0 on a node that mines only on demand.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1000))]
+    pub confirmations: Option<i64>,
+    /// Seconds without a new block after which deploy says the chain is not producing blocks.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub no_block_warning_secs: u64,
 }
 
 /// MintToken's constructor arguments (admin and minter are the signer).
@@ -70,6 +78,14 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
     let settings = SettingsHandle::load(&db)
         .await
         .context("loading settings")?;
+    if let Some(confirmations) = args.confirmations {
+        // This process's copy only: the stored setting stays what the service uses.
+        settings.replace(Settings {
+            confirmations,
+            ..settings.get()
+        });
+    }
+    let confirmations = settings.get().confirmations;
     let config = ChainConfig {
         poll_ms: 200,
         ..args.chain.chain_config(rpc_url)
@@ -88,14 +104,22 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         .idempotency_key
         .unwrap_or_else(|| format!("deploy-{}", uuid::Uuid::now_v7()));
     let sender = SenderTask::start(&chain, "deploy");
-    let deployed = deploy_contracts(
-        &chain,
-        &key,
-        args.mock_usdc,
-        &args.token,
-        Duration::from_secs(args.timeout_secs),
-    )
-    .await;
+    let progress = ChainWait {
+        chain: &chain,
+        confirmations,
+        stalled_after: Duration::from_secs(args.no_block_warning_secs),
+        stalled_hint: "Stop deploy and run it with --confirmations 0, or run the node with a \
+                       block time (anvil --block-time 1).",
+    };
+    let deployed = progress
+        .around(deploy_contracts(
+            &chain,
+            &key,
+            args.mock_usdc,
+            &args.token,
+            Duration::from_secs(args.timeout_secs),
+        ))
+        .await;
     sender.stop().await;
     db.close().await.ok();
     let deployed = deployed?;

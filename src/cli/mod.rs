@@ -4,6 +4,7 @@ pub mod chain;
 pub mod deploy;
 pub mod dev;
 pub mod keys;
+pub mod progress;
 pub mod webhooks;
 pub mod workflows;
 

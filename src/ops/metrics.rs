@@ -312,6 +312,41 @@ mod tests {
         }
     }
 
+    /// `promtool` (CI) checks that the rules parse and fire; this checks what it cannot: that
+    /// they query metrics mintflow exports, and link a runbook section that exists.
+    #[test]
+    fn alert_rules_query_known_metrics_and_link_runbook_sections() {
+        let rules = include_str!("../../ops/alerts.yml");
+        let tests = include_str!("../../ops/alerts.test.yml");
+        let runbook = include_str!("../../docs/runbook.md");
+        let names: Vec<&str> = rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- alert: "))
+            .collect();
+        let links: Vec<&str> = rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("runbook_url: docs/runbook.md#"))
+            .collect();
+        assert_eq!(names.len(), links.len(), "every alert has one runbook_url");
+        for (name, anchor) in names.iter().zip(links) {
+            assert_eq!(anchor, name.to_lowercase(), "{name} links another section");
+            assert!(
+                runbook.contains(&format!("\n### {name}\n")),
+                "docs/runbook.md has no section for {name}"
+            );
+            assert!(
+                tests.contains(&format!("alertname: {name}\n")),
+                "ops/alerts.test.yml does not test {name}"
+            );
+        }
+        for word in rules.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("mintflow_") {
+                let family = word.strip_suffix("_count").unwrap_or(word);
+                assert!(ALL.contains(&family), "an alert queries unknown {word}");
+            }
+        }
+    }
+
     #[test]
     fn gauges_escape_labels_and_skip_empty_families() {
         let mut out = String::new();
