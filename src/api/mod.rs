@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod dead_letters;
 pub mod deployments;
+pub mod doctor;
 pub mod edge;
 pub mod error;
 pub mod events;
@@ -85,6 +86,7 @@ type Apis = (
     audit::AuditApi,
     settings::SettingsApi,
     stats::StatsApi,
+    doctor::DoctorApi,
     x402::X402Api,
     legacy::LegacyApi,
     legacy_payments::LegacyPaymentsApi,
@@ -105,6 +107,7 @@ fn service() -> OpenApiService<Apis, ()> {
             audit::AuditApi,
             settings::SettingsApi,
             stats::StatsApi,
+            doctor::DoctorApi,
             x402::X402Api,
             legacy::LegacyApi,
             legacy_payments::LegacyPaymentsApi,
