@@ -77,6 +77,14 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             mintflow::cli::archive::run(&db, &args).await
         }
+        Command::Doctor(args) => match mintflow::cli::doctor::run(&cli.database_url, *args).await {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                std::process::exit(2)
+            }
+        },
         Command::Bench(cmd) => mintflow::bench::run(cmd).await,
     }
 }

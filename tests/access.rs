@@ -188,6 +188,7 @@ const READS: &[&str] = &[
     "/v1/queue",
     "/v1/dead-letters",
     "/v1/stats",
+    "/v1/doctor",
     "/v1/settings",
     "/v1/audit",
     "/v1/webhooks",

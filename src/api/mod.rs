@@ -8,6 +8,7 @@ pub mod client;
 pub mod dead_letters;
 pub mod declared;
 pub mod deployments;
+pub mod doctor;
 pub mod edge;
 pub mod error;
 pub mod events;
@@ -86,6 +87,7 @@ type Apis = (
     audit::AuditApi,
     settings::SettingsApi,
     stats::StatsApi,
+    doctor::DoctorApi,
     x402::X402Api,
     legacy::LegacyApi,
     legacy_payments::LegacyPaymentsApi,
@@ -106,6 +108,7 @@ fn service() -> OpenApiService<Apis, ()> {
             audit::AuditApi,
             settings::SettingsApi,
             stats::StatsApi,
+            doctor::DoctorApi,
             x402::X402Api,
             legacy::LegacyApi,
             legacy_payments::LegacyPaymentsApi,

@@ -187,8 +187,12 @@ impl std::fmt::Debug for ChainConfig {
     }
 }
 
-/// An HTTP provider for the node at `rpc_url` whose every call gives up after `timeout`.
-fn http_provider(rpc_url: &str, timeout: std::time::Duration) -> Result<RootProvider, ChainError> {
+/// An HTTP provider for the node at `rpc_url` whose every call gives up after `timeout` (also
+/// what `mintflow doctor` reads the chain with: it needs no signer).
+pub fn http_provider(
+    rpc_url: &str,
+    timeout: std::time::Duration,
+) -> Result<RootProvider, ChainError> {
     use alloy::transports::http::{Http, reqwest};
     // The parse error would quote the URL, and with it any API key in it.
     let url: reqwest::Url = rpc_url

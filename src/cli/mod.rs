@@ -3,6 +3,7 @@ pub mod archive;
 pub mod chain;
 pub mod deploy;
 pub mod dev;
+pub mod doctor;
 pub mod keys;
 pub mod progress;
 pub mod webhooks;
@@ -68,6 +69,10 @@ pub enum Command {
     /// Write finished payments, mints, batches and deployments older than a date to a JSONL
     /// file, then delete them (never their payment receipts).
     Archive(archive::ArchiveArgs),
+    /// Check the database against the chain and itself; print each finding with its
+    /// workflows and what to run. Exit code 0 when clean, 1 with findings, 2 when the checks
+    /// could not run. Reads a sample (--sample): bounded time on any database.
+    Doctor(Box<doctor::DoctorArgs>),
     /// Measure performance; prints figures, asserts nothing.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),

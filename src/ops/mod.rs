@@ -1,8 +1,10 @@
 //! What operators watch: one snapshot of the service (`overview`, shared by every reader
 //! through `snapshot`, its workflow counts kept by `counts`) that `GET /v1/stats`, `/metrics`
 //! and the queue views render, the Prometheus recorder and metric names (`metrics`), and the
-//! readiness checks of `GET /ready` (`readiness`).
+//! readiness checks of `GET /ready` (`readiness`), and the consistency checks of `mintflow
+//! doctor` and `GET /v1/doctor` (`doctor`).
 pub mod counts;
+pub mod doctor;
 pub mod metrics;
 pub mod overview;
 pub mod readiness;

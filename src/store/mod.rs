@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod archive;
 pub mod audit;
 pub mod chain;
+pub mod doctor;
 pub mod entity;
 pub mod events;
 pub mod held;
