@@ -121,6 +121,7 @@ impl From<PaymentType> for PaymentTypeDto {
 
 /// A mint.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct MintView {
     /// The mint's workflow id (its history is at `/v1/workflows/{id}/history`).
@@ -203,6 +204,7 @@ impl MintView {
 
 /// A batch of mints sent as one `batchMint` transaction.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct BatchView {
     pub id: Uuid,

@@ -10,6 +10,7 @@ pub mod deployments;
 pub mod edge;
 pub mod error;
 pub mod events;
+mod examples;
 pub mod health;
 pub mod keys;
 pub mod legacy;
