@@ -89,6 +89,85 @@ async fn deploy_prints_addresses_with_code() {
     }
 }
 
+/// Swagger UI's "Try it out" sends a request body's example as it is: every example in the spec
+/// is accepted by `mintflow dev` (its printed key for the mints, the admin token for the rest),
+/// and the answers match the spec. The x402 routes answer 402 with their offer, since a body
+/// carries no `PAYMENT-SIGNATURE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_example_in_the_spec_works_against_dev() {
+    const ADMIN: &str = "dev-examples-admin-token";
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path(), &[("ADMIN_TOKEN", ADMIN)]);
+    let key = dev.field("key");
+    let spec: serde_json::Value = serde_json::from_str(&mintflow::api::spec_json()).unwrap();
+    let mut requests = Vec::new();
+    for (path, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let Some(content) = operation["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            let schema = content.values().next().unwrap()["schema"]["$ref"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let example = spec["components"]["schemas"][&schema]["example"].clone();
+            assert!(
+                !example.is_null(),
+                "{method} {path}: {schema} has no example"
+            );
+            requests.push((path.clone(), method.clone(), example));
+        }
+    }
+    // The subscription the webhook operations act on is made first.
+    requests.sort_by_key(|(path, method, _)| {
+        (path != "/v1/webhooks" || method != "post", path.clone())
+    });
+    let http = reqwest::Client::new();
+    let mut webhook = String::new();
+    for (path, method, example) in requests {
+        let url = format!(
+            "{}{}",
+            dev.base,
+            path.replace("{id}", &webhook)
+                .replace("{key}", "max_batch_size")
+        );
+        let mints = path == "/v1/mints" || path == "/mint";
+        let credential = if mints { key.as_str() } else { ADMIN };
+        let res = http
+            .request(method.to_uppercase().parse().unwrap(), &url)
+            .bearer_auth(credential)
+            .json(&example)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let x402 = res.headers().contains_key("payment-required");
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        if path.starts_with("/x402/") || path == "/api/x402-batch-mint" {
+            assert!(status == 402 && x402, "{method} {path}: {status} {body}");
+            continue;
+        }
+        assert!(
+            status.is_success(),
+            "{method} {path} with {example}: {status} {body}"
+        );
+        let answer = &spec["paths"][&path][&method]["responses"][status.as_str()]["content"];
+        if let Some(schema) = answer
+            .as_object()
+            .and_then(|content| content.values().next())
+            .and_then(|media| media["schema"]["$ref"].as_str())
+        {
+            common::spec::assert_matches(schema.rsplit('/').next().unwrap(), &body);
+        }
+        if path == "/v1/webhooks" {
+            webhook = body["id"].as_str().unwrap().to_owned();
+        }
+    }
+}
+
 /// Clear refusals before anything starts: no anvil for `dev`, no signer for `serve` with a chain.
 #[test]
 fn missing_anvil_or_signer_are_clear_errors() {

@@ -19,6 +19,7 @@ pub enum AuditTag {
 /// One admin action.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -45,9 +46,13 @@ pub struct AuditApi;
 
 #[OpenApi(tag = "AuditTag::Audit")]
 impl AuditApi {
-    /// Admin actions, newest first.
+    /// List the admin actions
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Every admin action (settings, retries, cancels, webhooks, keys), newest first, with who
+    /// (the key's name, and `X-Actor` beside it), what, on which target and when. Paged: pass
+    /// the answer's next cursor back as `cursor` for the next page.
     #[oai(path = "/v1/audit", method = "get", operation_id = "list_audit")]
     async fn list(
         &self,

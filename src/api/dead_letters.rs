@@ -17,6 +17,7 @@ use crate::store::workflows::{ActionOutcome, ListFilter};
 /// Workflows to retry at once.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct BulkRetry {
     /// 1 to 500 workflow ids.
     #[oai(validator(min_items = 1, max_items = 500))]
@@ -35,6 +36,7 @@ pub struct Skipped {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct BulkRetryOutcome {
     pub retried: Vec<Uuid>,
     pub skipped: Vec<Skipped>,
@@ -44,9 +46,12 @@ pub struct DeadLettersApi;
 
 #[OpenApi(prefix_path = "/v1/dead-letters", tag = "WorkflowsTag::Workflows")]
 impl DeadLettersApi {
-    /// Failed and parked workflows, newest first, with their last error.
+    /// List dead letters
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Failed and parked (`needs_migration`) workflows, newest first, each with its last
+    /// error. Paged: pass the answer's next cursor back as `cursor` for the next page.
     #[oai(path = "/", method = "get", operation_id = "list_dead_letters")]
     async fn list(
         &self,
@@ -73,10 +78,16 @@ impl DeadLettersApi {
         list_page(&app.read_db, filter).await
     }
 
-    /// Retry many dead letters from the states they stopped in. Admin only; each retry is
-    /// recorded in its workflow's history and in the audit log.
+    /// Retry many dead letters at once
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Each retry is recorded in its workflow's history and in the audit log.
+    ///
+    /// Each workflow of `ids` resumes from the state it stopped in, as
+    /// `POST /v1/workflows/{id}/retry` does; those that cannot (unknown, or not failed,
+    /// cancelled or parked) are listed in `skipped` with the reason, and the rest still go.
+    /// Sending the same ids again retries nothing twice: the retried ones are skipped as
+    /// `wrong_status`.
     #[oai(path = "/retry", method = "post", operation_id = "retry_dead_letters")]
     async fn retry(
         &self,

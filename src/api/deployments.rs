@@ -43,6 +43,7 @@ pub struct GaslessPayment {
 
 /// A token to deploy.
 #[derive(Clone, Debug, Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct TokenSpec {
     /// 1 to 64 characters.
@@ -59,6 +60,7 @@ pub struct TokenSpec {
 
 /// A token to deploy, paid for.
 #[derive(Clone, Debug, Object)]
+#[oai(example)]
 pub struct DeploymentBody {
     #[oai(flatten)]
     pub token: TokenSpec,
@@ -102,6 +104,7 @@ impl DeploymentStatus {
 
 /// A deployment.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: Uuid,
@@ -133,6 +136,7 @@ pub struct DeploymentView {
 
 /// A token mints can target.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct TokenView {
     pub chain_id: i64,
@@ -183,15 +187,20 @@ pub struct DeploymentsApi;
 
 #[OpenApi(tag = "DeploymentsTag::Deployments")]
 impl DeploymentsApi {
-    /// Deploy a new MintToken, paid with a signed EIP-3009 authorization of `DEPLOY_PRICE`.
-    /// Requests are queued durably, never refused for being concurrent. The same owner, name,
-    /// symbol and `Idempotency-Key` (default: the authorization's nonce) return the first
-    /// deployment without paying again. The payment is refused (402) as on `/v1/payments`:
+    /// Deploy a new MintToken, paid with a signed USDC authorization
+    ///
+    /// Who may call: anyone (public); paid: `payment` is a signed EIP-3009 authorization of
+    /// `DEPLOY_PRICE` USDC to the server's `PAY_TO`.
+    ///
+    /// The payment and the deployment are created in one transaction and answered 202; the
+    /// token is deployed once the payment's settlement is confirmed (follow
+    /// `GET /v1/deployments/{id}`). Requests are queued durably, never refused for being
+    /// concurrent. Idempotent: the same owner, name, symbol and `Idempotency-Key` (default: the
+    /// authorization's nonce) answer 200 with the first deployment, without paying again. The
+    /// payment is refused (402, nothing written) as on `POST /v1/payments`:
     /// `authorization_validity_too_short`, `too_many_open_payments`,
     /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`, or the x402
     /// `errorReason`.
-    ///
-    /// Who may call: anyone (public).
     #[oai(
         path = "/v1/deployments",
         method = "post",
@@ -207,9 +216,13 @@ impl DeploymentsApi {
         deploy(&app, body.0, key.0).await
     }
 
-    /// One deployment.
+    /// Get one deployment
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// Its status, the token's address once confirmed, and its payment. 404
+    /// `deployment_not_found` for an unknown id.
     #[oai(
         path = "/v1/deployments/:id",
         method = "get",
@@ -224,9 +237,12 @@ impl DeploymentsApi {
         Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
     }
 
-    /// Every token of this chain mints can target, oldest first.
+    /// List the tokens mints can target
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Every token of this chain in the registry, oldest first: the server's own
+    /// `TOKEN_ADDRESS` and each confirmed deployment. Not paged.
     #[oai(path = "/v1/tokens", method = "get", operation_id = "list_tokens")]
     async fn tokens(
         &self,
@@ -238,9 +254,13 @@ impl DeploymentsApi {
         Ok(Json(all.into_iter().map(Into::into).collect()))
     }
 
-    /// One token.
+    /// Get one token
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// A token of the registry by its address; 404 `unknown_token` when mints cannot target
+    /// it.
     #[oai(
         path = "/v1/tokens/:address",
         method = "get",

@@ -11,7 +11,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::{
-    Object, OpenApi, Tags,
+    ApiResponse, Object, OpenApi, Tags,
     param::{Header, Path, Query},
     payload::EventStream,
     types::ToJSON,
@@ -46,6 +46,7 @@ pub enum EventsTag {
 /// One transition of one workflow, as streamed and as posted to webhooks.
 #[derive(Clone, Debug, Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct TransitionEvent {
     /// The outbox position: the SSE `id`, increasing, the same on every instance.
     pub position: i64,
@@ -86,16 +87,51 @@ impl From<OutboxEvent> for TransitionEvent {
     }
 }
 
+/// A live stream of transitions.
+#[derive(ApiResponse)]
+pub enum TransitionStream {
+    /// `text/event-stream`, open while the client reads: one message per transition,
+    /// `event: transition`, `id: <position>`, `data: <one TransitionEvent as JSON>`, and a
+    /// comment line every 15 s while idle. Each item of the schema is one message's `data`.
+    #[oai(status = 200)]
+    Events(EventStream<BoxStream<'static, TransitionEvent>>),
+}
+
 pub struct EventsApi;
 
 #[OpenApi(tag = "EventsTag::Events")]
 impl EventsApi {
-    /// Every workflow transition, live, as server-sent events (`event: transition`, `id`: the
-    /// position). Starts at the present, or after `Last-Event-ID` / `after` when given, so a
-    /// reconnecting client misses nothing. When retention already deleted events after that
-    /// position, the answer is 409 `events_forgotten`, naming the last one deleted.
+    /// Stream every workflow transition, live (server-sent events)
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// The answer is `text/event-stream` and stays open until the client leaves. Each
+    /// transition of any workflow (of the `kind`s asked for) is one message, in position order:
+    ///
+    /// ```text
+    /// event: transition
+    /// id: 1042
+    /// data: {"position":1042,"eventId":5310,"workflowId":"0193...","kind":"mint",...}
+    /// ```
+    ///
+    /// `data` is one `TransitionEvent` as JSON (the body a webhook receives), `id` its
+    /// `position`. A comment line (`:`) every 15 s keeps an idle stream open through proxies.
+    ///
+    /// **Where it starts.** Without `Last-Event-ID` or `after`: at the present (transitions
+    /// committed after the request). With either: right after that position, on any instance,
+    /// so a client that reconnects with the last `id` it saw misses nothing and sees nothing
+    /// twice (`EventSource` sends `Last-Event-ID` by itself; the header wins over `after`).
+    /// Retention deletes events older than `retention_days`: resuming from a position whose
+    /// next events are gone answers 409 `events_forgotten`, naming the last position deleted;
+    /// read the workflows' current state from `GET /v1/workflows`, then resume with
+    /// `?after=<that position>` and no `Last-Event-ID`. A `Last-Event-ID` that is not a
+    /// position is 400 `invalid_last_event_id`; a negative position, 400 `invalid_position`.
+    ///
+    /// **Limits.** 503 `too_many_streams` when this process already serves
+    /// `MAX_EVENT_STREAMS` streams (retry, or use another instance); 429
+    /// `too_many_streams_for_client` beyond `MAX_EVENT_STREAMS_PER_CLIENT` for one client.
+    /// Browsers' `EventSource` cannot send an `Authorization` header: read the stream with
+    /// `fetch` instead.
     #[oai(path = "/v1/events", method = "get", operation_id = "stream_events")]
     async fn all(
         &self,
@@ -105,8 +141,10 @@ impl EventsApi {
         kind: Query<Option<String>>,
         /// Start after this position (what `Last-Event-ID` also says; the header wins).
         after: Query<Option<Declared<PositionShape, i64>>>,
-        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+        /// The `id` of the last message received: the stream resumes right after it.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<TransitionStream, ApiError> {
         let start = match resume_point(last_event_id.0, after.0.map(Declared::into_inner))? {
             Some(position) => {
                 refuse_forgotten(&app.db, position).await?;
@@ -137,10 +175,25 @@ impl EventsApi {
         )))
     }
 
-    /// One workflow's transitions from its first, live; the stream ends after the workflow
-    /// finishes (completed, failed or cancelled).
+    /// Stream one workflow's transitions from its first, until it finishes
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// `text/event-stream` with the same messages as `GET /v1/events` (`event: transition`,
+    /// `id: <position>`, `data: <TransitionEvent>`), for this workflow only: every transition
+    /// it has made, oldest first, then each new one live. The stream ends after the transition
+    /// into a final status (`completed`, `failed` or `cancelled`); for a workflow that already
+    /// finished, right after its history is replayed. A retried workflow is not final again
+    /// until it ends again: follow it anew.
+    ///
+    /// **Resuming.** With `Last-Event-ID` the replay starts right after that position, so a
+    /// reconnecting client sees nothing twice. The stream reads the event log, which keeps
+    /// `retention_days` of events: a workflow's older transitions are no longer replayed (its
+    /// whole timeline stays in `GET /v1/workflows/{id}/history`), and the stream of one that
+    /// finished before then ends at once; it never answers `events_forgotten`. 404
+    /// `workflow_not_found` for an unknown id; 400 `invalid_last_event_id` or
+    /// `invalid_position` for a bad `Last-Event-ID`; 503 `too_many_streams` and 429
+    /// `too_many_streams_for_client` as on `GET /v1/events`.
     #[oai(
         path = "/v1/workflows/:id/events",
         method = "get",
@@ -151,8 +204,10 @@ impl EventsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<UuidText>,
-        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+        /// The `id` of the last message received: the replay resumes right after it.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<TransitionStream, ApiError> {
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id).await?.ok_or_else(|| {
             ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
@@ -172,16 +227,16 @@ impl EventsApi {
     }
 }
 
-fn sse(
-    events: BoxStream<'static, TransitionEvent>,
-) -> EventStream<BoxStream<'static, TransitionEvent>> {
-    EventStream::new(events)
-        .keep_alive(KEEP_ALIVE)
-        .to_event(|e| {
-            Event::message(e.to_json_string())
-                .id(e.position.to_string())
-                .event_type("transition")
-        })
+fn sse(events: BoxStream<'static, TransitionEvent>) -> TransitionStream {
+    TransitionStream::Events(
+        EventStream::new(events)
+            .keep_alive(KEEP_ALIVE)
+            .to_event(|e| {
+                Event::message(e.to_json_string())
+                    .id(e.position.to_string())
+                    .event_type("transition")
+            }),
+    )
 }
 
 fn subscribe(app: &AppState) -> Result<Subscription, ApiError> {

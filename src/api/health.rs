@@ -15,6 +15,7 @@ pub enum HealthTag {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct Liveness {
     /// Always `ok`: an answer at all is the signal.
     pub status: String,
@@ -23,6 +24,7 @@ pub struct Liveness {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct Readiness {
     /// Whether every check passed.
     pub ready: bool,
@@ -51,9 +53,13 @@ pub struct HealthApi;
 
 #[OpenApi(tag = "HealthTag::Health")]
 impl HealthApi {
-    /// Liveness: 200 while the process serves HTTP. It checks no dependency (see `/ready`).
+    /// Check that the process is alive
     ///
     /// Who may call: anyone (public).
+    ///
+    /// Liveness: 200 with the version while the process serves HTTP, whatever its
+    /// dependencies do, so an orchestrator restarts only a process that is stuck. It checks no
+    /// dependency (see `GET /ready`).
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self, _public: Public) -> Json<Liveness> {
         Json(Liveness {
@@ -62,11 +68,15 @@ impl HealthApi {
         })
     }
 
-    /// Readiness: 200 when the database is reachable with every migration applied and, if a
-    /// chain is configured, the node answers and the signer holds the gas of 10 full mint
-    /// batches at the current fees; 503 naming the failed checks.
+    /// Check that the process is ready to serve
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// Readiness: 200 when the database answers with every migration applied and, if a chain
+    /// is configured, the node answers and the signer holds the gas of 10 full mint batches at
+    /// the current fees; 503 naming the failed checks (why they failed is in the server log
+    /// only).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, app: Data<&AppState>, _public: Public) -> ReadyResponse {
         let checks = readiness::checks(&app.db, app.chain.as_ref(), &app.settings.get()).await;

@@ -60,6 +60,7 @@ fn scope_list(scopes: Scopes) -> Vec<ScopeDto> {
 
 /// A key to create.
 #[derive(Object)]
+#[oai(example, skip_serializing_if_is_none)]
 #[oai(rename_all = "camelCase")]
 pub struct NewKeyBody {
     /// What the key is for, e.g. `shop-backend` (1 to 100 characters).
@@ -78,6 +79,7 @@ pub struct NewKeyBody {
 
 /// A key as stored: never the key itself.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct ApiKeyView {
     pub id: String,
@@ -117,6 +119,7 @@ impl From<KeyRow> for ApiKeyView {
 
 /// A key just created, with the key itself: shown this once, never again.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct CreatedKey {
     /// `mf_...`: send it as `Authorization: Bearer <key>`. Store it now; only its hash is kept.
@@ -141,6 +144,7 @@ pub enum KeyRevoked {
 
 /// The caller's own identity.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct WhoAmI {
     /// The key's name; `admin` for the `ADMIN_TOKEN`.
@@ -157,9 +161,16 @@ pub struct KeysApi;
 
 #[OpenApi(tag = "KeysTag::Keys")]
 impl KeysApi {
-    /// Create an API key. Admin only; audited. The answer holds the key, shown this once.
+    /// Create an API key
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in the audit log.
+    ///
+    /// The answer holds the key (`mf_...`), shown this once: only its SHA-256 hash is kept.
+    /// Send it as `Authorization: Bearer <key>`. Scopes: `read` (operator reads), `mint`
+    /// (unpaid mints, within `mint_quota_per_minute`), `admin` (everything). Not idempotent:
+    /// each call creates another key. 422 `invalid_key_request` for a bad name, scope list or
+    /// expiry.
     #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
     async fn create(
         &self,
@@ -186,10 +197,12 @@ impl KeysApi {
         })))
     }
 
-    /// Every API key, newest first, revoked ones included (never the keys themselves).
-    /// Admin only.
+    /// List the API keys
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    ///
+    /// Every key, newest first, revoked and expired ones included, with its scopes, quota,
+    /// prefix and last use; never the keys themselves. Not paged.
     #[oai(path = "/v1/keys", method = "get", operation_id = "list_keys")]
     async fn list(
         &self,
@@ -200,9 +213,13 @@ impl KeysApi {
         Ok(Json(rows.into_iter().map(Into::into).collect()))
     }
 
-    /// Revoke an API key: every instance refuses it within a second. Admin only; audited.
+    /// Revoke an API key
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in the audit log.
+    ///
+    /// Every instance refuses the key within a second. Revoking it again is 409
+    /// `key_already_revoked`; an unknown id is 404 `key_not_found`.
     #[oai(path = "/v1/keys/:id", method = "delete", operation_id = "revoke_key")]
     async fn revoke(
         &self,
@@ -226,9 +243,13 @@ impl KeysApi {
         }
     }
 
-    /// Who the presented credentials are and what they may do (any valid key).
+    /// Tell who the presented credentials are
     ///
-    /// Who may call: any valid key.
+    /// Who may call: any valid key or the `ADMIN_TOKEN`, whatever its scopes.
+    ///
+    /// The key's name, id, scopes and mint quota (`admin` with every scope for the
+    /// `ADMIN_TOKEN`): how a client such as the dashboard checks a key before using it. 401
+    /// for missing, unknown, revoked or expired credentials.
     #[oai(path = "/v1/whoami", method = "get", operation_id = "whoami")]
     async fn whoami(&self, auth: Access<AnyKey>) -> Result<Json<WhoAmI>, ApiError> {
         let caller = auth.caller;

@@ -56,6 +56,7 @@ impl From<MintStatus> for LegacyMintStatus {
 
 /// The old `POST /mint` body.
 #[derive(Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct LegacyMintBody {
     /// Who paid; also the recipient unless `recipient` is given.
     pub payer: String,
@@ -124,6 +125,7 @@ async fn paid_answer(app: &AppState, paid: &X402Paid) -> Result<LegacyMintAnswer
 
 /// The old `POST /mint` answer.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct LegacyMintAnswer {
     pub success: bool,
@@ -257,13 +259,17 @@ pub struct LegacyApi;
 
 #[OpenApi(tag = "LegacyTag::Legacy")]
 impl LegacyApi {
-    /// Queue a mint (old shape), paid like the old server's route: without payment it
-    /// answers 402 with the x402 offer in `PAYMENT-REQUIRED` (`quantity` x `MINT_PRICE`); with
-    /// a `PAYMENT-SIGNATURE` it settles and queues exactly like `POST /x402/mint`. A key with
-    /// the `mint` scope queues without payment, within its quota. `tx_hash` (or
-    /// `Idempotency-Key`) is the idempotency key of a keyed request.
+    /// Queue a mint in the old server's shape (deprecated)
     ///
-    /// Who may call: anyone, paying; a key with the `mint` scope queues without payment.
+    /// Who may call: anyone, paying with x402; a key with the `mint` scope queues without
+    /// payment, within its quota.
+    ///
+    /// Paid like the old server's route: without payment it answers 402 with the x402 offer
+    /// in `PAYMENT-REQUIRED` (`quantity` x `MINT_PRICE`); with a `PAYMENT-SIGNATURE` it settles
+    /// and queues exactly like `POST /x402/mint` (an authorization pays once). With a key it
+    /// queues like `POST /v1/mints`: `tx_hash` (or `Idempotency-Key`) is the idempotency key,
+    /// and the same request again answers with the first one's mints. New clients use
+    /// `POST /v1/mints` or `POST /x402/mint`.
     #[oai(
         path = "/mint",
         method = "post",
@@ -350,9 +356,12 @@ impl LegacyApi {
         }
     }
 
-    /// Queue statistics (old shape).
+    /// Get queue statistics in the old server's shape (deprecated)
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Mint counts and recent batches in the old words, from the same snapshot as
+    /// `GET /v1/queue` (at most a second old). New clients use `GET /v1/queue`.
     #[oai(
         path = "/queue/status",
         method = "get",
@@ -396,9 +405,13 @@ impl LegacyApi {
         }))
     }
 
-    /// A payer's mints, newest first (old shape).
+    /// List a payer's mints in the old server's shape (deprecated)
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// The payer's 100 newest mints, newest first, with the old statuses. Not paged. New
+    /// clients use `GET /v1/mints?payer=` (with a `read` key).
     #[oai(
         path = "/queue/payer/:address",
         method = "get",
@@ -426,9 +439,13 @@ impl LegacyApi {
         Ok(Json(LegacyPayerQueue { payer, requests }))
     }
 
-    /// One queue item (old shape).
+    /// Get one queue item in the old server's shape (deprecated)
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// One mint with the old statuses (`sent` shows as `processing`). New clients use
+    /// `GET /v1/mints/{id}`.
     #[oai(
         path = "/queue/item/:queueId",
         method = "get",

@@ -95,9 +95,14 @@ pub struct LegacyPaymentsApi;
 
 #[OpenApi(tag = "LegacyTag::Legacy")]
 impl LegacyPaymentsApi {
-    /// One payment (old shape).
+    /// Get one payment in the old server's shape (deprecated)
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// `{success, payment}` with the old statuses (`completed` for a confirmed payment,
+    /// `confirmation_failed` for one that ended after its settlement was sent). New clients
+    /// use `GET /v1/payments/{id}`.
     #[oai(
         path = "/api/payment/:id",
         method = "get",
@@ -130,9 +135,12 @@ impl LegacyPaymentsApi {
         }))
     }
 
-    /// Payment counts by status (old shape); a snapshot at most a second old.
+    /// Count payments by status in the old server's shape (deprecated)
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Payment counts by old status, from a snapshot at most a second old, shared by every
+    /// caller.
     #[oai(
         path = "/api/payment-stats",
         method = "get",
@@ -165,9 +173,11 @@ impl LegacyPaymentsApi {
         Ok(Json(stats))
     }
 
-    /// Mints paid with x402 (old path of `POST /x402/mint`).
+    /// Mint, paying with x402 (deprecated path of `POST /x402/mint`)
     ///
-    /// Who may call: anyone (public).
+    /// Who may call: anyone (public); paid with x402.
+    ///
+    /// The same operation as `POST /x402/mint`, under the old server's path.
     #[oai(
         path = "/api/x402-batch-mint",
         method = "post",
@@ -185,9 +195,12 @@ impl LegacyPaymentsApi {
         Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 
-    /// Deploy a new MintToken (the old path of `POST /v1/deployments`).
+    /// Deploy a new MintToken (deprecated path of `POST /v1/deployments`)
     ///
-    /// Who may call: anyone (public).
+    /// Who may call: anyone (public); paid with a signed USDC authorization of
+    /// `DEPLOY_PRICE`.
+    ///
+    /// The same operation as `POST /v1/deployments`, under the old server's path.
     #[oai(
         path = "/api/deploy",
         method = "post",

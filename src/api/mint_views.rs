@@ -137,6 +137,7 @@ impl From<PaymentType> for PaymentTypeDto {
 
 /// A mint.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct MintView {
     /// The mint's workflow id (its history is at `/v1/workflows/{id}/history`).
@@ -259,6 +260,7 @@ impl BatchState {
 
 /// A batch of mints sent as one `batchMint` transaction.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct BatchView {
     pub id: Uuid,

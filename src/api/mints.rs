@@ -50,21 +50,9 @@ pub struct MintBody {
     pub tx_hash: Option<HashText>,
 }
 
-impl poem_openapi::types::Example for MintBody {
-    fn example() -> Self {
-        MintBody {
-            payer: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8".into(),
-            recipient: None,
-            token: None,
-            quantity: Some(1.into()),
-            payment_type: Some(PaymentTypeDto::None),
-            tx_hash: None,
-        }
-    }
-}
-
 /// A queued request.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct MintAccepted {
     /// The first mint's id; follow it at `/v1/mints/{id}`.
@@ -156,11 +144,18 @@ pub struct MintsApi;
 
 #[OpenApi(tag = "MintsTag::Mints")]
 impl MintsApi {
-    /// Queue mints. Answers 202 once the request is committed; the same idempotency key
-    /// (`Idempotency-Key` header, else `txHash`) with the same request answers 200 with the
-    /// first request's mints, with another request 409.
+    /// Queue mints without payment
     ///
-    /// Who may call: a key with the `mint` scope (or `admin`).
+    /// Who may call: a key with the `mint` scope (or `admin`), within the key's mint quota.
+    /// Buyers pay through `POST /x402/mint`, `POST /v1/payments` or the old `POST /mint`.
+    ///
+    /// Stores one mint per unit of `quantity` and answers 202 once they are committed; they
+    /// are then batched into `batchMint` transactions (follow one at `GET /v1/mints/{id}`).
+    /// Idempotent: the same key (`Idempotency-Key`, else `txHash`) with the same request
+    /// answers 200 with the first request's mints, with another request 409
+    /// `idempotency_conflict`; each mint is minted on chain once whatever the retries. 429
+    /// (`queue_full`, `payer_rate_limited`, `ip_rate_limited`, `key_quota_exceeded`) with
+    /// `Retry-After` when a limit is reached; nothing is written then.
     #[oai(path = "/v1/mints", method = "post", operation_id = "create_mint")]
     async fn create(
         &self,
@@ -181,9 +176,13 @@ impl MintsApi {
         })
     }
 
-    /// One mint.
+    /// Get one mint
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// Its status, exact queue position while pending, batch and transaction once sent, and
+    /// failure code if it failed. 404 `mint_not_found` for an unknown id.
     #[oai(path = "/v1/mints/:id", method = "get", operation_id = "get_mint")]
     async fn get(
         &self,
@@ -195,9 +194,12 @@ impl MintsApi {
         Ok(Json(find_mint(&app, id).await?))
     }
 
-    /// Mints, newest first, by payer, token and status.
+    /// List mints
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Mints, newest first, narrowed by payer, token and status. Paged: pass the answer's
+    /// next cursor back as `cursor` for the next page.
     #[oai(path = "/v1/mints", method = "get", operation_id = "list_mints")]
     // Each query parameter is its own argument: that is how poem-openapi documents them.
     #[allow(clippy::too_many_arguments)]
@@ -253,10 +255,12 @@ impl MintsApi {
         }))
     }
 
-    /// The queue: mints by status, the oldest pending, recent batches and batch settings; a
-    /// snapshot at most a second old, shared by every caller.
+    /// Get the mint queue at a glance
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Mints by status, the oldest pending, recent batches and the batch settings: a snapshot
+    /// at most a second old, shared by every caller.
     #[oai(path = "/v1/queue", method = "get", operation_id = "get_queue")]
     async fn queue(
         &self,
@@ -266,9 +270,12 @@ impl MintsApi {
         Ok(Json(queue_view(&app).await?))
     }
 
-    /// One batch, with its mints and transaction.
+    /// Get one mint batch
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// The batch with its mints and its `batchMint` transaction. 404 `batch_not_found` for an
+    /// unknown id.
     #[oai(path = "/v1/batches/:id", method = "get", operation_id = "get_batch")]
     async fn batch(
         &self,

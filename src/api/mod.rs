@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod edge;
 pub mod error;
 pub mod events;
+mod examples;
 pub mod health;
 pub mod keys;
 pub mod legacy;

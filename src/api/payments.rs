@@ -67,6 +67,7 @@ pub struct AuthorizationIn {
 /// A payment for `quantity` mints: its authorization must pay exactly `MINT_PRICE` x
 /// `quantity` USDC to the server's `PAY_TO`.
 #[derive(Clone, Debug, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 #[oai(rename_all = "camelCase")]
 pub struct PaymentBody {
     pub payment_type: PaymentTypeIn,
@@ -98,6 +99,7 @@ pub struct PaymentBody {
 
 /// A payment and its mints.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
@@ -238,7 +240,13 @@ pub struct PaymentsApi;
 
 #[OpenApi(tag = "PaymentsTag::Payments")]
 impl PaymentsApi {
-    /// Pay for mints with a signed EIP-3009 authorization (`gasless`). It is checked (offer,
+    /// Pay for mints with a signed USDC authorization or a transfer already sent
+    ///
+    /// Who may call: anyone (public); paid: what is paid for is `MINT_PRICE` x `quantity`
+    /// USDC to the server's `PAY_TO`.
+    ///
+    /// **`gasless`**: a signed EIP-3009 `TransferWithAuthorization` (`authorization`,
+    /// `signature`), settled on chain by mintflow, which pays the gas. It is checked (offer,
     /// amount, recipient, validity, signature, and a simulation of the settlement) before
     /// anything is written; 402 with the x402 `errorReason` as `code` when refused. It must
     /// stay valid for `min_authorization_validity_secs` more (402
@@ -247,20 +255,22 @@ impl PaymentsApi {
     /// sum with this one their balance must cover (402
     /// `insufficient_balance_for_open_payments`); a payer whose settlements reverted
     /// `max_settlement_reverts_per_hour` times in the last hour is refused (402
-    /// `payer_settlements_reverted`). Accepted, it is settled on chain; its mints start when
-    /// the settlement is confirmed and are cancelled if it fails. The same authorization again
-    /// returns the same payment.
+    /// `payer_settlements_reverted`).
     ///
-    /// Or pay with a USDC transfer already sent (`custom`, `txHash`): the payer is the
-    /// transaction's sender, it must move USDC once, from that sender to `PAY_TO`, and not be
-    /// sent by this service (402 `transfer_from_service_signer`, `transfer_not_from_payer`,
+    /// **`custom`**: the hash (`txHash`) of a USDC transfer the payer already sent. The payer
+    /// is the transaction's sender; it must move USDC once, from that sender to `PAY_TO`, be
+    /// `confirmations` deep, and not be sent by this service (402 `transfer_not_found`,
+    /// `transfer_not_confirmed`, `transfer_from_service_signer`, `transfer_not_from_payer`,
     /// `transfer_ambiguous`, ...). Without the payer's `recipientSignature` it buys exactly
     /// what it paid for: mints of the default token for the payer, `MINT_PRICE` x `quantity`
     /// being the amount transferred (402 `recipient_signature_required`,
     /// `token_signature_required`, `transfer_amount_mismatch`); with it, what the payer signed
-    /// (402 `recipient_signature_invalid`). A refused payment writes nothing.
+    /// (402 `recipient_signature_invalid`). A hash pays once (409 `tx_hash_already_used`).
     ///
-    /// Who may call: anyone (public).
+    /// Accepted (202), the payment and its mints are committed before the answer; the mints
+    /// start when the settlement (or the transfer) is confirmed and are cancelled if it fails.
+    /// Idempotent: the same authorization or transfer with the same request answers 200 with
+    /// the first payment. A refused payment writes nothing.
     #[oai(
         path = "/v1/payments",
         method = "post",
@@ -338,9 +348,12 @@ impl PaymentsApi {
         })
     }
 
-    /// Payments, newest first, by payer and status.
+    /// List payments
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Payments, newest first, each with its mint or deployment ids, narrowed by payer and
+    /// status. Paged: pass the answer's next cursor back as `cursor` for the next page.
     #[oai(path = "/v1/payments", method = "get", operation_id = "list_payments")]
     async fn list(
         &self,
@@ -387,9 +400,13 @@ impl PaymentsApi {
         Ok(Json(PaymentPage { items, next_cursor }))
     }
 
-    /// One payment with its mints.
+    /// Get one payment
     ///
     /// Who may call: anyone (public).
+    /// Limited by `public_read_rate_per_minute` per client.
+    ///
+    /// Its status, amount, settlement transaction and the ids of its mints or deployment; never
+    /// its signature. 404 `payment_not_found` for an unknown id.
     #[oai(
         path = "/v1/payments/:id",
         method = "get",

@@ -25,6 +25,7 @@ pub enum SettingsTag {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct Setting {
     pub key: String,
     pub value: i64,
@@ -40,6 +41,7 @@ pub struct Setting {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct SettingUpdate {
     /// The new value (an integer within the setting's range).
     pub value: Declared<SettingValueShape, Json_>,
@@ -49,9 +51,12 @@ pub struct SettingsApi;
 
 #[OpenApi(prefix_path = "/v1/settings", tag = "SettingsTag::Settings")]
 impl SettingsApi {
-    /// Every setting with its current value, range and last change.
+    /// List the hot settings
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Every setting with its current value, default, range, meaning and last change (when
+    /// and by whom). Not paged.
     #[oai(path = "/", method = "get", operation_id = "list_settings")]
     async fn list(
         &self,
@@ -80,10 +85,15 @@ impl SettingsApi {
         ))
     }
 
-    /// Change a setting. Admin only. Takes effect at once in this process and within seconds
-    /// in every other one.
+    /// Change a hot setting
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in the audit log.
+    ///
+    /// The value must be an integer within the setting's range (422 `invalid_value`); an
+    /// unknown key is 404 `setting_not_found`. It takes effect at once in this process and
+    /// within 5 seconds in every other one. Idempotent: putting the same value again changes
+    /// nothing but the time and author of the last change.
     #[oai(path = "/:key", method = "put", operation_id = "put_setting")]
     async fn put(
         &self,

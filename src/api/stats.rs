@@ -135,11 +135,13 @@ pub struct StatsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "OperationsTag::Operations")]
 impl StatsApi {
-    /// The operator overview: workflows by kind, state and status, the mint queue, and the
-    /// signer's balance, nonces and open transactions. A snapshot at most a second old
-    /// (`generatedAt`), shared by every caller.
+    /// Get the operator overview
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Workflows by kind, state and status, the mint queue, the event outbox and webhook
+    /// backlog, and the signer's balance, nonces and open transactions (`null` without a
+    /// chain). A snapshot at most a second old (see its generation time), shared by every caller.
     #[oai(path = "/stats", method = "get", operation_id = "stats")]
     async fn stats(
         &self,

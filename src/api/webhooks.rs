@@ -27,6 +27,7 @@ pub enum WebhooksTag {
 /// A new subscription.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct NewWebhook {
     /// Where events are POSTed: an absolute `http` or `https` URL.
     #[oai(validator(max_length = 2048))]
@@ -46,6 +47,7 @@ pub struct NewWebhook {
 /// Changes to a subscription; what is absent stays as it is.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct WebhookChanges {
     /// A new absolute `http` or `https` URL. Pending retries go there too.
     #[oai(validator(max_length = 2048))]
@@ -78,6 +80,7 @@ pub struct WebhookChanges {
 /// A subscription. The secret is shown once, when it is created.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct Webhook {
     pub id: Uuid,
     pub url: String,
@@ -155,6 +158,7 @@ impl DeliveryStatus {
 /// One event's delivery to one subscription.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct Delivery {
     pub id: i64,
     /// The event's outbox position (its `Mintflow-Event-Id`).
@@ -209,6 +213,7 @@ pub struct DeliveryPage {
 /// Which given-up deliveries to send again.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct Redeliver {
     /// Up to 500 delivery ids from the log; every failed delivery of the subscription when
     /// absent. Ids that are not failed (delivered, pending, unknown) are left alone.
@@ -221,6 +226,7 @@ pub struct Redeliver {
 
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct Redelivered {
     /// Deliveries put back in the queue, due now, each with a fresh `webhook_max_attempts`.
     pub requeued: u64,
@@ -244,11 +250,37 @@ pub struct WebhooksApi;
 
 #[OpenApi(prefix_path = "/v1/webhooks", tag = "WebhooksTag::Webhooks")]
 impl WebhooksApi {
-    /// Subscribe a URL to workflow transitions. Admin only; recorded in the audit log.
-    /// Each request carries `Mintflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
-    /// `Mintflow-Event-Id` (the position, for deduplication) and `Mintflow-Delivery-Id`.
+    /// Subscribe a URL to workflow transitions
     ///
-    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`); recorded in the audit
+    /// log. Not idempotent: each call creates another subscription.
+    ///
+    /// The subscription receives every transition committed after its creation whose workflow
+    /// kind is in `kinds` and whose new state is in `states` (all when absent). The secret is
+    /// in this answer only: keep it. The URL must be an absolute `http`/`https` URL (422
+    /// `invalid_url`) naming a public address (422 `webhook_target_refused` for loopback,
+    /// private, link-local, CGNAT and other non-public addresses, unless the server runs with
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`; each delivery checks the resolved address again).
+    ///
+    /// **The request mintflow sends** for each event: `POST <url>` with
+    /// `Content-Type: application/json`, `User-Agent: mintflow-webhooks/<version>`, and as body
+    /// one `TransitionEvent` (that schema: the same JSON as a server-sent event's `data`), with
+    /// these headers:
+    ///
+    /// | header | value |
+    /// |---|---|
+    /// | `Mintflow-Signature` | `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with the secret>`; while a rotated-out secret still signs (`keep_previous_secret_secs`), a second `v1` follows: accept any that matches |
+    /// | `Mintflow-Timestamp` | the same `t`: refuse requests more than a few minutes old |
+    /// | `Mintflow-Event-Id` | the event's `position`: deduplicate on it |
+    /// | `Mintflow-Delivery-Id` | the delivery's `id` in `GET /v1/webhooks/{id}/deliveries` |
+    ///
+    /// **Retries.** An answer with a 2xx status within 10 s delivers the event; anything else
+    /// (another status, no answer, a redirect, which is never followed) is tried again after
+    /// `webhook_retry_base_ms` (1 s), doubling up to an hour, with jitter, until
+    /// `webhook_max_attempts` (20) attempts, about 8 hours with the defaults; the delivery is
+    /// then `failed` in the log until `POST /v1/webhooks/{id}/redeliver`. Delivery is at least
+    /// once and up to 64 requests to one subscription run at once, so events may arrive twice
+    /// or out of order: deduplicate on `Mintflow-Event-Id` and order by `position`.
     #[oai(path = "/", method = "post", operation_id = "create_webhook")]
     async fn create(
         &self,
@@ -297,9 +329,11 @@ impl WebhooksApi {
         Ok(CreatedWebhook::Created(Json(created)))
     }
 
-    /// Every subscription (without secrets).
+    /// List the webhook subscriptions
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Every subscription, oldest first, never with its secret. Not paged.
     #[oai(path = "/", method = "get", operation_id = "list_webhooks")]
     async fn list(
         &self,
@@ -310,9 +344,11 @@ impl WebhooksApi {
         Ok(Json(hooks.into_iter().map(Into::into).collect()))
     }
 
-    /// One subscription (without its secret).
+    /// Get one webhook subscription
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// The subscription without its secret; 404 `webhook_not_found` for an unknown id.
     #[oai(path = "/:id", method = "get", operation_id = "get_webhook")]
     async fn get(
         &self,
@@ -327,11 +363,17 @@ impl WebhooksApi {
         Ok(Json(hook.into()))
     }
 
-    /// Change a subscription's URL, filters, description or secret, keeping its place in the
-    /// event order and its delivery log. Admin only; recorded in the audit log (never the
-    /// secret). The answer holds the secret only when it changed.
+    /// Change a webhook subscription
     ///
-    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`); recorded in the audit
+    /// log (never the secret).
+    ///
+    /// Changes its URL, filters, description or secret; what the body leaves out stays as it
+    /// is, and `null` clears `kinds`, `states` (all) or `description`. The subscription keeps
+    /// its place in the event order and its delivery log. A new secret (`secret`, or
+    /// `rotate_secret: true` to generate one) is in this answer only; with
+    /// `keep_previous_secret_secs` the old one signs beside it for that long. Sending the
+    /// same change again leaves the same subscription (a generated secret is new each time).
     #[oai(path = "/:id", method = "patch", operation_id = "update_webhook")]
     async fn update(
         &self,
@@ -420,9 +462,13 @@ impl WebhooksApi {
         Ok(Json(updated))
     }
 
-    /// Unsubscribe. Admin only; recorded in the audit log.
+    /// Delete a webhook subscription
     ///
-    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`); recorded in the audit
+    /// log.
+    ///
+    /// Deletes it with its delivery log; its pending deliveries are dropped. 404
+    /// `webhook_not_found` when it does not exist (or was deleted already).
     #[oai(path = "/:id", method = "delete", operation_id = "delete_webhook")]
     async fn delete(
         &self,
@@ -451,10 +497,16 @@ impl WebhooksApi {
         Ok(Deleted::Deleted)
     }
 
-    /// Sends given-up deliveries again (`failed` after `webhook_max_attempts`), for a receiver
-    /// that was down longer than the retries lasted. Admin only; recorded in the audit log.
+    /// Send a subscription's given-up deliveries again
     ///
-    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`); recorded in the audit
+    /// log.
+    ///
+    /// For a receiver that was down longer than the retries lasted: the deliveries `failed`
+    /// after `webhook_max_attempts` (those of `delivery_ids`, or all of them) are due again at
+    /// once, each with a fresh `webhook_max_attempts`, to the subscription's current URL and
+    /// signed with its current secret. Deliveries that are not failed are left alone, so
+    /// repeating the call requeues nothing twice.
     #[oai(
         path = "/:id/redeliver",
         method = "post",
@@ -483,9 +535,13 @@ impl WebhooksApi {
         Ok(Json(Redelivered { requeued }))
     }
 
-    /// A subscription's delivery log, the newest event (highest position) first.
+    /// List a subscription's deliveries
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// The delivery log, the newest event (highest position) first, each delivery with its
+    /// attempts, last answer or error and next attempt; `status` keeps one status. Paged: pass
+    /// the answer's next cursor back as `cursor` for the next page.
     #[oai(
         path = "/:id/deliveries",
         method = "get",

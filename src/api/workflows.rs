@@ -87,6 +87,7 @@ impl From<WorkflowStatus> for Status {
 /// A workflow: where it is, its checkpoint, and who holds it.
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
+#[oai(example)]
 pub struct Workflow {
     pub id: Uuid,
     /// The kind of workflow (`mint`, `payment`, ...).
@@ -366,9 +367,14 @@ pub struct WorkflowsApi;
 
 #[OpenApi(prefix_path = "/v1/workflows", tag = "WorkflowsTag::Workflows")]
 impl WorkflowsApi {
-    /// List workflows, newest first, filtered and paginated by cursor.
+    /// Search workflows
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Workflows of every kind, newest first, narrowed by any of the filters (an unknown
+    /// query parameter is 400 `unknown_filter`). `tx_hash` finds a workflow by its own hash or
+    /// by any signed attempt (fee bumps included) of a transaction it sent. Paged: pass the
+    /// answer's next cursor back as `cursor` for the next page.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/", method = "get", operation_id = "list_workflows")]
     async fn list(
@@ -451,9 +457,13 @@ impl WorkflowsApi {
         list_page(&app.read_db, filter).await
     }
 
-    /// One workflow with its current checkpoint.
+    /// Get one workflow
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Its status, state, checkpoint data, lease and last error. A payment's signed
+    /// authorization is left out of its data until the payment is confirmed. 404
+    /// `workflow_not_found` for an unknown id.
     #[oai(path = "/:id", method = "get", operation_id = "get_workflow")]
     async fn get(
         &self,
@@ -468,9 +478,14 @@ impl WorkflowsApi {
         Ok(Json(row.into()))
     }
 
-    /// A workflow's history: every transition, oldest first.
+    /// Get a workflow's timeline
     ///
     /// Who may call: a key with the `read` scope (or `admin`).
+    ///
+    /// Every transition, oldest first (time, milliseconds in the previous state, attempt,
+    /// worker, error, detail), the workflow, its parent and children, and the transactions it
+    /// sent with every signed attempt and its fees. 404 `workflow_not_found` for an unknown
+    /// id.
     #[oai(
         path = "/:id/history",
         method = "get",
@@ -489,11 +504,16 @@ impl WorkflowsApi {
         Ok(Json(timeline.into()))
     }
 
-    /// Retry a failed, cancelled (or parked) workflow from the state it stopped in. Admin only;
-    /// recorded in its history with who asked and why. The children its end cancelled (a
-    /// payment's mints or deployment) go back to waiting for it in the same transaction.
+    /// Retry a failed or cancelled workflow
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in its history with who asked (`X-Actor`) and why (`reason`).
+    ///
+    /// A failed, cancelled or parked (`needs_migration`) workflow resumes from the state it
+    /// stopped in, with a fresh count of attempts. The children its end cancelled (a payment's
+    /// mints or deployment) go back to waiting for it in the same transaction. A workflow
+    /// that is running, waiting or completed is 409 `wrong_status`, so a repeated retry does
+    /// nothing twice.
     #[oai(path = "/:id/retry", method = "post", operation_id = "retry_workflow")]
     async fn retry(
         &self,
@@ -511,11 +531,16 @@ impl WorkflowsApi {
         outcome(id, "retry", app.client.retry(id, &who).await?)
     }
 
-    /// Cancel a running, waiting or parked (`needs_migration`) workflow. Admin only; an in-flight step loses its lease and
-    /// its result is discarded. The children still waiting for it (a payment's mints or
-    /// deployment) are cancelled in the same transaction, with the reason.
+    /// Cancel a workflow
     ///
     /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in its history with who asked (`X-Actor`) and why (`reason`).
+    ///
+    /// A running, waiting or parked (`needs_migration`) workflow is cancelled: a step in
+    /// flight loses its lease and its result is discarded (a transaction already broadcast
+    /// may still land). The children still waiting for it (a payment's mints or deployment)
+    /// are cancelled in the same transaction, with the reason. A workflow that already ended
+    /// is 409 `wrong_status`; `POST /v1/workflows/{id}/retry` resumes a cancelled one.
     #[oai(
         path = "/:id/cancel",
         method = "post",

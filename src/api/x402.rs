@@ -33,6 +33,7 @@ pub enum X402Tag {
 
 /// What to mint.
 #[derive(Clone, Debug, Default, Object)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct X402MintBody {
     /// Who receives the tokens; the payer when absent.
     pub recipient: Option<String>,
@@ -44,6 +45,7 @@ pub struct X402MintBody {
 
 /// A settled x402 payment.
 #[derive(Object)]
+#[oai(example)]
 #[oai(rename_all = "camelCase")]
 pub struct X402Paid {
     pub payment_id: Uuid,
@@ -117,9 +119,19 @@ pub struct X402Api;
 
 #[OpenApi(tag = "X402Tag::X402")]
 impl X402Api {
-    /// Mint, paying with x402 (the official `@x402/fetch` client works unchanged).
+    /// Mint, paying with x402
     ///
-    /// Who may call: anyone (public).
+    /// Who may call: anyone (public); paid with x402 v2 (`exact`, `eip155:<chainId>`):
+    /// `MINT_PRICE` x `quantity` USDC.
+    ///
+    /// Without `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`
+    /// (base64 JSON). With a valid one, the payment and its mints are created in one
+    /// transaction, the settlement is sent, and the answer waits for it: 200 with
+    /// `PAYMENT-RESPONSE` and the ids once it is confirmed, or 202 if it is not within 60 s
+    /// (the payment goes on; follow `GET /v1/payments/{id}`). A refused payment is 402 with
+    /// the reason as `code` and writes nothing. An authorization pays once: the same
+    /// `PAYMENT-SIGNATURE` again is 402 `invalid_exact_evm_nonce_already_used`, naming the
+    /// payment it made. The official `@x402/fetch` client works unchanged.
     #[oai(path = "/x402/mint", method = "post", operation_id = "x402_mint")]
     async fn mint(
         &self,
@@ -134,11 +146,15 @@ impl X402Api {
         Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 
-    /// Deploy a new MintToken, paying `DEPLOY_PRICE` with x402. Answers 200 with
-    /// `PAYMENT-RESPONSE` and the deployment id once the payment is settled; the deployment
-    /// follows (`GET /v1/deployments/{id}`).
+    /// Deploy a new MintToken, paying with x402
     ///
-    /// Who may call: anyone (public).
+    /// Who may call: anyone (public); paid with x402: `DEPLOY_PRICE` USDC.
+    ///
+    /// Without `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`. With a
+    /// valid one it answers 200 with `PAYMENT-RESPONSE` and the deployment id once the payment
+    /// is settled (202 if not within 60 s); the deployment follows
+    /// (`GET /v1/deployments/{id}`). An authorization pays once: the same
+    /// `PAYMENT-SIGNATURE` again is 402 `invalid_exact_evm_nonce_already_used`.
     #[oai(path = "/x402/deploy", method = "post", operation_id = "x402_deploy")]
     async fn deploy(
         &self,

@@ -1,7 +1,10 @@
 //! An answer checked against the committed OpenAPI document (which the drift test keeps equal to
 //! the code's): a generated client trusts the schema, so every value the server sends must be one
 //! the schema allows. `null` only where the property is `nullable`, every required property
-//! present, no undeclared property, the declared type, enum value, `format: uuid` and `pattern`.
+//! present, no undeclared property, the declared type, enum value, `format` (`uuid`,
+//! `date-time`), `pattern`, and the bounds (`minimum`, `maximum`, `minLength`, `maxLength`,
+//! `minItems`, `maxItems`). The examples the document shows are checked the same way
+//! (`tests/openapi.rs`).
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
@@ -80,6 +83,7 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
             let items = value
                 .as_array()
                 .ok_or_else(|| format!("{at} is not an array"))?;
+            check_bounds(schema, "minItems", "maxItems", items.len() as f64, at)?;
             for (i, item) in items.iter().enumerate() {
                 check(&schema["items"], item, &format!("{at}[{i}]"))?;
             }
@@ -90,6 +94,9 @@ fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
             Err(format!("{at} = {value} is not an integer"))
         }
         Some("number") if !value.is_number() => Err(format!("{at} = {value} is not a number")),
+        Some("integer" | "number") => {
+            check_bounds(schema, "minimum", "maximum", value.as_f64().unwrap(), at)
+        }
         Some("boolean") if !value.is_boolean() => Err(format!("{at} = {value} is not a boolean")),
         _ => Ok(()),
     }
@@ -141,11 +148,43 @@ fn check_string(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     if schema["format"] == "uuid" && uuid::Uuid::parse_str(text).is_err() {
         return Err(format!("{at} = {text:?} is not a UUID"));
     }
+    if schema["format"] == "date-time" && chrono::DateTime::parse_from_rfc3339(text).is_err() {
+        return Err(format!("{at} = {text:?} is not an RFC 3339 date-time"));
+    }
+    check_bounds(
+        schema,
+        "minLength",
+        "maxLength",
+        text.chars().count() as f64,
+        at,
+    )?;
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
         let re = regex::Regex::new(pattern).expect("the spec's pattern compiles");
         if !re.is_match(text) {
             return Err(format!("{at} = {text:?} does not match {pattern}"));
         }
+    }
+    Ok(())
+}
+
+/// `measure` (a number, a length or a count) within the schema's `low` and `high` bounds, when
+/// it declares them.
+fn check_bounds(
+    schema: &Value,
+    low: &str,
+    high: &str,
+    measure: f64,
+    at: &str,
+) -> Result<(), String> {
+    if let Some(min) = schema.get(low).and_then(Value::as_f64)
+        && measure < min
+    {
+        return Err(format!("{at}: {measure} is below its {low} {min}"));
+    }
+    if let Some(max) = schema.get(high).and_then(Value::as_f64)
+        && measure > max
+    {
+        return Err(format!("{at}: {measure} is above its {high} {max}"));
     }
     Ok(())
 }
