@@ -6,7 +6,7 @@ use serde_json::Value as Json_;
 
 use super::AppState;
 use super::auth::{Access, Read};
-use super::error::ApiError;
+use super::error::{Errors, KeyedList};
 use super::time::from_ms;
 use crate::store::audit;
 
@@ -59,7 +59,7 @@ impl AuditApi {
         limit: Query<u64>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+    ) -> Result<Json<AuditPage>, Errors<KeyedList>> {
         let mut rows = audit::list(&app.read_db, cursor.0, limit.0 + 1).await?;
         let next_cursor = if rows.len() as u64 > limit.0 {
             rows.truncate(limit.0 as usize);

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Read};
-use super::error::{ApiError, parse_uuid};
+use super::error::{ApiError, Errors, KeyedByIdInState, Stream, parse_uuid};
 use super::time::from_ms;
 use crate::engine::outbox::Subscription;
 use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
@@ -103,7 +103,7 @@ impl EventsApi {
         /// Start after this position (what `Last-Event-ID` also says; the header wins).
         after: Query<Option<i64>>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, Errors<Stream>> {
         let start = match resume_point(last_event_id.0, after.0)? {
             Some(position) => {
                 refuse_forgotten(&app.db, position).await?;
@@ -149,7 +149,7 @@ impl EventsApi {
         _auth: Access<Read>,
         id: Path<String>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, ApiError> {
+    ) -> Result<EventStream<BoxStream<'static, TransitionEvent>>, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id).await?.ok_or_else(|| {
             ApiError::not_found("workflow_not_found", format!("no workflow {id}"))

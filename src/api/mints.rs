@@ -12,7 +12,9 @@ use uuid::Uuid;
 use super::AppState;
 use super::admission::KeyQuota;
 use super::auth::{Access, Caller, Mint, Public, Read};
-use super::error::{ApiError, parse_uuid};
+use super::error::{
+    ApiError, Errors, KeyedById, KeyedList, KeyedRead, MintIntake, PublicRead, parse_uuid,
+};
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
@@ -167,7 +169,7 @@ impl MintsApi {
         /// Makes the request safe to retry: 1 to 200 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
-    ) -> Result<MintResponse, ApiError> {
+    ) -> Result<MintResponse, Errors<MintIntake>> {
         let accepted = accept(&app, req, &auth, body.0, idempotency_key.0).await?;
         Ok(if accepted.existing {
             MintResponse::Existing(Json(accepted))
@@ -185,7 +187,7 @@ impl MintsApi {
         app: Data<&AppState>,
         _public: Public,
         id: Path<String>,
-    ) -> Result<Json<MintView>, ApiError> {
+    ) -> Result<Json<MintView>, Errors<PublicRead>> {
         let id = parse_uuid("id", &id.0)?;
         Ok(Json(find_mint(&app, id).await?))
     }
@@ -214,7 +216,7 @@ impl MintsApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MintPage>, ApiError> {
+    ) -> Result<Json<MintPage>, Errors<KeyedList>> {
         let (state, status_filter) = status.0.map(MintStatus::filter).unzip();
         let state = state.flatten();
         let filter = ListFilter {
@@ -257,7 +259,7 @@ impl MintsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<QueueView>, ApiError> {
+    ) -> Result<Json<QueueView>, Errors<KeyedRead>> {
         Ok(Json(queue_view(&app).await?))
     }
 
@@ -270,7 +272,7 @@ impl MintsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<String>,
-    ) -> Result<Json<BatchView>, ApiError> {
+    ) -> Result<Json<BatchView>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let row = rows::find(&app.db, id)
             .await?
