@@ -26,10 +26,9 @@ const PAYER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 /// MINT_PRICE by default: 1 USDC.
 const PRICE: u64 = 1_000_000;
 
+/// Sends `req`; an error answer is checked against the spec.
 async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-    let res = req.send().await.unwrap();
-    let (status, headers) = (res.status(), res.headers().clone());
-    (status, res.json().await.unwrap_or(Value::Null), headers)
+    common::spec::send_checked(req).await
 }
 
 fn assert_refused(got: &(StatusCode, Value, reqwest::header::HeaderMap), status: u16, code: &str) {

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::spec::assert_matches;
+use common::spec::{assert_matches, send_checked};
 use common::{Backend, TestDb, eventually, ready_check};
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
 use mintflow::service::{Role, Service, ServiceConfig};
@@ -77,18 +77,14 @@ async fn server(backend: Backend, admin_token: Option<&str>) -> Server {
 
 impl Server {
     async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
+        self.send(self.http.get(format!("{}{path}", self.base)))
             .await
-            .unwrap();
-        (res.status(), res.json().await.unwrap_or(Value::Null))
     }
 
+    /// Sends `req`; an error answer is checked against the spec.
     async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let res = req.send().await.unwrap();
-        (res.status(), res.json().await.unwrap_or(Value::Null))
+        let (status, body, _) = send_checked(req).await;
+        (status, body)
     }
 
     fn post(&self, path: &str) -> reqwest::RequestBuilder {

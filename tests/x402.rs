@@ -217,10 +217,8 @@ async fn pay(stack: &Stack, signature: Option<&str>) -> (u16, Value, reqwest::he
     if let Some(s) = signature {
         req = req.header("PAYMENT-SIGNATURE", s);
     }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    (status, res.json().await.unwrap_or(Value::Null), headers)
+    let (status, body, headers) = common::spec::send_checked(req).await;
+    (status.as_u16(), body, headers)
 }
 
 async fn payments(stack: &Stack) -> i64 {

@@ -5,7 +5,7 @@ use poem_openapi::{Object, OpenApi, Tags, param::Query, payload::Json};
 use serde_json::Value as Json_;
 
 use super::auth::{Access, Read};
-use super::error::ApiError;
+use super::error::{Errors, KeyedList};
 use super::time::from_ms;
 use super::{AppState, parse_position_cursor};
 use crate::store::audit;
@@ -66,7 +66,7 @@ impl AuditApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+    ) -> Result<Json<AuditPage>, Errors<KeyedList>> {
         let mut rows =
             audit::list(&app.read_db, parse_position_cursor(cursor.0)?, limit.0 + 1).await?;
         let next_cursor = if rows.len() as u64 > limit.0 {

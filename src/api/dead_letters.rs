@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
-use super::error::ApiError;
+use super::error::{Errors, KeyedBody, KeyedList};
 use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
 use crate::store::workflows::{ActionOutcome, ListFilter};
 
@@ -67,7 +67,7 @@ impl DeadLettersApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<WorkflowPage>, ApiError> {
+    ) -> Result<Json<WorkflowPage>, Errors<KeyedList>> {
         let filter = ListFilter {
             kind: kind.0,
             dead_letters: true,
@@ -75,7 +75,7 @@ impl DeadLettersApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        list_page(&app.read_db, filter).await
+        Ok(list_page(&app.read_db, filter).await?)
     }
 
     /// Retry many dead letters at once
@@ -97,7 +97,7 @@ impl DeadLettersApi {
         /// Who is acting (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<BulkRetryOutcome>, ApiError> {
+    ) -> Result<Json<BulkRetryOutcome>, Errors<KeyedBody>> {
         let who = actor_of(auth.actor(actor.0), body.0.reason);
         let mut outcome = BulkRetryOutcome {
             retried: Vec::new(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Access, Public, Read};
 use super::declared::{AddressText, UuidText};
-use super::error::{ApiError, parse_uuid};
+use super::error::{ApiError, Errors, KeyedRead, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
 use super::time::{from_ms, opt_from_ms};
@@ -212,8 +212,8 @@ impl DeploymentsApi {
         _public: Public,
         body: Json<DeploymentBody>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-    ) -> Result<DeploymentResponse, ApiError> {
-        deploy(&app, body.0, key.0).await
+    ) -> Result<DeploymentResponse, Errors<PaidDeploy>> {
+        Ok(deploy(&app, body.0, key.0).await?)
     }
 
     /// Get one deployment
@@ -233,7 +233,7 @@ impl DeploymentsApi {
         app: Data<&AppState>,
         _public: Public,
         id: Path<UuidText>,
-    ) -> Result<Json<DeploymentView>, ApiError> {
+    ) -> Result<Json<DeploymentView>, Errors<PublicRead>> {
         Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
     }
 
@@ -248,7 +248,7 @@ impl DeploymentsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<Vec<TokenView>>, ApiError> {
+    ) -> Result<Json<Vec<TokenView>>, Errors<KeyedRead>> {
         let chain = chain(&app)?;
         let all = tokens::list(&app.db, chain.chain_id() as i64).await?;
         Ok(Json(all.into_iter().map(Into::into).collect()))
@@ -271,7 +271,7 @@ impl DeploymentsApi {
         app: Data<&AppState>,
         _public: Public,
         address: Path<AddressText>,
-    ) -> Result<Json<TokenView>, ApiError> {
+    ) -> Result<Json<TokenView>, Errors<PublicRead>> {
         let chain = chain(&app)?;
         let address = address_key(parse_address("address", &address.0)?);
         let t = tokens::find(&app.db, chain.chain_id() as i64, &address)
@@ -362,15 +362,17 @@ pub async fn deploy(
 
 /// Checks a token spec and returns what to deploy.
 pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
-    let bad = |code: &str, message: String| Err(ApiError::unprocessable(code, message));
     if !(1..=64).contains(&b.name.chars().count()) {
-        return bad("invalid_name", "`name` must be 1 to 64 characters".into());
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "`name` must be 1 to 64 characters",
+        ));
     }
     if !(1..=16).contains(&b.symbol.chars().count()) {
-        return bad(
+        return Err(ApiError::unprocessable(
             "invalid_symbol",
-            "`symbol` must be 1 to 16 characters".into(),
-        );
+            "`symbol` must be 1 to 16 characters",
+        ));
     }
     let number = |field: &str, raw: &str| {
         U256::from_str_radix(raw, 10).map_err(|_| {
@@ -383,10 +385,10 @@ pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
     let amount_per_mint = number("amountPerMint", &b.amount_per_mint)?;
     let max_supply = number("maxSupply", &b.max_supply)?;
     if amount_per_mint.is_zero() || max_supply < amount_per_mint {
-        return bad(
+        return Err(ApiError::unprocessable(
             "invalid_supply",
-            "`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`".into(),
-        );
+            "`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`",
+        ));
     }
     Ok(DeploymentData {
         name: b.name.clone(),

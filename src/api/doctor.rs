@@ -4,7 +4,7 @@ use poem_openapi::{OpenApi, param::Query, payload::Json};
 
 use super::AppState;
 use super::auth::{Access, Read};
-use super::error::ApiError;
+use super::error::{Errors, KeyedList};
 use super::stats::OperationsTag;
 use crate::ops::doctor::report::DoctorReport;
 use crate::ops::doctor::{self, DEFAULT_SAMPLE, DEFAULT_STUCK_MINUTES, Node, Options};
@@ -42,7 +42,7 @@ impl DoctorApi {
         /// counts.
         #[oai(name = "stuckAfterMinutes", default = "default_stuck_minutes")]
         stuck_after_minutes: Query<u64>,
-    ) -> Result<Json<DoctorReport>, ApiError> {
+    ) -> Result<Json<DoctorReport>, Errors<KeyedList>> {
         let opts = Options {
             sample: sample.0,
             stuck_after_minutes: stuck_after_minutes.0,

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Access, Read};
 use super::declared::{Declared, PositionShape, UuidText};
-use super::error::{ApiError, parse_uuid};
+use super::error::{ApiError, Errors, KeyedByIdInState, Stream, parse_uuid};
 use super::time::from_ms;
 use super::workflows::WorkflowStatus;
 use crate::engine::outbox::Subscription;
@@ -144,7 +144,7 @@ impl EventsApi {
         /// The `id` of the last message received: the stream resumes right after it.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
-    ) -> Result<TransitionStream, ApiError> {
+    ) -> Result<TransitionStream, Errors<Stream>> {
         let start = match resume_point(last_event_id.0, after.0.map(Declared::into_inner))? {
             Some(position) => {
                 refuse_forgotten(&app.db, position).await?;
@@ -207,7 +207,7 @@ impl EventsApi {
         /// The `id` of the last message received: the replay resumes right after it.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
-    ) -> Result<TransitionStream, ApiError> {
+    ) -> Result<TransitionStream, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id).await?.ok_or_else(|| {
             ApiError::not_found("workflow_not_found", format!("no workflow {id}"))

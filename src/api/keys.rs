@@ -11,7 +11,7 @@ use poem_openapi::{
 use super::AppState;
 use super::auth::{Access, Admin, AnyKey};
 use super::declared::UuidText;
-use super::error::ApiError;
+use super::error::{AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead};
 use super::time::from_ms;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
 use crate::store::{self, api_keys::KeyRow};
@@ -180,7 +180,7 @@ impl KeysApi {
         /// Who is acting; recorded beside the key's own name in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<KeyCreated, ApiError> {
+    ) -> Result<KeyCreated, Errors<KeyedCreate>> {
         let b = body.0;
         let new = NewKey {
             name: b.name,
@@ -208,7 +208,7 @@ impl KeysApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Admin>,
-    ) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+    ) -> Result<Json<Vec<ApiKeyView>>, Errors<KeyedRead>> {
         let rows = store::api_keys::list(&app.db).await?;
         Ok(Json(rows.into_iter().map(Into::into).collect()))
     }
@@ -229,7 +229,7 @@ impl KeysApi {
         /// Who is acting; recorded beside the key's own name in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<KeyRevoked, ApiError> {
+    ) -> Result<KeyRevoked, Errors<KeyedByIdInState>> {
         let id = super::error::parse_uuid("id", &id.0)?.to_string();
         if keys::revoke(&app.db, &id, &auth.actor(actor.0)).await? {
             return Ok(KeyRevoked::Revoked);
@@ -238,8 +238,9 @@ impl KeysApi {
             Some(_) => Err(ApiError::conflict(
                 "key_already_revoked",
                 format!("key {id} is already revoked"),
-            )),
-            None => Err(ApiError::not_found("key_not_found", format!("no key {id}"))),
+            )
+            .into()),
+            None => Err(ApiError::not_found("key_not_found", format!("no key {id}")).into()),
         }
     }
 
@@ -251,7 +252,7 @@ impl KeysApi {
     /// `ADMIN_TOKEN`): how a client such as the dashboard checks a key before using it. 401
     /// for missing, unknown, revoked or expired credentials.
     #[oai(path = "/v1/whoami", method = "get", operation_id = "whoami")]
-    async fn whoami(&self, auth: Access<AnyKey>) -> Result<Json<WhoAmI>, ApiError> {
+    async fn whoami(&self, auth: Access<AnyKey>) -> Result<Json<WhoAmI>, Errors<AnyKeyRead>> {
         let caller = auth.caller;
         Ok(Json(WhoAmI {
             name: caller.name,

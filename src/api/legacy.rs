@@ -14,10 +14,12 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, MaybeKey, Public, Read};
-use super::error::{ApiError, ErrorBody, parse_uuid};
+use super::error::{
+    ApiError, Errors, KeyedRead, KeyedX402, PaymentRequiredError, PublicRead, parse_uuid,
+};
 use super::mint_views::{MintStatus, MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
-use super::x402::{X402Error, X402MintBody, X402Paid, X402Response, paid_mint};
+use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
 use crate::chain::signer::address_key;
 use crate::store::mints::MINT;
@@ -91,7 +93,7 @@ pub enum LegacyMintResponse {
     /// `PAYMENT-REQUIRED` holds the offer.
     #[oai(status = 402)]
     Required(
-        Json<ErrorBody>,
+        Json<PaymentRequiredError>,
         #[oai(header = "PAYMENT-REQUIRED")] String,
         #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
         #[oai(header = "Cache-Control")] String,
@@ -286,7 +288,7 @@ impl LegacyApi {
         /// base64(JSON PaymentPayload): pays for the mints with x402.
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<LegacyMintResponse, X402Error> {
+    ) -> Result<LegacyMintResponse, Errors<KeyedX402>> {
         let b = body.0;
         match key.0 {
             Some(caller) if caller.scopes.allow(Scope::Mint) => {
@@ -372,7 +374,7 @@ impl LegacyApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<LegacyQueueStatus>, ApiError> {
+    ) -> Result<Json<LegacyQueueStatus>, Errors<KeyedRead>> {
         let q = queue_view(&app).await?;
         Ok(Json(LegacyQueueStatus {
             stats: LegacyStats {
@@ -423,7 +425,7 @@ impl LegacyApi {
         app: Data<&AppState>,
         _public: Public,
         address: Path<String>,
-    ) -> Result<Json<LegacyPayerQueue>, ApiError> {
+    ) -> Result<Json<LegacyPayerQueue>, Errors<PublicRead>> {
         let payer = address_key(parse_address("address", &address.0)?);
         let filter = ListFilter {
             kind: Some(MINT.into()),
@@ -457,7 +459,7 @@ impl LegacyApi {
         app: Data<&AppState>,
         _public: Public,
         #[oai(name = "queueId")] queue_id: Path<String>,
-    ) -> Result<Json<LegacyQueueItem>, ApiError> {
+    ) -> Result<Json<LegacyQueueItem>, Errors<PublicRead>> {
         let id = parse_uuid("queueId", &queue_id.0)?;
         Ok(Json(find_mint(&app, id).await?.into()))
     }

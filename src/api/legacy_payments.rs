@@ -15,11 +15,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Access, Public, Read};
 use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
-use super::error::{ApiError, parse_uuid};
+use super::error::{Errors, KeyedRead, PaidDeploy, PublicRead, X402, parse_uuid};
 use super::legacy::LegacyTag;
 use super::payments::{PaymentStatus, PaymentView, find};
 use super::workflows::shown_status;
-use super::x402::{X402Error, X402MintBody, X402Response, paid_mint};
+use super::x402::{X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
 /// A payment's status in the old server's words: `pending` (accepted, its settlement being
@@ -114,7 +114,7 @@ impl LegacyPaymentsApi {
         app: Data<&AppState>,
         _public: Public,
         id: Path<String>,
-    ) -> Result<Json<LegacyPaymentAnswer>, ApiError> {
+    ) -> Result<Json<LegacyPaymentAnswer>, Errors<PublicRead>> {
         let p = find(&app, parse_uuid("id", &id.0)?).await?;
         Ok(Json(LegacyPaymentAnswer {
             success: true,
@@ -151,7 +151,7 @@ impl LegacyPaymentsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<LegacyPaymentStats>, ApiError> {
+    ) -> Result<Json<LegacyPaymentStats>, Errors<KeyedRead>> {
         let mut stats = LegacyPaymentStats::default();
         let snapshot = app.snapshot.get().await?;
         for c in snapshot
@@ -191,7 +191,7 @@ impl LegacyPaymentsApi {
         req: &Request,
         body: Json<X402MintBody>,
         #[oai(name = "PAYMENT-SIGNATURE")] signature: Header<Option<String>>,
-    ) -> Result<X402Response, X402Error> {
+    ) -> Result<X402Response, Errors<X402>> {
         Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 
@@ -213,8 +213,8 @@ impl LegacyPaymentsApi {
         _public: Public,
         body: Json<DeploymentBody>,
         #[oai(name = "Idempotency-Key")] key: Header<Option<String>>,
-    ) -> Result<DeploymentResponse, ApiError> {
-        deploy(&app, body.0, key.0).await
+    ) -> Result<DeploymentResponse, Errors<PaidDeploy>> {
+        Ok(deploy(&app, body.0, key.0).await?)
     }
 }
 

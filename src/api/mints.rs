@@ -15,7 +15,9 @@ use super::auth::{Access, Caller, Mint, Public, Read};
 use super::declared::{
     AddressText, Declared, HashText, IdempotencyKeyShape, QuantityShape, UuidText,
 };
-use super::error::{ApiError, parse_uuid};
+use super::error::{
+    ApiError, Errors, KeyedById, KeyedList, KeyedRead, MintIntake, PublicRead, parse_uuid,
+};
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
@@ -166,7 +168,7 @@ impl MintsApi {
         /// Makes the request safe to retry: 1 to 200 visible ASCII characters.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<Declared<IdempotencyKeyShape>>>,
-    ) -> Result<MintResponse, ApiError> {
+    ) -> Result<MintResponse, Errors<MintIntake>> {
         let header_key = idempotency_key.0.map(Declared::into_inner);
         let accepted = accept(&app, req, &auth, body.0, header_key).await?;
         Ok(if accepted.existing {
@@ -189,7 +191,7 @@ impl MintsApi {
         app: Data<&AppState>,
         _public: Public,
         id: Path<UuidText>,
-    ) -> Result<Json<MintView>, ApiError> {
+    ) -> Result<Json<MintView>, Errors<PublicRead>> {
         let id = parse_uuid("id", &id.0)?;
         Ok(Json(find_mint(&app, id).await?))
     }
@@ -221,7 +223,7 @@ impl MintsApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<MintPage>, ApiError> {
+    ) -> Result<Json<MintPage>, Errors<KeyedList>> {
         let (state, status_filter) = status.0.map(MintStatus::filter).unzip();
         let state = state.flatten();
         let filter = ListFilter {
@@ -266,7 +268,7 @@ impl MintsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<QueueView>, ApiError> {
+    ) -> Result<Json<QueueView>, Errors<KeyedRead>> {
         Ok(Json(queue_view(&app).await?))
     }
 
@@ -282,7 +284,7 @@ impl MintsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<UuidText>,
-    ) -> Result<Json<BatchView>, ApiError> {
+    ) -> Result<Json<BatchView>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let row = rows::find(&app.db, id)
             .await?

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Access, Public, Read};
 use super::declared::{AddressText, Declared, HashText, QuantityShape, UuidText};
-use super::error::{ApiError, parse_uuid};
+use super::error::{ApiError, Errors, KeyedList, PaidWrite, PublicRead, parse_uuid};
 use super::mint_views::PaymentTypeDto;
 use super::mints::parse_address;
 use super::time::{from_ms, opt_from_ms};
@@ -281,7 +281,7 @@ impl PaymentsApi {
         app: Data<&AppState>,
         _public: Public,
         body: Json<PaymentBody>,
-    ) -> Result<PaymentResponse, ApiError> {
+    ) -> Result<PaymentResponse, Errors<PaidWrite>> {
         let chain = chain(&app)?;
         let b = body.0;
         let quantity = b.quantity.as_deref().copied().unwrap_or(1);
@@ -289,7 +289,8 @@ impl PaymentsApi {
             return Err(ApiError::unprocessable(
                 "quantity_out_of_range",
                 format!("`quantity` must be between 1 and {MAX_QUANTITY}, got {quantity}"),
-            ));
+            )
+            .into());
         }
         let offer = offer(&app, chain, quantity as u64)?;
         let order = Order {
@@ -303,7 +304,8 @@ impl PaymentsApi {
                     return Err(ApiError::bad_request(
                         "missing_authorization",
                         "a `gasless` payment needs `authorization` and `signature`",
-                    ));
+                    )
+                    .into());
                 };
                 let payload = PaymentPayload {
                     x402_version: x402::types::X402_VERSION,
@@ -371,7 +373,7 @@ impl PaymentsApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<PaymentPage>, ApiError> {
+    ) -> Result<Json<PaymentPage>, Errors<KeyedList>> {
         let filter = ListFilter {
             kind: Some(PAYMENT.into()),
             payer: payer
@@ -417,7 +419,7 @@ impl PaymentsApi {
         app: Data<&AppState>,
         _public: Public,
         id: Path<UuidText>,
-    ) -> Result<Json<PaymentView>, ApiError> {
+    ) -> Result<Json<PaymentView>, Errors<PublicRead>> {
         let id = parse_uuid("id", &id.0)?;
         Ok(Json(find(&app, id).await?))
     }

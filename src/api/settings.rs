@@ -12,7 +12,7 @@ use poem::web::Data;
 use super::AppState;
 use super::auth::{Access, Admin, Read};
 use super::declared::{Declared, SettingValueShape};
-use super::error::ApiError;
+use super::error::{ApiError, Errors, KeyedRead, KeyedUpdate};
 use super::time::from_ms;
 use crate::config::settings::{self as specs, SettingError};
 use crate::store;
@@ -62,7 +62,7 @@ impl SettingsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<Vec<Setting>>, ApiError> {
+    ) -> Result<Json<Vec<Setting>>, Errors<KeyedRead>> {
         let stored = store::settings::load_all(&app.db).await?;
         let current = specs::Settings::from_rows(stored.iter().map(|r| (r.key.as_str(), &r.value)));
         Ok(Json(
@@ -104,7 +104,7 @@ impl SettingsApi {
         /// Who is acting (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<Setting>, ApiError> {
+    ) -> Result<Json<Setting>, Errors<KeyedUpdate>> {
         let spec = specs::spec(&key.0).ok_or_else(|| {
             ApiError::not_found("setting_not_found", format!("unknown setting `{}`", key.0))
         })?;

@@ -6,7 +6,7 @@ use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 
 use super::AppState;
 use super::auth::{Access, Read};
-use super::error::ApiError;
+use super::error::{Errors, KeyedRead};
 use super::nullable::Nullable;
 use super::workflows::WorkflowStatus;
 use crate::ops::overview::Overview;
@@ -147,7 +147,7 @@ impl StatsApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<Stats>, ApiError> {
+    ) -> Result<Json<Stats>, Errors<KeyedRead>> {
         let snapshot = app.snapshot.get().await?;
         Ok(Json((&snapshot.overview).into()))
     }

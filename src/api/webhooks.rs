@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::auth::{Access, Admin, Read};
 use super::declared::UuidText;
-use super::error::{ApiError, parse_uuid};
+use super::error::{
+    ApiError, Errors, KeyedBodyById, KeyedById, KeyedCreate, KeyedRead, KeyedUpdate, parse_uuid,
+};
 use super::time::{from_ms, opt_from_ms};
 use super::{AppState, parse_position_cursor};
 use crate::store::{self, audit, outbox, webhooks as rows};
@@ -290,7 +292,7 @@ impl WebhooksApi {
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<CreatedWebhook, ApiError> {
+    ) -> Result<CreatedWebhook, Errors<KeyedCreate>> {
         let body = body.0;
         check_url(&body.url, app.webhook_targets).await?;
         let kinds = names("kinds", body.kinds)?;
@@ -339,7 +341,7 @@ impl WebhooksApi {
         &self,
         app: Data<&AppState>,
         _auth: Access<Read>,
-    ) -> Result<Json<Vec<Webhook>>, ApiError> {
+    ) -> Result<Json<Vec<Webhook>>, Errors<KeyedRead>> {
         let hooks = rows::list(&app.db).await?;
         Ok(Json(hooks.into_iter().map(Into::into).collect()))
     }
@@ -355,7 +357,7 @@ impl WebhooksApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<UuidText>,
-    ) -> Result<Json<Webhook>, ApiError> {
+    ) -> Result<Json<Webhook>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let hook = rows::find(&app.db, id)
             .await?
@@ -384,7 +386,7 @@ impl WebhooksApi {
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<Webhook>, ApiError> {
+    ) -> Result<Json<Webhook>, Errors<KeyedUpdate>> {
         let id = parse_uuid("id", &id.0)?;
         let changes = body.0;
         if let Some(url) = &changes.url {
@@ -395,7 +397,8 @@ impl WebhooksApi {
                 return Err(ApiError::unprocessable(
                     "invalid_value",
                     "give `secret` or `rotate_secret`, not both",
-                ));
+                )
+                .into());
             }
             (Some(secret), false) => Some(secret),
             (None, true) => Some(generate_secret()),
@@ -406,7 +409,8 @@ impl WebhooksApi {
             return Err(ApiError::unprocessable(
                 "invalid_value",
                 "`keep_previous_secret_secs` goes with a new `secret` or `rotate_secret`",
-            ));
+            )
+            .into());
         }
         let kinds = changed_names("kinds", changes.kinds)?;
         let states = changed_names("states", changes.states)?;
@@ -478,7 +482,7 @@ impl WebhooksApi {
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Deleted, ApiError> {
+    ) -> Result<Deleted, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
@@ -521,7 +525,7 @@ impl WebhooksApi {
         /// Who is acting (default `admin`); kept in the audit log.
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<Redelivered>, ApiError> {
+    ) -> Result<Json<Redelivered>, Errors<KeyedBodyById>> {
         let id = parse_uuid("id", &id.0)?;
         let who = auth.actor(actor.0);
         let Redeliver {
@@ -562,7 +566,7 @@ impl WebhooksApi {
         cursor: Query<Option<String>>,
         /// Only deliveries in this status.
         status: Query<Option<DeliveryStatus>>,
-    ) -> Result<Json<DeliveryPage>, ApiError> {
+    ) -> Result<Json<DeliveryPage>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id)
             .await?

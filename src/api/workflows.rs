@@ -14,7 +14,7 @@ use poem::web::Data;
 use super::AppState;
 use super::auth::{Access, Admin, Read};
 use super::declared::UuidText;
-use super::error::{ApiError, parse_uuid};
+use super::error::{ApiError, Errors, KeyedById, KeyedByIdInState, KeyedList, parse_uuid};
 use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
 use crate::store::entity::workflow;
@@ -416,7 +416,7 @@ impl WorkflowsApi {
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<Json<WorkflowPage>, ApiError> {
+    ) -> Result<Json<WorkflowPage>, Errors<KeyedList>> {
         if let Some(unknown) = req
             .uri()
             .query()
@@ -432,7 +432,8 @@ impl WorkflowsApi {
                     "unknown filter `{unknown}`; known: {}",
                     LIST_PARAMS.join(", ")
                 ),
-            ));
+            )
+            .into());
         }
         let before_id = parse_cursor(cursor.0)?;
         let older_than = older_than_secs.0.map(crate::store::ms_ago);
@@ -454,7 +455,7 @@ impl WorkflowsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        list_page(&app.read_db, filter).await
+        Ok(list_page(&app.read_db, filter).await?)
     }
 
     /// Get one workflow
@@ -470,7 +471,7 @@ impl WorkflowsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<UuidText>,
-    ) -> Result<Json<Workflow>, ApiError> {
+    ) -> Result<Json<Workflow>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let row = rows::find(&app.db, id)
             .await?
@@ -496,7 +497,7 @@ impl WorkflowsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         id: Path<UuidText>,
-    ) -> Result<Json<History>, ApiError> {
+    ) -> Result<Json<History>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
         let timeline = timeline::load(&app.read_db, id)
             .await?
@@ -525,10 +526,10 @@ impl WorkflowsApi {
         /// Who is acting; kept in the history (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<Workflow>, ApiError> {
+    ) -> Result<Json<Workflow>, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
         let who = actor_of(auth.actor(actor.0), reason.0);
-        outcome(id, "retry", app.client.retry(id, &who).await?)
+        Ok(outcome(id, "retry", app.client.retry(id, &who).await?)?)
     }
 
     /// Cancel a workflow
@@ -556,10 +557,10 @@ impl WorkflowsApi {
         /// Who is acting; kept in the history (default `admin`).
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
-    ) -> Result<Json<Workflow>, ApiError> {
+    ) -> Result<Json<Workflow>, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
         let who = actor_of(auth.actor(actor.0), reason.0);
-        outcome(id, "cancel", app.client.cancel(id, &who).await?)
+        Ok(outcome(id, "cancel", app.client.cancel(id, &who).await?)?)
     }
 }
 

@@ -5,16 +5,15 @@
 //! than the offer's `maxTimeoutSeconds`; a client that goes away does not stop the payment).
 use std::time::Duration;
 
+use poem::Request;
 use poem::web::Data;
-use poem::{IntoResponse, Request};
-use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::Json};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Public;
 use super::deployments::{TokenSpec, validate};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
 use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
 use crate::engine::StartError;
 use crate::store::mints::MINT;
@@ -59,41 +58,6 @@ pub struct X402Paid {
     pub tx_hash: Option<String>,
 }
 
-/// The errors of an x402 operation: `ApiError` without its 402, which the x402 answer owns
-/// (with `PAYMENT-REQUIRED`), so that the document has one 402 per operation. A payment error
-/// that is still an `ApiError` 402 is answered as one, with the same `{code, message}` body.
-pub struct X402Error(pub ApiError);
-
-impl From<ApiError> for X402Error {
-    fn from(e: ApiError) -> Self {
-        X402Error(e)
-    }
-}
-
-impl IntoResponse for X402Error {
-    fn into_response(self) -> poem::Response {
-        self.0.into_response()
-    }
-}
-
-impl From<X402Error> for poem::Error {
-    fn from(e: X402Error) -> Self {
-        poem::Error::from_response(e.into_response())
-    }
-}
-
-impl ApiResponse for X402Error {
-    fn meta() -> MetaResponses {
-        let mut meta = ApiError::meta();
-        meta.responses.retain(|r| r.status != Some(402));
-        meta
-    }
-
-    fn register(registry: &mut Registry) {
-        ApiError::register(registry);
-    }
-}
-
 #[derive(ApiResponse)]
 pub enum X402Response {
     /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` carries it.
@@ -108,7 +72,7 @@ pub enum X402Response {
     /// `PAYMENT-REQUIRED` holds the offer; after a failed settlement `PAYMENT-RESPONSE` says why.
     #[oai(status = 402)]
     Required(
-        Json<ErrorBody>,
+        Json<PaymentRequiredError>,
         #[oai(header = "PAYMENT-REQUIRED")] String,
         #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
         #[oai(header = "Cache-Control")] String,
@@ -142,7 +106,7 @@ impl X402Api {
         /// base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<X402Response, X402Error> {
+    ) -> Result<X402Response, Errors<X402>> {
         Ok(paid_mint(&app, req, body.0, signature.0).await?)
     }
 
@@ -165,7 +129,7 @@ impl X402Api {
         /// base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
-    ) -> Result<X402Response, X402Error> {
+    ) -> Result<X402Response, Errors<X402Deploy>> {
         let chain = chain(&app)?;
         let data = validate(&body.0)?;
         let offer = offer_of(&app, chain, app.contracts.deploy_price)?;
@@ -291,7 +255,13 @@ pub async fn pay(
         // Refused for what the payer has under way (open payments, reverted settlements): an
         // x402 answer too, so that the client sees the offer again.
         Err((ApiError::PaymentRequired(Json(body)), None)) => {
-            return Ok(required(offer, resource, &body.code, &body.message, None));
+            return Ok(required(
+                offer,
+                resource,
+                body.code.as_str(),
+                &body.message,
+                None,
+            ));
         }
         Err((e, None)) => return Err(e),
     };
@@ -383,10 +353,7 @@ fn required(
     payment_response: Option<String>,
 ) -> X402Response {
     X402Response::Required(
-        Json(ErrorBody {
-            code: code.into(),
-            message: message.into(),
-        }),
+        PaymentRequiredError::new(code, message),
         encode_header(&offer.payment_required(resource, message)),
         payment_response,
         "no-store".into(),

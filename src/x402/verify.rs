@@ -98,46 +98,60 @@ impl Offer {
 }
 
 /// Why a payment is refused: the x402 `errorReason`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
-    #[error("invalid_x402_version")]
     Version,
-    #[error("unsupported_scheme")]
     Scheme,
-    #[error("invalid_network")]
     Network,
     /// The `accepted` offer is not one the server makes.
-    #[error("invalid_payment_requirements")]
     Requirements,
-    #[error("invalid_payload")]
     Payload,
-    #[error("invalid_exact_evm_payload_recipient_mismatch")]
     Recipient,
-    #[error("invalid_exact_evm_payload_authorization_value")]
     Value,
-    #[error("invalid_exact_evm_payload_authorization_valid_after")]
     NotYetValid,
-    #[error("invalid_exact_evm_payload_authorization_valid_before")]
     Expired,
     /// Valid now, but not for `min_authorization_validity_secs` more (mintflow's own code).
-    #[error("authorization_validity_too_short")]
     ValidityTooShort,
-    #[error("invalid_exact_evm_payload_signature")]
     Signature,
-    #[error("invalid_exact_evm_nonce_already_used")]
     NonceUsed,
-    #[error("invalid_exact_evm_insufficient_balance")]
     InsufficientBalance,
     /// The settlement's simulation reverts for another reason.
-    #[error("invalid_transaction_state")]
     Simulation,
 }
 
 impl Reason {
+    /// The code, as `errorReason` and the error body's `code` carry it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::Version => "invalid_x402_version",
+            Reason::Scheme => "unsupported_scheme",
+            Reason::Network => "invalid_network",
+            Reason::Requirements => "invalid_payment_requirements",
+            Reason::Payload => "invalid_payload",
+            Reason::Recipient => "invalid_exact_evm_payload_recipient_mismatch",
+            Reason::Value => "invalid_exact_evm_payload_authorization_value",
+            Reason::NotYetValid => "invalid_exact_evm_payload_authorization_valid_after",
+            Reason::Expired => "invalid_exact_evm_payload_authorization_valid_before",
+            Reason::ValidityTooShort => "authorization_validity_too_short",
+            Reason::Signature => "invalid_exact_evm_payload_signature",
+            Reason::NonceUsed => "invalid_exact_evm_nonce_already_used",
+            Reason::InsufficientBalance => "invalid_exact_evm_insufficient_balance",
+            Reason::Simulation => "invalid_transaction_state",
+        }
+    }
+
     pub fn code(self) -> String {
-        self.to_string()
+        self.as_str().to_owned()
     }
 }
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for Reason {}
 
 /// A payment that passed every check that needs neither the chain nor the database.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,6 +30,68 @@ pub fn assert_matches(schema: &str, value: &Value) {
     }
 }
 
+/// The operation `method` on `path` (a concrete path, `/v1/mints/0193...`), as the router
+/// picks it: the template with most literal segments. `None` for a route the spec does not list.
+fn operation(method: &str, path: &str) -> Option<(&'static str, &'static Value)> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    spec()["paths"]
+        .as_object()?
+        .iter()
+        .filter_map(|(template, operations)| {
+            let parts: Vec<&str> = template.split('/').filter(|s| !s.is_empty()).collect();
+            let fits = parts.len() == segments.len()
+                && parts
+                    .iter()
+                    .zip(&segments)
+                    .all(|(want, got)| want.starts_with('{') || want == got);
+            let literals = parts.iter().filter(|p| !p.starts_with('{')).count();
+            let op = operations.get(method.to_lowercase())?;
+            fits.then_some((literals, template.as_str(), op))
+        })
+        .max_by_key(|(literals, ..)| *literals)
+        .map(|(_, template, op)| (template, op))
+}
+
+/// Panics unless the error answer (`status` >= 400, its JSON `body`) of `method` on `path` is
+/// one the spec declares for that operation: the status among its responses and the body an
+/// instance of that response's schema (its `code` one of the status's codes). A route the spec
+/// does not list (an unknown path, a method a path lacks) promises nothing and is not checked.
+pub fn assert_declared_error(method: &str, path: &str, status: u16, body: &Value) {
+    let Some((template, op)) = operation(method, path) else {
+        return;
+    };
+    let response = &op["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "{method} {template} answered {status}, which the spec does not declare for it: {body}"
+    );
+    let schema = &response["content"]["application/json; charset=utf-8"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {template}'s {status} has no JSON schema"
+    );
+    if let Err(problem) = check(schema, body, "$") {
+        panic!("{method} {template} answered {status} off its schema: {problem}\n{body:#}");
+    }
+}
+
+/// Sends `req` and reads its answer; an error answer is checked against what the spec declares
+/// for its operation (`assert_declared_error`).
+pub async fn send_checked(
+    req: reqwest::RequestBuilder,
+) -> (reqwest::StatusCode, Value, reqwest::header::HeaderMap) {
+    let (client, req) = req.build_split();
+    let req = req.expect("a request");
+    let (method, path) = (req.method().to_string(), req.url().path().to_owned());
+    let res = client.execute(req).await.expect("an answer");
+    let (status, headers) = (res.status(), res.headers().clone());
+    let body = res.json().await.unwrap_or(Value::Null);
+    if status.as_u16() >= 400 {
+        assert_declared_error(&method, &path, status.as_u16(), &body);
+    }
+    (status, body, headers)
+}
+
 fn resolve(schema: &Value) -> &Value {
     match schema.get("$ref").and_then(Value::as_str) {
         Some(reference) => {
