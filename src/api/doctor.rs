@@ -17,16 +17,18 @@ pub struct DoctorApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "OperationsTag::Operations")]
 impl DoctorApi {
-    /// Checks the database against the chain and itself, as `mintflow doctor --json` does:
-    /// the newest `sample` confirmed mints are minted on chain with a successful batch
-    /// transaction, the newest `sample` confirmed payments settled on chain and have their
-    /// receipt, every registered token has code, no mint waits for a payment that ended, no
-    /// lease or unmined transaction is older than `stuckAfterMinutes`, the signer's nonce
-    /// matches the node's, its balance covers the queue, and the supply of tokens mintflow
-    /// deployed matches their mints. Without a chain only the database checks run. Repairs
-    /// (`--fix`) are for the command line only.
+    /// Check the database against the chain and itself
     ///
-    /// Who may call: a key with the `read` scope (or `admin`).
+    /// Who may call: a key with the `read` scope (or `admin`). One run at a time per process;
+    /// a second caller waits for the first.
+    ///
+    /// The checks of `mintflow doctor --json`: the newest `sample` confirmed mints are minted
+    /// on chain with a successful batch transaction, the newest `sample` confirmed payments
+    /// settled on chain and have their receipt, every registered token has code, no mint
+    /// waits for a payment that ended, no lease or unmined transaction is older than
+    /// `stuckAfterMinutes`, the signer's nonce matches the node's, its balance covers the
+    /// queue, and the supply of tokens mintflow deployed matches their mints. Without a chain
+    /// only the database checks run. Read-only: repairs (`--fix`) are for the command line.
     #[oai(path = "/doctor", method = "get", operation_id = "doctor")]
     async fn doctor(
         &self,
