@@ -99,7 +99,7 @@ async fn python_venv() -> PathBuf {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     run(
         "creating the Python venv (needs python3 >= 3.10 with venv: apt-get install python3-venv)",
-        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        Command::new(python).args(["-m", "venv"]).arg(&venv),
     )
     .await;
     run(
@@ -158,7 +158,7 @@ async fn python_client_follows_a_mint() {
             .env("MINTFLOW_URL", &stack.base)
             .env("MINTFLOW_TOKEN", ADMIN_TOKEN)
             .env("RPC_URL", stack.anvil.endpoint())
-            .env("PAYER", &payer),
+            .env("PAYER", payer),
     )
     .await;
     assert!(out.contains("python client flow: ok"), "{out}");
