@@ -1,7 +1,10 @@
 //! A field sent as `null` whose schema is a `$ref` (an object or an enum). poem-openapi writes
 //! `#[oai(nullable)]` on such a field as `allOf` beside `nullable` but no `type`, which OpenAPI
-//! 3.0 gives no meaning (`nullable` only applies beside a `type`) and Redocly refuses; this
-//! names the referenced schema's own type beside it.
+//! 3.0 gives no meaning (`nullable` only applies beside a `type`) and Redocly refuses. Naming
+//! the type beside that `allOf` satisfies Redocly, but generators then read the field as the
+//! referenced schema alone (openapi-python-client's client fails on the `null`); so this
+//! writes it as `oneOf` the reference or a `null` of its type, which every reader takes as
+//! "the schema, or null".
 use std::borrow::Cow;
 
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
@@ -41,10 +44,14 @@ impl<T: Type> Type for Nullable<T> {
             }
             MetaSchemaRef::Inline(schema) => schema.ty,
         };
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
+        let null = MetaSchema {
             nullable: true,
-            all_of: vec![inner],
+            enum_items: vec![Value::Null],
             ..MetaSchema::new(ty)
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            one_of: vec![inner, MetaSchemaRef::Inline(Box::new(null))],
+            ..MetaSchema::ANY
         }))
     }
 

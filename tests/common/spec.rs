@@ -108,7 +108,8 @@ fn resolve(schema: &Value) -> &Value {
 
 fn check(schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     let schema = resolve(schema);
-    if value.is_null() {
+    // A `oneOf` says for itself whether `null` is one of its choices (api::nullable's is).
+    if value.is_null() && schema.get("oneOf").is_none() {
         // `nullable` beside the schema's type; a free-form value (no type at all) may be
         // anything, `null` included.
         let free_form = ["type", "allOf", "oneOf", "enum"]
