@@ -5,6 +5,7 @@ use poem_openapi::{Object, OpenApi, Tags, param::Query, payload::Json};
 use serde_json::Value as Json_;
 
 use super::auth::{Access, Read};
+use super::declared::{Declared, PositionCursor};
 use super::error::{Errors, KeyedList};
 use super::time::from_ms;
 use super::{AppState, parse_position_cursor};
@@ -65,10 +66,14 @@ impl AuditApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<PositionCursor>>,
     ) -> Result<Json<AuditPage>, Errors<KeyedList>> {
-        let mut rows =
-            audit::list(&app.read_db, parse_position_cursor(cursor.0)?, limit.0 + 1).await?;
+        let mut rows = audit::list(
+            &app.read_db,
+            parse_position_cursor(cursor.0.map(Declared::into_inner))?,
+            limit.0 + 1,
+        )
+        .await?;
         let next_cursor = if rows.len() as u64 > limit.0 {
             rows.truncate(limit.0 as usize);
             rows.last().map(|r| r.id.to_string())

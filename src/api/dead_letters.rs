@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
+use super::declared::UuidText;
 use super::error::{Errors, KeyedBody, KeyedList};
 use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
 use crate::store::workflows::{ActionOutcome, ListFilter};
@@ -23,6 +24,7 @@ pub struct BulkRetry {
     #[oai(validator(min_items = 1, max_items = 500))]
     pub ids: Vec<Uuid>,
     /// Why; kept in each workflow's history and in the audit log.
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 
@@ -66,7 +68,7 @@ impl DeadLettersApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<UuidText>>,
     ) -> Result<Json<WorkflowPage>, Errors<KeyedList>> {
         let filter = ListFilter {
             kind: kind.0,

@@ -232,13 +232,27 @@ impl Shape for PositionShape {
     }
 }
 
+/// The `nextCursor` of a list that pages by position (the audit log, a delivery log): digits
+/// (`invalid_parameter` otherwise).
+pub struct PositionCursorShape;
+
+impl Shape for PositionCursorShape {
+    const NAME: &'static str = "declared_position_cursor";
+
+    fn schema() -> MetaSchema {
+        string_matching("^[0-9]{1,18}$")
+    }
+}
+
 /// The pattern of a 0x address, as every view and request declares it.
 pub const ADDRESS_PATTERN: &str = r"^0x[0-9a-fA-F]{40}$";
 /// The pattern of a 0x transaction hash or other 32-byte value.
 pub const HASH_PATTERN: &str = r"^0x[0-9a-fA-F]{64}$";
 
-/// A path id.
+/// A path id, or the `nextCursor` of a list that pages by id.
 pub type UuidText = Declared<UuidShape>;
+/// The `nextCursor` of a list that pages by position.
+pub type PositionCursor = Declared<PositionCursorShape>;
 /// An address in a request.
 pub type AddressText = Declared<AddressShape>;
 /// A transaction hash in a request.

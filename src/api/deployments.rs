@@ -55,7 +55,7 @@ pub struct TokenSpec {
     /// Cap on the total supply in base units (decimal string, at least `amountPerMint`).
     pub max_supply: String,
     /// The token's admin (0x address); mintflow's signer is its minter.
-    pub owner: String,
+    pub owner: AddressText,
 }
 
 /// A token to deploy, paid for.

@@ -70,10 +70,12 @@ pub struct NewKeyBody {
     pub scopes: Vec<ScopeDto>,
     /// Seconds until the key stops working; never when absent.
     #[oai(validator(minimum(value = "1"), maximum(value = "315360000")))]
+    #[oai(nullable)]
     pub expires_in_seconds: Option<u64>,
     /// Most mints per minute the key may queue without paying; when absent, only the
     /// service's own payer and client limits apply.
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
+    #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
 }
 

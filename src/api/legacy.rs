@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, MaybeKey, Public, Read};
+use super::declared::{AddressText, Declared, IdempotencyKeyShape, UuidText};
 use super::error::{
     ApiError, Errors, KeyedRead, KeyedX402, PaymentRequiredError, PublicRead, parse_uuid,
 };
@@ -62,13 +63,18 @@ impl From<MintStatus> for LegacyMintStatus {
 pub struct LegacyMintBody {
     /// Who paid; also the recipient unless `recipient` is given.
     pub payer: String,
+    #[oai(nullable)]
     pub recipient: Option<String>,
+    #[oai(nullable)]
     pub token: Option<String>,
+    #[oai(nullable)]
     pub quantity: Option<i64>,
     /// The payment transaction's hash: the idempotency key.
+    #[oai(nullable)]
     pub tx_hash: Option<String>,
     /// Same as `tx_hash` (the old frontends sent either spelling).
     #[oai(rename = "txHash")]
+    #[oai(nullable)]
     pub tx_hash_camel: Option<String>,
     #[oai(rename = "paymentType")]
     pub payment_type: Option<PaymentTypeDto>,
@@ -284,7 +290,9 @@ impl LegacyApi {
         key: MaybeKey,
         req: &Request,
         body: Json<LegacyMintBody>,
-        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<
+            Option<Declared<IdempotencyKeyShape>>,
+        >,
         /// base64(JSON PaymentPayload): pays for the mints with x402.
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
@@ -304,7 +312,7 @@ impl LegacyApi {
                         payment_type: b.payment_type,
                         tx_hash: b.tx_hash.or(b.tx_hash_camel).map(Into::into),
                     },
-                    idempotency_key.0,
+                    idempotency_key.0.map(Declared::into_inner),
                 )
                 .await?;
                 let message = if accepted.existing {
@@ -340,7 +348,7 @@ impl LegacyApi {
                 let order = X402MintBody {
                     recipient: b.recipient.or(Some(b.payer)),
                     token: b.token,
-                    quantity: b.quantity,
+                    quantity: b.quantity.map(Into::into),
                 };
                 match paid_mint(&app, req, order, signature.0).await? {
                     X402Response::Paid(paid, settlement) => Ok(LegacyMintResponse::Queued(
@@ -424,7 +432,7 @@ impl LegacyApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        address: Path<String>,
+        address: Path<AddressText>,
     ) -> Result<Json<LegacyPayerQueue>, Errors<PublicRead>> {
         let payer = address_key(parse_address("address", &address.0)?);
         let filter = ListFilter {
@@ -458,7 +466,7 @@ impl LegacyApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        #[oai(name = "queueId")] queue_id: Path<String>,
+        #[oai(name = "queueId")] queue_id: Path<UuidText>,
     ) -> Result<Json<LegacyQueueItem>, Errors<PublicRead>> {
         let id = parse_uuid("queueId", &queue_id.0)?;
         Ok(Json(find_mint(&app, id).await?.into()))

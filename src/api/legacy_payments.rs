@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Public, Read};
+use super::declared::UuidText;
 use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
 use super::error::{Errors, KeyedRead, PaidDeploy, PublicRead, X402, parse_uuid};
 use super::legacy::LegacyTag;
@@ -113,7 +114,7 @@ impl LegacyPaymentsApi {
         &self,
         app: Data<&AppState>,
         _public: Public,
-        id: Path<String>,
+        id: Path<UuidText>,
     ) -> Result<Json<LegacyPaymentAnswer>, Errors<PublicRead>> {
         let p = find(&app, parse_uuid("id", &id.0)?).await?;
         Ok(Json(LegacyPaymentAnswer {

@@ -41,14 +41,18 @@ pub struct MintBody {
     /// Who paid (0x address).
     pub payer: AddressText,
     /// Who receives the tokens (0x address); the payer when absent.
+    #[oai(nullable)]
     pub recipient: Option<AddressText>,
     /// The token contract (0x address); the server's default token when absent.
+    #[oai(nullable)]
     pub token: Option<AddressText>,
     /// How many mints (token ids), 1 to 100; each mints `amountPerMint` of the token.
+    #[oai(nullable)]
     pub quantity: Option<Declared<QuantityShape, i64>>,
     pub payment_type: Option<PaymentTypeDto>,
     /// The payment's transaction hash: the idempotency key when no `Idempotency-Key` header
     /// is sent (the old API's `tx_hash`).
+    #[oai(nullable)]
     pub tx_hash: Option<HashText>,
 }
 
@@ -222,7 +226,7 @@ impl MintsApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<UuidText>>,
     ) -> Result<Json<MintPage>, Errors<KeyedList>> {
         let (state, status_filter) = status.0.map(MintStatus::filter).unzip();
         let state = state.flatten();

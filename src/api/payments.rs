@@ -74,15 +74,18 @@ pub struct PaymentBody {
     /// `gasless`: the signed authorization.
     pub authorization: Option<AuthorizationIn>,
     /// `gasless`: 65 bytes (r, s, v), 0x-hex.
+    #[oai(nullable)]
     pub signature: Option<String>,
     /// `custom`: the hash of the payer's own USDC transfer to `PAY_TO`: a transaction the
     /// payer sent, whose only USDC movement is one `Transfer(payer -> PAY_TO)` of at least
     /// the price. Each hash pays once; transactions sent by this service are refused. Without
     /// `recipientSignature` it buys exactly what it paid for: `quantity` mints of the server's
     /// default token for the payer, the transfer being exactly `MINT_PRICE` x `quantity`.
+    #[oai(nullable)]
     pub tx_hash: Option<HashText>,
     /// Who receives the tokens; the payer when absent. For a `custom` payment, anyone but the
     /// payer needs `recipientSignature`.
+    #[oai(nullable)]
     pub recipient: Option<AddressText>,
     /// `custom` with a `recipient` other than the payer, a `token` other than the server's
     /// default, or a transfer paying more than the price: the payer's EIP-712 signature (65
@@ -90,10 +93,13 @@ pub struct PaymentBody {
     /// quantity)` in the domain `{name: "mintflow", version: "1", chainId}` (no
     /// verifyingContract), where `token` is the token to mint (the server's default token when
     /// `token` is absent) and `quantity` the mints paid for.
+    #[oai(nullable)]
     pub recipient_signature: Option<String>,
     /// The token to mint; the server's default token when absent.
+    #[oai(nullable)]
     pub token: Option<AddressText>,
     /// Mints paid for, 1 to 100 (default 1).
+    #[oai(nullable)]
     pub quantity: Option<Declared<QuantityShape, i64>>,
 }
 
@@ -372,7 +378,7 @@ impl PaymentsApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<UuidText>>,
     ) -> Result<Json<PaymentPage>, Errors<KeyedList>> {
         let filter = ListFilter {
             kind: Some(PAYMENT.into()),

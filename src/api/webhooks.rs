@@ -11,7 +11,7 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::auth::{Access, Admin, Read};
-use super::declared::UuidText;
+use super::declared::{Declared, PositionCursor, UuidText};
 use super::error::{
     ApiError, Errors, KeyedBodyById, KeyedById, KeyedCreate, KeyedRead, KeyedUpdate, parse_uuid,
 };
@@ -37,12 +37,16 @@ pub struct NewWebhook {
     /// The HMAC-SHA256 key (16 to 128 characters). Generated when absent; returned only in
     /// this response.
     #[oai(validator(min_length = 16, max_length = 128))]
+    #[oai(nullable)]
     pub secret: Option<String>,
     /// Only transitions of these kinds (`mint`, `payment`, ...); all when absent.
+    #[oai(nullable)]
     pub kinds: Option<Vec<String>>,
     /// Only transitions into these states (`confirmed`, `failed`, ...); all when absent.
+    #[oai(nullable)]
     pub states: Option<Vec<String>>,
     #[oai(validator(max_length = 256))]
+    #[oai(nullable)]
     pub description: Option<String>,
 }
 
@@ -220,9 +224,11 @@ pub struct Redeliver {
     /// Up to 500 delivery ids from the log; every failed delivery of the subscription when
     /// absent. Ids that are not failed (delivered, pending, unknown) are left alone.
     #[oai(validator(min_items = 1, max_items = 500))]
+    #[oai(nullable)]
     pub delivery_ids: Option<Vec<i64>>,
     /// Why; kept in the audit log.
     #[oai(validator(max_length = 1000))]
+    #[oai(nullable)]
     pub reason: Option<String>,
 }
 
@@ -563,7 +569,7 @@ impl WebhooksApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<PositionCursor>>,
         /// Only deliveries in this status.
         status: Query<Option<DeliveryStatus>>,
     ) -> Result<Json<DeliveryPage>, Errors<KeyedById>> {
@@ -576,7 +582,7 @@ impl WebhooksApi {
             &app.read_db,
             id,
             status,
-            parse_position_cursor(cursor.0)?,
+            parse_position_cursor(cursor.0.map(Declared::into_inner))?,
             limit.0 + 1,
         )
         .await?;

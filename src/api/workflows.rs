@@ -415,7 +415,7 @@ impl WorkflowsApi {
         )]
         limit: Query<u64>,
         /// `nextCursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<UuidText>>,
     ) -> Result<Json<WorkflowPage>, Errors<KeyedList>> {
         if let Some(unknown) = req
             .uri()
@@ -569,7 +569,7 @@ fn default_limit() -> u64 {
 }
 
 /// The workflow id a `cursor` parameter names.
-pub fn parse_cursor(cursor: Option<String>) -> Result<Option<Uuid>, ApiError> {
+pub fn parse_cursor(cursor: Option<UuidText>) -> Result<Option<Uuid>, ApiError> {
     cursor
         .as_deref()
         .map(|c| parse_uuid("cursor", c))

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Public;
+use super::declared::{Declared, QuantityShape};
 use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
 use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
@@ -35,11 +36,14 @@ pub enum X402Tag {
 #[oai(example, skip_serializing_if_is_none)]
 pub struct X402MintBody {
     /// Who receives the tokens; the payer when absent.
+    #[oai(nullable)]
     pub recipient: Option<String>,
     /// The token; the server's default token when absent.
+    #[oai(nullable)]
     pub token: Option<String>,
     /// Mints, 1 to 100 (default 1); the price is `MINT_PRICE` x quantity.
-    pub quantity: Option<i64>,
+    #[oai(nullable)]
+    pub quantity: Option<Declared<QuantityShape, i64>>,
 }
 
 /// A settled x402 payment.
@@ -159,7 +163,7 @@ pub async fn paid_mint(
     signature: Option<String>,
 ) -> Result<X402Response, ApiError> {
     let chain = chain(app)?;
-    let quantity = body.quantity.unwrap_or(1);
+    let quantity = body.quantity.map_or(1, Declared::into_inner);
     if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
         return Err(ApiError::unprocessable(
             "quantity_out_of_range",
