@@ -108,7 +108,8 @@ impl DeploymentStatus {
 #[oai(rename_all = "camelCase")]
 pub struct DeploymentView {
     pub id: Uuid,
-    /// `failed` or `cancelled` whenever the engine ended it so, whatever state it stopped in.
+    // `failed` or `cancelled` whenever the engine ended it so, whatever state it stopped in.
+    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: DeploymentStatus,
     #[oai(nullable)]
     pub payment_id: Option<Uuid>,

@@ -42,7 +42,11 @@ impl DoctorApi {
         sample: Query<u64>,
         /// Minutes a lease may have expired, or a transaction stayed unmined, before it
         /// counts.
-        #[oai(name = "stuckAfterMinutes", default = "default_stuck_minutes")]
+        #[oai(
+            name = "stuckAfterMinutes",
+            default = "default_stuck_minutes",
+            validator(minimum(value = "0"), maximum(value = "525600"))
+        )]
         stuck_after_minutes: Query<u64>,
     ) -> Result<Json<DoctorReport>, Errors<KeyedList>> {
         let opts = Options {

@@ -59,7 +59,8 @@ pub struct TransitionEvent {
     #[oai(nullable)]
     pub from_state: Option<String>,
     pub to_state: String,
-    /// The workflow's engine status after the event.
+    // The workflow's engine status after the event.
+    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: WorkflowStatus,
     pub attempt: i32,
     #[oai(nullable)]

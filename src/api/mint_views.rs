@@ -265,7 +265,8 @@ impl BatchState {
 pub struct BatchView {
     pub id: Uuid,
     pub state: BatchState,
-    /// Engine status of the batch workflow.
+    // Engine status of the batch workflow.
+    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: WorkflowStatus,
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
     pub token: Option<String>,

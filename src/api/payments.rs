@@ -109,7 +109,8 @@ pub struct PaymentBody {
 #[oai(rename_all = "camelCase")]
 pub struct PaymentView {
     pub id: Uuid,
-    /// A payment that ends without confirming never shows `pending`.
+    // A payment that ends without confirming never shows `pending`.
+    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: PaymentStatus,
     pub payment_type: PaymentTypeDto,
     #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]

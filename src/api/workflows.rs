@@ -183,7 +183,8 @@ pub struct HistoryEvent {
     #[oai(nullable)]
     pub from_state: Option<String>,
     pub to_state: String,
-    /// The workflow's status after this event.
+    // The workflow's status after this event.
+    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: WorkflowStatus,
     pub attempt: i32,
     /// The worker that wrote it; absent for API and operator actions.
@@ -400,7 +401,10 @@ impl WorkflowsApi {
         #[oai(name = "idempotencyKey")]
         idempotency_key: Query<Option<String>>,
         /// Only workflows created at least this many seconds ago.
-        #[oai(name = "olderThanSeconds")]
+        #[oai(
+            name = "olderThanSeconds",
+            validator(minimum(value = "0"), maximum(value = "315360000"))
+        )]
         older_than_secs: Query<Option<u64>>,
         /// Created at or after this time (RFC 3339).
         #[oai(name = "createdAfter")]

@@ -29,7 +29,7 @@ async function eventually<T>(what: string, ms: number, check: () => Promise<T | 
 }
 
 /** The body of a 2xx answer; a declared error's `{code, message}` is thrown. */
-function ok<T>(answer: { data?: T; error?: Schemas["ErrorBody"] }): T {
+function ok<T>(answer: { data?: T; error?: { code: string; message: string } }): T {
   if (answer.data === undefined) {
     const error = answer.error;
     throw new Error(error ? `${error.code}: ${error.message}` : "no body");
