@@ -162,8 +162,11 @@ pub async fn deploy_contracts(
         tracing::info!(%token, "MintToken deployed");
         anyhow::Ok(token)
     };
-    // Independent contracts: both wait for their confirmations at the same time.
-    let (usdc, token) = tokio::try_join!(usdc, token)?;
+    // One after the other: MockUSDC takes the signer's first nonce, so on a fresh dev chain its
+    // address is always the same (the spec's payment examples are signed for it). Deployed
+    // side by side, either could take it.
+    let usdc = usdc.await?;
+    let token = token.await?;
     Ok(Deployed {
         chain_id: chain.chain_id(),
         usdc,

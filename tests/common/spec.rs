@@ -5,6 +5,8 @@
 //! `date-time`), `pattern`, and the bounds (`minimum`, `maximum`, `minLength`, `maxLength`,
 //! `minItems`, `maxItems`). The examples the document shows are checked the same way
 //! (`tests/openapi.rs`).
+#![allow(dead_code)] // tests/openapi.rs includes this file alone and uses a part of it
+
 use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
