@@ -76,6 +76,25 @@ async fn every_view(stack: &Stack, payment: &str, mint: &str) -> Vec<(String, St
     seen
 }
 
+/// Posts a gasless payment of one mint: its request body, the payment's id and its mint's id.
+async fn pay_gasless(
+    stack: &Stack,
+    authorization: Value,
+    signature: &str,
+) -> (Value, String, String) {
+    let body = json!({
+        "paymentType": "gasless",
+        "authorization": authorization,
+        "signature": signature,
+        "quantity": 1,
+    });
+    let (status, p) = stack.post("/v1/payments", &body).await;
+    assert_eq!(status, 202, "{p}");
+    let id = p["id"].as_str().unwrap().to_owned();
+    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    (body, id, mint)
+}
+
 /// A third party submits the signed authorization of the payment request `body` (by `payer`)
 /// with a high tip, so it is mined before anything else pending: its transaction's hash.
 async fn submit_as_third_party(
@@ -127,16 +146,7 @@ async fn a_front_run_settlement_confirms_with_the_transaction_that_paid(backend:
     let pay_to_before = usdc_balance(&stack, pay_to).await;
     let nonce: B256 = fresh_nonce();
     let (authorization, signature) = sign_authorization(stack.usdc, &payer, PRICE, nonce);
-    let body = json!({
-        "paymentType": "gasless",
-        "authorization": authorization,
-        "signature": signature,
-        "quantity": 1,
-    });
-    let (status, p) = stack.post("/v1/payments", &body).await;
-    assert_eq!(status, 202, "{p}");
-    let id = p["id"].as_str().unwrap().to_owned();
-    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    let (body, id, mint) = pay_gasless(&stack, authorization, &signature).await;
 
     // Our settlement is broadcast and waits in the node's pool: nothing is mined by itself.
     let ours: B256 = eventually(WAIT, "our settlement in the node's pool", || async {
@@ -273,16 +283,7 @@ async fn a_settlement_that_failed_waits_while_its_authorization_can_still_pay(ba
     let valid_before = chrono::Utc::now().timestamp() as u64 + 30;
     let (authorization, signature) =
         sign_authorization_until(stack.usdc, &who, PRICE, nonce, valid_before);
-    let body = json!({
-        "paymentType": "gasless",
-        "authorization": authorization,
-        "signature": signature,
-        "quantity": 1,
-    });
-    let (status, p) = stack.post("/v1/payments", &body).await;
-    assert_eq!(status, 202, "{p}");
-    let id = p["id"].as_str().unwrap().to_owned();
-    let mint = p["mintIds"][0].as_str().unwrap().to_owned();
+    let (body, id, mint) = pay_gasless(&stack, authorization, &signature).await;
     eventually(WAIT, "our settlement in the node's pool", || async {
         let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
         (p["status"] == "sent").then_some(())
