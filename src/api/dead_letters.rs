@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
-use super::declared::UuidText;
+use super::declared::{Declared, UuidText};
 use super::error::{Errors, KeyedBody, KeyedList};
+use super::names::{KINDS, KindName, check_query};
+use super::text::Text;
 use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
 use crate::store::workflows::{ActionOutcome, ListFilter};
 
@@ -25,7 +27,7 @@ pub struct BulkRetry {
     pub ids: Vec<Uuid>,
     /// Why; kept in each workflow's history and in the audit log.
     #[oai(nullable)]
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
 }
 
 #[derive(Object)]
@@ -60,7 +62,7 @@ impl DeadLettersApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         /// Only this kind.
-        kind: Query<Option<String>>,
+        kind: Query<Option<KindName>>,
         /// Page size, 1 to 500.
         #[oai(
             default = "default_limit",
@@ -70,8 +72,9 @@ impl DeadLettersApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<UuidText>>,
     ) -> Result<Json<WorkflowPage>, Errors<KeyedList>> {
+        check_query("kind", KINDS, kind.as_deref().map(String::as_str))?;
         let filter = ListFilter {
-            kind: kind.0,
+            kind: kind.0.map(Declared::into_inner),
             dead_letters: true,
             before_id: parse_cursor(cursor.0)?,
             limit: limit.0 + 1,
@@ -100,7 +103,7 @@ impl DeadLettersApi {
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<BulkRetryOutcome>, Errors<KeyedBody>> {
-        let who = actor_of(auth.actor(actor.0), body.0.reason);
+        let who = actor_of(auth.actor(actor.0), body.0.reason.map(Text::into_inner));
         let mut outcome = BulkRetryOutcome {
             retried: Vec::new(),
             skipped: Vec::new(),

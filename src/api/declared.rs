@@ -98,6 +98,13 @@ impl<S: Shape, T: Type> Type for Declared<S, T> {
 
 impl<S: Shape, T: ParseFromJSON> ParseFromJSON for Declared<S, T> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        // A string shape takes a JSON string only (poem's `String` would take `false`).
+        if let Some(other) = value
+            .as_ref()
+            .filter(|v| S::schema().ty == "string" && !v.is_string())
+        {
+            return Err(ParseError::expected_type(other.clone()));
+        }
         T::parse_from_json(value)
             .map(Declared::new)
             .map_err(ParseError::propagate)
@@ -176,7 +183,7 @@ impl Shape for SignatureShape {
 }
 
 /// An `Idempotency-Key`: 1 to 200 visible ASCII characters (`invalid_idempotency_key`
-/// otherwise).
+/// otherwise), without `#` and not starting with `payment:` (`reserved_idempotency_key`).
 pub struct IdempotencyKeyShape;
 
 impl Shape for IdempotencyKeyShape {
@@ -186,7 +193,8 @@ impl Shape for IdempotencyKeyShape {
         MetaSchema {
             min_length: Some(1),
             max_length: Some(200),
-            ..string_matching("^[!-~]{1,200}$")
+            // No `#` and no `payment:` prefix: the service names its own mints so.
+            ..string_matching(IDEMPOTENCY_KEY_PATTERN)
         }
     }
 }
@@ -244,6 +252,77 @@ impl Shape for PositionCursorShape {
     }
 }
 
+/// A `Last-Event-ID`: an event position, or empty for none (`invalid_last_event_id`).
+pub struct EventIdShape;
+
+impl Shape for EventIdShape {
+    const NAME: &'static str = "declared_event_id";
+
+    fn schema() -> MetaSchema {
+        string_matching(EVENT_ID_PATTERN)
+    }
+}
+
+/// An unsigned 256-bit integer in decimal: a token amount, a supply, a timestamp of an
+/// authorization (`invalid_number` or `invalid_authorization` otherwise).
+pub struct DecimalShape;
+
+impl Shape for DecimalShape {
+    const NAME: &'static str = "declared_decimal";
+
+    fn schema() -> MetaSchema {
+        string_matching(DECIMAL_PATTERN)
+    }
+}
+
+fn text_of_length(max: usize) -> MetaSchema {
+    MetaSchema {
+        min_length: Some(1),
+        max_length: Some(max),
+        ..MetaSchema::new("string")
+    }
+}
+
+/// A token's name: 1 to 64 characters (`invalid_name` otherwise).
+pub struct TokenNameShape;
+
+impl Shape for TokenNameShape {
+    const NAME: &'static str = "declared_token_name";
+
+    fn schema() -> MetaSchema {
+        text_of_length(64)
+    }
+}
+
+/// A token's symbol: 1 to 16 characters (`invalid_symbol` otherwise).
+pub struct TokenSymbolShape;
+
+impl Shape for TokenSymbolShape {
+    const NAME: &'static str = "declared_token_symbol";
+
+    fn schema() -> MetaSchema {
+        text_of_length(16)
+    }
+}
+
+/// The pattern of an `Idempotency-Key`.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = r##"^(?!payment:)[!"$-~]{1,200}$"##;
+/// The pattern of a `Last-Event-ID`.
+pub const EVENT_ID_PATTERN: &str = "^[0-9]{0,18}$";
+/// Up to 77 decimal digits: every such number fits in 256 bits.
+pub const DECIMAL_PATTERN: &str = "^[0-9]{1,77}$";
+
+/// Whether `raw` is what `DECIMAL_PATTERN` allows.
+pub fn is_decimal(raw: &str) -> bool {
+    (1..=77).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `raw` is `0x` and `bytes` bytes of hex.
+pub fn is_hex_of(raw: &str, bytes: usize) -> bool {
+    raw.strip_prefix("0x")
+        .is_some_and(|hex| hex.len() == 2 * bytes && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The pattern of a 0x address, as every view and request declares it.
 pub const ADDRESS_PATTERN: &str = r"^0x[0-9a-fA-F]{40}$";
 /// The pattern of a 0x transaction hash or other 32-byte value.
@@ -257,3 +336,7 @@ pub type PositionCursor = Declared<PositionCursorShape>;
 pub type AddressText = Declared<AddressShape>;
 /// A transaction hash in a request.
 pub type HashText = Declared<HashShape>;
+/// A 65-byte signature in a request.
+pub type SignatureText = Declared<SignatureShape>;
+/// A decimal amount in a request.
+pub type DecimalText = Declared<DecimalShape>;

@@ -13,7 +13,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Public, Read};
-use super::declared::{AddressText, UuidText};
+use super::declared::{
+    AddressText, DecimalText, Declared, SignatureText, TokenNameShape, TokenSymbolShape, UuidText,
+    is_decimal,
+};
 use super::error::{ApiError, Errors, KeyedRead, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
@@ -25,7 +28,7 @@ use crate::store::entity::token;
 use crate::store::{mints, tokens, workflows as rows};
 use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
 use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
-use crate::x402::{self, Authorization, ExactPayload, PaymentPayload, Reason};
+use crate::x402::Reason;
 
 #[derive(Tags)]
 pub enum DeploymentsTag {
@@ -38,7 +41,7 @@ pub enum DeploymentsTag {
 pub struct GaslessPayment {
     pub authorization: AuthorizationIn,
     /// 65 bytes (r, s, v), 0x-hex.
-    pub signature: String,
+    pub signature: SignatureText,
 }
 
 /// A token to deploy.
@@ -47,13 +50,13 @@ pub struct GaslessPayment {
 #[oai(rename_all = "camelCase")]
 pub struct TokenSpec {
     /// 1 to 64 characters.
-    pub name: String,
+    pub name: Declared<TokenNameShape>,
     /// 1 to 16 characters.
-    pub symbol: String,
+    pub symbol: Declared<TokenSymbolShape>,
     /// Token base units minted per mint (decimal string, > 0).
-    pub amount_per_mint: String,
+    pub amount_per_mint: DecimalText,
     /// Cap on the total supply in base units (decimal string, at least `amountPerMint`).
-    pub max_supply: String,
+    pub max_supply: DecimalText,
     /// The token's admin (0x address); mintflow's signer is its minter.
     pub owner: AddressText,
 }
@@ -290,13 +293,16 @@ pub async fn deploy(
     let chain = chain(app)?;
     let data = validate(&b.token)?;
     let offer = offer_of(app, chain, app.contracts.deploy_price)?;
+    let nonce = b.payment.authorization.nonce.0.clone();
+    let payload = b
+        .payment
+        .authorization
+        .signed(b.payment.signature, &offer)?;
     let key = deployment_key(
         data.owner,
         &data.name,
         &data.symbol,
-        header_key
-            .as_deref()
-            .unwrap_or(&b.payment.authorization.nonce),
+        header_key.as_deref().unwrap_or(&nonce),
     );
     // Deployed under this key already: the first one, without paying again.
     if let Some(first) = mints::find_by_keys(&app.db, DEPLOYMENT, std::slice::from_ref(&key))
@@ -308,23 +314,6 @@ pub async fn deploy(
         view.existing = true;
         return Ok(DeploymentResponse::Existing(Json(view)));
     }
-    let a = b.payment.authorization;
-    let payload = PaymentPayload {
-        x402_version: x402::types::X402_VERSION,
-        payload: ExactPayload {
-            authorization: Authorization {
-                from: a.from,
-                to: a.to,
-                value: a.value,
-                valid_after: a.valid_after,
-                valid_before: a.valid_before,
-                nonce: a.nonce,
-            },
-            signature: b.payment.signature,
-        },
-        resource: None,
-        accepted: offer.requirements(),
-    };
     let (paid, funds) = authorized(app, chain, &offer, &payload, PaymentKind::Gasless)
         .await
         .map_err(|(e, _)| e)?;
@@ -376,12 +365,15 @@ pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
         ));
     }
     let number = |field: &str, raw: &str| {
-        U256::from_str_radix(raw, 10).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_number",
-                format!("`{field}` must be a decimal integer, got `{raw}`"),
-            )
-        })
+        is_decimal(raw)
+            .then(|| U256::from_str_radix(raw, 10).ok())
+            .flatten()
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_number",
+                    format!("`{field}` must be a decimal integer of 1 to 77 digits, got `{raw}`"),
+                )
+            })
     };
     let amount_per_mint = number("amountPerMint", &b.amount_per_mint)?;
     let max_supply = number("maxSupply", &b.max_supply)?;
@@ -392,8 +384,8 @@ pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
         ));
     }
     Ok(DeploymentData {
-        name: b.name.clone(),
-        symbol: b.symbol.clone(),
+        name: b.name.0.clone(),
+        symbol: b.symbol.0.clone(),
         amount_per_mint,
         max_supply,
         owner: parse_address("owner", &b.owner)?,

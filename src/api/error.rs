@@ -140,13 +140,15 @@ error_body!(
         "invalid_parameter",
         "invalid_body",
         "invalid_address",
+        "invalid_authorization",
+        "invalid_filter",
         "invalid_id",
         "invalid_idempotency_key",
         "invalid_last_event_id",
         "invalid_number",
         "invalid_payment_signature",
         "invalid_position",
-        "invalid_recipient",
+        "invalid_recipient_signature",
         "invalid_tx_hash",
         "missing_authorization",
         "missing_tx_hash",
@@ -261,6 +263,7 @@ error_body!(
         "invalid_filter",
         "invalid_key_request",
         "invalid_name",
+        "invalid_recipient",
         "invalid_symbol",
         "invalid_supply",
         "invalid_url",
@@ -634,6 +637,35 @@ fn json_error(status: StatusCode, code: &str, message: String) -> Response {
             })
             .expect("serializes"),
         )
+}
+
+/// Headers whose value the document constrains, with the code of a bad one. poem reads a
+/// header that is not visible ASCII as absent, so `Idempotency-Key: ×ø` would be a request
+/// without a key; such a value is refused here instead.
+const CHECKED_HEADERS: &[(&str, &str)] = &[
+    ("idempotency-key", "invalid_idempotency_key"),
+    ("last-event-id", "invalid_last_event_id"),
+];
+
+/// Refuses a request whose checked header poem could not read (400, the header's code).
+pub async fn refuse_unreadable_headers<E: Endpoint>(
+    next: std::sync::Arc<E>,
+    req: Request,
+) -> Result<Response> {
+    for (name, code) in CHECKED_HEADERS {
+        if req
+            .headers()
+            .get_all(*name)
+            .iter()
+            .any(|v| v.to_str().is_err())
+        {
+            return Err(poem::Error::from_response(
+                ApiError::bad_request(code, format!("`{name}` must be visible ASCII"))
+                    .into_response_inner(),
+            ));
+        }
+    }
+    next.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Refuses request bodies over `max` bytes with 413 before any handler reads them, whether

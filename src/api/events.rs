@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
+use poem::IntoResponse;
 use poem::web::Data;
 use poem::web::sse::Event;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{
     ApiResponse, Object, OpenApi, Tags,
     param::{Header, Path, Query},
-    payload::EventStream,
-    types::ToJSON,
+    payload::{EventStream, Payload},
+    types::{ToJSON, Type},
 };
 use sea_orm::DatabaseConnection;
 use serde_json::Value as Json_;
@@ -22,8 +24,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Read};
-use super::declared::{Declared, PositionShape, UuidText};
+use super::declared::{Declared, EventIdShape, PositionShape, UuidText};
 use super::error::{ApiError, Errors, KeyedByIdInState, Stream, parse_uuid};
+use super::names::{KindListShape, kind_list};
 use super::time::from_ms;
 use super::workflows::WorkflowStatus;
 use crate::engine::outbox::Subscription;
@@ -93,9 +96,72 @@ impl From<OutboxEvent> for TransitionEvent {
 pub enum TransitionStream {
     /// `text/event-stream`, open while the client reads: one message per transition,
     /// `event: transition`, `id: <position>`, `data: <one TransitionEvent as JSON>`, and a
-    /// comment line every 15 s while idle. Each item of the schema is one message's `data`.
+    /// comment line every 15 s while idle. The schema is that of one message's `data`.
     #[oai(status = 200)]
-    Events(EventStream<BoxStream<'static, TransitionEvent>>),
+    Events(TransitionEvents),
+}
+
+/// The messages of a stream, declared as one message: its `event`, `id` and `data` fields.
+/// poem-openapi's `EventStream` declares an array of `data` values, which no message is, so
+/// validators read every message as a schema violation.
+pub struct TransitionEvents(EventStream<BoxStream<'static, TransitionEvent>>);
+
+impl Payload for TransitionEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        let field = |description: &'static str, schema: MetaSchema| {
+            MetaSchemaRef::Inline(Box::new(MetaSchema {
+                description: Some(description),
+                ..schema
+            }))
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            title: Some("TransitionMessage".into()),
+            description: Some("One server-sent event: one transition."),
+            required: vec!["event", "id", "data"],
+            properties: vec![
+                (
+                    "event",
+                    field(
+                        "Always `transition`.",
+                        MetaSchema {
+                            enum_items: vec![Json_::String("transition".into())],
+                            ..MetaSchema::new("string")
+                        },
+                    ),
+                ),
+                (
+                    "id",
+                    field(
+                        "The transition's `position`: send it back as `Last-Event-ID`.",
+                        MetaSchema {
+                            pattern: Some("^[0-9]{1,18}$".into()),
+                            ..MetaSchema::new("string")
+                        },
+                    ),
+                ),
+                (
+                    "data",
+                    field(
+                        "One `TransitionEvent` (see its schema) as JSON.",
+                        MetaSchema::new("string"),
+                    ),
+                ),
+            ],
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        TransitionEvent::register(registry);
+    }
+}
+
+impl IntoResponse for TransitionEvents {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
 }
 
 pub struct EventsApi;
@@ -126,7 +192,8 @@ impl EventsApi {
     /// next events are gone answers 409 `events_forgotten`, naming the last position deleted;
     /// read the workflows' current state from `GET /v1/workflows`, then resume with
     /// `?after=<that position>` and no `Last-Event-ID`. A `Last-Event-ID` that is not a
-    /// position is 400 `invalid_last_event_id`; a negative position, 400 `invalid_position`.
+    /// position (up to 18 digits; empty is none) is 400 `invalid_last_event_id`; a negative
+    /// `after`, 400 `invalid_position`; a `kind` not listed, 400 `invalid_filter`.
     ///
     /// **Limits.** 503 `too_many_streams` when this process already serves
     /// `MAX_EVENT_STREAMS` streams (retry, or use another instance); 429
@@ -139,30 +206,27 @@ impl EventsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
         /// Only these kinds (comma-separated, e.g. `mint,payment`).
-        kind: Query<Option<String>>,
+        kind: Query<Option<Declared<KindListShape>>>,
         /// Start after this position (what `Last-Event-ID` also says; the header wins).
         after: Query<Option<Declared<PositionShape, i64>>>,
         /// The `id` of the last message received: the stream resumes right after it.
         #[oai(name = "Last-Event-ID")]
-        last_event_id: Header<Option<String>>,
+        last_event_id: Header<Option<Declared<EventIdShape>>>,
     ) -> Result<TransitionStream, Errors<Stream>> {
-        let start = match resume_point(last_event_id.0, after.0.map(Declared::into_inner))? {
+        let start = match resume_point(
+            last_event_id.0.map(Declared::into_inner),
+            after.0.map(Declared::into_inner),
+        )? {
             Some(position) => {
                 refuse_forgotten(&app.db, position).await?;
                 position
             }
             None => outbox::head(&app.db).await?,
         };
-        let kinds = kind
-            .0
-            .map(|k| {
-                k.split(',')
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let kinds = match kind.0 {
+            Some(list) => kind_list("kind", &list)?,
+            None => Vec::new(),
+        };
         let filter = OutboxFilter {
             kinds,
             ..Default::default()
@@ -192,8 +256,8 @@ impl EventsApi {
     /// `retention_days` of events: a workflow's older transitions are no longer replayed (its
     /// whole timeline stays in `GET /v1/workflows/{id}/history`), and the stream of one that
     /// finished before then ends at once; it never answers `events_forgotten`. 404
-    /// `workflow_not_found` for an unknown id; 400 `invalid_last_event_id` or
-    /// `invalid_position` for a bad `Last-Event-ID`; 503 `too_many_streams` and 429
+    /// `workflow_not_found` for an unknown id; 400 `invalid_last_event_id` for a
+    /// `Last-Event-ID` that is not up to 18 digits (empty is none); 503 `too_many_streams` and 429
     /// `too_many_streams_for_client` as on `GET /v1/events`.
     #[oai(
         path = "/v1/workflows/:id/events",
@@ -207,13 +271,13 @@ impl EventsApi {
         id: Path<UuidText>,
         /// The `id` of the last message received: the replay resumes right after it.
         #[oai(name = "Last-Event-ID")]
-        last_event_id: Header<Option<String>>,
+        last_event_id: Header<Option<Declared<EventIdShape>>>,
     ) -> Result<TransitionStream, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
         rows::find(&app.db, id).await?.ok_or_else(|| {
             ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
         })?;
-        let start = resume_point(last_event_id.0, None)?.unwrap_or(0);
+        let start = resume_point(last_event_id.0.map(Declared::into_inner), None)?.unwrap_or(0);
         let filter = OutboxFilter {
             workflow_id: Some(id),
             ..Default::default()
@@ -229,7 +293,7 @@ impl EventsApi {
 }
 
 fn sse(events: BoxStream<'static, TransitionEvent>) -> TransitionStream {
-    TransitionStream::Events(
+    TransitionStream::Events(TransitionEvents(
         EventStream::new(events)
             .keep_alive(KEEP_ALIVE)
             .to_event(|e| {
@@ -237,7 +301,7 @@ fn sse(events: BoxStream<'static, TransitionEvent>) -> TransitionStream {
                     .id(e.position.to_string())
                     .event_type("transition")
             }),
-    )
+    ))
 }
 
 fn subscribe(app: &AppState) -> Result<Subscription, ApiError> {
@@ -257,13 +321,19 @@ fn resume_point(
     last_event_id: Option<String>,
     after: Option<i64>,
 ) -> Result<Option<i64>, ApiError> {
-    let position = match last_event_id.filter(|s| !s.trim().is_empty()) {
-        Some(id) => Some(id.trim().parse::<i64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_last_event_id",
-                format!("Last-Event-ID `{id}` is not an event position"),
-            )
-        })?),
+    // An empty id is none, as `EventSource` sends it after an event without an id.
+    let position = match last_event_id.filter(|id| !id.is_empty()) {
+        Some(id) => Some(
+            (id.len() <= 18 && id.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| id.parse::<i64>().ok())
+                .flatten()
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_last_event_id",
+                        format!("Last-Event-ID `{id}` is not an event position (digits)"),
+                    )
+                })?,
+        ),
         None => after,
     };
     match position {

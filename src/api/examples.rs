@@ -91,7 +91,7 @@ impl Example for MintBody {
             recipient: None,
             token: None,
             quantity: Some(1.into()),
-            payment_type: Some(PaymentTypeDto::None),
+            payment_type: Some(PaymentTypeDto::None).into(),
             tx_hash: None,
         }
     }
@@ -157,7 +157,8 @@ impl Example for PaymentBody {
                 PAYER,
                 "1000000",
                 "0x6d696e74666c6f77206578616d706c653a2061207061796d656e740000000000",
-            )),
+            ))
+            .into(),
             signature: Some(
                 "0x16b928e1e7e185377dd99ac6cd3aa48f27b1e5e3f4e8337c88d51a95384ccfd34c0a328589b0697029da37a28ebac9d518017fdad6678b31bc576116f5419cf51b"
                     .into(),
@@ -516,7 +517,7 @@ impl Example for LegacyMintBody {
             quantity: Some(1.into()),
             tx_hash: None,
             tx_hash_camel: None,
-            payment_type: None,
+            payment_type: None.into(),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::AppState;
 use super::auth::{Access, Admin, AnyKey};
 use super::declared::UuidText;
 use super::error::{AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead};
+use super::text::Text;
 use super::time::from_ms;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
 use crate::store::{self, api_keys::KeyRow};
@@ -65,7 +66,7 @@ fn scope_list(scopes: Scopes) -> Vec<ScopeDto> {
 pub struct NewKeyBody {
     /// What the key is for, e.g. `shop-backend` (1 to 100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
-    pub name: String,
+    pub name: Text,
     #[oai(validator(min_items = 1, max_items = 3, unique_items))]
     pub scopes: Vec<ScopeDto>,
     /// Seconds until the key stops working; never when absent.
@@ -185,7 +186,7 @@ impl KeysApi {
     ) -> Result<KeyCreated, Errors<KeyedCreate>> {
         let b = body.0;
         let new = NewKey {
-            name: b.name,
+            name: b.name.into_inner(),
             scopes: Scopes::of(b.scopes.into_iter().map(Scope::from)),
             expires_in: b.expires_in_seconds.map(std::time::Duration::from_secs),
             mint_quota_per_minute: b.mint_quota_per_minute,

@@ -14,12 +14,13 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, MaybeKey, Public, Read};
-use super::declared::{AddressText, Declared, IdempotencyKeyShape, UuidText};
+use super::declared::{AddressText, Declared, HashText, IdempotencyKeyShape, UuidText};
 use super::error::{
     ApiError, Errors, KeyedRead, KeyedX402, PaymentRequiredError, PublicRead, parse_uuid,
 };
 use super::mint_views::{MintStatus, MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
+use super::nullable::Nullable;
 use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
 use crate::chain::signer::address_key;
@@ -62,22 +63,22 @@ impl From<MintStatus> for LegacyMintStatus {
 #[oai(example, skip_serializing_if_is_none)]
 pub struct LegacyMintBody {
     /// Who paid; also the recipient unless `recipient` is given.
-    pub payer: String,
+    pub payer: AddressText,
     #[oai(nullable)]
-    pub recipient: Option<String>,
+    pub recipient: Option<AddressText>,
     #[oai(nullable)]
-    pub token: Option<String>,
+    pub token: Option<AddressText>,
     #[oai(nullable)]
     pub quantity: Option<i64>,
     /// The payment transaction's hash: the idempotency key.
     #[oai(nullable)]
-    pub tx_hash: Option<String>,
+    pub tx_hash: Option<HashText>,
     /// Same as `tx_hash` (the old frontends sent either spelling).
     #[oai(rename = "txHash")]
     #[oai(nullable)]
-    pub tx_hash_camel: Option<String>,
+    pub tx_hash_camel: Option<HashText>,
     #[oai(rename = "paymentType")]
-    pub payment_type: Option<PaymentTypeDto>,
+    pub payment_type: Nullable<PaymentTypeDto>,
 }
 
 /// What `POST /mint` answers.

@@ -19,6 +19,7 @@ use super::error::{
     ApiError, Errors, KeyedById, KeyedList, KeyedRead, MintIntake, PublicRead, parse_uuid,
 };
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
+use super::nullable::Nullable;
 use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
@@ -49,7 +50,7 @@ pub struct MintBody {
     /// How many mints (token ids), 1 to 100; each mints `amountPerMint` of the token.
     #[oai(nullable)]
     pub quantity: Option<Declared<QuantityShape, i64>>,
-    pub payment_type: Option<PaymentTypeDto>,
+    pub payment_type: Nullable<PaymentTypeDto>,
     /// The payment's transaction hash: the idempotency key when no `Idempotency-Key` header
     /// is sent (the old API's `tx_hash`).
     #[oai(nullable)]
@@ -320,7 +321,7 @@ pub async fn accept(
         None => payer,
     };
     if recipient == Address::ZERO {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::unprocessable(
             "invalid_recipient",
             "`recipient` must not be the zero address: the token cannot mint to it",
         ));
@@ -380,7 +381,7 @@ pub async fn accept(
             quantity,
         )
         .await?;
-    let payment_type = body.payment_type.unwrap_or_default();
+    let payment_type = body.payment_type.0.unwrap_or_default();
     let request = MintRequest {
         payer,
         recipient,

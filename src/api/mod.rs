@@ -20,10 +20,12 @@ pub mod legacy_payments;
 pub mod metrics;
 pub mod mint_views;
 pub mod mints;
+pub mod names;
 pub mod nullable;
 pub mod payments;
 pub mod settings;
 pub mod stats;
+pub mod text;
 pub mod time;
 pub mod webhooks;
 pub mod workflows;
@@ -189,6 +191,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", api)
         .data(state)
         .with(error::BodyLimit(MAX_BODY_BYTES))
+        .around(error::refuse_unreadable_headers)
         // Outside the body limit, so its request timeout covers a slow body too.
         .with(edge)
         .with(Tracing)

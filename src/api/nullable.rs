@@ -12,6 +12,7 @@ use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
 /// `Some` is sent as `T`, `None` as `null`, and the schema says both.
+#[derive(Clone, Debug, Default)]
 pub struct Nullable<T>(pub Option<T>);
 
 impl<T> From<Option<T>> for Nullable<T> {

@@ -14,10 +14,14 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Public, Read};
-use super::declared::{AddressText, Declared, HashText, QuantityShape, UuidText};
+use super::declared::{
+    AddressText, DecimalText, Declared, HashText, QuantityShape, SignatureText, UuidText,
+    is_decimal, is_hex_of,
+};
 use super::error::{ApiError, Errors, KeyedList, PaidWrite, PublicRead, parse_uuid};
 use super::mint_views::PaymentTypeDto;
 use super::mints::parse_address;
+use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
 use super::workflows::shown_status;
 use crate::chain::signer::address_key;
@@ -55,13 +59,63 @@ pub enum PaymentTypeIn {
 #[derive(Clone, Debug, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct AuthorizationIn {
-    pub from: String,
-    pub to: String,
-    pub value: String,
-    pub valid_after: String,
-    pub valid_before: String,
+    pub from: AddressText,
+    pub to: AddressText,
+    pub value: DecimalText,
+    pub valid_after: DecimalText,
+    pub valid_before: DecimalText,
     /// 32 bytes, 0x-hex.
-    pub nonce: String,
+    pub nonce: HashText,
+}
+
+impl AuthorizationIn {
+    /// 400 `invalid_authorization` naming the first field (or the signature, when given)
+    /// whose shape is not the one the document declares.
+    pub fn check_shape(&self, signature: Option<&str>) -> Result<(), ApiError> {
+        let fields = [
+            ("authorization.from", is_hex_of(&self.from, 20)),
+            ("authorization.to", is_hex_of(&self.to, 20)),
+            ("authorization.value", is_decimal(&self.value)),
+            ("authorization.validAfter", is_decimal(&self.valid_after)),
+            ("authorization.validBefore", is_decimal(&self.valid_before)),
+            ("authorization.nonce", is_hex_of(&self.nonce, 32)),
+            ("signature", signature.is_none_or(|s| is_hex_of(s, 65))),
+        ];
+        if let Some((field, _)) = fields.iter().find(|(_, ok)| !ok) {
+            return Err(ApiError::bad_request(
+                "invalid_authorization",
+                format!("`{field}` does not have the shape the API document declares for it"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The x402 payload this authorization and its signature make, once every field has the
+    /// shape the document declares (400 `invalid_authorization` naming the field otherwise:
+    /// a malformed request, not a refused payment).
+    pub fn signed(
+        self,
+        signature: SignatureText,
+        offer: &Offer,
+    ) -> Result<PaymentPayload, ApiError> {
+        self.check_shape(Some(&signature))?;
+        Ok(PaymentPayload {
+            x402_version: x402::types::X402_VERSION,
+            payload: ExactPayload {
+                authorization: Authorization {
+                    from: self.from.into_inner(),
+                    to: self.to.into_inner(),
+                    value: self.value.into_inner(),
+                    valid_after: self.valid_after.into_inner(),
+                    valid_before: self.valid_before.into_inner(),
+                    nonce: self.nonce.into_inner(),
+                },
+                signature: signature.into_inner(),
+            },
+            resource: None,
+            accepted: offer.requirements(),
+        })
+    }
 }
 
 /// A payment for `quantity` mints: its authorization must pay exactly `MINT_PRICE` x
@@ -72,10 +126,10 @@ pub struct AuthorizationIn {
 pub struct PaymentBody {
     pub payment_type: PaymentTypeIn,
     /// `gasless`: the signed authorization.
-    pub authorization: Option<AuthorizationIn>,
+    pub authorization: Nullable<AuthorizationIn>,
     /// `gasless`: 65 bytes (r, s, v), 0x-hex.
     #[oai(nullable)]
-    pub signature: Option<String>,
+    pub signature: Option<SignatureText>,
     /// `custom`: the hash of the payer's own USDC transfer to `PAY_TO`: a transaction the
     /// payer sent, whose only USDC movement is one `Transfer(payer -> PAY_TO)` of at least
     /// the price. Each hash pays once; transactions sent by this service are refused. Without
@@ -94,7 +148,7 @@ pub struct PaymentBody {
     /// verifyingContract), where `token` is the token to mint (the server's default token when
     /// `token` is absent) and `quantity` the mints paid for.
     #[oai(nullable)]
-    pub recipient_signature: Option<String>,
+    pub recipient_signature: Option<SignatureText>,
     /// The token to mint; the server's default token when absent.
     #[oai(nullable)]
     pub token: Option<AddressText>,
@@ -299,6 +353,36 @@ impl PaymentsApi {
             )
             .into());
         }
+        // Every field given has its declared shape, whatever the payment type reads.
+        let signature = b.signature.as_deref().map(String::as_str);
+        match &b.authorization.0 {
+            Some(a) => a.check_shape(signature)?,
+            None if signature.is_some_and(|s| !is_hex_of(s, 65)) => {
+                return Err(ApiError::bad_request(
+                    "invalid_authorization",
+                    "`signature` must be 65 bytes of 0x-hex",
+                )
+                .into());
+            }
+            None => {}
+        }
+        if b.tx_hash.as_deref().is_some_and(|h| !is_hex_of(h, 32)) {
+            return Err(ApiError::bad_request(
+                "invalid_tx_hash",
+                "`txHash` must be a 0x-prefixed 32-byte hex hash",
+            )
+            .into());
+        }
+        if b.recipient_signature
+            .as_deref()
+            .is_some_and(|s| !is_hex_of(s, 65))
+        {
+            return Err(ApiError::bad_request(
+                "invalid_recipient_signature",
+                "`recipientSignature` must be 65 bytes of 0x-hex",
+            )
+            .into());
+        }
         let offer = offer(&app, chain, quantity as u64)?;
         let order = Order {
             recipient: b.recipient.map(Declared::into_inner),
@@ -307,29 +391,14 @@ impl PaymentsApi {
         };
         let paid = match b.payment_type {
             PaymentTypeIn::Gasless => {
-                let (Some(a), Some(signature)) = (b.authorization, b.signature) else {
+                let (Some(a), Some(signature)) = (b.authorization.0, b.signature) else {
                     return Err(ApiError::bad_request(
                         "missing_authorization",
                         "a `gasless` payment needs `authorization` and `signature`",
                     )
                     .into());
                 };
-                let payload = PaymentPayload {
-                    x402_version: x402::types::X402_VERSION,
-                    payload: ExactPayload {
-                        authorization: Authorization {
-                            from: a.from,
-                            to: a.to,
-                            value: a.value,
-                            valid_after: a.valid_after,
-                            valid_before: a.valid_before,
-                            nonce: a.nonce,
-                        },
-                        signature,
-                    },
-                    resource: None,
-                    accepted: offer.requirements(),
-                };
+                let payload = a.signed(signature, &offer)?;
                 authorized(&app, chain, &offer, &payload, PaymentKind::Gasless)
                     .await
                     .map_err(|(e, _)| e)?
@@ -338,7 +407,7 @@ impl PaymentsApi {
                 let hash = b.tx_hash.as_deref().ok_or_else(|| {
                     ApiError::bad_request("missing_tx_hash", "a `custom` payment needs `txHash`")
                 })?;
-                let signature = b.recipient_signature.as_deref();
+                let signature = b.recipient_signature.as_deref().map(String::as_str);
                 let data =
                     custom::transferred(&app, chain, &offer, hash, &order, signature).await?;
                 (data, Funds::Transferred)

@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi, Tags, payload::Json};
 use super::AppState;
 use super::auth::{Access, Read};
 use super::error::{Errors, KeyedRead};
+use super::names::{KindName, StateName};
 use super::nullable::Nullable;
 use super::workflows::WorkflowStatus;
 use crate::ops::overview::Overview;
@@ -32,8 +33,8 @@ pub struct Stats {
 #[derive(Object)]
 #[oai(rename_all = "camelCase")]
 pub struct WorkflowStat {
-    pub kind: String,
-    pub state: String,
+    pub kind: KindName,
+    pub state: StateName,
     pub status: WorkflowStatus,
     pub count: u64,
 }
@@ -96,8 +97,8 @@ impl From<&Overview> for Stats {
                 .workflows
                 .iter()
                 .map(|w| WorkflowStat {
-                    kind: w.kind.clone(),
-                    state: w.state.clone(),
+                    kind: w.kind.clone().into(),
+                    state: w.state.clone().into(),
                     status: WorkflowStatus::stored(&w.status),
                     count: w.count.max(0) as u64,
                 })

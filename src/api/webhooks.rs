@@ -11,10 +11,12 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::auth::{Access, Admin, Read};
-use super::declared::{Declared, PositionCursor, UuidText};
+use super::declared::{Declared, PositionCursor, Shape, UuidText};
 use super::error::{
     ApiError, Errors, KeyedBodyById, KeyedById, KeyedCreate, KeyedRead, KeyedUpdate, parse_uuid,
 };
+use super::names::{KINDS, KindName, STATES, StateName, check_filter};
+use super::text::Text;
 use super::time::{from_ms, opt_from_ms};
 use super::{AppState, parse_position_cursor};
 use crate::store::{self, audit, outbox, webhooks as rows};
@@ -33,21 +35,21 @@ pub enum WebhooksTag {
 pub struct NewWebhook {
     /// Where events are POSTed: an absolute `http` or `https` URL.
     #[oai(validator(max_length = 2048))]
-    pub url: String,
+    pub url: Text,
     /// The HMAC-SHA256 key (16 to 128 characters). Generated when absent; returned only in
     /// this response.
     #[oai(validator(min_length = 16, max_length = 128))]
     #[oai(nullable)]
-    pub secret: Option<String>,
-    /// Only transitions of these kinds (`mint`, `payment`, ...); all when absent.
-    #[oai(nullable)]
-    pub kinds: Option<Vec<String>>,
-    /// Only transitions into these states (`confirmed`, `failed`, ...); all when absent.
-    #[oai(nullable)]
-    pub states: Option<Vec<String>>,
+    pub secret: Option<Text>,
+    /// Only transitions of these kinds; all when absent.
+    #[oai(nullable, validator(min_items = 1))]
+    pub kinds: Option<Vec<KindName>>,
+    /// Only transitions into these states; all when absent.
+    #[oai(nullable, validator(min_items = 1))]
+    pub states: Option<Vec<StateName>>,
     #[oai(validator(max_length = 256))]
     #[oai(nullable)]
-    pub description: Option<String>,
+    pub description: Option<Text>,
 }
 
 /// Changes to a subscription; what is absent stays as it is.
@@ -55,30 +57,33 @@ pub struct NewWebhook {
 #[oai(rename_all = "camelCase")]
 #[oai(example, skip_serializing_if_is_none)]
 pub struct WebhookChanges {
-    /// A new absolute `http` or `https` URL. Pending retries go there too.
-    #[oai(validator(max_length = 2048))]
-    pub url: Option<String>,
+    /// A new absolute `http` or `https` URL. Pending retries go there too. Absent or `null`:
+    /// unchanged.
+    #[oai(nullable, validator(max_length = 2048))]
+    pub url: Option<Text>,
     /// New kinds; `null` for all. Applies to events from now on.
-    #[oai(nullable)]
-    pub kinds: MaybeUndefined<Vec<String>>,
+    #[oai(nullable, validator(min_items = 1))]
+    pub kinds: MaybeUndefined<Vec<KindName>>,
     /// New states; `null` for all. Applies to events from now on.
-    #[oai(nullable)]
-    pub states: MaybeUndefined<Vec<String>>,
+    #[oai(nullable, validator(min_items = 1))]
+    pub states: MaybeUndefined<Vec<StateName>>,
     /// `null` clears it.
     #[oai(nullable, validator(max_length = 256))]
-    pub description: MaybeUndefined<String>,
+    pub description: MaybeUndefined<Text>,
     /// A new secret (16 to 128 characters); every request from now on, retries included, is
     /// signed with it. Returned once, in this response.
-    #[oai(validator(min_length = 16, max_length = 128))]
-    pub secret: Option<String>,
+    #[oai(nullable, validator(min_length = 16, max_length = 128))]
+    pub secret: Option<Text>,
     /// `true`: generate a new secret, returned once, in this response.
+    #[oai(nullable)]
     pub rotate_secret: Option<bool>,
     /// With a new secret: how long the old one still signs beside it (up to 7 days), so the
     /// receiver can switch at its own pace. Each request then carries two `v1` signatures,
     /// the new one first. 0 or absent: the old one stops at once.
     #[oai(
         rename = "keepPreviousSecretSeconds",
-        validator(maximum(value = "604800"))
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "604800"))
     )]
     pub keep_previous_secret_secs: Option<u32>,
 }
@@ -91,9 +96,9 @@ pub struct Webhook {
     pub id: Uuid,
     pub url: String,
     #[oai(nullable)]
-    pub kinds: Option<Vec<String>>,
+    pub kinds: Option<Vec<KindName>>,
     #[oai(nullable)]
-    pub states: Option<Vec<String>>,
+    pub states: Option<Vec<StateName>>,
     #[oai(nullable)]
     pub description: Option<String>,
     /// The last outbox position fanned out to its delivery log.
@@ -112,8 +117,12 @@ pub struct Webhook {
 impl From<rows::WebhookRow> for Webhook {
     fn from(r: rows::WebhookRow) -> Self {
         let (kinds, states) = (
-            r.kinds.is_some().then(|| r.kind_list()),
-            r.states.is_some().then(|| r.state_list()),
+            r.kinds
+                .is_some()
+                .then(|| r.kind_list().into_iter().map(Into::into).collect()),
+            r.states
+                .is_some()
+                .then(|| r.state_list().into_iter().map(Into::into).collect()),
         );
         Webhook {
             id: r.id,
@@ -229,7 +238,7 @@ pub struct Redeliver {
     /// Why; kept in the audit log.
     #[oai(validator(max_length = 1000))]
     #[oai(nullable)]
-    pub reason: Option<String>,
+    pub reason: Option<Text>,
 }
 
 #[derive(Object)]
@@ -301,18 +310,18 @@ impl WebhooksApi {
     ) -> Result<CreatedWebhook, Errors<KeyedCreate>> {
         let body = body.0;
         check_url(&body.url, app.webhook_targets).await?;
-        let kinds = names("kinds", body.kinds)?;
-        let states = names("states", body.states)?;
-        let secret = body.secret.unwrap_or_else(generate_secret);
+        let kinds = names("kinds", KINDS, body.kinds)?;
+        let states = names("states", STATES, body.states)?;
+        let secret = body.secret.map_or_else(generate_secret, Text::into_inner);
         let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
         let row = rows::WebhookRow {
             id: Uuid::now_v7(),
-            url: body.url,
+            url: body.url.into_inner(),
             secret: secret.clone(),
             kinds: kinds.map(|k| serde_json::json!(k)),
             states: states.map(|s| serde_json::json!(s)),
-            description: body.description,
+            description: body.description.map(Text::into_inner),
             cursor: outbox::head(&txn).await?,
             created_at_ms: store::now_ms(),
             created_by: who.clone(),
@@ -406,7 +415,7 @@ impl WebhooksApi {
                 )
                 .into());
             }
-            (Some(secret), false) => Some(secret),
+            (Some(secret), false) => Some(secret.into_inner()),
             (None, true) => Some(generate_secret()),
             (None, false) => None,
         };
@@ -418,13 +427,13 @@ impl WebhooksApi {
             )
             .into());
         }
-        let kinds = changed_names("kinds", changes.kinds)?;
-        let states = changed_names("states", changes.states)?;
+        let kinds = changed_names("kinds", KINDS, changes.kinds)?;
+        let states = changed_names("states", STATES, changes.states)?;
         let who = auth.actor(actor.0);
         let txn = store::begin_write(&app.db).await?;
         let mut row = rows::find(&txn, id).await?.ok_or_else(|| not_found(id))?;
         let mut changed = serde_json::Map::new();
-        if let Some(url) = changes.url {
+        if let Some(url) = changes.url.map(Text::into_inner) {
             changed.insert("url".into(), url.clone().into());
             row.url = url;
         }
@@ -439,7 +448,7 @@ impl WebhooksApi {
         match changes.description {
             MaybeUndefined::Undefined => {}
             description => {
-                row.description = description.take();
+                row.description = description.take().map(Text::into_inner);
                 changed.insert("description".into(), row.description.clone().into());
             }
         }
@@ -539,9 +548,15 @@ impl WebhooksApi {
             reason,
         } = body.0;
         let ids = delivery_ids.unwrap_or_default();
-        let requeued = rows::redeliver(&app.db, id, &ids, &who, reason.as_deref())
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let requeued = rows::redeliver(
+            &app.db,
+            id,
+            &ids,
+            &who,
+            reason.as_deref().map(String::as_str),
+        )
+        .await?
+        .ok_or_else(|| not_found(id))?;
         Ok(Json(Redelivered { requeued }))
     }
 
@@ -625,40 +640,30 @@ async fn check_url(url: &str, targets: TargetPolicy) -> Result<(), ApiError> {
         .map_err(|refused| ApiError::unprocessable("webhook_target_refused", refused.to_string()))
 }
 
-/// A filter in a change: `None` when absent (unchanged), `Some(None)` for all.
-fn changed_names(
+fn changed_names<S: Shape>(
     field: &str,
-    list: MaybeUndefined<Vec<String>>,
+    known: &[(&str, &str)],
+    list: MaybeUndefined<Vec<Declared<S>>>,
 ) -> Result<Option<Option<Vec<String>>>, ApiError> {
     match list {
         MaybeUndefined::Undefined => Ok(None),
         MaybeUndefined::Null => Ok(Some(None)),
-        MaybeUndefined::Value(list) => Ok(Some(names(field, Some(list))?)),
+        MaybeUndefined::Value(list) => Ok(Some(names(field, known, Some(list))?)),
     }
 }
 
-/// Kind and state names are snake_case identifiers; a typo should fail here, not match nothing.
-fn names(field: &str, list: Option<Vec<String>>) -> Result<Option<Vec<String>>, ApiError> {
+/// Kind and state names are the ones the document lists; a typo should fail here, not match
+/// nothing.
+fn names<S: Shape>(
+    field: &str,
+    known: &[(&str, &str)],
+    list: Option<Vec<Declared<S>>>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    // An empty list never gets here: the document's `minItems` refuses it (400).
     let Some(list) = list else { return Ok(None) };
-    if list.is_empty() {
-        return Err(ApiError::unprocessable(
-            "invalid_filter",
-            format!("`{field}` must name at least one value, or be left out for all"),
-        ));
-    }
-    if let Some(bad) = list.iter().find(|n| {
-        n.is_empty()
-            || n.len() > 64
-            || !n
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    }) {
-        return Err(ApiError::unprocessable(
-            "invalid_filter",
-            format!("`{field}` holds `{bad}`, which is not a snake_case name"),
-        ));
-    }
-    Ok(Some(list))
+    check_filter(field, known, list.iter().map(|n| n.as_str()))
+        .map_err(|message| ApiError::unprocessable("invalid_filter", message))?;
+    Ok(Some(list.into_iter().map(Declared::into_inner).collect()))
 }
 
 /// 32 random bytes, hex.

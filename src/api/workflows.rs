@@ -13,8 +13,9 @@ use poem::web::Data;
 
 use super::AppState;
 use super::auth::{Access, Admin, Read};
-use super::declared::UuidText;
+use super::declared::{Declared, UuidText};
 use super::error::{ApiError, Errors, KeyedById, KeyedByIdInState, KeyedList, parse_uuid};
+use super::names::{EventName, KINDS, KindName, STATES, StateName, check_query};
 use super::nullable::Nullable;
 use super::time::{from_ms, opt_from_ms};
 use crate::store::entity::workflow;
@@ -90,11 +91,9 @@ impl From<WorkflowStatus> for Status {
 #[oai(example)]
 pub struct Workflow {
     pub id: Uuid,
-    /// The kind of workflow (`mint`, `payment`, ...).
-    pub kind: String,
+    pub kind: KindName,
     pub status: WorkflowStatus,
-    /// The kind's own state (`pending`, `sent`, `confirmed`, ...).
-    pub state: String,
+    pub state: StateName,
     /// The typed checkpoint data of its kind. A payment's signed authorization is left out
     /// until the payment is confirmed: whoever holds it could submit it first.
     pub data: Json_,
@@ -135,9 +134,9 @@ impl From<workflow::Model> for Workflow {
         Workflow {
             id: m.id,
             data: payment::shown::checkpoint(&m.kind, &m.state, m.data),
-            kind: m.kind,
+            kind: m.kind.into(),
             status: WorkflowStatus::stored(&m.status),
-            state: m.state,
+            state: m.state.into(),
             schema_version: m.schema_version,
             priority: m.priority,
             attempt: m.attempt,
@@ -174,15 +173,10 @@ pub struct WorkflowPage {
 pub struct HistoryEvent {
     /// Global, increasing event id.
     pub id: i64,
-    /// `created`, `step`, `sleep`, `wait`, `woken`, `retry_scheduled`, `deferred` (waits for the
-    /// signer's gas spend budget; no attempt counted), `completed`, `failed`,
-    /// `takeover`, `retried`, `cancelled`, `needs_migration`; for a child waiting on its parent
-    /// (a payment's mints and deployment), `parent_ended` (cancelled because the parent failed
-    /// or was cancelled) and `parent_retried` (put back because the parent was retried).
-    pub event: String,
+    pub event: EventName,
     #[oai(nullable)]
-    pub from_state: Option<String>,
-    pub to_state: String,
+    pub from_state: Option<StateName>,
+    pub to_state: StateName,
     // The workflow's status after this event.
     // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: WorkflowStatus,
@@ -206,8 +200,8 @@ pub struct HistoryEvent {
 #[oai(rename_all = "camelCase")]
 pub struct RelatedWorkflow {
     pub id: Uuid,
-    pub kind: String,
-    pub state: String,
+    pub kind: KindName,
+    pub state: StateName,
     pub status: WorkflowStatus,
 }
 
@@ -215,8 +209,8 @@ impl From<Related> for RelatedWorkflow {
     fn from(r: Related) -> Self {
         RelatedWorkflow {
             id: r.id,
-            kind: r.kind,
-            state: r.state,
+            kind: r.kind.into(),
+            state: r.state.into(),
             status: WorkflowStatus::stored(&r.status),
         }
     }
@@ -297,9 +291,9 @@ impl From<Timeline> for History {
                     .map(str::to_owned);
                 HistoryEvent {
                     id: e.id,
-                    event: e.event,
-                    from_state: e.from_state,
-                    to_state: e.to_state,
+                    event: e.event.into(),
+                    from_state: e.from_state.map(Into::into),
+                    to_state: e.to_state.into(),
                     status: WorkflowStatus::stored(&e.status),
                     attempt: e.attempt,
                     worker: e.worker,
@@ -384,11 +378,11 @@ impl WorkflowsApi {
         _auth: Access<Read>,
         req: &Request,
         /// Only this kind.
-        kind: Query<Option<String>>,
+        kind: Query<Option<KindName>>,
         /// Only this engine status.
         status: Query<Option<WorkflowStatus>>,
         /// Only this domain state.
-        state: Query<Option<String>>,
+        state: Query<Option<StateName>>,
         /// Only this payer (0x address).
         payer: Query<Option<String>>,
         /// Only this token contract (0x address).
@@ -445,10 +439,12 @@ impl WorkflowsApi {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        check_query("kind", KINDS, kind.as_deref().map(String::as_str))?;
+        check_query("state", STATES, state.as_deref().map(String::as_str))?;
         let filter = ListFilter {
-            kind: kind.0,
+            kind: kind.0.map(Declared::into_inner),
             status: status.0.map(Into::into),
-            state: state.0,
+            state: state.0.map(Declared::into_inner),
             payer: payer.0.map(|a| a.to_lowercase()),
             token: token.0.map(|a| a.to_lowercase()),
             tx_hash: tx_hash.0.map(|h| h.to_lowercase()),

@@ -12,9 +12,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Public;
-use super::declared::{Declared, QuantityShape};
+use super::declared::{AddressText, Declared, QuantityShape};
 use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
+use super::mints::parse_address;
 use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
 use crate::engine::StartError;
 use crate::store::mints::MINT;
@@ -37,10 +38,10 @@ pub enum X402Tag {
 pub struct X402MintBody {
     /// Who receives the tokens; the payer when absent.
     #[oai(nullable)]
-    pub recipient: Option<String>,
+    pub recipient: Option<AddressText>,
     /// The token; the server's default token when absent.
     #[oai(nullable)]
-    pub token: Option<String>,
+    pub token: Option<AddressText>,
     /// Mints, 1 to 100 (default 1); the price is `MINT_PRICE` x quantity.
     #[oai(nullable)]
     pub quantity: Option<Declared<QuantityShape, i64>>,
@@ -170,6 +171,12 @@ pub async fn paid_mint(
             format!("`quantity` must be between 1 and 100, got {quantity}"),
         ));
     }
+    // A malformed order is a bad request, not a reason to ask for payment.
+    for (field, address) in [("recipient", &body.recipient), ("token", &body.token)] {
+        if let Some(address) = address {
+            parse_address(field, address)?;
+        }
+    }
     let offer = offer(app, chain, quantity as u64)?;
     let resource = Resource {
         url: resource_url(req),
@@ -186,8 +193,8 @@ pub async fn paid_mint(
         ));
     };
     let order = Order {
-        recipient: body.recipient,
-        token: body.token,
+        recipient: body.recipient.map(Declared::into_inner),
+        token: body.token.map(Declared::into_inner),
         quantity: quantity as u32,
     };
     pay(app, &offer, resource, &header, Buy::Mints(order)).await

@@ -1,0 +1,302 @@
+//! The names of workflow kinds, their states and history events, as the document lists them.
+//!
+//! Views carry them as the strings the engine stores; the document declares each as an enum
+//! with every value's meaning, and filters accept only those values (`invalid_filter`
+//! otherwise), so a typo fails instead of matching nothing.
+use std::sync::LazyLock;
+
+use poem_openapi::registry::MetaSchema;
+use serde_json::Value;
+
+use super::declared::{Declared, Shape};
+use super::error::ApiError;
+
+/// Every kind, with what it is.
+pub const KINDS: &[(&str, &str)] = &[
+    ("mint", "one token mint for one recipient"),
+    (
+        "mint_batch",
+        "one `batchMint` transaction carrying many mints",
+    ),
+    ("payment", "one USDC payment and its settlement"),
+    ("deployment", "one token contract deployment"),
+    (
+        "probe",
+        "the benchmark's workflow of three no-op steps; never created through the API",
+    ),
+];
+
+/// Every state of every kind, with the kinds that have it.
+pub const STATES: &[(&str, &str)] = &[
+    (
+        "awaiting_payment",
+        "mint, deployment: its payment is not confirmed yet",
+    ),
+    (
+        "pending",
+        "mint: queued for a batch; mint_batch: being simulated and submitted; payment, \
+         deployment: accepted, being checked",
+    ),
+    (
+        "processing",
+        "mint: taken into a batch being prepared; payment, deployment: being submitted",
+    ),
+    (
+        "sent",
+        "its transaction is with the sender, waiting to be final",
+    ),
+    (
+        "checking",
+        "payment: its settlement failed; whether the authorization paid through another \
+         transaction is being checked",
+    ),
+    (
+        "confirmed",
+        "its transaction is final (`confirmations` deep)",
+    ),
+    ("failed", "ended without its effect; `error` says why"),
+    (
+        "cancelled",
+        "mint, deployment: cancelled by an operator or its payment",
+    ),
+    ("first", "probe (benchmark): before its first step"),
+    ("second", "probe (benchmark): before its second step"),
+    ("third", "probe (benchmark): before its third step"),
+    ("done", "probe (benchmark): finished"),
+];
+
+/// Every history event.
+pub const EVENTS: &[(&str, &str)] = &[
+    ("created", "the workflow was created"),
+    ("step", "a step ran and moved it on"),
+    ("sleep", "a step ran and it sleeps until a time"),
+    ("wait", "a step ran and it waits to be woken"),
+    ("woken", "something it waited for happened"),
+    ("retry_scheduled", "a step failed and is retried later"),
+    (
+        "deferred",
+        "a step waits for the signer's gas spend budget; no attempt counted",
+    ),
+    ("completed", "it ended with its effect"),
+    ("failed", "it ended without its effect"),
+    (
+        "takeover",
+        "a worker took it over from one whose lease had expired",
+    ),
+    ("retried", "an operator retried it"),
+    (
+        "cancelled",
+        "an operator, its parent or its batch cancelled it",
+    ),
+    (
+        "needs_migration",
+        "its stored data is from a version this process cannot read",
+    ),
+    (
+        "parent_ended",
+        "its parent failed or was cancelled, so it was cancelled",
+    ),
+    (
+        "parent_retried",
+        "its parent was retried, so it was put back",
+    ),
+    ("batched", "mint: taken into a batch"),
+    ("sent", "mint: its batch's transaction was sent"),
+    ("requeued", "mint: put back in the queue by its batch"),
+    ("confirmed", "mint: its batch's transaction is final"),
+    ("paid", "mint, deployment: its payment is confirmed"),
+];
+
+/// The description of an enum: what it is, then each value and its meaning.
+fn describe(what: &str, values: &[(&str, &str)]) -> String {
+    let meanings: Vec<String> = values
+        .iter()
+        .map(|(name, meaning)| format!("- `{name}`: {meaning}"))
+        .collect();
+    format!("{what}:\n{}", meanings.join("\n"))
+}
+
+fn enum_of(values: &[(&str, &str)], description: &'static str) -> MetaSchema {
+    MetaSchema {
+        description: Some(description),
+        enum_items: values
+            .iter()
+            .map(|(name, _)| Value::String((*name).to_owned()))
+            .collect(),
+        ..MetaSchema::new("string")
+    }
+}
+
+static KINDS_DOC: LazyLock<String> = LazyLock::new(|| describe("The kind of workflow", KINDS));
+static STATES_DOC: LazyLock<String> = LazyLock::new(|| describe("A kind's own state", STATES));
+static EVENTS_DOC: LazyLock<String> = LazyLock::new(|| describe("What happened", EVENTS));
+
+/// A workflow kind.
+pub struct KindShape;
+
+impl Shape for KindShape {
+    const NAME: &'static str = "declared_kind";
+
+    fn schema() -> MetaSchema {
+        enum_of(KINDS, KINDS_DOC.as_str())
+    }
+}
+
+/// A kind's state.
+pub struct StateShape;
+
+impl Shape for StateShape {
+    const NAME: &'static str = "declared_state";
+
+    fn schema() -> MetaSchema {
+        enum_of(STATES, STATES_DOC.as_str())
+    }
+}
+
+/// A history event.
+pub struct EventShape;
+
+impl Shape for EventShape {
+    const NAME: &'static str = "declared_event";
+
+    fn schema() -> MetaSchema {
+        enum_of(EVENTS, EVENTS_DOC.as_str())
+    }
+}
+
+/// Kinds separated by commas (`mint,payment`), or empty for all.
+pub struct KindListShape;
+
+static KIND_LIST_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let one = KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join("|");
+    format!("^(({one})(,({one}))*)?$")
+});
+
+impl Shape for KindListShape {
+    const NAME: &'static str = "declared_kind_list";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(KIND_LIST_PATTERN.clone()),
+            ..MetaSchema::new("string")
+        }
+    }
+}
+
+/// The kinds of a comma-separated list (none for all): 400 `invalid_filter` when one is not
+/// listed.
+pub fn kind_list(field: &str, raw: &str) -> Result<Vec<String>, ApiError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    check_filter(field, KINDS, raw.split(','))
+        .map_err(|message| ApiError::bad_request("invalid_filter", message))?;
+    Ok(raw.split(',').map(str::to_owned).collect())
+}
+
+/// A kind, as a view shows it or a filter takes it.
+pub type KindName = Declared<KindShape>;
+/// A state, as a view shows it or a filter takes it.
+pub type StateName = Declared<StateShape>;
+/// A history event, as a view shows it.
+pub type EventName = Declared<EventShape>;
+
+/// Checks that every name in a filter is one the document lists; says which is not.
+pub fn check_filter<'a>(
+    field: &str,
+    known: &[(&str, &str)],
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), String> {
+    match names
+        .into_iter()
+        .find(|name| !known.iter().any(|(k, _)| k == name))
+    {
+        Some(name) => Err(format!(
+            "`{field}` holds `{name}`, which is not one of the values the API document lists"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A query filter's name checked: 400 `invalid_filter` when it is not listed.
+pub fn check_query(
+    field: &str,
+    known: &[(&str, &str)],
+    name: Option<&str>,
+) -> Result<(), ApiError> {
+    check_filter(field, known, name)
+        .map_err(|message| ApiError::bad_request("invalid_filter", message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflows::{
+        deployment::DeploymentState, mint::MintState, mint_batch::BatchState,
+        payment::PaymentState, probe::ProbeState,
+    };
+
+    fn listed<T: serde::Serialize>(states: &[T]) {
+        for state in states {
+            let name = serde_json::to_value(state).unwrap();
+            let name = name.as_str().unwrap();
+            assert!(
+                STATES.iter().any(|(s, _)| *s == name),
+                "state `{name}` is not listed"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kinds_states_are_listed() {
+        use MintState as M;
+        listed(&[
+            M::AwaitingPayment,
+            M::Pending,
+            M::Processing,
+            M::Sent,
+            M::Confirmed,
+            M::Failed,
+            M::Cancelled,
+        ]);
+        use BatchState as B;
+        listed(&[B::Pending, B::Sent, B::Confirmed, B::Failed]);
+        use PaymentState as P;
+        listed(&[
+            P::Pending,
+            P::Processing,
+            P::Sent,
+            P::Checking,
+            P::Confirmed,
+            P::Failed,
+        ]);
+        use DeploymentState as D;
+        listed(&[
+            D::AwaitingPayment,
+            D::Pending,
+            D::Processing,
+            D::Sent,
+            D::Confirmed,
+            D::Failed,
+            D::Cancelled,
+        ]);
+        use ProbeState as Q;
+        listed(&[Q::First, Q::Second, Q::Third, Q::Done]);
+    }
+
+    #[test]
+    fn a_filter_takes_listed_names_only() {
+        assert!(check_filter("kind", KINDS, ["mint", "payment"]).is_ok());
+        assert!(check_filter("kind", KINDS, ["mints"]).is_err());
+        assert!(check_filter("state", STATES, ["confirmed", ""]).is_err());
+        assert!(check_query("kind", KINDS, Some("probe")).is_ok());
+        assert!(check_query("kind", KINDS, Some("Mint")).is_err());
+        assert_eq!(kind_list("kind", "").ok(), Some(vec![]));
+        assert_eq!(
+            kind_list("kind", "mint,payment").ok(),
+            Some(vec!["mint".to_owned(), "payment".to_owned()])
+        );
+        assert!(kind_list("kind", "mint,,payment").is_err());
+        assert!(kind_list("kind", "mint, payment").is_err());
+    }
+}
