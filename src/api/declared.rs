@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use poem::http::HeaderValue;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{
     ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToHeader, ToJSON, Type,
 };
@@ -23,6 +23,9 @@ pub trait Shape: Send + Sync + 'static {
     const NAME: &'static str;
     /// What the spec says of the value.
     fn schema() -> MetaSchema;
+    /// The name of the component the schema is, for a shape used in many places (an enum):
+    /// generated clients then have one type for it, not one per field.
+    const COMPONENT: Option<&'static str> = None;
 }
 
 /// `T` as received, declared in the spec as `S` says.
@@ -82,7 +85,16 @@ impl<S: Shape, T: Type> Type for Declared<S, T> {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(S::schema()))
+        match S::COMPONENT {
+            Some(name) => MetaSchemaRef::Reference(name.to_owned()),
+            None => MetaSchemaRef::Inline(Box::new(S::schema())),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        if let Some(name) = S::COMPONENT {
+            registry.create_schema::<S, _>(name.to_owned(), |_| S::schema());
+        }
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {

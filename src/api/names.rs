@@ -136,6 +136,7 @@ pub struct KindShape;
 
 impl Shape for KindShape {
     const NAME: &'static str = "declared_kind";
+    const COMPONENT: Option<&'static str> = Some("WorkflowKind");
 
     fn schema() -> MetaSchema {
         enum_of(KINDS, KINDS_DOC.as_str())
@@ -147,6 +148,7 @@ pub struct StateShape;
 
 impl Shape for StateShape {
     const NAME: &'static str = "declared_state";
+    const COMPONENT: Option<&'static str> = Some("WorkflowState");
 
     fn schema() -> MetaSchema {
         enum_of(STATES, STATES_DOC.as_str())
@@ -158,6 +160,7 @@ pub struct EventShape;
 
 impl Shape for EventShape {
     const NAME: &'static str = "declared_event";
+    const COMPONENT: Option<&'static str> = Some("HistoryEventName");
 
     fn schema() -> MetaSchema {
         enum_of(EVENTS, EVENTS_DOC.as_str())

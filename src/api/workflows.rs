@@ -174,8 +174,9 @@ pub struct HistoryEvent {
     /// Global, increasing event id.
     pub id: i64,
     pub event: EventName,
-    #[oai(nullable)]
-    pub from_state: Option<StateName>,
+    // `Nullable`, not `#[oai(nullable)]`: a nullable enum must list `null` among its values
+    // for generators (openapi-python-client) to take it.
+    pub from_state: Nullable<StateName>,
     pub to_state: StateName,
     // The workflow's status after this event.
     // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
@@ -292,7 +293,7 @@ impl From<Timeline> for History {
                 HistoryEvent {
                     id: e.id,
                     event: e.event.into(),
-                    from_state: e.from_state.map(Into::into),
+                    from_state: e.from_state.map(Into::into).into(),
                     to_state: e.to_state.into(),
                     status: WorkflowStatus::stored(&e.status),
                     attempt: e.attempt,

@@ -22,7 +22,7 @@ import httpx
 
 import mintflow_client.api
 from mintflow_client import AuthenticatedClient
-from mintflow_client.models import MintBody, NewWebhook, WebhookChanges
+from mintflow_client.models import MintBody, NewWebhook, WebhookChanges, WorkflowKind, WorkflowState
 from mintflow_client.types import UNSET
 
 DEADLINE_SECS = 60
@@ -139,12 +139,12 @@ def clear_webhook_filters(client):
         "create_webhook",
         body=NewWebhook(
             url="http://127.0.0.1:9/hook",
-            kinds=["mint"],
-            states=["confirmed"],
+            kinds=[WorkflowKind.MINT],
+            states=[WorkflowState.CONFIRMED],
             description="python client",
         ),
     )
-    assert created.kinds == ["mint"] and created.description == "python client", created
+    assert created.kinds == [WorkflowKind.MINT] and created.description == "python client", created
     webhook_id = str(created.id)
     changed = call(
         client,
