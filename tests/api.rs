@@ -175,6 +175,43 @@ async fn bad_input_changes_nothing(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "invalid_id",
     );
+    // Kinds and states are the spec's enums: a typo is refused, not a filter matching nothing.
+    assert_error(
+        s.get("/v1/workflows?kind=mints").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_filter",
+    );
+    assert_error(
+        s.get("/v1/workflows?state=Confirmed").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_filter",
+    );
+    assert_error(
+        s.get("/v1/dead-letters?kind=nope").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_filter",
+    );
+    // A string field takes a JSON string only (poem's own `String` would take `false`).
+    assert_error(
+        s.send(
+            bearer(s.post("/v1/keys"), TOKEN).json(&json!({ "name": false, "scopes": ["read"] })),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_body",
+    );
+    // A header poem cannot read as text would be dropped, and the mint made without a key.
+    let unreadable = reqwest::header::HeaderValue::from_bytes(b"\xd7\xf8").unwrap();
+    assert_error(
+        s.send(
+            bearer(s.post("/v1/mints"), TOKEN)
+                .header("Idempotency-Key", unreadable)
+                .json(&json!({ "payer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" })),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+    );
     let missing = uuid::Uuid::now_v7();
     assert_error(
         s.get(&format!("/v1/workflows/{missing}")).await,

@@ -191,11 +191,15 @@ async fn a_gasless_payment_settles_once_then_mints(backend: Backend) {
 }
 
 async fn refused(stack: &Stack, body: &Value, code: &str) {
+    refused_with(stack, body, 402, code).await;
+}
+
+async fn refused_with(stack: &Stack, body: &Value, expected: u16, code: &str) {
     let before = count(stack, "payment").await + count(stack, "mint").await;
     let (status, answer) = stack.post("/v1/payments", body).await;
     assert_eq!(
         (status, answer["code"].as_str()),
-        (402, Some(code)),
+        (expected, Some(code)),
         "{answer}"
     );
     let after = count(stack, "payment").await + count(stack, "mint").await;
@@ -248,8 +252,9 @@ async fn refused_payments_write_nothing(backend: Backend) {
     )
     .await;
     let mut garbage = signed(&stack, &who, PRICE, nonce(), 1);
+    // Not 65 bytes: a malformed request, refused before the payment is looked at.
     garbage["signature"] = json!("0x1234");
-    refused(&stack, &garbage, "invalid_exact_evm_payload_signature").await;
+    refused_with(&stack, &garbage, 400, "invalid_authorization").await;
     stack.service.stop().await;
 }
 
