@@ -24,7 +24,6 @@ pub mod nullable;
 pub mod payments;
 pub mod settings;
 pub mod stats;
-pub mod time;
 pub mod webhooks;
 pub mod workflows;
 pub mod x402;

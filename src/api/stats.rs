@@ -8,7 +8,7 @@ use super::AppState;
 use super::auth::{Access, Read};
 use super::error::{Errors, KeyedRead};
 use super::nullable::Nullable;
-use super::workflows::WorkflowStatus;
+use crate::engine::outbox::event::WorkflowStatus;
 use crate::ops::overview::Overview;
 
 #[derive(Tags)]

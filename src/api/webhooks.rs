@@ -15,8 +15,8 @@ use super::declared::{Declared, PositionCursor, UuidText};
 use super::error::{
     ApiError, Errors, KeyedBodyById, KeyedById, KeyedCreate, KeyedRead, KeyedUpdate, parse_uuid,
 };
-use super::time::{from_ms, opt_from_ms};
 use super::{AppState, parse_position_cursor};
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::{self, audit, outbox, webhooks as rows};
 use crate::webhooks::target::TargetPolicy;
 
