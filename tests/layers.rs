@@ -194,7 +194,7 @@ fn shortest_path_back(graph: &Graph, start: &String) -> Option<Vec<String>> {
     None
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 enum Token {
     Ident(String),
     PathSep,
@@ -387,7 +387,7 @@ fn tokens(text: &str) -> Vec<(Token, usize)> {
                         i += 1;
                     }
                     i += end.len();
-                } else if !start_is_digit(&word) {
+                } else if !word.starts_with(|c: char| c.is_ascii_digit()) {
                     out.push((Token::Ident(word), line));
                 }
             }
@@ -398,8 +398,4 @@ fn tokens(text: &str) -> Vec<(Token, usize)> {
         }
     }
     out
-}
-
-fn start_is_digit(word: &str) -> bool {
-    word.starts_with(|c: char| c.is_ascii_digit())
 }
