@@ -1,5 +1,6 @@
 pub mod api;
 pub mod app;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod chain;
 pub mod cli;

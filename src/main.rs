@@ -85,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(2)
             }
         },
+        #[cfg(feature = "bench")]
         Command::Bench(cmd) => mintflow::bench::run(cmd).await,
     }
 }

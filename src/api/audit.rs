@@ -7,9 +7,9 @@ use serde_json::Value as Json_;
 use super::auth::{Access, Read};
 use super::declared::{Declared, PositionCursor};
 use super::error::{Errors, KeyedList};
-use super::time::from_ms;
 use super::{AppState, parse_position_cursor};
 use crate::store::audit;
+use crate::store::time::from_ms;
 
 #[derive(Tags)]
 pub enum AuditTag {

@@ -20,11 +20,11 @@ use super::declared::{
 use super::error::{ApiError, Errors, KeyedRead, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
-use super::time::{from_ms, opt_from_ms};
 use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
 use crate::store::entity::token;
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::{mints, tokens, workflows as rows};
 use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
 use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};

@@ -6,30 +6,26 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 use poem::IntoResponse;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, Tags,
+    ApiResponse, OpenApi, Tags,
     param::{Header, Path, Query},
     payload::{EventStream, Payload},
     types::{ToJSON, Type},
 };
 use sea_orm::DatabaseConnection;
-use serde_json::Value as Json_;
-use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{Access, Read};
 use super::declared::{Declared, EventIdShape, PositionShape, UuidText};
 use super::error::{ApiError, Errors, KeyedByIdInState, Stream, parse_uuid};
 use super::names::{KindListShape, kind_list};
-use super::time::from_ms;
-use super::workflows::WorkflowStatus;
 use crate::engine::outbox::Subscription;
+use crate::engine::outbox::event::TransitionEvent;
 use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
 use crate::store::workflows::{self as rows, Status};
 
@@ -44,51 +40,6 @@ const RETRY_READ: Duration = Duration::from_secs(1);
 pub enum EventsTag {
     /// Live workflow transitions (server-sent events).
     Events,
-}
-
-/// One transition of one workflow, as streamed and as posted to webhooks.
-#[derive(Clone, Debug, Object)]
-#[oai(rename_all = "camelCase")]
-#[oai(example)]
-pub struct TransitionEvent {
-    /// The outbox position: the SSE `id`, increasing, the same on every instance.
-    pub position: i64,
-    /// The history event's id (`GET /v1/workflows/{id}/history`).
-    pub event_id: i64,
-    pub workflow_id: Uuid,
-    pub kind: String,
-    /// What happened: `created`, `step`, `completed`, `failed`, `retried`, `cancelled`...
-    pub event: String,
-    #[oai(nullable)]
-    pub from_state: Option<String>,
-    pub to_state: String,
-    // The workflow's engine status after the event.
-    // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
-    pub status: WorkflowStatus,
-    pub attempt: i32,
-    #[oai(nullable)]
-    pub worker: Option<String>,
-    pub detail: Option<Json_>,
-    pub at: DateTime<Utc>,
-}
-
-impl From<OutboxEvent> for TransitionEvent {
-    fn from(e: OutboxEvent) -> Self {
-        TransitionEvent {
-            position: e.position,
-            event_id: e.event_id,
-            workflow_id: e.workflow_id,
-            kind: e.kind,
-            event: e.event,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            status: WorkflowStatus::stored(&e.status),
-            attempt: e.attempt,
-            worker: e.worker,
-            detail: e.detail,
-            at: from_ms(e.at_ms),
-        }
-    }
 }
 
 /// A live stream of transitions.

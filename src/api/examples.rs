@@ -17,7 +17,6 @@ use super::dead_letters::{BulkRetry, BulkRetryOutcome, Skipped};
 use super::deployments::{
     DeploymentBody, DeploymentStatus, DeploymentView, GaslessPayment, TokenSpec, TokenView,
 };
-use super::events::TransitionEvent;
 use super::health::{Liveness, Readiness, ReadinessCheck};
 use super::keys::{ApiKeyView, CreatedKey, NewKeyBody, ScopeDto, WhoAmI};
 use super::legacy::{LegacyMintAnswer, LegacyMintBody};
@@ -30,8 +29,9 @@ use super::settings::{Setting, SettingUpdate};
 use super::webhooks::{
     Delivery, DeliveryStatus, NewWebhook, Redeliver, Redelivered, Webhook, WebhookChanges,
 };
-use super::workflows::{Workflow, WorkflowStatus};
+use super::workflows::Workflow;
 use super::x402::{X402MintBody, X402Paid};
+use crate::engine::outbox::event::{TransitionEvent, WorkflowStatus};
 
 /// `mintflow dev`'s signer (anvil account 0): `PAY_TO`, and the admin of its contracts.
 const SIGNER: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";

@@ -13,8 +13,8 @@ use super::auth::{Access, Admin, AnyKey};
 use super::declared::UuidText;
 use super::error::{AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead};
 use super::text::Text;
-use super::time::from_ms;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
+use crate::store::time::from_ms;
 use crate::store::{self, api_keys::KeyRow};
 
 #[derive(Tags)]

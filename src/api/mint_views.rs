@@ -5,11 +5,11 @@ use serde_json::Value as Json_;
 use uuid::Uuid;
 
 use super::nullable::Nullable;
-use super::time::{from_ms, opt_from_ms};
-use super::workflows::WorkflowStatus;
 use crate::chain::signer::address_key;
 use crate::config::Settings;
+use crate::engine::outbox::event::WorkflowStatus;
 use crate::store::entity::workflow;
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::Status;
 use crate::workflows::mint::{MintData, MintFailure, PaymentType};
 use crate::workflows::mint_batch::BatchData;

@@ -20,10 +20,10 @@ use super::error::{
 };
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::nullable::Nullable;
-use super::time::opt_from_ms;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
 use crate::store::mints::{self as queue, MINT, MINT_BATCH};
+use crate::store::time::opt_from_ms;
 use crate::store::workflows::{self as rows, ListFilter};
 use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
 

@@ -26,7 +26,6 @@ pub mod payments;
 pub mod settings;
 pub mod stats;
 pub mod text;
-pub mod time;
 pub mod webhooks;
 pub mod workflows;
 pub mod x402;

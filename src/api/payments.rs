@@ -22,7 +22,6 @@ use super::error::{ApiError, Errors, KeyedList, PaidWrite, PublicRead, parse_uui
 use super::mint_views::PaymentTypeDto;
 use super::mints::parse_address;
 use super::nullable::Nullable;
-use super::time::{from_ms, opt_from_ms};
 use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainError};
@@ -30,6 +29,7 @@ use crate::engine::StartError;
 use crate::store;
 use crate::store::entity::workflow;
 use crate::store::mints::{self, MINT};
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::{self as rows, ListFilter, Status};
 use crate::workflows::deployment::DEPLOYMENT;
 use crate::workflows::mint::{MAX_QUANTITY, MintRequest, PaymentType};

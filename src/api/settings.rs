@@ -13,9 +13,9 @@ use super::AppState;
 use super::auth::{Access, Admin, Read};
 use super::declared::{Declared, SettingValueShape};
 use super::error::{ApiError, Errors, KeyedRead, KeyedUpdate};
-use super::time::from_ms;
 use crate::config::settings::{self as specs, SettingError};
 use crate::store;
+use crate::store::time::from_ms;
 
 #[derive(Tags)]
 pub enum SettingsTag {

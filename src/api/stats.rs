@@ -9,7 +9,7 @@ use super::auth::{Access, Read};
 use super::error::{Errors, KeyedRead};
 use super::names::{KindName, StateName};
 use super::nullable::Nullable;
-use super::workflows::WorkflowStatus;
+use crate::engine::outbox::event::WorkflowStatus;
 use crate::ops::overview::Overview;
 
 #[derive(Tags)]

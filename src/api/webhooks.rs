@@ -17,8 +17,8 @@ use super::error::{
 };
 use super::names::{KINDS, KindName, STATES, StateName, check_filter};
 use super::text::Text;
-use super::time::{from_ms, opt_from_ms};
 use super::{AppState, parse_position_cursor};
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::{self, audit, outbox, webhooks as rows};
 use crate::webhooks::target::TargetPolicy;
 

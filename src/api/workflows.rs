@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::{
-    Enum, Object, OpenApi, Tags,
+    Object, OpenApi, Tags,
     param::{Header, Path, Query},
     payload::Json,
 };
@@ -17,10 +17,11 @@ use super::declared::{Declared, UuidText};
 use super::error::{ApiError, Errors, KeyedById, KeyedByIdInState, KeyedList, parse_uuid};
 use super::names::{EventName, KINDS, KindName, STATES, StateName, check_query};
 use super::nullable::Nullable;
-use super::time::{from_ms, opt_from_ms};
+use crate::engine::outbox::event::WorkflowStatus;
 use crate::store::entity::workflow;
+use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::timeline::{self, Related, Timeline};
-use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
+use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter};
 use crate::workflows::payment;
 
 /// What a domain view (payment, deployment) shows as its status: the domain state, unless the
@@ -37,52 +38,6 @@ pub fn shown_status<'a>(status: &'a str, state: &'a str) -> &'a str {
 pub enum WorkflowsTag {
     /// Durable workflows and their histories, for operators.
     Workflows,
-}
-
-/// The engine-level status of a workflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum WorkflowStatus {
-    /// Due now or at `runAt`, or being stepped by the worker holding its lease.
-    Running,
-    /// Parked until something wakes it: a child, a transaction, its parent, an operator.
-    Waiting,
-    /// Ended in its kind's final state.
-    Completed,
-    /// Ended in failure (`lastError` says why); an operator may retry it.
-    Failed,
-    /// Ended by an operator or by its parent's end; an operator may retry it.
-    Cancelled,
-    /// Parked: its checkpoint has a schema version no running code understands.
-    NeedsMigration,
-}
-
-impl WorkflowStatus {
-    /// The status a row stores. A status this build does not know was written by a newer
-    /// one: to this build the workflow is as good as parked.
-    pub fn stored(status: &str) -> WorkflowStatus {
-        match Status::parse(status) {
-            Some(Status::Running) => WorkflowStatus::Running,
-            Some(Status::Waiting) => WorkflowStatus::Waiting,
-            Some(Status::Completed) => WorkflowStatus::Completed,
-            Some(Status::Failed) => WorkflowStatus::Failed,
-            Some(Status::Cancelled) => WorkflowStatus::Cancelled,
-            Some(Status::NeedsMigration) | None => WorkflowStatus::NeedsMigration,
-        }
-    }
-}
-
-impl From<WorkflowStatus> for Status {
-    fn from(s: WorkflowStatus) -> Status {
-        match s {
-            WorkflowStatus::Running => Status::Running,
-            WorkflowStatus::Waiting => Status::Waiting,
-            WorkflowStatus::Completed => Status::Completed,
-            WorkflowStatus::Failed => Status::Failed,
-            WorkflowStatus::Cancelled => Status::Cancelled,
-            WorkflowStatus::NeedsMigration => Status::NeedsMigration,
-        }
-    }
 }
 
 /// A workflow: where it is, its checkpoint, and who holds it.

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::workflows::cli_actor;
 use crate::api::keys::ApiKeyView;
-use crate::api::time::from_ms;
 use crate::app::keys::{self, NewKey, Scopes};
 use crate::store;
+use crate::store::time::from_ms;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {

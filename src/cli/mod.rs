@@ -74,6 +74,7 @@ pub enum Command {
     /// could not run. Reads a sample (--sample): bounded time on any database.
     Doctor(Box<doctor::DoctorArgs>),
     /// Measure performance; prints figures, asserts nothing.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
 }

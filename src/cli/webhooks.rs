@@ -7,8 +7,8 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::workflows::cli_actor;
-use crate::api::time::from_ms;
 use crate::api::webhooks::{Delivery, Webhook};
+use crate::store::time::from_ms;
 use crate::store::webhooks as rows;
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,8 @@ use poem_openapi::types::ToJSON;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use crate::api::time::from_ms;
 use crate::engine::{Client, Waker};
+use crate::store::time::from_ms;
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
 use crate::store::{self, entity::workflow};
 

@@ -3,6 +3,8 @@
 //! Every process runs one: whichever holds `outbox_head`'s lock orders the committed rows, the
 //! others find it busy. Each round also reads the head, so a process learns of positions that
 //! another instance gave (PostgreSQL) within one poll.
+pub mod event;
+
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;

@@ -16,6 +16,7 @@ pub mod payers;
 pub mod read_pool;
 pub mod receipts;
 pub mod settings;
+pub mod time;
 pub mod timeline;
 pub mod tokens;
 pub mod webhooks;

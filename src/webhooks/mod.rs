@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::config::SettingsHandle;
+use crate::engine::outbox::event::TransitionEvent;
 use crate::store::{self, webhooks as rows};
 use crate::telemetry::names::WEBHOOK_ATTEMPTS;
 use target::{Refused, TargetPolicy};
@@ -201,7 +202,7 @@ impl Dispatcher {
                 next: rows::Next::GiveUp,
             };
         };
-        let body = crate::api::events::TransitionEvent::from(event).to_json_string();
+        let body = TransitionEvent::from(event).to_json_string();
         let timestamp = at_ms / 1000;
         let request = self
             .http

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome};
-use crate::api::time::from_ms;
 use crate::store::doctor as queries;
+use crate::store::time::from_ms;
 
 /// Mints in `awaiting_payment` whose payment is final: the payment's end should have moved
 /// them on (to the queue when it confirmed, cancelled otherwise) in its own transaction.
