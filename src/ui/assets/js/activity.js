@@ -78,7 +78,8 @@ function balanceFigure(signer, from, to) {
       title: `Balance of signer ${signer.address} on chain ${signer.chainId}, last hour`,
       from, to,
       series: [{ name: 'ETH', points }],
-      format: (eth) => eth.toFixed(eth >= 100 ? 0 : 2),
+      format: (eth) => eth.toFixed(eth >= 1000 ? 1 : 3),
+      fromZero: false,
     }));
 }
 
