@@ -252,6 +252,13 @@ impl Service {
         )
         .await
         .context("starting periodic jobs")?;
+        // The balance trend is sampled where the sender runs: API-only processes stay off the
+        // node unless asked.
+        if let Some(chain) = chain.as_ref().filter(|_| runs_workers) {
+            crate::ops::balance_samples::schedule(&scheduler, db.clone(), chain.clone())
+                .await
+                .context("starting the balance samples")?;
+        }
         // The sender runs where the workflows run, named like this process's worker.
         let sender = chain.as_ref().filter(|_| runs_workers).map(|chain| {
             let stop = CancellationToken::new();
@@ -315,6 +322,7 @@ impl Service {
                 snapshot: SharedSnapshot::new(read_db.clone(), chain.clone()),
                 read_db: read_db.clone(),
                 webhook_targets: config.webhook_targets,
+                doctor: Default::default(),
             };
             // A worker serves only /health, /ready and /metrics.
             if config.role == Role::Worker {

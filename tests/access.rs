@@ -187,6 +187,7 @@ const READS: &[&str] = &[
     "/v1/queue",
     "/v1/dead-letters",
     "/v1/stats",
+    "/v1/stats/activity",
     "/v1/doctor",
     "/v1/settings",
     "/v1/audit",

@@ -271,6 +271,28 @@ async fn doctor_reports_each_broken_invariant(backend: Backend) {
         expected(false),
         "{api}"
     );
+    // That run is this service's `mintflow_doctor_findings`, check by check.
+    let metrics = stack
+        .http
+        .get(format!("{}/metrics", stack.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for check in api["checks"].as_array().unwrap() {
+        let line = format!(
+            "mintflow_doctor_findings{{check=\"{}\"}} {}",
+            check["name"].as_str().unwrap(),
+            check["findings"]
+        );
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no `{line}` in:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("mintflow_doctor_findings{check=\"nonces\"} 1\n"));
 
     // `--fix` wakes the leased workflow and cancels the stranded mint; the rest stays.
     let (code, fixed) = doctor_cli(&stack, &["--fix"]).await;

@@ -264,6 +264,32 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         chrono::DateTime::parse_from_rfc3339(stats["generatedAt"].as_str().unwrap()).is_ok(),
         "{stats}"
     );
+
+    // The last hour, minute by minute: exactly these mints, requested and confirmed, each
+    // confirmed minute with its median wait; and the signer's balance sampled at start.
+    let (status, activity) = stack.get("/v1/stats/activity").await;
+    assert_eq!(status, 200, "{activity}");
+    let minutes = activity["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60, "{activity}");
+    let total = |field: &str| -> u64 { minutes.iter().map(|m| m[field].as_u64().unwrap()).sum() };
+    assert_eq!(
+        (total("requested"), total("confirmed"), total("failed")),
+        (MINTS, MINTS, 0),
+        "{activity}"
+    );
+    for m in minutes {
+        let confirmed = m["confirmed"].as_u64().unwrap();
+        assert_eq!(m["p50ConfirmMs"].is_number(), confirmed > 0, "{m}");
+    }
+    let signers = activity["signers"].as_array().unwrap();
+    assert_eq!(signers.len(), 1, "{activity}");
+    assert_eq!(signers[0]["address"], SIGNER.to_lowercase(), "{activity}");
+    let sampled: U256 = signers[0]["samples"][0]["balanceWei"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(sampled > U256::ZERO, "{activity}");
     stack.service.stop().await;
 }
 

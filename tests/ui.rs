@@ -2,9 +2,10 @@
 //! read,mint key it prints, a genuinely failed workflow made through the API, then
 //! `tools/ui-test.mjs` drives `/ui` in headless Chromium (the key entered and its scopes shown,
 //! mint live to confirmed over the fetch-based event stream, timeline, retries refused for the
-//! key and done with the admin token, settings, signer health, phone layout, screenshots) and
-//! the API confirms what it did. The page's files are checked first: content types, ETag
-//! revalidation, 404.
+//! key and done with the admin token, settings, signer health, the overview's last-hour charts,
+//! the doctor page with a forged mint, phone layout, screenshots) and the API confirms what it
+//! did. The page's files are checked first: content types, ETag revalidation, 404; and
+//! `GET /v1/stats/activity` counts the mints made.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use alloy::signers::local::PrivateKeySigner;
 use common::dev::Dev;
 use common::eventually;
 use common::stack::{PAYER_KEY, fresh_nonce, sign_authorization};
+use mintflow::store::{self, entity::workflow};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -41,7 +44,9 @@ async fn dashboard_in_a_browser() {
     let http = reqwest::Client::new();
 
     served_as_files(&http, &base).await;
-    let failed = failed_mint(&http, &base, &key, &banner.usdc).await;
+    let (confirmed, failed) = failed_mint(&http, &base, &key, &banner.usdc).await;
+    activity_counts_the_mints(&http, &base, &key).await;
+    forge_onchain_id(dir.path(), &confirmed).await;
     let webhook = unreachable_webhook(&http, &base).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
 
@@ -52,6 +57,7 @@ async fn dashboard_in_a_browser() {
     let out = tokio::task::spawn_blocking({
         let (base, shots, root, key) = (base.clone(), shots.clone(), root.to_owned(), key.clone());
         let (failed, signer, webhook) = (failed.clone(), banner.signer.clone(), webhook.clone());
+        let forged = confirmed.clone();
         move || {
             Command::new("node")
                 .arg("tools/ui-test.mjs")
@@ -63,6 +69,7 @@ async fn dashboard_in_a_browser() {
                 .env("UI_PAYER", payer.address().to_string())
                 .env("UI_SIGNER", signer)
                 .env("UI_WEBHOOK_ID", webhook)
+                .env("UI_FORGED_ID", forged)
                 .env("UI_OUT_DIR", shots)
                 .output()
                 .expect("run node tools/ui-test.mjs")
@@ -86,7 +93,11 @@ async fn dashboard_in_a_browser() {
         );
     }
 
-    for (name, width) in [("desktop.png", 1280), ("phone.png", 390)] {
+    for (name, width) in [
+        ("desktop.png", 1280),
+        ("desktop-doctor.png", 1280),
+        ("phone.png", 390),
+    ] {
         let png = std::fs::read(shots.join(name)).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name} is a PNG");
         let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
@@ -134,6 +145,20 @@ async fn dashboard_in_a_browser() {
         .find(|e| e["action"] == "webhook.redeliver")
         .unwrap_or_else(|| panic!("no redelivery in the audit log: {audit}"));
     assert_eq!(redelivered["target"], webhook.as_str());
+    // The doctor page's run is what `/metrics` shows: the forged mint under its check.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mintflow_doctor_findings{check=\"confirmed_mints\"} 1\n"),
+        "{metrics}"
+    );
     assert!(
         redelivered["detail"]["requeued"].as_u64() >= Some(1),
         "{redelivered}"
@@ -209,8 +234,14 @@ fn start_dev(dir: &Path) -> (Dev, Banner) {
 /// A mint that genuinely failed: a token whose supply allows one mint is deployed through
 /// `POST /v1/deployments` (paid gasless by anvil's account 1, which dev funded); its first
 /// mint is confirmed and the second fails with `MaxSupplyExceeded()`, as any retry will. The
-/// mints are queued and the workflow read with `key` (read,mint).
-async fn failed_mint(http: &reqwest::Client, base: &str, key: &str, usdc: &str) -> String {
+/// mints are queued and the workflow read with `key` (read,mint). Answers the confirmed
+/// mint's id and the failed one's.
+async fn failed_mint(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    usdc: &str,
+) -> (String, String) {
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
     let (authorization, signature) =
         sign_authorization(usdc.parse().unwrap(), &payer, DEPLOY_PRICE, fresh_nonce());
@@ -237,7 +268,45 @@ async fn failed_mint(http: &reqwest::Client, base: &str, key: &str, usdc: &str) 
     let id = second["id"].as_str().unwrap().to_owned();
     let w = get(http, &format!("{base}/v1/workflows/{id}"), key).await;
     assert_eq!(w["status"], "failed", "{w}");
-    id
+    (first["id"].as_str().unwrap().to_owned(), id)
+}
+
+/// The last hour holds exactly the two mints made so far, requested and finished (one
+/// confirmed, one failed) within the minutes the test ran, and the signer's balance samples.
+async fn activity_counts_the_mints(http: &reqwest::Client, base: &str, key: &str) {
+    let a = get(http, &format!("{base}/v1/stats/activity"), key).await;
+    let minutes = a["minutes"].as_array().unwrap();
+    assert_eq!(minutes.len(), 60, "{a}");
+    let total = |field: &str| -> u64 { minutes.iter().map(|m| m[field].as_u64().unwrap()).sum() };
+    assert_eq!(
+        (total("requested"), total("confirmed"), total("failed")),
+        (2, 1, 1),
+        "{a}"
+    );
+    for m in minutes {
+        let confirmed = m["confirmed"].as_u64().unwrap();
+        assert_eq!(m["p50ConfirmMs"].is_number(), confirmed > 0, "{m}");
+    }
+    let signers = a["signers"].as_array().unwrap();
+    assert_eq!(signers.len(), 1, "{a}");
+    assert!(!signers[0]["samples"].as_array().unwrap().is_empty(), "{a}");
+}
+
+/// Breaks what the doctor checks first: the confirmed mint `id` now claims an on-chain id its
+/// token never minted (as tests/doctor.rs does), written to dev's database file.
+async fn forge_onchain_id(dir: &Path, id: &str) {
+    let url = format!("sqlite://{}/dev.db?mode=rwc", dir.display());
+    let db = store::connect(&url).await.unwrap();
+    let row = store::workflows::find(&db, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut data = row.data.clone();
+    data["onchain_id"] = json!(format!("0x{}", "ab".repeat(32)));
+    let mut active: workflow::ActiveModel = row.into();
+    active.data = Set(data);
+    active.update(&db).await.unwrap();
+    db.close().await.unwrap();
 }
 
 /// A webhook to an address where nothing listens, each delivery given up after one attempt:

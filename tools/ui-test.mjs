@@ -3,16 +3,18 @@
 // from the page and watches it reach `confirmed` live (the fetch-based event stream, with the
 // key in a header and never in a URL), opens its timeline, retries a failed workflow (refused
 // for the read,mint key, then a wrong admin token, then the right one), redelivers a webhook's
-// given-up deliveries, changes a setting, reads the signer's health, and checks the layout at
-// phone width. Screenshots go to UI_OUT_DIR and are checked not to be blank. Exits 1 with the
+// given-up deliveries, changes a setting, reads the signer's health, checks the overview's
+// last-hour charts against `/v1/stats/activity`, finds a forged mint on the doctor page, and
+// checks the layout at phone width. Screenshots go to UI_OUT_DIR and are checked not to be blank. Exits 1 with the
 // failed expectation.
 //
 //   UI_URL=http://127.0.0.1:4021 UI_KEY=mf_... UI_ADMIN_TOKEN=... UI_FAILED_ID=<uuid> \
-//   UI_PAYER=0x... UI_SIGNER=0x... UI_WEBHOOK_ID=<uuid> UI_OUT_DIR=/tmp/shots \
-//   node tools/ui-test.mjs
+//   UI_PAYER=0x... UI_SIGNER=0x... UI_WEBHOOK_ID=<uuid> UI_FORGED_ID=<uuid> \
+//   UI_OUT_DIR=/tmp/shots node tools/ui-test.mjs
 //
 // tests/ui.rs starts the server, reads the key dev printed, makes the failed workflow and a
-// webhook to an address where nothing listens (one attempt per delivery), and runs this.
+// webhook to an address where nothing listens (one attempt per delivery), forges the on-chain
+// id of a confirmed mint (UI_FORGED_ID) for the doctor to find, and runs this.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +43,7 @@ const failedId = env('UI_FAILED_ID');
 const payer = env('UI_PAYER');
 const signer = env('UI_SIGNER');
 const webhookId = env('UI_WEBHOOK_ID');
+const forgedId = env('UI_FORGED_ID');
 const outDir = env('UI_OUT_DIR');
 
 const log = (...a) => console.log('ui-test:', ...a);
@@ -102,6 +105,25 @@ async function screenshot(page, checker, name, viewport) {
   log(`  ${name}: ${p.width}x${p.height}, ${p.colours} colours, ${(p.other * 100).toFixed(1)}% off the background`);
   expect(p.width === viewport.width, `${name} is ${p.width} px wide, not ${viewport.width}`);
   expect(p.colours >= 32 && p.other >= 0.05, `${name} looks blank: ${p.colours} colours, ${(p.other * 100).toFixed(1)}% off the background`);
+}
+
+/** A screenshot of one element (`selector`), checked not to be blank. */
+async function elementShot(page, checker, name, selector) {
+  const png = await page.locator(selector).screenshot();
+  writeFileSync(join(outDir, name), png);
+  const p = await pixels(checker, png);
+  log(`  ${name}: ${p.width}x${p.height}, ${p.colours} colours, ${(p.other * 100).toFixed(1)}% off the background`);
+  expect(p.colours >= 16 && p.other >= 0.03, `${name} looks blank: ${p.colours} colours`);
+}
+
+/** What the overview's mint charts should show: per series, the minutes (ISO) with a value
+ * other than 0 and that value, as `/v1/stats/activity` answers now. */
+async function expectedDots() {
+  const res = await fetch(`${base}/v1/stats/activity`, { headers: { authorization: `Bearer ${key}` } });
+  expect(res.ok, `GET /v1/stats/activity answered ${res.status}`);
+  const a = await res.json();
+  const dots = (field) => a.minutes.filter((m) => m[field]).map((m) => [new Date(m.minute).toISOString(), String(m[field])]);
+  return { requested: dots('requested'), confirmed: dots('confirmed'), failed: dots('failed'), p50: dots('p50ConfirmMs') };
 }
 
 async function noHorizontalScroll(page, what) {
@@ -364,6 +386,52 @@ async function run(page, checker, requests) {
     await page.waitForSelector('#nonce-drift');
   });
 
+  await step('the overview charts each minute with mints, the median wait and the signer balance', async () => {
+    await go(page, '#/', '#activity[data-loaded]');
+    const want = await expectedDots();
+    expect(want.requested.length >= 1 && want.confirmed.length >= 1 && want.failed.length >= 1 && want.p50.length >= 1,
+      `the API shows too little to chart: ${JSON.stringify(want)}`);
+    // In the page: what the charts draw (dots per series, points of the polylines).
+    const shown = () => {
+      const dots = (sel) => [...document.querySelectorAll(`${sel} circle`)].map((c) => [c.dataset.t, c.dataset.v]);
+      const points = (sel) => (document.querySelector(`${sel} polyline`)?.getAttribute('points') ?? '').split(' ').filter(Boolean).length;
+      return {
+        requested: dots('#chart-mints g[data-series="requested"]'),
+        confirmed: dots('#chart-mints g[data-series="confirmed"]'),
+        failed: dots('#chart-mints g[data-series="failed"]'),
+        p50: dots('#chart-p50 g[data-series="p50"]'),
+        minutes: points('#chart-mints g[data-series="requested"]'),
+        balance: points('svg[id^="chart-balance-"] g[data-series="ETH"]'),
+      };
+    };
+    const dotsOf = ({ requested, confirmed, failed, p50 }) => JSON.stringify({ requested, confirmed, failed, p50 });
+    // The charts are redrawn every 10 s: polled until they match, with the standard deadline.
+    const deadline = Date.now() + WAIT_MS;
+    let got = await page.evaluate(shown);
+    while (dotsOf(got) !== dotsOf(want)) {
+      expect(Date.now() < deadline, `the charts show ${dotsOf(got)}, the API ${dotsOf(want)}`);
+      await page.waitForTimeout(200);
+      got = await page.evaluate(shown);
+    }
+    expect(got.minutes === 60, `the mint chart has ${got.minutes} points, not one per minute`);
+    expect(got.balance >= 1, 'the signer balance chart has no point');
+    await elementShot(page, checker, 'desktop-charts.png', '#activity');
+  });
+
+  await step('the doctor page shows the forged mint with its workflow and command', async () => {
+    await go(page, '#/doctor', '#doctor[data-loaded]');
+    expect(await page.getAttribute('#doctor', 'data-loaded') !== 'error', `doctor failed: ${await page.innerText('#doctor')}`);
+    const item = page.locator('#doctor-findings li[data-code="mint_not_on_chain"]');
+    expect(await item.count() === 1, `no mint_not_on_chain finding: ${await page.innerText('#doctor')}`);
+    expect(await item.locator(`a[href="#/workflows/${forgedId}"]`).count() === 1, 'the finding does not link its workflow');
+    const command = await item.locator('pre.command').innerText();
+    expect(command === `mintflow workflows history ${forgedId}`, `suggested: ${command}`);
+    expect(await page.getAttribute('#doctor-checks tr[data-check="confirmed_mints"]', 'data-findings') === '1', 'the checks table does not count it');
+    await screenshot(page, checker, 'desktop-doctor.png', DESKTOP);
+    await page.click('#doctor-run');
+    await page.waitForSelector('#doctor[data-loaded]:not([data-loaded="error"]) #doctor-findings');
+  });
+
   await step('desktop screenshot of the overview', async () => {
     await go(page, '#/', '#stats[data-loaded]');
     await page.waitForSelector('#batches table');
@@ -381,6 +449,7 @@ async function run(page, checker, requests) {
       [`#/webhooks/${webhookId}`, '#deliveries[data-loaded]'],
       ['#/settings', '#settings[data-loaded]'],
       ['#/health', '#signer[data-loaded]'],
+      ['#/doctor', '#doctor[data-loaded]'],
     ];
     for (const [hash, loaded] of views) {
       await go(page, hash, loaded);

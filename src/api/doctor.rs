@@ -29,6 +29,8 @@ impl DoctorApi {
     /// `stuckAfterMinutes`, the signer's nonce matches the node's, its balance covers the
     /// queue, and the supply of tokens mintflow deployed matches their mints. Without a chain
     /// only the database checks run. Read-only: repairs (`--fix`) are for the command line.
+    /// Each run sets this process's `mintflow_doctor_findings` gauge (findings per check) on
+    /// `/metrics`.
     #[oai(path = "/doctor", method = "get", operation_id = "doctor")]
     async fn doctor(
         &self,
@@ -57,6 +59,7 @@ impl DoctorApi {
         let _running = RUNNING.lock().await;
         let settings = app.settings.get();
         let report = doctor::run(&app.read_db, node.as_ref(), &settings, &opts).await?;
+        app.doctor.record(&report);
         Ok(Json(report))
     }
 }

@@ -12,6 +12,7 @@ use poem_openapi::types::{Example, MaybeUndefined};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::activity::{Activity, ActivityMinute, BalanceSample, SignerBalanceTrend};
 use super::audit::AuditEntry;
 use super::dead_letters::{BulkRetry, BulkRetryOutcome, Skipped};
 use super::deployments::{
@@ -590,6 +591,41 @@ impl Example for AuditEntry {
             action: "settings.update".into(),
             target: "max_batch_size".into(),
             detail: Some(json!({ "from": 100, "to": 200 })),
+        }
+    }
+}
+
+// Shortened to the hour's last three minutes (the answer has 60): a batch of mints requested
+// in one minute and confirmed in the next, as `mintflow dev` shows them.
+impl Example for Activity {
+    fn example() -> Self {
+        let minute = |time: &str, requested, confirmed, p50_confirm_ms| ActivityMinute {
+            minute: at(time),
+            requested,
+            confirmed,
+            failed: 0,
+            p50_confirm_ms,
+        };
+        let sample = |time: &str, wei: &str| BalanceSample {
+            minute: at(time),
+            balance_wei: wei.into(),
+        };
+        Activity {
+            from: at("2026-12-01T15:21:00Z"),
+            minutes: vec![
+                minute("2026-12-01T16:18:00Z", 0, 0, None),
+                minute("2026-12-01T16:19:00Z", 12, 9, Some(2140)),
+                minute("2026-12-01T16:20:00Z", 3, 6, Some(2870)),
+            ],
+            signers: vec![SignerBalanceTrend {
+                chain_id: 31337,
+                address: SIGNER.into(),
+                samples: vec![
+                    sample("2026-12-01T16:19:00Z", "9999987654321000000000"),
+                    sample("2026-12-01T16:20:00Z", "9999987485110000000000"),
+                ],
+            }],
+            generated_at: at("2026-12-01T16:20:41.207Z"),
         }
     }
 }

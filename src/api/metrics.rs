@@ -27,13 +27,14 @@ pub async fn scrape(req: &poem::Request, app: Data<&AppState>) -> Response {
     if let Err(refused) = app.auth.require(req, crate::app::keys::Scope::Read).await {
         return poem::IntoResponse::into_response(refused);
     }
-    let body = match app.snapshot.get().await {
+    let mut body = match app.snapshot.get().await {
         Ok(snapshot) => snapshot.metrics_text().to_owned(),
         Err(e) => {
             tracing::warn!(error = %e, "metrics: no overview for this scrape");
             metrics::render(None)
         }
     };
+    metrics::render_doctor(&mut body, &app.doctor.per_check());
     Response::builder().content_type(TEXT_FORMAT).body(body)
 }
 

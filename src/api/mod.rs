@@ -1,6 +1,7 @@
 //! The HTTP API: poem-openapi resources, their DTOs, errors and auth, Swagger UI at `/docs`
 //! and the spec at `/openapi.json`; the dashboard (`crate::ui`) at `/ui`. Handlers call `engine`
 //! and `store`; they hold no SQL.
+pub mod activity;
 pub mod admission;
 pub mod audit;
 pub mod auth;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub snapshot: SharedSnapshot,
     /// Where webhooks may be delivered (checked when a URL is set).
     pub webhook_targets: crate::webhooks::target::TargetPolicy,
+    /// The findings of this service's latest `GET /v1/doctor`, which `/metrics` shows.
+    pub doctor: crate::ops::doctor::latest::LatestRun,
 }
 
 type Apis = (
@@ -88,7 +91,8 @@ type Apis = (
     keys::KeysApi,
     audit::AuditApi,
     settings::SettingsApi,
-    stats::StatsApi,
+    // poem-openapi implements `OpenApi` for tuples of up to 16: related APIs share a slot.
+    (stats::StatsApi, activity::ActivityApi),
     doctor::DoctorApi,
     x402::X402Api,
     legacy::LegacyApi,
@@ -109,7 +113,7 @@ fn service() -> OpenApiService<Apis, ()> {
             keys::KeysApi,
             audit::AuditApi,
             settings::SettingsApi,
-            stats::StatsApi,
+            (stats::StatsApi, activity::ActivityApi),
             doctor::DoctorApi,
             x402::X402Api,
             legacy::LegacyApi,

@@ -85,7 +85,8 @@ pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle, k
     }
 }
 
-fn repeated<F, Fut>(every: Duration, f: F) -> Result<Job, JobSchedulerError>
+/// A job running `f` every `every` (the first time `every` after the scheduler starts).
+pub fn repeated<F, Fut>(every: Duration, f: F) -> Result<Job, JobSchedulerError>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,

@@ -225,6 +225,18 @@ fn render_overview(out: &mut String, o: &Overview) {
     );
 }
 
+/// `mintflow_doctor_findings`, from the latest doctor run (nothing before the first).
+pub fn render_doctor(out: &mut String, per_check: &[(String, u64)]) {
+    gauge(
+        out,
+        DOCTOR_FINDINGS,
+        "Findings of the latest GET /v1/doctor run of this service, by check (0 when skipped).",
+        per_check
+            .iter()
+            .map(|(check, n)| (vec![("check", check.clone())], *n as f64)),
+    );
+}
+
 fn seconds(ms: Option<i64>) -> f64 {
     ms.unwrap_or(0) as f64 / 1000.0
 }
@@ -268,7 +280,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 21] = [
+    const ALL: [&str; 22] = [
         HTTP_REQUEST_DURATION,
         STEP_DURATION,
         MINT_BATCH_SIZE,
@@ -290,6 +302,7 @@ mod tests {
         WEBHOOK_FAILED,
         WEBHOOK_ATTEMPTS,
         OVERVIEW_UP,
+        DOCTOR_FINDINGS,
     ];
 
     #[test]

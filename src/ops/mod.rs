@@ -2,7 +2,10 @@
 //! through `snapshot`, its workflow counts kept by `counts`) that `GET /v1/stats`, `/metrics`
 //! and the queue views render, the Prometheus recorder and metric names (`metrics`), and the
 //! readiness checks of `GET /ready` (`readiness`), and the consistency checks of `mintflow
-//! doctor` and `GET /v1/doctor` (`doctor`).
+//! doctor` and `GET /v1/doctor` (`doctor`), and the dashboard's last hour (`activity`, with the
+//! signer balance samples of `balance_samples`).
+pub mod activity;
+pub mod balance_samples;
 pub mod counts;
 pub mod doctor;
 pub mod metrics;

@@ -1,5 +1,6 @@
 //! Database access: connection setup for both backends, entities, and every query the layers
 //! above run. Nothing outside `store` writes SQL.
+pub mod activity;
 pub mod api_keys;
 pub mod archive;
 pub mod audit;

@@ -35,3 +35,5 @@ pub const WEBHOOK_FAILED: &str = "mintflow_webhook_deliveries_failed";
 pub const WEBHOOK_ATTEMPTS: &str = "mintflow_webhook_attempts_total";
 /// 1 when the overview could be read from the database, 0 when the scrape went without it.
 pub const OVERVIEW_UP: &str = "mintflow_overview_up";
+/// Findings of this service's latest `GET /v1/doctor` run, by `check`; absent until one ran.
+pub const DOCTOR_FINDINGS: &str = "mintflow_doctor_findings";

@@ -42,6 +42,9 @@ const ASSETS: &[Asset] = &[
     asset("js/settings.js", JS, include_str!("assets/js/settings.js")),
     asset("js/webhooks.js", JS, include_str!("assets/js/webhooks.js")),
     asset("js/health.js", JS, include_str!("assets/js/health.js")),
+    asset("js/doctor.js", JS, include_str!("assets/js/doctor.js")),
+    asset("js/activity.js", JS, include_str!("assets/js/activity.js")),
+    asset("js/charts.js", JS, include_str!("assets/js/charts.js")),
 ];
 
 const fn asset(name: &'static str, content_type: &'static str, body: &'static str) -> Asset {

@@ -7,6 +7,7 @@
 //! duplicate anything (waking workflows, cancelling mints whose payment ended), each one
 //! recorded in the audit log.
 mod fix;
+pub mod latest;
 mod local;
 mod mints;
 mod payments;

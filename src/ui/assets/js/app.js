@@ -8,6 +8,7 @@ import * as deadLetters from './dead_letters.js';
 import * as settings from './settings.js';
 import * as webhooks from './webhooks.js';
 import * as health from './health.js';
+import * as doctor from './doctor.js';
 
 // Each view's `render(root, params)` fills `root` and returns a function that stops what it
 // started (event streams, timers), called when another view is shown.
@@ -20,6 +21,7 @@ const ROUTES = [
   { pattern: /^\/webhooks$/, tab: 'webhooks', view: webhooks },
   { pattern: /^\/settings$/, tab: 'settings', view: settings },
   { pattern: /^\/health$/, tab: 'health', view: health },
+  { pattern: /^\/doctor$/, tab: 'doctor', view: doctor },
 ];
 
 let stop = () => {};

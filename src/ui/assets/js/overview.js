@@ -1,6 +1,8 @@
 // Queue overview: workflows by kind and state (`/v1/stats`), kept current by the event stream
-// (`/v1/events`), a feed of the latest transitions, recent batches (`/v1/queue`), and a form
-// that queues a test mint (a key with the `mint` scope) and follows it live.
+// (`/v1/events`), the last hour's charts (`activity.js`), a feed of the latest transitions,
+// recent batches (`/v1/queue`), and a form that queues a test mint (a key with the `mint`
+// scope) and follows it live.
+import { follow as followActivity } from './activity.js';
 import { api } from './api.js';
 import { EventStream } from './events.js';
 import { DASH, badge, duration, errorBox, h, row, short, show, table, throttle, time, workflowLink } from './dom.js';
@@ -25,11 +27,13 @@ export function render(root) {
   const feed = h('ol', { id: 'feed', class: 'feed', 'data-empty': 'Waiting for transitions…' }, recent.map(feedItem));
   const trackedList = h('ul', { id: 'tracked', class: 'tracked' });
   const mintResult = h('div', { id: 'mint-result' });
+  const activity = h('div', { id: 'activity' }, h('p', { class: 'muted' }, 'Loading…'));
 
   root.append(
     h('section', { class: 'panel' },
       h('h2', {}, 'Workflows by kind and state'),
       stats, queue),
+    h('section', { class: 'panel' }, h('h2', {}, 'Last hour'), activity),
     h('div', { class: 'split' },
       h('section', { class: 'panel' },
         h('h2', {}, 'Live transitions ', live),
@@ -41,6 +45,7 @@ export function render(root) {
     h('section', { class: 'panel' }, h('h2', {}, 'Recent batches'), batches),
   );
   drawTracked(trackedList);
+  const stopActivity = followActivity(activity);
 
   let alive = true;
   const refresh = throttle(() => {
@@ -74,6 +79,7 @@ export function render(root) {
 
   return () => {
     alive = false;
+    stopActivity();
     source.close();
   };
 }
