@@ -5,6 +5,7 @@
 //! doctor` and `GET /v1/doctor` (`doctor`).
 pub mod counts;
 pub mod doctor;
+pub mod import_legacy;
 pub mod metrics;
 pub mod overview;
 pub mod readiness;
