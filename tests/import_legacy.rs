@@ -167,15 +167,39 @@ async fn fill(old: &OldDb, batch_hashes: &[String]) {
              INSERT INTO system_settings (key, value) VALUES ('batch_interval_seconds', '1'),
                ('max_batch_size', '200'), ('retry_max_attempts', '5'),
                ('maintenance_mode', 'false');
-             INSERT INTO payment_queue (payer_address, amount, status) VALUES ('0x01', '1', 'sent');
+             INSERT INTO payment_queue (payer_address, amount, tx_hash, status, error) VALUES
+               ('{payer}', '1000000', '{:#x}', 'completed', NULL),
+               ('{payer}', '1000000', '{:#x}', 'confirmation_failed', 'reverted'),
+               ('{payer}', '1000000', NULL, 'failed', 'insufficient balance'),
+               ('{payer}', '1000000', NULL, 'sent', NULL);
              INSERT INTO mint_history (payer_address) VALUES ('0x01');",
             rows.join(","),
             payer(ITEMS),
             old_id(ITEMS),
             payer(ITEMS + 1),
+            keccak256("old settlement 1"),
+            keccak256("old settlement 2"),
+            payer = payer(0),
         ))
         .await
         .unwrap();
+}
+
+/// Who the stack's payments pay: anvil's first account, its signer.
+const PAY_TO: Address = alloy::primitives::address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+
+/// What the old API (`GET /api/payment/{id}`) says of the payment imported from old row `id`.
+async fn legacy_payment_status(stack: &Stack, old_id: u32) -> String {
+    let key = format!("legacy:payment_queue:{old_id}");
+    let payment = workflow::Entity::find()
+        .filter(workflow::Column::IdempotencyKey.eq(key))
+        .one(&stack.t.db)
+        .await
+        .unwrap()
+        .expect("imported");
+    let (status, body) = stack.get(&format!("/api/payment/{}", payment.id)).await;
+    assert_eq!(status, 200, "{body}");
+    body["payment"]["status"].as_str().unwrap().to_owned()
 }
 
 async fn mint_rows(stack: &Stack) -> Vec<workflow::Model> {
@@ -211,6 +235,7 @@ async fn a_thousand_old_items_are_minted_once(backend: Backend) {
     let opts = |dry_run| Options {
         from: old.url.clone(),
         token: None,
+        payments_to: Some((stack.usdc, PAY_TO)),
         dry_run,
     };
 
@@ -234,20 +259,34 @@ async fn a_thousand_old_items_are_minted_once(backend: Backend) {
         .unwrap();
     assert_eq!(report.mints.read, ITEMS as u64 + 2);
     assert_eq!(report.mints.created, expected);
-    let refused: Vec<(Option<&str>, &str)> = report
-        .not_imported
-        .iter()
-        .map(|n| (n.id.as_deref(), n.reason.as_str()))
-        .collect();
+    let refused = |table: &str| -> Vec<Option<String>> {
+        report
+            .not_imported
+            .iter()
+            .filter(|n| n.table == table)
+            .map(|n| n.id.clone())
+            .collect()
+    };
     assert_eq!(
-        refused,
-        [
-            (Some("1001"), "unknown `status` `refunded`"),
-            (
-                Some("1002"),
-                "no `tx_hash_bytes32`: no on-chain id to mint it under"
-            ),
-        ]
+        refused("mint_queue"),
+        [Some("1001".into()), Some("1002".into())]
+    );
+    assert!(report.not_imported[0].reason.contains("`refunded`"));
+    assert!(report.not_imported[1].reason.contains("tx_hash_bytes32"));
+    // Finished payments keep their state; the failed one that sent nothing and the one in
+    // flight are reported.
+    assert_eq!(
+        report.payments.created,
+        BTreeMap::from([("confirmed", 1), ("failed", 1)])
+    );
+    assert_eq!(
+        refused("payment_queue"),
+        [Some("3".into()), Some("4".into())]
+    );
+    assert_eq!(legacy_payment_status(&stack, 1).await, "completed");
+    assert_eq!(
+        legacy_payment_status(&stack, 2).await,
+        "confirmation_failed"
     );
     assert_eq!(setting(&stack, "max_batch_wait_ms").await, 1000);
     assert_eq!(setting(&stack, "max_batch_size").await, 200);
@@ -291,6 +330,8 @@ async fn a_thousand_old_items_are_minted_once(backend: Backend) {
     let again = second_import(&stack, &old).await;
     assert_eq!(again["mints"]["created"], serde_json::json!({}));
     assert_eq!(again["mints"]["already_imported"], ITEMS);
+    assert_eq!(again["payments"]["created"], serde_json::json!({}));
+    assert_eq!(again["payments"]["already_imported"], 2);
     assert!(
         again["settings"]
             .as_array()
@@ -306,12 +347,14 @@ async fn a_thousand_old_items_are_minted_once(backend: Backend) {
 }
 
 async fn second_import(stack: &Stack, old: &OldDb) -> Value {
-    let (db_url, from) = (stack.t.url.clone(), old.url.clone());
+    let (db_url, from, usdc) = (stack.t.url.clone(), old.url.clone(), stack.usdc);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_mintflow"))
             .args(["import-legacy", "--json"])
             .env("DATABASE_URL", db_url)
             .env("LEGACY_DATABASE_URL", from)
+            .env("USDC_ADDRESS", usdc.to_string())
+            .env("PAY_TO", PAY_TO.to_string())
             .output()
             .unwrap()
     })

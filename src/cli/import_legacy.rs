@@ -21,6 +21,13 @@ pub struct ImportLegacyArgs {
     /// registry's only token.
     #[arg(long)]
     pub token: Option<Address>,
+    /// The USDC contract mintflow takes payments in: with `--pay-to`, the old server's
+    /// finished payments are imported.
+    #[arg(long, env = "USDC_ADDRESS", requires = "pay_to")]
+    pub usdc_address: Option<Address>,
+    /// Who mintflow's payments pay (`PAY_TO`).
+    #[arg(long, env = "PAY_TO", requires = "usdc_address")]
+    pub pay_to: Option<Address>,
     /// Print what would be imported, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -33,6 +40,7 @@ pub async fn run(db: &DatabaseConnection, args: ImportLegacyArgs) -> anyhow::Res
     let opts = Options {
         from: args.from,
         token: args.token,
+        payments_to: args.usdc_address.zip(args.pay_to),
         dry_run: args.dry_run,
     };
     let mut last = Instant::now();
@@ -67,6 +75,15 @@ fn text(r: &Report) -> String {
     ));
     for (state, n) in &r.mints.created {
         line(format!("  {n} new {state} mints"));
+    }
+    if r.payments.read > 0 {
+        line(format!(
+            "payment_queue: {} payments read, {} imported before",
+            r.payments.read, r.payments.already_imported
+        ));
+    }
+    for (state, n) in &r.payments.created {
+        line(format!("  {n} new {state} payments"));
     }
     for s in &r.settings {
         let target = s

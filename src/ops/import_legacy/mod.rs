@@ -5,6 +5,7 @@
 //! again creates nothing twice; `dry_run` runs the same path and rolls every write back.
 pub mod mints;
 mod old_db;
+pub mod payments;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -33,11 +34,6 @@ const NOT_IMPORTED_TABLES: &[(&str, &str)] = &[
         "batch_mints",
         "mintflow forms its own batches; the old batches' mints are imported from `mint_queue`",
     ),
-    (
-        "payment_queue",
-        "payments are not imported: a settlement in flight needs the old server's signed \
-         authorization, which its table does not hold; let the old server finish them first",
-    ),
 ];
 
 pub struct Options {
@@ -45,6 +41,9 @@ pub struct Options {
     pub from: String,
     /// The token the old server minted; the registry's only token when `None`.
     pub token: Option<Address>,
+    /// mintflow's USDC and `PAY_TO`, which the old payments paid; without them payments are
+    /// not imported.
+    pub payments_to: Option<(Address, Address)>,
     pub dry_run: bool,
 }
 
@@ -63,21 +62,26 @@ pub struct Report {
     pub dry_run: bool,
     /// The token the mints were created for.
     pub token: String,
-    pub mints: MintCounts,
+    pub mints: Counts,
+    pub payments: Counts,
     pub settings: Vec<SettingOutcome>,
     pub not_imported: Vec<NotImported>,
     /// Old tables read only to count their rows.
     pub tables_not_imported: Vec<TableNote>,
 }
 
+/// What became of one old table's rows.
 #[derive(Debug, Default, Serialize)]
-pub struct MintCounts {
-    /// Rows of `mint_queue`.
+pub struct Counts {
+    /// Rows of the old table.
     pub read: u64,
-    /// New mints by mintflow state.
+    /// New workflows by mintflow state.
     pub created: BTreeMap<&'static str, u64>,
     /// Rows an earlier import created already.
     pub already_imported: u64,
+    /// Gathered into the report's `not_imported`.
+    #[serde(skip)]
+    not_imported: Vec<NotImported>,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,7 +98,8 @@ pub async fn run(
     opts: &Options,
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Report> {
-    let token = resolve_token(db, opts.token).await?;
+    let token_row = resolve_token(db, opts.token).await?;
+    let token: Address = token_row.address.parse()?;
     let old = store::connect_with_pool(&opts.from, 2)
         .await
         .context("connecting to the old server's database (--from)")?;
@@ -129,11 +134,32 @@ pub async fn run(
         progress(((n * GROUP + group.len()) as u64).min(total), total);
     }
     not_imported.append(&mut imported.not_imported);
+    let mut tables_not_imported = Vec::new();
+    let mut payment_counts = Counts::default();
+    match (
+        old_db::read_table(&old, payments::TABLE).await?,
+        opts.payments_to,
+    ) {
+        (Some(rows), Some((asset, pay_to))) => {
+            let to = payments::Destination {
+                chain_id: token_row.chain_id,
+                asset,
+                pay_to,
+            };
+            payment_counts = import_payments(&client, db, &rows, &to, opts.dry_run).await?;
+            not_imported.append(&mut payment_counts.not_imported);
+        }
+        (Some(rows), None) => tables_not_imported.push(TableNote {
+            table: payments::TABLE,
+            rows: rows.len() as u64,
+            why: "no USDC_ADDRESS and PAY_TO given (the ones mintflow serves with)",
+        }),
+        (None, _) => {}
+    }
     let settings = match old_db::read_table(&old, settings::TABLE).await? {
         Some(rows) => settings::import(db, &rows, opts.dry_run).await?,
         None => Vec::new(),
     };
-    let mut tables_not_imported = Vec::new();
     for (table, why) in NOT_IMPORTED_TABLES {
         if let Some(rows) = old_db::read_table(&old, table).await? {
             tables_not_imported.push(TableNote {
@@ -147,36 +173,79 @@ pub async fn run(
     Ok(Report {
         dry_run: opts.dry_run,
         token: address_key(token),
-        mints: MintCounts {
+        mints: Counts {
             read: rows.len() as u64,
             created: imported.created,
             already_imported: imported.already,
+            not_imported: Vec::new(),
         },
+        payments: payment_counts,
         settings,
         not_imported,
         tables_not_imported,
     })
 }
 
-/// The token the mints go to: `given`, which must be in the registry, or the registry's only
-/// token.
-async fn resolve_token(db: &DatabaseConnection, given: Option<Address>) -> anyhow::Result<Address> {
-    let mut known: Vec<String> = token::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| t.address)
-        .collect();
-    // One token may be registered on several chains.
-    known.sort();
-    known.dedup();
-    match given {
-        Some(token) if known.contains(&address_key(token)) => Ok(token),
-        Some(token) => {
-            bail!("token {token} is not in mintflow's token registry; deploy or register it first")
+/// Imports the finished old payments, each in its own transaction: a refused one is rolled
+/// back whole.
+async fn import_payments(
+    client: &Client,
+    db: &DatabaseConnection,
+    rows: &[old_db::OldRow],
+    to: &payments::Destination,
+    dry_run: bool,
+) -> anyhow::Result<Counts> {
+    let mut counts = Counts {
+        read: rows.len() as u64,
+        ..Default::default()
+    };
+    for row in rows {
+        let item = match payments::parse(row, to) {
+            Ok(item) => item,
+            Err(refused) => {
+                counts.not_imported.push(refused);
+                continue;
+            }
+        };
+        let txn = store::begin_write(db).await?;
+        let imported = payments::import(client, &txn, to, &item).await?;
+        let keep = !dry_run && matches!(imported, payments::Imported::Created(_));
+        match imported {
+            payments::Imported::Created(state) => *counts.created.entry(state).or_default() += 1,
+            payments::Imported::Already => counts.already_imported += 1,
+            payments::Imported::Refused(refused) => counts.not_imported.push(refused),
         }
-        None => match known.as_slice() {
-            [only] => Ok(only.parse()?),
+        if keep {
+            txn.commit().await?;
+        } else {
+            txn.rollback().await?;
+        }
+    }
+    Ok(counts)
+}
+
+/// The token the mints go to: `given`, which must be in the registry, or the registry's only
+/// token. A token registered on several chains is taken on the first it was registered on.
+async fn resolve_token(
+    db: &DatabaseConnection,
+    given: Option<Address>,
+) -> anyhow::Result<token::Model> {
+    let mut known = token::Entity::find().all(db).await?;
+    known.sort_by_key(|t| t.created_at_ms);
+    let mut addresses: Vec<String> = known.iter().map(|t| t.address.clone()).collect();
+    addresses.sort();
+    addresses.dedup();
+    match given {
+        Some(token) => known
+            .into_iter()
+            .find(|t| t.address == address_key(token))
+            .with_context(|| {
+                format!(
+                    "token {token} is not in mintflow's token registry; deploy or register it first"
+                )
+            }),
+        None => match addresses.as_slice() {
+            [_] => Ok(known.remove(0)),
             [] => bail!("mintflow's token registry is empty; deploy the token first"),
             many => bail!(
                 "mintflow knows {} tokens ({}); say which one the old server minted with --token",

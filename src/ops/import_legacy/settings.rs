@@ -34,12 +34,12 @@ pub enum SettingResult {
     NotImported,
 }
 
-/// The mintflow setting an old key maps to, and how its value converts.
-fn mapping(old_key: &str) -> Option<(&'static str, fn(f64) -> f64)> {
+/// The mintflow setting an old key maps to, and the factor its value is multiplied by.
+fn mapping(old_key: &str) -> Option<(&'static str, f64)> {
     match old_key {
-        "batch_interval_seconds" => Some(("max_batch_wait_ms", |s| s * 1000.0)),
-        "max_batch_size" => Some(("max_batch_size", |n| n)),
-        "retry_max_attempts" => Some(("retry_max_attempts", |n| n)),
+        "batch_interval_seconds" => Some(("max_batch_wait_ms", 1000.0)),
+        "max_batch_size" => Some(("max_batch_size", 1.0)),
+        "retry_max_attempts" => Some(("retry_max_attempts", 1.0)),
         _ => None,
     }
 }
@@ -63,14 +63,14 @@ pub async fn import(
             outcome: SettingResult::NotImported,
             reason: None,
         };
-        let Some((key, convert)) = mapping(&old_key) else {
+        let Some((key, factor)) = mapping(&old_key) else {
             outcome.reason = Some("mintflow has no matching setting".into());
             out.push(outcome);
             continue;
         };
         outcome.key = Some(key);
         let value = number(row, "value")
-            .map(convert)
+            .map(|v| v * factor)
             .filter(|v| v.fract() == 0.0)
             .ok_or_else(|| "the value is not a whole number".to_owned())
             .and_then(|v| specs::validate(key, &json!(v as i64)).map_err(|e| e.to_string()));
