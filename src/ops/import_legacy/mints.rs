@@ -2,14 +2,12 @@
 //! idempotency key is the old id (`legacy:mint_queue:{id}`), so a second import finds it, and
 //! whose on-chain id is the old `tx_hash_bytes32`: the contract's `hasMinted(id)` then stops a
 //! second mint of an item the old server already minted, even one it never marked completed.
-use std::collections::BTreeMap;
-
 use alloy::primitives::{Address, B256};
 use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use super::NotImported;
 use super::old_db::{OldRow, number, row_id, text};
+use super::{Counts, NotImported};
 use crate::engine::{Client, StartError, Started};
 use crate::store::moves::{Move, move_parked};
 use crate::store::workflows::Status;
@@ -101,16 +99,6 @@ pub fn parse(row: &OldRow) -> Result<OldMint, NotImported> {
     })
 }
 
-/// What importing a group of items did.
-#[derive(Debug, Default)]
-pub struct Imported {
-    /// New mints by mintflow state.
-    pub created: BTreeMap<&'static str, u64>,
-    /// Items a previous import already created.
-    pub already: u64,
-    pub not_imported: Vec<NotImported>,
-}
-
 /// Creates the mints of `items` for `token` inside the caller's transaction, through the same
 /// creation path as a request's mints; completed and failed ones are then moved to their end
 /// state in the same transaction, so no worker ever sees them queued.
@@ -119,7 +107,7 @@ pub async fn import<C: ConnectionTrait>(
     conn: &C,
     token: Address,
     items: &[OldMint],
-    out: &mut Imported,
+    out: &mut Counts,
 ) -> Result<(), sea_orm::DbErr> {
     for item in items {
         let key = format!("legacy:{TABLE}:{}", item.old_id);
@@ -146,7 +134,7 @@ pub async fn import<C: ConnectionTrait>(
         {
             Ok(Started::Created(id)) => id,
             Ok(Started::Existing(_)) => {
-                out.already += 1;
+                out.already_imported += 1;
                 continue;
             }
             Err(StartError::IdempotencyConflict { existing }) => {

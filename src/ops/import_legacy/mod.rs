@@ -121,11 +121,14 @@ pub async fn run(
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     let client = Client::new(db.clone(), Waker::default());
-    let mut imported = mints::Imported::default();
+    let mut mint_counts = Counts {
+        read: rows.len() as u64,
+        ..Default::default()
+    };
     let total = items.len() as u64;
     for (n, group) in items.chunks(GROUP).enumerate() {
         let txn = store::begin_write(db).await?;
-        mints::import(&client, &txn, token, group, &mut imported).await?;
+        mints::import(&client, &txn, token, group, &mut mint_counts).await?;
         if opts.dry_run {
             txn.rollback().await?;
         } else {
@@ -133,7 +136,7 @@ pub async fn run(
         }
         progress(((n * GROUP + group.len()) as u64).min(total), total);
     }
-    not_imported.append(&mut imported.not_imported);
+    not_imported.append(&mut mint_counts.not_imported);
     let mut tables_not_imported = Vec::new();
     let mut payment_counts = Counts::default();
     match (
@@ -173,12 +176,7 @@ pub async fn run(
     Ok(Report {
         dry_run: opts.dry_run,
         token: address_key(token),
-        mints: Counts {
-            read: rows.len() as u64,
-            created: imported.created,
-            already_imported: imported.already,
-            not_imported: Vec::new(),
-        },
+        mints: mint_counts,
         payments: payment_counts,
         settings,
         not_imported,
