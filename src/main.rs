@@ -72,6 +72,11 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             mintflow::cli::keys::run(&db, cmd).await
         }
+        Command::ImportLegacy(args) => {
+            let db = store::connect(&cli.database_url).await?;
+            store::migrate(&db).await?;
+            mintflow::cli::import_legacy::run(&db, args).await
+        }
         Command::Archive(args) => {
             let db = store::connect(&cli.database_url).await?;
             store::migrate(&db).await?;

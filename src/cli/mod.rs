@@ -4,6 +4,7 @@ pub mod chain;
 pub mod deploy;
 pub mod dev;
 pub mod doctor;
+pub mod import_legacy;
 pub mod keys;
 pub mod progress;
 pub mod webhooks;
@@ -73,6 +74,9 @@ pub enum Command {
     /// workflows and what to run. Exit code 0 when clean, 1 with findings, 2 when the checks
     /// could not run. Reads a sample (--sample): bounded time on any database.
     Doctor(Box<doctor::DoctorArgs>),
+    /// Import the old server's mint queue and settings (read from its PostgreSQL database)
+    /// as mintflow mints and settings; run again, it imports nothing twice.
+    ImportLegacy(import_legacy::ImportLegacyArgs),
     /// Measure performance; prints figures, asserts nothing.
     #[cfg(feature = "bench")]
     #[command(subcommand)]

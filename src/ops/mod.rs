@@ -8,6 +8,7 @@ pub mod activity;
 pub mod balance_samples;
 pub mod counts;
 pub mod doctor;
+pub mod import_legacy;
 pub mod metrics;
 pub mod overview;
 pub mod readiness;

@@ -269,11 +269,19 @@ pub async fn start_in<C: ConnectionTrait>(
 /// The checkpoint and row attributes of mint `index` of `req`.
 fn mint_row(req: &MintRequest, index: u32) -> (MintData, StartOptions) {
     let key = item_key(&req.key, index);
+    let id = onchain_id(&key);
+    new_mint(req, key, id)
+}
+
+/// The checkpoint and row attributes of one mint of `req` under idempotency key `key`, written
+/// on chain as `onchain_id`. Requests derive the id from the key (`mint_row`); an import gives
+/// the id another system already used, so the contract refuses to mint it twice.
+pub fn new_mint(req: &MintRequest, key: String, onchain_id: B256) -> (MintData, StartOptions) {
     let data = MintData {
         payer: req.payer,
         recipient: req.recipient,
         token: req.token,
-        onchain_id: onchain_id(&key),
+        onchain_id,
         payment_type: req.payment_type,
         batch_id: None,
         tx_hash: None,

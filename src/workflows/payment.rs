@@ -41,7 +41,7 @@ use crate::store::workflows::Status;
 pub mod custom;
 pub mod exposure;
 mod front_run;
-mod receipt;
+pub mod receipt;
 pub mod shown;
 
 pub const PAYMENT: &str = "payment";
