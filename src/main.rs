@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             mintflow::cli::keys::run(&db, cmd).await
         }
+        Command::Tokens(cmd) => mintflow::cli::tokens::run(&cli.database_url, cmd).await,
         Command::Archive(args) => {
             let db = store::connect(&cli.database_url).await?;
             store::migrate(&db).await?;

@@ -6,6 +6,7 @@ pub mod dev;
 pub mod doctor;
 pub mod keys;
 pub mod progress;
+pub mod tokens;
 pub mod webhooks;
 pub mod workflows;
 
@@ -66,6 +67,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Register a token mintflow did not deploy, after checking it on chain.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Write finished payments, mints, batches and deployments older than a date to a JSONL
     /// file, then delete them (never their payment receipts).
     Archive(archive::ArchiveArgs),
