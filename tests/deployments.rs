@@ -196,6 +196,15 @@ async fn tokens_mintflow_did_not_deploy_are_checked_registered_and_minted() {
         (422, Some("missing_token_value")),
         "the old token has no amountPerMint() to read: {e}"
     );
+    // Admin only: a `read` key is refused before any check.
+    let reader = common::http_as(&common::create_key(&stack.t.db, "reader", "read").await);
+    let res = reader
+        .post(format!("{}/v1/tokens", stack.base))
+        .json(&json!({ "address": by_route.to_string() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     let (status, t) = register(by_route, true).await;
     assert_eq!(status, 201, "{t}");
     assert_eq!(
