@@ -5,7 +5,8 @@ use alloy::primitives::{Address, U256};
 use super::contracts::MintToken;
 use super::{Chain, ChainError};
 
-/// A token's supply as the chain reports it (latest block).
+/// A token's supply: its total as the chain reports it (latest block), its cap and mint size
+/// as the token registry records them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Supply {
     pub max_supply: U256,
