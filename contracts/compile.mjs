@@ -23,6 +23,7 @@ const CONTRACTS = [
   { file: "MintToken.sol", name: "MintToken" },
   { file: "MockUSDC.sol", name: "MockUSDC" },
   { file: "TransferTwice.sol", name: "TransferTwice" },
+  { file: "LegacyMintToken.sol", name: "LegacyMintToken" },
 ];
 
 const SETTINGS = {

@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             store::migrate(&db).await?;
             mintflow::cli::import_legacy::run(&db, args).await
         }
+        Command::Tokens(cmd) => mintflow::cli::tokens::run(&cli.database_url, cmd).await,
         Command::Archive(args) => {
             let db = store::connect(&cli.database_url).await?;
             store::migrate(&db).await?;

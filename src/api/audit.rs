@@ -27,9 +27,9 @@ pub struct AuditEntry {
     /// The `X-Actor` of the request (`admin` when absent).
     pub actor: String,
     /// `settings.update`, `webhook.create`, `webhook.delete`, `workflow.retry`,
-    /// `workflow.cancel`, `doctor.wake`, `doctor.cancel_stranded`.
+    /// `workflow.cancel`, `doctor.wake`, `doctor.cancel_stranded`, `token.register`.
     pub action: String,
-    /// A setting key, webhook id or workflow id.
+    /// A setting key, webhook id, workflow id or token address.
     pub target: String,
     pub detail: Option<Json_>,
 }

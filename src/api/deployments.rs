@@ -1,6 +1,6 @@
-//! Paid token deployments and the token registry: `POST /v1/deployments` (its old path
-//! `POST /api/deploy` is in `legacy_payments`), `GET /v1/deployments/{id}`, `GET /v1/tokens`,
-//! `GET /v1/tokens/{address}`.
+//! Paid token deployments: `POST /v1/deployments` (its old path `POST /api/deploy` is in
+//! `legacy_payments`) and `GET /v1/deployments/{id}`. The registry of the tokens they make is
+//! `tokens`.
 use alloy::primitives::U256;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
@@ -12,20 +12,19 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::{Access, Public, Read};
+use super::auth::Public;
 use super::declared::{
     AddressText, DecimalText, Declared, SignatureText, TokenNameShape, TokenSymbolShape, UuidText,
     is_decimal,
 };
-use super::error::{ApiError, Errors, KeyedRead, PaidDeploy, PublicRead, parse_uuid};
+use super::error::{ApiError, Errors, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
 use super::payments::{AuthorizationIn, authorized, chain, offer_of};
 use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
-use crate::store::entity::token;
 use crate::store::time::{from_ms, opt_from_ms};
-use crate::store::{mints, tokens, workflows as rows};
+use crate::store::{mints, workflows as rows};
 use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
 use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
 use crate::x402::Reason;
@@ -138,45 +137,6 @@ pub struct DeploymentView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A token mints can target.
-#[derive(Object)]
-#[oai(example)]
-#[oai(rename_all = "camelCase")]
-pub struct TokenView {
-    pub chain_id: i64,
-    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
-    pub address: String,
-    pub name: String,
-    pub symbol: String,
-    pub amount_per_mint: String,
-    pub max_supply: String,
-    /// Who asked for it (its admin); absent for the server's own `TOKEN_ADDRESS`.
-    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"), nullable)]
-    pub deployer: Option<String>,
-    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{64}$"), nullable)]
-    pub deploy_tx_hash: Option<String>,
-    #[oai(nullable)]
-    pub deploy_block: Option<i64>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<token::Model> for TokenView {
-    fn from(t: token::Model) -> Self {
-        TokenView {
-            chain_id: t.chain_id,
-            address: t.address,
-            name: t.name,
-            symbol: t.symbol,
-            amount_per_mint: t.amount_per_mint,
-            max_supply: t.max_supply,
-            deployer: t.deployer,
-            deploy_tx_hash: t.deploy_tx_hash,
-            deploy_block: t.deploy_block,
-            created_at: from_ms(t.created_at_ms),
-        }
-    }
-}
-
 #[derive(ApiResponse)]
 pub enum DeploymentResponse {
     /// Accepted: it is deployed once its payment confirms.
@@ -239,49 +199,6 @@ impl DeploymentsApi {
         id: Path<UuidText>,
     ) -> Result<Json<DeploymentView>, Errors<PublicRead>> {
         Ok(Json(find(&app, parse_uuid("id", &id.0)?).await?))
-    }
-
-    /// List the tokens mints can target
-    ///
-    /// Who may call: a key with the `read` scope (or `admin`).
-    ///
-    /// Every token of this chain in the registry, oldest first: the server's own
-    /// `TOKEN_ADDRESS` and each confirmed deployment. Not paged.
-    #[oai(path = "/v1/tokens", method = "get", operation_id = "list_tokens")]
-    async fn tokens(
-        &self,
-        app: Data<&AppState>,
-        _auth: Access<Read>,
-    ) -> Result<Json<Vec<TokenView>>, Errors<KeyedRead>> {
-        let chain = chain(&app)?;
-        let all = tokens::list(&app.db, chain.chain_id() as i64).await?;
-        Ok(Json(all.into_iter().map(Into::into).collect()))
-    }
-
-    /// Get one token
-    ///
-    /// Who may call: anyone (public).
-    /// Limited by `public_read_rate_per_minute` per client.
-    ///
-    /// A token of the registry by its address; 404 `unknown_token` when mints cannot target
-    /// it.
-    #[oai(
-        path = "/v1/tokens/:address",
-        method = "get",
-        operation_id = "get_token"
-    )]
-    async fn token(
-        &self,
-        app: Data<&AppState>,
-        _public: Public,
-        address: Path<AddressText>,
-    ) -> Result<Json<TokenView>, Errors<PublicRead>> {
-        let chain = chain(&app)?;
-        let address = address_key(parse_address("address", &address.0)?);
-        let t = tokens::find(&app.db, chain.chain_id() as i64, &address)
-            .await?
-            .ok_or_else(|| ApiError::not_found("unknown_token", format!("no token {address}")))?;
-        Ok(Json(t.into()))
     }
 }
 
@@ -364,19 +281,8 @@ pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
             "`symbol` must be 1 to 16 characters",
         ));
     }
-    let number = |field: &str, raw: &str| {
-        is_decimal(raw)
-            .then(|| U256::from_str_radix(raw, 10).ok())
-            .flatten()
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_number",
-                    format!("`{field}` must be a decimal integer of 1 to 77 digits, got `{raw}`"),
-                )
-            })
-    };
-    let amount_per_mint = number("amountPerMint", &b.amount_per_mint)?;
-    let max_supply = number("maxSupply", &b.max_supply)?;
+    let amount_per_mint = parse_units("amountPerMint", &b.amount_per_mint)?;
+    let max_supply = parse_units("maxSupply", &b.max_supply)?;
     if amount_per_mint.is_zero() || max_supply < amount_per_mint {
         return Err(ApiError::unprocessable(
             "invalid_supply",
@@ -394,6 +300,19 @@ pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
         block: None,
         address: None,
     })
+}
+
+/// Parses an amount of token base units (a decimal string), naming the field in the error.
+pub fn parse_units(field: &str, raw: &str) -> Result<U256, ApiError> {
+    is_decimal(raw)
+        .then(|| U256::from_str_radix(raw, 10).ok())
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_number",
+                format!("`{field}` must be a decimal integer of 1 to 77 digits, got `{raw}`"),
+            )
+        })
 }
 
 async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {

@@ -239,6 +239,7 @@ error_body!(
         "key_already_revoked",
         "no_mints",
         "not_a_deployment",
+        "token_already_registered",
         "tx_hash_already_used",
         "wrong_status",
     ]
@@ -260,6 +261,7 @@ error_body!(
     UnprocessableError,
     UnprocessableCodes,
     [
+        "conflicting_token_value",
         "invalid_filter",
         "invalid_key_request",
         "invalid_name",
@@ -268,8 +270,12 @@ error_body!(
         "invalid_supply",
         "invalid_url",
         "invalid_value",
+        "missing_token_value",
         "no_default_token",
+        "not_a_contract",
         "quantity_out_of_range",
+        "signer_may_not_mint",
+        "token_lacks_function",
         "webhook_target_refused",
     ]
 );
@@ -532,6 +538,8 @@ groups! {
     KeyedBodyById = [400, 401, 403, 404, 413, 415, 429, 500, 503];
     /// Creations with a key and a JSON body whose values are checked.
     KeyedCreate = [400, 401, 403, 413, 415, 422, 429, 500, 503];
+    /// Creations with a key and a checked JSON body, refused when the resource exists already.
+    KeyedCreateUnique = [400, 401, 403, 409, 413, 415, 422, 429, 500, 503];
     /// Updates by id with a key and a JSON body whose values are checked.
     KeyedUpdate = [400, 401, 403, 404, 413, 415, 422, 429, 500, 503];
     /// Mints with a key: a token that may be unknown, an idempotency key, the queue's depth.

@@ -16,7 +16,7 @@ use super::activity::{Activity, ActivityMinute, BalanceSample, SignerBalanceTren
 use super::audit::AuditEntry;
 use super::dead_letters::{BulkRetry, BulkRetryOutcome, Skipped};
 use super::deployments::{
-    DeploymentBody, DeploymentStatus, DeploymentView, GaslessPayment, TokenSpec, TokenView,
+    DeploymentBody, DeploymentStatus, DeploymentView, GaslessPayment, TokenSpec,
 };
 use super::health::{Liveness, Readiness, ReadinessCheck};
 use super::keys::{ApiKeyView, CreatedKey, NewKeyBody, ScopeDto, WhoAmI};
@@ -27,6 +27,7 @@ use super::mint_views::{
 use super::mints::{MintAccepted, MintBody};
 use super::payments::{AuthorizationIn, PaymentBody, PaymentStatus, PaymentTypeIn, PaymentView};
 use super::settings::{Setting, SettingUpdate};
+use super::tokens::{TokenRegistration, TokenView};
 use super::webhooks::{
     Delivery, DeliveryStatus, NewWebhook, Redeliver, Redelivered, Webhook, WebhookChanges,
 };
@@ -257,6 +258,16 @@ impl Example for TokenView {
             deploy_tx_hash: Some(DEPLOY_TX.into()),
             deploy_block: Some(45),
             created_at: at("2026-12-01T16:21:16.020Z"),
+        }
+    }
+}
+
+impl Example for TokenRegistration {
+    fn example() -> Self {
+        TokenRegistration {
+            address: DEPLOYED_TOKEN.into(),
+            amount_per_mint: Some("1000000000000000000".into()),
+            max_supply: Some("1000000000000000000000000".into()),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod payments;
 pub mod settings;
 pub mod stats;
 pub mod text;
+pub mod tokens;
 pub mod webhooks;
 pub mod workflows;
 pub mod x402;
@@ -83,7 +84,8 @@ type Apis = (
     health::HealthApi,
     mints::MintsApi,
     payments::PaymentsApi,
-    deployments::DeploymentsApi,
+    // One element: poem-openapi takes tuples of at most 16 APIs.
+    (deployments::DeploymentsApi, tokens::TokensApi),
     workflows::WorkflowsApi,
     dead_letters::DeadLettersApi,
     events::EventsApi,
@@ -105,7 +107,7 @@ fn service() -> OpenApiService<Apis, ()> {
             health::HealthApi,
             mints::MintsApi,
             payments::PaymentsApi,
-            deployments::DeploymentsApi,
+            (deployments::DeploymentsApi, tokens::TokensApi),
             workflows::WorkflowsApi,
             dead_letters::DeadLettersApi,
             events::EventsApi,

@@ -13,6 +13,7 @@ pub mod deploy;
 pub mod error;
 pub mod fees;
 pub mod local;
+pub mod mintable;
 pub mod reconcile;
 pub mod revert;
 pub mod sender;

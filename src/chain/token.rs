@@ -1,11 +1,12 @@
 //! Reading a deployed `MintToken`: what the token registry records about it, and how much
-//! supply it has left.
+//! supply a token has left.
 use alloy::primitives::{Address, U256};
 
 use super::contracts::MintToken;
 use super::{Chain, ChainError};
 
-/// A token's supply as the chain reports it (latest block).
+/// A token's supply: its total as the chain reports it (latest block), its cap and mint size
+/// as the token registry records them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Supply {
     pub max_supply: U256,
@@ -74,22 +75,11 @@ impl Chain {
         })
     }
 
-    /// Reads the supply of the token at `address` (its cap and mint size too, in the same
-    /// round trip: concurrent calls).
-    pub async fn supply(&self, address: Address) -> Result<Supply, ChainError> {
+    /// The total supply of the token at `address` (latest block). Its cap and mint size are
+    /// the registry's: a token registered with `tokens add` may have no getter for them.
+    pub async fn total_supply(&self, address: Address) -> Result<U256, ChainError> {
         let token = MintToken::new(address, self.provider());
-        let (max_supply, total_supply) = (token.maxSupply(), token.totalSupply());
-        let amount_per_mint = token.amountPerMint();
-        let (max_supply, total_supply, amount_per_mint) = tokio::try_join!(
-            read(address, "maxSupply", max_supply.call()),
-            read(address, "totalSupply", total_supply.call()),
-            read(address, "amountPerMint", amount_per_mint.call()),
-        )?;
-        Ok(Supply {
-            max_supply,
-            total_supply,
-            amount_per_mint,
-        })
+        read(address, "totalSupply", token.totalSupply().call()).await
     }
 }
 

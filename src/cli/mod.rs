@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod import_legacy;
 pub mod keys;
 pub mod progress;
+pub mod tokens;
 pub mod webhooks;
 pub mod workflows;
 
@@ -67,6 +68,9 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Register a token mintflow did not deploy, after checking it on chain.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Write finished payments, mints, batches and deployments older than a date to a JSONL
     /// file, then delete them (never their payment receipts).
     Archive(archive::ArchiveArgs),

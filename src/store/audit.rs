@@ -12,9 +12,9 @@ pub struct AuditEntry {
     pub actor: String,
     /// `settings.update`, `webhook.create`, `webhook.update`, `webhook.delete`,
     /// `webhook.redeliver`, `workflow.retry`, `workflow.cancel`, and the repairs of `mintflow
-    /// doctor --fix`: `doctor.wake`, `doctor.cancel_stranded`.
+    /// doctor --fix`: `doctor.wake`, `doctor.cancel_stranded`; `token.register`.
     pub action: String,
-    /// What it acted on: a setting key, a webhook or workflow id.
+    /// What it acted on: a setting key, a webhook or workflow id, a token address.
     pub target: String,
     pub detail: Option<Json>,
 }

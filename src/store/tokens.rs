@@ -6,9 +6,10 @@ use sea_orm::{
 
 use super::entity::token;
 
-/// Records a token; an address already known keeps its first record.
-pub async fn upsert<C: ConnectionTrait>(conn: &C, t: &token::Model) -> Result<(), DbErr> {
-    token::Entity::insert(token::ActiveModel {
+/// Records a token; an address already known keeps its first record. True when `t` was
+/// recorded, false when the address was known.
+pub async fn upsert<C: ConnectionTrait>(conn: &C, t: &token::Model) -> Result<bool, DbErr> {
+    let inserted = token::Entity::insert(token::ActiveModel {
         chain_id: Set(t.chain_id),
         address: Set(t.address.clone()),
         name: Set(t.name.clone()),
@@ -27,7 +28,7 @@ pub async fn upsert<C: ConnectionTrait>(conn: &C, t: &token::Model) -> Result<()
     )
     .exec_without_returning(conn)
     .await?;
-    Ok(())
+    Ok(inserted > 0)
 }
 
 pub async fn find<C: ConnectionTrait>(

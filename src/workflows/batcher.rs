@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
@@ -32,7 +32,8 @@ use crate::chain::Chain;
 use crate::chain::token::Supply;
 use crate::config::SettingsHandle;
 use crate::engine::{Client, StartOptions};
-use crate::store::{self, mints, moves};
+use crate::store::entity::token;
+use crate::store::{self, mints, moves, tokens};
 use crate::telemetry;
 
 /// Gas a mint takes inside a batch until the chain tells us better (measured: about 50k).
@@ -162,8 +163,14 @@ impl Batcher {
         // The open batches are read before the supply and again after it, so a batch that
         // confirms in between is still counted (see `supply::in_flight`).
         let before = open_batches(&self.db, token).await?;
-        let supply = match self.chain.supply(token_address).await {
-            Ok(supply) => supply,
+        let chain_id = self.chain.chain_id() as i64;
+        let Some(registered) = tokens::find(&self.db, chain_id, token).await? else {
+            // Not reached: mints are admitted for registered tokens only.
+            tracing::warn!(token, "the token is not in the registry; its mints wait");
+            return Ok(0);
+        };
+        let supply = match self.chain.total_supply(token_address).await {
+            Ok(total_supply) => supply_of(&registered, total_supply)?,
             Err(e) => {
                 // Mints of this token wait for the node; the other tokens go on.
                 tracing::warn!(token, error = %e, "cannot read the token's supply; its mints wait");
@@ -287,6 +294,24 @@ async fn open_batches<C: sea_orm::ConnectionTrait>(
             })
         })
         .collect()
+}
+
+/// A token's supply: its cap and mint size as the registry records them (a MintToken's are
+/// immutable; a registered token may have no getter for them), its total as the chain reports.
+fn supply_of(registered: &token::Model, total_supply: U256) -> Result<Supply, DbErr> {
+    let stored = |what: &str, raw: &str| {
+        U256::from_str_radix(raw, 10).map_err(|e| {
+            DbErr::Custom(format!(
+                "{what} `{raw}` of token {}: {e}",
+                registered.address
+            ))
+        })
+    };
+    Ok(Supply {
+        max_supply: stored("max_supply", &registered.max_supply)?,
+        total_supply,
+        amount_per_mint: stored("amount_per_mint", &registered.amount_per_mint)?,
+    })
 }
 
 /// Fails up to `limit` pending mints of `token`, which has no room left and nothing in

@@ -203,7 +203,7 @@ fn register(chain_id: u64, d: &DeploymentData, address: Address) -> crate::engin
     };
     Arc::new(move |txn| {
         let row = row.clone();
-        Box::pin(async move { store::tokens::upsert(txn, &row).await })
+        Box::pin(async move { store::tokens::upsert(txn, &row).await.map(drop) })
     })
 }
 
