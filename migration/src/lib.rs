@@ -11,6 +11,7 @@ mod m20261201_000007_index_live_workflows;
 mod m20261201_000008_create_payment_receipts;
 mod m20261201_000009_index_payer_intake;
 mod m20261201_000010_chain_spend_and_nonce_checks;
+mod m20261201_000011_mint_priority;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000008_create_payment_receipts::Migration),
             Box::new(m20261201_000009_index_payer_intake::Migration),
             Box::new(m20261201_000010_chain_spend_and_nonce_checks::Migration),
+            Box::new(m20261201_000011_mint_priority::Migration),
         ]
     }
 }

@@ -27,7 +27,7 @@ pub struct AuditEntry {
     /// The `X-Actor` of the request (`admin` when absent).
     pub actor: String,
     /// `settings.update`, `webhook.create`, `webhook.delete`, `workflow.retry`,
-    /// `workflow.cancel`, `doctor.wake`, `doctor.cancel_stranded`.
+    /// `workflow.cancel`, `mint.priority`, `doctor.wake`, `doctor.cancel_stranded`.
     pub action: String,
     /// A setting key, webhook id or workflow id.
     pub target: String,

@@ -208,7 +208,7 @@ error_body!(
     /// A 403 answer.
     ForbiddenError,
     ForbiddenCodes,
-    ["insufficient_scope"]
+    ["insufficient_scope", "priority_above_key_maximum"]
 );
 error_body!(
     /// A 404 answer.
@@ -235,6 +235,7 @@ error_body!(
         "events_forgotten",
         "idempotency_conflict",
         "key_already_revoked",
+        "mint_not_pending",
         "no_mints",
         "not_a_deployment",
         "tx_hash_already_used",
@@ -266,6 +267,7 @@ error_body!(
         "invalid_url",
         "invalid_value",
         "no_default_token",
+        "priority_out_of_range",
         "quantity_out_of_range",
         "webhook_target_refused",
     ]
@@ -321,7 +323,8 @@ pub enum ApiError {
     /// The payment is missing or refused; `code` is the x402 `errorReason` or mintflow's own.
     #[oai(status = 402)]
     PaymentRequired(Json<PaymentRequiredError>),
-    /// The key is valid but lacks the scope this needs.
+    /// The key is valid but lacks the scope this needs, or asks for more than it may (a mint
+    /// priority above its `maxPriority`).
     #[oai(status = 403)]
     Forbidden(Json<ForbiddenError>),
     /// No such resource.
@@ -531,6 +534,8 @@ groups! {
     KeyedCreate = [400, 401, 403, 413, 415, 422, 429, 500, 503];
     /// Updates by id with a key and a JSON body whose values are checked.
     KeyedUpdate = [400, 401, 403, 404, 413, 415, 422, 429, 500, 503];
+    /// Updates by id with a key and a checked JSON body that the resource's state can refuse.
+    KeyedUpdateInState = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503];
     /// Mints with a key: a token that may be unknown, an idempotency key, the queue's depth.
     MintIntake = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503];
     /// Payments (a transfer or an authorization), public and under the payment rate.
