@@ -126,13 +126,28 @@ async fn every_request_example_in_the_spec_works_against_dev() {
         (path != "/v1/webhooks" || method != "post", path.clone())
     });
     let http = reqwest::Client::new();
+    // The queue holds its mints, so the mint `POST /v1/mints` queues is still pending when its
+    // priority is set.
+    let res = http
+        .put(format!("{}/v1/settings/max_batch_wait_ms", dev.base))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({ "value": 600_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{:?}", res.text().await);
     let mut webhook = String::new();
+    let mut mint = String::new();
     for (path, method, example) in requests {
+        let id = if path.starts_with("/v1/mints/") {
+            &mint
+        } else {
+            &webhook
+        };
         let url = format!(
             "{}{}",
             dev.base,
-            path.replace("{id}", &webhook)
-                .replace("{key}", "max_batch_size")
+            path.replace("{id}", id).replace("{key}", "max_batch_size")
         );
         let mints = path == "/v1/mints" || path == "/mint";
         let credential = if mints { key.as_str() } else { ADMIN };
@@ -164,6 +179,9 @@ async fn every_request_example_in_the_spec_works_against_dev() {
         }
         if path == "/v1/webhooks" {
             webhook = body["id"].as_str().unwrap().to_owned();
+        }
+        if path == "/v1/mints" {
+            mint = body["id"].as_str().unwrap().to_owned();
         }
     }
 }

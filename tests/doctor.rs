@@ -201,6 +201,7 @@ async fn doctor_reports_each_broken_invariant(backend: Backend) {
         payment_type: PaymentType::Gasless,
         key: Uuid::new_v4().to_string(),
         parent_id: Some(failed_parent),
+        priority: 0,
     };
     let stranded = mint::start_in(&client, db, &request).await.unwrap().ids[0];
     let now = store::now_ms();

@@ -27,6 +27,7 @@ on_both_backends!(
     bad_requests_are_refused_and_write_nothing,
     a_reorg_before_confirmation_leaves_mints_sent,
     client_keys_cannot_stand_for_internal_ones,
+    higher_priority_mints_are_batched_first,
 );
 
 fn payer(n: usize) -> Address {
@@ -766,5 +767,155 @@ async fn client_keys_cannot_stand_for_internal_ones(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
+    stack.service.stop().await;
+}
+
+async fn post_mint(stack: &Stack, client: &reqwest::Client, body: Value) -> (u16, Value) {
+    let res = client
+        .post(format!("{}/v1/mints", stack.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// Under a backlog, a token's batches take higher priorities first, then older mints: a key
+/// may ask for up to its `maxPriority`, an admin may raise a pending mint (audited), and
+/// nobody else may.
+async fn higher_priority_mints_are_batched_first(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            // Nothing is flushed until the batch size drops: the queue is a backlog.
+            settings: &[("max_batch_size", 100), ("max_batch_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, key) = stack
+        .post(
+            "/v1/keys",
+            &json!({ "name": "shop", "scopes": ["mint"], "maxPriority": 10 }),
+        )
+        .await;
+    assert_eq!(
+        (status, key["maxPriority"].as_i64()),
+        (201, Some(10)),
+        "{key}"
+    );
+    let shop = common::http_as(key["key"].as_str().unwrap());
+    let p = payer(1).to_string();
+
+    // Four old mints at the default priority, then one at the key's maximum.
+    let (status, low) = post_mint(&stack, &shop, json!({ "payer": p, "quantity": 4 })).await;
+    assert_eq!((status, low["priority"].as_i64()), (202, Some(0)), "{low}");
+    let low: Vec<String> = serde_json::from_value(low["ids"].clone()).unwrap();
+    let before = count_workflows(&stack).await;
+    let (status, refused) = post_mint(&stack, &shop, json!({ "payer": p, "priority": 11 })).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("priority_above_key_maximum")),
+        "{refused}"
+    );
+    assert_eq!(
+        count_workflows(&stack).await,
+        before,
+        "a refused mint was written"
+    );
+    let (status, high) = post_mint(&stack, &shop, json!({ "payer": p, "priority": 10 })).await;
+    assert_eq!(
+        (status, high["priority"].as_i64()),
+        (202, Some(10)),
+        "{high}"
+    );
+    let high = high["id"].as_str().unwrap().to_owned();
+    // The newest, raised by an admin above every other.
+    let (status, raised) = post_mint(&stack, &shop, json!({ "payer": p })).await;
+    assert_eq!(status, 202, "{raised}");
+    let raised = raised["id"].as_str().unwrap().to_owned();
+    let url = format!("{}/v1/mints/{raised}/priority", stack.base);
+    let res = shop
+        .post(&url)
+        .json(&json!({ "priority": 20 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["code"], "insufficient_scope", "{answer}");
+    let set_priority = |priority: i64| {
+        stack
+            .http
+            .post(&url)
+            .header("X-Actor", "alice")
+            .query(&[("reason", "vip order")])
+            .json(&json!({ "priority": priority }))
+            .send()
+    };
+    let res = set_priority(101).await.unwrap();
+    assert_eq!(res.status(), 422);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["code"], "priority_out_of_range", "{answer}");
+    let res = set_priority(20).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let view: Value = res.json().await.unwrap();
+    common::spec::assert_matches("MintView", &view);
+    assert_eq!(view["priority"], 20, "{view}");
+    // Queue positions follow the claim order.
+    for (mint, want) in [(&raised, 1), (&high, 2), (&low[0], 3), (&low[3], 6)] {
+        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+        assert_eq!(m["queuePosition"], want, "{mint}: {m}");
+    }
+    let (_, audit) = stack.get("/v1/audit").await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "mint.priority")
+        .unwrap_or_else(|| panic!("no mint.priority entry: {audit}"));
+    assert_eq!(entry["target"], raised.as_str(), "{entry}");
+    assert_eq!(entry["actor"], "admin (alice)", "{entry}");
+    assert_eq!(
+        (
+            entry["detail"]["from"].as_i64(),
+            entry["detail"]["to"].as_i64()
+        ),
+        (Some(0), Some(20)),
+        "{entry}"
+    );
+
+    // Batches of two from now on: the first takes the two high ones, though they are newer.
+    stack.put_setting("max_batch_size", 2).await;
+    wait_mints(&stack, "confirmed", 6).await;
+    let mut formed = batches(&stack).await;
+    formed.sort_by_key(|(b, _)| b.id);
+    let first: HashSet<String> = formed[0]
+        .1
+        .items
+        .iter()
+        .map(|i| i.mint.to_string())
+        .collect();
+    assert_eq!(first, HashSet::from([raised.clone(), high.clone()]));
+    let block = |mint: &str| {
+        let mint = mint.to_owned();
+        let stack = &stack;
+        async move {
+            let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+            m["blockNumber"].as_i64().unwrap()
+        }
+    };
+    let high_block = block(&high).await.max(block(&raised).await);
+    for mint in &low {
+        assert!(
+            high_block <= block(mint).await,
+            "{mint} confirmed before the high ones"
+        );
+    }
+    // Taken into a batch: its priority no longer matters.
+    let res = set_priority(30).await.unwrap();
+    assert_eq!(res.status(), 409);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["code"], "mint_not_pending", "{answer}");
     stack.service.stop().await;
 }

@@ -281,6 +281,7 @@ fn mints(quantity: u32) -> Purchase {
         payment_type: mintflow::workflows::mint::PaymentType::Gasless,
         key: String::new(),
         parent_id: None,
+        priority: 0,
     })
 }
 

@@ -12,6 +12,7 @@ mod m20261201_000008_create_payment_receipts;
 mod m20261201_000009_index_payer_intake;
 mod m20261201_000010_chain_spend_and_nonce_checks;
 mod m20261201_000011_signer_balance_samples;
+mod m20261201_000012_mint_priority;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000009_index_payer_intake::Migration),
             Box::new(m20261201_000010_chain_spend_and_nonce_checks::Migration),
             Box::new(m20261201_000011_signer_balance_samples::Migration),
+            Box::new(m20261201_000012_mint_priority::Migration),
         ]
     }
 }

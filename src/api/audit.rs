@@ -27,7 +27,7 @@ pub struct AuditEntry {
     /// The `X-Actor` of the request (`admin` when absent).
     pub actor: String,
     /// `settings.update`, `webhook.create`, `webhook.delete`, `workflow.retry`,
-    /// `workflow.cancel`, `doctor.wake`, `doctor.cancel_stranded`, `token.register`.
+    /// `workflow.cancel`, `mint.priority`, `doctor.wake`, `doctor.cancel_stranded`, `token.register`.
     pub action: String,
     /// A setting key, webhook id, workflow id or token address.
     pub target: String,

@@ -22,6 +22,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::app::keys::{self, KEY_PREFIX, Scope, Scopes};
 use crate::store::{self, api_keys::KeyRow};
+use crate::workflows::priority;
 
 /// How long a key read from the database is trusted: the bound on how late a revocation made
 /// elsewhere takes effect here.
@@ -52,6 +53,8 @@ pub struct Caller {
     pub scopes: Scopes,
     /// Mints per minute this caller may queue without paying; `None`: no quota of its own.
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint priority this caller may ask for.
+    pub max_mint_priority: i16,
 }
 
 impl Caller {
@@ -61,6 +64,7 @@ impl Caller {
             key_id: None,
             scopes: Scopes::ADMIN,
             mint_quota_per_minute: None,
+            max_mint_priority: priority::MAX,
         }
     }
 
@@ -70,6 +74,7 @@ impl Caller {
             key_id: None,
             scopes: Scopes::of([Scope::Read]),
             mint_quota_per_minute: None,
+            max_mint_priority: priority::DEFAULT,
         }
     }
 
@@ -79,6 +84,17 @@ impl Caller {
             key_id: Some(row.id.clone()),
             scopes: keys::scopes_of(row),
             mint_quota_per_minute: row.mint_quota_per_minute,
+            max_mint_priority: Caller::max_mint_priority_of(row),
+        }
+    }
+
+    /// An admin key may ask for any priority, whatever its stored maximum; another key up to
+    /// its maximum.
+    fn max_mint_priority_of(row: &KeyRow) -> i16 {
+        if keys::scopes_of(row).allow(Scope::Admin) {
+            priority::MAX
+        } else {
+            row.max_mint_priority
         }
     }
 
@@ -479,5 +495,31 @@ mod tests {
         assert_eq!(c.actor(Some("alice".into())), "admin (alice)");
         assert_eq!(c.actor(Some("  ".into())), "admin");
         assert_eq!(c.actor(Some("admin".into())), "admin");
+    }
+
+    #[test]
+    fn admins_may_ask_any_mint_priority_other_keys_their_maximum() {
+        let key = |scopes: &str, max_mint_priority| KeyRow {
+            id: "k".into(),
+            name: "k".into(),
+            prefix: "mf_k".into(),
+            key_hash: "h".into(),
+            scopes: scopes.into(),
+            mint_quota_per_minute: None,
+            max_mint_priority,
+            expires_at_ms: None,
+            created_at_ms: 0,
+            created_by: "test".into(),
+            last_used_at_ms: None,
+            revoked_at_ms: None,
+        };
+        assert_eq!(Caller::of_key(&key("mint", 7)).max_mint_priority, 7);
+        assert_eq!(Caller::of_key(&key("read,mint", 0)).max_mint_priority, 0);
+        assert_eq!(
+            Caller::of_key(&key("admin", 0)).max_mint_priority,
+            priority::MAX
+        );
+        assert_eq!(Caller::admin().max_mint_priority, priority::MAX);
+        assert_eq!(Caller::anonymous().max_mint_priority, priority::DEFAULT);
     }
 }

@@ -238,6 +238,21 @@ impl Shape for QuantityShape {
     }
 }
 
+/// A mint's priority: 0 to 100 (`priority_out_of_range` otherwise).
+pub struct PriorityShape;
+
+impl Shape for PriorityShape {
+    const NAME: &'static str = "declared_priority";
+
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            minimum: Some(f64::from(crate::workflows::priority::DEFAULT)),
+            maximum: Some(f64::from(crate::workflows::priority::MAX)),
+            ..MetaSchema::new_with_format("integer", "int64")
+        }
+    }
+}
+
 /// An event position to resume after: never negative (`invalid_position` otherwise).
 pub struct PositionShape;
 

@@ -210,7 +210,7 @@ error_body!(
     /// A 403 answer.
     ForbiddenError,
     ForbiddenCodes,
-    ["insufficient_scope"]
+    ["insufficient_scope", "priority_above_key_maximum"]
 );
 error_body!(
     /// A 404 answer.
@@ -237,6 +237,7 @@ error_body!(
         "events_forgotten",
         "idempotency_conflict",
         "key_already_revoked",
+        "mint_not_pending",
         "no_mints",
         "not_a_deployment",
         "token_already_registered",
@@ -273,6 +274,7 @@ error_body!(
         "missing_token_value",
         "no_default_token",
         "not_a_contract",
+        "priority_out_of_range",
         "quantity_out_of_range",
         "signer_may_not_mint",
         "token_lacks_function",
@@ -330,7 +332,8 @@ pub enum ApiError {
     /// The payment is missing or refused; `code` is the x402 `errorReason` or mintflow's own.
     #[oai(status = 402)]
     PaymentRequired(Json<PaymentRequiredError>),
-    /// The key is valid but lacks the scope this needs.
+    /// The key is valid but lacks the scope this needs, or asks for more than it may (a mint
+    /// priority above its `maxPriority`).
     #[oai(status = 403)]
     Forbidden(Json<ForbiddenError>),
     /// No such resource.
@@ -542,6 +545,8 @@ groups! {
     KeyedCreateUnique = [400, 401, 403, 409, 413, 415, 422, 429, 500, 503];
     /// Updates by id with a key and a JSON body whose values are checked.
     KeyedUpdate = [400, 401, 403, 404, 413, 415, 422, 429, 500, 503];
+    /// Updates by id with a key and a checked JSON body that the resource's state can refuse.
+    KeyedUpdateInState = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503];
     /// Mints with a key: a token that may be unknown, an idempotency key, the queue's depth.
     MintIntake = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503];
     /// Payments (a transfer or an authorization), public and under the payment rate.

@@ -24,7 +24,7 @@ use super::legacy::{LegacyMintAnswer, LegacyMintBody};
 use super::mint_views::{
     BatchState, BatchView, MintFailureCode, MintStatus, MintView, PaymentTypeDto,
 };
-use super::mints::{MintAccepted, MintBody};
+use super::mints::{MintAccepted, MintBody, PriorityBody};
 use super::payments::{AuthorizationIn, PaymentBody, PaymentStatus, PaymentTypeIn, PaymentView};
 use super::settings::{Setting, SettingUpdate};
 use super::tokens::{TokenRegistration, TokenView};
@@ -94,6 +94,7 @@ impl Example for MintBody {
             token: None,
             quantity: Some(1.into()),
             payment_type: Some(PaymentTypeDto::None).into(),
+            priority: None,
             tx_hash: None,
         }
     }
@@ -112,6 +113,7 @@ impl Example for MintAccepted {
             token: TOKEN.into(),
             quantity: 1,
             payment_type: PaymentTypeDto::None,
+            priority: 0,
             idempotency_key: "0193a1c0-2f4e-7c8a-9d1b-5e6f7a8b9c0d".into(),
             existing: false,
         }
@@ -131,6 +133,7 @@ impl Example for MintView {
             token: TOKEN.into(),
             onchain_id: "0x5d1b0e5ec2f3a9c7e4b8d6f0a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4f6a8c0".into(),
             payment_type: PaymentTypeDto::None,
+            priority: 0,
             idempotency_key: Some("0193a1c0-2f4e-7c8a-9d1b-5e6f7a8b9c0d#1".into()),
             queue_position: None,
             batch_id: None,
@@ -147,6 +150,14 @@ impl Example for MintView {
             created_at: at("2026-12-01T16:20:00.125Z"),
             updated_at: at("2026-12-01T16:20:01.020Z"),
             finished_at: Some(at("2026-12-01T16:20:01.020Z")),
+        }
+    }
+}
+
+impl Example for PriorityBody {
+    fn example() -> Self {
+        PriorityBody {
+            priority: 50.into(),
         }
     }
 }
@@ -431,6 +442,7 @@ impl Example for NewKeyBody {
             scopes: vec![ScopeDto::Read, ScopeDto::Mint],
             expires_in_seconds: Some(7_776_000),
             mint_quota_per_minute: Some(600),
+            max_priority: Some(10),
         }
     }
 }
@@ -443,6 +455,7 @@ impl Example for ApiKeyView {
             prefix: "mf_3kZ9".into(),
             scopes: vec![ScopeDto::Read, ScopeDto::Mint],
             mint_quota_per_minute: Some(600),
+            max_priority: 10,
             expires_at: Some(at("2027-03-01T16:15:00Z")),
             created_at: at("2026-12-01T16:15:00Z"),
             created_by: "admin".into(),
@@ -471,6 +484,7 @@ impl Example for WhoAmI {
             key_id: Some(KEY_ID.into()),
             scopes: vec![ScopeDto::Read, ScopeDto::Mint],
             mint_quota_per_minute: None,
+            max_priority: 0,
         }
     }
 }

@@ -16,6 +16,7 @@ use super::text::Text;
 use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
 use crate::store::time::from_ms;
 use crate::store::{self, api_keys::KeyRow};
+use crate::workflows::priority;
 
 #[derive(Tags)]
 pub enum KeysTag {
@@ -78,6 +79,11 @@ pub struct NewKeyBody {
     #[oai(validator(minimum(value = "1"), maximum(value = "10000000")))]
     #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint `priority` (0 to 100) the key may ask for; 0 when absent. Keys with
+    /// `admin` may ask for any.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    #[oai(nullable)]
+    pub max_priority: Option<i16>,
 }
 
 /// A key as stored: never the key itself.
@@ -92,6 +98,10 @@ pub struct ApiKeyView {
     pub scopes: Vec<ScopeDto>,
     #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint `priority` the key may ask for (as stored: keys with `admin` may ask for
+    /// any).
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    pub max_priority: i16,
     #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -111,6 +121,7 @@ impl From<KeyRow> for ApiKeyView {
             name: row.name,
             prefix: row.prefix,
             mint_quota_per_minute: row.mint_quota_per_minute,
+            max_priority: row.max_mint_priority,
             expires_at: row.expires_at_ms.map(from_ms),
             created_at: from_ms(row.created_at_ms),
             created_by: row.created_by,
@@ -158,6 +169,9 @@ pub struct WhoAmI {
     pub scopes: Vec<ScopeDto>,
     #[oai(nullable)]
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint `priority` the caller may ask for (100 with `admin`).
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    pub max_priority: i16,
 }
 
 pub struct KeysApi;
@@ -171,7 +185,8 @@ impl KeysApi {
     ///
     /// The answer holds the key (`mf_...`), shown this once: only its SHA-256 hash is kept.
     /// Send it as `Authorization: Bearer <key>`. Scopes: `read` (operator reads), `mint`
-    /// (unpaid mints, within `mint_quota_per_minute`), `admin` (everything). Not idempotent:
+    /// (unpaid mints, within `mint_quota_per_minute`, at most `maxPriority`), `admin`
+    /// (everything, any priority). Not idempotent:
     /// each call creates another key. 422 `invalid_key_request` for a bad name, scope list or
     /// expiry.
     #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
@@ -190,6 +205,7 @@ impl KeysApi {
             scopes: Scopes::of(b.scopes.into_iter().map(Scope::from)),
             expires_in: b.expires_in_seconds.map(std::time::Duration::from_secs),
             mint_quota_per_minute: b.mint_quota_per_minute,
+            max_mint_priority: b.max_priority.unwrap_or(priority::DEFAULT),
         };
         let created = keys::create(&app.db, new, &auth.actor(actor.0))
             .await
@@ -262,6 +278,7 @@ impl KeysApi {
             key_id: caller.key_id,
             scopes: scope_list(caller.scopes),
             mint_quota_per_minute: caller.mint_quota_per_minute,
+            max_priority: caller.max_mint_priority,
         }))
     }
 }

@@ -311,6 +311,8 @@ impl LegacyApi {
                         token: b.token.map(Into::into),
                         quantity: b.quantity.map(Into::into),
                         payment_type: b.payment_type,
+                        // The old API has no priority: the default.
+                        priority: None,
                         tx_hash: b.tx_hash.or(b.tx_hash_camel).map(Into::into),
                     },
                     idempotency_key.0.map(Declared::into_inner),

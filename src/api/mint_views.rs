@@ -155,7 +155,10 @@ pub struct MintView {
     pub payment_type: PaymentTypeDto,
     #[oai(nullable)]
     pub idempotency_key: Option<String>,
-    /// Pending mints ahead of it plus one, while it is pending.
+    /// Its token's batches take higher priority first, then older mints first (0 to 100).
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    pub priority: i16,
+    /// Pending mints taken before it plus one, while it is pending.
     #[oai(nullable)]
     pub queue_position: Option<i64>,
     #[oai(nullable)]
@@ -197,6 +200,7 @@ impl MintView {
                 .map(|d| d.payment_type)
                 .unwrap_or_default()
                 .into(),
+            priority: row.priority,
             idempotency_key: row.idempotency_key,
             queue_position: queue_position.filter(|_| status == MintStatus::Pending),
             batch_id: data.as_ref().and_then(|d| d.batch_id),

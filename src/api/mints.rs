@@ -11,21 +11,23 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::admission::KeyQuota;
-use super::auth::{Access, Caller, Mint, Public, Read};
+use super::auth::{Access, Admin, Caller, Mint, Public, Read};
 use super::declared::{
-    AddressText, Declared, HashText, IdempotencyKeyShape, QuantityShape, UuidText,
+    AddressText, Declared, HashText, IdempotencyKeyShape, PriorityShape, QuantityShape, UuidText,
 };
 use super::error::{
-    ApiError, Errors, KeyedById, KeyedList, KeyedRead, MintIntake, PublicRead, parse_uuid,
+    ApiError, Errors, KeyedById, KeyedList, KeyedRead, KeyedUpdateInState, MintIntake, PublicRead,
+    parse_uuid,
 };
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
 use super::nullable::Nullable;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
-use crate::store::mints::{self as queue, MINT, MINT_BATCH};
+use crate::store::mints::{self as queue, MINT, MINT_BATCH, Reprioritized};
 use crate::store::time::opt_from_ms;
 use crate::store::workflows::{self as rows, ListFilter};
 use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
+use crate::workflows::priority::{self, QueuePlace, Refusal};
 
 #[derive(Tags)]
 pub enum MintsTag {
@@ -51,6 +53,10 @@ pub struct MintBody {
     #[oai(nullable)]
     pub quantity: Option<Declared<QuantityShape, i64>>,
     pub payment_type: Nullable<PaymentTypeDto>,
+    /// Batches take a token's higher priorities first, then older mints first: 0 (when
+    /// absent) to 100, at most the key's `maxPriority` (admins may ask for any).
+    #[oai(nullable)]
+    pub priority: Option<Declared<PriorityShape, i64>>,
     /// The payment's transaction hash: the idempotency key when no `Idempotency-Key` header
     /// is sent (the old API's `tx_hash`).
     #[oai(nullable)]
@@ -79,6 +85,9 @@ pub struct MintAccepted {
     pub token: String,
     pub quantity: u32,
     pub payment_type: PaymentTypeDto,
+    /// The priority its mints queue at (0 to 100).
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
+    pub priority: i16,
     /// The key the request was stored under (given, or generated).
     pub idempotency_key: String,
     /// True when the key was used before with the same request: these are the first
@@ -145,6 +154,15 @@ pub struct QueueView {
     /// The 10 newest batches.
     pub recent_batches: Vec<BatchView>,
     pub settings: BatchSettings,
+}
+
+/// A pending mint's new priority.
+#[derive(Object)]
+#[oai(example)]
+#[oai(rename_all = "camelCase")]
+pub struct PriorityBody {
+    /// 0 to 100; the mint's token's batches take higher priorities first.
+    pub priority: Declared<PriorityShape, i64>,
 }
 
 pub struct MintsApi;
@@ -297,6 +315,65 @@ impl MintsApi {
             .ok_or_else(|| ApiError::not_found("batch_not_found", format!("no batch {id}")))?;
         Ok(Json(BatchView::new(row)))
     }
+
+    /// Set a pending mint's priority
+    ///
+    /// Who may call: `admin` (a key with that scope, or `ADMIN_TOKEN`).
+    /// Recorded in the audit log (`mint.priority`) and in the mint's history, with who asked
+    /// (`X-Actor`) and why (`reason`).
+    ///
+    /// Raises (or lowers) a mint still waiting in the queue: its token's next batches take
+    /// higher priorities first, then older mints first. Answers the mint with its new queue
+    /// position. 409 `mint_not_pending` once the mint was taken into a batch (or has not
+    /// joined the queue yet: its payment is unconfirmed); 422 `priority_out_of_range` outside
+    /// 0 to 100; 404 `mint_not_found` for an unknown id.
+    #[oai(
+        path = "/v1/mints/:id/priority",
+        method = "post",
+        operation_id = "set_mint_priority"
+    )]
+    async fn set_priority(
+        &self,
+        app: Data<&AppState>,
+        auth: Access<Admin>,
+        id: Path<UuidText>,
+        body: Json<PriorityBody>,
+        /// Why; kept in the history and the audit log.
+        reason: Query<Option<String>>,
+        /// Who is acting; recorded beside the key's own name.
+        #[oai(name = "X-Actor")]
+        actor: Header<Option<String>>,
+    ) -> Result<Json<MintView>, Errors<KeyedUpdateInState>> {
+        let id = parse_uuid("id", &id.0)?;
+        let wanted = priority::in_range(body.0.priority.into_inner()).map_err(refused)?;
+        let who = super::workflows::actor_of(auth.actor(actor.0), reason.0);
+        match queue::set_priority(&app.db, id, wanted, &who).await? {
+            Reprioritized::Done(_) => Ok(Json(find_mint(&app, id).await?)),
+            Reprioritized::NotFound => {
+                Err(ApiError::not_found("mint_not_found", format!("no mint {id}")).into())
+            }
+            Reprioritized::NotPending(state) => Err(ApiError::conflict(
+                "mint_not_pending",
+                format!(
+                    "mint {id} is {state}, not waiting in the queue: its priority no longer matters"
+                ),
+            )
+            .into()),
+        }
+    }
+}
+
+/// A refused priority as the client reads it: above the key's maximum is a permission (403),
+/// out of range a bad value (422).
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::AboveKeyMaximum { .. } => {
+            ApiError::forbidden("priority_above_key_maximum", refusal.to_string())
+        }
+        Refusal::OutOfRange(_) => {
+            ApiError::unprocessable("priority_out_of_range", refusal.to_string())
+        }
+    }
 }
 
 fn default_limit() -> u64 {
@@ -334,6 +411,8 @@ pub async fn accept(
         ));
     }
     let quantity = quantity as u32;
+    let priority = priority::admit(body.priority.as_deref().copied(), caller.max_mint_priority)
+        .map_err(refused)?;
     if let Some(hash) = &body.tx_hash {
         parse_tx_hash(hash)?;
     }
@@ -390,6 +469,7 @@ pub async fn accept(
         payment_type: payment_type.into(),
         key: key.clone(),
         parent_id: None,
+        priority,
     };
     let enqueued = mint::enqueue(&app.client, &request)
         .await
@@ -406,12 +486,16 @@ pub async fn accept(
         app.admission.admitted(quantity);
         app.queue.notify();
     }
-    // A repeated request reports where its first mint is now.
-    let (status, position) = if enqueued.existing {
+    // A repeated request reports where its first mint is now (an admin may have raised it).
+    let (status, position, priority) = if enqueued.existing {
         let first = find_mint(app, enqueued.ids[0]).await?;
-        (first.status, first.queue_position.unwrap_or(0))
+        (
+            first.status,
+            first.queue_position.unwrap_or(0),
+            first.priority,
+        )
     } else {
-        (MintStatus::Pending, ticket.position)
+        (MintStatus::Pending, ticket.position, priority)
     };
     let latency = app.admission.batch_latency_ms(&app.db, &settings).await?;
     Ok(MintAccepted {
@@ -428,6 +512,7 @@ pub async fn accept(
         token: address_key(token),
         quantity,
         payment_type,
+        priority,
         idempotency_key: key,
         existing: enqueued.existing,
     })
@@ -440,7 +525,13 @@ pub async fn find_mint(app: &AppState, id: Uuid) -> Result<MintView, ApiError> {
         .filter(|w| w.kind == MINT)
         .ok_or_else(|| ApiError::not_found("mint_not_found", format!("no mint {id}")))?;
     let position = match (MintStatus::of(&row), row.token.as_deref()) {
-        (MintStatus::Pending, Some(token)) => Some(queue::position(&app.db, token, id).await?),
+        (MintStatus::Pending, Some(token)) => {
+            let place = QueuePlace {
+                priority: row.priority,
+                id,
+            };
+            Some(queue::position(&app.db, token, place).await?)
+        }
         _ => None,
     };
     Ok(MintView::new(row, position))

@@ -105,6 +105,8 @@ pub const EVENTS: &[(&str, &str)] = &[
     ("requeued", "mint: put back in the queue by its batch"),
     ("confirmed", "mint: its batch's transaction is final"),
     ("paid", "mint, deployment: its payment is confirmed"),
+    ("reprioritized", "mint: an admin changed its priority"),
+    ("imported", "created by `mintflow import-legacy` from the old server's records"),
 ];
 
 /// The description of an enum: what it is, then each value and its meaning.

@@ -611,6 +611,8 @@ pub async fn place(
         },
         key: String::new(),
         parent_id: None,
+        // Paid mints queue at the default priority; an admin can raise them.
+        priority: crate::workflows::priority::DEFAULT,
     };
     let custom = data.kind == PaymentKind::Custom;
     payment::create(

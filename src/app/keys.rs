@@ -13,6 +13,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::store::{self, api_keys::KeyRow};
+use crate::workflows::priority;
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
 pub const KEY_PREFIX: &str = "mf_";
@@ -129,6 +130,11 @@ pub enum KeyError {
     BadDuration(String),
     #[error("the mint quota must be at least 1 mint per minute")]
     BadQuota,
+    #[error(
+        "the maximum mint priority must be between 0 and {}",
+        crate::workflows::priority::MAX
+    )]
+    BadMaxPriority,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -166,6 +172,8 @@ pub struct NewKey {
     /// Most mints per minute this key may queue without paying (`None`: only the service's
     /// own limits apply).
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint priority this key may ask for (`priority::DEFAULT`: none above it).
+    pub max_mint_priority: i16,
 }
 
 /// A key just created: the stored row and the key itself, which is shown this once.
@@ -196,6 +204,9 @@ pub async fn create(
     if new.mint_quota_per_minute.is_some_and(|q| q < 1) {
         return Err(KeyError::BadQuota);
     }
+    if priority::in_range(new.max_mint_priority.into()).is_err() {
+        return Err(KeyError::BadMaxPriority);
+    }
     let mut secret = Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(secret.as_mut());
     let key = Zeroizing::new(format!(
@@ -210,6 +221,7 @@ pub async fn create(
         key_hash: hash(&key),
         scopes: new.scopes.to_string(),
         mint_quota_per_minute: new.mint_quota_per_minute,
+        max_mint_priority: new.max_mint_priority,
         expires_at_ms: new
             .expires_in
             .map(|d| now.saturating_add(d.as_millis().min(i64::MAX as u128) as i64)),

@@ -238,6 +238,7 @@ async fn measure(
             scopes: Scopes::of([Scope::Read, Scope::Mint]),
             expires_in: None,
             mint_quota_per_minute: None,
+            max_mint_priority: 0,
         },
         "mintflow bench mint",
     )

@@ -29,6 +29,10 @@ pub enum KeysCommand {
         /// Most mints per minute the key may queue without paying.
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
         mint_quota_per_minute: Option<i64>,
+        /// Highest mint priority (0 to 100) the key may ask for; 0 when absent. Admin keys
+        /// may ask for any.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i16).range(0..=100))]
+        max_priority: i16,
         /// Who is acting (default: $USER); kept in the audit log.
         #[arg(long)]
         actor: Option<String>,
@@ -65,6 +69,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
             scopes,
             expires_in,
             mint_quota_per_minute,
+            max_priority,
             actor,
             json,
         } => {
@@ -73,6 +78,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                 scopes,
                 expires_in,
                 mint_quota_per_minute,
+                max_mint_priority: max_priority,
             };
             let created = keys::create(db, new, &cli_actor(actor)).await?;
             if json {
@@ -109,6 +115,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                 "prefix",
                 "scopes",
                 "quota/min",
+                "max priority",
                 "expires",
                 "last used",
                 "revoked",
@@ -122,6 +129,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                     k.mint_quota_per_minute
                         .map(|q| q.to_string())
                         .unwrap_or_default(),
+                    k.max_mint_priority.to_string(),
                     when(k.expires_at_ms),
                     when(k.last_used_at_ms),
                     when(k.revoked_at_ms),

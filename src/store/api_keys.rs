@@ -15,6 +15,8 @@ pub struct KeyRow {
     /// Comma-separated: `read`, `mint`, `admin`.
     pub scopes: String,
     pub mint_quota_per_minute: Option<i64>,
+    /// Highest mint priority the key may ask for (admin keys may ask for any).
+    pub max_mint_priority: i16,
     pub expires_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub created_by: String,
@@ -22,15 +24,17 @@ pub struct KeyRow {
     pub revoked_at_ms: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, prefix, key_hash, scopes, mint_quota_per_minute, expires_at_ms, \
-                       created_at_ms, created_by, last_used_at_ms, revoked_at_ms";
+const COLUMNS: &str = "id, name, prefix, key_hash, scopes, mint_quota_per_minute, \
+                       max_mint_priority, expires_at_ms, created_at_ms, created_by, \
+                       last_used_at_ms, revoked_at_ms";
 
 /// Stores a new key and its audit entry (`key.create`), in one transaction the caller commits.
 pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), DbErr> {
     exec(
         conn,
         &format!(
-            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO api_keys ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ),
         vec![
             key.id.clone().into(),
@@ -39,6 +43,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
             key.key_hash.clone().into(),
             key.scopes.clone().into(),
             key.mint_quota_per_minute.into(),
+            key.max_mint_priority.into(),
             key.expires_at_ms.into(),
             key.created_at_ms.into(),
             key.created_by.clone().into(),
@@ -54,7 +59,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
         &key.id,
         Some(serde_json::json!({
             "name": key.name, "prefix": key.prefix, "scopes": key.scopes,
-            "mintQuotaPerMinute": key.mint_quota_per_minute, "expiresAtMs": key.expires_at_ms,
+            "mintQuotaPerMinute": key.mint_quota_per_minute,
+            "maxPriority": key.max_mint_priority, "expiresAtMs": key.expires_at_ms,
         })),
     )
     .await

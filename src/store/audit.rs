@@ -11,8 +11,8 @@ pub struct AuditEntry {
     pub at_ms: i64,
     pub actor: String,
     /// `settings.update`, `webhook.create`, `webhook.update`, `webhook.delete`,
-    /// `webhook.redeliver`, `workflow.retry`, `workflow.cancel`, and the repairs of `mintflow
-    /// doctor --fix`: `doctor.wake`, `doctor.cancel_stranded`; `token.register`.
+    /// `webhook.redeliver`, `workflow.retry`, `workflow.cancel`, `mint.priority`, and the repairs
+    /// of `mintflow doctor --fix`: `doctor.wake`, `doctor.cancel_stranded`; `token.register`.
     pub action: String,
     /// What it acted on: a setting key, a webhook or workflow id, a token address.
     pub target: String,

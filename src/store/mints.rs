@@ -7,7 +7,10 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use super::entity::workflow;
+use super::events::{self, NewEvent};
 use super::sql;
+use super::workflows::Actor;
+use crate::workflows::priority::QueuePlace;
 
 /// The workflow kinds of this module.
 pub const MINT: &str = "mint";
@@ -37,11 +40,12 @@ pub async fn pending_groups<C: ConnectionTrait>(conn: &C) -> Result<Vec<PendingG
 /// A pending mint taken into a batch.
 #[derive(Clone, Debug)]
 pub struct QueuedMint {
-    pub id: Uuid,
+    pub place: QueuePlace,
     pub data: Json,
 }
 
-/// Locks the oldest `limit` pending mints of `token` for the caller's transaction. On
+/// Locks the first `limit` pending mints of `token` in claim order (highest priority, then
+/// oldest; see `workflows::priority`) for the caller's transaction. On
 /// PostgreSQL, `SKIP LOCKED` lets batchers of several processes take disjoint sets at once; on
 /// SQLite the transaction is `BEGIN IMMEDIATE`, which already excludes every other writer.
 pub async fn lock_pending<C: ConnectionTrait>(
@@ -61,10 +65,10 @@ pub async fn lock_pending<C: ConnectionTrait>(
             sql(
                 backend,
                 &format!(
-                    r#"SELECT id, data FROM workflows
+                    r#"SELECT id, priority, data FROM workflows
                        WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
                          AND token = $1
-                       ORDER BY id LIMIT $2 {lock}"#
+                       ORDER BY priority DESC, id LIMIT $2 {lock}"#
                 ),
             ),
             [token.into(), limit.into()],
@@ -73,7 +77,10 @@ pub async fn lock_pending<C: ConnectionTrait>(
     rows.iter()
         .map(|r| {
             Ok(QueuedMint {
-                id: r.try_get("", "id")?,
+                place: QueuePlace {
+                    priority: r.try_get("", "priority")?,
+                    id: r.try_get("", "id")?,
+                },
                 data: r.try_get("", "data")?,
             })
         })
@@ -141,8 +148,12 @@ pub async fn lock_token_supply<C: ConnectionTrait>(conn: &C, token: &str) -> Res
     Ok(())
 }
 
-/// How many pending mints of `token` are ahead of mint `id`, plus one.
-pub async fn position<C: ConnectionTrait>(conn: &C, token: &str, id: Uuid) -> Result<i64, DbErr> {
+/// How many pending mints of `token` the batcher takes before the one at `place`, plus one.
+pub async fn position<C: ConnectionTrait>(
+    conn: &C,
+    token: &str,
+    place: QueuePlace,
+) -> Result<i64, DbErr> {
     let backend = conn.get_database_backend();
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
@@ -151,15 +162,92 @@ pub async fn position<C: ConnectionTrait>(conn: &C, token: &str, id: Uuid) -> Re
                 backend,
                 r#"SELECT count(*) AS n FROM workflows
                    WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
-                     AND token = $1 AND id <= $2"#,
+                     AND token = $1 AND (priority > $2 OR (priority = $2 AND id <= $3))"#,
             ),
-            [token.into(), id.into()],
+            [token.into(), place.priority.into(), place.id.into()],
         ))
         .await?;
     Ok(row
         .map(|r| r.try_get::<i64>("", "n"))
         .transpose()?
         .unwrap_or(0))
+}
+
+/// What setting a mint's priority came to.
+#[derive(Clone, Debug)]
+pub enum Reprioritized {
+    /// The mint as it is now.
+    Done(Box<workflow::Model>),
+    NotFound,
+    /// The mint left the queue (or never joined it): its state, which the priority no longer
+    /// changes anything for.
+    NotPending(String),
+}
+
+/// Sets a pending mint's priority for `who`, with a `reprioritized` history event and a
+/// `mint.priority` audit entry, in one transaction. A mint a batcher is taking right now is
+/// locked until the batch commits; it is then no longer pending.
+pub async fn set_priority(
+    db: &sea_orm::DatabaseConnection,
+    id: Uuid,
+    priority: i16,
+    who: &Actor,
+) -> Result<Reprioritized, DbErr> {
+    let now = super::now_ms();
+    let txn = super::begin_write(db).await?;
+    let find = || {
+        workflow::Entity::find_by_id(id)
+            .filter(workflow::Column::Kind.eq(MINT))
+            .one(&txn)
+    };
+    let Some(before) = find().await? else {
+        return Ok(Reprioritized::NotFound);
+    };
+    let backend = txn.get_database_backend();
+    let changed = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql(
+                backend,
+                r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
+                   WHERE id = $3 AND kind = 'mint' AND state = 'pending' AND status = 'waiting'"#,
+            ),
+            [priority.into(), now.into(), id.into()],
+        ))
+        .await?
+        .rows_affected();
+    let Some(after) = find().await? else {
+        return Ok(Reprioritized::NotFound);
+    };
+    if changed != 1 {
+        return Ok(Reprioritized::NotPending(after.state));
+    }
+    let detail = serde_json::json!({ "from": before.priority, "to": priority, "by": who });
+    events::insert(
+        &txn,
+        &[NewEvent {
+            workflow_id: id,
+            event: "reprioritized".into(),
+            from_state: Some(after.state.clone()),
+            to_state: after.state.clone(),
+            status: after.status.clone(),
+            attempt: after.attempt,
+            worker: None,
+            detail: Some(detail.clone()),
+            at_ms: now,
+        }],
+    )
+    .await?;
+    super::audit::record(
+        &txn,
+        &who.actor,
+        "mint.priority",
+        &id.to_string(),
+        Some(detail),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Reprioritized::Done(Box::new(after)))
 }
 
 /// Mints by state and status.

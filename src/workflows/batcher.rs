@@ -1,6 +1,7 @@
 //! The batcher: turns pending mints into `mint_batch` workflows.
 //!
-//! Adaptive: a token's mints are flushed as soon as `max_batch_size` of them wait, or when the
+//! A token's mints are taken highest `priority` first, then oldest first (see
+//! `super::priority`). Adaptive: a token's mints are flushed as soon as `max_batch_size` of them wait, or when the
 //! oldest has waited `max_batch_wait_ms` (both hot settings, read at every pass), and a batch
 //! never holds more mints than fit well below the block gas limit. It does not wait for a
 //! batch to confirm before forming the next: many batches are in flight at once, on
@@ -201,7 +202,8 @@ impl Batcher {
         }
     }
 
-    /// Moves the oldest `limit` pending mints of `token` into a new batch, in `txn`.
+    /// Moves the first `limit` pending mints of `token` in claim order (highest priority,
+    /// then oldest) into a new batch, in `txn`.
     async fn take(
         &self,
         txn: sea_orm::DatabaseTransaction,
@@ -209,16 +211,18 @@ impl Batcher {
         token_address: Address,
         limit: i64,
     ) -> Result<usize, DbErr> {
-        let queued = mints::lock_pending(&txn, token, limit).await?;
+        let mut queued = mints::lock_pending(&txn, token, limit).await?;
         if queued.is_empty() {
             return Ok(0);
         }
+        // The batch lists its mints in claim order, whatever order the locked rows came in.
+        queued.sort_by_key(|q| q.place);
         let mut items = Vec::with_capacity(queued.len());
         for q in &queued {
             let data: MintData = serde_json::from_value(q.data.clone())
-                .map_err(|e| DbErr::Custom(format!("mint {} checkpoint: {e}", q.id)))?;
+                .map_err(|e| DbErr::Custom(format!("mint {} checkpoint: {e}", q.place.id)))?;
             items.push(BatchItem {
-                mint: q.id,
+                mint: q.place.id,
                 to: data.recipient,
                 id: data.onchain_id,
             });
@@ -323,7 +327,7 @@ async fn fail_queued(
     limit: i64,
 ) -> Result<usize, DbErr> {
     let queued = mints::lock_pending(&txn, token, limit).await?;
-    let ids: Vec<Uuid> = queued.iter().map(|q| q.id).collect();
+    let ids: Vec<Uuid> = queued.iter().map(|q| q.place.id).collect();
     let error = format!(
         "MaxSupplyExceeded(): token {token} has no room for another mint \
          (totalSupply {}, maxSupply {}, amountPerMint {})",

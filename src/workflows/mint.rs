@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::priority;
 use crate::chain::signer::address_key;
 use crate::engine::client::request_hash;
 use crate::engine::{
@@ -179,21 +180,28 @@ pub struct MintRequest {
     /// The payment this mint belongs to, if any: its mints wait in `awaiting_payment` until
     /// it confirms.
     pub parent_id: Option<Uuid>,
+    /// Its place in the batcher's order (see `priority`), already admitted for the caller.
+    pub priority: i16,
 }
 
 impl MintRequest {
     /// What the idempotency check compares: the request's meaning, whichever API shape
     /// carried it.
     fn fingerprint(&self) -> Vec<u8> {
-        serde_json::to_vec(&json!({
+        let mut meaning = json!({
             "payer": self.payer,
             "recipient": self.recipient,
             "token": self.token,
             "quantity": self.quantity,
             "payment_type": self.payment_type,
             "parent_id": self.parent_id,
-        }))
-        .expect("serializes")
+        });
+        // Only when asked for, so requests stored before mints had a priority keep their
+        // fingerprint.
+        if self.priority != priority::DEFAULT {
+            meaning["priority"] = self.priority.into();
+        }
+        serde_json::to_vec(&meaning).expect("serializes")
     }
 }
 
@@ -296,6 +304,7 @@ pub fn new_mint(req: &MintRequest, key: String, onchain_id: B256) -> (MintData, 
         parent_id: req.parent_id,
         payer: Some(address_key(req.payer)),
         token: Some(address_key(req.token)),
+        priority: req.priority,
         ..Default::default()
     };
     (data, opts)

@@ -5,6 +5,7 @@ pub mod deployment;
 pub mod mint;
 pub mod mint_batch;
 pub mod payment;
+pub mod priority;
 #[cfg(feature = "bench")]
 pub mod probe;
 pub mod supply;

@@ -352,6 +352,7 @@ pub async fn create_key(db: &DatabaseConnection, name: &str, scopes: &str) -> St
             scopes: Scopes::parse_list(scopes).unwrap(),
             expires_in: None,
             mint_quota_per_minute: None,
+            max_mint_priority: 0,
         },
         "test",
     )
