@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod ops;
 pub mod service;
+pub mod spec;
 pub mod store;
 pub mod telemetry;
 pub mod ui;

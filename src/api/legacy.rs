@@ -20,10 +20,10 @@ use super::error::{
 };
 use super::mint_views::{MintStatus, MintView, PaymentTypeDto};
 use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
-use super::nullable::Nullable;
 use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
 use crate::chain::signer::address_key;
+use crate::spec::nullable::Nullable;
 use crate::store::mints::MINT;
 use crate::store::workflows::{self, ListFilter};
 

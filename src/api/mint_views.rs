@@ -4,10 +4,10 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value as Json_;
 use uuid::Uuid;
 
-use super::nullable::Nullable;
 use crate::chain::signer::address_key;
 use crate::config::Settings;
 use crate::engine::outbox::event::WorkflowStatus;
+use crate::spec::nullable::Nullable;
 use crate::store::entity::workflow;
 use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::Status;

@@ -20,9 +20,9 @@ use super::error::{
     parse_uuid,
 };
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
-use super::nullable::Nullable;
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
+use crate::spec::nullable::Nullable;
 use crate::store::mints::{self as queue, MINT, MINT_BATCH, Reprioritized};
 use crate::store::time::opt_from_ms;
 use crate::store::workflows::{self as rows, ListFilter};

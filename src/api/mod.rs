@@ -22,7 +22,6 @@ pub mod metrics;
 pub mod mint_views;
 pub mod mints;
 pub mod names;
-pub mod nullable;
 pub mod payments;
 pub mod settings;
 pub mod stats;

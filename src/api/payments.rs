@@ -21,11 +21,11 @@ use super::declared::{
 use super::error::{ApiError, Errors, KeyedList, PaidWrite, PublicRead, parse_uuid};
 use super::mint_views::PaymentTypeDto;
 use super::mints::parse_address;
-use super::nullable::Nullable;
 use super::workflows::shown_status;
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
+use crate::spec::nullable::Nullable;
 use crate::store;
 use crate::store::entity::workflow;
 use crate::store::mints::{self, MINT};

@@ -8,9 +8,9 @@ use super::AppState;
 use super::auth::{Access, Read};
 use super::error::{Errors, KeyedRead};
 use super::names::{KindName, StateName};
-use super::nullable::Nullable;
 use crate::engine::outbox::event::WorkflowStatus;
 use crate::ops::overview::Overview;
+use crate::spec::nullable::Nullable;
 
 #[derive(Tags)]
 pub enum OperationsTag {

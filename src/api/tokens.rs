@@ -16,10 +16,10 @@ use super::deployments::{DeploymentsTag, parse_units};
 use super::error::{ApiError, Errors, KeyedCreateUnique, KeyedRead, PublicRead};
 use super::mints::parse_address;
 use super::payments::chain;
-use crate::store::time::from_ms;
 use crate::app::tokens::{self, RegisterError, Registration};
 use crate::chain::mintable::Unmintable;
 use crate::chain::signer::address_key;
+use crate::store::time::from_ms;
 use crate::store::{entity::token, tokens as registry};
 
 /// A token mints can target.
@@ -136,8 +136,9 @@ impl TokensApi {
     ) -> Result<TokenRegistered, Errors<KeyedCreateUnique>> {
         let chain = chain(&app)?;
         let b = body.0;
-        let units =
-            |field: &str, raw: Option<DecimalText>| raw.map(|raw| parse_units(field, &raw)).transpose();
+        let units = |field: &str, raw: Option<DecimalText>| {
+            raw.map(|raw| parse_units(field, &raw)).transpose()
+        };
         let registration = Registration {
             address: parse_address("address", &b.address)?,
             amount_per_mint: units("amountPerMint", b.amount_per_mint)?,

@@ -6,6 +6,8 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value as Json_;
 use uuid::Uuid;
 
+use crate::spec::names::{EventName, KindName, StateName};
+use crate::spec::nullable::Nullable;
 use crate::store::outbox::OutboxEvent;
 use crate::store::time::from_ms;
 use crate::store::workflows::Status;
@@ -66,12 +68,11 @@ pub struct TransitionEvent {
     /// The history event's id (`GET /v1/workflows/{id}/history`).
     pub event_id: i64,
     pub workflow_id: Uuid,
-    pub kind: String,
-    /// What happened: `created`, `step`, `completed`, `failed`, `retried`, `cancelled`...
-    pub event: String,
-    #[oai(nullable)]
-    pub from_state: Option<String>,
-    pub to_state: String,
+    pub kind: KindName,
+    pub event: EventName,
+    // `Nullable`: a nullable enum lists `null` among its values, which generators need.
+    pub from_state: Nullable<StateName>,
+    pub to_state: StateName,
     // The workflow's engine status after the event.
     // (A plain comment: a described $ref becomes an `allOf` that generators refuse.)
     pub status: WorkflowStatus,
@@ -88,10 +89,10 @@ impl From<OutboxEvent> for TransitionEvent {
             position: e.position,
             event_id: e.event_id,
             workflow_id: e.workflow_id,
-            kind: e.kind,
-            event: e.event,
-            from_state: e.from_state,
-            to_state: e.to_state,
+            kind: e.kind.into(),
+            event: e.event.into(),
+            from_state: e.from_state.map(Into::into).into(),
+            to_state: e.to_state.into(),
             status: WorkflowStatus::stored(&e.status),
             attempt: e.attempt,
             worker: e.worker,
