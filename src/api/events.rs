@@ -77,7 +77,7 @@ impl Payload for TransitionEvents {
                     field(
                         "Always `transition`.",
                         MetaSchema {
-                            enum_items: vec![Json_::String("transition".into())],
+                            enum_items: vec![serde_json::Value::String("transition".into())],
                             ..MetaSchema::new("string")
                         },
                     ),

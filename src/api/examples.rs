@@ -326,7 +326,7 @@ impl Example for TransitionEvent {
             workflow_id: id(MINT_ID),
             kind: "mint".into(),
             event: "completed".into(),
-            from_state: Some("sent".into()),
+            from_state: Some("sent".into()).into(),
             to_state: "confirmed".into(),
             status: WorkflowStatus::Completed,
             attempt: 0,

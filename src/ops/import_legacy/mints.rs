@@ -119,6 +119,8 @@ pub async fn import<C: ConnectionTrait>(
             payment_type: item.payment_type,
             key: key.clone(),
             parent_id: None,
+            // The old server had no priorities: imported mints queue at the default.
+            priority: crate::workflows::priority::DEFAULT,
         };
         let (data, mut opts) = new_mint(&request, key, item.onchain_id);
         // The old row as imported: changed on the old server since, it is a conflict.
