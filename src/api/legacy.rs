@@ -306,14 +306,14 @@ impl LegacyApi {
                     req,
                     &caller,
                     MintBody {
-                        payer: b.payer.into(),
-                        recipient: b.recipient.map(Into::into),
-                        token: b.token.map(Into::into),
+                        payer: b.payer,
+                        recipient: b.recipient,
+                        token: b.token,
                         quantity: b.quantity.map(Into::into),
                         payment_type: b.payment_type,
                         // The old API has no priority: the default.
                         priority: None,
-                        tx_hash: b.tx_hash.or(b.tx_hash_camel).map(Into::into),
+                        tx_hash: b.tx_hash.or(b.tx_hash_camel),
                     },
                     idempotency_key.0.map(Declared::into_inner),
                 )
