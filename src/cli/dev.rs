@@ -14,7 +14,7 @@ use super::chain::{SignerArgs, ensure_database_matches_node};
 use super::deploy::{TokenArgs, deploy_contracts};
 use crate::app::keys::{self, NewKey, Scope, Scopes};
 use crate::chain::contracts::MockUSDC;
-use crate::chain::deploy::Deployed;
+use crate::chain::deploy::{Deployed, TokenParams, deploy_token};
 use crate::chain::local::{SenderTask, find_anvil, spawn_anvil, wait_final};
 use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
 use crate::config::SettingsHandle;
@@ -79,7 +79,14 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
     let anvil = spawn_anvil(anvil_path, block_time).await?;
     let result = async {
         let setup = setup(&anvil, &database_url, &args);
-        let (signer, deployed, dev_key) = tokio::select! {
+        let (
+            signer,
+            Setup {
+                deployed,
+                unregistered,
+            },
+            dev_key,
+        ) = tokio::select! {
             r = setup => r?,
             _ = &mut signal => {
                 tracing::info!("shutdown requested during setup");
@@ -120,6 +127,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             automine: args.automine,
             block_time: args.block_time,
             deployed: &deployed,
+            unregistered,
             signer: signer.address(),
             database_url: &database_url,
             fresh_db,
@@ -156,7 +164,7 @@ async fn setup(
     anvil: &AnvilInstance,
     database_url: &str,
     args: &DevArgs,
-) -> anyhow::Result<(PrivateKeySigner, Deployed, Zeroizing<String>)> {
+) -> anyhow::Result<(PrivateKeySigner, Setup, Zeroizing<String>)> {
     let signer = if args.signer.is_set() {
         args.signer.load()?
     } else {
@@ -212,13 +220,40 @@ async fn setup(
         let usdc = deployed.usdc.context("MockUSDC was not deployed")?;
         let accounts = anvil.addresses().iter().skip(1).take(9).copied();
         fund(&chain, &key, usdc, accounts).await?;
-        Ok(deployed)
+        // Last, after every other transaction of the setup, so its address is always the same
+        // (the spec's `POST /v1/tokens` example names it).
+        let unregistered = deploy_token(
+            &chain,
+            &format!("{key}:unregistered"),
+            &TokenParams {
+                name: "Example Token".into(),
+                symbol: "EXT".into(),
+                amount_per_mint: args.token.amount_per_mint,
+                max_supply: args.token.max_supply,
+                admin: chain.signer(),
+                minter: chain.signer(),
+            },
+            SETUP_TIMEOUT,
+        )
+        .await
+        .context("deploying the token to register")?;
+        Ok(Setup {
+            deployed,
+            unregistered,
+        })
     }
     .await;
     sender.stop().await;
     drop(chain);
     db.close().await.ok();
-    result.map(|deployed| (signer, deployed, dev_key))
+    result.map(|setup| (signer, setup, dev_key))
+}
+
+/// What the setup deployed.
+struct Setup {
+    deployed: Deployed,
+    /// A token mints cannot target yet: `POST /v1/tokens` registers it.
+    unregistered: Address,
 }
 
 /// Mints test USDC to each account through the pipeline and waits until every mint is final.
@@ -263,6 +298,7 @@ struct Banner<'a> {
     automine: bool,
     block_time: f64,
     deployed: &'a Deployed,
+    unregistered: Address,
     signer: Address,
     database_url: &'a str,
     fresh_db: bool,
@@ -304,6 +340,7 @@ fn print_banner(b: &Banner<'_>) {
          \x20 RPC         {rpc}  (anvil, chain id {chain_id}, {mining})\n\
          \x20 USDC        {usdc}  (MockUSDC, 6 decimals; anvil accounts 1-9 hold 10,000 each)\n\
          \x20 token       {token}  (MintToken)\n\
+         \x20 to register {unregistered}  (a MintToken mints cannot target yet: POST /v1/tokens)\n\
          \x20 signer      {signer}\n\
          \x20 database    {database}\n\
          \x20 admin       {admin}\n\
@@ -318,6 +355,7 @@ fn print_banner(b: &Banner<'_>) {
         rpc = b.anvil.endpoint(),
         chain_id = b.deployed.chain_id,
         token = b.deployed.token,
+        unregistered = b.unregistered,
         signer = b.signer,
         key = b.key,
     );
