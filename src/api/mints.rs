@@ -23,11 +23,12 @@ use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimat
 use crate::chain::signer::address_key;
 use crate::engine::StartError;
 use crate::spec::nullable::Nullable;
+use crate::store::mints::QueuePlace;
 use crate::store::mints::{self as queue, MINT, MINT_BATCH, Reprioritized};
 use crate::store::time::opt_from_ms;
 use crate::store::workflows::{self as rows, ListFilter};
 use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
-use crate::workflows::priority::{self, QueuePlace, Refusal};
+use crate::workflows::priority::{self, Refusal};
 
 #[derive(Tags)]
 pub enum MintsTag {

@@ -1,4 +1,6 @@
 //! Queries behind the mint queue: what the batcher takes, what the queue API shows.
+use std::cmp::Ordering;
+
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, Order,
     QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -10,7 +12,30 @@ use super::entity::workflow;
 use super::events::{self, NewEvent};
 use super::sql;
 use super::workflows::Actor;
-use crate::workflows::priority::QueuePlace;
+
+/// A pending mint's place in its token's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueuePlace {
+    pub priority: i16,
+    /// UUIDv7: grows with the time the mint was queued.
+    pub id: Uuid,
+}
+
+impl Ord for QueuePlace {
+    /// The batcher's claim order: `Less` is taken first (higher priority, then older).
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .priority
+            .cmp(&self.priority)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for QueuePlace {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// The workflow kinds of this module.
 pub const MINT: &str = "mint";
@@ -340,4 +365,35 @@ pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
         ))
         .await?;
     Ok(row.and_then(|r| r.try_get::<Option<f64>>("", "ms").ok().flatten()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn higher_priority_is_taken_first_then_the_oldest() {
+        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+        let mut queue = [
+            QueuePlace {
+                priority: 0,
+                id: ids[0],
+            },
+            QueuePlace {
+                priority: 0,
+                id: ids[1],
+            },
+            QueuePlace {
+                priority: 5,
+                id: ids[3],
+            },
+            QueuePlace {
+                priority: 5,
+                id: ids[2],
+            },
+        ];
+        queue.sort();
+        let order: Vec<Uuid> = queue.iter().map(|p| p.id).collect();
+        assert_eq!(order, [ids[2], ids[3], ids[0], ids[1]]);
+    }
 }

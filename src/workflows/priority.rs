@@ -5,9 +5,6 @@
 //! only matters for the rare step a mint runs when an operator retries it). The batcher takes
 //! a token's pending mints highest priority first, then oldest first; the partial index
 //! `idx_workflows_pending_mints_by_priority` keeps that claim an index scan.
-use std::cmp::Ordering;
-
-use uuid::Uuid;
 
 /// Priority of a mint that asks for none.
 pub const DEFAULT: i16 = 0;
@@ -46,59 +43,9 @@ pub fn admit(requested: Option<i64>, caller_max: i16) -> Result<i16, Refusal> {
     Ok(priority)
 }
 
-/// A pending mint's place in its token's queue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueuePlace {
-    pub priority: i16,
-    /// UUIDv7: grows with the time the mint was queued.
-    pub id: Uuid,
-}
-
-impl Ord for QueuePlace {
-    /// The batcher's claim order: `Less` is taken first (higher priority, then older).
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .priority
-            .cmp(&self.priority)
-            .then(self.id.cmp(&other.id))
-    }
-}
-
-impl PartialOrd for QueuePlace {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn higher_priority_is_taken_first_then_the_oldest() {
-        let ids: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
-        let mut queue = [
-            QueuePlace {
-                priority: 0,
-                id: ids[0],
-            },
-            QueuePlace {
-                priority: 0,
-                id: ids[1],
-            },
-            QueuePlace {
-                priority: 5,
-                id: ids[3],
-            },
-            QueuePlace {
-                priority: 5,
-                id: ids[2],
-            },
-        ];
-        queue.sort();
-        let order: Vec<Uuid> = queue.iter().map(|p| p.id).collect();
-        assert_eq!(order, [ids[2], ids[3], ids[0], ids[1]]);
-    }
 
     #[test]
     fn a_key_may_ask_up_to_its_maximum() {
