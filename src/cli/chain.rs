@@ -9,7 +9,7 @@ use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 
 use crate::chain::{Chain, ChainConfig, signer};
-use crate::config::Secret;
+use crate::config::{Secret, SettingsHandle};
 use crate::service::{ChainSetup, Contracts};
 use crate::store;
 
@@ -187,4 +187,18 @@ pub async fn ensure_database_matches_node(chain: &Chain) -> anyhow::Result<()> {
         chain.chain_id()
     );
     Ok(())
+}
+
+/// The database a command that talks to the chain works in, migrated, and its settings.
+pub async fn open_store(
+    database_url: &str,
+) -> anyhow::Result<(sea_orm::DatabaseConnection, SettingsHandle)> {
+    let db = store::connect(database_url)
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
+    store::migrate(&db).await.context("applying migrations")?;
+    let settings = SettingsHandle::load(&db)
+        .await
+        .context("loading settings")?;
+    Ok((db, settings))
 }

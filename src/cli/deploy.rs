@@ -6,13 +6,12 @@ use std::time::Duration;
 use alloy::primitives::U256;
 use anyhow::Context;
 
-use super::chain::{ChainArgs, ensure_database_matches_node};
+use super::chain::{ChainArgs, ensure_database_matches_node, open_store};
 use super::progress::ChainWait;
 use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token};
 use crate::chain::local::SenderTask;
 use crate::chain::{Chain, ChainConfig};
-use crate::config::{Settings, SettingsHandle};
-use crate::store;
+use crate::config::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
@@ -71,13 +70,7 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         .rpc_url()
         .context("deploy needs a chain: set RPC_URL (or --rpc-url)")?;
     let signer = args.chain.signer.load()?;
-    let db = store::connect(database_url)
-        .await
-        .context("connecting to the database (DATABASE_URL)")?;
-    store::migrate(&db).await.context("applying migrations")?;
-    let settings = SettingsHandle::load(&db)
-        .await
-        .context("loading settings")?;
+    let (db, settings) = open_store(database_url).await?;
     if let Some(confirmations) = args.confirmations {
         // This process's copy only: the stored setting stays what the service uses.
         settings.replace(Settings {

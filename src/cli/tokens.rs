@@ -4,13 +4,11 @@ use alloy::primitives::{Address, U256};
 use anyhow::Context;
 use poem_openapi::types::ToJSON;
 
-use super::chain::ChainArgs;
+use super::chain::{ChainArgs, open_store};
 use super::workflows::cli_actor;
 use crate::api::tokens::TokenView;
 use crate::app::tokens::{self, Registration};
 use crate::chain::Chain;
-use crate::config::SettingsHandle;
-use crate::store;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TokensCommand {
@@ -48,13 +46,7 @@ pub async fn run(database_url: &str, cmd: TokensCommand) -> anyhow::Result<()> {
         .rpc_url()
         .context("tokens add checks the token on chain: set RPC_URL (or --rpc-url)")?;
     let signer = args.chain.signer.load()?;
-    let db = store::connect(database_url)
-        .await
-        .context("connecting to the database (DATABASE_URL)")?;
-    store::migrate(&db).await.context("applying migrations")?;
-    let settings = SettingsHandle::load(&db)
-        .await
-        .context("loading settings")?;
+    let (db, settings) = open_store(database_url).await?;
     let config = args.chain.chain_config(rpc_url);
     let chain = Chain::connect(db.clone(), settings, signer, config, None)
         .await
