@@ -15,7 +15,8 @@ use super::error::{Errors, KeyedBody, KeyedList};
 use super::names::{KINDS, KindName, check_query};
 use super::text::Text;
 use super::workflows::{WorkflowPage, WorkflowsTag, actor_of, list_page, parse_cursor};
-use crate::store::workflows::{ActionOutcome, ListFilter};
+use crate::app::workflows;
+use crate::store::workflows::ListFilter;
 
 /// Workflows to retry at once.
 #[derive(Object)]
@@ -104,24 +105,18 @@ impl DeadLettersApi {
         actor: Header<Option<String>>,
     ) -> Result<Json<BulkRetryOutcome>, Errors<KeyedBody>> {
         let who = actor_of(auth.actor(actor.0), body.0.reason.map(Text::into_inner));
-        let mut outcome = BulkRetryOutcome {
-            retried: Vec::new(),
-            skipped: Vec::new(),
-        };
-        for id in body.0.ids {
-            match app.client.retry(id, &who).await? {
-                ActionOutcome::Done(_) => outcome.retried.push(id),
-                ActionOutcome::NotFound => outcome.skipped.push(Skipped {
+        let outcome = workflows::retry_many(&app.client, &body.0.ids, &who).await?;
+        Ok(Json(BulkRetryOutcome {
+            retried: outcome.retried,
+            skipped: outcome
+                .skipped
+                .into_iter()
+                .map(|(id, skip)| Skipped {
                     id,
-                    reason: "not_found".into(),
-                }),
-                ActionOutcome::WrongStatus(status) => outcome.skipped.push(Skipped {
-                    id,
-                    reason: format!("wrong_status: {}", status.as_str()),
-                }),
-            }
-        }
-        Ok(Json(outcome))
+                    reason: skip.to_string(),
+                })
+                .collect(),
+        }))
     }
 }
 

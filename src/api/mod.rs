@@ -143,20 +143,8 @@ pub fn spec_json() -> String {
     service().spec()
 }
 
-/// Cuts rows fetched with `limit + 1` to one page; the cursor of the next page (the last id
-/// shown) when there is one.
-pub fn page(
-    mut rows: Vec<crate::store::entity::workflow::Model>,
-    limit: u64,
-) -> (Vec<crate::store::entity::workflow::Model>, Option<String>) {
-    if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        let cursor = rows.last().map(|w| w.id.to_string());
-        (rows, cursor)
-    } else {
-        (rows, None)
-    }
-}
+// Mint and payment lists page their workflow rows the same way.
+pub use crate::app::workflows::page;
 
 /// The position a `cursor` parameter of a page ordered by a number (the audit log, a delivery
 /// log) names. Every page's `nextCursor` is a string, whatever orders it, so clients treat

@@ -5,9 +5,10 @@ use poem_openapi::types::ToJSON;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use crate::app::workflows::{self, Action};
 use crate::engine::{Client, Waker};
 use crate::store::time::from_ms;
-use crate::store::workflows::{self as rows, ActionOutcome, Actor, ListFilter, Status};
+use crate::store::workflows::{Actor, ListFilter, Status};
 use crate::store::{self, entity::workflow};
 
 #[derive(Debug, Subcommand)]
@@ -113,10 +114,11 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
                 dead_letters,
                 created_before_ms: older_than_secs.map(store::ms_ago),
                 before_id: cursor,
-                limit,
+                // One more than shown, as every page asks for.
+                limit: limit + 1,
                 ..Default::default()
             };
-            let items = rows::list(db, &filter).await?;
+            let items = workflows::list(db, &filter).await?.items;
             if json {
                 let dtos: Vec<_> = items
                     .into_iter()
@@ -149,7 +151,7 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
             }
         }
         WorkflowsCommand::Show { id, json } => {
-            let w = found(rows::find(db, id).await?, id)?;
+            let w = workflows::get(db, id).await?;
             if json {
                 println!(
                     "{}",
@@ -160,9 +162,7 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
             }
         }
         WorkflowsCommand::History { id, json } => {
-            let timeline = store::timeline::load(db, id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no workflow {id}"))?;
+            let timeline = workflows::timeline(db, id).await?;
             if json {
                 let history = crate::api::workflows::History::from(timeline);
                 println!("{}", history.to_json_string());
@@ -172,26 +172,16 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
         }
         WorkflowsCommand::Retry { id, reason, actor } => {
             let client = Client::new(db.clone(), Waker::default());
-            report(
-                id,
-                "retry",
-                client.retry(id, &actor_of(actor, reason)).await?,
-            )?;
+            let w = workflows::retry(&client, id, &actor_of(actor, reason)).await?;
+            report(id, Action::Retry, &w);
         }
         WorkflowsCommand::Cancel { id, reason, actor } => {
             let client = Client::new(db.clone(), Waker::default());
-            report(
-                id,
-                "cancel",
-                client.cancel(id, &actor_of(actor, reason)).await?,
-            )?;
+            let w = workflows::cancel(&client, id, &actor_of(actor, reason)).await?;
+            report(id, Action::Cancel, &w);
         }
     }
     Ok(())
-}
-
-fn found(w: Option<workflow::Model>, id: Uuid) -> anyhow::Result<workflow::Model> {
-    w.ok_or_else(|| anyhow::anyhow!("no workflow {id}"))
 }
 
 fn actor_of(actor: Option<String>, reason: Option<String>) -> Actor {
@@ -209,20 +199,11 @@ pub(super) fn cli_actor(actor: Option<String>) -> String {
         .unwrap_or_else(|| "cli".into())
 }
 
-fn report(id: Uuid, action: &str, out: ActionOutcome) -> anyhow::Result<()> {
-    match out {
-        ActionOutcome::Done(w) => {
-            println!(
-                "{action}: workflow {id} is now {} in state {}",
-                w.status, w.state
-            );
-            Ok(())
-        }
-        ActionOutcome::NotFound => anyhow::bail!("no workflow {id}"),
-        ActionOutcome::WrongStatus(s) => {
-            anyhow::bail!("cannot {action} workflow {id}: it is {}", s.as_str())
-        }
-    }
+fn report(id: Uuid, action: Action, w: &workflow::Model) {
+    println!(
+        "{action}: workflow {id} is now {} in state {}",
+        w.status, w.state
+    );
 }
 
 fn print_workflow(w: &workflow::Model) {
