@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::workflows::cli_actor;
 use crate::api::webhooks::{Delivery, Webhook};
+use crate::app::webhooks as subscriptions;
 use crate::store::time::from_ms;
-use crate::store::webhooks as rows;
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
@@ -48,7 +48,7 @@ pub enum WebhooksCommand {
 pub async fn run(db: &DatabaseConnection, cmd: WebhooksCommand) -> anyhow::Result<()> {
     match cmd {
         WebhooksCommand::List { json } => {
-            let hooks = rows::list(db).await?;
+            let hooks = subscriptions::list(db).await?;
             if json {
                 let dtos: Vec<Webhook> = hooks.into_iter().map(Webhook::from).collect();
                 println!("{}", dtos.to_json_string());
@@ -84,10 +84,9 @@ pub async fn run(db: &DatabaseConnection, cmd: WebhooksCommand) -> anyhow::Resul
             cursor,
             json,
         } => {
-            if rows::find(db, id).await?.is_none() {
-                anyhow::bail!("no webhook {id}");
-            }
-            let items = rows::deliveries(db, id, status.as_deref(), cursor, limit).await?;
+            let items = subscriptions::deliveries(db, db, id, status.as_deref(), cursor, limit)
+                .await?
+                .items;
             if json {
                 let dtos: Vec<Delivery> = items.into_iter().map(Delivery::from).collect();
                 println!("{}", dtos.to_json_string());
@@ -125,10 +124,9 @@ pub async fn run(db: &DatabaseConnection, cmd: WebhooksCommand) -> anyhow::Resul
             actor,
         } => {
             let actor = cli_actor(actor);
-            match rows::redeliver(db, id, &delivery_ids, &actor, reason.as_deref()).await? {
-                Some(n) => println!("redeliver: {n} deliveries of webhook {id} requeued"),
-                None => anyhow::bail!("no webhook {id}"),
-            }
+            let n =
+                subscriptions::redeliver(db, &actor, id, &delivery_ids, reason.as_deref()).await?;
+            println!("redeliver: {n} deliveries of webhook {id} requeued");
         }
     }
     Ok(())
