@@ -8,7 +8,7 @@ use super::auth::{Access, Read};
 use super::declared::{Declared, PositionCursor};
 use super::error::{Errors, KeyedList};
 use super::{AppState, parse_position_cursor};
-use crate::store::audit;
+use crate::app::audit;
 use crate::store::time::from_ms;
 
 #[derive(Tags)]
@@ -68,20 +68,11 @@ impl AuditApi {
         /// `nextCursor` of the previous page.
         cursor: Query<Option<PositionCursor>>,
     ) -> Result<Json<AuditPage>, Errors<KeyedList>> {
-        let mut rows = audit::list(
-            &app.read_db,
-            parse_position_cursor(cursor.0.map(Declared::into_inner))?,
-            limit.0 + 1,
-        )
-        .await?;
-        let next_cursor = if rows.len() as u64 > limit.0 {
-            rows.truncate(limit.0 as usize);
-            rows.last().map(|r| r.id.to_string())
-        } else {
-            None
-        };
+        let before = parse_position_cursor(cursor.0.map(Declared::into_inner))?;
+        let page = audit::list(&app.read_db, before, limit.0).await?;
         Ok(Json(AuditPage {
-            items: rows
+            items: page
+                .items
                 .into_iter()
                 .map(|r| AuditEntry {
                     id: r.id,
@@ -92,7 +83,7 @@ impl AuditApi {
                     detail: r.detail,
                 })
                 .collect(),
-            next_cursor,
+            next_cursor: page.next.map(|id| id.to_string()),
         }))
     }
 }

@@ -3,10 +3,8 @@
 //! Each message's SSE `id` is its outbox position. A client that reconnects with
 //! `Last-Event-ID` (browsers' `EventSource` does so by itself) resumes right after the last
 //! event it saw, on any instance: positions are global and survive restarts.
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use futures::stream::{self, BoxStream, StreamExt};
 use poem::IntoResponse;
 use poem::web::Data;
 use poem::web::sse::Event;
@@ -17,24 +15,17 @@ use poem_openapi::{
     payload::{EventStream, Payload},
     types::{ToJSON, Type},
 };
-use sea_orm::DatabaseConnection;
 
 use super::AppState;
 use super::auth::{Access, Read};
 use super::declared::{Declared, EventIdShape, PositionShape, UuidText};
-use super::error::{ApiError, Errors, KeyedByIdInState, Stream, parse_uuid};
+use super::error::{ApiError, Errors, KeyedByIdInState, Stream, errors_from, parse_uuid};
 use super::names::{KindListShape, kind_list};
-use crate::engine::outbox::Subscription;
+use crate::app::events::{self, StreamError, Transitions};
 use crate::engine::outbox::event::TransitionEvent;
-use crate::store::outbox::{self, OutboxEvent, OutboxFilter};
-use crate::store::workflows::{self as rows, Status};
 
-/// Events read from the database per query.
-const PAGE: u64 = 500;
 /// A comment line this often keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// Pause after a failed read before the stream tries again (it is not ended).
-const RETRY_READ: Duration = Duration::from_secs(1);
 
 #[derive(Tags)]
 pub enum EventsTag {
@@ -55,7 +46,7 @@ pub enum TransitionStream {
 /// The messages of a stream, declared as one message: its `event`, `id` and `data` fields.
 /// poem-openapi's `EventStream` declares an array of `data` values, which no message is, so
 /// validators read every message as a schema violation.
-pub struct TransitionEvents(EventStream<BoxStream<'static, TransitionEvent>>);
+pub struct TransitionEvents(EventStream<Transitions>);
 
 impl Payload for TransitionEvents {
     const CONTENT_TYPE: &'static str = "text/event-stream";
@@ -164,31 +155,15 @@ impl EventsApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<Declared<EventIdShape>>>,
     ) -> Result<TransitionStream, Errors<Stream>> {
-        let start = match resume_point(
-            last_event_id.0.map(Declared::into_inner),
-            after.0.map(Declared::into_inner),
-        )? {
-            Some(position) => {
-                refuse_forgotten(&app.db, position).await?;
-                position
-            }
-            None => outbox::head(&app.db).await?,
-        };
         let kinds = match kind.0 {
             Some(list) => kind_list("kind", &list)?,
             None => Vec::new(),
         };
-        let filter = OutboxFilter {
-            kinds,
-            ..Default::default()
-        };
-        Ok(sse(tail(
-            app.db.clone(),
-            subscribe(&app)?,
-            filter,
-            start,
-            false,
-        )))
+        let after = resume_point(
+            last_event_id.0.map(Declared::into_inner),
+            after.0.map(Declared::into_inner),
+        )?;
+        Ok(sse(events::all(&app.db, &app.outbox, kinds, after).await?))
     }
 
     /// Stream one workflow's transitions from its first, until it finishes
@@ -225,25 +200,29 @@ impl EventsApi {
         last_event_id: Header<Option<Declared<EventIdShape>>>,
     ) -> Result<TransitionStream, Errors<KeyedByIdInState>> {
         let id = parse_uuid("id", &id.0)?;
-        rows::find(&app.db, id).await?.ok_or_else(|| {
-            ApiError::not_found("workflow_not_found", format!("no workflow {id}"))
-        })?;
-        let start = resume_point(last_event_id.0.map(Declared::into_inner), None)?.unwrap_or(0);
-        let filter = OutboxFilter {
-            workflow_id: Some(id),
-            ..Default::default()
-        };
-        Ok(sse(tail(
-            app.db.clone(),
-            subscribe(&app)?,
-            filter,
-            start,
-            true,
-        )))
+        let after = resume_point(last_event_id.0.map(Declared::into_inner), None)?;
+        Ok(sse(events::one(&app.db, &app.outbox, id, after).await?))
     }
 }
 
-fn sse(events: BoxStream<'static, TransitionEvent>) -> TransitionStream {
+impl From<StreamError> for ApiError {
+    fn from(e: StreamError) -> Self {
+        match e {
+            StreamError::Forgotten { .. } => ApiError::conflict("events_forgotten", e.to_string()),
+            StreamError::WorkflowNotFound(_) => {
+                ApiError::not_found("workflow_not_found", e.to_string())
+            }
+            StreamError::TooManyStreams(_) => {
+                ApiError::unavailable("too_many_streams", e.to_string())
+            }
+            StreamError::Database(e) => e.into(),
+        }
+    }
+}
+
+errors_from!(StreamError);
+
+fn sse(events: Transitions) -> TransitionStream {
     TransitionStream::Events(TransitionEvents(
         EventStream::new(events)
             .keep_alive(KEEP_ALIVE)
@@ -253,18 +232,6 @@ fn sse(events: BoxStream<'static, TransitionEvent>) -> TransitionStream {
                     .event_type("transition")
             }),
     ))
-}
-
-fn subscribe(app: &AppState) -> Result<Subscription, ApiError> {
-    app.outbox.subscribe().ok_or_else(|| {
-        ApiError::unavailable(
-            "too_many_streams",
-            format!(
-                "this server already serves {} event streams; retry later or on another instance",
-                app.outbox.capacity()
-            ),
-        )
-    })
 }
 
 /// The position to resume after: `Last-Event-ID` when present, else `after`.
@@ -294,98 +261,4 @@ fn resume_point(
         )),
         other => Ok(other),
     }
-}
-
-/// 409 `events_forgotten` when retention deleted events the client has not seen: resuming
-/// would skip them without a word.
-async fn refuse_forgotten(db: &DatabaseConnection, after: i64) -> Result<(), ApiError> {
-    match outbox::forgotten_after(db, after).await? {
-        None => Ok(()),
-        Some(last) => Err(ApiError::conflict(
-            "events_forgotten",
-            format!(
-                "retention deleted the events after {after} up to {last}: resume with \
-                 `?after={last}` (without Last-Event-ID) to accept the gap, and read the \
-                 workflows' current state from `GET /v1/workflows`"
-            ),
-        )),
-    }
-}
-
-/// Where a stream is: what it has read and not yet sent, and what it has sent.
-struct Tail {
-    db: DatabaseConnection,
-    /// The head to wait on; holds the stream's slot while the stream lives.
-    feed: Subscription,
-    filter: OutboxFilter,
-    cursor: i64,
-    buffered: VecDeque<OutboxEvent>,
-    /// Ends the stream after a transition into a final status (one-workflow streams).
-    until_finished: bool,
-    finished: bool,
-}
-
-/// Events after `start` matching `filter`, read page by page and then as the head moves.
-fn tail(
-    db: DatabaseConnection,
-    feed: Subscription,
-    filter: OutboxFilter,
-    start: i64,
-    until_finished: bool,
-) -> BoxStream<'static, TransitionEvent> {
-    let state = Tail {
-        db,
-        feed,
-        filter,
-        cursor: start,
-        buffered: VecDeque::new(),
-        until_finished,
-        finished: false,
-    };
-    stream::unfold(state, |mut t| async move {
-        if t.finished {
-            return None;
-        }
-        loop {
-            if let Some(e) = t.buffered.pop_front() {
-                t.finished =
-                    t.until_finished && Status::parse(&e.status).is_some_and(Status::is_terminal);
-                return Some((e.into(), t));
-            }
-            // Mark the head as seen before reading, so a move during the read wakes us. Every
-            // position up to it was visible when the read began.
-            let seen = *t.feed.head.borrow_and_update();
-            match outbox::read(&t.db, t.cursor, &t.filter, PAGE).await {
-                Ok(page) if !page.is_empty() => {
-                    let last = page.last().map_or(t.cursor, |e| e.position);
-                    // A short page holds every match up to `seen`: skip past the rest, so a
-                    // filtered stream does not scan the same positions again.
-                    t.cursor = if (page.len() as u64) < PAGE {
-                        last.max(seen)
-                    } else {
-                        last
-                    };
-                    t.buffered.extend(page);
-                }
-                Ok(_) => {
-                    t.cursor = t.cursor.max(seen);
-                    // A finished workflow whose last events are gone (retention) would
-                    // otherwise keep its stream open for ever.
-                    if let Some(id) = t.filter.workflow_id.filter(|_| t.until_finished)
-                        && matches!(outbox::more_for(&t.db, id, t.cursor).await, Ok(false))
-                    {
-                        return None;
-                    }
-                    if t.feed.head.changed().await.is_err() {
-                        return None; // the process is shutting down
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "event stream: reading the outbox failed");
-                    tokio::time::sleep(RETRY_READ).await;
-                }
-            }
-        }
-    })
-    .boxed()
 }

@@ -11,11 +11,13 @@ use poem_openapi::{
 use super::AppState;
 use super::auth::{Access, Admin, AnyKey};
 use super::declared::UuidText;
-use super::error::{AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead};
+use super::error::{
+    AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead, errors_from,
+};
 use super::text::Text;
-use crate::app::keys::{self, KeyError, NewKey, Scope, Scopes};
+use crate::app::keys::{self, KeyError, NewKey, RevokeError, Scope, Scopes};
+use crate::store::api_keys::KeyRow;
 use crate::store::time::from_ms;
-use crate::store::{self, api_keys::KeyRow};
 use crate::workflows::priority;
 
 #[derive(Tags)]
@@ -207,9 +209,7 @@ impl KeysApi {
             mint_quota_per_minute: b.mint_quota_per_minute,
             max_mint_priority: b.max_priority.unwrap_or(priority::DEFAULT),
         };
-        let created = keys::create(&app.db, new, &auth.actor(actor.0))
-            .await
-            .map_err(key_error)?;
+        let created = keys::create(&app.db, new, &auth.actor(actor.0)).await?;
         Ok(KeyCreated::Created(Json(CreatedKey {
             key: created.key.to_string(),
             stored: created.row.into(),
@@ -228,7 +228,7 @@ impl KeysApi {
         app: Data<&AppState>,
         _auth: Access<Admin>,
     ) -> Result<Json<Vec<ApiKeyView>>, Errors<KeyedRead>> {
-        let rows = store::api_keys::list(&app.db).await?;
+        let rows = keys::list(&app.db).await?;
         Ok(Json(rows.into_iter().map(Into::into).collect()))
     }
 
@@ -250,17 +250,8 @@ impl KeysApi {
         actor: Header<Option<String>>,
     ) -> Result<KeyRevoked, Errors<KeyedByIdInState>> {
         let id = super::error::parse_uuid("id", &id.0)?.to_string();
-        if keys::revoke(&app.db, &id, &auth.actor(actor.0)).await? {
-            return Ok(KeyRevoked::Revoked);
-        }
-        match store::api_keys::find(&app.db, &id).await? {
-            Some(_) => Err(ApiError::conflict(
-                "key_already_revoked",
-                format!("key {id} is already revoked"),
-            )
-            .into()),
-            None => Err(ApiError::not_found("key_not_found", format!("no key {id}")).into()),
-        }
+        keys::revoke(&app.db, &id, &auth.actor(actor.0)).await?;
+        Ok(KeyRevoked::Revoked)
     }
 
     /// Tell who the presented credentials are
@@ -283,9 +274,25 @@ impl KeysApi {
     }
 }
 
-fn key_error(e: KeyError) -> ApiError {
-    match e {
-        KeyError::Db(e) => e.into(),
-        other => ApiError::unprocessable("invalid_key_request", other.to_string()),
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Db(e) => e.into(),
+            other => ApiError::unprocessable("invalid_key_request", other.to_string()),
+        }
     }
 }
+
+impl From<RevokeError> for ApiError {
+    fn from(e: RevokeError) -> Self {
+        match e {
+            RevokeError::NotFound(_) => ApiError::not_found("key_not_found", e.to_string()),
+            RevokeError::AlreadyRevoked(_) => {
+                ApiError::conflict("key_already_revoked", e.to_string())
+            }
+            RevokeError::Database(e) => e.into(),
+        }
+    }
+}
+
+errors_from!(KeyError, RevokeError);

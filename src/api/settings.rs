@@ -12,10 +12,9 @@ use poem::web::Data;
 use super::AppState;
 use super::auth::{Access, Admin, Read};
 use super::declared::{Declared, SettingValueShape};
-use super::error::{ApiError, Errors, KeyedRead, KeyedUpdate};
-use crate::config::settings::{self as specs, SettingError};
-use crate::store;
-use crate::store::time::from_ms;
+use super::error::{ApiError, Errors, KeyedRead, KeyedUpdate, errors_from};
+use crate::app::settings::{self, ChangeError, SettingState};
+use crate::store::time::opt_from_ms;
 
 #[derive(Tags)]
 pub enum SettingsTag {
@@ -47,6 +46,33 @@ pub struct SettingUpdate {
     pub value: Declared<SettingValueShape, Json_>,
 }
 
+impl From<SettingState> for Setting {
+    fn from(s: SettingState) -> Self {
+        Setting {
+            key: s.spec.key.into(),
+            value: s.value,
+            default: s.spec.default,
+            min: s.spec.min,
+            max: s.spec.max,
+            description: s.spec.description.into(),
+            updated_at: opt_from_ms(s.updated_at_ms),
+            updated_by: s.updated_by,
+        }
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::Unknown(_) => ApiError::not_found("setting_not_found", e.to_string()),
+            ChangeError::Invalid(_) => ApiError::unprocessable("invalid_value", e.to_string()),
+            ChangeError::Database(e) => e.into(),
+        }
+    }
+}
+
+errors_from!(ChangeError);
+
 pub struct SettingsApi;
 
 #[OpenApi(prefix_path = "/v1/settings", tag = "SettingsTag::Settings")]
@@ -63,26 +89,8 @@ impl SettingsApi {
         app: Data<&AppState>,
         _auth: Access<Read>,
     ) -> Result<Json<Vec<Setting>>, Errors<KeyedRead>> {
-        let stored = store::settings::load_all(&app.db).await?;
-        let current = specs::Settings::from_rows(stored.iter().map(|r| (r.key.as_str(), &r.value)));
-        Ok(Json(
-            specs::SPECS
-                .iter()
-                .map(|spec| {
-                    let row = stored.iter().find(|r| r.key == spec.key);
-                    Setting {
-                        key: spec.key.into(),
-                        value: current.value(spec.key),
-                        default: spec.default,
-                        min: spec.min,
-                        max: spec.max,
-                        description: spec.description.into(),
-                        updated_at: row.map(|r| from_ms(r.updated_at_ms)),
-                        updated_by: row.and_then(|r| r.updated_by.clone()),
-                    }
-                })
-                .collect(),
-        ))
+        let settings = settings::list(&app.db).await?;
+        Ok(Json(settings.into_iter().map(Setting::from).collect()))
     }
 
     /// Change a hot setting
@@ -105,37 +113,14 @@ impl SettingsApi {
         #[oai(name = "X-Actor")]
         actor: Header<Option<String>>,
     ) -> Result<Json<Setting>, Errors<KeyedUpdate>> {
-        let spec = specs::spec(&key.0).ok_or_else(|| {
-            ApiError::not_found("setting_not_found", format!("unknown setting `{}`", key.0))
-        })?;
-        let value = specs::validate(spec.key, &body.0.value).map_err(|e| match e {
-            SettingError::Unknown(_) => ApiError::not_found("setting_not_found", e.to_string()),
-            _ => ApiError::unprocessable("invalid_value", e.to_string()),
-        })?;
-        let who = auth.actor(actor.0);
-        let previous = app.settings.get().value(spec.key);
-        let txn = store::begin_write(&app.db).await?;
-        let row = store::settings::put(&txn, spec.key, value.into(), &who).await?;
-        store::audit::record(
-            &txn,
-            &who,
-            "settings.update",
-            spec.key,
-            Some(serde_json::json!({ "from": previous, "to": value })),
+        let changed = settings::change(
+            &app.db,
+            &app.settings,
+            &key.0,
+            &body.0.value,
+            &auth.actor(actor.0),
         )
         .await?;
-        txn.commit().await?;
-        app.settings.reload(&app.db).await?;
-        tracing::info!(key = spec.key, value, by = who, "setting changed");
-        Ok(Json(Setting {
-            key: spec.key.into(),
-            value,
-            default: spec.default,
-            min: spec.min,
-            max: spec.max,
-            description: spec.description.into(),
-            updated_at: Some(from_ms(row.updated_at_ms)),
-            updated_by: row.updated_by,
-        }))
+        Ok(Json(changed.into()))
     }
 }

@@ -13,14 +13,13 @@ use super::AppState;
 use super::auth::{Access, Admin, Public, Read};
 use super::declared::{AddressText, DecimalText};
 use super::deployments::{DeploymentsTag, parse_units};
-use super::error::{ApiError, Errors, KeyedCreateUnique, KeyedRead, PublicRead};
+use super::error::{ApiError, Errors, KeyedCreateUnique, KeyedRead, PublicRead, errors_from};
 use super::mints::parse_address;
 use super::payments::chain;
-use crate::app::tokens::{self, RegisterError, Registration};
+use crate::app::tokens::{self, LookupError, RegisterError, Registration};
 use crate::chain::mintable::Unmintable;
-use crate::chain::signer::address_key;
+use crate::store::entity::token;
 use crate::store::time::from_ms;
-use crate::store::{entity::token, tokens as registry};
 
 /// A token mints can target.
 #[derive(Object)]
@@ -106,7 +105,7 @@ impl TokensApi {
         _auth: Access<Read>,
     ) -> Result<Json<Vec<TokenView>>, Errors<KeyedRead>> {
         let chain = chain(&app)?;
-        let all = registry::list(&app.db, chain.chain_id() as i64).await?;
+        let all = tokens::list(&app.db, chain.chain_id() as i64).await?;
         Ok(Json(all.into_iter().map(Into::into).collect()))
     }
 
@@ -144,9 +143,7 @@ impl TokensApi {
             amount_per_mint: units("amountPerMint", b.amount_per_mint)?,
             max_supply: units("maxSupply", b.max_supply)?,
         };
-        let row = tokens::register(&app.db, chain, registration, &auth.actor(actor.0))
-            .await
-            .map_err(register_error)?;
+        let row = tokens::register(&app.db, chain, registration, &auth.actor(actor.0)).await?;
         Ok(TokenRegistered::Registered(Json(row.into())))
     }
 
@@ -169,40 +166,51 @@ impl TokensApi {
         address: Path<AddressText>,
     ) -> Result<Json<TokenView>, Errors<PublicRead>> {
         let chain = chain(&app)?;
-        let address = address_key(parse_address("address", &address.0)?);
-        let t = registry::find(&app.db, chain.chain_id() as i64, &address)
-            .await?
-            .ok_or_else(|| ApiError::not_found("unknown_token", format!("no token {address}")))?;
+        let address = parse_address("address", &address.0)?;
+        let t = tokens::get(&app.db, chain.chain_id() as i64, address).await?;
         Ok(Json(t.into()))
     }
 }
 
-fn register_error(e: RegisterError) -> ApiError {
-    let message = e.to_string();
-    match e {
-        RegisterError::AlreadyRegistered(_) => {
-            ApiError::conflict("token_already_registered", message)
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::Unknown(_) => ApiError::not_found("unknown_token", e.to_string()),
+            LookupError::Database(e) => e.into(),
         }
-        RegisterError::Unmintable(Unmintable::NotAContract(_)) => {
-            ApiError::unprocessable("not_a_contract", message)
+    }
+}
+
+errors_from!(LookupError, RegisterError);
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        let message = e.to_string();
+        match e {
+            RegisterError::AlreadyRegistered(_) => {
+                ApiError::conflict("token_already_registered", message)
+            }
+            RegisterError::Unmintable(Unmintable::NotAContract(_)) => {
+                ApiError::unprocessable("not_a_contract", message)
+            }
+            RegisterError::Unmintable(Unmintable::LacksFunction { .. }) => {
+                ApiError::unprocessable("token_lacks_function", message)
+            }
+            RegisterError::Unmintable(Unmintable::SignerMayNotMint { .. }) => {
+                ApiError::unprocessable("signer_may_not_mint", message)
+            }
+            RegisterError::MissingValue { .. } => {
+                ApiError::unprocessable("missing_token_value", message)
+            }
+            RegisterError::ConflictingValue { .. } => {
+                ApiError::unprocessable("conflicting_token_value", message)
+            }
+            RegisterError::InvalidSupply => ApiError::unprocessable("invalid_supply", message),
+            RegisterError::Chain(e) => ApiError::unavailable(
+                "chain_unavailable",
+                format!("cannot check the token now: {e}"),
+            ),
+            RegisterError::Db(e) => e.into(),
         }
-        RegisterError::Unmintable(Unmintable::LacksFunction { .. }) => {
-            ApiError::unprocessable("token_lacks_function", message)
-        }
-        RegisterError::Unmintable(Unmintable::SignerMayNotMint { .. }) => {
-            ApiError::unprocessable("signer_may_not_mint", message)
-        }
-        RegisterError::MissingValue { .. } => {
-            ApiError::unprocessable("missing_token_value", message)
-        }
-        RegisterError::ConflictingValue { .. } => {
-            ApiError::unprocessable("conflicting_token_value", message)
-        }
-        RegisterError::InvalidSupply => ApiError::unprocessable("invalid_supply", message),
-        RegisterError::Chain(e) => ApiError::unavailable(
-            "chain_unavailable",
-            format!("cannot check the token now: {e}"),
-        ),
-        RegisterError::Db(e) => e.into(),
     }
 }

@@ -237,15 +237,34 @@ pub async fn create(
     Ok(Created { row, key })
 }
 
-/// Revokes a key, audited as `actor`; false when there is no such active key.
-pub async fn revoke(db: &DatabaseConnection, id: &str, actor: &str) -> Result<bool, DbErr> {
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no key {0}")]
+    NotFound(String),
+    #[error("key {0} is already revoked")]
+    AlreadyRevoked(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+/// Revokes a key, audited as `actor`.
+pub async fn revoke(db: &DatabaseConnection, id: &str, actor: &str) -> Result<(), RevokeError> {
     let txn = store::begin_write(db).await?;
     let revoked = store::api_keys::revoke(&txn, id, actor, store::now_ms()).await?;
     txn.commit().await?;
     if revoked {
         tracing::info!(key = id, by = actor, "API key revoked");
+        return Ok(());
     }
-    Ok(revoked)
+    Err(match store::api_keys::find(db, id).await? {
+        Some(_) => RevokeError::AlreadyRevoked(id.to_owned()),
+        None => RevokeError::NotFound(id.to_owned()),
+    })
+}
+
+/// Every key, newest first, revoked and expired ones included.
+pub async fn list(db: &DatabaseConnection) -> Result<Vec<KeyRow>, DbErr> {
+    store::api_keys::list(db).await
 }
 
 /// The scopes a stored key grants (a row with a scope this build does not know grants that

@@ -141,3 +141,29 @@ mod tests {
         ));
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// Mints cannot target it: it is not in the registry.
+    #[error("no token {0}")]
+    Unknown(String),
+    #[error(transparent)]
+    Database(#[from] DbErr),
+}
+
+/// Every token of chain `chain_id` in the registry, oldest first.
+pub async fn list(db: &DatabaseConnection, chain_id: i64) -> Result<Vec<token::Model>, DbErr> {
+    tokens::list(db, chain_id).await
+}
+
+/// The registry's record of `address` on chain `chain_id`.
+pub async fn get(
+    db: &DatabaseConnection,
+    chain_id: i64,
+    address: Address,
+) -> Result<token::Model, LookupError> {
+    let address = address_key(address);
+    tokens::find(db, chain_id, &address)
+        .await?
+        .ok_or(LookupError::Unknown(address))
+}

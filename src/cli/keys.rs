@@ -9,8 +9,7 @@ use uuid::Uuid;
 
 use super::workflows::cli_actor;
 use crate::api::keys::ApiKeyView;
-use crate::app::keys::{self, NewKey, Scopes};
-use crate::store;
+use crate::app::keys::{self, NewKey, RevokeError, Scopes};
 use crate::store::time::from_ms;
 
 #[derive(Debug, Subcommand)]
@@ -101,7 +100,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
             Ok(())
         }
         KeysCommand::List { json } => {
-            let rows = store::api_keys::list(db).await?;
+            let rows = keys::list(db).await?;
             if json {
                 let views: Vec<ApiKeyView> = rows.into_iter().map(Into::into).collect();
                 println!("{}", views.to_json_string());
@@ -140,11 +139,13 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
         }
         KeysCommand::Revoke { id, actor } => {
             let id = id.to_string();
-            if keys::revoke(db, &id, &cli_actor(actor)).await? {
-                println!("key {id} revoked");
-                Ok(())
-            } else {
-                anyhow::bail!("no active key {id}")
+            match keys::revoke(db, &id, &cli_actor(actor)).await {
+                Ok(()) => {
+                    println!("key {id} revoked");
+                    Ok(())
+                }
+                Err(RevokeError::Database(e)) => Err(e.into()),
+                Err(_) => anyhow::bail!("no active key {id}"),
             }
         }
     }
