@@ -1,19 +1,13 @@
 //! Admission of mint requests, checked before anything is written: the token registry,
 //! per-payer and per-IP rate limits and the queue depth limit (the limits are hot settings).
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 
 use super::edge::RateLimit;
 use super::error::ApiError;
+use crate::app::mint_queue::MintQueue;
 use crate::config::Settings;
-use crate::store;
-
-/// How long a reading of the queue depth serves admission (one count per window, not one per
-/// request).
-const DEPTH_TTL: Duration = Duration::from_millis(100);
 
 /// Shared by every request of a process.
 #[derive(Clone, Default)]
@@ -23,27 +17,8 @@ pub struct Admission {
     /// Per API key. Keys have quotas of their own, so one limiter per quota (`RateLimit` is
     /// rebuilt when the rate changes): keys sharing a quota share a limiter, each keyed by id.
     key_quota: QuotaLimiters,
-    depth: Arc<Mutex<Depth>>,
-    latency: Arc<Mutex<Latency>>,
-    /// Tokens found in the registry (never removed from it, so never stale).
-    known_tokens: Arc<Mutex<HashSet<(i64, String)>>>,
-}
-
-/// How long a measured batch latency serves estimates.
-const LATENCY_TTL: Duration = Duration::from_secs(5);
-
-#[derive(Default)]
-struct Latency {
-    read_at: Option<Instant>,
-    ms: Option<f64>,
-}
-
-#[derive(Default)]
-struct Depth {
-    read_at: Option<Instant>,
-    pending: i64,
-    /// Admitted in this process since the reading.
-    admitted: i64,
+    /// The queue's depth, recent batch times and known tokens, read through short caches.
+    queue: MintQueue,
 }
 
 /// An API key's own limit on unpaid mints.
@@ -130,7 +105,7 @@ impl Admission {
                     )
                 })?;
         }
-        let pending = self.pending(db).await?;
+        let pending = self.queue.pending(db).await?;
         if pending + i64::from(quantity) > settings.max_queue_depth {
             return Err(ApiError::too_many_requests(
                 "queue_full",
@@ -153,25 +128,12 @@ impl Admission {
         chain_id: i64,
         address: &str,
     ) -> Result<bool, ApiError> {
-        let key = (chain_id, address.to_owned());
-        if self
-            .known_tokens
-            .lock()
-            .expect("tokens lock")
-            .contains(&key)
-        {
-            return Ok(true);
-        }
-        let found = store::tokens::find(db, chain_id, address).await?.is_some();
-        if found {
-            self.known_tokens.lock().expect("tokens lock").insert(key);
-        }
-        Ok(found)
+        Ok(self.queue.token_known(db, chain_id, address).await?)
     }
 
     /// Records that `quantity` mints were queued, for the next estimates.
     pub fn admitted(&self, quantity: u32) {
-        self.depth.lock().expect("depth lock").admitted += i64::from(quantity);
+        self.queue.admitted(quantity);
     }
 
     /// Recent batches' mean time from creation to confirmation, in ms; without any, a guess
@@ -181,41 +143,7 @@ impl Admission {
         db: &DatabaseConnection,
         settings: &Settings,
     ) -> Result<f64, ApiError> {
-        let cached = {
-            let l = self.latency.lock().expect("latency lock");
-            l.read_at
-                .filter(|at| at.elapsed() < LATENCY_TTL)
-                .map(|_| l.ms)
-        };
-        let ms = match cached {
-            Some(ms) => ms,
-            None => {
-                let ms = store::mints::recent_batch_latency_ms(db, 20).await?;
-                *self.latency.lock().expect("latency lock") = Latency {
-                    read_at: Some(Instant::now()),
-                    ms,
-                };
-                ms
-            }
-        };
+        let ms = self.queue.batch_latency_ms(db).await?;
         Ok(ms.unwrap_or(1000.0 * (settings.confirmations as f64 + 2.0)))
-    }
-
-    /// The queue depth: a recent reading plus what this process admitted since.
-    async fn pending(&self, db: &DatabaseConnection) -> Result<i64, ApiError> {
-        {
-            let d = self.depth.lock().expect("depth lock");
-            if d.read_at.is_some_and(|at| at.elapsed() < DEPTH_TTL) {
-                return Ok(d.pending + d.admitted);
-            }
-        }
-        let stats = store::mints::pending_stats(db).await?;
-        let mut d = self.depth.lock().expect("depth lock");
-        *d = Depth {
-            read_at: Some(Instant::now()),
-            pending: stats.count,
-            admitted: 0,
-        };
-        Ok(stats.count)
     }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod credentials;
 pub mod events;
 pub mod keys;
+pub mod mint_queue;
 pub mod paging;
 pub mod settings;
 pub mod tokens;

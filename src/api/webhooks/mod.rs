@@ -307,3 +307,24 @@ fn names<S: Shape>(
         .map_err(|message| ApiError::unprocessable("invalid_filter", message))?;
     Ok(Some(list.into_iter().map(Declared::into_inner).collect()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_webhook_refusal_has_its_status() {
+        let id = uuid::Uuid::nil();
+        let cases = [
+            (WebhookError::NotFound(id), 404),
+            (WebhookError::InvalidUrl("ftp://x".into()), 422),
+            (WebhookError::SecretAndRotation, 422),
+            (WebhookError::KeepWithoutNewSecret, 422),
+        ];
+        for (e, status) in cases {
+            let message = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!(api.status(), status, "{message}");
+        }
+    }
+}

@@ -301,3 +301,26 @@ pub fn actor_of(actor: String, reason: Option<String>) -> Actor {
         reason,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::workflows::Action;
+    use crate::store::workflows::Status;
+
+    #[test]
+    fn an_action_on_a_workflow_in_the_wrong_status_is_a_conflict_naming_both() {
+        let id = Uuid::nil();
+        let e = WorkflowError::WrongStatus {
+            id,
+            action: Action::Retry,
+            status: Status::Completed,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot retry workflow {id}: it is completed")
+        );
+        assert_eq!(ApiError::from(e).status(), 409);
+        assert_eq!(ApiError::from(WorkflowError::NotFound(id)).status(), 404);
+    }
+}
