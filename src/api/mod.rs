@@ -1,6 +1,7 @@
 //! The HTTP API: poem-openapi resources, their DTOs, errors and auth, Swagger UI at `/docs`
-//! and the spec at `/openapi.json`; the dashboard (`crate::ui`) at `/ui`. Handlers call `engine`
-//! and `store`; they hold no SQL.
+//! and the spec at `/openapi.json`; the dashboard (`crate::ui`) at `/ui`. Handlers parse,
+//! authorize, call one use case of `crate::app` (or an `ops` reading) and map its result; each
+//! use case's error enum has one `From` conversion to `ApiError`.
 pub mod activity;
 pub mod admission;
 pub mod audit;
