@@ -63,6 +63,23 @@ async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Back
         false,
     )
     .await;
+    // A spec that cannot be deployed is refused with its code, and paid nothing (the count of
+    // payments at the end is the 20 alone).
+    for (field, value, status, code) in [
+        ("name", "", 422, "invalid_name"),
+        ("symbol", "", 422, "invalid_symbol"),
+        ("amountPerMint", "0", 422, "invalid_supply"),
+        ("maxSupply", "a lot", 400, "invalid_number"),
+    ] {
+        let mut refused = body(&stack, &payer, DEPLOYMENTS);
+        refused[field] = json!(value);
+        let (got, e) = stack.post("/v1/deployments", &refused).await;
+        assert_eq!(
+            (got, e["code"].as_str()),
+            (status, Some(code)),
+            "{field}: {e}"
+        );
+    }
     let bodies: Vec<Value> = (0..DEPLOYMENTS).map(|n| body(&stack, &payer, n)).collect();
     // Every other one through the old path, `POST /api/deploy`: the same operation.
     let path = |n: usize| ["/v1/deployments", "/api/deploy"][n % 2];
