@@ -200,6 +200,21 @@ async fn bad_input_changes_nothing(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "invalid_body",
     );
+    assert_error(
+        s.get("/v1/events?after=-1").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_position",
+    );
+    // This server has no chain: a well-formed mint cannot be taken.
+    assert_error(
+        s.send(
+            bearer(s.post("/v1/mints"), TOKEN)
+                .json(&json!({ "payer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" })),
+        )
+        .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_chain",
+    );
     // A header poem cannot read as text would be dropped, and the mint made without a key.
     let unreadable = reqwest::header::HeaderValue::from_bytes(b"\xd7\xf8").unwrap();
     assert_error(
