@@ -22,7 +22,8 @@ on_both_backends!(
     operator_actions_over_http,
     list_filters_and_pages,
     settings_change_live,
-    answers_are_what_the_spec_says
+    answers_are_what_the_spec_says,
+    twenty_failed_authentications_lock_the_client_out
 );
 
 struct Server {
@@ -672,6 +673,42 @@ async fn list_filters_and_pages(backend: Backend) {
         .get(&format!("/v1/workflows?createdBefore={future}&state=first"))
         .await;
     assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    s.service.stop().await;
+}
+
+/// A client that fails authentication 20 times in a minute is refused, even with a good key,
+/// with 429 `too_many_auth_failures` and when to come back.
+async fn twenty_failed_authentications_lock_the_client_out(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    for _ in 0..20 {
+        assert_error(
+            s.send(
+                s.http
+                    .get(format!("{}/v1/stats", s.base))
+                    .bearer_auth("guess"),
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+    }
+    for token in ["guess", TOKEN] {
+        let res = s
+            .http
+            .get(format!("{}/v1/stats", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().contains_key("retry-after"), "{token}");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_error(
+            (status, body),
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_auth_failures",
+        );
+    }
     s.service.stop().await;
 }
 

@@ -222,7 +222,6 @@ const NOT_YET_ASSERTED: &[&str] = &[
     "no_mints",
     "not_a_deployment",
     "payments_not_configured",
-    "too_many_auth_failures",
     "transfer_reverted",
     "unsupported_scheme",
 ];
