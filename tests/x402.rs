@@ -276,8 +276,30 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
     assert_eq!(required.accepts[0].extra["name"], "USD Coin");
 
     // Unreadable signatures: 400, nothing written.
-    assert_eq!(pay(&stack, Some("%%%")).await.0, 400);
-    assert_eq!(pay(&stack, Some(&STANDARD.encode("{nope"))).await.0, 400);
+    for unreadable in ["%%%".to_owned(), STANDARD.encode("{nope")] {
+        let (status, body, _) = pay(&stack, Some(&unreadable)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_payment_signature")),
+            "{body}"
+        );
+    }
+    // Another protocol version, or another scheme than `exact`: refused with the reason.
+    let tampered = |change: fn(&mut Value)| {
+        let signed = payment_signature(&required, &payer, 300);
+        let mut payload: Value = serde_json::from_slice(&STANDARD.decode(signed).unwrap()).unwrap();
+        change(&mut payload);
+        STANDARD.encode(payload.to_string())
+    };
+    let other_version: fn(&mut Value) = |p| p["x402Version"] = json!(1);
+    let other_scheme: fn(&mut Value) = |p| p["accepted"]["scheme"] = json!("upto");
+    for (change, code) in [
+        (other_version, "invalid_x402_version"),
+        (other_scheme, "unsupported_scheme"),
+    ] {
+        let (status, body, _) = pay(&stack, Some(&tampered(change))).await;
+        assert_eq!((status, body["code"].as_str()), (402, Some(code)), "{body}");
+    }
     assert_eq!(payments(&stack).await, 0);
 
     // Signed for another chain, or expired: refused with the reason, nothing written.
