@@ -22,7 +22,8 @@ on_both_backends!(
     operator_actions_over_http,
     list_filters_and_pages,
     settings_change_live,
-    answers_are_what_the_spec_says
+    answers_are_what_the_spec_says,
+    twenty_failed_authentications_lock_the_client_out
 );
 
 struct Server {
@@ -200,6 +201,21 @@ async fn bad_input_changes_nothing(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "invalid_body",
     );
+    assert_error(
+        s.get("/v1/events?after=-1").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_position",
+    );
+    // This server has no chain: a well-formed mint cannot be taken.
+    assert_error(
+        s.send(
+            bearer(s.post("/v1/mints"), TOKEN)
+                .json(&json!({ "payer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" })),
+        )
+        .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "no_chain",
+    );
     // A header poem cannot read as text would be dropped, and the mint made without a key.
     let unreadable = reqwest::header::HeaderValue::from_bytes(b"\xd7\xf8").unwrap();
     assert_error(
@@ -217,6 +233,25 @@ async fn bad_input_changes_nothing(backend: Backend) {
         s.get(&format!("/v1/workflows/{missing}")).await,
         StatusCode::NOT_FOUND,
         "workflow_not_found",
+    );
+    // Every resource's unknown id is 404 with the code that names the resource.
+    for (path, code) in [
+        (format!("/v1/mints/{missing}"), "mint_not_found"),
+        (format!("/v1/batches/{missing}"), "batch_not_found"),
+        (format!("/v1/payments/{missing}"), "payment_not_found"),
+        (format!("/v1/deployments/{missing}"), "deployment_not_found"),
+        (format!("/v1/webhooks/{missing}"), "webhook_not_found"),
+    ] {
+        assert_error(s.get(&path).await, StatusCode::NOT_FOUND, code);
+    }
+    assert_error(
+        s.send(bearer(
+            s.http.delete(format!("{}/v1/keys/{missing}", s.base)),
+            TOKEN,
+        ))
+        .await,
+        StatusCode::NOT_FOUND,
+        "key_not_found",
     );
     assert_error(
         s.get("/v1/nothing-here").await,
@@ -308,6 +343,14 @@ async fn bad_input_changes_nothing(backend: Backend) {
         s.send(malformed).await,
         StatusCode::BAD_REQUEST,
         "invalid_body",
+    );
+    let not_json = bearer(s.put(setting), TOKEN)
+        .header("content-type", "text/plain")
+        .body("7");
+    assert_error(
+        s.send(not_json).await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_content_type",
     );
     // Refused before its body is read, an oversized request's connection is closed: these go on
     // a client of their own, so that no later request is sent on a connection being closed.
@@ -470,7 +513,31 @@ async fn operator_actions_over_http(backend: Backend) {
         (Some("admin (bob)"), Some("fixed the recipient"))
     );
     assert_eq!(retried["detail"]["via"], "api");
-    assert!(history["events"][1]["sincePreviousMs"].as_i64().is_some());
+    // Every event after the first carries its time in the previous state: all of them.
+    let events = history["events"].as_array().unwrap();
+    let at_ms = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert!(events[0]["sincePreviousMs"].is_null(), "{history}");
+    for pair in events.windows(2) {
+        assert_eq!(
+            pair[1]["sincePreviousMs"].as_i64(),
+            Some(at_ms(&pair[1]) - at_ms(&pair[0])),
+            "{history}"
+        );
+    }
+    // The retry is in the audit log, with its operator and reason.
+    let (_, audit) = s.get("/v1/audit").await;
+    let entry = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "workflow.retry" && e["target"] == id.to_string())
+        .unwrap_or_else(|| panic!("no retry of {id} in the audit log: {audit}"));
+    assert_eq!(entry["actor"], "admin (bob)", "{entry}");
+    assert_eq!(entry["detail"]["reason"], "fixed the recipient", "{entry}");
 
     let later = s
         .probe(
@@ -523,8 +590,9 @@ async fn answers_are_what_the_spec_says(backend: Backend) {
     assert!(stats["signer"].is_null(), "no chain, no signer: {stats}");
     assert_matches("Stats", &stats);
 
-    // A port of this machine where nothing listens, and filters no event of this test passes.
-    let hook = json!({ "url": "http://127.0.0.1:9/hook", "kinds": ["deployment"],
+    // A port of ours where nothing listens, and filters no event of this test passes.
+    let (_refusing, port) = common::refused_port();
+    let hook = json!({ "url": format!("http://127.0.0.1:{port}/hook"), "kinds": ["deployment"],
                        "states": ["failed"], "description": "a receiver" });
     let (status, created) = s.send(s.post("/v1/webhooks").json(&hook)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
@@ -608,6 +676,42 @@ async fn list_filters_and_pages(backend: Backend) {
     s.service.stop().await;
 }
 
+/// A client that fails authentication 20 times in a minute is refused, even with a good key,
+/// with 429 `too_many_auth_failures` and when to come back.
+async fn twenty_failed_authentications_lock_the_client_out(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    for _ in 0..20 {
+        assert_error(
+            s.send(
+                s.http
+                    .get(format!("{}/v1/stats", s.base))
+                    .bearer_auth("guess"),
+            )
+            .await,
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+        );
+    }
+    for token in ["guess", TOKEN] {
+        let res = s
+            .http
+            .get(format!("{}/v1/stats", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().contains_key("retry-after"), "{token}");
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_error(
+            (status, body),
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_auth_failures",
+        );
+    }
+    s.service.stop().await;
+}
+
 async fn settings_change_live(backend: Backend) {
     let s = server(backend, Some(TOKEN)).await;
     assert_eq!(s.service.settings.get().max_batch_size, 100);
@@ -643,6 +747,45 @@ async fn settings_change_live(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(other.get().max_batch_size, 25);
+
+    // Every setting's range is closed at the top too: its max is taken, one more is refused
+    // with its code and leaves the max in place.
+    for spec in mintflow::config::settings::SPECS {
+        let path = format!("/v1/settings/{}", spec.key);
+        let (status, body) = s
+            .send(
+                s.put(&path)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"value": spec.max})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{}: {body}", spec.key);
+        assert_error(
+            s.send(
+                s.put(&path)
+                    .bearer_auth(TOKEN)
+                    // As u64: one setting's max is i64::MAX.
+                    .json(&json!({"value": spec.max as u64 + 1})),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+        );
+    }
+    let (_, list) = s.get("/v1/settings").await;
+    for spec in mintflow::config::settings::SPECS {
+        let entry = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == spec.key);
+        assert_eq!(
+            entry.and_then(|e| e["value"].as_i64()),
+            Some(spec.max),
+            "{}: {list}",
+            spec.key
+        );
+    }
     s.service.stop().await;
 }
 

@@ -126,7 +126,8 @@ async fn webhooks_commands() {
         }
         let hook = mintflow::store::webhooks::WebhookRow {
             id: uuid::Uuid::now_v7(),
-            url: "http://127.0.0.1:9/cli-test".into(),
+            // Never delivered to (nothing dispatches here): a name that cannot resolve.
+            url: "http://receiver.invalid/cli-test".into(),
             secret: "a-secret-never-shown".into(),
             kinds: Some(serde_json::json!(["probe"])),
             states: None,
@@ -154,7 +155,7 @@ async fn webhooks_commands() {
         let (ok, out, err) = mintflow(&t.url, &["webhooks", "list"]);
         assert!(ok, "{err}");
         assert!(
-            out.contains("http://127.0.0.1:9/cli-test") && out.contains("probe"),
+            out.contains("http://receiver.invalid/cli-test") && out.contains("probe"),
             "{out}"
         );
         assert!(!out.contains("a-secret-never-shown"), "{out}");
@@ -357,7 +358,10 @@ async fn serve_reads_the_admin_token_from_a_file() {
             .send()
     };
     assert_eq!(put("token-from-a-file").await.unwrap().status(), 200);
-    assert_eq!(put("another-token").await.unwrap().status(), 401);
+    let refused = put("another-token").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let err: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(err["code"], "invalid_credentials", "{err}");
     child.kill().await.unwrap();
 }
 

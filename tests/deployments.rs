@@ -1,7 +1,7 @@
 //! Paid token deployments on a real anvil, on PostgreSQL and SQLite: concurrent requests are
-//! all queued and deployed, each token usable for a mint at once; a repeated request is the
-//! first deployment. Tokens mintflow did not deploy are registered (route and CLI) after
-//! their on-chain checks, and minted through.
+//! all queued and deployed (through the new path and the old one), each token usable for a
+//! mint at once; a repeated request is the first deployment. Tokens mintflow did not deploy
+//! are registered (route and CLI) after their on-chain checks, and minted through.
 #[macro_use]
 mod common;
 
@@ -63,9 +63,33 @@ async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Back
         false,
     )
     .await;
+    // A spec that cannot be deployed is refused with its code, and paid nothing (the count of
+    // payments at the end is the 20 alone).
+    for (field, value, status, code) in [
+        ("name", "", 422, "invalid_name"),
+        ("symbol", "", 422, "invalid_symbol"),
+        ("amountPerMint", "0", 422, "invalid_supply"),
+        ("maxSupply", "a lot", 400, "invalid_number"),
+    ] {
+        let mut refused = body(&stack, &payer, DEPLOYMENTS);
+        refused[field] = json!(value);
+        let (got, e) = stack.post("/v1/deployments", &refused).await;
+        assert_eq!(
+            (got, e["code"].as_str()),
+            (status, Some(code)),
+            "{field}: {e}"
+        );
+    }
     let bodies: Vec<Value> = (0..DEPLOYMENTS).map(|n| body(&stack, &payer, n)).collect();
-    let answers =
-        futures::future::join_all(bodies.iter().map(|b| stack.post("/v1/deployments", b))).await;
+    // Every other one through the old path, `POST /api/deploy`: the same operation.
+    let path = |n: usize| ["/v1/deployments", "/api/deploy"][n % 2];
+    let answers = futures::future::join_all(
+        bodies
+            .iter()
+            .enumerate()
+            .map(|(n, b)| stack.post(path(n), b)),
+    )
+    .await;
     let mut ids = Vec::new();
     for (status, d) in &answers {
         assert_eq!(*status, 202, "no request is refused for concurrency: {d}");
@@ -205,6 +229,8 @@ async fn tokens_mintflow_did_not_deploy_are_checked_registered_and_minted() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["code"], "insufficient_scope", "{err}");
     let (status, t) = register(by_route, true).await;
     assert_eq!(status, 201, "{t}");
     assert_eq!(

@@ -191,6 +191,9 @@ async fn every_request_example_in_the_spec_works_against_dev() {
 fn missing_anvil_or_signer_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/x.db?mode=rwc", dir.path().display());
+    // A node URL on a port of ours that refuses: were `serve` to reach for it, it gets nothing.
+    let (_refusing, port) = common::refused_port();
+    let rpc_url = format!("http://127.0.0.1:{port}");
     let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
         .arg("dev")
         .current_dir(dir.path())
@@ -204,7 +207,7 @@ fn missing_anvil_or_signer_are_clear_errors() {
     assert!(stderr.contains("npm ci --prefix tools"), "{stderr}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
-        .args(["serve", "--rpc-url", "http://127.0.0.1:9"])
+        .args(["serve", "--rpc-url", &rpc_url])
         .current_dir(dir.path())
         .env("DATABASE_URL", &db)
         .env_remove("SIGNER_PRIVATE_KEY")
@@ -220,7 +223,7 @@ fn missing_anvil_or_signer_are_clear_errors() {
     );
 
     let out = Command::new(env!("CARGO_BIN_EXE_mintflow"))
-        .args(["serve", "--rpc-url", "http://127.0.0.1:9"])
+        .args(["serve", "--rpc-url", &rpc_url])
         .current_dir(dir.path())
         .env("DATABASE_URL", &db)
         .env("SIGNER_PRIVATE_KEY", "0xabcdef0123")

@@ -10,7 +10,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, B256};
 use alloy::signers::local::PrivateKeySigner;
 use common::stack::{PAYER_KEY, Stack, StackOptions, fresh_nonce, fund_usdc, sign_authorization};
-use common::{Backend, DEV_KEY, eventually};
+use common::{Backend, DEV_KEY, eventually, metrics};
 use mintflow::config::SettingsHandle;
 use mintflow::engine::{Client, StartOptions};
 use mintflow::ops::doctor::report::DoctorReport;
@@ -273,27 +273,18 @@ async fn doctor_reports_each_broken_invariant(backend: Backend) {
         "{api}"
     );
     // That run is this service's `mintflow_doctor_findings`, check by check.
-    let metrics = stack
-        .http
-        .get(format!("{}/metrics", stack.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics::text(&stack.http, &stack.base).await;
+    let findings =
+        |check: &str| metrics::sum(&text, "mintflow_doctor_findings", &[("check", check)]);
     for check in api["checks"].as_array().unwrap() {
-        let line = format!(
-            "mintflow_doctor_findings{{check=\"{}\"}} {}",
-            check["name"].as_str().unwrap(),
-            check["findings"]
-        );
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "no `{line}` in:\n{metrics}"
+        let name = check["name"].as_str().unwrap();
+        assert_eq!(
+            findings(name),
+            check["findings"].as_f64(),
+            "{name} in:\n{text}"
         );
     }
-    assert!(metrics.contains("mintflow_doctor_findings{check=\"nonces\"} 1\n"));
+    assert_eq!(findings("nonces"), Some(1.0), "{text}");
 
     // `--fix` wakes the leased workflow and cancels the stranded mint; the rest stays.
     let (code, fixed) = doctor_cli(&stack, &["--fix"]).await;

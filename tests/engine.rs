@@ -885,7 +885,8 @@ async fn retention_keeps_failed_workflows() {
         // pending one (3) and a recent one (4) stay.
         let hook = store::webhooks::WebhookRow {
             id: Uuid::now_v7(),
-            url: "http://127.0.0.1:9/".into(),
+            // Never delivered to (nothing dispatches here): a name that cannot resolve.
+            url: "http://receiver.invalid/".into(),
             secret: "s".into(),
             kinds: None,
             states: None,
@@ -1022,6 +1023,24 @@ async fn api_and_worker_roles_split_the_work() {
     );
     assert_eq!(on_worker("/v1/workflows").await.0, 404);
     assert_eq!(on_worker("/v1/settings").await.0, 404);
+    // A setting changed through the API process reaches the worker process by its own reload
+    // (nothing tells it; the README says within 5 s, the deadline leaves room on a busy machine).
+    let before = worker.settings.get().retry_max_attempts;
+    let changed = before + 1;
+    let res = http
+        .put(format!(
+            "http://{}/v1/settings/retry_max_attempts",
+            api.http_addr().unwrap()
+        ))
+        .json(&serde_json::json!({ "value": changed }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    eventually(Duration::from_secs(20), "the worker to reload", || async {
+        (worker.settings.get().retry_max_attempts == changed).then_some(())
+    })
+    .await;
     api.stop().await;
     worker.stop().await;
 }
@@ -1085,6 +1104,46 @@ async fn wake_during_a_step_is_not_lost(backend: Backend) {
         .await
         .unwrap();
     assert!(!rows::wake(&t.db, quiet, "late").await.unwrap());
+}
+
+/// Rolling releases back and forward over a database that holds work keeps the work: every
+/// migration but the first (which creates the workflow tables) is undone one by one, then all
+/// are redone, and a workflow with its history is still there, whole, on both backends.
+#[tokio::test]
+async fn migrations_roll_back_and_forward_over_data() {
+    use migration::MigratorTrait;
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let t = TestDb::new(backend).await;
+        Probe::create_tables(&t.db).await.unwrap();
+        let client = mintflow::engine::Client::new(t.db.clone(), Default::default());
+        let waiting = StartOptions {
+            waiting: true,
+            ..Default::default()
+        };
+        let id = start_probe(&client, &ProbeData::default(), waiting).await;
+        let before = rows::find(&t.db, id).await.unwrap().unwrap();
+        let history = store::events::history(&t.db, id).await.unwrap();
+        for _ in 1..migration::Migrator::migrations().len() {
+            migration::Migrator::down(&t.db, Some(1)).await.unwrap();
+        }
+        // Columns later migrations add are gone now: the row is counted, not read whole.
+        assert_eq!(
+            t.scalar_i64("SELECT count(*) FROM workflows").await,
+            1,
+            "{backend:?}: rolled back to the first migration"
+        );
+        migration::Migrator::up(&t.db, None).await.unwrap();
+        assert_eq!(
+            rows::find(&t.db, id).await.unwrap(),
+            Some(before),
+            "{backend:?}: migrated forward again"
+        );
+        assert_eq!(
+            store::events::history(&t.db, id).await.unwrap(),
+            history,
+            "{backend:?}"
+        );
+    }
 }
 
 /// Every migration's `down` undoes its `up` on both backends: an operator can roll a release

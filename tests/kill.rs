@@ -250,6 +250,13 @@ async fn kill_9_under_load_mints_every_request_once() {
     })
     .await;
 
+    // The kills interrupted work under way: a later run took over leases a killed one held
+    // (without it, every kill could have fallen between steps and proved nothing).
+    let takeovers = t
+        .scalar_i64("SELECT count(*) FROM workflow_events WHERE event = 'takeover'")
+        .await;
+    assert!(takeovers >= 1, "no kill interrupted a leased workflow");
+
     let mints = workflow::Entity::find()
         .filter(workflow::Column::Kind.eq("mint"))
         .all(&t.db)

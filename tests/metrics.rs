@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use alloy::primitives::U256;
 use common::stack::{ADMIN_TOKEN, Stack, StackOptions, anvil_rpc};
-use common::{Backend, DEV_KEY, eventually, ready_check};
+use common::{Backend, DEV_KEY, eventually, metrics, ready_check};
 use prometheus_parse::{LineInfo, Scrape, Value as Prom};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -88,10 +88,11 @@ fn count(scrape: &Scrape, histogram: &str, labels: &[(&str, &str)]) -> f64 {
     value(scrape, &format!("{histogram}_count"), labels).unwrap_or(0.0)
 }
 
-/// Histograms and counters are per process, and both backends' tests share the process: they
-/// are compared before and after, never to exact values. The gauges come from this stack's own
-/// database and node, and are exact.
+/// Histograms and counters are per process: every test here holds `metrics::exclusive`, so
+/// what they moved between two scrapes is this test's work. The gauges come from this stack's
+/// own database and node.
 async fn metrics_and_stats_follow_the_work(backend: Backend) {
+    let _counters = metrics::exclusive().await;
     let stack = Stack::start(
         backend,
         StackOptions {
@@ -119,6 +120,7 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         )
     };
 
+    let requested = std::time::Instant::now();
     let (status, body) = stack
         .post("/v1/mints", &json!({"payer": DEV_PAYER, "quantity": MINTS}))
         .await;
@@ -131,7 +133,7 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         value(s, "mintflow_mint_queue_pending", &[]) == Some(MINTS as f64)
     })
     .await;
-    assert!(posts(&queued) >= posts(&before) + 1.0);
+    assert_eq!(posts(&queued), posts(&before) + 1.0);
     let mint_pending = [
         ("kind", "mint"),
         ("state", "pending"),
@@ -141,20 +143,26 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         value(&queued, "mintflow_workflows", &mint_pending),
         Some(MINTS as f64)
     );
+    // The age of these mints: no older than the time since they were requested.
+    let age = value(
+        &queued,
+        "mintflow_mint_queue_oldest_pending_age_seconds",
+        &[],
+    )
+    .unwrap();
     assert!(
-        value(
-            &queued,
-            "mintflow_mint_queue_oldest_pending_age_seconds",
-            &[]
-        )
-        .unwrap()
-            >= 0.0
+        (0.0..=requested.elapsed().as_secs_f64()).contains(&age),
+        "{age}"
     );
     let stats = stats_when(&stack, "the queued mints in the stats", |s| {
         s["mintQueue"]["pending"] == MINTS
     })
     .await;
-    assert!(stats["mintQueue"]["oldestPendingAgeMs"].as_i64().unwrap() >= 0);
+    let age_ms = stats["mintQueue"]["oldestPendingAgeMs"].as_i64().unwrap();
+    assert!(
+        (0..=requested.elapsed().as_millis() as i64).contains(&age_ms),
+        "{stats}"
+    );
     assert_eq!(workflow_count(&stats, "mint", "pending", "waiting"), MINTS);
 
     // Flush, and wait for every mint to be confirmed.
@@ -201,11 +209,12 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         );
     }
     let batch_sum = |s: &Scrape| value(s, "mintflow_mint_batch_size_sum", &[]).unwrap_or(0.0);
-    assert!(batch_sum(&after) >= batch_sum(&before) + MINTS as f64);
+    assert_eq!(batch_sum(&after), batch_sum(&before) + MINTS as f64);
     // Every request so far is labelled with its route template, never its path.
     let per_mint = [("route", "/v1/mints/:id"), ("status", "200")];
+    let reads = |s: &Scrape| count(s, "mintflow_http_request_duration_seconds", &per_mint);
     assert!(
-        count(&after, "mintflow_http_request_duration_seconds", &per_mint) >= ids.len() as f64,
+        reads(&after) - reads(&before) >= ids.len() as f64,
         "GET /v1/mints/{{id}} is not labelled by its template: {:?}",
         after
             .samples
@@ -237,7 +246,14 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
         workflow_count(s, "mint", "confirmed", "completed") == MINTS && s["signer"]["openTxs"] == 0
     })
     .await;
-    assert!(workflow_count(&stats, "mint_batch", "confirmed", "completed") >= 1);
+    let batches = workflow_count(&stats, "mint_batch", "confirmed", "completed");
+    assert!(batches >= 1, "{stats}");
+    let sizes = |s: &Scrape| count(s, "mintflow_mint_batch_size", &[]);
+    assert_eq!(
+        sizes(&after) - sizes(&before),
+        batches as f64,
+        "one size per batch"
+    );
     assert_eq!(
         stats["mintQueue"],
         json!({"pending": 0, "oldestPendingAgeMs": null})
@@ -296,6 +312,7 @@ async fn metrics_and_stats_follow_the_work(backend: Backend) {
 /// Nothing is mined until the test mines: the batch's transaction waits in the pool, open and
 /// ageing, and is replaced with higher fees after a second.
 async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
+    let _counters = metrics::exclusive().await;
     let stack = Stack::start(
         backend,
         StackOptions {
@@ -312,7 +329,7 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
     assert_eq!(status, 202, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
 
-    // A replacement of this stack's own (the counter is shared with the other backend's test).
+    // A replacement in the database first: then the counter must have moved.
     eventually(Duration::from_secs(30), "a fee bump", || async {
         let attempts = stack
             .t
@@ -323,11 +340,12 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
     })
     .await;
     let signer = [("chain_id", "31337"), ("signer", SIGNER)];
-    let stuck = scrape_when(&stack, "the open transaction in the scrape", |s| {
-        value(s, "mintflow_tx_open", &signer) == Some(1.0)
-    })
+    let stuck = scrape_when(
+        &stack,
+        "the open transaction and its bump in the scrape",
+        |s| value(s, "mintflow_tx_open", &signer) == Some(1.0) && bumps(s) > bumps(&before),
+    )
     .await;
-    assert!(bumps(&stuck) > bumps(&before));
     assert!(
         value(
             &stuck,
@@ -373,6 +391,8 @@ async fn a_stuck_transaction_shows_and_its_fee_bump_counts(backend: Backend) {
 }
 
 async fn ready_names_what_is_wrong(backend: Backend) {
+    // Its requests move the HTTP histogram the other tests compare.
+    let _counters = metrics::exclusive().await;
     let stack = Stack::start(backend, StackOptions::default()).await;
     let (status, ready) = stack.get("/ready").await;
     assert_eq!(status, 200, "{ready}");
@@ -407,7 +427,7 @@ async fn ready_names_what_is_wrong(backend: Backend) {
     assert_eq!(failed(&ready), ["rpc", "signer_funded"], "{ready}");
     assert_eq!(get("/health").await.unwrap().status(), StatusCode::OK);
     // The scrape goes on without what the node would have said.
-    let text = get("/metrics").await.unwrap().text().await.unwrap();
+    let text = metrics::text(&http, &base).await;
     let metrics = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     assert_eq!(value(&metrics, "mintflow_overview_up", &[]), Some(1.0));
     assert_eq!(value(&metrics, "mintflow_signer_balance_wei", &[]), None);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::ops::{Receiver, Sse, SseClient};
-use common::{Backend, TestDb, eventually};
+use common::{Backend, TestDb, eventually, metrics};
 use hmac::{Hmac, Mac};
 use mintflow::api::edge::EdgeConfig;
 use mintflow::engine::{EngineConfig, Registry, StartOptions};
@@ -191,11 +191,14 @@ async fn events_resume_after_restart(backend: Backend) {
 /// A receiver that fails its first 3 requests still gets every event once, signed with the
 /// subscription's secret; the delivery log shows the failed attempts.
 async fn webhooks_survive_a_failing_receiver(backend: Backend) {
+    let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
     mintflow::store::settings::put(&t.db, "webhook_retry_base_ms", json!(50), "test")
         .await
         .unwrap();
     let s = start(&t, Role::All, "hooks").await;
+    let before = metrics::text(&common::http_as(TOKEN), &base(&s)).await;
+    let subscribed = std::time::Instant::now();
     let received = Receiver::start(3).await;
     let secret = "a-shared-secret-of-32-characters";
     let http = common::http_as(TOKEN);
@@ -353,15 +356,33 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
             .all(|d| d["status"] == "pending"),
         "still waiting for the receiver: {down_log}"
     );
-    // What operators watch: the deliveries waiting (the down receiver's 5), and this
-    // process's attempts (other tests in this process add to those counters, never less).
-    let (metrics, stats) = observe(&s).await;
-    let sample = |name: &str| sample(&metrics, name);
-    assert_eq!(sample("mintflow_webhook_deliveries_pending"), 5.0);
-    assert!(sample("mintflow_webhook_oldest_pending_age_seconds") >= 0.0);
-    assert!(sample("mintflow_webhook_attempts_total{outcome=\"retry\"}") >= 3.0);
+    // What operators watch: the deliveries waiting (the down receiver's 5), their age (no
+    // older than this test's subscriptions), and the attempts this test added to the process's
+    // counters (the other tests that deliver wait for `metrics::exclusive`).
+    // Both render a snapshot up to a second old: the first that shows the 5.
+    let (after, stats) = eventually(Duration::from_secs(10), "the 5 in the scrape", || async {
+        let (after, stats) = observe(&s).await;
+        let pending = metrics::sum(&after, "mintflow_webhook_deliveries_pending", &[]);
+        (pending == Some(5.0) && stats["events"]["webhookPending"] == 5).then_some((after, stats))
+    })
+    .await;
+    let gauge = |name: &str| metrics::sum(&after, name, &[]);
+    let age = gauge("mintflow_webhook_oldest_pending_age_seconds").unwrap();
     assert!(
-        sample("mintflow_webhook_attempts_total{outcome=\"delivered\"}") >= expected.len() as f64
+        (0.0..=subscribed.elapsed().as_secs_f64()).contains(&age),
+        "{age}"
+    );
+    let attempts = |text: &str, outcome: &str| {
+        metrics::sum(
+            text,
+            "mintflow_webhook_attempts_total",
+            &[("outcome", outcome)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(attempts(&after, "retry") - attempts(&before, "retry") >= 3.0);
+    assert!(
+        attempts(&after, "delivered") - attempts(&before, "delivered") >= expected.len() as f64
     );
     assert_eq!(stats["events"]["webhookPending"], 5, "{stats}");
     // The secret is never shown again.
@@ -381,6 +402,8 @@ async fn webhooks_survive_a_failing_receiver(backend: Backend) {
 /// kept in the log, and sent again when an operator asks, one by id or all of them, each
 /// accepted once.
 async fn given_up_deliveries_are_sent_again(backend: Backend) {
+    // Its attempts count where `webhooks_survive_a_failing_receiver` compares its own.
+    let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
     for (key, value) in [("webhook_retry_base_ms", 20), ("webhook_max_attempts", 2)] {
         mintflow::store::settings::put(&t.db, key, json!(value), "test")
@@ -442,6 +465,8 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let err: Value = bad.json().await.unwrap();
+    assert_eq!(err["code"], "invalid_parameter", "{err}");
 
     // The receiver moved: the subscription follows it with a new secret, keeping its log.
     let moved = Receiver::start(0).await;
@@ -460,12 +485,13 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(err["code"], code, "{body}");
     }
-    let (status, _) = patch(
+    let (status, err) = patch(
         format!("{}/v1/webhooks/{}", base(&s), Uuid::now_v7()),
         json!({ "description": "x" }),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(err["code"], "webhook_not_found", "{err}");
     let unchanged = admin_get(&http, hook_url.clone()).await;
     assert_eq!(
         unchanged["url"],
@@ -583,6 +609,8 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let err: Value = unknown.json().await.unwrap();
+    assert_eq!(err["code"], "webhook_not_found", "{err}");
     let audit = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
     let actions: Vec<(String, Value)> = audit["items"]
         .as_array()
@@ -661,10 +689,10 @@ async fn wait_given_up(s: &Service, want: u64) {
         || async {
             let (metrics, stats) = observe(s).await;
             let shown = (
-                sample(&metrics, "mintflow_webhook_deliveries_failed"),
+                metrics::sum(&metrics, "mintflow_webhook_deliveries_failed", &[]),
                 stats["events"]["webhookFailed"].as_u64().unwrap(),
             );
-            (shown == (want as f64, want)).then_some(())
+            (shown == (Some(want as f64), want)).then_some(())
         },
     )
     .await;
@@ -691,14 +719,7 @@ async fn as_bob(
 /// What operators watch: `/metrics` as text and `/v1/stats`.
 async fn observe(s: &Service) -> (String, Value) {
     let http = common::http_as(TOKEN);
-    let metrics = http
-        .get(format!("{}/metrics", base(s)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics::text(&http, &base(s)).await;
     let stats = http
         .get(format!("{}/v1/stats", base(s)))
         .send()
@@ -710,19 +731,13 @@ async fn observe(s: &Service) -> (String, Value) {
     (metrics, stats)
 }
 
-/// One sample's value (`name` with its labels, as printed).
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
-}
-
 /// A receiver that accepts connections and never answers holds at most `PER_WEBHOOK` of the
 /// `CONCURRENCY` request slots until its requests time out (10 s): another subscription's
 /// receiver gets all of its events before then, although the hanging one was subscribed first
 /// and its deliveries, more than every slot, come first in line.
 async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
+    // Its attempts count where `webhooks_survive_a_failing_receiver` compares its own.
+    let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
     let s = start(&t, Role::All, "hang").await;
     let http = common::http_as(TOKEN);
@@ -851,7 +866,17 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     let failed = events.last().unwrap();
     assert_eq!(failed["event"], "failed");
     assert!(failed["error"].as_str().unwrap().contains("boom"));
-    assert!(failed["sincePreviousMs"].as_i64().unwrap() >= 0);
+    let at_ms = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let before_failing = &events[events.len() - 2];
+    assert_eq!(
+        failed["sincePreviousMs"].as_i64(),
+        Some(at_ms(failed) - at_ms(before_failing)),
+        "the time in the state it failed in: {timeline}"
+    );
     let family = get(format!("/v1/workflows/{parent}/history")).await;
     assert_eq!(family["children"][0]["id"], failing.to_string());
 
@@ -964,12 +989,25 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
     .await;
     let dead = get("/v1/dead-letters".into()).await;
     assert!(dead["items"].as_array().unwrap().is_empty());
+    // The bulk retry is audited per workflow it retried, with its reason; the skipped id is not.
+    let audit = admin_get(&http, format!("{}/v1/audit", base(&s))).await;
+    let retries: Vec<&Value> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "workflow.retry")
+        .collect();
+    assert_eq!(retries.len(), 1, "{audit}");
+    assert_eq!(retries[0]["target"], failing.to_string(), "{audit}");
+    assert_eq!(retries[0]["detail"]["reason"], "fixed", "{audit}");
     s.stop().await;
 }
 
 /// Every admin action without a token or with a wrong one is 401 and changes nothing; with the
 /// token it is done and recorded with its time (history for workflows, audit log for all).
 async fn admin_actions_need_the_token(backend: Backend) {
+    // Its refused deliveries count where `webhooks_survive_a_failing_receiver` compares its own.
+    let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
     let s = start(&t, Role::All, "admin").await;
     let http = reqwest::Client::new();
@@ -986,11 +1024,14 @@ async fn admin_actions_need_the_token(backend: Backend) {
         .await
         .unwrap()
         .id();
+    // Its deliveries go to a port of ours that refuses them.
+    let (_refusing, port) = common::refused_port();
+    let refusing_base = format!("http://127.0.0.1:{port}");
     let (existing_hook, _) = {
         let res = http
             .post(format!("{}/v1/webhooks", base(&s)))
             .bearer_auth(TOKEN)
-            .json(&json!({ "url": "http://127.0.0.1:9/hook" }))
+            .json(&json!({ "url": format!("{refusing_base}/hook") }))
             .send()
             .await
             .unwrap();
@@ -1043,7 +1084,7 @@ async fn admin_actions_need_the_token(backend: Backend) {
         (
             reqwest::Method::POST,
             "/v1/webhooks".into(),
-            json!({ "url": "http://127.0.0.1:9/other" }),
+            json!({ "url": format!("{refusing_base}/other") }),
         ),
         (
             reqwest::Method::DELETE,
@@ -1058,7 +1099,7 @@ async fn admin_actions_need_the_token(backend: Backend) {
         (
             reqwest::Method::PATCH,
             format!("/v1/webhooks/{existing_hook}"),
-            json!({ "url": "http://127.0.0.1:9/moved" }),
+            json!({ "url": format!("{refusing_base}/moved") }),
         ),
         (reqwest::Method::GET, "/v1/webhooks".into(), Value::Null),
         (reqwest::Method::GET, "/v1/audit".into(), Value::Null),
@@ -1113,17 +1154,17 @@ async fn admin_actions_need_the_token(backend: Backend) {
         ),
         (json!({ "url": "not a url" }), 422, "invalid_url"),
         (
-            json!({ "url": "http://127.0.0.1:9/h", "kinds": ["Mint!"] }),
+            json!({ "url": format!("{refusing_base}/h"), "kinds": ["Mint!"] }),
             422,
             "invalid_filter",
         ),
         (
-            json!({ "url": "http://127.0.0.1:9/h", "states": [] }),
+            json!({ "url": format!("{refusing_base}/h"), "states": [] }),
             400,
             "invalid_body",
         ),
         (
-            json!({ "url": "http://127.0.0.1:9/h", "secret": "short" }),
+            json!({ "url": format!("{refusing_base}/h"), "secret": "short" }),
             400,
             "invalid_body",
         ),

@@ -47,7 +47,7 @@ async fn dashboard_in_a_browser() {
     let (confirmed, failed) = failed_mint(&http, &base, &key, &banner.usdc).await;
     activity_counts_the_mints(&http, &base, &key).await;
     forge_onchain_id(dir.path(), &confirmed).await;
-    let webhook = unreachable_webhook(&http, &base).await;
+    let (webhook, _refusing) = unreachable_webhook(&http, &base).await;
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
 
     // Screenshots stay after the run, for a person to look at.
@@ -309,16 +309,21 @@ async fn forge_onchain_id(dir: &Path, id: &str) {
     db.close().await.unwrap();
 }
 
-/// A webhook to an address where nothing listens, each delivery given up after one attempt:
-/// the page finds its failed deliveries and redelivers them.
-async fn unreachable_webhook(http: &reqwest::Client, base: &str) -> String {
+/// A webhook to a port of ours where nothing listens, each delivery given up after one attempt:
+/// the page finds its failed deliveries and redelivers them. The socket holds the port: keep it.
+async fn unreachable_webhook(
+    http: &reqwest::Client,
+    base: &str,
+) -> (String, tokio::net::TcpSocket) {
     let one_attempt = json!({ "value": 1 });
     let url = format!("{base}/v1/settings/webhook_max_attempts");
     admin(http, reqwest::Method::PUT, &url, Some(&one_attempt)).await;
-    let hook = json!({ "url": "http://127.0.0.1:9/ui-test", "description": "nothing listens" });
+    let (refusing, port) = common::refused_port();
+    let hook = json!({ "url": format!("http://127.0.0.1:{port}/ui-test"),
+                       "description": "nothing listens" });
     let url = format!("{base}/v1/webhooks");
     let created = admin(http, reqwest::Method::POST, &url, Some(&hook)).await;
-    created["id"].as_str().unwrap().to_owned()
+    (created["id"].as_str().unwrap().to_owned(), refusing)
 }
 
 /// An admin request with the token; its JSON answer.

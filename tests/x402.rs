@@ -102,6 +102,7 @@ async fn official_client(stack: &Stack, path: &str, body: &Value) -> Value {
 async fn the_official_client_pays_for_a_deployment(backend: Backend) {
     let stack = Stack::start(backend, StackOptions::default()).await;
     let payer = funded(&stack).await;
+    let seller_before = usdc_balance(&stack, seller()).await;
     let spec = json!({
         "name": "Paid", "symbol": "PAID", "amountPerMint": "7", "maxSupply": "700",
         "owner": payer.address().to_string(),
@@ -115,8 +116,12 @@ async fn the_official_client_pays_for_a_deployment(backend: Backend) {
         (Some(200), Some(true)),
         "{result}"
     );
-    // 10 USDC, the default DEPLOY_PRICE.
+    // 10 USDC, the default DEPLOY_PRICE, from the payer to the seller.
     assert_eq!(usdc_balance(&stack, payer.address()).await, U256::ZERO);
+    assert_eq!(
+        usdc_balance(&stack, seller()).await - seller_before,
+        U256::from(10 * PRICE)
+    );
     let id = result["body"]["deploymentId"].as_str().unwrap().to_owned();
     let d = eventually(WAIT, "the deployment to be confirmed", || async {
         let (_, d) = stack.get(&format!("/v1/deployments/{id}")).await;
@@ -158,6 +163,29 @@ async fn the_official_client_pays_and_gets_its_mint(backend: Backend) {
     );
     let mint = result["body"]["mintIds"][0].as_str().unwrap().to_owned();
     assert_minted(&stack, &mint, payer.address(), 1).await;
+
+    // The old path is the same operation: paid and minted again.
+    let old = official_client(&stack, "/api/x402-batch-mint", &json!({ "quantity": 1 })).await;
+    assert_eq!(old["status"], 200, "{old}");
+    assert_eq!(old["paymentResponse"]["success"], true, "{old}");
+    assert_eq!(
+        usdc_balance(&stack, seller()).await - seller_before,
+        U256::from(2 * PRICE)
+    );
+    let mint = old["body"]["mintIds"][0].as_str().unwrap().to_owned();
+    assert_minted(&stack, &mint, payer.address(), 2).await;
+    // The old stats count both payments, settled (a snapshot up to a second old).
+    let stats = eventually(WAIT, "both payments in /api/payment-stats", || async {
+        let (status, stats) = stack.get("/api/payment-stats").await;
+        assert_eq!(status, 200, "{stats}");
+        (stats["confirmed"] == 2).then_some(stats)
+    })
+    .await;
+    assert_eq!(
+        stats,
+        json!({ "total": 2, "pending": 0, "processing": 0, "sent": 0, "confirmed": 2,
+                "confirmation_failed": 0 })
+    );
     stack.service.stop().await;
 }
 
@@ -248,8 +276,30 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
     assert_eq!(required.accepts[0].extra["name"], "USD Coin");
 
     // Unreadable signatures: 400, nothing written.
-    assert_eq!(pay(&stack, Some("%%%")).await.0, 400);
-    assert_eq!(pay(&stack, Some(&STANDARD.encode("{nope"))).await.0, 400);
+    for unreadable in ["%%%".to_owned(), STANDARD.encode("{nope")] {
+        let (status, body, _) = pay(&stack, Some(&unreadable)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("invalid_payment_signature")),
+            "{body}"
+        );
+    }
+    // Another protocol version, or another scheme than `exact`: refused with the reason.
+    let tampered = |change: fn(&mut Value)| {
+        let signed = payment_signature(&required, &payer, 300);
+        let mut payload: Value = serde_json::from_slice(&STANDARD.decode(signed).unwrap()).unwrap();
+        change(&mut payload);
+        STANDARD.encode(payload.to_string())
+    };
+    let other_version: fn(&mut Value) = |p| p["x402Version"] = json!(1);
+    let other_scheme: fn(&mut Value) = |p| p["accepted"]["scheme"] = json!("upto");
+    for (change, code) in [
+        (other_version, "invalid_x402_version"),
+        (other_scheme, "unsupported_scheme"),
+    ] {
+        let (status, body, _) = pay(&stack, Some(&tampered(change))).await;
+        assert_eq!((status, body["code"].as_str()), (402, Some(code)), "{body}");
+    }
     assert_eq!(payments(&stack).await, 0);
 
     // Signed for another chain, or expired: refused with the reason, nothing written.
@@ -383,6 +433,8 @@ async fn the_official_client_pays_the_old_mint_route(backend: Backend) {
             .await
             .unwrap();
         assert_eq!(res.status(), 401, "{path} needs a key");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["code"], "missing_credentials", "{path}: {err}");
     }
     stack.service.stop().await;
 }

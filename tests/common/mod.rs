@@ -16,6 +16,7 @@ macro_rules! on_both_backends {
 }
 
 pub mod dev;
+pub mod metrics;
 pub mod ops;
 pub mod proxy;
 pub mod relay;
