@@ -24,7 +24,7 @@ use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, QueueVi
 use crate::app::Context;
 use crate::app::address::{self, InvalidAddress};
 use crate::app::context::NoChain;
-use crate::app::mints;
+use crate::app::mints::{self, QuantityOutOfRange};
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
 use crate::store::mints::Reprioritized;
@@ -366,6 +366,12 @@ impl AppState {
 impl From<NoChain> for ApiError {
     fn from(e: NoChain) -> Self {
         ApiError::unavailable("no_chain", e.to_string())
+    }
+}
+
+impl From<QuantityOutOfRange> for ApiError {
+    fn from(e: QuantityOutOfRange) -> Self {
+        ApiError::unprocessable("quantity_out_of_range", e.to_string())
     }
 }
 

@@ -17,13 +17,13 @@ use super::declared::{
 };
 use super::error::{ApiError, Errors, KeyedList, PaidWrite, PublicRead, parse_uuid};
 use super::mints::parse_address;
+use crate::app::mints;
 use crate::app::payments::shown;
 use crate::app::payments::{self, Order};
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
 use crate::store::workflows::ListFilter;
-use crate::workflows::mint::MAX_QUANTITY;
 use crate::workflows::payment::PaymentKind;
 use crate::workflows::payment::exposure::Funds;
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
@@ -212,14 +212,7 @@ impl PaymentsApi {
         let ctx = app.context();
         let chain = ctx.chain().map_err(ApiError::from)?;
         let b = body.0;
-        let quantity = b.quantity.as_deref().copied().unwrap_or(1);
-        if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
-            return Err(ApiError::unprocessable(
-                "quantity_out_of_range",
-                format!("`quantity` must be between 1 and {MAX_QUANTITY}, got {quantity}"),
-            )
-            .into());
-        }
+        let quantity = mints::quantity(b.quantity.as_deref().copied()).map_err(ApiError::from)?;
         // Every field given has its declared shape, whatever the payment type reads.
         let signature = b.signature.as_deref().map(String::as_str);
         match &b.authorization.0 {
@@ -250,11 +243,11 @@ impl PaymentsApi {
             )
             .into());
         }
-        let offer = payments::offer(&ctx, chain, quantity as u64).map_err(ApiError::from)?;
+        let offer = payments::offer(&ctx, chain, u64::from(quantity)).map_err(ApiError::from)?;
         let order = Order {
             recipient: b.recipient.map(Declared::into_inner),
             token: b.token.map(Declared::into_inner),
-            quantity: quantity as u32,
+            quantity,
         };
         let paid = match b.payment_type {
             PaymentTypeIn::Gasless => {

@@ -17,6 +17,7 @@ use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
 use super::mints::parse_address;
 use super::payments::find;
+use crate::app::mints;
 use crate::app::payments::{self, Order};
 use crate::app::x402::{self, Buy, Paid, Placed};
 use crate::x402::Reason;
@@ -164,20 +165,14 @@ pub async fn paid_mint(
 ) -> Result<X402Response, ApiError> {
     let ctx = app.context();
     let chain = ctx.chain()?;
-    let quantity = body.quantity.map_or(1, Declared::into_inner);
-    if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
-        return Err(ApiError::unprocessable(
-            "quantity_out_of_range",
-            format!("`quantity` must be between 1 and 100, got {quantity}"),
-        ));
-    }
+    let quantity = mints::quantity(body.quantity.map(Declared::into_inner))?;
     // A malformed order is a bad request, not a reason to ask for payment.
     for (field, address) in [("recipient", &body.recipient), ("token", &body.token)] {
         if let Some(address) = address {
             parse_address(field, address)?;
         }
     }
-    let offer = payments::offer(&ctx, chain, quantity as u64)?;
+    let offer = payments::offer(&ctx, chain, u64::from(quantity))?;
     let resource = Resource {
         url: resource_url(req),
         description: format!("{quantity} mint(s)"),
@@ -195,7 +190,7 @@ pub async fn paid_mint(
     let order = Order {
         recipient: body.recipient.map(Declared::into_inner),
         token: body.token.map(Declared::into_inner),
-        quantity: quantity as u32,
+        quantity,
     };
     pay(app, &offer, resource, &header, Buy::Mints(order)).await
 }

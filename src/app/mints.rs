@@ -22,8 +22,8 @@ pub enum Error {
     NoChain(#[from] NoChain),
     #[error("`recipient` must not be the zero address: the token cannot mint to it")]
     ZeroRecipient,
-    #[error("`quantity` must be between 1 and {MAX_QUANTITY}, got {0}")]
-    QuantityOutOfRange(i64),
+    #[error(transparent)]
+    QuantityOutOfRange(#[from] QuantityOutOfRange),
     #[error(transparent)]
     Priority(#[from] Refusal),
     #[error("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{0}`")]
@@ -46,6 +46,21 @@ pub enum Error {
     IdempotencyConflict { key: String, existing: Uuid },
     #[error(transparent)]
     Db(#[from] DbErr),
+}
+
+/// A request asks for fewer than 1 or more than `MAX_QUANTITY` mints.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("`quantity` must be between 1 and {MAX_QUANTITY}, got {0}")]
+pub struct QuantityOutOfRange(pub i64);
+
+/// How many mints a request (a mint request, a payment) asks for: 1 when it does not say.
+pub fn quantity(requested: Option<i64>) -> Result<u32, QuantityOutOfRange> {
+    let quantity = requested.unwrap_or(1);
+    if (1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
+        Ok(quantity as u32)
+    } else {
+        Err(QuantityOutOfRange(quantity))
+    }
 }
 
 /// A request to mint, its addresses parsed.
@@ -76,10 +91,7 @@ pub fn request(ctx: &Context<'_>, intake: Intake) -> Result<MintRequest, Error> 
     if recipient == Address::ZERO {
         return Err(Error::ZeroRecipient);
     }
-    let quantity = intake.quantity.unwrap_or(1);
-    if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
-        return Err(Error::QuantityOutOfRange(quantity));
-    }
+    let quantity = quantity(intake.quantity)?;
     let priority = priority::admit(intake.priority, intake.max_priority)?;
     if let Some(hash) = &intake.tx_hash {
         check_tx_hash(hash)?;
@@ -97,7 +109,7 @@ pub fn request(ctx: &Context<'_>, intake: Intake) -> Result<MintRequest, Error> 
         payer: intake.payer,
         recipient,
         token,
-        quantity: quantity as u32,
+        quantity,
         payment_type: intake.payment_type,
         key,
         parent_id: None,
@@ -193,6 +205,15 @@ fn checked_key(key: String, tx_hash: Option<&str>) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quantity_is_1_to_the_maximum_and_1_when_absent() {
+        assert_eq!(quantity(None).unwrap(), 1);
+        assert_eq!(quantity(Some(100)).unwrap(), MAX_QUANTITY);
+        for wrong in [0, -1, 101] {
+            assert_eq!(quantity(Some(wrong)).unwrap_err().0, wrong);
+        }
+    }
 
     const HASH: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
 

@@ -132,9 +132,7 @@ impl From<mints::Error> for ApiError {
         match e {
             mints::Error::NoChain(e) => e.into(),
             mints::Error::ZeroRecipient => ApiError::unprocessable("invalid_recipient", message),
-            mints::Error::QuantityOutOfRange(_) => {
-                ApiError::unprocessable("quantity_out_of_range", message)
-            }
+            mints::Error::QuantityOutOfRange(e) => e.into(),
             mints::Error::Priority(refusal) => refused(refusal),
             mints::Error::InvalidTxHash(_) => ApiError::bad_request("invalid_tx_hash", message),
             mints::Error::InvalidKey => ApiError::bad_request("invalid_idempotency_key", message),
