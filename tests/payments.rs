@@ -56,6 +56,7 @@ on_both_backends!(
     our_own_settlement_is_no_custom_payment,
     only_the_payers_signature_sends_the_mints_elsewhere,
     a_transfer_moving_usdc_twice_or_for_another_is_refused,
+    the_payments_page_shows_each_payments_mints,
 );
 
 fn nonce() -> B256 {
@@ -580,5 +581,40 @@ async fn a_transfer_moving_usdc_twice_or_for_another_is_refused(backend: Backend
         usdc_balance(&stack, a.address()).await,
         U256::from(8 * PRICE)
     );
+    stack.service.stop().await;
+}
+
+/// The list loads the mints of a whole page at once: each payment still shows its own, on
+/// every page.
+async fn the_payments_page_shows_each_payments_mints(backend: Backend) {
+    let stack = Stack::start(backend, StackOptions::default()).await;
+    let who = payer();
+    fund(&stack, who.address(), 10 * PRICE, false).await;
+    let mut made = std::collections::HashMap::new();
+    for quantity in [1, 2, 3] {
+        let body = signed(&stack, &who, quantity * PRICE, nonce(), quantity);
+        let (status, p) = stack.post("/v1/payments", &body).await;
+        assert_eq!(status, 202, "{p}");
+        assert_eq!(p["mintIds"].as_array().unwrap().len() as u64, quantity);
+        made.insert(p["id"].as_str().unwrap().to_owned(), p["mintIds"].clone());
+    }
+
+    let (status, first) = stack.get("/v1/payments?limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["nextCursor"].as_str().expect("a second page");
+    let (status, second) = stack
+        .get(&format!("/v1/payments?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200, "{second}");
+    let shown: Vec<&Value> = [&first, &second]
+        .into_iter()
+        .flat_map(|page| page["items"].as_array().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 3, "{first} {second}");
+    for p in shown {
+        let id = p["id"].as_str().unwrap();
+        assert_eq!(&p["mintIds"], &made[id], "payment {id}");
+        assert_eq!(p["deploymentId"], Value::Null);
+    }
     stack.service.stop().await;
 }

@@ -19,15 +19,13 @@ use super::declared::{
 };
 use super::error::{ApiError, Errors, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
-use super::payments::{AuthorizationIn, authorized, chain, offer_of};
+use super::payments::AuthorizationIn;
 use super::workflows::shown_status;
+use crate::app::deployments::{self, Deployment};
+use crate::app::payments;
 use crate::chain::signer::address_key;
-use crate::engine::StartError;
 use crate::store::time::{from_ms, opt_from_ms};
-use crate::store::{mints, workflows as rows};
-use crate::workflows::deployment::{DEPLOYMENT, DeploymentData, deployment_key};
-use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
-use crate::x402::Reason;
+use crate::workflows::deployment::{DeploymentData, deployment_key};
 
 #[derive(Tags)]
 pub enum DeploymentsTag {
@@ -207,9 +205,10 @@ pub async fn deploy(
     b: DeploymentBody,
     header_key: Option<String>,
 ) -> Result<DeploymentResponse, ApiError> {
-    let chain = chain(app)?;
+    let ctx = app.context();
+    let chain = ctx.chain()?;
     let data = validate(&b.token)?;
-    let offer = offer_of(app, chain, app.contracts.deploy_price)?;
+    let offer = payments::offer_of(&ctx, chain, app.contracts.deploy_price)?;
     let nonce = b.payment.authorization.nonce.0.clone();
     let payload = b
         .payment
@@ -221,46 +220,10 @@ pub async fn deploy(
         &data.symbol,
         header_key.as_deref().unwrap_or(&nonce),
     );
-    // Deployed under this key already: the first one, without paying again.
-    if let Some(first) = mints::find_by_keys(&app.db, DEPLOYMENT, std::slice::from_ref(&key))
-        .await?
-        .into_iter()
-        .next()
-    {
-        let mut view = find(app, first.id).await?;
-        view.existing = true;
-        return Ok(DeploymentResponse::Existing(Json(view)));
-    }
-    let (paid, funds) = authorized(app, chain, &offer, &payload, PaymentKind::Gasless)
-        .await
-        .map_err(|(e, _)| e)?;
-    let created = payment::create(
-        &app.client,
-        chain.chain_id(),
-        &paid,
-        &Purchase::Deployment(data, key),
-        funds,
-    )
-    .await
-    .map_err(|e| match e {
-        CreateError::Start(StartError::IdempotencyConflict { existing }) => {
-            ApiError::payment_required(
-                &Reason::NonceUsed.code(),
-                format!("this authorization was used by payment {existing}"),
-            )
-        }
-        CreateError::Start(StartError::Db(e)) => e.into(),
-        CreateError::Refused(r) => r.into(),
-    })?;
-    let id = created.children.first().copied().ok_or_else(|| {
-        ApiError::conflict(
-            "not_a_deployment",
-            "this authorization paid for something else",
-        )
-    })?;
-    let mut view = find(app, id).await?;
-    view.existing = created.existing;
-    Ok(if created.existing {
+    let deployed = deployments::deploy(&ctx, chain, &offer, &payload, data, key).await?;
+    let mut view = find(app, deployed.id).await?;
+    view.existing = deployed.existing;
+    Ok(if deployed.existing {
         DeploymentResponse::Existing(Json(view))
     } else {
         DeploymentResponse::Accepted(Json(view))
@@ -316,13 +279,12 @@ pub fn parse_units(field: &str, raw: &str) -> Result<U256, ApiError> {
 }
 
 async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
-    let row = rows::find(&app.db, id)
-        .await?
-        .filter(|w| w.kind == DEPLOYMENT)
-        .ok_or_else(|| {
-            ApiError::not_found("deployment_not_found", format!("no deployment {id}"))
-        })?;
-    let data: Option<DeploymentData> = serde_json::from_value(row.data.clone()).ok();
+    let Deployment { row, data } =
+        deployments::find(&app.context(), id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("deployment_not_found", format!("no deployment {id}"))
+            })?;
     let d = data.as_ref();
     Ok(DeploymentView {
         id,
@@ -339,4 +301,15 @@ async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
         created_at: from_ms(row.created_at_ms),
         finished_at: opt_from_ms(row.finished_at_ms),
     })
+}
+
+impl From<deployments::Error> for ApiError {
+    fn from(e: deployments::Error) -> Self {
+        match e {
+            deployments::Error::Payment(e) => e.into(),
+            deployments::Error::PaidForSomethingElse => {
+                ApiError::conflict("not_a_deployment", e.to_string())
+            }
+        }
+    }
 }

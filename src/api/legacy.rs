@@ -18,13 +18,13 @@ use super::declared::{AddressText, Declared, HashText, IdempotencyKeyShape, Uuid
 use super::error::{
     ApiError, Errors, KeyedRead, KeyedX402, PaymentRequiredError, PublicRead, parse_uuid,
 };
-use super::mint_views::{MintStatus, MintView, PaymentTypeDto};
-use super::mints::{MintBody, accept, find_mint, parse_address, queue_view};
+use super::mint_views::{MintStatus, MintView, PaymentTypeDto, queue_view};
+use super::mints::{MintBody, accept, find_mint, parse_address};
 use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
+use crate::app::mints;
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
-use crate::store::mints::MINT;
 use crate::store::workflows::{self, ListFilter};
 
 #[derive(Tags)]
@@ -439,12 +439,11 @@ impl LegacyApi {
     ) -> Result<Json<LegacyPayerQueue>, Errors<PublicRead>> {
         let payer = address_key(parse_address("address", &address.0)?);
         let filter = ListFilter {
-            kind: Some(MINT.into()),
             payer: Some(payer.clone()),
             limit: 100,
             ..Default::default()
         };
-        let rows = workflows::list(&app.read_db, &filter).await?;
+        let rows = mints::list(&app.context(), filter).await?;
         let requests = rows
             .into_iter()
             .map(|m| MintView::new(m, None).into())

@@ -4,11 +4,14 @@ use poem_openapi::{Enum, Object};
 use serde_json::Value as Json_;
 use uuid::Uuid;
 
+use super::AppState;
+use super::error::ApiError;
 use crate::chain::signer::address_key;
 use crate::config::Settings;
 use crate::engine::outbox::event::WorkflowStatus;
 use crate::spec::nullable::Nullable;
 use crate::store::entity::workflow;
+use crate::store::mints::MINT;
 use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::Status;
 use crate::workflows::mint::{MintData, MintFailure, PaymentType};
@@ -333,4 +336,88 @@ pub fn estimated_wait_seconds(settings: &Settings, position: i64, batch_latency_
         settings.max_batch_wait_ms as f64
     };
     ((fill_ms + batch_latency_ms) / 1000.0).ceil() as i64
+}
+
+/// Mint counts by status.
+#[derive(Object, Default)]
+#[oai(rename_all = "camelCase")]
+pub struct QueueCounts {
+    /// Mints of payments not confirmed yet.
+    pub awaiting_payment: i64,
+    pub pending: i64,
+    pub processing: i64,
+    pub sent: i64,
+    pub confirmed: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+/// The batch settings in force.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct BatchSettings {
+    /// Most mints per batch (`max_batch_size`).
+    pub max_batch_size: i64,
+    /// Longest a pending mint waits before its batch is flushed, ms (`max_batch_wait_ms`).
+    pub max_batch_wait_ms: i64,
+    /// Most mints waiting before new requests get 429 (`max_queue_depth`).
+    pub max_queue_depth: i64,
+}
+
+/// The queue at a glance.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct QueueView {
+    pub counts: QueueCounts,
+    #[oai(nullable)]
+    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[oai(nullable)]
+    pub oldest_pending_age_seconds: Option<f64>,
+    pub unique_payers_pending: i64,
+    /// The 10 newest batches.
+    pub recent_batches: Vec<BatchView>,
+    pub settings: BatchSettings,
+}
+
+/// The queue at a glance, from the shared snapshot (at most a second old).
+pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
+    let settings = app.settings.get();
+    let snapshot = app.snapshot.get().await?;
+    let mut counts = QueueCounts::default();
+    for c in snapshot
+        .overview
+        .workflows
+        .iter()
+        .filter(|c| c.kind == MINT)
+    {
+        let slot = match MintStatus::from_parts(&c.status, &c.state) {
+            MintStatus::AwaitingPayment => &mut counts.awaiting_payment,
+            MintStatus::Pending => &mut counts.pending,
+            MintStatus::Processing => &mut counts.processing,
+            MintStatus::Sent => &mut counts.sent,
+            MintStatus::Confirmed => &mut counts.confirmed,
+            MintStatus::Failed => &mut counts.failed,
+            MintStatus::Cancelled => &mut counts.cancelled,
+        };
+        *slot += c.count;
+    }
+    let pending = &snapshot.pending_mints;
+    let now = crate::store::now_ms();
+    Ok(QueueView {
+        counts,
+        oldest_pending_at: opt_from_ms(pending.oldest_ms),
+        oldest_pending_age_seconds: pending.oldest_ms.map(|t| (now - t).max(0) as f64 / 1000.0),
+        unique_payers_pending: pending.unique_payers,
+        recent_batches: snapshot
+            .recent_batches
+            .iter()
+            .cloned()
+            .map(BatchView::new)
+            .collect(),
+        settings: BatchSettings {
+            max_batch_size: settings.max_batch_size,
+            max_batch_wait_ms: settings.max_batch_wait_ms,
+            max_queue_depth: settings.max_queue_depth,
+        },
+    })
 }

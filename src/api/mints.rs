@@ -1,4 +1,6 @@
 //! The mint queue API: `POST /v1/mints`, reading mints, the queue and batches.
+mod intake;
+
 use alloy::primitives::Address;
 use poem::Request;
 use poem::web::Data;
@@ -10,8 +12,7 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::AppState;
-use super::admission::KeyQuota;
-use super::auth::{Access, Admin, Caller, Mint, Public, Read};
+use super::auth::{Access, Admin, Mint, Public, Read};
 use super::declared::{
     AddressText, Declared, HashText, IdempotencyKeyShape, PriorityShape, QuantityShape, UuidText,
 };
@@ -19,16 +20,18 @@ use super::error::{
     ApiError, Errors, KeyedById, KeyedList, KeyedRead, KeyedUpdateInState, MintIntake, PublicRead,
     parse_uuid,
 };
-use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, estimated_wait_seconds};
+use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, QueueView, queue_view};
+use crate::app::Context;
+use crate::app::address::{self, InvalidAddress};
+use crate::app::context::NoChain;
+use crate::app::mints::{self, QuantityOutOfRange};
 use crate::chain::signer::address_key;
-use crate::engine::StartError;
 use crate::spec::nullable::Nullable;
-use crate::store::mints::QueuePlace;
-use crate::store::mints::{self as queue, MINT, MINT_BATCH, Reprioritized};
-use crate::store::time::opt_from_ms;
-use crate::store::workflows::{self as rows, ListFilter};
-use crate::workflows::mint::{self, MAX_QUANTITY, MintRequest};
-use crate::workflows::priority::{self, Refusal};
+use crate::store::mints::Reprioritized;
+use crate::store::workflows::ListFilter;
+use crate::workflows::priority::Refusal;
+
+pub use intake::{accept, find_mint};
 
 #[derive(Tags)]
 pub enum MintsTag {
@@ -114,47 +117,6 @@ pub struct MintPage {
     /// Pass as `cursor` for the next page; absent on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
-}
-
-/// Mint counts by status.
-#[derive(Object, Default)]
-#[oai(rename_all = "camelCase")]
-pub struct QueueCounts {
-    /// Mints of payments not confirmed yet.
-    pub awaiting_payment: i64,
-    pub pending: i64,
-    pub processing: i64,
-    pub sent: i64,
-    pub confirmed: i64,
-    pub failed: i64,
-    pub cancelled: i64,
-}
-
-/// The batch settings in force.
-#[derive(Object)]
-#[oai(rename_all = "camelCase")]
-pub struct BatchSettings {
-    /// Most mints per batch (`max_batch_size`).
-    pub max_batch_size: i64,
-    /// Longest a pending mint waits before its batch is flushed, ms (`max_batch_wait_ms`).
-    pub max_batch_wait_ms: i64,
-    /// Most mints waiting before new requests get 429 (`max_queue_depth`).
-    pub max_queue_depth: i64,
-}
-
-/// The queue at a glance.
-#[derive(Object)]
-#[oai(rename_all = "camelCase")]
-pub struct QueueView {
-    pub counts: QueueCounts,
-    #[oai(nullable)]
-    pub oldest_pending_at: Option<chrono::DateTime<chrono::Utc>>,
-    #[oai(nullable)]
-    pub oldest_pending_age_seconds: Option<f64>,
-    pub unique_payers_pending: i64,
-    /// The 10 newest batches.
-    pub recent_batches: Vec<BatchView>,
-    pub settings: BatchSettings,
 }
 
 /// A pending mint's new priority.
@@ -251,7 +213,6 @@ impl MintsApi {
         let (state, status_filter) = status.0.map(MintStatus::filter).unzip();
         let state = state.flatten();
         let filter = ListFilter {
-            kind: Some(MINT.into()),
             payer: payer
                 .0
                 .as_deref()
@@ -274,7 +235,8 @@ impl MintsApi {
             limit: limit.0 + 1,
             ..Default::default()
         };
-        let (items, next_cursor) = super::page(rows::list(&app.read_db, &filter).await?, limit.0);
+        let rows = mints::list(&app.context(), filter).await?;
+        let (items, next_cursor) = super::page(rows, limit.0);
         Ok(Json(MintPage {
             items: items.into_iter().map(|m| MintView::new(m, None)).collect(),
             next_cursor,
@@ -310,9 +272,8 @@ impl MintsApi {
         id: Path<UuidText>,
     ) -> Result<Json<BatchView>, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
-        let row = rows::find(&app.db, id)
+        let row = mints::batch(&app.context(), id)
             .await?
-            .filter(|w| w.kind == MINT_BATCH)
             .ok_or_else(|| ApiError::not_found("batch_not_found", format!("no batch {id}")))?;
         Ok(Json(BatchView::new(row)))
     }
@@ -346,9 +307,10 @@ impl MintsApi {
         actor: Header<Option<String>>,
     ) -> Result<Json<MintView>, Errors<KeyedUpdateInState>> {
         let id = parse_uuid("id", &id.0)?;
-        let wanted = priority::in_range(body.0.priority.into_inner()).map_err(refused)?;
+        let wanted = body.0.priority.into_inner();
         let who = super::workflows::actor_of(auth.actor(actor.0), reason.0);
-        match queue::set_priority(&app.db, id, wanted, &who).await? {
+        let changed = mints::set_priority(&app.context(), id, wanted, &who).await;
+        match changed.map_err(ApiError::from)? {
             Reprioritized::Done(_) => Ok(Json(find_mint(&app, id).await?)),
             Reprioritized::NotFound => {
                 Err(ApiError::not_found("mint_not_found", format!("no mint {id}")).into())
@@ -381,257 +343,40 @@ fn default_limit() -> u64 {
     50
 }
 
-/// Validates, admits and queues a mint request (both API shapes use it). Nothing is written
-/// for a refused request; an accepted one is committed before this returns.
-pub async fn accept(
-    app: &AppState,
-    req: &Request,
-    caller: &Caller,
-    body: MintBody,
-    header_key: Option<String>,
-) -> Result<MintAccepted, ApiError> {
-    let chain = app.chain.as_ref().ok_or_else(|| {
-        ApiError::unavailable("no_chain", "this server has no chain configured (RPC_URL)")
-    })?;
-    let payer = parse_address("payer", &body.payer)?;
-    let recipient = match body.recipient.as_deref() {
-        Some(r) => parse_address("recipient", r)?,
-        None => payer,
-    };
-    if recipient == Address::ZERO {
-        return Err(ApiError::unprocessable(
-            "invalid_recipient",
-            "`recipient` must not be the zero address: the token cannot mint to it",
-        ));
-    }
-    let quantity = body.quantity.as_deref().copied().unwrap_or(1);
-    if !(1..=i64::from(MAX_QUANTITY)).contains(&quantity) {
-        return Err(ApiError::unprocessable(
-            "quantity_out_of_range",
-            format!("`quantity` must be between 1 and {MAX_QUANTITY}, got {quantity}"),
-        ));
-    }
-    let quantity = quantity as u32;
-    let priority = priority::admit(body.priority.as_deref().copied(), caller.max_mint_priority)
-        .map_err(refused)?;
-    if let Some(hash) = &body.tx_hash {
-        parse_tx_hash(hash)?;
-    }
-    let key = match (header_key, body.tx_hash.as_deref()) {
-        (Some(k), tx_hash) => validate_key(k, tx_hash.map(String::as_str))?,
-        (None, Some(hash)) => hash.to_lowercase(),
-        (None, None) => Uuid::now_v7().to_string(),
-    };
-    let token = match body.token.as_deref() {
-        Some(t) => parse_address("token", t)?,
-        None => app.contracts.token.ok_or_else(|| {
-            ApiError::unprocessable(
-                "no_default_token",
-                "no `token` given and the server has no default token (TOKEN_ADDRESS)",
-            )
-        })?,
-    };
-    if !app
-        .admission
-        .token_known(&app.db, chain.chain_id() as i64, &address_key(token))
-        .await?
-    {
-        return Err(ApiError::not_found(
-            "unknown_token",
-            format!(
-                "token {token} is not registered on chain {}",
-                chain.chain_id()
-            ),
-        ));
-    }
-    let settings = app.settings.get();
-    let ip = Some(super::client::key(req));
-    let ticket = app
-        .admission
-        .admit(
-            &app.db,
-            &settings,
-            &address_key(payer),
-            ip.as_deref(),
-            caller
-                .key_id
-                .as_deref()
-                .zip(caller.mint_quota_per_minute)
-                .map(|(key_id, per_minute)| KeyQuota { key_id, per_minute }),
-            quantity,
-        )
-        .await?;
-    let payment_type = body.payment_type.0.unwrap_or_default();
-    let request = MintRequest {
-        payer,
-        recipient,
-        token,
-        quantity,
-        payment_type: payment_type.into(),
-        key: key.clone(),
-        parent_id: None,
-        priority,
-    };
-    let enqueued = mint::enqueue(&app.client, &request)
-        .await
-        .map_err(|e| match e {
-            StartError::IdempotencyConflict { existing } => ApiError::conflict(
-                "idempotency_conflict",
-                format!(
-                    "idempotency key `{key}` was used with a different request (mint {existing})"
-                ),
-            ),
-            StartError::Db(e) => e.into(),
-        })?;
-    if !enqueued.existing {
-        app.admission.admitted(quantity);
-        app.queue.notify();
-    }
-    // A repeated request reports where its first mint is now (an admin may have raised it).
-    let (status, position, priority) = if enqueued.existing {
-        let first = find_mint(app, enqueued.ids[0]).await?;
-        (
-            first.status,
-            first.queue_position.unwrap_or(0),
-            first.priority,
-        )
-    } else {
-        (MintStatus::Pending, ticket.position, priority)
-    };
-    let latency = app.admission.batch_latency_ms(&app.db, &settings).await?;
-    Ok(MintAccepted {
-        id: enqueued.ids[0],
-        ids: enqueued.ids,
-        status,
-        queue_position: position,
-        estimated_wait_seconds: match status {
-            MintStatus::Confirmed | MintStatus::Failed | MintStatus::Cancelled => 0,
-            _ => estimated_wait_seconds(&settings, position, latency),
-        },
-        payer: address_key(payer),
-        recipient: address_key(recipient),
-        token: address_key(token),
-        quantity,
-        payment_type,
-        priority,
-        idempotency_key: key,
-        existing: enqueued.existing,
-    })
-}
-
-/// A mint with its exact queue position while pending.
-pub async fn find_mint(app: &AppState, id: Uuid) -> Result<MintView, ApiError> {
-    let row = rows::find(&app.db, id)
-        .await?
-        .filter(|w| w.kind == MINT)
-        .ok_or_else(|| ApiError::not_found("mint_not_found", format!("no mint {id}")))?;
-    let position = match (MintStatus::of(&row), row.token.as_deref()) {
-        (MintStatus::Pending, Some(token)) => {
-            let place = QueuePlace {
-                priority: row.priority,
-                id,
-            };
-            Some(queue::position(&app.db, token, place).await?)
-        }
-        _ => None,
-    };
-    Ok(MintView::new(row, position))
-}
-
-/// The queue at a glance, from the shared snapshot (at most a second old).
-pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
-    let settings = app.settings.get();
-    let snapshot = app.snapshot.get().await?;
-    let mut counts = QueueCounts::default();
-    for c in snapshot
-        .overview
-        .workflows
-        .iter()
-        .filter(|c| c.kind == MINT)
-    {
-        let slot = match MintStatus::from_parts(&c.status, &c.state) {
-            MintStatus::AwaitingPayment => &mut counts.awaiting_payment,
-            MintStatus::Pending => &mut counts.pending,
-            MintStatus::Processing => &mut counts.processing,
-            MintStatus::Sent => &mut counts.sent,
-            MintStatus::Confirmed => &mut counts.confirmed,
-            MintStatus::Failed => &mut counts.failed,
-            MintStatus::Cancelled => &mut counts.cancelled,
-        };
-        *slot += c.count;
-    }
-    let pending = &snapshot.pending_mints;
-    let now = crate::store::now_ms();
-    Ok(QueueView {
-        counts,
-        oldest_pending_at: opt_from_ms(pending.oldest_ms),
-        oldest_pending_age_seconds: pending.oldest_ms.map(|t| (now - t).max(0) as f64 / 1000.0),
-        unique_payers_pending: pending.unique_payers,
-        recent_batches: snapshot
-            .recent_batches
-            .iter()
-            .cloned()
-            .map(BatchView::new)
-            .collect(),
-        settings: BatchSettings {
-            max_batch_size: settings.max_batch_size,
-            max_batch_wait_ms: settings.max_batch_wait_ms,
-            max_queue_depth: settings.max_queue_depth,
-        },
-    })
-}
-
 /// Parses a 0x address, naming the field in the error.
 pub fn parse_address(field: &str, raw: &str) -> Result<Address, ApiError> {
-    let hex = raw.strip_prefix("0x").or_else(|| raw.strip_prefix("0X"));
-    match hex {
-        Some(h) if h.len() == 40 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
-            Ok(raw.to_lowercase().parse().expect("validated hex"))
+    Ok(address::parse(field, raw)?)
+}
+
+impl AppState {
+    /// What the use cases of `app` work with, borrowed from this process's state.
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            db: &self.db,
+            read_db: &self.read_db,
+            client: &self.client,
+            chain: self.chain.as_ref(),
+            contracts: &self.contracts,
+            settings: &self.settings,
+            queue: &self.queue,
         }
-        _ => Err(ApiError::bad_request(
-            "invalid_address",
-            format!("`{field}` must be a 0x-prefixed 20-byte hex address, got `{raw}`"),
-        )),
     }
 }
 
-fn parse_tx_hash(raw: &str) -> Result<(), ApiError> {
-    let hex = raw.strip_prefix("0x").unwrap_or_default();
-    if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_tx_hash",
-            format!("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{raw}`"),
-        ))
+impl From<NoChain> for ApiError {
+    fn from(e: NoChain) -> Self {
+        ApiError::unavailable("no_chain", e.to_string())
     }
 }
 
-/// A client's `Idempotency-Key`: it may not stand for a key the service uses itself (a
-/// payment's mints, another request's later mints), nor for a transaction hash other than the
-/// request's own `txHash` (the natural key of the mints that transaction paid for).
-fn validate_key(key: String, tx_hash: Option<&str>) -> Result<String, ApiError> {
-    if !(1..=200).contains(&key.len()) || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "`Idempotency-Key` must be 1 to 200 visible ASCII characters",
-        ));
+impl From<QuantityOutOfRange> for ApiError {
+    fn from(e: QuantityOutOfRange) -> Self {
+        ApiError::unprocessable("quantity_out_of_range", e.to_string())
     }
-    if mint::is_reserved_key(&key) {
-        return Err(ApiError::bad_request(
-            "reserved_idempotency_key",
-            "`Idempotency-Key` may not contain `#` or start with `payment:`: the service names \
-             its own mints so",
-        ));
+}
+
+impl From<InvalidAddress> for ApiError {
+    fn from(e: InvalidAddress) -> Self {
+        ApiError::bad_request("invalid_address", e.to_string())
     }
-    let names_other_tx =
-        parse_tx_hash(&key).is_ok() && tx_hash.is_none_or(|own| !own.eq_ignore_ascii_case(&key));
-    if names_other_tx {
-        return Err(ApiError::bad_request(
-            "reserved_idempotency_key",
-            "an `Idempotency-Key` in the form of a transaction hash must be the request's own \
-             `txHash`",
-        ));
-    }
-    Ok(key)
 }

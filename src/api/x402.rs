@@ -16,12 +16,10 @@ use super::declared::{AddressText, Declared, QuantityShape};
 use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
 use super::mints::parse_address;
-use super::payments::{Order, authorized, chain, find, offer, offer_of, place};
-use crate::engine::StartError;
-use crate::store::mints::MINT;
-use crate::store::workflows as rows;
-use crate::workflows::deployment::{DeploymentData, deployment_key};
-use crate::workflows::payment::{self, CreateError, PaymentKind, Purchase};
+use super::payments::find;
+use crate::app::mints;
+use crate::app::payments::{self, Order};
+use crate::app::x402::{self, Buy, Paid, Placed};
 use crate::x402::Reason;
 use crate::x402::types::{DecodeError, decode_header, encode_header};
 use crate::x402::{Offer, PaymentPayload, Resource, SETTLEMENT_WAIT_SECS, SettlementResponse};
@@ -135,9 +133,11 @@ impl X402Api {
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
     ) -> Result<X402Response, Errors<X402Deploy>> {
-        let chain = chain(&app)?;
+        let ctx = app.context();
+        let chain = ctx.chain().map_err(ApiError::from)?;
         let data = validate(&body.0)?;
-        let offer = offer_of(&app, chain, app.contracts.deploy_price)?;
+        let offer =
+            payments::offer_of(&ctx, chain, app.contracts.deploy_price).map_err(ApiError::from)?;
         let resource = Resource {
             url: resource_url(req),
             description: format!("deployment of the token {}", data.symbol),
@@ -163,21 +163,16 @@ pub async fn paid_mint(
     body: X402MintBody,
     signature: Option<String>,
 ) -> Result<X402Response, ApiError> {
-    let chain = chain(app)?;
-    let quantity = body.quantity.map_or(1, Declared::into_inner);
-    if !(1..=i64::from(crate::workflows::mint::MAX_QUANTITY)).contains(&quantity) {
-        return Err(ApiError::unprocessable(
-            "quantity_out_of_range",
-            format!("`quantity` must be between 1 and 100, got {quantity}"),
-        ));
-    }
+    let ctx = app.context();
+    let chain = ctx.chain()?;
+    let quantity = mints::quantity(body.quantity.map(Declared::into_inner))?;
     // A malformed order is a bad request, not a reason to ask for payment.
     for (field, address) in [("recipient", &body.recipient), ("token", &body.token)] {
         if let Some(address) = address {
             parse_address(field, address)?;
         }
     }
-    let offer = offer(app, chain, quantity as u64)?;
+    let offer = payments::offer(&ctx, chain, u64::from(quantity))?;
     let resource = Resource {
         url: resource_url(req),
         description: format!("{quantity} mint(s)"),
@@ -195,15 +190,9 @@ pub async fn paid_mint(
     let order = Order {
         recipient: body.recipient.map(Declared::into_inner),
         token: body.token.map(Declared::into_inner),
-        quantity: quantity as u32,
+        quantity,
     };
     pay(app, &offer, resource, &header, Buy::Mints(order)).await
-}
-
-/// What an x402 payment buys.
-pub enum Buy {
-    Mints(Order),
-    Deployment(DeploymentData),
 }
 
 /// Decodes and verifies `PAYMENT-SIGNATURE`, creates the payment with what it buys, and
@@ -215,7 +204,8 @@ pub async fn pay(
     header: &str,
     buy: Buy,
 ) -> Result<X402Response, ApiError> {
-    let chain = chain(app)?;
+    let ctx = app.context();
+    let chain = ctx.chain()?;
     let payload: PaymentPayload = decode_header(header).map_err(|e| {
         let what = match e {
             DecodeError::Base64(_) => "is not standard base64",
@@ -226,82 +216,42 @@ pub async fn pay(
             format!("PAYMENT-SIGNATURE {what}: {e}"),
         )
     })?;
-    let placed = match authorized(app, chain, offer, &payload, PaymentKind::X402).await {
-        Ok((data, funds)) => match buy {
-            Buy::Mints(order) => place(app, chain, data, funds, order).await,
-            Buy::Deployment(d) => {
-                // One deployment per payment: the authorization is its key.
-                let key = deployment_key(
-                    d.owner,
-                    &d.name,
-                    &d.symbol,
-                    &payload.payload.authorization.nonce,
-                );
-                payment::create(
-                    &app.client,
-                    chain.chain_id(),
-                    &data,
-                    &Purchase::Deployment(d, key),
-                    funds,
-                )
-                .await
-                .map_err(|e| match e {
-                    CreateError::Start(StartError::IdempotencyConflict { .. }) => (
-                        ApiError::conflict("authorization_reused", "used already"),
-                        Some(Reason::NonceUsed),
-                    ),
-                    CreateError::Start(StartError::Db(e)) => (e.into(), None),
-                    CreateError::Refused(r) => (r.into(), None),
-                })
-            }
-        },
-        Err(refusal) => Err(refusal),
-    };
-    let created = match placed {
-        Ok(created) => created,
-        Err((_, Some(reason))) => {
-            let message = format!("the payment is refused: {reason}");
+    let placed = match x402::pay(&ctx, chain, offer, &payload, buy).await {
+        Ok(Paid::Placed(placed)) => placed,
+        Ok(Paid::Replayed(payment)) => {
+            let reason = Reason::NonceUsed;
+            let message = format!("this payment was already made (payment {payment})");
             return Ok(required(offer, resource, &reason.code(), &message, None));
         }
-        // Refused for what the payer has under way (open payments, reverted settlements): an
-        // x402 answer too, so that the client sees the offer again.
-        Err((ApiError::PaymentRequired(Json(body)), None)) => {
-            return Ok(required(
-                offer,
-                resource,
-                body.code.as_str(),
-                &body.message,
-                None,
-            ));
+        Err(e) => {
+            if let Some(reason) = e.x402_reason() {
+                let message = format!("the payment is refused: {reason}");
+                return Ok(required(offer, resource, &reason.code(), &message, None));
+            }
+            return match ApiError::from(e) {
+                // Refused for what the payer has under way (open payments, reverted
+                // settlements): an x402 answer too, so that the client sees the offer again.
+                ApiError::PaymentRequired(Json(body)) => Ok(required(
+                    offer,
+                    resource,
+                    body.code.as_str(),
+                    &body.message,
+                    None,
+                )),
+                other => Err(other),
+            };
         }
-        Err((e, None)) => return Err(e),
     };
-    if created.existing {
-        // A replayed PAYMENT-SIGNATURE: it paid once, for the first request.
-        let reason = crate::x402::Reason::NonceUsed;
-        let message = format!(
-            "this payment was already made (payment {})",
-            created.payment
-        );
-        return Ok(required(offer, resource, &reason.code(), &message, None));
-    }
-    let (mints, deployments): (Vec<_>, Vec<_>) = rows::children(&app.db, created.payment)
-        .await?
-        .into_iter()
-        .partition(|(_, kind)| kind == MINT);
-    let mint_ids = mints.into_iter().map(|(id, _)| id).collect();
-    let deployment_id = deployments.first().map(|(id, _)| *id);
-    settle(app, offer, created.payment, mint_ids, deployment_id).await
+    settle(app, offer, placed).await
 }
 
 /// Waits for the settlement (up to the offer's timeout) and answers with its outcome.
-async fn settle(
-    app: &AppState,
-    offer: &Offer,
-    payment: Uuid,
-    mint_ids: Vec<Uuid>,
-    deployment_id: Option<Uuid>,
-) -> Result<X402Response, ApiError> {
+async fn settle(app: &AppState, offer: &Offer, placed: Placed) -> Result<X402Response, ApiError> {
+    let Placed {
+        payment,
+        mint_ids,
+        deployment_id,
+    } = placed;
     let wait = SETTLEMENT_WAIT_SECS.min(offer.max_timeout_seconds());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     loop {

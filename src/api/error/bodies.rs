@@ -213,7 +213,6 @@ error_body!(
     ConflictError,
     ConflictCodes,
     [
-        "authorization_reused",
         "events_forgotten",
         "idempotency_conflict",
         "key_already_revoked",

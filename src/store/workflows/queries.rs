@@ -118,3 +118,32 @@ pub async fn children<C: ConnectionTrait>(
         .all(conn)
         .await
 }
+
+/// The children (id, kind) of each of `parents`, oldest first, in one query: a page of
+/// payments shows its mints without a query per row.
+pub async fn children_of_each<C: ConnectionTrait>(
+    conn: &C,
+    parents: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<(Uuid, String)>>, DbErr> {
+    let mut children: std::collections::HashMap<Uuid, Vec<(Uuid, String)>> =
+        std::collections::HashMap::with_capacity(parents.len());
+    if parents.is_empty() {
+        return Ok(children);
+    }
+    let rows: Vec<(Uuid, String, Option<Uuid>)> = workflow::Entity::find()
+        .select_only()
+        .column(workflow::Column::Id)
+        .column(workflow::Column::Kind)
+        .column(workflow::Column::ParentId)
+        .filter(workflow::Column::ParentId.is_in(parents.iter().copied()))
+        .order_by(workflow::Column::Id, Order::Asc)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    for (id, kind, parent) in rows {
+        if let Some(parent) = parent {
+            children.entry(parent).or_default().push((id, kind));
+        }
+    }
+    Ok(children)
+}

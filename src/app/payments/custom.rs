@@ -3,9 +3,8 @@
 //! anything is written.
 use alloy::primitives::B256;
 
-use super::{Order, target};
-use crate::api::AppState;
-use crate::api::error::ApiError;
+use super::{Error, Order, target};
+use crate::app::Context;
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
 use crate::chain::transfer::TransferCheck;
@@ -14,56 +13,42 @@ use crate::workflows::payment::custom::{self, Refusal};
 use crate::workflows::payment::{PaymentData, PaymentKind};
 use crate::x402::Offer;
 
-impl From<Refusal> for ApiError {
-    fn from(r: Refusal) -> Self {
-        ApiError::payment_required(r.code(), r.to_string())
-    }
-}
-
 /// Checks the custom payment `hash` for `order`: a transfer its sender made, `confirmations`
 /// deep, whose only USDC movement pays at least the offer's amount to its `payTo`; not sent
 /// by one of our signers (our settlements are public). Unless `recipient_signature` is the
 /// payer's consent to the order, the order is the transfer's alone: the payer's, the default
 /// token's, exactly the offer's amount (`custom::check_order`).
 pub async fn transferred(
-    app: &AppState,
+    ctx: &Context<'_>,
     chain: &Chain,
     offer: &Offer,
     hash: &str,
     order: &Order,
     recipient_signature: Option<&str>,
-) -> Result<PaymentData, ApiError> {
-    let tx: B256 = hash.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_tx_hash",
-            format!("`txHash` must be a 0x-prefixed 32-byte hex hash, got `{hash}`"),
-        )
-    })?;
-    let confirmations = app.settings.get().confirmations.max(0) as u64;
+) -> Result<PaymentData, Error> {
+    let tx: B256 = hash
+        .parse()
+        .map_err(|_| Error::InvalidTxHash(hash.to_owned()))?;
+    let confirmations = ctx.settings.get().confirmations.max(0) as u64;
     let check = chain
         .check_transfer(tx, offer.asset, confirmations)
         .await
-        .map_err(|e| {
-            ApiError::unavailable(
-                "chain_unavailable",
-                format!("cannot check the transfer now: {e}"),
-            )
-        })?;
+        .map_err(Error::TransferUnchecked)?;
     if let TransferCheck::Mined(t) = &check {
         let chain_id = chain.chain_id() as i64;
-        if store::chain::is_signer(&app.db, chain_id, &address_key(t.sender)).await? {
+        if store::chain::is_signer(ctx.db, chain_id, &address_key(t.sender)).await? {
             return Err(Refusal::FromServiceSigner { sender: t.sender }.into());
         }
     }
     let paid = custom::verdict(check, offer.pay_to, offer.amount, confirmations)?;
-    let (recipient, token) = target(app, order, paid.payer)?;
+    let (recipient, token) = target(ctx, order, paid.payer)?;
     let consent = custom::consent(tx, recipient, token, order.quantity);
     custom::check_order(
         chain.chain_id(),
         &paid,
         &consent,
         offer.amount,
-        app.contracts.token,
+        ctx.contracts.token,
         recipient_signature,
     )?;
     Ok(PaymentData {
