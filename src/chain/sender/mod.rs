@@ -2,8 +2,9 @@
 //! counter in `chain_signers`). Each pass broadcasts newly signed transactions, follows
 //! receipts to `confirmations` depth (re-checking the block hash: a reorged transaction goes
 //! back to `sent` and is re-broadcast from its stored bytes), re-broadcasts transactions the
-//! node dropped, and replaces the lowest stuck one with higher fees at the same nonce (the
-//! decisions are in `reconcile`).
+//! node dropped, and replaces the lowest stuck one with higher fees at the same nonce. What to
+//! do with each transaction is decided purely (`decide::next_action`, with `reconcile`'s
+//! timing rules); `follow` observes what the decision asks for and executes it (`act`).
 use std::time::Duration;
 
 use alloy::providers::Provider;
