@@ -26,12 +26,16 @@ enum Verdict {
     Permanent,
 }
 
-fn verdict(e: ChainError) -> Verdict {
-    match on_error(e, RETRY) {
+fn verdict_of(e: StepError) -> Verdict {
+    match e {
         StepError::Deferred { until_ms, .. } => Verdict::DeferredUntil(until_ms),
         StepError::Transient(_) => Verdict::Transient,
         StepError::Permanent(_) => Verdict::Permanent,
     }
+}
+
+fn verdict(e: ChainError) -> Verdict {
+    verdict_of(on_error(e, RETRY))
 }
 
 #[test]
@@ -109,9 +113,12 @@ fn the_deferral_counts_no_attempt_and_says_why() {
     assert!(reason.contains("max_gas_spend_wei_per_hour"), "{reason}");
 }
 
+/// A chain answer, and what the policy makes of it.
+type AnswerRow = (Result<u64, ChainError>, Result<Answer<u64>, Verdict>);
+
 #[test]
 fn a_revert_is_an_answer_not_an_error() {
-    let table: Vec<(Result<u64, ChainError>, Result<Answer<u64>, Verdict>)> = vec![
+    let table: Vec<AnswerRow> = vec![
         (Ok(21_000), Ok(Answer::Goes(21_000))),
         (
             Err(ChainError::Reverted("Nope()".into())),
@@ -127,11 +134,6 @@ fn a_revert_is_an_answer_not_an_error() {
         ),
     ];
     for (result, expected) in table {
-        let got = answer(result, RETRY).map_err(|e| match e {
-            StepError::Deferred { until_ms, .. } => Verdict::DeferredUntil(until_ms),
-            StepError::Transient(_) => Verdict::Transient,
-            StepError::Permanent(_) => Verdict::Permanent,
-        });
-        assert_eq!(got, expected);
+        assert_eq!(answer(result, RETRY).map_err(verdict_of), expected);
     }
 }

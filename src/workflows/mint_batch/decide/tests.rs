@@ -71,6 +71,18 @@ fn deferred(until_ms: i64) -> impl Fn(&Result<BatchPlan, StepError>) -> bool {
     move |got| matches!(got, Err(StepError::Deferred { until_ms: u, .. }) if *u == until_ms)
 }
 
+/// A case: its name, the state, the data, what was observed, and the decision.
+type Row = (
+    &'static str,
+    BatchState,
+    BatchData,
+    Observed,
+    Result<BatchPlan, StepError>,
+);
+
+/// What a decision must satisfy.
+type Expected = Box<dyn Fn(&Result<BatchPlan, StepError>) -> bool>;
+
 #[test]
 fn every_state_and_answer() {
     use BatchState::*;
@@ -91,13 +103,7 @@ fn every_state_and_answer() {
         resends: MAX_RESENDS + 1,
         ..sent(2)
     };
-    let table: Vec<(
-        &str,
-        BatchState,
-        BatchData,
-        Observed,
-        Result<BatchPlan, StepError>,
-    )> = vec![
+    let table: Vec<Row> = vec![
         (
             "nothing left to send: fails",
             Pending,
@@ -307,11 +313,7 @@ fn the_chain_s_refusals_follow_the_one_policy() {
         budget: 10,
         retry_at_ms: 5_000,
     };
-    let table: Vec<(
-        &str,
-        ChainError,
-        Box<dyn Fn(&Result<BatchPlan, StepError>) -> bool>,
-    )> = vec![
+    let table: Vec<(&str, ChainError, Expected)> = vec![
         (
             "a signing error waits for the key, never fails the batch",
             ChainError::Signing("no key".into()),

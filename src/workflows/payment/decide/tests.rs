@@ -111,6 +111,15 @@ fn a_paid_payment_confirms_records_its_receipt_and_starts_its_children() {
     );
 }
 
+/// A case: its name, the state, the data, what was observed, and the decision.
+type Row = (
+    &'static str,
+    PaymentState,
+    PaymentData,
+    Observed,
+    Result<PaymentPlan, StepError>,
+);
+
 #[test]
 fn every_state_and_answer() {
     use PaymentState::*;
@@ -134,13 +143,7 @@ fn every_state_and_answer() {
         budget: 10,
         retry_at_ms: 5_000,
     };
-    let table: Vec<(
-        &str,
-        PaymentState,
-        PaymentData,
-        Observed,
-        Result<PaymentPlan, StepError>,
-    )> = vec![
+    let table: Vec<Row> = vec![
         (
             "the settlement simulates: submit it",
             Pending,
