@@ -18,14 +18,13 @@ pub mod reconcile;
 pub mod revert;
 pub mod sender;
 pub mod signer;
+mod submit;
 pub mod token;
 pub mod transfer;
 
 use std::sync::Arc;
 
-use alloy::consensus::TxEnvelope;
-use alloy::eips::Encodable2718;
-use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
@@ -37,7 +36,7 @@ use uuid::Uuid;
 use crate::config::SettingsHandle;
 use crate::store::{self, chain::TxRow};
 use error::Redacted;
-use fees::{FeeCaps, Fees};
+use fees::Fees;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -322,91 +321,6 @@ impl Chain {
         &self.inner.db
     }
 
-    /// Simulates, signs and stores a transaction; the sender broadcasts it. Idempotent by
-    /// `key`: after a crash the caller submits again and gets the same transaction back.
-    /// Errors before signing (revert, funds, RPC) leave no trace and use no nonce.
-    pub async fn submit(&self, req: Submit) -> Result<Uuid, ChainError> {
-        let me = &self.inner;
-        let chain_id = me.chain_id as i64;
-        if let Some(existing) = store::chain::find_by_key(&me.db, chain_id, &req.key).await? {
-            return Ok(existing.id);
-        }
-        let in_flight = store::chain::count_open(&me.db, chain_id, &me.address_key).await? as usize;
-        if in_flight >= me.config.max_in_flight {
-            return Err(ChainError::Backpressure(in_flight));
-        }
-        let tx = self.request(&req.call);
-        let gas_limit = match req.call.gas_limit {
-            Some(g) => g,
-            None => {
-                let estimate = self.estimate(&req.call).await?;
-                estimate + estimate / 5
-            }
-        };
-        let Quote { fees, balance, .. } = self.quote().await?;
-        let needed = U256::from(gas_limit) * U256::from(fees.max_fee_per_gas) + req.call.value;
-        if balance < needed {
-            return Err(ChainError::InsufficientFunds {
-                signer: me.address,
-                balance,
-                needed,
-            });
-        }
-
-        // Nonce, signature and storage in one transaction: a crash leaves either nothing or a
-        // stored transaction the sender will broadcast.
-        let now = store::now_ms();
-        let txn = store::begin_write(&me.db).await?;
-        if let Some(existing) = store::chain::find_by_key(&txn, chain_id, &req.key).await? {
-            return Ok(existing.id);
-        }
-        let nonce = store::chain::lock_next_nonce(&txn, chain_id, &me.address_key).await?;
-        // Under the nonce lock, so concurrent submissions see each other's worst case.
-        self.check_budget(&txn, gas_limit, fees, now).await?;
-        let (raw, hash) = self.sign(tx.clone(), nonce as u64, gas_limit, fees).await?;
-        let row = TxRow {
-            id: Uuid::now_v7(),
-            chain_id,
-            signer: me.address_key.clone(),
-            nonce,
-            idempotency_key: req.key,
-            owner_workflow_id: req.owner,
-            purpose: req.purpose,
-            to_address: req.call.to.map(signer::address_key),
-            value: req.call.value.to_string(),
-            input: req.call.input.to_vec(),
-            gas_limit: gas_limit as i64,
-            status: "signed".into(),
-            mined_block: None,
-            mined_block_hash: None,
-            winner_hash: None,
-            contract_address: None,
-            gas_used: None,
-            error: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            confirmed_at_ms: None,
-            nonce_taken_reads: 0,
-        };
-        store::chain::insert_tx(&txn, &row).await?;
-        store::chain::insert_attempt(
-            &txn,
-            row.id,
-            "tx",
-            &hash,
-            &raw,
-            fees.max_fee_per_gas,
-            fees.max_priority_fee_per_gas,
-            now,
-        )
-        .await?;
-        store::chain::set_next_nonce(&txn, chain_id, &me.address_key, nonce + 1, now).await?;
-        txn.commit().await?;
-        tracing::debug!(tx = %row.id, nonce, hash, "transaction signed and stored");
-        me.sender_wake.notify_one();
-        Ok(row.id)
-    }
-
     /// Simulates `call` from the signer against the latest state: the gas it needs, or
     /// `Reverted` with the decoded reason.
     pub async fn estimate(&self, call: &Call) -> Result<u64, ChainError> {
@@ -477,126 +391,6 @@ impl Chain {
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("transaction {id}")))?;
         Ok(outcome_of(row))
-    }
-
-    /// Signs `tx` at `nonce`: returns the raw EIP-2718 bytes and the hash.
-    async fn sign(
-        &self,
-        tx: TransactionRequest,
-        nonce: u64,
-        gas_limit: u64,
-        fees: Fees,
-    ) -> Result<(Vec<u8>, String), ChainError> {
-        let request = tx
-            .with_nonce(nonce)
-            .with_chain_id(self.inner.chain_id)
-            .with_gas_limit(gas_limit)
-            .with_max_fee_per_gas(fees.max_fee_per_gas)
-            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
-        let envelope: TxEnvelope = request
-            .build(&self.inner.wallet)
-            .await
-            .map_err(|e| ChainError::Signing(e.to_string()))?;
-        Ok((
-            envelope.encoded_2718(),
-            format!("{:#x}", envelope.tx_hash()),
-        ))
-    }
-
-    /// Fees and balance for new transactions, asked of the node at most once per `QUOTE_TTL`:
-    /// under load, one answer serves every submit in that window instead of two RPC calls each.
-    async fn quote(&self) -> Result<Quote, ChainError> {
-        let mut cached = self.inner.quote.lock().await;
-        if let Some(q) = cached.as_ref().filter(|q| q.at.elapsed() < QUOTE_TTL) {
-            return Ok(q.clone());
-        }
-        let (fees, balance) = tokio::try_join!(self.network_fees(), async {
-            self.inner
-                .provider
-                .get_balance(self.inner.address)
-                .await
-                .map_err(|e| rpc("the signer's balance", e))
-        })?;
-        let fresh = Quote {
-            at: std::time::Instant::now(),
-            fees,
-            balance,
-        };
-        *cached = Some(fresh.clone());
-        Ok(fresh)
-    }
-
-    /// Refuses a transaction of at most `gas_limit` gas at `fees` when the signer's spend in the
-    /// last hour, with it, would pass `max_gas_spend_wei_per_hour` (see `budget`).
-    async fn check_budget(
-        &self,
-        txn: &sea_orm::DatabaseTransaction,
-        gas_limit: u64,
-        fees: Fees,
-        now: i64,
-    ) -> Result<(), ChainError> {
-        let me = &self.inner;
-        let budget = u128::try_from(me.settings.get().max_gas_spend_wei_per_hour).unwrap_or(0);
-        if budget == 0 {
-            return Ok(());
-        }
-        let since = now - budget::WINDOW_MS;
-        let rows =
-            store::chain::spend_since(txn, me.chain_id as i64, &me.address_key, since).await?;
-        let recent: Vec<budget::Spend> = rows.iter().map(spend_of).collect();
-        let needed = u128::from(gas_limit).saturating_mul(fees.max_fee_per_gas);
-        budget::admit(&recent, needed, budget, now).map_err(|refused| {
-            metrics::counter!(crate::telemetry::names::TX_SPEND_BUDGET_REFUSALS).increment(1);
-            tracing::warn!(signer = %me.address, spent = %refused.spent, budget = %refused.budget,
-                "gas spend budget reached; new transactions wait");
-            ChainError::from(refused)
-        })
-    }
-
-    /// The highest fees any attempt may offer: the hot `max_fee_gwei` and
-    /// `max_priority_fee_gwei` settings.
-    fn fee_caps(&self) -> FeeCaps {
-        let settings = self.inner.settings.get();
-        let wei = |gwei: i64| u128::try_from(gwei).unwrap_or_default() * 1_000_000_000;
-        FeeCaps {
-            max_fee_per_gas: wei(settings.max_fee_gwei),
-            max_priority_fee_per_gas: wei(settings.max_priority_fee_gwei),
-        }
-    }
-
-    /// What the network asks for now, within `max_fee_gwei` and `max_priority_fee_gwei`: the
-    /// fees a new transaction offers.
-    pub async fn network_fees(&self) -> Result<Fees, ChainError> {
-        let estimate = self
-            .inner
-            .provider
-            .estimate_eip1559_fees()
-            .await
-            .map_err(|e| rpc("fee estimate", e))?;
-        Ok(self.fee_caps().limit(Fees {
-            max_fee_per_gas: estimate.max_fee_per_gas,
-            max_priority_fee_per_gas: estimate.max_priority_fee_per_gas,
-        }))
-    }
-}
-
-/// A stored transaction's share of the spend: what it paid once mined, else its worst case.
-/// Amounts the store cannot read count as the most they could be.
-fn spend_of(row: &store::chain::SpendRow) -> budget::Spend {
-    let wei = |v: &Option<String>| v.as_deref().map(|v| v.parse().unwrap_or(u128::MAX));
-    let paid = match (row.gas_used, wei(&row.effective_gas_price), row.mined_at_ms) {
-        (Some(gas), Some(price), Some(at)) => Some(budget::Paid {
-            wei: u128::try_from(gas)
-                .unwrap_or_default()
-                .saturating_mul(price),
-            mined_at_ms: at,
-        }),
-        _ => None,
-    };
-    budget::Spend {
-        paid,
-        gas_limit: u64::try_from(row.gas_limit).unwrap_or_default(),
-        max_fee_per_gas: wei(&row.max_fee_per_gas).unwrap_or(0),
     }
 }
 

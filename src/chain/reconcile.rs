@@ -48,7 +48,7 @@ pub struct BumpAfter {
 }
 
 /// The newest attempt of an unmined transaction.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Newest {
     pub created_at_ms: i64,
     /// The head when it was first broadcast (`None`: not broadcast yet).

@@ -57,15 +57,18 @@ pub type Effect =
     Arc<dyn for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> + Send + Sync>;
 
 /// The outcome of a step: the transition, the new checkpoint data, and what to persist with it.
-pub struct Step<S, D> {
+/// A kind's pure decision may name its writes as data (`E`, its own enum, which tests compare)
+/// and turn them into `Effect`s once, with `map_effects`; the engine runs `Effect`s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step<S, D, E = Effect> {
     pub transition: Transition<S>,
     pub data: D,
-    pub effects: Vec<Effect>,
+    pub effects: Vec<E>,
     /// Extra facts for the history event (a tx hash, a batch id...).
     pub detail: Option<Json>,
 }
 
-impl<S, D> Step<S, D> {
+impl<S, D, E> Step<S, D, E> {
     pub fn new(transition: Transition<S>, data: D) -> Self {
         Step {
             transition,
@@ -84,7 +87,7 @@ impl<S, D> Step<S, D> {
     }
 
     /// Adds a write that commits with the checkpoint.
-    pub fn with_effect(mut self, effect: Effect) -> Self {
+    pub fn with_effect(mut self, effect: E) -> Self {
         self.effects.push(effect);
         self
     }
@@ -92,6 +95,17 @@ impl<S, D> Step<S, D> {
     pub fn with_detail(mut self, detail: Json) -> Self {
         self.detail = Some(detail);
         self
+    }
+
+    /// The same step with each write turned into another form (a kind's write enum into the
+    /// engine's `Effect`).
+    pub fn map_effects<F>(self, f: impl FnMut(E) -> F) -> Step<S, D, F> {
+        Step {
+            transition: self.transition,
+            data: self.data,
+            effects: self.effects.into_iter().map(f).collect(),
+            detail: self.detail,
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::mint::{MintData, MintFailure};
+use super::mint::{MintData, MintFailure, MintState};
 use super::mint_batch::{BatchData, BatchItem, BatchState, MintBatch};
 use super::supply::{self, OpenBatch, Plan};
 use crate::chain::Chain;
@@ -258,9 +258,9 @@ impl Batcher {
             &txn,
             &moves::Move {
                 ids: &ids,
-                from_states: &["pending"],
+                from_states: &[MintState::Pending.as_str()],
                 from_statuses: &[store::workflows::Status::Waiting],
-                to_state: "processing",
+                to_state: MintState::Processing.as_str(),
                 to_status: store::workflows::Status::Waiting,
                 event: "batched",
                 patch: json!({ "batch_id": batch }),
@@ -337,9 +337,9 @@ async fn fail_queued(
         &txn,
         &moves::Move {
             ids: &ids,
-            from_states: &["pending"],
+            from_states: &[MintState::Pending.as_str()],
             from_statuses: &[store::workflows::Status::Waiting],
-            to_state: "failed",
+            to_state: MintState::Failed.as_str(),
             to_status: store::workflows::Status::Failed,
             event: "failed",
             patch: json!({ "failure": MintFailure::MaxSupplyExceeded }),

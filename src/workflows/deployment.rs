@@ -7,22 +7,25 @@
 //! files, no lock: concurrent deployments are just consecutive nonces), and `sent` records the
 //! confirmed contract in the token registry in its checkpoint transaction, so mints can target
 //! it at once.
-use std::sync::Arc;
-
 use alloy::primitives::{Address, U256};
 use alloy::sol_types::SolConstructor;
 use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
+use super::chain_step::{ChainStep, Retry, Seen};
+use super::writes::into_step;
 use crate::chain::contracts::MintToken;
 use crate::chain::signer::address_key;
-use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
+use crate::chain::{Call, Chain};
 use crate::engine::{
-    Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Transition, Workflow,
+    Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Workflow,
 };
-use crate::store::{self, entity::token};
+use crate::store;
+
+mod decide;
+
+pub use decide::{Observed, decide};
 
 pub const DEPLOYMENT: &str = "deployment";
 
@@ -91,120 +94,44 @@ impl Deployment {
     }
 }
 
-type DeploymentStep = Step<DeploymentState, DeploymentData>;
-
 impl Workflow for Deployment {
     type State = DeploymentState;
     type Data = DeploymentData;
     const KIND: &'static str = DEPLOYMENT;
 
+    /// Observes what the state needs of the chain, decides (`decide`), and hands the plan to
+    /// the engine.
     async fn step(
         &self,
         ctx: &StepCtx,
         state: DeploymentState,
-        mut data: DeploymentData,
-    ) -> Result<DeploymentStep, StepError> {
-        let transient = |e: ChainError| StepError::Transient(e.to_string());
-        match state {
-            DeploymentState::AwaitingPayment => Ok(Step::new(Transition::Wait(state), data)),
-            DeploymentState::Pending => match self.chain.estimate(&self.call(&data)).await {
-                Ok(_) => Ok(Step::next(DeploymentState::Processing, data)),
-                Err(ChainError::Reverted(why)) => Ok(fail(data, why)),
-                Err(e) => Err(transient(e)),
-            },
+        data: DeploymentData,
+    ) -> Result<Step<DeploymentState, DeploymentData>, StepError> {
+        let chain = ChainStep {
+            chain: &self.chain,
+            owner: ctx.workflow_id,
+        };
+        let observed = match state {
+            DeploymentState::Pending => {
+                Observed::Simulation(chain.simulate(&self.call(&data)).await)
+            }
             DeploymentState::Processing => {
-                let submitted = self
-                    .chain
-                    .submit_for(
-                        ctx.workflow_id,
-                        format!("deployment:{}", ctx.workflow_id),
-                        DEPLOYMENT,
-                        self.call(&data),
-                    )
-                    .await;
-                match submitted {
-                    Ok(Submitted { id: tx_id, hash }) => {
-                        data.tx_hash = hash;
-                        data.tx_id = Some(tx_id);
-                        let detail = json!({ "tx_id": tx_id, "tx_hash": data.tx_hash });
-                        Ok(Step::new(Transition::Wait(DeploymentState::Sent), data)
-                            .with_detail(detail))
-                    }
-                    Err(ChainError::Reverted(why)) => Ok(fail(data, why)),
-                    Err(ChainError::OverBudget(wait)) => Err(wait.into()),
-                    Err(e) => Err(transient(e)),
-                }
+                let key = format!("deployment:{}", ctx.workflow_id);
+                Observed::Submit(chain.submit(key, DEPLOYMENT, self.call(&data)).await)
             }
-            DeploymentState::Sent => {
-                let tx_id = data.tx_id.ok_or_else(|| {
-                    StepError::Permanent("sent deployment without a transaction".into())
-                })?;
-                match self.chain.outcome(tx_id).await? {
-                    TxOutcome::Pending { .. } => {
-                        Ok(Step::new(Transition::Wait(DeploymentState::Sent), data))
-                    }
-                    TxOutcome::Confirmed {
-                        hash,
-                        block,
-                        contract_address,
-                        ..
-                    } => {
-                        let address: Address = contract_address
-                            .as_deref()
-                            .and_then(|a| a.parse().ok())
-                            .ok_or_else(|| {
-                                StepError::Permanent("confirmed without a contract address".into())
-                            })?;
-                        data.tx_hash = Some(hash.clone());
-                        data.block = Some(block);
-                        data.address = Some(address);
-                        let record = register(self.chain.chain_id(), &data, address);
-                        Ok(Step::complete(DeploymentState::Confirmed, data)
-                            .with_effect(record)
-                            .with_detail(
-                                json!({ "address": address, "tx_hash": hash, "block": block }),
-                            ))
-                    }
-                    TxOutcome::Reverted { reason, .. } => {
-                        Ok(fail(data, format!("deployment reverted: {reason}")))
-                    }
-                    TxOutcome::Failed { reason } => {
-                        Ok(fail(data, format!("deployment could not land: {reason}")))
-                    }
-                }
-            }
-            DeploymentState::Confirmed | DeploymentState::Cancelled => {
-                Ok(Step::complete(state, data))
-            }
-            DeploymentState::Failed => Err(StepError::Permanent(
-                "a failed deployment is not retried; request a new one".into(),
-            )),
-        }
+            DeploymentState::Sent => Observed::Outcome {
+                outcome: chain.outcome(data.tx_id).await?,
+                chain_id: self.chain.chain_id(),
+            },
+            _ => Observed::Nothing,
+        };
+        let seen = Seen {
+            workflow: ctx.workflow_id,
+            retry: Retry::new(&ctx.settings, store::now_ms()),
+            observed,
+        };
+        Ok(into_step(decide(state, data, seen)?, ctx))
     }
-}
-
-fn fail(data: DeploymentData, reason: String) -> DeploymentStep {
-    Step::new(Transition::Fail(DeploymentState::Failed, reason), data)
-}
-
-/// Records the deployed token in the registry, with the checkpoint.
-fn register(chain_id: u64, d: &DeploymentData, address: Address) -> crate::engine::Effect {
-    let row = token::Model {
-        chain_id: chain_id as i64,
-        address: address_key(address),
-        name: d.name.clone(),
-        symbol: d.symbol.clone(),
-        amount_per_mint: d.amount_per_mint.to_string(),
-        max_supply: d.max_supply.to_string(),
-        deployer: Some(address_key(d.owner)),
-        deploy_tx_hash: d.tx_hash.clone(),
-        deploy_block: d.block,
-        created_at_ms: store::now_ms(),
-    };
-    Arc::new(move |txn| {
-        let row = row.clone();
-        Box::pin(async move { store::tokens::upsert(txn, &row).await.map(drop) })
-    })
 }
 
 /// The idempotency key of a deployment: the same owner, name, symbol and key are the same

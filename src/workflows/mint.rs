@@ -15,6 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::priority;
+use super::writes::{Plan, into_step};
 use crate::chain::signer::address_key;
 use crate::engine::client::request_hash;
 use crate::engine::{
@@ -115,26 +116,32 @@ impl Workflow for Mint {
 
     async fn step(
         &self,
-        _ctx: &StepCtx,
+        ctx: &StepCtx,
         state: MintState,
-        mut data: MintData,
+        data: MintData,
     ) -> Result<Step<MintState, MintData>, StepError> {
-        Ok(match state {
-            // A retried failed mint goes back in the queue; its on-chain id is unchanged, so
-            // it can never be minted twice.
-            MintState::Pending | MintState::Failed => {
-                data.requeued += u32::from(state == MintState::Failed);
-                data.batch_id = None;
-                data.failure = None;
-                Step::new(Transition::Wait(MintState::Pending), data)
-                    .with_detail(json!({ "requeued": true }))
-            }
-            // Its payment or its batch moves it on.
-            MintState::AwaitingPayment | MintState::Processing | MintState::Sent => {
-                Step::new(Transition::Wait(state), data)
-            }
-            MintState::Confirmed | MintState::Cancelled => Step::complete(state, data),
-        })
+        Ok(into_step(decide(state, data), ctx))
+    }
+}
+
+/// What a mint does next: it needs nothing from the chain (its batch does the chain work) and
+/// writes nothing beside its own checkpoint.
+pub fn decide(state: MintState, mut data: MintData) -> Plan<MintState, MintData> {
+    match state {
+        // A retried failed mint goes back in the queue; its on-chain id is unchanged, so it can
+        // never be minted twice.
+        MintState::Pending | MintState::Failed => {
+            data.requeued += u32::from(state == MintState::Failed);
+            data.batch_id = None;
+            data.failure = None;
+            Step::new(Transition::Wait(MintState::Pending), data)
+                .with_detail(json!({ "requeued": true }))
+        }
+        // Its payment or its batch moves it on.
+        MintState::AwaitingPayment | MintState::Processing | MintState::Sent => {
+            Step::new(Transition::Wait(state), data)
+        }
+        MintState::Confirmed | MintState::Cancelled => Step::complete(state, data),
     }
 }
 
@@ -313,6 +320,73 @@ pub fn new_mint(req: &MintRequest, key: String, onchain_id: B256) -> (MintData, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn data() -> MintData {
+        MintData {
+            payer: Address::repeat_byte(1),
+            recipient: Address::repeat_byte(2),
+            token: Address::repeat_byte(3),
+            onchain_id: onchain_id("k"),
+            payment_type: PaymentType::None,
+            batch_id: Some(Uuid::from_u128(9)),
+            tx_hash: None,
+            block: None,
+            requeued: 0,
+            failure: Some(MintFailure::Reverts),
+        }
+    }
+
+    #[test]
+    fn every_state() {
+        use MintState::*;
+        let queued = |requeued| MintData {
+            batch_id: None,
+            failure: None,
+            requeued,
+            ..data()
+        };
+        let requeue = |requeued| {
+            Step::new(Transition::Wait(Pending), queued(requeued))
+                .with_detail(json!({ "requeued": true }))
+        };
+        let table = [
+            (
+                "queued, or retried with nothing to undo",
+                Pending,
+                requeue(0),
+            ),
+            (
+                "a failed mint an operator retried: back in the queue",
+                Failed,
+                requeue(1),
+            ),
+            (
+                "its payment moves it on",
+                AwaitingPayment,
+                Step::new(Transition::Wait(AwaitingPayment), data()),
+            ),
+            (
+                "its batch moves it on",
+                Processing,
+                Step::new(Transition::Wait(Processing), data()),
+            ),
+            (
+                "its batch moves it on",
+                Sent,
+                Step::new(Transition::Wait(Sent), data()),
+            ),
+            ("minted", Confirmed, Step::complete(Confirmed, data())),
+            ("cancelled", Cancelled, Step::complete(Cancelled, data())),
+        ];
+        for (case, state, expected) in table {
+            let plan = decide(state, data());
+            assert!(
+                plan.effects.is_empty(),
+                "{case}: a mint writes nothing else"
+            );
+            assert_eq!(plan, expected, "{case}");
+        }
+    }
 
     #[test]
     fn onchain_ids_follow_the_key() {

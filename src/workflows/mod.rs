@@ -9,6 +9,7 @@ pub mod priority;
 #[cfg(feature = "bench")]
 pub mod probe;
 pub mod supply;
+pub mod writes;
 
 use crate::chain::Chain;
 use crate::engine::Registry;

@@ -21,28 +21,25 @@
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use std::sync::Arc;
 use uuid::Uuid;
 
-use super::deployment::{DEPLOYMENT, DeploymentData};
-use super::mint::MintRequest;
+use super::chain_step::{ChainStep, Retry, Seen, on_error};
+use super::writes::into_step;
 use crate::chain::contracts::MockUSDC;
-use crate::chain::signer::address_key;
-use crate::chain::transfer::TransferCheck;
-use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
-use crate::engine::{Client, StartError, StartOptions, Started};
-use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow};
+use crate::chain::{Call, Chain, TxOutcome};
+use crate::engine::{Step, StepCtx, StepError, Workflow};
 use crate::store;
-use crate::store::moves::{Move, move_parked};
-use crate::store::receipts::Reserved;
-use crate::store::workflows::Status;
 
+mod create;
 pub mod custom;
+mod decide;
 pub mod exposure;
 mod front_run;
 pub mod receipt;
 pub mod shown;
+
+pub use create::{CreateError, Created, Purchase, create};
+pub use decide::{Observed, decide};
 
 pub const PAYMENT: &str = "payment";
 
@@ -168,347 +165,103 @@ impl Payment {
     }
 }
 
-type PaymentStep = Step<PaymentState, PaymentData>;
-
 impl Workflow for Payment {
     type State = PaymentState;
     type Data = PaymentData;
     const KIND: &'static str = PAYMENT;
 
+    /// Observes what the state needs of the chain, decides (`decide`), and hands the plan to
+    /// the engine.
     async fn step(
         &self,
         ctx: &StepCtx,
         state: PaymentState,
-        mut data: PaymentData,
-    ) -> Result<PaymentStep, StepError> {
-        match state {
-            PaymentState::Pending => match data.settlement() {
-                Some(call) => {
-                    // Read before the simulation, so that a spending it sees is at or before
-                    // about this block: `checking` searches from a margin before it.
-                    let head = self.chain.head().await;
-                    let head = head.map_err(|e| StepError::Transient(e.to_string()))?;
-                    data.checked_block = Some(head);
-                    match self.chain.estimate(&call).await {
-                        Ok(_) => Ok(Step::next(PaymentState::Processing, data)),
-                        Err(ChainError::Reverted(reason)) => Ok(front_run::unlanded(
-                            data,
-                            format!("the settlement would revert: {reason}"),
-                        )),
-                        Err(e) => Err(StepError::Transient(e.to_string())),
-                    }
-                }
-                None => self.check_transfer(ctx, data).await,
-            },
-            PaymentState::Processing => {
-                let Some(call) = data.settlement() else {
-                    return self.check_transfer(ctx, data).await;
-                };
-                let submitted = self
-                    .chain
-                    .submit_for(
-                        ctx.workflow_id,
-                        format!("payment:{}", ctx.workflow_id),
-                        PAYMENT,
-                        call,
-                    )
-                    .await;
-                match submitted {
-                    Ok(Submitted { id: tx_id, hash }) => {
-                        data.tx_hash = hash;
-                        data.tx_id = Some(tx_id);
-                        let detail = json!({ "tx_id": tx_id, "tx_hash": data.tx_hash });
-                        Ok(Step::new(Transition::Wait(PaymentState::Sent), data)
-                            .with_detail(detail))
-                    }
-                    Err(ChainError::Reverted(reason)) => Ok(front_run::unlanded(
-                        data,
-                        format!("the settlement would revert: {reason}"),
-                    )),
-                    Err(ChainError::OverBudget(wait)) => Err(wait.into()),
-                    Err(e) => Err(StepError::Transient(e.to_string())),
-                }
-            }
-            PaymentState::Sent => {
-                let tx_id = data.tx_id.ok_or_else(|| {
-                    StepError::Permanent("sent payment without a transaction".into())
-                })?;
-                match self.chain.outcome(tx_id).await? {
-                    TxOutcome::Pending { .. } => {
-                        Ok(Step::new(Transition::Wait(PaymentState::Sent), data))
-                    }
-                    TxOutcome::Confirmed { hash, block, .. } => {
-                        self.check_settled(ctx, data, hash, block).await
-                    }
-                    TxOutcome::Reverted { reason, .. } => Ok(front_run::unlanded(
-                        data,
-                        format!("settlement reverted: {reason}"),
-                    )),
-                    TxOutcome::Failed { reason } => Ok(front_run::unlanded(
-                        data,
-                        format!("settlement could not land: {reason}"),
-                    )),
-                }
-            }
-            PaymentState::Checking => self.check_spent(ctx, data).await,
-            PaymentState::Confirmed => Ok(Step::complete(state, data)),
-            PaymentState::Failed => Err(StepError::Permanent(
-                "a failed payment is not settled again; the payer signs a new authorization".into(),
-            )),
-        }
+        data: PaymentData,
+    ) -> Result<Step<PaymentState, PaymentData>, StepError> {
+        let retry = Retry::new(&ctx.settings, store::now_ms());
+        let observed = self.observe(ctx, state, &data, retry).await?;
+        let seen = Seen {
+            workflow: ctx.workflow_id,
+            retry,
+            observed,
+        };
+        Ok(into_step(decide(state, data, seen)?, ctx))
     }
 }
 
 impl Payment {
-    /// The settlement is confirmed: its receipt must hold the asset's `Transfer` of the amount
-    /// from the payer to us (a token that returns without moving funds must not pay).
-    async fn check_settled(
+    /// Asks the chain what `state` needs to decide. A question that could not be asked fails
+    /// the step by the one policy (`on_error`); the answers, errors included, go to `decide`.
+    async fn observe(
         &self,
         ctx: &StepCtx,
-        data: PaymentData,
-        hash: String,
-        block: i64,
-    ) -> Result<PaymentStep, StepError> {
-        let tx: B256 = hash
-            .parse()
-            .map_err(|e| StepError::Permanent(format!("settlement hash {hash}: {e}")))?;
-        let check = self
-            .chain
-            .check_transfer(tx, data.asset, 0)
-            .await
-            .map_err(|e| StepError::Transient(e.to_string()))?;
-        let paid_us = match &check {
-            TransferCheck::Mined(t) => t.paid(data.payer, data.pay_to),
-            _ => U256::ZERO,
+        state: PaymentState,
+        data: &PaymentData,
+        retry: Retry,
+    ) -> Result<Observed, StepError> {
+        let chain = ChainStep {
+            chain: &self.chain,
+            owner: ctx.workflow_id,
         };
-        Ok(if paid_us >= data.amount {
-            paid(ctx, data, hash, block)
-        } else {
-            let reason = format!("the settlement {hash} did not transfer the amount: {check:?}");
-            fail(data, reason)
-        })
-    }
-
-    /// A custom payment: the payer's own transfer, `confirmations` deep, pays the amount to us
-    /// (checked again here: the receipt may have changed in a reorg since it was accepted).
-    async fn check_transfer(
-        &self,
-        ctx: &StepCtx,
-        data: PaymentData,
-    ) -> Result<PaymentStep, StepError> {
-        let tx = data
-            .transfer_tx
-            .ok_or_else(|| StepError::Permanent("custom payment without a transfer".into()))?;
         let confirmations = ctx.settings.confirmations.max(0) as u64;
-        let check = self
-            .chain
-            .check_transfer(tx, data.asset, confirmations)
-            .await
-            .map_err(|e| StepError::Transient(e.to_string()))?;
-        Ok(
-            match custom::verdict(check, data.pay_to, data.amount, confirmations) {
-                Ok(p) => paid(ctx, data, format!("{tx:#x}"), p.block as i64),
-                // Accepted once deep enough: a reorg since then undid it.
-                Err(e @ (custom::Refusal::NotFound | custom::Refusal::NotConfirmed { .. })) => {
-                    return Err(StepError::Transient(format!("transfer {tx:#x}: {e}")));
+        let settlement = data.settlement();
+        Ok(match (state, settlement) {
+            (PaymentState::Pending | PaymentState::Processing, None) => {
+                let tx = data.transfer_tx.ok_or_else(|| {
+                    StepError::Permanent("custom payment without a transfer".into())
+                })?;
+                Observed::Transfer {
+                    check: self
+                        .chain
+                        .check_transfer(tx, data.asset, confirmations)
+                        .await,
+                    confirmations,
                 }
-                Err(e) => fail(data, format!("transfer {tx:#x}: {e}")),
+            }
+            (PaymentState::Pending, Some(call)) => {
+                // Read before the simulation, so that a spending it sees is at or before
+                // about this block: `checking` searches from a margin before it.
+                let head = self.chain.head().await.map_err(|e| on_error(e, retry))?;
+                Observed::Simulation {
+                    head,
+                    result: chain.simulate(&call).await,
+                }
+            }
+            (PaymentState::Processing, Some(call)) => {
+                let key = format!("payment:{}", ctx.workflow_id);
+                Observed::Submit(chain.submit(key, PAYMENT, call).await)
+            }
+            (PaymentState::Sent, _) => match chain.outcome(data.tx_id).await? {
+                TxOutcome::Confirmed { hash, block, .. } => {
+                    let tx: B256 = hash.parse().map_err(|e| {
+                        StepError::Permanent(format!("settlement hash {hash}: {e}"))
+                    })?;
+                    let check = self.chain.check_transfer(tx, data.asset, 0).await;
+                    Observed::Settled { hash, block, check }
+                }
+                outcome => Observed::Outcome(outcome),
             },
-        )
-    }
-}
-
-/// Completes the payment, records its settlement on its receipt and starts its mints, in one
-/// checkpoint.
-fn paid(ctx: &StepCtx, mut data: PaymentData, hash: String, block: i64) -> PaymentStep {
-    data.tx_hash = Some(hash.clone());
-    data.block = Some(block);
-    Step::complete(PaymentState::Confirmed, data)
-        .with_effect(receipt::settled(ctx.workflow_id, hash.clone(), block))
-        .with_effect(start_children(ctx))
-        .with_detail(json!({ "tx_hash": hash, "block": block }))
-}
-
-/// Fails the payment. The engine cancels its children in the same checkpoint, as it does
-/// whenever a payment ends without completing (`store::held`).
-fn fail(data: PaymentData, reason: String) -> PaymentStep {
-    Step::new(Transition::Fail(PaymentState::Failed, reason), data)
-}
-
-/// Moves the paid payment's children out of `awaiting_payment` to `pending`: mints parked for
-/// the batcher, a deployment due at once.
-fn start_children(ctx: &StepCtx) -> Effect {
-    let payment = ctx.workflow_id;
-    let worker = ctx.worker_id.clone();
-    Arc::new(move |txn| {
-        let worker = worker.clone();
-        Box::pin(async move {
-            let children = store::workflows::children(txn, payment).await?;
-            let (deployments, mints): (Vec<_>, Vec<_>) = children
-                .into_iter()
-                .partition(|(_, kind)| kind == DEPLOYMENT);
-            for (group, due) in [(mints, false), (deployments, true)] {
-                let ids: Vec<Uuid> = group.into_iter().map(|(id, _)| id).collect();
-                let m = Move {
-                    ids: &ids,
-                    from_states: &["awaiting_payment"],
-                    from_statuses: &[Status::Waiting],
-                    to_state: "pending",
-                    to_status: if due {
-                        Status::Running
-                    } else {
-                        Status::Waiting
-                    },
-                    event: "paid",
-                    patch: json!({}),
-                    tx_hash: None,
-                    error: None,
-                    detail: Some(json!({ "payment": payment })),
-                    worker: Some(&worker),
-                    run_now: due,
-                };
-                let moved = move_parked(txn, &m, store::now_ms()).await?;
-                if due && !moved.is_empty() {
-                    // Other processes' workers hear of it at commit; this one's sweep finds it.
-                    store::workflows::notify_wake(txn).await?;
+            (PaymentState::Checking, _) => {
+                let nonce = data
+                    .authorization
+                    .as_ref()
+                    .map(|a| a.nonce)
+                    .ok_or_else(|| {
+                        StepError::Permanent("checking a payment without an authorization".into())
+                    })?;
+                let checked = data.checked_block;
+                let fate = self
+                    .chain
+                    .authorization_fate(data.asset, data.payer, nonce, |head| {
+                        front_run::search_from(checked, head)
+                    })
+                    .await;
+                Observed::Fate {
+                    fate,
+                    confirmations,
                 }
             }
-            Ok(())
+            _ => Observed::Nothing,
         })
-    })
-}
-
-/// What a payment pays for.
-#[derive(Clone, Debug)]
-pub enum Purchase {
-    Mints(MintRequest),
-    /// A token deployment, with its idempotency key.
-    Deployment(DeploymentData, String),
-}
-
-/// A payment with what it pays for, as created.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Created {
-    pub payment: Uuid,
-    /// The mints, or the deployment.
-    pub children: Vec<Uuid>,
-    /// Accepted before, with the same request: that payment (or, for a deployment with the
-    /// same key, the first deployment and its payment).
-    pub existing: bool,
-}
-
-/// Why a payment was not created.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateError {
-    #[error(transparent)]
-    Start(#[from] StartError),
-    /// The payer may not open another payment now (`exposure`).
-    #[error(transparent)]
-    Refused(#[from] exposure::Refusal),
-}
-
-impl From<sea_orm::DbErr> for CreateError {
-    fn from(e: sea_orm::DbErr) -> Self {
-        CreateError::Start(e.into())
     }
-}
-
-/// Creates the payment, its receipt and what it pays for (waiting for it) in one transaction.
-/// The authorization (or custom transfer) is the payment's idempotency key: the same one with
-/// the same request returns the first payment; with another request, `IdempotencyConflict`.
-/// A key whose payment is gone (archived) still has its receipt: `IdempotencyConflict` with
-/// that payment, whatever the request. A payment mintflow settles is refused (`Refused`) when
-/// its payer may not open it (`exposure`), judged under the payer's intake lock in the same
-/// transaction.
-pub async fn create(
-    client: &Client,
-    chain_id: u64,
-    data: &PaymentData,
-    purchase: &Purchase,
-    funds: exposure::Funds,
-) -> Result<Created, CreateError> {
-    if data.authorization.is_some() == (funds == exposure::Funds::Transferred) {
-        return Err(sea_orm::DbErr::Custom(
-            "a settled payment needs the payer's balance, a transfer needs none".into(),
-        )
-        .into());
-    }
-    let (token, what) = match purchase {
-        Purchase::Mints(m) => (
-            Some(address_key(m.token)),
-            json!({ "recipient": m.recipient, "token": m.token, "quantity": m.quantity }),
-        ),
-        Purchase::Deployment(d, key) => (None, json!({ "deployment": d, "key": key })),
-    };
-    let fingerprint =
-        serde_json::to_vec(&json!({ "payment": data, "purchase": what })).expect("serializes");
-    let opts = StartOptions {
-        idempotency_key: Some(data.key(chain_id)),
-        request_body: Some(fingerprint),
-        payer: Some(address_key(data.payer)),
-        token,
-        ..Default::default()
-    };
-    let txn = store::begin_write(client.db()).await?;
-    if data.authorization.is_some() {
-        store::payers::lock(&txn, &address_key(data.payer)).await?;
-    }
-    let payment = match client
-        .start_in::<Payment, _>(&txn, PaymentState::Pending, data, opts)
-        .await?
-    {
-        Started::Created(id) => id,
-        Started::Existing(id) => {
-            txn.rollback().await?;
-            return Ok(existing(client, id).await?);
-        }
-    };
-    let receipt = receipt::of(data, chain_id, payment, store::now_ms());
-    if let Reserved::Taken(first) = store::receipts::reserve(&txn, &receipt).await? {
-        txn.rollback().await?;
-        return Err(StartError::IdempotencyConflict { existing: first }.into());
-    }
-    if let Err(refusal) = exposure::check(&txn, payment, data, funds, store::now_ms()).await? {
-        txn.rollback().await?;
-        return Err(refusal.into());
-    }
-    let children = match purchase {
-        Purchase::Mints(m) => {
-            let request = MintRequest {
-                key: super::mint::payment_key(payment),
-                parent_id: Some(payment),
-                ..m.clone()
-            };
-            super::mint::start_in(client, &txn, &request).await?.ids
-        }
-        Purchase::Deployment(d, key) => {
-            match super::deployment::start_in(client, &txn, d, key.clone(), payment).await? {
-                Started::Created(id) => vec![id],
-                // Deployed (or being deployed) under this key already: this payment is not
-                // taken; the first deployment is the answer.
-                Started::Existing(id) => {
-                    txn.rollback().await?;
-                    let first = store::workflows::find(client.db(), id).await?;
-                    let parent = first.and_then(|d| d.parent_id).unwrap_or(id);
-                    return Ok(existing(client, parent).await?);
-                }
-            }
-        }
-    };
-    txn.commit().await?;
-    client.wake_local();
-    Ok(Created {
-        payment,
-        children,
-        existing: false,
-    })
-}
-
-async fn existing(client: &Client, payment: Uuid) -> Result<Created, StartError> {
-    let children = store::workflows::children(client.db(), payment).await?;
-    Ok(Created {
-        payment,
-        children: children.into_iter().map(|(id, _)| id).collect(),
-        existing: true,
-    })
 }

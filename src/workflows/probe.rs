@@ -151,7 +151,7 @@ impl Workflow for Probe {
         } else {
             Transition::Next(next)
         };
-        let mut out =
+        let mut out: Step<ProbeState, ProbeData> =
             Step::new(transition, data.clone()).with_detail(json!({ "probe_step": step }));
         if data.record {
             out = out.with_effect(Arc::new(move |txn| {

@@ -16,9 +16,12 @@
 use alloy::primitives::B256;
 use serde_json::json;
 
-use super::{Payment, PaymentData, PaymentState, PaymentStep, fail, paid};
+use uuid::Uuid;
+
+use super::decide::{PaymentPlan, fail, paid};
+use super::{PaymentData, PaymentState};
 use crate::chain::authorization::{AuthorizationFate, Spending, Spent};
-use crate::engine::{Step, StepCtx, StepError};
+use crate::engine::{Step, StepError};
 
 /// Blocks searched before `checked_block`: the authorization was unused when the payment was
 /// accepted, at most this long before its first step read the head (1,000 blocks: over half an
@@ -35,53 +38,37 @@ const RECHECK_MAX_MS: i64 = 10 * 60 * 1000;
 const RECHECK_MIN_MS: i64 = 5 * 1000;
 
 /// The first block to search for the spending transaction, the head being `head`.
-fn search_from(checked_block: Option<u64>, head: u64) -> u64 {
+pub(super) fn search_from(checked_block: Option<u64>, head: u64) -> u64 {
     let floor = head.saturating_sub(MAX_SEARCH_BLOCKS);
     checked_block
         .map_or(floor, |b| b.saturating_sub(MARGIN_BLOCKS))
         .clamp(floor, head)
 }
 
-impl Payment {
-    /// The settlement did not land: the authorization may have paid us all the same, through
-    /// someone else's transaction. A step of its own, so that what the chain says is read
-    /// again after a crash and acted on in one checkpoint.
-    pub(super) async fn check_spent(
-        &self,
-        ctx: &StepCtx,
-        data: PaymentData,
-    ) -> Result<PaymentStep, StepError> {
-        let nonce = data
-            .authorization
-            .as_ref()
-            .map(|a| a.nonce)
-            .ok_or_else(|| {
-                StepError::Permanent("checking a payment without an authorization".into())
-            })?;
-        let checked = data.checked_block;
-        let fate = self
-            .chain
-            .authorization_fate(data.asset, data.payer, nonce, |head| {
-                search_from(checked, head)
-            })
-            .await
-            .map_err(|e| StepError::Transient(e.to_string()))?;
-        let confirmations = ctx.settings.confirmations.max(0) as u64;
-        match verdict(&fate, &data, confirmations) {
-            Verdict::Paid { tx, block } => Ok(paid(ctx, data, format!("{tx:#x}"), block as i64)),
-            Verdict::Unpaid(reason) => Ok(fail(data, reason)),
-            Verdict::Unknown(why) => Err(StepError::Transient(why)),
-            Verdict::Usable { valid_before, why } => Err(StepError::Deferred {
-                reason: why,
-                until_ms: recheck_at(valid_before, crate::store::now_ms()),
-            }),
-        }
+/// The settlement did not land and `fate` is what became of the authorization: what the
+/// payment becomes, it being `now_ms`. A step of its own, so that what the chain says is read
+/// again after a crash and acted on in one checkpoint.
+pub(super) fn checked(
+    workflow: Uuid,
+    data: PaymentData,
+    fate: &AuthorizationFate,
+    confirmations: u64,
+    now_ms: i64,
+) -> Result<PaymentPlan, StepError> {
+    match verdict(fate, &data, confirmations) {
+        Verdict::Paid { tx, block } => Ok(paid(workflow, data, format!("{tx:#x}"), block as i64)),
+        Verdict::Unpaid(reason) => Ok(fail(data, reason)),
+        Verdict::Unknown(why) => Err(StepError::Transient(why)),
+        Verdict::Usable { valid_before, why } => Err(StepError::Deferred {
+            reason: why,
+            until_ms: recheck_at(valid_before, now_ms),
+        }),
     }
 }
 
 /// The settlement did not land, for `reason`: the next step checks whether the authorization
 /// paid us anyway.
-pub(super) fn unlanded(mut data: PaymentData, reason: String) -> PaymentStep {
+pub(super) fn unlanded(mut data: PaymentData, reason: String) -> PaymentPlan {
     let detail = json!({ "error": reason });
     data.settlement_error = Some(reason);
     Step::next(PaymentState::Checking, data).with_detail(detail)

@@ -1,13 +1,10 @@
 //! A payment's receipt in the permanent ledger (`store::receipts`): what it reserves, written
-//! with the payment, and the settlement recorded in its confirming checkpoint.
-use std::sync::Arc;
-
+//! with the payment (its settlement is recorded by `writes::Write::RecordSettlement`).
 use uuid::Uuid;
 
 use super::PaymentData;
 use crate::chain::signer::address_key;
-use crate::engine::Effect;
-use crate::store::receipts::{self, Receipt};
+use crate::store::receipts::Receipt;
 
 /// What can pay only once on a chain and asset, whatever the payment's kind: the EIP-3009
 /// authorization (`from:nonce`, the token's own replay key), or the custom transfer's hash.
@@ -34,16 +31,6 @@ pub fn of(data: &PaymentData, chain_id: u64, payment: Uuid, now_ms: i64) -> Rece
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     }
-}
-
-/// Records the settlement on the receipt, in the confirming checkpoint's transaction.
-pub fn settled(payment: Uuid, hash: String, block: i64) -> Effect {
-    Arc::new(move |txn| {
-        let hash = hash.clone();
-        Box::pin(async move {
-            receipts::record_settlement(txn, payment, &hash, block, crate::store::now_ms()).await
-        })
-    })
 }
 
 #[cfg(test)]

@@ -1,200 +1,29 @@
-//! The sender of one signer: the only process that broadcasts for it (a lease with a fencing
-//! counter in `chain_signers`). Each pass broadcasts newly signed transactions, follows
-//! receipts to `confirmations` depth (re-checking the block hash: a reorged transaction goes
-//! back to `sent` and is re-broadcast from its stored bytes), re-broadcasts transactions the
-//! node dropped, and replaces the lowest stuck one with higher fees at the same nonce (the
-//! decisions are in `reconcile`).
-use std::time::Duration;
-
+//! What the sender does to a transaction: broadcast it, replace it, make it final.
 use alloy::consensus::TxEnvelope;
 use alloy::eips::Decodable2718;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::B256;
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
-use futures::StreamExt;
 use sea_orm::DbErr;
-use tokio_util::sync::CancellationToken;
 
-use super::fees::{self, Fees};
-use super::reconcile::{self, BumpAfter, Lowest, Newest};
-use super::{Chain, ChainError, rpc};
+use super::super::fees::{self, Fees};
+use super::super::reconcile;
+use super::super::{Chain, ChainError, rpc};
+use super::FILLER;
+use super::decide::{Finality, MinedView, finality};
 use crate::store::{
     self,
     chain::{AttemptRow, Mined, TxRow},
 };
 use crate::telemetry;
 
-/// How long a sender lease lasts without renewal.
-const LEASE_MS: i64 = 10_000;
-/// Transactions handled concurrently within one pass.
-const PARALLEL: usize = 16;
-
 impl Chain {
-    /// Runs the sender loop until `stop`; only the process holding the lease acts.
-    pub async fn run_sender(self, owner: String, stop: CancellationToken) {
-        let poll = Duration::from_millis(self.inner.config.poll_ms);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = self.inner.sender_wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
-            }
-            match self.pass(&owner).await {
-                Ok(()) => {}
-                Err(e) => tracing::warn!(error = %e, "sender pass failed; retrying"),
-            }
-        }
-        let me = &self.inner;
-        if let Err(e) =
-            store::chain::release_sender(&me.db, me.chain_id as i64, &me.address_key, &owner).await
-        {
-            tracing::warn!(error = %e, "could not release the sender lease");
-        }
-    }
-
-    /// One look at every open transaction, if this process holds the sender lease.
-    pub async fn pass(&self, owner: &str) -> Result<(), ChainError> {
-        let me = &self.inner;
-        let chain_id = me.chain_id as i64;
-        let now = store::now_ms();
-        let Some(fence) =
-            store::chain::acquire_sender(&me.db, chain_id, &me.address_key, owner, now, LEASE_MS)
-                .await?
-        else {
-            return Ok(());
-        };
-        let open = store::chain::open_txs(&me.db, chain_id, &me.address_key).await?;
-        if open.is_empty() {
-            return Ok(());
-        }
-        let latest = me
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| rpc("the latest block", e))?
-            .ok_or_else(|| ChainError::Failed("the node has no latest block".into()))?;
-        let head = latest.header.number as i64;
-        let block_gas_limit = latest.header.gas_limit as i64;
-        // Nonces below this are used on chain, by our transactions or by others.
-        let used = me
-            .provider
-            .get_transaction_count(me.address)
-            .await
-            .map_err(|e| rpc("the signer's nonce", e))? as i64;
-        // Transactions sent outside mintflow: never hand their nonces out again.
-        store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, store::now_ms())
-            .await?;
-        let lowest = {
-            let mut seen = me.lowest.lock().expect("lowest nonce lock");
-            let lowest = Lowest::observe(*seen, used, head, store::now_ms());
-            *seen = Some(lowest);
-            lowest
-        };
-        let results: Vec<Result<(), ChainError>> = futures::stream::iter(open)
-            .map(|tx| {
-                self.follow(
-                    tx,
-                    Head {
-                        number: head,
-                        gas_limit: block_gas_limit,
-                        used,
-                        lowest,
-                    },
-                    owner,
-                    fence,
-                )
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for r in results {
-            if let Err(e) = r {
-                tracing::warn!(error = %e, "transaction step failed; retried next pass");
-            }
-        }
-        Ok(())
-    }
-
-    async fn follow(
-        &self,
-        tx: TxRow,
-        head: Head,
-        owner: &str,
-        fence: i64,
-    ) -> Result<(), ChainError> {
-        let attempts = store::chain::attempts(&self.inner.db, tx.id).await?;
-        let Some(latest) = attempts.last().cloned() else {
-            return Ok(());
-        };
-        if tx.status == "mined" {
-            return self.confirm(&tx, &attempts, head.number).await;
-        }
-        if tx.status == "signed" && latest.broadcast_at_ms.is_none() && tx.error.is_none() {
-            return self.broadcast(&tx, &latest, head.number).await;
-        }
-        if let Some(mined) = self.find_receipt(&attempts).await? {
-            store::chain::mark_mined(&self.inner.db, tx.id, &mined, store::now_ms()).await?;
-            tracing::debug!(tx = %tx.id, block = mined.block, "mined");
-            return Ok(());
-        }
-        if tx.nonce < head.used {
-            return self.nonce_used(&tx, attempts.len()).await;
-        }
-        if tx.nonce_taken_reads > 0 {
-            store::chain::forget_nonce_taken(&self.inner.db, tx.id).await?;
-        }
-        let settings = self.inner.settings.get();
-        let newest = Newest {
-            created_at_ms: latest.created_at_ms,
-            broadcast_block: latest.broadcast_block,
-        };
-        let after = BumpAfter {
-            ms: settings.bump_after_secs * 1000,
-            blocks: settings.bump_after_blocks,
-        };
-        if reconcile::bump_due(
-            tx.nonce,
-            head.lowest,
-            newest,
-            head.number,
-            store::now_ms(),
-            after,
-        ) {
-            // Refused by the node, or more gas than a block holds: it can never land as
-            // signed, so the nonce is freed instead.
-            if tx.error.is_none() && tx.gas_limit > head.gas_limit {
-                let why = format!(
-                    "gas limit {} exceeds the block gas limit {}",
-                    tx.gas_limit, head.gas_limit
-                );
-                store::chain::set_error(&self.inner.db, tx.id, &why, store::now_ms()).await?;
-            }
-            let free =
-                (tx.error.is_some() || tx.gas_limit > head.gas_limit) && latest.kind != "filler";
-            let tx = store::chain::find(&self.inner.db, tx.id)
-                .await?
-                .unwrap_or(tx);
-            return self
-                .replace(&tx, &latest, owner, fence, free, head.number)
-                .await;
-        }
-        if tx.error.is_some() && latest.kind != "filler" {
-            return Ok(()); // refused as signed: its nonce is freed once `bump_after_secs` passed
-        }
-        if latest.broadcast_at_ms.is_none() || !self.node_knows(&latest.hash).await? {
-            // Never broadcast (a crash after signing) or dropped from the pool: the stored
-            // bytes go out again; same hash, same nonce.
-            return self.broadcast(&tx, &latest, head.number).await;
-        }
-        Ok(())
-    }
-
     /// The node says the nonce is used, yet none of the transaction's `attempts` attempts has a
     /// receipt (all were asked, this pass). Something else took the nonce, or a node behind a
     /// load balancer answered the nonce before the receipt: only when several passes over some
     /// time read it so is the transaction failed; its owner learns and may retry with a new one.
-    async fn nonce_used(&self, tx: &TxRow, attempts: usize) -> Result<(), ChainError> {
+    pub(super) async fn nonce_used(&self, tx: &TxRow, attempts: usize) -> Result<(), ChainError> {
         let now = store::now_ms();
         let (first_seen, reads) =
             store::chain::note_nonce_taken(&self.inner.db, tx.id, now).await?;
@@ -213,7 +42,7 @@ impl Chain {
     }
 
     /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
-    async fn broadcast(
+    pub(super) async fn broadcast(
         &self,
         tx: &TxRow,
         attempt: &AttemptRow,
@@ -236,7 +65,7 @@ impl Chain {
         Ok(())
     }
 
-    async fn node_knows(&self, hash: &str) -> Result<bool, ChainError> {
+    pub(super) async fn node_knows(&self, hash: &str) -> Result<bool, ChainError> {
         let hash: B256 = hash
             .parse()
             .map_err(|e| ChainError::Failed(format!("stored hash {hash}: {e}")))?;
@@ -250,7 +79,10 @@ impl Chain {
     }
 
     /// The receipt of whichever attempt was mined, if any.
-    async fn find_receipt(&self, attempts: &[AttemptRow]) -> Result<Option<Mined>, ChainError> {
+    pub(super) async fn find_receipt(
+        &self,
+        attempts: &[AttemptRow],
+    ) -> Result<Option<Mined>, ChainError> {
         for attempt in attempts.iter().rev() {
             let hash: B256 = attempt
                 .hash
@@ -272,7 +104,7 @@ impl Chain {
                     winner_hash: attempt.hash.clone(),
                     gas_used: r.gas_used as i64,
                     effective_gas_price: r.effective_gas_price,
-                    contract_address: r.contract_address.map(super::signer::address_key),
+                    contract_address: r.contract_address.map(super::super::signer::address_key),
                 }));
             }
         }
@@ -281,7 +113,7 @@ impl Chain {
 
     /// Confirms a mined transaction once `confirmations` blocks are on top of it, after checking
     /// that its block is still the canonical one; otherwise a reorg took it and it is sent again.
-    async fn confirm(
+    pub(super) async fn confirm(
         &self,
         tx: &TxRow,
         attempts: &[AttemptRow],
@@ -306,39 +138,38 @@ impl Chain {
         let still_there = receipt.as_ref().is_some_and(|r| {
             r.block_hash.map(|h| format!("{h:#x}")).as_deref() == Some(block_hash)
         });
-        if !still_there {
-            tracing::warn!(tx = %tx.id, block, "mined transaction left the chain (reorg); sending it again");
-            store::chain::unmine(&me.db, tx.id, store::now_ms()).await?;
-            let attempts = store::chain::attempts(&me.db, tx.id).await?;
-            if let Some(latest) = attempts.last() {
+        let mined = MinedView {
+            block,
+            still_there,
+            filler_won: attempts
+                .iter()
+                .any(|a| a.hash == winner && a.kind == FILLER),
+            succeeded: receipt.as_ref().is_some_and(|r| r.status()),
+        };
+        let (status, error) = match finality(&mined, head, me.settings.get().confirmations) {
+            Finality::NotDeep => return Ok(()),
+            Finality::Reorged => {
+                tracing::warn!(tx = %tx.id, block, "mined transaction left the chain (reorg); sending it again");
+                store::chain::unmine(&me.db, tx.id, store::now_ms()).await?;
+                let attempts = store::chain::attempts(&me.db, tx.id).await?;
+                let Some(latest) = attempts.last() else {
+                    return Ok(());
+                };
                 let refreshed = store::chain::find(&me.db, tx.id)
                     .await?
                     .unwrap_or_else(|| tx.clone());
                 return self.broadcast(&refreshed, latest, head).await;
             }
-            return Ok(());
-        }
-        let confirmations = me.settings.get().confirmations;
-        if head - block < confirmations {
-            return Ok(());
-        }
-        let receipt = receipt.expect("checked above");
-        let filler = attempts
-            .iter()
-            .any(|a| a.hash == winner && a.kind == "filler");
-        let (status, error) = if filler {
-            let why = tx.error.as_deref().unwrap_or("it could not be mined");
-            (
-                "failed",
-                Some(format!(
+            Finality::Freed => {
+                let why = tx.error.as_deref().unwrap_or("it could not be mined");
+                let why = format!(
                     "{why}; nonce {} freed by a zero-value self-transfer",
                     tx.nonce
-                )),
-            )
-        } else if receipt.status() {
-            ("confirmed", None)
-        } else {
-            ("reverted", Some(self.revert_reason_at(tx, block).await))
+                );
+                ("failed", Some(why))
+            }
+            Finality::Confirmed => ("confirmed", None),
+            Finality::Reverted => ("reverted", Some(self.revert_reason_at(tx, block).await)),
         };
         self.finish(tx, status, error.as_deref()).await?;
         let first_broadcast = attempts.iter().filter_map(|a| a.broadcast_at_ms).min();
@@ -384,7 +215,7 @@ impl Chain {
         for at in [block.saturating_sub(1), block] {
             let at = alloy::eips::BlockId::number(at as u64);
             if let Err(e) = self.inner.provider.call(call.clone()).block(at).await
-                && let Some(reason) = super::revert::reason(&e)
+                && let Some(reason) = super::super::revert::reason(&e)
             {
                 return reason;
             }
@@ -396,7 +227,7 @@ impl Chain {
     /// lease at `fence`, so no two processes sign different replacements) and broadcasts it.
     /// With `free`, the replacement is a zero-value transfer to ourselves: the call cannot land,
     /// and later nonces must not wait for it.
-    async fn replace(
+    pub(super) async fn replace(
         &self,
         tx: &TxRow,
         latest: &AttemptRow,
@@ -426,7 +257,7 @@ impl Chain {
                 .with_from(me.address)
                 .with_to(me.address)
                 .with_value(alloy::primitives::U256::ZERO);
-            (to_self, 21_000, "filler")
+            (to_self, 21_000, FILLER)
         } else {
             let envelope = TxEnvelope::decode_2718(&mut latest.raw.as_slice())
                 .map_err(|e| ChainError::Failed(format!("stored raw tx: {e}")))?;
@@ -474,17 +305,6 @@ fn is_underpriced(message: &str) -> bool {
     ]
     .iter()
     .any(|s| m.contains(s))
-}
-
-/// What the sender knows of the chain at the start of a pass.
-#[derive(Clone, Copy, Debug)]
-struct Head {
-    number: i64,
-    gas_limit: i64,
-    /// The signer's mined transaction count: nonces below it are used.
-    used: i64,
-    /// Since when `used` has been the lowest unmined nonce.
-    lowest: Lowest,
 }
 
 /// Node answers that mean the transaction (or one at its nonce) is already in the pool or mined.

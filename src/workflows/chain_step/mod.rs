@@ -1,0 +1,132 @@
+//! The step every workflow that sends a transaction shares (`mint_batch`, `payment`,
+//! `deployment`): simulate the call, submit it under a key, wait for the pipeline to make it
+//! final, read the outcome; and one policy for what the chain refuses. `ChainStep` is the
+//! executor's half (it asks the chain); `answer` and `on_error` are the decision's half, pure,
+//! so each kind's `decide` is too.
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use crate::chain::budget::OverBudget;
+use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
+use crate::config::Settings;
+use crate::engine::workflow::StepError;
+
+#[cfg(test)]
+mod tests;
+
+/// What the chain said to a simulation or a submit, once its errors went through the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer<T> {
+    /// It goes through: the gas it needs, or the transaction submitted.
+    Goes(T),
+    /// It would revert, for this reason; nothing was signed. What that means is the kind's
+    /// decision (fail, bisect, look for a front-runner).
+    Reverts(String),
+}
+
+/// When a decision is made, and how long a local fault waits: what the error policy needs
+/// besides the error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retry {
+    pub now_ms: i64,
+    /// How long a fault of this process's own key or configuration waits before the step runs
+    /// again (the `retry_max_delay_ms` setting).
+    pub local_fault_wait_ms: i64,
+}
+
+impl Retry {
+    pub fn new(settings: &Settings, now_ms: i64) -> Retry {
+        Retry {
+            now_ms,
+            local_fault_wait_ms: settings.retry_max_delay_ms,
+        }
+    }
+}
+
+/// The one policy for a chain call that failed without a revert:
+/// - the gas budget is reached: wait until it allows (`OverBudget`), counting no attempt;
+/// - the key cannot sign, or the node runs another chain: a fault of this process's own
+///   configuration, which the record's owner cannot cure and an operator fixes; the step waits
+///   `local_fault_wait_ms` and runs again, counting no attempt, so a financial record never
+///   fails for it and the work resumes by itself once the configuration is fixed;
+/// - anything else (the node or the database unavailable, backpressure, the signer short of
+///   gas money): transient, retried with the engine's backoff and counted against the kind's
+///   attempts (a payment the engine gives up on cancels its mints until an operator retries
+///   it).
+pub fn on_error(e: ChainError, retry: Retry) -> StepError {
+    match e {
+        ChainError::OverBudget(wait) => wait.into(),
+        ChainError::Signing(_) | ChainError::WrongChain { .. } => StepError::Deferred {
+            reason: format!("{e}; a local key or configuration fault: waiting for it to be fixed"),
+            until_ms: retry.now_ms.saturating_add(retry.local_fault_wait_ms),
+        },
+        e => StepError::Transient(e.to_string()),
+    }
+}
+
+/// A simulation's or a submit's result: what went through or reverted, or the policy's error.
+pub fn answer<T>(result: Result<T, ChainError>, retry: Retry) -> Result<Answer<T>, StepError> {
+    match result {
+        Ok(t) => Ok(Answer::Goes(t)),
+        Err(ChainError::Reverted(reason)) => Ok(Answer::Reverts(reason)),
+        Err(e) => Err(on_error(e, retry)),
+    }
+}
+
+/// What a kind's `decide` is given besides its state and data: whose step it is, when, and
+/// what the executor observed (`O`, the kind's own enum of chain answers).
+#[derive(Debug)]
+pub struct Seen<O> {
+    pub workflow: Uuid,
+    pub retry: Retry,
+    pub observed: O,
+}
+
+/// What a step records when its transaction was submitted: its id and hash.
+pub fn sent_detail(submitted: &Submitted) -> Json {
+    json!({ "tx_id": submitted.id, "tx_hash": submitted.hash })
+}
+
+/// The executor's half: the chain calls a workflow's step makes, on its behalf.
+pub struct ChainStep<'a> {
+    pub chain: &'a Chain,
+    /// The workflow woken when its transaction is final.
+    pub owner: Uuid,
+}
+
+impl ChainStep<'_> {
+    /// Simulates `call`: the gas it needs, or why it reverts.
+    pub async fn simulate(&self, call: &Call) -> Result<u64, ChainError> {
+        self.chain.estimate(call).await
+    }
+
+    /// Submits `call` under the idempotency `key` (the same key, the same transaction).
+    pub async fn submit(
+        &self,
+        key: String,
+        purpose: &str,
+        call: Call,
+    ) -> Result<Submitted, ChainError> {
+        self.chain.submit_for(self.owner, key, purpose, call).await
+    }
+
+    /// Where the transaction `tx_id` the step sent is. A workflow waiting for a transaction
+    /// it has no record of cannot go on.
+    pub async fn outcome(&self, tx_id: Option<Uuid>) -> Result<TxOutcome, StepError> {
+        let tx_id = tx_id.ok_or_else(|| {
+            StepError::Permanent(format!("workflow {} sent no transaction", self.owner))
+        })?;
+        Ok(self.chain.outcome(tx_id).await?)
+    }
+}
+
+/// A workflow whose transaction the budget refused runs the same step again later, without
+/// spending one of its attempts: waiting for the budget never fails it.
+impl From<OverBudget> for StepError {
+    fn from(e: OverBudget) -> Self {
+        StepError::Deferred {
+            reason: e.to_string(),
+            until_ms: e.retry_at_ms,
+        }
+    }
+}

@@ -1,0 +1,413 @@
+//! Every decision of a payment, one row per state and answer, the error policy included.
+use alloy::primitives::{Address, B256, Bytes};
+use uuid::Uuid;
+
+use super::*;
+use crate::chain::authorization::{Spending, Spent};
+use crate::chain::budget::OverBudget;
+use crate::chain::error::Redacted;
+use crate::chain::transfer::{Transfer, Transfers};
+use crate::workflows::chain_step::Retry;
+use crate::workflows::payment::{PaymentKind, SignedAuthorization};
+
+const PAYER: Address = Address::repeat_byte(1);
+const US: Address = Address::repeat_byte(2);
+const TX: B256 = B256::repeat_byte(9);
+const ID: Uuid = Uuid::from_u128(77);
+const RETRY: Retry = Retry {
+    now_ms: 1_000_000,
+    local_fault_wait_ms: 60_000,
+};
+
+fn data() -> PaymentData {
+    PaymentData {
+        kind: PaymentKind::Gasless,
+        asset: Address::repeat_byte(0xAA),
+        payer: PAYER,
+        pay_to: US,
+        amount: U256::from(100),
+        authorization: Some(SignedAuthorization {
+            valid_after: U256::ZERO,
+            valid_before: U256::from(2_000u64),
+            nonce: B256::repeat_byte(7),
+            signature: Bytes::new(),
+        }),
+        transfer_tx: None,
+        tx_id: None,
+        tx_hash: None,
+        block: None,
+        checked_block: None,
+        settlement_error: None,
+    }
+}
+
+fn custom() -> PaymentData {
+    PaymentData {
+        kind: PaymentKind::Custom,
+        authorization: None,
+        transfer_tx: Some(TX),
+        ..data()
+    }
+}
+
+fn seen(observed: Observed) -> Seen<Observed> {
+    Seen {
+        workflow: ID,
+        retry: RETRY,
+        observed,
+    }
+}
+
+/// A transaction that moved `value` from the payer to us, sent by `sender`, mined at block 42.
+fn moved(sender: Address, value: u64) -> TransferCheck {
+    TransferCheck::Mined(Transfers {
+        sender,
+        block: 42,
+        logs: vec![Transfer {
+            from: PAYER,
+            to: US,
+            value: U256::from(value),
+        }],
+    })
+}
+
+fn paid_in(data: PaymentData, hash: &str, block: i64) -> Result<PaymentPlan, StepError> {
+    Ok(paid(ID, data, hash.into(), block))
+}
+
+fn checking(data: PaymentData, why: &str) -> Result<PaymentPlan, StepError> {
+    Ok(front_run::unlanded(data, why.into()))
+}
+
+fn transient(e: ChainError) -> Result<PaymentPlan, StepError> {
+    Err(StepError::Transient(e.to_string()))
+}
+
+fn rpc_down() -> ChainError {
+    ChainError::Rpc(Redacted::RpcUnavailable)
+}
+
+#[test]
+fn a_paid_payment_confirms_records_its_receipt_and_starts_its_children() {
+    let plan = paid(ID, data(), "0xabc".into(), 7);
+    assert_eq!(
+        plan.transition,
+        Transition::Complete(PaymentState::Confirmed)
+    );
+    assert_eq!(
+        plan.effects,
+        vec![
+            Write::RecordSettlement {
+                payment: ID,
+                hash: "0xabc".into(),
+                block: 7
+            },
+            Write::StartChildren { payment: ID },
+        ]
+    );
+    assert_eq!(
+        (plan.data.tx_hash.as_deref(), plan.data.block),
+        (Some("0xabc"), Some(7))
+    );
+}
+
+/// A case: its name, the state, the data, what was observed, and the decision.
+type Row = (
+    &'static str,
+    PaymentState,
+    PaymentData,
+    Observed,
+    Result<PaymentPlan, StepError>,
+);
+
+#[test]
+fn every_state_and_answer() {
+    use PaymentState::*;
+    let simulated = PaymentData {
+        checked_block: Some(500),
+        ..data()
+    };
+    let submitted = Submitted {
+        id: Uuid::from_u128(5),
+        hash: Some("0xabc".into()),
+    };
+    let sent = PaymentData {
+        tx_id: Some(submitted.id),
+        tx_hash: submitted.hash.clone(),
+        ..data()
+    };
+    let transfer_hash = format!("{TX:#x}");
+    let over_budget = OverBudget {
+        spent: 10,
+        needed: 1,
+        budget: 10,
+        retry_at_ms: 5_000,
+    };
+    let table: Vec<Row> = vec![
+        (
+            "the settlement simulates: submit it",
+            Pending,
+            data(),
+            Observed::Simulation {
+                head: 500,
+                result: Ok(1),
+            },
+            Ok(Step::next(Processing, simulated.clone())),
+        ),
+        (
+            "the settlement would revert: check who spent the authorization",
+            Pending,
+            data(),
+            Observed::Simulation {
+                head: 500,
+                result: Err(ChainError::Reverted("Used()".into())),
+            },
+            checking(simulated.clone(), "the settlement would revert: Used()"),
+        ),
+        (
+            "the node is down while simulating: transient",
+            Pending,
+            data(),
+            Observed::Simulation {
+                head: 500,
+                result: Err(rpc_down()),
+            },
+            transient(rpc_down()),
+        ),
+        (
+            "a custom transfer that pays us: paid",
+            Pending,
+            custom(),
+            Observed::Transfer {
+                check: Ok(moved(PAYER, 100)),
+                confirmations: 1,
+            },
+            paid_in(custom(), &transfer_hash, 42),
+        ),
+        (
+            "a custom transfer a reorg took: asked again",
+            Processing,
+            custom(),
+            Observed::Transfer {
+                check: Ok(TransferCheck::NotMined),
+                confirmations: 1,
+            },
+            Err(StepError::Transient(format!(
+                "transfer {transfer_hash}: no mined transaction with this hash"
+            ))),
+        ),
+        (
+            "a custom transfer that reverted: fails",
+            Pending,
+            custom(),
+            Observed::Transfer {
+                check: Ok(TransferCheck::Reverted),
+                confirmations: 1,
+            },
+            Ok(fail(
+                custom(),
+                format!("transfer {transfer_hash}: the transaction reverted"),
+            )),
+        ),
+        (
+            "the node is down while reading the transfer: transient",
+            Pending,
+            custom(),
+            Observed::Transfer {
+                check: Err(rpc_down()),
+                confirmations: 1,
+            },
+            transient(rpc_down()),
+        ),
+        (
+            "submitted: waits for the sender",
+            Processing,
+            data(),
+            Observed::Submit(Ok(submitted.clone())),
+            Ok(Step::new(Transition::Wait(Sent), sent.clone())
+                .with_detail(sent_detail(&submitted))),
+        ),
+        (
+            "the submit reverts: check who spent the authorization",
+            Processing,
+            data(),
+            Observed::Submit(Err(ChainError::Reverted("Used()".into()))),
+            checking(data(), "the settlement would revert: Used()"),
+        ),
+        (
+            "the gas budget is reached: waits for it, counting no attempt",
+            Processing,
+            data(),
+            Observed::Submit(Err(ChainError::OverBudget(over_budget.clone()))),
+            Err(over_budget.clone().into()),
+        ),
+        (
+            "the key cannot sign: waits for the fix, never fails the payment",
+            Processing,
+            data(),
+            Observed::Submit(Err(ChainError::Signing("no key".into()))),
+            Err(StepError::Deferred {
+                reason: "signing failed: no key; a local key or configuration fault: waiting \
+                         for it to be fixed"
+                    .into(),
+                until_ms: 1_060_000,
+            }),
+        ),
+        (
+            "the pipeline is full: transient, the engine may give up",
+            Processing,
+            data(),
+            Observed::Submit(Err(ChainError::Backpressure(3))),
+            transient(ChainError::Backpressure(3)),
+        ),
+        (
+            "not final: waits",
+            Sent,
+            sent.clone(),
+            Observed::Outcome(TxOutcome::Pending {
+                status: "sent".into(),
+            }),
+            Ok(Step::new(Transition::Wait(Sent), sent.clone())),
+        ),
+        (
+            "reverted on chain: check who spent the authorization",
+            Sent,
+            sent.clone(),
+            Observed::Outcome(TxOutcome::Reverted {
+                hash: "0xabc".into(),
+                reason: "Used()".into(),
+            }),
+            checking(sent.clone(), "settlement reverted: Used()"),
+        ),
+        (
+            "could not land: check who spent the authorization",
+            Sent,
+            sent.clone(),
+            Observed::Outcome(TxOutcome::Failed {
+                reason: "nonce taken".into(),
+            }),
+            checking(sent.clone(), "settlement could not land: nonce taken"),
+        ),
+        (
+            "confirmed and paid us: paid",
+            Sent,
+            sent.clone(),
+            Observed::Settled {
+                hash: "0xabc".into(),
+                block: 42,
+                check: Ok(moved(US, 100)),
+            },
+            paid_in(sent.clone(), "0xabc", 42),
+        ),
+        (
+            "confirmed but moved less: fails",
+            Sent,
+            sent.clone(),
+            Observed::Settled {
+                hash: "0xabc".into(),
+                block: 42,
+                check: Ok(moved(US, 99)),
+            },
+            Ok(fail(
+                sent.clone(),
+                format!(
+                    "the settlement 0xabc did not transfer the amount: {:?}",
+                    moved(US, 99)
+                ),
+            )),
+        ),
+        (
+            "the authorization paid us through another transaction: paid",
+            Checking,
+            data(),
+            Observed::Fate {
+                fate: Ok(AuthorizationFate::Spent(Spending {
+                    how: Spent::Used {
+                        transfer: Some(Transfer {
+                            from: PAYER,
+                            to: US,
+                            value: U256::from(100),
+                        }),
+                    },
+                    tx: TX,
+                    block: 42,
+                    depth: 3,
+                })),
+                confirmations: 1,
+            },
+            paid_in(data(), &transfer_hash, 42),
+        ),
+        (
+            "the authorization expired unused: fails",
+            Checking,
+            data(),
+            Observed::Fate {
+                fate: Ok(AuthorizationFate::Unused { head_time: 2_000 }),
+                confirmations: 1,
+            },
+            Ok(fail(data(), "the settlement did not land".into())),
+        ),
+        (
+            "the node is down while checking: transient",
+            Checking,
+            data(),
+            Observed::Fate {
+                fate: Err(rpc_down()),
+                confirmations: 1,
+            },
+            transient(rpc_down()),
+        ),
+        (
+            "done",
+            Confirmed,
+            data(),
+            Observed::Nothing,
+            Ok(Step::complete(Confirmed, data())),
+        ),
+        (
+            "a failed payment is not settled again",
+            Failed,
+            data(),
+            Observed::Nothing,
+            Err(StepError::Permanent(
+                "a failed payment is not settled again; the payer signs a new authorization".into(),
+            )),
+        ),
+        (
+            "a state without what it needs observed",
+            Sent,
+            data(),
+            Observed::Nothing,
+            Err(StepError::Permanent(
+                "a payment in Sent cannot act on Nothing".into(),
+            )),
+        ),
+    ];
+    for (case, state, data, observed, expected) in table {
+        assert_eq!(decide(state, data, seen(observed)), expected, "{case}");
+    }
+}
+
+#[test]
+fn an_authorization_still_usable_keeps_the_payment_checking() {
+    let fate = AuthorizationFate::Unused { head_time: 1_000 };
+    let got = decide(
+        PaymentState::Checking,
+        data(),
+        seen(Observed::Fate {
+            fate: Ok(fate),
+            confirmations: 1,
+        }),
+    );
+    // Valid until 2,000 s: looked at again at the longest wait, ten minutes from now.
+    assert!(
+        matches!(
+            got,
+            Err(StepError::Deferred {
+                until_ms: 1_600_000,
+                ..
+            })
+        ),
+        "{got:?}"
+    );
+}

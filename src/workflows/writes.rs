@@ -1,0 +1,211 @@
+//! The database writes a workflow step plans, as data: a kind's pure `decide` returns a `Plan`
+//! naming them (so its tests compare them), and this module alone turns them into the engine's
+//! `Effect`s, which commit with the step's checkpoint.
+use std::sync::Arc;
+
+use alloy::primitives::Address;
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use super::deployment::{DEPLOYMENT, DeploymentData, DeploymentState};
+use super::mint::MintState;
+use crate::chain::signer::address_key;
+use crate::engine::workflow::state_name;
+use crate::engine::{Effect, Step, StepCtx};
+use crate::store::moves::{Move, move_parked};
+use crate::store::receipts;
+use crate::store::workflows::Status;
+use crate::store::{self, entity::token};
+
+/// A step's decision: its transition, its new data, and the writes that commit with it.
+pub type Plan<S, D> = Step<S, D, Write>;
+
+/// A write that commits with a step's checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Mints a batch carries move on (sent, confirmed, failed, back to the queue).
+    MoveMints(MintMove),
+    /// The payment's receipt records the transaction that settled it.
+    RecordSettlement {
+        payment: Uuid,
+        hash: String,
+        block: i64,
+    },
+    /// The paid payment's children leave `awaiting_payment`: its mints for the batcher, its
+    /// deployment due at once.
+    StartChildren { payment: Uuid },
+    /// The deployed token joins the registry, so mints can target it at once.
+    RegisterToken {
+        chain_id: u64,
+        token: DeploymentData,
+        address: Address,
+    },
+}
+
+/// Mints of batch `batch` move to `to`, from wherever a batch holds them (`processing` or
+/// `sent`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MintMove {
+    pub batch: Uuid,
+    pub mints: Vec<Uuid>,
+    pub to: MintState,
+    /// The history event.
+    pub event: &'static str,
+    /// Merged into each mint's checkpoint data.
+    pub patch: Json,
+    pub tx_hash: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The plan as the engine runs it: each write as an `Effect`, recorded as `ctx`'s worker's.
+pub fn into_step<S, D>(plan: Plan<S, D>, ctx: &StepCtx) -> Step<S, D> {
+    plan.map_effects(|write| write.effect(ctx.worker_id.clone()))
+}
+
+impl Write {
+    fn effect(self, worker: Arc<str>) -> Effect {
+        let write = Arc::new(self);
+        Arc::new(move |txn| {
+            let write = write.clone();
+            let worker = worker.clone();
+            Box::pin(async move {
+                match &*write {
+                    Write::MoveMints(m) => move_mints(txn, m, &worker).await,
+                    Write::RecordSettlement {
+                        payment,
+                        hash,
+                        block,
+                    } => {
+                        receipts::record_settlement(txn, *payment, hash, *block, store::now_ms())
+                            .await
+                    }
+                    Write::StartChildren { payment } => {
+                        start_children(txn, *payment, &worker).await
+                    }
+                    Write::RegisterToken {
+                        chain_id,
+                        token,
+                        address,
+                    } => {
+                        let row = token_row(*chain_id, token, *address);
+                        store::tokens::upsert(txn, &row).await.map(drop)
+                    }
+                }
+            })
+        })
+    }
+}
+
+async fn move_mints(
+    txn: &sea_orm::DatabaseTransaction,
+    m: &MintMove,
+    worker: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let from = [MintState::Processing.as_str(), MintState::Sent.as_str()];
+    let to_status = match m.to {
+        MintState::Confirmed => Status::Completed,
+        MintState::Failed => Status::Failed,
+        _ => Status::Waiting,
+    };
+    let now = store::now_ms();
+    let parked = Move {
+        ids: &m.mints,
+        from_states: &from,
+        // Cancelled mints are moved too: once in a batch, the chain decides.
+        from_statuses: &[Status::Waiting, Status::Cancelled],
+        to_state: m.to.as_str(),
+        to_status,
+        event: m.event,
+        patch: m.patch.clone(),
+        tx_hash: m.tx_hash.as_deref(),
+        error: m.error.as_deref(),
+        detail: Some(json!({ "batch": m.batch, "tx_hash": m.tx_hash })),
+        worker: Some(worker),
+        run_now: false,
+    };
+    if m.to != MintState::Pending {
+        move_parked(txn, &parked, now).await?;
+        return Ok(());
+    }
+    // Back to the queue: a mint cancelled while in the batch stays cancelled (the chain never
+    // carried it), out of the queue and of the batches.
+    let cancelled = Move {
+        from_statuses: &[Status::Cancelled],
+        to_state: MintState::Cancelled.as_str(),
+        to_status: Status::Cancelled,
+        event: "cancelled",
+        ..parked.clone()
+    };
+    move_parked(txn, &cancelled, now).await?;
+    let requeued = Move {
+        from_statuses: &[Status::Waiting],
+        ..parked
+    };
+    move_parked(txn, &requeued, now).await?;
+    Ok(())
+}
+
+async fn start_children(
+    txn: &sea_orm::DatabaseTransaction,
+    payment: Uuid,
+    worker: &str,
+) -> Result<(), sea_orm::DbErr> {
+    let children = store::workflows::children(txn, payment).await?;
+    let (deployments, mints): (Vec<_>, Vec<_>) = children
+        .into_iter()
+        .partition(|(_, kind)| kind == DEPLOYMENT);
+    let mint_states = (
+        MintState::AwaitingPayment.as_str().to_owned(),
+        MintState::Pending.as_str().to_owned(),
+    );
+    let deployment_states = (
+        state_name(&DeploymentState::AwaitingPayment),
+        state_name(&DeploymentState::Pending),
+    );
+    for (group, (from, to), due) in [
+        (mints, mint_states, false),
+        (deployments, deployment_states, true),
+    ] {
+        let ids: Vec<Uuid> = group.into_iter().map(|(id, _)| id).collect();
+        let m = Move {
+            ids: &ids,
+            from_states: &[from.as_str()],
+            from_statuses: &[Status::Waiting],
+            to_state: &to,
+            to_status: if due {
+                Status::Running
+            } else {
+                Status::Waiting
+            },
+            event: "paid",
+            patch: json!({}),
+            tx_hash: None,
+            error: None,
+            detail: Some(json!({ "payment": payment })),
+            worker: Some(worker),
+            run_now: due,
+        };
+        let moved = move_parked(txn, &m, store::now_ms()).await?;
+        if due && !moved.is_empty() {
+            // Other processes' workers hear of it at commit; this one's sweep finds it.
+            store::workflows::notify_wake(txn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The registry row of token `d`, deployed at `address`.
+fn token_row(chain_id: u64, d: &DeploymentData, address: Address) -> token::Model {
+    token::Model {
+        chain_id: chain_id as i64,
+        address: address_key(address),
+        name: d.name.clone(),
+        symbol: d.symbol.clone(),
+        amount_per_mint: d.amount_per_mint.to_string(),
+        max_supply: d.max_supply.to_string(),
+        deployer: Some(address_key(d.owner)),
+        deploy_tx_hash: d.tx_hash.clone(),
+        deploy_block: d.block,
+        created_at_ms: store::now_ms(),
+    }
+}
