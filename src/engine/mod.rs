@@ -1,6 +1,7 @@
 //! The generic durable engine: claims due workflows with leases, runs their steps, and commits
 //! each result with its history event under a fence. It knows nothing of chains or tokens.
 pub mod client;
+mod decide;
 pub mod jobs;
 pub mod outbox;
 pub mod registry;
