@@ -17,8 +17,8 @@ use super::writer::WriteRequest;
 use super::{EngineConfig, Waker};
 use crate::config::SettingsHandle;
 use crate::store::events::{self, NewEvent};
+use crate::store::time::Clock;
 use crate::store::workflows::{self as rows, ClaimedWorkflow, Status};
-use crate::store::{self};
 use crate::telemetry;
 
 /// How long the claim loop waits without any wake-up before it looks anyway. The recovery
@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub worker_id: Arc<str>,
     pub settings: SettingsHandle,
+    /// The time of claims, leases and checkpoints.
+    pub clock: Clock,
     pub waker: Waker,
     pub writer: mpsc::Sender<WriteRequest>,
     /// Cancelled when the engine starts shutting down: claim nothing new, keep no lease.
@@ -52,7 +54,7 @@ pub(crate) async fn claim_loop(shared: Arc<Shared>) {
         let want = free.min(settings.claim_batch_size.max(1) as usize);
         let mut more_due = false;
         if want > 0 {
-            let now = store::now_ms();
+            let now = shared.clock.now_ms();
             let lease_ms = settings.lease_seconds * 1000;
             match rows::claim_due(
                 &shared.db,
@@ -135,7 +137,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             attempt: row.attempt,
             worker: Some(shared.worker_id.to_string()),
             detail: Some(json!({ "previous_owner": previous })),
-            at_ms: store::now_ms(),
+            at_ms: shared.clock.now_ms(),
         };
         if let Err(e) = events::insert(&shared.db, &[takeover]).await {
             tracing::warn!(workflow = %id, error = %e, "could not record takeover");
@@ -201,7 +203,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             output,
             limits,
             keep_going,
-            store::now_ms(),
+            shared.clock.now_ms(),
         );
         if let Some(detail) = checkpoint.detail.as_mut().and_then(Json::as_object_mut) {
             detail.insert("step_ms".into(), json!(step_time.as_millis() as u64));
@@ -259,7 +261,7 @@ pub(crate) async fn heartbeat(shared: Arc<Shared>) {
         let settings = shared.settings.get();
         let lease_ms = settings.lease_seconds * 1000;
         tokio::time::sleep(Duration::from_millis((lease_ms / 3).max(100) as u64)).await;
-        let until = store::now_ms() + lease_ms;
+        let until = shared.clock.now_ms() + lease_ms;
         if let Err(e) = rows::renew_leases(&shared.db, &shared.worker_id, until).await {
             tracing::warn!(error = %e, "lease renewal failed");
         }

@@ -159,9 +159,9 @@ pub(crate) fn json_list(items: impl Iterator<Item = String>) -> String {
     serde_json::to_string(&items.collect::<Vec<_>>()).expect("strings serialize")
 }
 
-/// Milliseconds since the unix epoch: the unit of every time column.
+/// Milliseconds since the unix epoch on the system clock (see `time::Clock`).
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    time::Clock::system().now_ms()
 }
 
 /// The time `secs` seconds ago, in unix ms (an age filter's bound).
