@@ -6,9 +6,12 @@ mod common;
 use std::time::Duration;
 
 use common::{Backend, TestDb, engine, eventually, fast_settings};
-use mintflow::engine::{Registry, StartError, StartOptions, Started};
+use mintflow::engine::{
+    Client, Engine, EngineConfig, Registry, StartError, StartOptions, Started, Waker,
+};
 use mintflow::store::{
     self,
+    time::Clock,
     workflows::{self as rows, ActionOutcome, Actor, Checkpoint, Status},
 };
 use mintflow::workflows::probe::{Hang, HangPoint, Probe, ProbeData, ProbeState};
@@ -1181,4 +1184,60 @@ async fn every_migration_rolls_back_and_forward() {
             "{backend:?}"
         );
     }
+}
+
+on_both_backends!(claims_leases_and_checkpoints_read_the_engine_clock);
+
+/// With a clock a test sets, the times the engine stores are the clock's: a checkpoint's end
+/// time and history, a claim's lease expiry, and the lease once the clock moves on.
+async fn claims_leases_and_checkpoints_read_the_engine_clock(backend: Backend) {
+    let (t, settings) = setup(backend, 2).await;
+    // An hour ahead of the system clock, so work created now is due at the engine's time.
+    let at = store::now_ms() + 3_600_000;
+    let clock = Clock::fixed(at);
+    let waker = Waker::default();
+    let config = EngineConfig {
+        worker_id: "w1".into(),
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let engine = Engine::start_with_clock(
+        t.db.clone(),
+        registry(),
+        settings.clone(),
+        waker.clone(),
+        config,
+        clock.clone(),
+    );
+    let client = Client::new(t.db.clone(), waker);
+
+    let done = start_probe(&client, &recorded(), StartOptions::default()).await;
+    wait_status(&t, done, Status::Completed).await;
+    let row = rows::find(&t.db, done).await.unwrap().unwrap();
+    assert_eq!(row.finished_at_ms, Some(at));
+    let history = store::events::history(&t.db, done).await.unwrap();
+    assert!(history.len() > 1);
+    for event in &history[1..] {
+        assert_eq!(
+            event.at_ms, at,
+            "{} stamped by the engine's clock",
+            event.event
+        );
+    }
+
+    let data = hanging("w1", ProbeState::First, HangPoint::Start);
+    let hung = start_probe(&client, &data, StartOptions::default()).await;
+    let lease_until = |want: i64| {
+        let db = t.db.clone();
+        async move {
+            eventually(WAIT, &format!("the lease to run until {want}"), || async {
+                let row = rows::find(&db, hung).await.unwrap().unwrap();
+                (row.lease_until_ms == Some(want)).then_some(())
+            })
+            .await
+        }
+    };
+    lease_until(at + 2_000).await;
+    clock.set(at + 10_000);
+    lease_until(at + 12_000).await;
+    engine.abort().await;
 }

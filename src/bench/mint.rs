@@ -7,34 +7,33 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use alloy::node_bindings::AnvilInstance;
-use alloy::primitives::{Address, U256, keccak256};
-use alloy::providers::Provider;
+use alloy::primitives::{Address, U256};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol_types::SolCall;
 use anyhow::Context;
-use futures::{StreamExt, TryStreamExt};
-use reqwest::StatusCode;
 
 use crate::app::keys::{self, NewKey, Scope, Scopes};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::events::LiveViews;
 use super::scratch::{ScratchArgs, on_scratch};
 use super::{BackendChoice, cores, percentile};
-use crate::chain::contracts::MintToken;
 use crate::chain::deploy::{TokenParams, deploy_token};
-use crate::chain::local::{SenderTask, find_anvil, spawn_anvil, wait_final};
-use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
+use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
+use crate::chain::{Chain, ChainConfig};
 use crate::config::{SettingsHandle, settings};
 use crate::engine::EngineConfig;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
-use crate::store::entity::{workflow, workflow_event};
-use crate::store::mints::{self, MINT_BATCH};
+use crate::store::entity::workflow_event;
+use crate::store::mints;
 use crate::workflows::mint::MintState;
-use crate::workflows::mint_batch::{BatchData, BatchItem, batch_call};
 use crate::{store, workflows};
+
+mod gas;
+mod load;
+
+use gas::{block_gas_limit, print_ceiling, print_gas};
+use load::{enqueue, steady};
 
 #[derive(Debug, clap::Args)]
 pub struct MintBenchArgs {
@@ -321,66 +320,6 @@ async fn wait_webhooks(live: &LiveViews, confirmed: usize) {
     }
 }
 
-async fn block_gas_limit(chain: &Chain) -> anyhow::Result<u64> {
-    let block = chain
-        .provider()
-        .get_block_by_number(Default::default())
-        .await
-        .context("reading the latest block")?
-        .context("anvil has no latest block")?;
-    Ok(block.header.gas_limit)
-}
-
-/// A payer no other request uses (a hash, so never a precompile or a funded account).
-fn payer(i: usize) -> Address {
-    Address::from_word(keccak256(format!("mintflow-bench/payer/{i}")))
-}
-
-/// Posts mint request `i`: its own payer (the recipient too) and idempotency key.
-async fn post_mint(
-    http: &reqwest::Client,
-    url: &str,
-    i: usize,
-) -> anyhow::Result<reqwest::Response> {
-    http.post(url)
-        .header("Idempotency-Key", format!("bench-mint-{i}"))
-        .json(&json!({ "payer": payer(i) }))
-        .send()
-        .await
-        .with_context(|| format!("mint request {i}"))
-}
-
-/// Sends requests `0..n`, `clients` at a time, each on its own task (the load uses every
-/// core, as separate clients would) and over the pool's keep-alive connections; returns every
-/// request's latency in ms, sorted, and how many were accepted (202).
-async fn enqueue(
-    http: &reqwest::Client,
-    url: &str,
-    n: usize,
-    clients: usize,
-) -> anyhow::Result<(Vec<f64>, usize)> {
-    let samples: Vec<(f64, StatusCode)> = futures::stream::iter(0..n)
-        .map(|i| {
-            let (http, url) = (http.clone(), url.to_owned());
-            tokio::spawn(async move {
-                let started = Instant::now();
-                let status = post_mint(&http, &url, i).await?.status();
-                anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, status))
-            })
-        })
-        .buffer_unordered(clients)
-        .map(|joined| joined?)
-        .try_collect()
-        .await?;
-    let accepted = samples
-        .iter()
-        .filter(|(_, s)| *s == StatusCode::ACCEPTED)
-        .count();
-    let mut latencies_ms: Vec<f64> = samples.into_iter().map(|(ms, _)| ms).collect();
-    latencies_ms.sort_by(f64::total_cmp);
-    Ok((latencies_ms, accepted))
-}
-
 /// Waits until `n` mints in all are confirmed or failed; returns how many failed. Nothing
 /// signals this process when a mint settles, so it counts rows every 100 ms.
 async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<usize> {
@@ -404,75 +343,6 @@ async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<usize
             "only {confirmed} of {n} mints confirmed ({failed} failed) in {WAIT:?}"
         );
     }
-}
-
-/// Prints the batches the service sent and what the chain could carry at their gas per mint.
-async fn print_ceiling(
-    db: &DatabaseConnection,
-    gas_limit: u64,
-    per_min: f64,
-) -> anyhow::Result<()> {
-    let rows = workflow::Entity::find()
-        .filter(workflow::Column::Kind.eq(MINT_BATCH))
-        .all(db)
-        .await?;
-    let (mut batches, mut mints, mut gas) = (0usize, 0usize, 0i64);
-    for row in rows {
-        let data: BatchData = serde_json::from_value(row.data)
-            .with_context(|| format!("batch {} has unreadable data", row.id))?;
-        // Only confirmed batches carry the gas they used.
-        if let Some(used) = data.gas_used {
-            batches += 1;
-            mints += data.items.len();
-            gas += used;
-        }
-    }
-    let gas_per_mint = gas as f64 / mints as f64;
-    let ceiling = gas_limit as f64 / gas_per_mint * (60.0 / BLOCK_TIME_SECS);
-    println!(
-        "batches: {batches} confirmed, mean {:.0} mints; {gas_per_mint:.0} gas per mint in a \
-         batch -> chain ceiling {gas_limit} gas/block / {gas_per_mint:.0} x {:.0} blocks/min = \
-         {ceiling:.0} mints/min; end to end reached {:.1}% of it",
-        mints as f64 / batches as f64,
-        60.0 / BLOCK_TIME_SECS,
-        100.0 * per_min / ceiling
-    );
-    Ok(())
-}
-
-/// Sends requests `first..first + n` at `STEADY_RATE` per second, each on its own task so a
-/// slow answer does not delay the next; returns each accepted mint with its request's start
-/// (unix ms, the unit of event times).
-async fn steady(
-    http: &reqwest::Client,
-    url: &str,
-    first: usize,
-    n: usize,
-) -> anyhow::Result<HashMap<Uuid, i64>> {
-    #[derive(serde::Deserialize)]
-    struct Accepted {
-        id: Uuid,
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / STEADY_RATE as u32);
-    let mut set = tokio::task::JoinSet::new();
-    for i in first..first + n {
-        tick.tick().await;
-        let (http, url) = (http.clone(), url.to_owned());
-        set.spawn(async move {
-            let start_ms = store::now_ms();
-            let res = post_mint(&http, &url, i).await?;
-            if res.status() != StatusCode::ACCEPTED {
-                return anyhow::Ok(None);
-            }
-            let accepted: Accepted = res.json().await?;
-            Ok(Some((accepted.id, start_ms)))
-        });
-    }
-    let mut starts = HashMap::with_capacity(n);
-    while let Some(r) = set.join_next().await {
-        starts.extend(r??);
-    }
-    Ok(starts)
 }
 
 /// Request start -> first `sent` and -> `confirmed` event of each mint in `starts`, in ms,
@@ -510,62 +380,4 @@ async fn event_latencies(
         v
     };
     Ok((sorted(true), sorted(false)))
-}
-
-/// Gas of one `mint(to, id)` against the gas per mint of a `batchMint` of `GAS_BATCH`, each
-/// to a fresh recipient as the service's mints are. Sent through the service's pipeline, whose
-/// sender is the only one this signer may run.
-async fn print_gas(chain: &Chain, token: Address) -> anyhow::Result<()> {
-    let item = |i: usize| {
-        let id = keccak256(format!("mintflow-bench/gas/{i}"));
-        let to = Address::from_word(keccak256(id));
-        BatchItem {
-            mint: Uuid::nil(),
-            to,
-            id,
-        }
-    };
-    let one = item(0);
-    let single = MintToken::mintCall {
-        to: one.to,
-        id: one.id,
-    }
-    .abi_encode();
-    let single = gas_used(
-        chain,
-        "bench-gas-single",
-        Call {
-            to: Some(token),
-            input: single.into(),
-            value: U256::ZERO,
-            gas_limit: None,
-        },
-    )
-    .await?;
-    let items: Vec<BatchItem> = (1..=GAS_BATCH).map(item).collect();
-    let batch = gas_used(chain, "bench-gas-batch", batch_call(token, &items)).await?;
-    let per_mint = batch as f64 / GAS_BATCH as f64;
-    println!(
-        "gas: mint(to, id) alone {single}; batchMint of {GAS_BATCH} {batch} = {per_mint:.0} \
-         per mint ({:.2}x less than alone)",
-        single as f64 / per_mint
-    );
-    Ok(())
-}
-
-/// Submits `call` under `key`, waits until it is final and returns the gas it used.
-async fn gas_used(chain: &Chain, key: &str, call: Call) -> anyhow::Result<i64> {
-    let id = chain
-        .submit(Submit {
-            key: key.to_owned(),
-            owner: None,
-            purpose: "bench".into(),
-            call,
-        })
-        .await
-        .with_context(|| format!("submitting {key}"))?;
-    match wait_final(chain, id, TX_TIMEOUT).await? {
-        TxOutcome::Confirmed { gas_used, .. } => Ok(gas_used),
-        other => anyhow::bail!("{key} did not go through: {other:?}"),
-    }
 }

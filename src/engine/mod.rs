@@ -1,6 +1,7 @@
 //! The generic durable engine: claims due workflows with leases, runs their steps, and commits
 //! each result with its history event under a fence. It knows nothing of chains or tokens.
 pub mod client;
+mod decide;
 pub mod jobs;
 pub mod outbox;
 pub mod registry;
@@ -25,6 +26,7 @@ pub use wake::Waker;
 pub use workflow::{Effect, Step, StepCtx, StepError, Transition, Workflow};
 
 use crate::config::SettingsHandle;
+use crate::store::time::Clock;
 use worker::Shared;
 
 #[derive(Clone, Debug)]
@@ -62,19 +64,37 @@ impl Engine {
         waker: Waker,
         config: EngineConfig,
     ) -> Engine {
+        Engine::start_with_clock(db, registry, settings, waker, config, Clock::system())
+    }
+
+    /// `start` with the clock its claims, leases and checkpoints read (tests set one).
+    pub fn start_with_clock(
+        db: DatabaseConnection,
+        registry: Registry,
+        settings: SettingsHandle,
+        waker: Waker,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> Engine {
         let (tx, rx) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
             db: db.clone(),
             registry,
             worker_id: config.worker_id.clone().into(),
             settings,
+            clock: clock.clone(),
             waker: waker.clone(),
             writer: tx,
             stopping: CancellationToken::new(),
             config,
         });
         let mut background = JoinSet::new();
-        background.spawn(writer::run(db.clone(), shared.worker_id.to_string(), rx));
+        background.spawn(writer::run(
+            db.clone(),
+            shared.worker_id.to_string(),
+            clock,
+            rx,
+        ));
         background.spawn(worker::heartbeat(shared.clone()));
         background.spawn(wake::listen_postgres(db, waker.clone()));
         let claimer = tokio::spawn(worker::claim_loop(shared.clone()));

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::workflow::Effect;
-use crate::store::{self, workflows::Checkpoint};
+use crate::store::{self, time::Clock, workflows::Checkpoint};
 
 /// Most checkpoints one commit carries.
 const MAX_GROUP: usize = 512;
@@ -24,13 +24,14 @@ pub(crate) struct WriteRequest {
 pub(crate) async fn run(
     db: DatabaseConnection,
     owner: String,
+    clock: Clock,
     mut rx: mpsc::Receiver<WriteRequest>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let requests = std::mem::take(&mut group);
         let t0 = std::time::Instant::now();
-        let res = commit(&db, &owner, &requests).await;
+        let res = commit(&db, &owner, clock.now_ms(), &requests).await;
         tracing::debug!(
             size = requests.len(),
             ms = t0.elapsed().as_secs_f64() * 1000.0,
@@ -43,9 +44,10 @@ pub(crate) async fn run(
                 // the others are not held back by it.
                 tracing::warn!(error = %e, size = requests.len(), "group commit failed; committing one by one");
                 for request in requests {
-                    let result = commit(&db, &owner, std::slice::from_ref(&request))
-                        .await
-                        .map(|won| won.contains(&request.checkpoint.id));
+                    let result =
+                        commit(&db, &owner, clock.now_ms(), std::slice::from_ref(&request))
+                            .await
+                            .map(|won| won.contains(&request.checkpoint.id));
                     let _ = request.reply.send(result);
                 }
             }
@@ -66,9 +68,9 @@ fn reply_all(requests: Vec<WriteRequest>, result: impl Fn(Uuid) -> Result<bool, 
 async fn commit(
     db: &DatabaseConnection,
     owner: &str,
+    now: i64,
     requests: &[WriteRequest],
 ) -> Result<HashSet<Uuid>, DbErr> {
-    let now = store::now_ms();
     let checkpoints: Vec<Checkpoint> = requests.iter().map(|r| r.checkpoint.clone()).collect();
     let has_effects = requests.iter().any(|r| !r.effects.is_empty());
     if !has_effects && db.get_database_backend() == DbBackend::Postgres {

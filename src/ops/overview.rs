@@ -11,6 +11,7 @@ use super::ask_chain;
 use super::counts::Tally;
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
+use crate::store::workflows::Status;
 use crate::store::{self, mints, overview::WorkflowCount};
 
 pub struct Overview {
@@ -81,7 +82,11 @@ pub async fn snapshot(
     let age = |since: Option<i64>| since.map(|ms| (now - ms).max(0));
     let pending = workflows
         .iter()
-        .filter(|w| w.kind == mints::MINT && w.state == "pending" && w.status == "waiting")
+        .filter(|w| {
+            w.kind == mints::MINT
+                && w.state == mints::MintStateName::Pending.as_str()
+                && w.status == Status::Waiting.as_str()
+        })
         .map(|w| w.count as u64)
         .sum();
     let signer = chain.zip(node).map(|(chain, node)| {

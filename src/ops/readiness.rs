@@ -5,7 +5,7 @@
 //! the server log when a check fails.
 use alloy::primitives::U256;
 use alloy::providers::Provider;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 
 use super::{DATABASE_TIMEOUT, ask_chain};
 use crate::chain::Chain;
@@ -49,16 +49,9 @@ pub async fn checks(
 }
 
 async fn database_checks(db: &DatabaseConnection) -> Vec<Check> {
-    let answer = tokio::time::timeout(DATABASE_TIMEOUT, crate::store::migrations_current(db))
-        .await
-        .unwrap_or_else(|_| {
-            Err(DbErr::Custom(format!(
-                "no answer within {}s",
-                DATABASE_TIMEOUT.as_secs()
-            )))
-        });
+    let answer = tokio::time::timeout(DATABASE_TIMEOUT, crate::store::migrations_current(db)).await;
     match answer {
-        Ok(current) => {
+        Ok(Ok(current)) => {
             if !current {
                 tracing::warn!("readiness: migrations are pending: run `mintflow migrate`");
             }
@@ -67,15 +60,26 @@ async fn database_checks(db: &DatabaseConnection) -> Vec<Check> {
                 Check::new("migrations", current),
             ]
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             // The database's words stay in the log: they can name hosts or credentials.
             tracing::warn!(error = %e, "readiness: database unreachable");
-            vec![
-                Check::new("database", false),
-                Check::new("migrations", false),
-            ]
+            unreachable_database()
+        }
+        Err(_) => {
+            tracing::warn!(
+                "readiness: the database gave no answer within {}s",
+                DATABASE_TIMEOUT.as_secs()
+            );
+            unreachable_database()
         }
     }
+}
+
+fn unreachable_database() -> Vec<Check> {
+    vec![
+        Check::new("database", false),
+        Check::new("migrations", false),
+    ]
 }
 
 async fn chain_checks(chain: &Chain, settings: &Settings) -> Vec<Check> {

@@ -4,6 +4,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
+use super::mints::MintStateName;
 use super::{exec, query};
 
 /// Milliseconds in a minute: the width of every bucket.
@@ -51,10 +52,10 @@ pub async fn finished_since<C: ConnectionTrait>(
 ) -> Result<Vec<FinishedMint>, DbErr> {
     query(
         conn,
-        "SELECT created_at_ms, finished_at_ms, state = 'confirmed' AS confirmed FROM workflows \
+        "SELECT created_at_ms, finished_at_ms, state = $2 AS confirmed FROM workflows \
          WHERE finished_at_ms >= $1 AND kind = 'mint' \
-           AND (state = 'confirmed' OR status = 'failed')",
-        vec![from_ms.into()],
+           AND (state = $2 OR status = 'failed')",
+        vec![from_ms.into(), MintStateName::Confirmed.as_str().into()],
     )
     .await
 }

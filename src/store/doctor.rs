@@ -5,6 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use super::mints::MintStateName;
 use super::query;
 
 /// A finished workflow of the sample.
@@ -51,11 +52,14 @@ pub async fn stranded_mints<C: ConnectionTrait>(
         conn,
         r#"SELECT m.id AS id, p.id AS payment_id, p.status AS payment_status
            FROM workflows m JOIN workflows p ON p.id = m.parent_id
-           WHERE m.kind = 'mint' AND m.state = 'awaiting_payment' AND m.status = 'waiting'
+           WHERE m.kind = 'mint' AND m.state = $2 AND m.status = 'waiting'
              AND m.finished_at_ms IS NULL
              AND p.status IN ('completed', 'failed', 'cancelled')
            ORDER BY m.id LIMIT $1"#,
-        vec![(limit as i64).into()],
+        vec![
+            (limit as i64).into(),
+            MintStateName::AwaitingPayment.as_str().into(),
+        ],
     )
     .await
 }
@@ -148,7 +152,7 @@ pub async fn count_mints<C: ConnectionTrait>(
     states: &[&str],
     cap: u64,
 ) -> Result<i64, DbErr> {
-    let states = super::moves::json_list(states.iter().map(|s| s.to_string()));
+    let states = super::json_list(states.iter().map(|s| s.to_string()));
     let in_states = match conn.get_database_backend() {
         sea_orm::DbBackend::Postgres => "SELECT jsonb_array_elements_text($2::jsonb)",
         _ => "SELECT value FROM json_each($2)",
@@ -175,7 +179,7 @@ pub async fn receipts_of<C: ConnectionTrait>(
         payment_id: Uuid,
         tx_hash: Option<String>,
     }
-    let ids = super::moves::json_list(payments.iter().map(Uuid::to_string));
+    let ids = super::json_list(payments.iter().map(Uuid::to_string));
     let sql = match conn.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             "SELECT payment_id, tx_hash FROM payment_receipts \

@@ -154,9 +154,14 @@ pub(crate) async fn query<C: ConnectionTrait, T: FromQueryResult>(
     rows.iter().map(|r| T::from_query_result(r, "")).collect()
 }
 
-/// Milliseconds since the unix epoch: the unit of every time column.
+/// A JSON array of strings, the one list parameter both backends can unpack.
+pub(crate) fn json_list(items: impl Iterator<Item = String>) -> String {
+    serde_json::to_string(&items.collect::<Vec<_>>()).expect("strings serialize")
+}
+
+/// Milliseconds since the unix epoch on the system clock (see `time::Clock`).
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    time::Clock::system().now_ms()
 }
 
 /// The time `secs` seconds ago, in unix ms (an age filter's bound).

@@ -2,12 +2,15 @@
 //! own checkpoint transaction. Each move is guarded by the states (and statuses) the caller
 //! expects, bumps `version` so a stale step of the moved row can never overwrite it, and
 //! appends one history event per moved row.
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use std::borrow::Cow;
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::events::{self, NewEvent};
+use super::json_list;
 use super::workflows::Status;
+use super::workflows::transition::{self, RowTransition};
 
 /// What to do to a set of parked workflows.
 #[derive(Clone, Debug)]
@@ -43,126 +46,89 @@ pub async fn move_parked<C: ConnectionTrait>(
     if m.ids.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = json_list(m.ids.iter().map(Uuid::to_string));
-    let states = json_list(m.from_states.iter().map(|s| s.to_string()));
-    let statuses = json_list(m.from_statuses.iter().map(|s| s.as_str().to_owned()));
-    let finished = m.to_status.is_terminal().then_some(now);
+    let parked = lock_parked(conn, m).await?;
     let detail = event_detail(m);
-    // $1..$11, shared by both backends' statements.
-    let values: Vec<Value> = vec![
-        ids.clone().into(),
-        states.clone().into(),
-        statuses.clone().into(),
-        m.to_state.into(),
-        m.to_status.as_str().into(),
-        m.patch.to_string().into(),
-        m.tx_hash.map(str::to_owned).into(),
-        m.error.map(str::to_owned).into(),
-        now.into(),
-        finished.into(),
-        m.run_now.then_some(now).into(),
-    ];
-    match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            // One statement: lock the rows still where the caller expects them, move them,
-            // and append their history from the old states the lock saw.
-            let rows = conn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    r#"WITH old AS (
-                        SELECT id, state FROM workflows
-                        WHERE id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))
-                          AND state IN (SELECT jsonb_array_elements_text($2::jsonb))
-                          AND status IN (SELECT jsonb_array_elements_text($3::jsonb))
-                        FOR UPDATE
-                    ), moved AS (
-                        UPDATE workflows w SET state = $4, status = $5,
-                            data = w.data || $6::jsonb, tx_hash = COALESCE($7, w.tx_hash),
-                            last_error = $8, version = w.version + 1, run_at_ms = $11,
-                            lease_owner = NULL, lease_until_ms = NULL, wake_pending = FALSE,
-                            updated_at_ms = $9, finished_at_ms = $10
-                        FROM old WHERE w.id = old.id
-                        RETURNING w.id, old.state AS from_state, w.attempt
-                    ), ev AS (
-                        INSERT INTO workflow_events
-                            (workflow_id, event, from_state, to_state, status, attempt, worker,
-                             detail, at_ms)
-                        SELECT id, $12, from_state, $4, $5, attempt, $13, $14::jsonb, $9 FROM moved
-                    )
-                    SELECT id FROM moved"#,
-                    values
-                        .into_iter()
-                        .chain([
-                            m.event.into(),
-                            m.worker.map(str::to_owned).into(),
-                            detail.as_ref().map(Json::to_string).into(),
-                        ])
-                        .collect::<Vec<_>>(),
-                ))
-                .await?;
-            rows.iter().map(|r| r.try_get::<Uuid>("", "id")).collect()
-        }
-        _ => {
-            // SQLite: the caller's transaction holds the write lock, so reading the old states
-            // first and then updating the same rows is race-free.
-            const WHERE: &str = r#"id IN (SELECT unhex(replace(value, '-', '')) FROM json_each(?1))
-                  AND state IN (SELECT value FROM json_each(?2))
-                  AND status IN (SELECT value FROM json_each(?3))"#;
-            let old = conn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Sqlite,
-                    format!("SELECT id, state, attempt FROM workflows WHERE {WHERE}"),
-                    [
-                        ids.clone().into(),
-                        states.clone().into(),
-                        statuses.clone().into(),
-                    ],
-                ))
-                .await?;
-            if old.is_empty() {
-                return Ok(Vec::new());
-            }
-            conn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                format!(
-                    r#"UPDATE workflows SET state = ?4, status = ?5, data = json_patch(data, ?6),
-                          tx_hash = COALESCE(?7, tx_hash), last_error = ?8, version = version + 1,
-                          run_at_ms = ?11, lease_owner = NULL, lease_until_ms = NULL,
-                          wake_pending = FALSE, updated_at_ms = ?9, finished_at_ms = ?10
-                       WHERE {WHERE}"#
-                ),
-                values,
-            ))
-            .await?;
-            let mut moved = Vec::with_capacity(old.len());
-            let mut history = Vec::with_capacity(old.len());
-            for row in &old {
-                let id: Uuid = row.try_get("", "id")?;
-                moved.push(id);
-                history.push(NewEvent {
-                    workflow_id: id,
-                    event: m.event.to_owned(),
-                    from_state: Some(row.try_get("", "state")?),
-                    to_state: m.to_state.to_owned(),
-                    status: m.to_status.as_str().to_owned(),
-                    attempt: row.try_get("", "attempt")?,
-                    worker: m.worker.map(str::to_owned),
-                    detail: detail.clone(),
-                    at_ms: now,
-                });
-            }
-            // Large batches: keep each insert under SQLite's bound-parameter limit.
-            for chunk in history.chunks(1000) {
-                events::insert(conn, chunk).await?;
-            }
-            Ok(moved)
-        }
-    }
+    let rows: Vec<RowTransition<'_>> = parked
+        .iter()
+        .map(|row| RowTransition {
+            id: row.id,
+            version: row.version,
+            owner: row.lease_owner.as_deref(),
+            new_version: row.version + 1,
+            status: m.to_status,
+            state: m.to_state,
+            data: Cow::Owned(merged(&row.data, &m.patch)),
+            schema_version: row.schema_version,
+            run_at_ms: m.run_now.then_some(now),
+            attempt: row.attempt,
+            keep_lease: false,
+            last_error: m.error,
+            tx_hash: m.tx_hash,
+            event: m.event,
+            from_state: &row.state,
+            detail: detail.as_ref(),
+            worker: m.worker,
+        })
+        .collect();
+    transition::apply(conn, now, &rows).await
 }
 
-/// A JSON array of strings, the one list parameter both backends can unpack.
-pub(crate) fn json_list(items: impl Iterator<Item = String>) -> String {
-    serde_json::to_string(&items.collect::<Vec<_>>()).expect("strings serialize")
+/// A parked row as the mover locked it: its fence and what the move keeps.
+#[derive(FromQueryResult)]
+struct Parked {
+    id: Uuid,
+    state: String,
+    version: i64,
+    lease_owner: Option<String>,
+    attempt: i32,
+    schema_version: i32,
+    data: Json,
+}
+
+/// The rows of `m` still where the caller expects them, locked until the transaction ends (on
+/// SQLite the caller's transaction already holds the write lock).
+async fn lock_parked<C: ConnectionTrait>(conn: &C, m: &Move<'_>) -> Result<Vec<Parked>, DbErr> {
+    // The list parameters are JSON arrays; each backend unpacks them its own way.
+    let (ids, states, statuses, lock) = match conn.get_database_backend() {
+        DbBackend::Postgres => (
+            "SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)",
+            "SELECT jsonb_array_elements_text($2::jsonb)",
+            "SELECT jsonb_array_elements_text($3::jsonb)",
+            "FOR UPDATE",
+        ),
+        _ => (
+            "SELECT unhex(replace(value, '-', '')) FROM json_each($1)",
+            "SELECT value FROM json_each($2)",
+            "SELECT value FROM json_each($3)",
+            "",
+        ),
+    };
+    let pg_sql = format!(
+        r#"SELECT id, state, version, lease_owner, attempt, schema_version, data FROM workflows
+           WHERE id IN ({ids}) AND state IN ({states}) AND status IN ({statuses}) {lock}"#
+    );
+    crate::store::query(
+        conn,
+        &pg_sql,
+        vec![
+            json_list(m.ids.iter().map(Uuid::to_string)).into(),
+            json_list(m.from_states.iter().map(|s| s.to_string())).into(),
+            json_list(m.from_statuses.iter().map(|s| s.as_str().to_owned())).into(),
+        ],
+    )
+    .await
+}
+
+/// `data` with the keys of the object `patch` set (a shallow merge, like PostgreSQL's `||`).
+fn merged(data: &Json, patch: &Json) -> Json {
+    match (data, patch) {
+        (Json::Object(data), Json::Object(patch)) => {
+            let mut out = data.clone();
+            out.extend(patch.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Json::Object(out)
+        }
+        _ => data.clone(),
+    }
 }
 
 /// The history event's detail: the move's own, with its error (if any) under `error`, so a

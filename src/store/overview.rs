@@ -7,6 +7,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::mints::QUEUED;
 use super::sql;
 
 /// How many workflows of one kind are in one state and status.
@@ -149,9 +150,9 @@ pub async fn backlog<C: ConnectionTrait>(
         backend,
         sql(
             backend,
-            r#"SELECT
-                 (SELECT min(created_at_ms) FROM workflows
-                  WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting')
+            &format!(
+                r#"SELECT
+                 (SELECT min(created_at_ms) FROM workflows WHERE {QUEUED})
                    AS oldest_pending_mint_ms,
                  (SELECT next_nonce FROM chain_signers WHERE chain_id = $1 AND address = $2)
                    AS next_nonce,
@@ -165,7 +166,8 @@ pub async fn backlog<C: ConnectionTrait>(
                  (SELECT count(*) FROM webhooks h JOIN webhook_deliveries d
                     ON d.webhook_id = h.id AND d.status = 'failed') AS webhook_failed,
                  (SELECT min(created_at_ms) FROM webhook_deliveries WHERE status = 'pending')
-                   AS oldest_webhook_ms"#,
+                   AS oldest_webhook_ms"#
+            ),
         ),
         [chain_id.into(), address.map(str::to_owned).into()],
     ))

@@ -58,9 +58,9 @@ pub async fn reserve<C: ConnectionTrait>(conn: &C, receipt: &Receipt) -> Result<
         .into_tuple()
         .one(conn)
         .await?;
-    first
-        .map(Reserved::Taken)
-        .ok_or_else(|| DbErr::Custom("a conflicting payment receipt is not there".into()))
+    first.map(Reserved::Taken).ok_or_else(|| {
+        DbErr::RecordNotFound("the payment receipt that conflicted (deleted meanwhile)".into())
+    })
 }
 
 /// Records the settlement that confirmed `payment`, in the payment's checkpoint transaction.

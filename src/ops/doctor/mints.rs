@@ -11,8 +11,9 @@ use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome, PARALLEL_CALLS, node_failure};
 use crate::chain::contracts::MintToken;
 use crate::chain::error::{contract, rpc};
+use crate::store::mints::MINT;
 use crate::store::{self, doctor as queries};
-use crate::workflows::mint::MintData;
+use crate::workflows::mint::{MintData, MintState};
 
 /// Most mints of one token the supply check counts: beyond, it leaves the token out.
 const SUPPLY_COUNT_CAP: u64 = 1_000_000;
@@ -24,7 +25,8 @@ pub(super) async fn confirmed(
     node: &Node,
     opts: &Options,
 ) -> Result<Outcome, Failure> {
-    let rows = queries::newest_finished(db, "mint", "confirmed", opts.sample).await?;
+    let rows =
+        queries::newest_finished(db, MINT, MintState::Confirmed.as_str(), opts.sample).await?;
     let mints: Vec<(Uuid, MintData)> = rows
         .into_iter()
         .filter_map(|r| Some((r.id, serde_json::from_value(r.data).ok()?)))
@@ -189,9 +191,11 @@ pub(super) async fn supply(db: &DatabaseConnection, node: &Node) -> Result<Outco
         let Ok(address) = t.address.parse::<Address>() else {
             continue;
         };
-        let confirmed = queries::count_mints(db, &t.address, &["confirmed"], SUPPLY_COUNT_CAP);
+        let confirmed_states = [MintState::Confirmed.as_str()];
+        let confirmed = queries::count_mints(db, &t.address, &confirmed_states, SUPPLY_COUNT_CAP);
         let confirmed = confirmed.await?;
-        let sent = queries::count_mints(db, &t.address, &["processing", "sent"], SUPPLY_COUNT_CAP);
+        let in_batch = [MintState::Processing.as_str(), MintState::Sent.as_str()];
+        let sent = queries::count_mints(db, &t.address, &in_batch, SUPPLY_COUNT_CAP);
         let sent = sent.await?;
         if confirmed as u64 >= SUPPLY_COUNT_CAP || sent as u64 >= SUPPLY_COUNT_CAP {
             continue;

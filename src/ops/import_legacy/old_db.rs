@@ -7,11 +7,19 @@ use serde_json::{Map, Value as Json};
 /// One row of an old table, by column name.
 pub type OldRow = Map<String, Json>;
 
+/// Why an old table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("{table}: a row is not a JSON object")]
+    NotAnObject { table: String },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
 /// Every row of `table`, or `None` when the old database has no such table.
-pub async fn read_table(
-    db: &DatabaseConnection,
-    table: &str,
-) -> Result<Option<Vec<OldRow>>, DbErr> {
+pub async fn read_table(db: &DatabaseConnection, table: &str) -> Result<Option<Vec<OldRow>>> {
     let exists = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -35,12 +43,12 @@ pub async fn read_table(
             let text: String = r.try_get("", "row")?;
             match serde_json::from_str(&text) {
                 Ok(Json::Object(row)) => Ok(row),
-                _ => Err(DbErr::Custom(format!(
-                    "{table}: a row is not a JSON object"
-                ))),
+                _ => Err(Error::NotAnObject {
+                    table: table.to_owned(),
+                }),
             }
         })
-        .collect::<Result<_, _>>()
+        .collect::<Result<_>>()
         .map(Some)
 }
 

@@ -95,7 +95,7 @@ pub async fn claim_due(
                 .map(claimed_from_row)
                 .collect::<Result<_, _>>()?;
             if !claimed.is_empty() {
-                let ids = crate::store::moves::json_list(claimed.iter().map(|c| c.id.to_string()));
+                let ids = crate::store::json_list(claimed.iter().map(|c| c.id.to_string()));
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
                     r#"UPDATE workflows SET version = version + 1, lease_owner = ?1, lease_until_ms = ?2

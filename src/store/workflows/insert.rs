@@ -89,7 +89,12 @@ pub async fn insert_workflows<C: ConnectionTrait>(
             .filter(workflow::Column::IdempotencyKey.eq(wf.idempotency_key.clone()))
             .one(conn)
             .await?
-            .ok_or_else(|| DbErr::Custom("idempotency conflict without a row".into()))?;
+            .ok_or_else(|| {
+                DbErr::RecordNotFound(format!(
+                    "the {} holding idempotency key {:?} (deleted meanwhile)",
+                    wf.kind, wf.idempotency_key
+                ))
+            })?;
         out.push(Inserted::Existing {
             id: existing.id,
             same_request: existing.request_hash == wf.request_hash,

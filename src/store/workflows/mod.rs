@@ -10,6 +10,7 @@ mod claims;
 mod insert;
 mod queries;
 mod retention;
+pub(crate) mod transition;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,11 @@ impl Status {
 
     pub fn parse(s: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Finished rows carry the time they ended (`finished_at_ms`), which retention reads.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
     }
 
     /// Terminal rows are never claimed again unless an operator retries them.

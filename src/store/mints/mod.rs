@@ -8,6 +8,11 @@ use sea_orm::{
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+mod states;
+
+pub use states::MintStateName;
+pub(crate) use states::{IN_BATCH, QUEUED};
+
 use super::entity::workflow;
 use super::events::{self, NewEvent};
 use super::sql;
@@ -54,9 +59,11 @@ pub async fn pending_groups<C: ConnectionTrait>(conn: &C) -> Result<Vec<PendingG
     let backend = conn.get_database_backend();
     PendingGroup::find_by_statement(Statement::from_string(
         backend,
-        r#"SELECT token, count(*) AS count, min(created_at_ms) AS oldest_ms FROM workflows
-           WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting' AND token IS NOT NULL
-           GROUP BY token"#,
+        format!(
+            r#"SELECT token, count(*) AS count, min(created_at_ms) AS oldest_ms FROM workflows
+               WHERE {QUEUED} AND token IS NOT NULL
+               GROUP BY token"#
+        ),
     ))
     .all(conn)
     .await
@@ -91,8 +98,7 @@ pub async fn lock_pending<C: ConnectionTrait>(
                 backend,
                 &format!(
                     r#"SELECT id, priority, data FROM workflows
-                       WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
-                         AND token = $1
+                       WHERE {QUEUED} AND token = $1
                        ORDER BY priority DESC, id LIMIT $2 {lock}"#
                 ),
             ),
@@ -145,8 +151,10 @@ pub async fn count_in_batches<C: ConnectionTrait>(conn: &C, token: &str) -> Resu
             backend,
             sql(
                 backend,
-                r#"SELECT count(*) AS n FROM workflows
-                   WHERE kind = 'mint' AND token = $1 AND state IN ('processing', 'sent')"#,
+                &format!(
+                    r#"SELECT count(*) AS n FROM workflows
+                       WHERE kind = 'mint' AND token = $1 AND state IN {IN_BATCH}"#
+                ),
             ),
             [token.into()],
         ))
@@ -185,9 +193,11 @@ pub async fn position<C: ConnectionTrait>(
             backend,
             sql(
                 backend,
-                r#"SELECT count(*) AS n FROM workflows
-                   WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'
-                     AND token = $1 AND (priority > $2 OR (priority = $2 AND id <= $3))"#,
+                &format!(
+                    r#"SELECT count(*) AS n FROM workflows
+                       WHERE {QUEUED}
+                         AND token = $1 AND (priority > $2 OR (priority = $2 AND id <= $3))"#
+                ),
             ),
             [token.into(), place.priority.into(), place.id.into()],
         ))
@@ -234,8 +244,10 @@ pub async fn set_priority(
             backend,
             sql(
                 backend,
-                r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
-                   WHERE id = $3 AND kind = 'mint' AND state = 'pending' AND status = 'waiting'"#,
+                &format!(
+                    r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
+                       WHERE id = $3 AND {QUEUED}"#
+                ),
             ),
             [priority.into(), now.into(), id.into()],
         ))
@@ -309,9 +321,11 @@ pub async fn pending_stats<C: ConnectionTrait>(conn: &C) -> Result<PendingStats,
     let backend = conn.get_database_backend();
     Ok(PendingStats::find_by_statement(Statement::from_string(
         backend,
-        r#"SELECT count(*) AS count, min(created_at_ms) AS oldest_ms,
-                  count(DISTINCT payer) AS unique_payers
-           FROM workflows WHERE kind = 'mint' AND state = 'pending' AND status = 'waiting'"#,
+        format!(
+            r#"SELECT count(*) AS count, min(created_at_ms) AS oldest_ms,
+                      count(DISTINCT payer) AS unique_payers
+               FROM workflows WHERE {QUEUED}"#
+        ),
     ))
     .one(conn)
     .await?
