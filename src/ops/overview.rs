@@ -84,7 +84,7 @@ pub async fn snapshot(
         .iter()
         .filter(|w| {
             w.kind == mints::MINT
-                && w.state == mints::MintStateName::Pending.as_str()
+                && w.state == mints::MintState::Pending.as_str()
                 && w.status == Status::Waiting.as_str()
         })
         .map(|w| w.count as u64)

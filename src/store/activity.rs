@@ -4,7 +4,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
-use super::mints::MintStateName;
+use super::mints::MintState;
 use super::{exec, query};
 
 /// Milliseconds in a minute: the width of every bucket.
@@ -55,7 +55,7 @@ pub async fn finished_since<C: ConnectionTrait>(
         "SELECT created_at_ms, finished_at_ms, state = $2 AS confirmed FROM workflows \
          WHERE finished_at_ms >= $1 AND kind = 'mint' \
            AND (state = $2 OR status = 'failed')",
-        vec![from_ms.into(), MintStateName::Confirmed.as_str().into()],
+        vec![from_ms.into(), MintState::Confirmed.as_str().into()],
     )
     .await
 }

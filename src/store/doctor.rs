@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::mints::MintStateName;
+use super::mints::MintState;
 use super::query;
 
 /// A finished workflow of the sample.
@@ -58,7 +58,7 @@ pub async fn stranded_mints<C: ConnectionTrait>(
            ORDER BY m.id LIMIT $1"#,
         vec![
             (limit as i64).into(),
-            MintStateName::AwaitingPayment.as_str().into(),
+            MintState::AwaitingPayment.as_str().into(),
         ],
     )
     .await

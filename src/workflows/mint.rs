@@ -26,37 +26,8 @@ use crate::store::{self, mints::MINT};
 /// Most mints one request may ask for.
 pub const MAX_QUANTITY: u32 = 100;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MintState {
-    /// Part of a payment that is not confirmed yet; the payment moves it to `pending` (or
-    /// `cancelled`).
-    AwaitingPayment,
-    /// Queued, waiting for a batch.
-    Pending,
-    /// Taken into a batch whose transaction is being prepared.
-    Processing,
-    /// Its batch's transaction is signed and handed to the sender.
-    Sent,
-    /// Its batch's transaction is `confirmations` blocks deep.
-    Confirmed,
-    Failed,
-    Cancelled,
-}
-
-impl MintState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MintState::AwaitingPayment => "awaiting_payment",
-            MintState::Pending => "pending",
-            MintState::Processing => "processing",
-            MintState::Sent => "sent",
-            MintState::Confirmed => "confirmed",
-            MintState::Failed => "failed",
-            MintState::Cancelled => "cancelled",
-        }
-    }
-}
+/// Where a mint is: the store's enum, so its queries and this workflow spell a state one way.
+pub use crate::store::mints::MintState;
 
 /// Why a mint failed, for a client to act on (the human reason is its `error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

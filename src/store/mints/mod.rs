@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 mod states;
 
-pub use states::MintStateName;
+pub use states::MintState;
 pub(crate) use states::{IN_BATCH, QUEUED};
 
 use super::entity::workflow;

@@ -1,47 +1,54 @@
 //! A mint's states as the store spells them. `store` sits below `workflows` and cannot name
-//! the `mint` workflow's own state enum, so that enum maps to these names and every query of
-//! the store builds its SQL from them.
-/// Where a mint is (the `state` column of a `mint` workflow).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MintStateName {
-    /// Part of a payment that is not confirmed yet.
+//! the `mint` workflow module, so the enum lives here and the workflow re-exports it; every
+//! query of the store builds its SQL from it.
+use serde::{Deserialize, Serialize};
+
+/// Where a mint is (the `state` column of a `mint` workflow): the `mint` workflow's own state
+/// type (`workflows::mint::MintState` is this enum), so the store and the workflow spell a state
+/// one way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MintState {
+    /// Part of a payment that is not confirmed yet; the payment moves it to `pending` (or
+    /// `cancelled`).
     AwaitingPayment,
     /// Queued, waiting for a batch.
     Pending,
     /// Taken into a batch whose transaction is being prepared.
     Processing,
-    /// Its batch's transaction is with the sender.
+    /// Its batch's transaction is signed and handed to the sender.
     Sent,
+    /// Its batch's transaction is `confirmations` blocks deep.
     Confirmed,
     Failed,
     Cancelled,
 }
 
-impl MintStateName {
-    pub const ALL: [MintStateName; 7] = [
-        MintStateName::AwaitingPayment,
-        MintStateName::Pending,
-        MintStateName::Processing,
-        MintStateName::Sent,
-        MintStateName::Confirmed,
-        MintStateName::Failed,
-        MintStateName::Cancelled,
+impl MintState {
+    pub const ALL: [MintState; 7] = [
+        MintState::AwaitingPayment,
+        MintState::Pending,
+        MintState::Processing,
+        MintState::Sent,
+        MintState::Confirmed,
+        MintState::Failed,
+        MintState::Cancelled,
     ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
-            MintStateName::AwaitingPayment => "awaiting_payment",
-            MintStateName::Pending => "pending",
-            MintStateName::Processing => "processing",
-            MintStateName::Sent => "sent",
-            MintStateName::Confirmed => "confirmed",
-            MintStateName::Failed => "failed",
-            MintStateName::Cancelled => "cancelled",
+            MintState::AwaitingPayment => "awaiting_payment",
+            MintState::Pending => "pending",
+            MintState::Processing => "processing",
+            MintState::Sent => "sent",
+            MintState::Confirmed => "confirmed",
+            MintState::Failed => "failed",
+            MintState::Cancelled => "cancelled",
         }
     }
 
-    pub fn parse(s: &str) -> Option<MintStateName> {
-        MintStateName::ALL.into_iter().find(|st| st.as_str() == s)
+    pub fn parse(s: &str) -> Option<MintState> {
+        MintState::ALL.into_iter().find(|st| st.as_str() == s)
     }
 }
 
@@ -65,7 +72,7 @@ mod tests {
             QUEUED,
             format!(
                 "kind = '{MINT}' AND state = '{}' AND status = '{}'",
-                MintStateName::Pending.as_str(),
+                MintState::Pending.as_str(),
                 Status::Waiting.as_str()
             )
         );
@@ -73,17 +80,17 @@ mod tests {
             IN_BATCH,
             format!(
                 "('{}', '{}')",
-                MintStateName::Processing.as_str(),
-                MintStateName::Sent.as_str()
+                MintState::Processing.as_str(),
+                MintState::Sent.as_str()
             )
         );
     }
 
     #[test]
     fn names_round_trip() {
-        for state in MintStateName::ALL {
-            assert_eq!(MintStateName::parse(state.as_str()), Some(state));
+        for state in MintState::ALL {
+            assert_eq!(MintState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(MintStateName::parse("queued"), None);
+        assert_eq!(MintState::parse("queued"), None);
     }
 }
