@@ -32,7 +32,7 @@ use super::supply::{self, OpenBatch, Plan};
 use crate::chain::Chain;
 use crate::chain::token::Supply;
 use crate::config::SettingsHandle;
-use crate::engine::{Client, StartOptions};
+use crate::engine::{Client, StartError, StartOptions};
 use crate::store::entity::token;
 use crate::store::{self, mints, moves, tokens};
 use crate::telemetry;
@@ -131,7 +131,7 @@ impl Batcher {
 
     /// Flushes every token whose batch is due; returns how long to sleep before the next due
     /// flush.
-    async fn pass(&self) -> Result<Duration, DbErr> {
+    async fn pass(&self) -> Result<Duration, PassError> {
         let mut wait = IDLE_POLL;
         loop {
             let settings = self.settings.get();
@@ -157,10 +157,10 @@ impl Batcher {
     /// Takes up to `cap` pending mints of `token` into a new batch, as many as its supply cap
     /// leaves room for, or fails them when there is certainly none; returns how many mints it
     /// moved.
-    async fn form(&self, token: &str, cap: i64) -> Result<usize, DbErr> {
+    async fn form(&self, token: &str, cap: i64) -> Result<usize, PassError> {
         let token_address: Address = token
             .parse()
-            .map_err(|e| DbErr::Custom(format!("stored token `{token}`: {e}")))?;
+            .map_err(|e| PassError::Unreadable(format!("stored token `{token}`: {e}")))?;
         // The open batches are read before the supply and again after it, so a batch that
         // confirms in between is still counted (see `supply::in_flight`).
         let before = open_batches(&self.db, token).await?;
@@ -189,7 +189,7 @@ impl Batcher {
         let in_flight = supply::in_flight(&before, in_batches, &open_now);
         match supply::plan(supply.room(), in_flight, cap.max(1) as u64) {
             Plan::Form(n) => self.take(txn, token, token_address, n as i64).await,
-            Plan::Fail => fail_queued(txn, token, &supply, cap).await,
+            Plan::Fail => Ok(fail_queued(txn, token, &supply, cap).await?),
             Plan::Wait => {
                 tracing::debug!(
                     token,
@@ -210,7 +210,7 @@ impl Batcher {
         token: &str,
         token_address: Address,
         limit: i64,
-    ) -> Result<usize, DbErr> {
+    ) -> Result<usize, PassError> {
         let mut queued = mints::lock_pending(&txn, token, limit).await?;
         if queued.is_empty() {
             return Ok(0);
@@ -219,8 +219,9 @@ impl Batcher {
         queued.sort_by_key(|q| q.place);
         let mut items = Vec::with_capacity(queued.len());
         for q in &queued {
-            let data: MintData = serde_json::from_value(q.data.clone())
-                .map_err(|e| DbErr::Custom(format!("mint {} checkpoint: {e}", q.place.id)))?;
+            let data: MintData = serde_json::from_value(q.data.clone()).map_err(|e| {
+                PassError::Unreadable(format!("mint {} checkpoint: {e}", q.place.id))
+            })?;
             items.push(BatchItem {
                 mint: q.place.id,
                 to: data.recipient,
@@ -251,8 +252,7 @@ impl Batcher {
                     ..Default::default()
                 },
             )
-            .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .await?
             .id();
         let moved = moves::move_parked(
             &txn,
@@ -285,13 +285,13 @@ impl Batcher {
 async fn open_batches<C: sea_orm::ConnectionTrait>(
     conn: &C,
     token: &str,
-) -> Result<Vec<OpenBatch>, DbErr> {
+) -> Result<Vec<OpenBatch>, PassError> {
     mints::open_batches(conn, token)
         .await?
         .into_iter()
         .map(|(id, data)| {
             let data: BatchData = serde_json::from_value(data)
-                .map_err(|e| DbErr::Custom(format!("batch {id} checkpoint: {e}")))?;
+                .map_err(|e| PassError::Unreadable(format!("batch {id} checkpoint: {e}")))?;
             Ok(OpenBatch {
                 id,
                 size: data.items.len() as u64,
@@ -300,12 +300,24 @@ async fn open_batches<C: sea_orm::ConnectionTrait>(
         .collect()
 }
 
+/// Why a batcher pass stopped short; the next pass tries again.
+#[derive(Debug, thiserror::Error)]
+enum PassError {
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// A stored row (a checkpoint, a registry value) that does not read as what wrote it.
+    #[error("unreadable stored value: {0}")]
+    Unreadable(String),
+}
+
 /// A token's supply: its cap and mint size as the registry records them (a MintToken's are
 /// immutable; a registered token may have no getter for them), its total as the chain reports.
-fn supply_of(registered: &token::Model, total_supply: U256) -> Result<Supply, DbErr> {
+fn supply_of(registered: &token::Model, total_supply: U256) -> Result<Supply, PassError> {
     let stored = |what: &str, raw: &str| {
         U256::from_str_radix(raw, 10).map_err(|e| {
-            DbErr::Custom(format!(
+            PassError::Unreadable(format!(
                 "{what} `{raw}` of token {}: {e}",
                 registered.address
             ))

@@ -208,7 +208,7 @@ async fn record_run_start(
             [wf.into(), step.into(), worker.into(), now_us().into()],
         ))
         .await?
-        .ok_or_else(|| DbErr::Custom("insert returned nothing".into()))?;
+        .ok_or(DbErr::RecordNotInserted)?;
     row.try_get("", "id")
 }
 
