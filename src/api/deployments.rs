@@ -25,7 +25,7 @@ use crate::app::deployments::{self, Deployment};
 use crate::app::payments;
 use crate::chain::signer::address_key;
 use crate::store::time::{from_ms, opt_from_ms};
-use crate::workflows::deployment::{DeploymentData, deployment_key};
+use crate::workflows::deployment::{DeploymentData, DeploymentState, deployment_key};
 
 #[derive(Tags)]
 pub enum DeploymentsTag {
@@ -90,14 +90,15 @@ pub enum DeploymentStatus {
 impl DeploymentStatus {
     /// From what `shown_status` makes of a deployment row.
     fn shown(status: &str) -> DeploymentStatus {
-        match status {
-            "awaiting_payment" => DeploymentStatus::AwaitingPayment,
-            "processing" => DeploymentStatus::Processing,
-            "sent" => DeploymentStatus::Sent,
-            "confirmed" => DeploymentStatus::Confirmed,
-            "failed" => DeploymentStatus::Failed,
-            "cancelled" => DeploymentStatus::Cancelled,
-            _ => DeploymentStatus::Pending,
+        // The engine's `failed` and `cancelled` spell the same as the states.
+        match DeploymentState::parse(status) {
+            Some(DeploymentState::AwaitingPayment) => DeploymentStatus::AwaitingPayment,
+            Some(DeploymentState::Processing) => DeploymentStatus::Processing,
+            Some(DeploymentState::Sent) => DeploymentStatus::Sent,
+            Some(DeploymentState::Confirmed) => DeploymentStatus::Confirmed,
+            Some(DeploymentState::Failed) => DeploymentStatus::Failed,
+            Some(DeploymentState::Cancelled) => DeploymentStatus::Cancelled,
+            Some(DeploymentState::Pending) | None => DeploymentStatus::Pending,
         }
     }
 }

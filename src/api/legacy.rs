@@ -20,6 +20,7 @@ use super::error::{
 };
 use super::mint_views::{MintStatus, MintView, PaymentTypeDto, queue_view};
 use super::mints::{MintBody, accept, find_mint, parse_address};
+use super::payments::PaymentStatus;
 use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
 use crate::app::keys::Scope;
 use crate::app::mints;
@@ -116,7 +117,7 @@ async fn paid_answer(app: &AppState, paid: &X402Paid) -> Result<LegacyMintAnswer
         )
     })?;
     let mint = find_mint(app, first).await?;
-    let settled = paid.status == "confirmed";
+    let settled = paid.status == PaymentStatus::Confirmed.as_str();
     Ok(LegacyMintAnswer {
         success: true,
         message: if settled {

@@ -41,15 +41,17 @@ pub enum LegacyPaymentStatus {
 
 impl From<&PaymentView> for LegacyPaymentStatus {
     fn from(p: &PaymentView) -> Self {
-        match p.status.as_str() {
-            "pending" => LegacyPaymentStatus::Pending,
-            "processing" => LegacyPaymentStatus::Processing,
+        match p.status {
+            PaymentStatus::Pending => LegacyPaymentStatus::Pending,
+            PaymentStatus::Processing => LegacyPaymentStatus::Processing,
             // The old shape has no `checking`: the settlement is still on its way.
-            "sent" | "checking" => LegacyPaymentStatus::Sent,
-            "confirmed" => LegacyPaymentStatus::Completed,
+            PaymentStatus::Sent | PaymentStatus::Checking => LegacyPaymentStatus::Sent,
+            PaymentStatus::Confirmed => LegacyPaymentStatus::Completed,
             // `failed` or `cancelled`: whether a settlement had been sent tells them apart.
-            _ if p.tx_hash.is_some() => LegacyPaymentStatus::ConfirmationFailed,
-            _ => LegacyPaymentStatus::Failed,
+            PaymentStatus::Failed | PaymentStatus::Cancelled if p.tx_hash.is_some() => {
+                LegacyPaymentStatus::ConfirmationFailed
+            }
+            PaymentStatus::Failed | PaymentStatus::Cancelled => LegacyPaymentStatus::Failed,
         }
     }
 }
@@ -161,12 +163,12 @@ impl LegacyPaymentsApi {
             .iter()
             .filter(|c| c.kind == PAYMENT)
         {
-            let slot = match shown_status(&c.status, &c.state) {
-                "pending" => &mut stats.pending,
-                "processing" => &mut stats.processing,
-                "sent" | "checking" => &mut stats.sent,
-                "confirmed" => &mut stats.confirmed,
-                _ => &mut stats.confirmation_failed,
+            let slot = match PaymentStatus::shown(shown_status(&c.status, &c.state)) {
+                PaymentStatus::Pending => &mut stats.pending,
+                PaymentStatus::Processing => &mut stats.processing,
+                PaymentStatus::Sent | PaymentStatus::Checking => &mut stats.sent,
+                PaymentStatus::Confirmed => &mut stats.confirmed,
+                PaymentStatus::Failed | PaymentStatus::Cancelled => &mut stats.confirmation_failed,
             };
             *slot += c.count;
             stats.total += c.count;

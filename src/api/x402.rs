@@ -16,7 +16,7 @@ use super::declared::{AddressText, Declared, QuantityShape};
 use super::deployments::{TokenSpec, validate};
 use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
 use super::mints::parse_address;
-use super::payments::find;
+use super::payments::{PaymentStatus, find};
 use crate::app::mints;
 use crate::app::payments::{self, Order};
 use crate::app::x402::{self, Buy, Paid, Placed};
@@ -264,8 +264,8 @@ async fn settle(app: &AppState, offer: &Offer, placed: Placed) -> Result<X402Res
             status: view.status.as_str().to_owned(),
             tx_hash: view.tx_hash.clone(),
         };
-        match view.status.as_str() {
-            "confirmed" => {
+        match view.status {
+            PaymentStatus::Confirmed => {
                 let response = SettlementResponse {
                     success: true,
                     error_reason: None,
@@ -275,7 +275,7 @@ async fn settle(app: &AppState, offer: &Offer, placed: Placed) -> Result<X402Res
                 };
                 return Ok(X402Response::Paid(Json(paid), encode_header(&response)));
             }
-            "failed" => {
+            PaymentStatus::Failed => {
                 let reason = "invalid_transaction_state";
                 let response = SettlementResponse {
                     success: false,

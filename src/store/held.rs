@@ -48,6 +48,8 @@ pub async fn cancel_children<C: ConnectionTrait>(
         ids: &ids,
         from_states: &states,
         from_statuses: &[Status::Waiting],
+        // Every child kind's `Cancelled` state (`MintState`, `DeploymentState`); `store` cannot
+        // name the workflows' enums, so it is spelled here.
         to_state: "cancelled",
         to_status: Status::Cancelled,
         event: PARENT_ENDED,

@@ -75,6 +75,8 @@ pub async fn settlement_reverts_since<C: ConnectionTrait>(
     payer: &str,
     since_ms: i64,
 ) -> Result<Vec<i64>, DbErr> {
+    // `'payment'` and `'confirmed'` are `PAYMENT` and `PaymentState::Confirmed`: `store` cannot
+    // name the workflows' types, so the SQL spells them.
     let rows: Vec<RevertedAt> = query(
         conn,
         r#"SELECT t.confirmed_at_ms AS at_ms FROM chain_txs t

@@ -45,6 +45,16 @@ pub enum DeploymentState {
     Cancelled,
 }
 
+state_names!(DeploymentState {
+    AwaitingPayment => "awaiting_payment",
+    Pending => "pending",
+    Processing => "processing",
+    Sent => "sent",
+    Confirmed => "confirmed",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
 /// The token to deploy, and where its deployment is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploymentData {

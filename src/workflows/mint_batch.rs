@@ -43,6 +43,13 @@ pub enum BatchState {
     Failed,
 }
 
+state_names!(BatchState {
+    Pending => "pending",
+    Sent => "sent",
+    Confirmed => "confirmed",
+    Failed => "failed",
+});
+
 /// One mint in a batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchItem {

@@ -59,6 +59,15 @@ pub enum PaymentState {
     Failed,
 }
 
+state_names!(PaymentState {
+    Pending => "pending",
+    Processing => "processing",
+    Sent => "sent",
+    Checking => "checking",
+    Confirmed => "confirmed",
+    Failed => "failed",
+});
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentKind {

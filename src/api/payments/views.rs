@@ -12,7 +12,7 @@ use crate::app::payments::shown::{self, Payment};
 use crate::chain::signer::address_key;
 use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::{ListFilter, Status};
-use crate::workflows::payment::PaymentKind;
+use crate::workflows::payment::{PaymentKind, PaymentState};
 
 /// A payment and its mints.
 #[derive(Object)]
@@ -111,12 +111,12 @@ impl PaymentStatus {
             ..filter.clone()
         };
         match self {
-            PaymentStatus::Pending => live("pending"),
-            PaymentStatus::Processing => live("processing"),
-            PaymentStatus::Sent => live("sent"),
-            PaymentStatus::Checking => live("checking"),
+            PaymentStatus::Pending => live(PaymentState::Pending.as_str()),
+            PaymentStatus::Processing => live(PaymentState::Processing.as_str()),
+            PaymentStatus::Sent => live(PaymentState::Sent.as_str()),
+            PaymentStatus::Checking => live(PaymentState::Checking.as_str()),
             PaymentStatus::Confirmed => ListFilter {
-                state: Some("confirmed".into()),
+                state: Some(PaymentState::Confirmed.as_str().into()),
                 ..filter
             },
             PaymentStatus::Failed => ListFilter {

@@ -12,7 +12,7 @@ use super::{Failure, Node, Options, Outcome, PARALLEL_CALLS, node_failure};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::error::{contract, rpc};
 use crate::store::doctor as queries;
-use crate::workflows::payment::{PAYMENT, PaymentData};
+use crate::workflows::payment::{PAYMENT, PaymentData, PaymentState};
 
 /// The newest `sample` confirmed payments: the authorization each one settled is used on
 /// chain (`authorizationState`), or, for a custom payment, the payer's transfer is mined with
@@ -22,7 +22,8 @@ pub(super) async fn confirmed(
     node: &Node,
     opts: &Options,
 ) -> Result<Outcome, Failure> {
-    let rows = queries::newest_finished(db, PAYMENT, "confirmed", opts.sample).await?;
+    let rows = queries::newest_finished(db, PAYMENT, PaymentState::Confirmed.as_str(), opts.sample)
+        .await?;
     let payments: Vec<(Uuid, PaymentData)> = rows
         .into_iter()
         .filter_map(|r| Some((r.id, serde_json::from_value(r.data).ok()?)))

@@ -65,6 +65,7 @@ pub fn parse(row: &OldRow) -> Result<OldMint, NotImported> {
         Some(other) => return Err(refuse(format!("unknown `payment_type` `{other}`"))),
     };
     let old_status = text(row, "status").unwrap_or_default().to_owned();
+    // The old server's statuses: its own words, not `MintState`'s, so they stay literal.
     let outcome = match old_status.as_str() {
         "pending" | "processing" => Outcome::Pending,
         "completed" => {

@@ -48,6 +48,7 @@ pub fn parse(row: &OldRow, to: &Destination) -> Result<OldPayment, NotImported> 
     };
     let old_id = old_id.clone().ok_or_else(|| refuse("no `id`"))?;
     let old_status = text(row, "status").unwrap_or_default().to_owned();
+    // The old server's statuses: its own words, not `PaymentState`'s, so they stay literal.
     let confirmed = match old_status.as_str() {
         "completed" => true,
         "failed" | "confirmation_failed" => false,
@@ -162,13 +163,12 @@ pub async fn import<C: ConnectionTrait>(
     } else {
         (PaymentState::Failed, Status::Failed)
     };
-    let state_name = serde_json::to_value(state).expect("serializes");
     let ids = [id];
     let m = Move {
         ids: &ids,
-        from_states: &["pending"],
+        from_states: &[PaymentState::Pending.as_str()],
         from_statuses: &[Status::Waiting],
-        to_state: state_name.as_str().expect("a name"),
+        to_state: state.as_str(),
         to_status: status,
         event: "imported",
         patch: json!({}),
@@ -179,9 +179,5 @@ pub async fn import<C: ConnectionTrait>(
         run_now: false,
     };
     move_parked(conn, &m, crate::store::now_ms()).await?;
-    Ok(Imported::Created(if item.confirmed {
-        "confirmed"
-    } else {
-        "failed"
-    }))
+    Ok(Imported::Created(state.as_str()))
 }
