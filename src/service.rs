@@ -161,6 +161,7 @@ impl Service {
                 settings.clone(),
                 config.limits.webhook_requests,
                 config.limits.webhook_requests_per_subscription,
+                std::time::Duration::from_secs(config.limits.webhook_timeout_secs as u64),
                 config.webhook_targets,
             );
             let task = tokio::spawn(dispatcher.run(stop.clone()));

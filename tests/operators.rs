@@ -739,13 +739,19 @@ async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
     // Its attempts count where `webhooks_survive_a_failing_receiver` compares its own.
     let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
-    let s = start(&t, Role::All, "hang").await;
+    // A timeout far longer than the test: "none of the hanging requests has ended" must not
+    // depend on how fast a loaded machine delivers the other receiver's events.
+    let limits = Limits {
+        webhook_timeout_secs: 600,
+        ..Limits::default()
+    };
+    let s = start_with(&t, Role::All, "hang", limits).await;
     let http = common::http_as(TOKEN);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hanging_url = format!("http://{}/hook", listener.local_addr().unwrap());
     let held = Arc::new(Mutex::new(Vec::new()));
     let holder = held.clone();
-    tokio::spawn(async move {
+    let acceptor = tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
             holder.lock().unwrap().push(socket); // kept open, never answered
         }
@@ -798,6 +804,11 @@ async fn a_hanging_receiver_holds_few_request_slots(backend: Backend) {
         (1..=PER_WEBHOOK).contains(&connections),
         "the hanging receiver holds {connections} requests"
     );
+    // Closing the listener and the held connections ends those requests now, not at the
+    // timeout (a request started later finds the port closed).
+    acceptor.abort();
+    let _ = acceptor.await;
+    held.lock().unwrap().clear();
     s.stop().await;
 }
 

@@ -23,7 +23,7 @@ pub enum Role {
 
 /// What one process serves at once. The defaults suit two cores; raise them on bigger
 /// machines (each stream reads the database whenever events arrive, each webhook request
-/// holds a connection to its receiver for up to 10 s).
+/// holds a connection to its receiver for up to `--webhook-timeout-secs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::Args)]
 pub struct Limits {
     /// Event streams (`/v1/events`, `/v1/workflows/{id}/events`) open at once; beyond them,
@@ -37,6 +37,10 @@ pub struct Limits {
     /// holds no more (at most `--webhook-requests`).
     #[arg(long, env = "WEBHOOK_REQUESTS_PER_SUBSCRIPTION", default_value_t = webhooks::PER_WEBHOOK, value_parser = at_least_one)]
     pub webhook_requests_per_subscription: usize,
+    /// Seconds a webhook receiver gets to answer one delivery; a request that takes longer
+    /// fails and is retried later.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_SECS", default_value_t = webhooks::TIMEOUT_SECS, value_parser = at_least_one)]
+    pub webhook_timeout_secs: usize,
     /// The pool API reads run on.
     #[command(flatten)]
     pub reads: ReadPool,
@@ -48,6 +52,7 @@ impl Default for Limits {
             event_streams: outbox::MAX_STREAMS,
             webhook_requests: webhooks::CONCURRENCY,
             webhook_requests_per_subscription: webhooks::PER_WEBHOOK,
+            webhook_timeout_secs: webhooks::TIMEOUT_SECS,
             reads: ReadPool::default(),
         }
     }

@@ -35,8 +35,8 @@ pub const CONCURRENCY: usize = 256;
 pub const PER_WEBHOOK: usize = 64;
 /// Outcomes written to the delivery log per transaction, at most.
 const RECORD_BATCH: usize = 512;
-/// A receiver gets this long to answer.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// Seconds a receiver gets to answer unless configured (`--webhook-timeout-secs`).
+pub const TIMEOUT_SECS: usize = 10;
 /// A claimed delivery is someone else's to retry after this (its sender died).
 const LEASE_MS: i64 = 60_000;
 /// The longest pause between two attempts.
@@ -64,16 +64,18 @@ type Recorded = (i64, rows::AttemptResult);
 
 impl Dispatcher {
     /// A dispatcher making at most `concurrency` requests at once, `per_webhook` of them to one
-    /// subscription (never more than `concurrency`), to the targets `targets` allows.
+    /// subscription (never more than `concurrency`), each given `timeout` to be answered, to
+    /// the targets `targets` allows.
     pub fn new(
         db: DatabaseConnection,
         settings: SettingsHandle,
         concurrency: usize,
         per_webhook: usize,
+        timeout: Duration,
         targets: TargetPolicy,
     ) -> Dispatcher {
         let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(timeout)
             // Checks the address each connection goes to, after resolution (DNS rebinding).
             .dns_resolver(targets.resolver())
             // A redirect would send the signed event somewhere the operator did not name.
