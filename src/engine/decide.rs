@@ -51,6 +51,17 @@ pub(crate) fn decide(
         from_state: prior.state.to_owned(),
         detail: None,
     };
+    // Where the workflow already is, with the step's outcome recorded as `event`.
+    let unchanged = |status, event| base(status, prior.state.to_owned(), prior.data.clone(), event);
+    // A step that stopped the workflow where it was (failed, or unreadable by this build):
+    // its attempts as they were, the reason kept.
+    let stopped = |status, event, error: &String| Checkpoint {
+        attempt: prior.attempt,
+        schema_version: prior.schema_version,
+        last_error: Some(error.clone()),
+        detail: Some(json!({ "error": error })),
+        ..unchanged(status, event)
+    };
     let (checkpoint, mut effects) = match output {
         StepOutput::Done {
             transition,
@@ -80,8 +91,6 @@ pub(crate) fn decide(
         }
         StepOutput::Failed(StepError::Transient(error)) => {
             let attempt = prior.attempt + 1;
-            let unchanged =
-                |status, event| base(status, prior.state.to_owned(), prior.data.clone(), event);
             let cp = if i64::from(attempt) >= limits.max_attempts {
                 let reason = format!("gave up after {attempt} attempts: {error}");
                 Checkpoint {
@@ -115,45 +124,17 @@ pub(crate) fn decide(
                 run_at_ms: Some(until_ms.max(now)),
                 last_error: Some(reason.clone()),
                 detail: Some(json!({ "deferred": reason, "until_ms": until_ms })),
-                ..base(
-                    Status::Running,
-                    prior.state.to_owned(),
-                    prior.data.clone(),
-                    "deferred",
-                )
+                ..unchanged(Status::Running, "deferred")
             };
             (cp, Vec::new())
         }
         StepOutput::Failed(StepError::Permanent(error)) => {
-            let cp = Checkpoint {
-                attempt: prior.attempt,
-                schema_version: prior.schema_version,
-                last_error: Some(error.clone()),
-                detail: Some(json!({ "error": error })),
-                ..base(
-                    Status::Failed,
-                    prior.state.to_owned(),
-                    prior.data.clone(),
-                    "failed",
-                )
-            };
-            (cp, Vec::new())
+            (stopped(Status::Failed, "failed", &error), Vec::new())
         }
-        StepOutput::Undecodable(error) => {
-            let cp = Checkpoint {
-                attempt: prior.attempt,
-                schema_version: prior.schema_version,
-                last_error: Some(error.clone()),
-                detail: Some(json!({ "error": error })),
-                ..base(
-                    Status::NeedsMigration,
-                    prior.state.to_owned(),
-                    prior.data.clone(),
-                    "needs_migration",
-                )
-            };
-            (cp, Vec::new())
-        }
+        StepOutput::Undecodable(error) => (
+            stopped(Status::NeedsMigration, "needs_migration", &error),
+            Vec::new(),
+        ),
     };
     // However it failed (its step, its retries, a permanent error), the children it holds are
     // cancelled with it in its checkpoint transaction.
