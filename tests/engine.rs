@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Backend, TestDb, engine, eventually, fast_settings};
 use mintflow::engine::{
-    Client, Engine, EngineConfig, Registry, StartError, StartOptions, Started, Waker,
+    Client, Engine, EngineConfig, Registry, StartError, StartOptions, Started, StarterError, Waker,
 };
 use mintflow::store::{
     self,
@@ -341,7 +341,9 @@ async fn idempotency_keys(backend: Backend) {
         .start::<Probe>(ProbeState::First, &ProbeData::default(), opts("{\"n\":2}"))
         .await
     {
-        Err(StartError::IdempotencyConflict { existing }) => assert_eq!(existing, id),
+        Err(StarterError::Start(StartError::IdempotencyConflict { existing })) => {
+            assert_eq!(existing, id)
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     // Concurrent identical requests: one workflow, every caller gets it.

@@ -26,7 +26,7 @@ use crate::app::keys::Scope;
 use crate::app::mints;
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
-use crate::store::workflows::{self, ListFilter};
+use crate::store::workflows::{ListFilter, Status};
 
 #[derive(Tags)]
 pub enum LegacyTag {
@@ -403,7 +403,7 @@ impl LegacyApi {
                 .map(|b| LegacyBatch {
                     id: b.id,
                     status: MintStatus::from_parts(
-                        workflows::Status::from(b.status).as_str(),
+                        Status::from(b.status).as_str(),
                         b.state.as_str(),
                     )
                     .into(),

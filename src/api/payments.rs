@@ -385,6 +385,7 @@ impl From<payments::Error> for ApiError {
             E::InvalidAddress(e) => e.into(),
             E::NoDefaultToken => ApiError::unprocessable("no_default_token", message),
             E::UnknownToken(_) => ApiError::not_found("unknown_token", message),
+            E::Fault(_) => ApiError::fault(&message),
             E::Db(e) => e.into(),
         }
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::Context;
 use super::context::NoChain;
-use crate::engine::StartError;
+use crate::engine::{StartError, StarterError};
 use crate::store::entity::workflow;
 use crate::store::mints::{self as queue, MINT, MINT_BATCH, QueuePlace, Reprioritized};
 use crate::store::workflows::{self as rows, Actor, ListFilter};
@@ -44,6 +44,10 @@ pub enum Error {
     NoDefaultToken,
     #[error("idempotency key `{key}` was used with a different request (mint {existing})")]
     IdempotencyConflict { key: String, existing: Uuid },
+    /// A fault of this process, not of the request: its workflow starter is gone
+    /// (`StarterError::Stopped`).
+    #[error("the workflow starter task stopped: this process can create no workflow")]
+    StarterStopped,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -122,11 +126,14 @@ pub async fn enqueue(ctx: &Context<'_>, request: &MintRequest) -> Result<Enqueue
     let enqueued = mint::enqueue(ctx.client, request)
         .await
         .map_err(|e| match e {
-            StartError::IdempotencyConflict { existing } => Error::IdempotencyConflict {
-                key: request.key.clone(),
-                existing,
-            },
-            StartError::Db(e) => Error::Db(e),
+            StarterError::Start(StartError::IdempotencyConflict { existing }) => {
+                Error::IdempotencyConflict {
+                    key: request.key.clone(),
+                    existing,
+                }
+            }
+            StarterError::Start(StartError::Db(e)) => Error::Db(e),
+            StarterError::Stopped => Error::StarterStopped,
         })?;
     if !enqueued.existing {
         ctx.queue.notify();

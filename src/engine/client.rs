@@ -53,6 +53,22 @@ pub enum StartError {
     Db(#[from] DbErr),
 }
 
+/// Why `Client::start` created no workflow: what `start_in` can answer, or the process's group
+/// insert task is gone (it runs for as long as a `Client` exists, so only a panic there ends it).
+#[derive(Debug, thiserror::Error)]
+pub enum StarterError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("the workflow starter task stopped: this process can create no workflow")]
+    Stopped,
+}
+
+impl From<DbErr> for StarterError {
+    fn from(e: DbErr) -> Self {
+        StarterError::Start(e.into())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Client {
     db: DatabaseConnection,
@@ -80,17 +96,19 @@ impl Client {
         initial: W::State,
         data: &W::Data,
         opts: StartOptions,
-    ) -> Result<Started, StartError> {
+    ) -> Result<Started, StarterError> {
         let (reply, answer) = oneshot::channel();
         let request = StartRequest {
             workflow: new_workflow::<W>(initial, data, opts),
             reply,
         };
-        let closed = || DbErr::Custom("the workflow starter stopped".into());
-        self.starter.send(request).await.map_err(|_| closed())?;
-        let inserted = answer.await.map_err(|_| closed())??;
+        self.starter
+            .send(request)
+            .await
+            .map_err(|_| StarterError::Stopped)?;
+        let inserted = answer.await.map_err(|_| StarterError::Stopped)??;
         self.waker.wake();
-        started(inserted)
+        Ok(started(inserted)?)
     }
 
     /// Creates a workflow inside the caller's transaction (a parent creating children, a batch

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{Client, StartError, StartOptions, Started};
+pub use client::{Client, StartError, StartOptions, Started, StarterError};
 pub use registry::Registry;
 pub use wake::Waker;
 pub use workflow::{Effect, Step, StepCtx, StepError, Transition, Workflow};

@@ -19,7 +19,8 @@ use super::writes::{Plan, into_step};
 use crate::chain::signer::address_key;
 use crate::engine::client::request_hash;
 use crate::engine::{
-    Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Transition, Workflow,
+    Client, StartError, StartOptions, Started, StarterError, Step, StepCtx, StepError, Transition,
+    Workflow,
 };
 use crate::store::{self, mints::MINT};
 
@@ -192,7 +193,7 @@ pub struct Enqueued {
 }
 
 /// Queues the request's mints, all in one transaction, committed before this returns.
-pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, StartError> {
+pub async fn enqueue(client: &Client, req: &MintRequest) -> Result<Enqueued, StarterError> {
     if req.quantity <= 1 {
         let (data, opts) = mint_row(req, 0);
         let started = client

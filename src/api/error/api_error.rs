@@ -90,6 +90,12 @@ impl ApiError {
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         ApiError::Unavailable(UnavailableError::new(code, message))
     }
+    /// A fault of this process, not of the request: its cause goes to the log, the caller gets
+    /// `internal`.
+    pub fn fault(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "a fault of this process while serving a request");
+        ApiError::internal()
+    }
     pub(super) fn internal() -> Self {
         ApiError::Internal(InternalError::new(
             "internal",

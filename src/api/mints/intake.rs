@@ -143,6 +143,7 @@ impl From<mints::Error> for ApiError {
             mints::Error::IdempotencyConflict { .. } => {
                 ApiError::conflict("idempotency_conflict", message)
             }
+            mints::Error::StarterStopped => ApiError::fault(&message),
             mints::Error::Db(e) => e.into(),
         }
     }

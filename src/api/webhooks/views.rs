@@ -7,7 +7,7 @@ use crate::api::names::{KindName, StateName};
 use crate::api::text::Text;
 use crate::app::webhooks::Subscription;
 use crate::store::time::{from_ms, opt_from_ms};
-use crate::store::webhooks as rows;
+use crate::store::webhooks::{DeliveryRow, WebhookRow};
 
 #[derive(Tags)]
 pub enum WebhooksTag {
@@ -101,8 +101,8 @@ pub struct Webhook {
     pub previous_secret_until: Option<DateTime<Utc>>,
 }
 
-impl From<rows::WebhookRow> for Webhook {
-    fn from(r: rows::WebhookRow) -> Self {
+impl From<WebhookRow> for Webhook {
+    fn from(r: WebhookRow) -> Self {
         let (kinds, states) = (
             r.kinds
                 .is_some()
@@ -193,8 +193,8 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-impl From<rows::DeliveryRow> for Delivery {
-    fn from(d: rows::DeliveryRow) -> Self {
+impl From<DeliveryRow> for Delivery {
+    fn from(d: DeliveryRow) -> Self {
         Delivery {
             id: d.id,
             position: d.position,

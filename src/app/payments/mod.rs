@@ -31,6 +31,9 @@ pub use refusal::settlement_reason;
 pub enum Error {
     #[error(transparent)]
     NoChain(#[from] NoChain),
+    /// A fault of this process, not of the request.
+    #[error("{0}")]
+    Fault(String),
     #[error("this server takes no payments (USDC_ADDRESS is not set)")]
     NotConfigured,
     /// The authorization fails an x402 check.
@@ -86,6 +89,7 @@ impl From<CreateError> for Error {
             }
             CreateError::Start(StartError::Db(e)) => Error::Db(e),
             CreateError::Refused(r) => Error::Exposure(r),
+            e @ CreateError::FundsDoNotMatch => Error::Fault(e.to_string()),
         }
     }
 }

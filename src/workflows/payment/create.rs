@@ -38,6 +38,9 @@ pub enum CreateError {
     /// The payer may not open another payment now (`exposure`).
     #[error(transparent)]
     Refused(#[from] exposure::Refusal),
+    /// A fault of the caller's code, not of the request.
+    #[error("a settled payment needs the payer's balance, a transfer needs none")]
+    FundsDoNotMatch,
 }
 
 impl From<sea_orm::DbErr> for CreateError {
@@ -61,10 +64,7 @@ pub async fn create(
     funds: exposure::Funds,
 ) -> Result<Created, CreateError> {
     if data.authorization.is_some() == (funds == exposure::Funds::Transferred) {
-        return Err(sea_orm::DbErr::Custom(
-            "a settled payment needs the payer's balance, a transfer needs none".into(),
-        )
-        .into());
+        return Err(CreateError::FundsDoNotMatch);
     }
     let (token, what) = match purchase {
         Purchase::Mints(m) => (
