@@ -58,6 +58,136 @@ fn lower_layers_import_no_upper_one() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// A file over this many lines holds more than one job (docs/architecture.md).
+const MAX_LINES: usize = 500;
+
+#[test]
+fn no_source_file_is_over_500_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let lines = std::fs::read_to_string(file).unwrap().lines().count();
+            (lines > MAX_LINES).then(|| format!("{} ({lines} lines)", file.display()))
+        })
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these by concern:\n{}",
+        long.join("\n")
+    );
+}
+
+/// What `src/api/` may name in `store`: pure conversions of stored values. Besides these it
+/// names only the shapes it renders (types and constants, spelled in CamelCase or UPPER_CASE)
+/// and the entity modules those live in.
+const API_MAY_CALL_IN_STORE: &[&str] = &["from_ms", "opt_from_ms", "is_timeout"];
+
+/// Names that read or write the database, or open a transaction, by hand.
+const DATABASE_WORK: &[&str] = &[
+    "begin",
+    "begin_write",
+    "commit",
+    "rollback",
+    "TransactionTrait",
+    "ConnectionTrait",
+    "EntityTrait",
+    "QueryFilter",
+    "Statement",
+    "query_all",
+    "query_one",
+    "execute",
+];
+
+/// `src/api/` parses, authorizes, calls a use case of `app` and maps its answer: it calls no
+/// store function and opens no transaction (docs/architecture.md, Layers).
+#[test]
+fn the_api_calls_no_store_function_and_opens_no_transaction() {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut files = Vec::new();
+    rust_files(&api, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let shown = file
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap()
+            .display();
+        for (name, line) in store_names(&tokens(&text)) {
+            if !(API_MAY_CALL_IN_STORE.contains(&name.as_str()) || is_shape(&name)) {
+                wrong.push(format!("{shown}:{line} names store's `{name}`"));
+            }
+        }
+        for (token, line) in tokens(&text) {
+            if matches!(&token, Token::Ident(name) if DATABASE_WORK.contains(&name.as_str())) {
+                wrong.push(format!("{shown}:{line} does database work: {token:?}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "move these into a use case of src/app/:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// A type or a constant (`KeyRow`, `MINT`), or an entity module (`entity::workflow`): a shape.
+fn is_shape(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_uppercase()) || name.starts_with("entity::")
+}
+
+/// What each path through `store::` names last (`store::time::{from_ms, X}` names `from_ms`
+/// and `X`), with its line; an entity module is named with its `entity::` prefix.
+fn store_names(tokens: &[(Token, usize)]) -> Vec<(String, usize)> {
+    let ident = |i: usize| match tokens.get(i) {
+        Some((Token::Ident(name), _)) => Some(name.as_str()),
+        _ => None,
+    };
+    let is = |i: usize, t: Token| tokens.get(i).is_some_and(|(tok, _)| *tok == t);
+    let mut out = Vec::new();
+    for (i, (_, line)) in tokens.iter().enumerate() {
+        if ident(i) != Some("store") || !is(i + 1, Token::PathSep) {
+            continue;
+        }
+        // Walk `a::b::c`; the last name, or each item of a closing group.
+        let mut j = i + 2;
+        let mut segments = Vec::new();
+        while let Some(name) = ident(j) {
+            segments.push(name);
+            if !is(j + 1, Token::PathSep) {
+                break;
+            }
+            j += 2;
+        }
+        let prefix = if segments.first() == Some(&"entity") {
+            "entity::"
+        } else {
+            ""
+        };
+        if is(j, Token::Open) {
+            let mut k = j + 1;
+            while let Some(name) = ident(k) {
+                out.push((format!("{prefix}{name}"), *line));
+                // Past `as alias` and to the next item.
+                while !is(k, Token::Comma) && !is(k, Token::Close) && k < tokens.len() {
+                    k += 1;
+                }
+                k += 1;
+            }
+        } else if let Some(last) = segments.last() {
+            let name = if prefix.is_empty() || segments.len() == 1 {
+                last.to_string()
+            } else {
+                format!("{prefix}{last}")
+            };
+            out.push((name, *line));
+        }
+    }
+    out
+}
+
 /// The scanner itself: each form of path it must see, and what it must not mistake for one.
 #[test]
 fn scanner_reads_paths_not_comments_or_literals() {
