@@ -110,12 +110,11 @@ pub enum LegacyMintResponse {
 
 /// The old answer for mints a payment bought.
 async fn paid_answer(app: &AppState, paid: &X402Paid) -> Result<LegacyMintAnswer, ApiError> {
-    let first = paid.mint_ids.first().copied().ok_or_else(|| {
-        ApiError::conflict(
-            "no_mints",
-            format!("payment {} bought no mints", paid.payment_id),
-        )
-    })?;
+    // A payment for mints is created with them, in one transaction: one without is a fault.
+    let first =
+        paid.mint_ids.first().copied().ok_or_else(|| {
+            ApiError::fault(&format!("payment {} bought no mints", paid.payment_id))
+        })?;
     let mint = find_mint(app, first).await?;
     let settled = paid.status == PaymentStatus::Confirmed.as_str();
     Ok(LegacyMintAnswer {
