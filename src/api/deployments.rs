@@ -20,7 +20,7 @@ use super::declared::{
 use super::error::{ApiError, Errors, PaidDeploy, PublicRead, parse_uuid};
 use super::mints::parse_address;
 use super::payments::AuthorizationIn;
-use super::workflows::shown_status;
+use super::workflows::{Shown, shown_status};
 use crate::app::deployments::{self, Deployment};
 use crate::app::payments;
 use crate::chain::signer::address_key;
@@ -88,17 +88,17 @@ pub enum DeploymentStatus {
 }
 
 impl DeploymentStatus {
-    /// From what `shown_status` makes of a deployment row.
-    fn shown(status: &str) -> DeploymentStatus {
-        // The engine's `failed` and `cancelled` spell the same as the states.
-        match DeploymentState::parse(status) {
-            Some(DeploymentState::AwaitingPayment) => DeploymentStatus::AwaitingPayment,
-            Some(DeploymentState::Processing) => DeploymentStatus::Processing,
-            Some(DeploymentState::Sent) => DeploymentStatus::Sent,
-            Some(DeploymentState::Confirmed) => DeploymentStatus::Confirmed,
-            Some(DeploymentState::Failed) => DeploymentStatus::Failed,
-            Some(DeploymentState::Cancelled) => DeploymentStatus::Cancelled,
-            Some(DeploymentState::Pending) | None => DeploymentStatus::Pending,
+    /// What `shown_status` makes of a deployment row's engine `status` and `state`.
+    fn shown(status: &str, state: &str) -> DeploymentStatus {
+        use DeploymentState as D;
+        match shown_status(status, state, D::parse, D::Confirmed) {
+            Shown::State(Some(D::AwaitingPayment)) => DeploymentStatus::AwaitingPayment,
+            Shown::State(Some(D::Processing)) => DeploymentStatus::Processing,
+            Shown::State(Some(D::Sent)) => DeploymentStatus::Sent,
+            Shown::State(Some(D::Confirmed)) => DeploymentStatus::Confirmed,
+            Shown::State(Some(D::Failed)) | Shown::Failed => DeploymentStatus::Failed,
+            Shown::State(Some(D::Cancelled)) | Shown::Cancelled => DeploymentStatus::Cancelled,
+            Shown::State(Some(D::Pending) | None) => DeploymentStatus::Pending,
         }
     }
 }
@@ -289,7 +289,7 @@ async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
     let d = data.as_ref();
     Ok(DeploymentView {
         id,
-        status: DeploymentStatus::shown(shown_status(&row.status, &row.state)),
+        status: DeploymentStatus::shown(&row.status, &row.state),
         payment_id: row.parent_id,
         name: d.map(|d| d.name.clone()),
         symbol: d.map(|d| d.symbol.clone()),

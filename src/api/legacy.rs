@@ -26,7 +26,7 @@ use crate::app::keys::Scope;
 use crate::app::mints;
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
-use crate::store::workflows::{ListFilter, Status};
+use crate::store::workflows::ListFilter;
 
 #[derive(Tags)]
 pub enum LegacyTag {
@@ -401,11 +401,7 @@ impl LegacyApi {
                 .into_iter()
                 .map(|b| LegacyBatch {
                     id: b.id,
-                    status: MintStatus::from_parts(
-                        Status::from(b.status).as_str(),
-                        b.state.as_str(),
-                    )
-                    .into(),
+                    status: b.mint_status().into(),
                     mint_count: b.size,
                     tx_hash: b.tx_hash,
                     block_number: b.block_number,

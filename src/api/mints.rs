@@ -225,7 +225,7 @@ impl MintsApi {
                 .map(|t| parse_address("token", t))
                 .transpose()?
                 .map(address_key),
-            state: state.map(str::to_owned),
+            state: state.map(|s| s.as_str().to_owned()),
             status: status_filter,
             before_id: cursor
                 .0

@@ -16,6 +16,7 @@ use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Call, Chain, ChainConfig, Submit};
 use crate::config::SettingsHandle;
 use crate::store;
+use crate::store::chain::TxStatus;
 
 #[derive(Debug, clap::Args)]
 pub struct ChainBenchArgs {
@@ -191,7 +192,10 @@ async fn wait_confirmed(db: &DatabaseConnection, n: i64) -> anyhow::Result<()> {
         tick.tick().await;
         let done = scalar(
             db,
-            "SELECT count(*) AS n FROM chain_txs WHERE status = 'confirmed'",
+            &format!(
+                "SELECT count(*) AS n FROM chain_txs WHERE status = '{}'",
+                TxStatus::Confirmed
+            ),
         )
         .await?;
         if done >= n {
@@ -199,7 +203,11 @@ async fn wait_confirmed(db: &DatabaseConnection, n: i64) -> anyhow::Result<()> {
         }
         let failed = scalar(
             db,
-            "SELECT count(*) AS n FROM chain_txs WHERE status IN ('reverted', 'failed')",
+            &format!(
+                "SELECT count(*) AS n FROM chain_txs WHERE status IN ('{}', '{}')",
+                TxStatus::Reverted,
+                TxStatus::Failed
+            ),
         )
         .await?;
         anyhow::ensure!(failed == 0, "{failed} transactions reverted or failed");

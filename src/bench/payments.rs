@@ -29,7 +29,7 @@ use crate::engine::EngineConfig;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
 use crate::store::entity::workflow;
 use crate::store::workflows::Status;
-use crate::workflows::payment::PAYMENT;
+use crate::workflows::payment::{PAYMENT, PaymentState};
 use crate::x402::verify::TransferWithAuthorization;
 use crate::x402::{Offer, SETTLEMENT_WAIT_SECS};
 use crate::{store, workflows};
@@ -318,7 +318,7 @@ async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<(usiz
         tick.tick().await;
         let payments = || workflow::Entity::find().filter(workflow::Column::Kind.eq(PAYMENT));
         let confirmed = payments()
-            .filter(workflow::Column::State.eq("confirmed"))
+            .filter(workflow::Column::State.eq(PaymentState::Confirmed.as_str()))
             .count(db)
             .await? as usize;
         let failed = payments()
