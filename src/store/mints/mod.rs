@@ -16,7 +16,7 @@ pub(crate) use states::{IN_BATCH, QUEUED};
 use super::entity::workflow;
 use super::events::{self, NewEvent};
 use super::workflows::Actor;
-use super::{count, rows, sql};
+use super::{count, exec, row, rows};
 
 /// A pending mint's place in its token's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,21 +198,11 @@ pub async fn set_priority(
     let Some(before) = find().await? else {
         return Ok(Reprioritized::NotFound);
     };
-    let backend = txn.get_database_backend();
-    let changed = txn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
-                       WHERE id = $3 AND {QUEUED}"#
-                ),
-            ),
-            [priority.into(), now.into(), id.into()],
-        ))
-        .await?
-        .rows_affected();
+    let set = format!(
+        r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
+           WHERE id = $3 AND {QUEUED}"#
+    );
+    let changed = exec(&txn, &set, vec![priority.into(), now.into(), id.into()]).await?;
     let Some(after) = find().await? else {
         return Ok(Reprioritized::NotFound);
     };
@@ -324,20 +314,11 @@ pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
     conn: &C,
     n: i64,
 ) -> Result<Option<f64>, DbErr> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"SELECT avg(CAST(finished_at_ms - created_at_ms AS DOUBLE PRECISION)) AS ms
-                   FROM (SELECT finished_at_ms, created_at_ms FROM workflows
-                         WHERE kind = 'mint_batch' AND status = 'completed'
-                         ORDER BY id DESC LIMIT $1) recent"#,
-            ),
-            [n.into()],
-        ))
-        .await?;
+    let latency = r#"SELECT avg(CAST(finished_at_ms - created_at_ms AS DOUBLE PRECISION)) AS ms
+                     FROM (SELECT finished_at_ms, created_at_ms FROM workflows
+                           WHERE kind = 'mint_batch' AND status = 'completed'
+                           ORDER BY id DESC LIMIT $1) recent"#;
+    let row = row(conn, latency, vec![n.into()]).await?;
     Ok(row.and_then(|r| r.try_get::<Option<f64>>("", "ms").ok().flatten()))
 }
 
