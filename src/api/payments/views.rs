@@ -145,7 +145,7 @@ pub async fn find(app: &AppState, id: Uuid) -> Result<PaymentView, ApiError> {
 }
 
 /// A payment as the API shows it, with its mints.
-pub(super) fn view(p: Payment) -> PaymentView {
+pub fn view(p: Payment) -> PaymentView {
     let Payment {
         row,
         data,
