@@ -359,6 +359,7 @@ impl AppState {
             contracts: &self.contracts,
             settings: &self.settings,
             queue: &self.queue,
+            clock: &self.clock,
         }
     }
 }

@@ -21,7 +21,6 @@ use crate::chain::{Call, Chain};
 use crate::engine::{
     Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Workflow,
 };
-use crate::store;
 
 mod decide;
 
@@ -137,7 +136,7 @@ impl Workflow for Deployment {
         };
         let seen = Seen {
             workflow: ctx.workflow_id,
-            retry: Retry::new(&ctx.settings, store::now_ms()),
+            retry: Retry::new(&ctx.settings, ctx.clock.now_ms()),
             observed,
         };
         Ok(into_step(decide(state, data, seen)?, ctx))

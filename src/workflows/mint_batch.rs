@@ -24,7 +24,7 @@ use super::writes::into_step;
 use crate::chain::contracts::MintToken;
 use crate::chain::{Call, Chain, ChainError};
 use crate::engine::{Step, StepCtx, StepError, Workflow};
-use crate::store::{self, mints::MINT_BATCH};
+use crate::store::mints::MINT_BATCH;
 
 mod decide;
 mod isolate;
@@ -118,7 +118,7 @@ impl Workflow for MintBatch {
         state: BatchState,
         data: BatchData,
     ) -> Result<Step<BatchState, BatchData>, StepError> {
-        let retry = Retry::new(&ctx.settings, store::now_ms());
+        let retry = Retry::new(&ctx.settings, ctx.clock.now_ms());
         let observed = self.observe(ctx, state, &data, retry).await?;
         let seen = Seen {
             workflow: ctx.workflow_id,

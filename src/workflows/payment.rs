@@ -28,7 +28,6 @@ use super::writes::into_step;
 use crate::chain::contracts::MockUSDC;
 use crate::chain::{Call, Chain, TxOutcome};
 use crate::engine::{Step, StepCtx, StepError, Workflow};
-use crate::store;
 
 mod create;
 pub mod custom;
@@ -187,7 +186,7 @@ impl Workflow for Payment {
         state: PaymentState,
         data: PaymentData,
     ) -> Result<Step<PaymentState, PaymentData>, StepError> {
-        let retry = Retry::new(&ctx.settings, store::now_ms());
+        let retry = Retry::new(&ctx.settings, ctx.clock.now_ms());
         let observed = self.observe(ctx, state, &data, retry).await?;
         let seen = Seen {
             workflow: ctx.workflow_id,

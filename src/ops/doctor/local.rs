@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome};
 use crate::store::doctor as queries;
-use crate::store::time::from_ms;
+use crate::store::time::{Clock, from_ms};
 
 /// Mints in `awaiting_payment` whose payment is final: the payment's end should have moved
 /// them on (to the queue when it confirmed, cancelled otherwise) in its own transaction.
@@ -50,8 +50,9 @@ pub(super) async fn stranded_mints(
 pub(super) async fn expired_leases(
     db: &DatabaseConnection,
     opts: &Options,
+    clock: &Clock,
 ) -> Result<Outcome, Failure> {
-    let rows = queries::expired_leases(db, opts.stuck_before_ms(), opts.sample).await?;
+    let rows = queries::expired_leases(db, opts.stuck_before_ms(clock), opts.sample).await?;
     let findings = rows
         .iter()
         .map(|w| {
@@ -82,9 +83,11 @@ pub(super) async fn stuck_txs(
     db: &DatabaseConnection,
     node: &Node,
     opts: &Options,
+    clock: &Clock,
 ) -> Result<Outcome, Failure> {
     let chain_id = node.chain_id as i64;
-    let rows = queries::unmined_since(db, chain_id, opts.stuck_before_ms(), opts.sample).await?;
+    let stuck_before = opts.stuck_before_ms(clock);
+    let rows = queries::unmined_since(db, chain_id, stuck_before, opts.sample).await?;
     let findings = rows
         .iter()
         .map(|tx| {
