@@ -19,7 +19,7 @@ use crate::config::SettingsHandle;
 pub use crate::config::contracts::Contracts;
 use crate::engine::{Client, Engine, Registry, Waker, jobs, outbox};
 use crate::ops::snapshot::SharedSnapshot;
-use crate::store::{self, entity::token, read_pool};
+use crate::store::{self, entity::token, read_pool, time::Clock};
 use crate::webhooks::Dispatcher;
 use crate::workflows::batcher::{Batcher, QueueSignal};
 pub use config::{ChainSetup, Limits, Role, ServiceConfig};
@@ -80,12 +80,14 @@ impl Service {
             .context("loading settings")?;
         // Before the engine and the sender start, so their first steps are recorded.
         crate::ops::metrics::install();
+        // The one clock of this process: everything below stamps and compares times on it.
+        let clock = Clock::system();
         let waker = Waker::default();
-        let client = Client::new(db.clone(), waker.clone());
+        let client = Client::with_clock(db.clone(), waker.clone(), clock.clone());
         let runs_workers = config.role != Role::Api;
         let (chain, contracts) = match config.chain {
             Some(setup) => {
-                let chain = Chain::connect(
+                let chain = Chain::connect_with_clock(
                     db.clone(),
                     settings.clone(),
                     setup.signer,
@@ -94,6 +96,7 @@ impl Service {
                         let waker = waker.clone();
                         Arc::new(move || waker.wake()) as crate::chain::OnOwnerWoken
                     }),
+                    clock.clone(),
                 )
                 .await
                 .context("connecting to the chain (RPC_URL)")?;
@@ -111,12 +114,13 @@ impl Service {
         }
         let registry = kinds(chain.as_ref());
         let engine = runs_workers.then(|| {
-            Engine::start(
+            Engine::start_with_clock(
                 db.clone(),
                 registry,
                 settings.clone(),
                 waker.clone(),
                 config.engine.clone(),
+                clock.clone(),
             )
         });
         let scheduler = jobs::start(
@@ -124,6 +128,7 @@ impl Service {
             settings.clone(),
             runs_workers.then_some(waker),
             crate::workflows::RECORDS,
+            clock.clone(),
         )
         .await
         .context("starting periodic jobs")?;
@@ -163,6 +168,7 @@ impl Service {
                 config.limits.webhook_requests_per_subscription,
                 std::time::Duration::from_secs(config.limits.webhook_timeout_secs as u64),
                 config.webhook_targets,
+                clock.clone(),
             );
             let task = tokio::spawn(dispatcher.run(stop.clone()));
             Background { stop, task }
@@ -188,6 +194,7 @@ impl Service {
                     db.clone(),
                     config.admin_token.as_deref(),
                     config.public_reads,
+                    clock.clone(),
                 ),
                 chain: chain.clone(),
                 contracts: contracts.clone(),
@@ -195,10 +202,11 @@ impl Service {
                 admission: Default::default(),
                 outbox,
                 edge: config.edge.clone(),
-                snapshot: SharedSnapshot::new(read_db.clone(), chain.clone()),
+                snapshot: SharedSnapshot::new(read_db.clone(), chain.clone(), clock.clone()),
                 read_db: read_db.clone(),
                 webhook_targets: config.webhook_targets,
                 doctor: Default::default(),
+                clock,
             };
             // A worker serves only /health, /ready and /metrics.
             if config.role == Role::Worker {
@@ -290,7 +298,7 @@ async fn register_token(
             deployer: None,
             deploy_tx_hash: None,
             deploy_block: None,
-            created_at_ms: store::now_ms(),
+            created_at_ms: chain.clock().now_ms(),
         },
     )
     .await?;

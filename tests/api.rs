@@ -847,9 +847,15 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
 
     let node = common::anvil(&[]);
     let t = TestDb::new(Backend::Sqlite).await;
-    mintflow::store::settings::put(&t.db, "confirmations", json!(0), "test")
-        .await
-        .unwrap();
+    mintflow::store::settings::put(
+        &t.db,
+        "confirmations",
+        json!(0),
+        "test",
+        mintflow::store::now_ms(),
+    )
+    .await
+    .unwrap();
     let signer = mintflow::chain::signer::load(Some(common::DEV_KEY), None, None).unwrap();
     let address = signer.address();
     let config = ServiceConfig {

@@ -37,9 +37,15 @@ on_both_backends!(
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
-    store::settings::put(&t.db, "confirmations", confirmations.into(), "test")
-        .await
-        .unwrap();
+    store::settings::put(
+        &t.db,
+        "confirmations",
+        confirmations.into(),
+        "test",
+        store::now_ms(),
+    )
+    .await
+    .unwrap();
     SettingsHandle::load(&t.db).await.unwrap()
 }
 
@@ -506,7 +512,7 @@ async fn stuck_then_replaced(backend: Backend, bump_after_secs: i64, bump_after_
         ("bump_after_secs", bump_after_secs),
         ("bump_after_blocks", bump_after_blocks),
     ] {
-        store::settings::put(&t.db, key, value.into(), "test")
+        store::settings::put(&t.db, key, value.into(), "test", store::now_ms())
             .await
             .unwrap();
     }
@@ -809,7 +815,7 @@ async fn unlandable_transaction_frees_its_nonce(backend: Backend) {
     let node = anvil(&["--block-time", "0.2", "--gas-limit", "1000000"]);
     let t = TestDb::new(backend).await;
     let s = settings(&t, 1).await;
-    store::settings::put(&t.db, "bump_after_secs", 1.into(), "test")
+    store::settings::put(&t.db, "bump_after_secs", 1.into(), "test", store::now_ms())
         .await
         .unwrap();
     s.reload(&t.db).await.unwrap();
@@ -918,7 +924,7 @@ async fn stuck_low_nonce_is_bumped_alone(backend: Backend) {
     let t = TestDb::new(backend).await;
     let s = settings(&t, 1).await;
     for (key, value) in [("bump_after_secs", 1), ("bump_after_blocks", 1)] {
-        store::settings::put(&t.db, key, value.into(), "test")
+        store::settings::put(&t.db, key, value.into(), "test", store::now_ms())
             .await
             .unwrap();
     }

@@ -15,7 +15,7 @@ use mintflow::config::SettingsHandle;
 use mintflow::engine::{Client, StartOptions};
 use mintflow::ops::doctor::report::DoctorReport;
 use mintflow::ops::doctor::{self, Node, Options};
-use mintflow::store::{self, entity::workflow};
+use mintflow::store::{self, entity::workflow, time::Clock};
 use mintflow::workflows::mint::{self, MintRequest, PaymentType};
 use mintflow::workflows::probe::{Probe, ProbeData, ProbeState};
 use poem_openapi::types::ToJSON;
@@ -41,9 +41,15 @@ async fn check(stack: &Stack) -> DoctorReport {
         signer: Some(signer()),
     };
     let settings = SettingsHandle::load(&stack.t.db).await.unwrap().get();
-    doctor::run(&stack.t.db, Some(&node), &settings, &Options::default())
-        .await
-        .unwrap()
+    doctor::run(
+        &stack.t.db,
+        Some(&node),
+        &settings,
+        &Options::default(),
+        &Clock::system(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The findings by code, with their workflows.

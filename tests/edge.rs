@@ -41,7 +41,7 @@ async fn server(edge: EdgeConfig, limits: Limits, settings: &[(&str, i64)]) -> S
         ("public_read_rate_per_minute", 0),
     ];
     for (key, value) in off.iter().chain(settings) {
-        store::settings::put(&t.db, key, (*value).into(), "test")
+        store::settings::put(&t.db, key, (*value).into(), "test", store::now_ms())
             .await
             .unwrap();
     }
@@ -686,9 +686,15 @@ async fn payment_and_deployment_routes_are_rate_limited() {
     .await;
     assert_eq!(refused, refused_before + 1.0);
 
-    store::settings::put(&s.service.db, "payment_rate_per_minute", 0.into(), "test")
-        .await
-        .unwrap();
+    store::settings::put(
+        &s.service.db,
+        "payment_rate_per_minute",
+        0.into(),
+        "test",
+        store::now_ms(),
+    )
+    .await
+    .unwrap();
     s.service.settings.reload(&s.service.db).await.unwrap();
     assert_ne!(
         post("/x402/mint").await.unwrap().status(),

@@ -418,9 +418,15 @@ async fn transient_errors_retry_then_succeed(backend: Backend) {
 
 async fn transient_errors_exhaust_attempts(backend: Backend) {
     let (t, _) = setup(backend, 2).await;
-    store::settings::put(&t.db, "retry_max_attempts", json!(2), "test")
-        .await
-        .unwrap();
+    store::settings::put(
+        &t.db,
+        "retry_max_attempts",
+        json!(2),
+        "test",
+        store::now_ms(),
+    )
+    .await
+    .unwrap();
     let settings = mintflow::config::SettingsHandle::load(&t.db).await.unwrap();
     let (engine, client) = engine(&t.db, registry(), &settings, "w1");
     let data = ProbeData {
@@ -912,7 +918,13 @@ async fn retention_keeps_failed_workflows() {
         ))
         .await
         .unwrap();
-        mintflow::engine::jobs::run_retention(&t.db, &settings, mintflow::workflows::RECORDS).await;
+        mintflow::engine::jobs::run_retention(
+            &t.db,
+            &settings,
+            mintflow::workflows::RECORDS,
+            store::now_ms(),
+        )
+        .await;
         let kept: Vec<i64> = store::webhooks::deliveries(&t.db, hook.id, None, None, 10)
             .await
             .unwrap()
@@ -1076,7 +1088,7 @@ async fn wake_during_a_step_is_not_lost(backend: Backend) {
     assert_eq!(claimed.len(), 2);
     // While both steps run, one workflow's event happens.
     assert!(
-        rows::wake(&t.db, woken, "transaction confirmed")
+        rows::wake(&t.db, woken, "transaction confirmed", store::now_ms())
             .await
             .unwrap()
     );
@@ -1108,7 +1120,11 @@ async fn wake_during_a_step_is_not_lost(backend: Backend) {
     t.db.execute_unprepared("UPDATE workflows SET status = 'completed', run_at_ms = NULL")
         .await
         .unwrap();
-    assert!(!rows::wake(&t.db, quiet, "late").await.unwrap());
+    assert!(
+        !rows::wake(&t.db, quiet, "late", store::now_ms())
+            .await
+            .unwrap()
+    );
 }
 
 /// Rolling releases back and forward over a database that holds work keeps the work: every

@@ -396,9 +396,15 @@ async fn follow(base: String, followed: Arc<std::sync::Mutex<Followed>>) {
 /// Stores `settings` for the server under test.
 async fn store_settings(t: &TestDb, settings: &[(&str, i64)]) {
     for (key, value) in settings {
-        mintflow::store::settings::put(&t.db, key, (*value).into(), "test")
-            .await
-            .unwrap();
+        mintflow::store::settings::put(
+            &t.db,
+            key,
+            (*value).into(),
+            "test",
+            mintflow::store::now_ms(),
+        )
+        .await
+        .unwrap();
     }
 }
 

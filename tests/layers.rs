@@ -438,6 +438,8 @@ fn tokens(text: &str) -> Vec<(Token, usize)> {
                 *line += 1;
             }
             *i += if chars[*i] == '\\' && end == ['"'] {
+                // An escaped newline (a string continued on the next line) is a line too.
+                *line += usize::from(at(*i + 1) == '\n');
                 2
             } else {
                 1
@@ -623,4 +625,97 @@ fn string_literals(line: &str) -> Vec<String> {
         out.push(literal);
     }
     out
+}
+
+/// Files that may read the wall time through the free `store::now_ms()`, each with why: what
+/// stamps or compares a stored time takes it from the process's `Clock` (or from its caller),
+/// so that a test's fixed clock reaches it.
+const WALL_TIME_ALLOWED: &[(&str, &str)] = &[(
+    "src/bench/",
+    "the benchmarks measure real elapsed time against a running service",
+)];
+
+#[test]
+fn times_come_from_the_clock_not_the_free_now_ms() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut free = Vec::new();
+    for file in files {
+        let shown = format!("src/{}", file.strip_prefix(&src).unwrap().display());
+        if WALL_TIME_ALLOWED
+            .iter()
+            .any(|(prefix, _)| shown.starts_with(prefix))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("reading a source file");
+        let lines: Vec<&str> = text.lines().collect();
+        // Only the lines where the name is code (not a comment or a literal) are looked at.
+        let code_lines: BTreeSet<usize> = tokens(&text)
+            .into_iter()
+            .filter(
+                |(t, _)| matches!(t, Token::Ident(name) if name == "now_ms" || name == "ms_ago"),
+            )
+            .map(|(_, line)| line)
+            .collect();
+        for line in code_lines {
+            if free_time_call(lines[line - 1]) {
+                free.push(format!("{shown}:{line}: {}", lines[line - 1].trim()));
+            }
+        }
+    }
+    assert!(
+        free.is_empty(),
+        "the wall time read outside a Clock (take a `&Clock` or the time from the caller, or \
+         add the file to WALL_TIME_ALLOWED with why):\n{}",
+        free.join("\n")
+    );
+}
+
+#[test]
+fn free_time_calls_are_told_from_methods_fields_and_definitions() {
+    for free in [
+        "let now = store::now_ms();",
+        "let t = crate::store::now_ms() + 1;",
+        "f(now_ms())",
+        "older.map(store::ms_ago)",
+    ] {
+        assert!(free_time_call(free), "{free}");
+    }
+    for not_free in [
+        "let now = self.clock.now_ms();",
+        "pub fn now_ms() -> i64 {",
+        "now_ms: i64,",
+        "Seen { now_ms: clock.now_ms() }",
+        "touch(&db, &id, now_ms)",
+        "older.map(|secs| clock.ms_ago(secs))",
+    ] {
+        assert!(!free_time_call(not_free), "{not_free}");
+    }
+    // The lines looked at are the tokens': a string continued on the next line counts its line.
+    let lines: Vec<usize> = tokens("\"a \\\n b\"\nnow_ms")
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect();
+    assert_eq!(lines, [3]);
+}
+
+/// Whether `line` calls `now_ms` or `ms_ago` as a free function (or names it by path), rather
+/// than as a method of a clock, a field, a variable or the function's own definition.
+fn free_time_call(line: &str) -> bool {
+    ["now_ms", "ms_ago"].iter().any(|name| {
+        line.match_indices(name).any(|(at, _)| {
+            let before = &line[..at];
+            let after = &line[at + name.len()..];
+            let word_starts = !before.ends_with(|c: char| c.is_alphanumeric() || c == '_');
+            let word_ends = !after.starts_with(|c: char| c.is_alphanumeric() || c == '_');
+            word_starts
+                && word_ends
+                && (before.ends_with("::")
+                    || (after.starts_with('(')
+                        && !before.ends_with('.')
+                        && !before.trim_end().ends_with("fn")))
+        })
+    })
 }

@@ -193,9 +193,15 @@ async fn events_resume_after_restart(backend: Backend) {
 async fn webhooks_survive_a_failing_receiver(backend: Backend) {
     let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
-    mintflow::store::settings::put(&t.db, "webhook_retry_base_ms", json!(50), "test")
-        .await
-        .unwrap();
+    mintflow::store::settings::put(
+        &t.db,
+        "webhook_retry_base_ms",
+        json!(50),
+        "test",
+        mintflow::store::now_ms(),
+    )
+    .await
+    .unwrap();
     let s = start(&t, Role::All, "hooks").await;
     let before = metrics::text(&common::http_as(TOKEN), &base(&s)).await;
     let subscribed = std::time::Instant::now();
@@ -406,7 +412,7 @@ async fn given_up_deliveries_are_sent_again(backend: Backend) {
     let _counters = metrics::exclusive().await;
     let t = setup(backend).await;
     for (key, value) in [("webhook_retry_base_ms", 20), ("webhook_max_attempts", 2)] {
-        mintflow::store::settings::put(&t.db, key, json!(value), "test")
+        mintflow::store::settings::put(&t.db, key, json!(value), "test", mintflow::store::now_ms())
             .await
             .unwrap();
     }
@@ -838,9 +844,15 @@ async fn timeline_search_and_dead_letters(backend: Backend) {
         .await
         .unwrap()
         .id();
-    mintflow::store::settings::put(&t.db, "retry_max_attempts", json!(1), "test")
-        .await
-        .unwrap();
+    mintflow::store::settings::put(
+        &t.db,
+        "retry_max_attempts",
+        json!(1),
+        "test",
+        mintflow::store::now_ms(),
+    )
+    .await
+    .unwrap();
     use sea_orm::ConnectionTrait;
     t.db.execute_unprepared(&format!(
         "INSERT INTO probe_failpoints (workflow_id, step, reason) VALUES ('{failing}', 1, 'boom')"

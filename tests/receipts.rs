@@ -106,7 +106,7 @@ async fn retain_then_forget(t: &TestDb) {
     .unwrap();
     let before = (count(t, PAYMENT).await, count(t, "mint").await);
     let settings = mintflow::config::SettingsHandle::load(&t.db).await.unwrap();
-    mintflow::engine::jobs::run_retention(&t.db, &settings, RECORDS).await;
+    mintflow::engine::jobs::run_retention(&t.db, &settings, RECORDS, store::now_ms()).await;
     assert_eq!(
         (count(t, PAYMENT).await, count(t, "mint").await),
         before,
@@ -378,7 +378,7 @@ async fn retention_keeps_financial_records(backend: Backend) {
     ))
     .await
     .unwrap();
-    mintflow::engine::jobs::run_retention(&t.db, &settings, RECORDS).await;
+    mintflow::engine::jobs::run_retention(&t.db, &settings, RECORDS, store::now_ms()).await;
     let mut left: Vec<Uuid> = rows::list(
         &t.db,
         &rows::ListFilter {

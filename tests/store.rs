@@ -5,9 +5,11 @@
 mod common;
 
 use common::{Backend, TestDb};
+use mintflow::engine::{Client, Waker};
 use mintflow::store::{
-    self, events,
+    self, audit, events,
     moves::{Move, move_parked},
+    time::Clock,
     workflows::{
         self as rows, ActionOutcome, Actor, Checkpoint, Inserted, ListFilter, NewWorkflow, Status,
     },
@@ -22,6 +24,7 @@ on_both_backends!(
     checkpoint_keeps_a_wake_up_that_came_during_the_step,
     queries_filter_and_list_children,
     operator_retry_and_cancel_with_children,
+    operator_actions_are_stamped_by_the_clock_they_are_given,
     wake_makes_a_parked_workflow_due,
     retention_deletes_only_old_finished_rows,
     moves_are_guarded_bump_the_version_and_write_history,
@@ -335,7 +338,11 @@ async fn checkpoint_keeps_a_wake_up_that_came_during_the_step(backend: Backend) 
     let claimed = rows::claim_due(&t.db, "a", &["test"], 1, NOW, 60_000)
         .await
         .unwrap();
-    assert!(rows::wake(&t.db, id, "a child finished").await.unwrap());
+    assert!(
+        rows::wake(&t.db, id, "a child finished", NOW + 1)
+            .await
+            .unwrap()
+    );
     assert!(row(&t, id).await.wake_pending);
 
     let park = checkpoint(id, claimed[0].version, "second", Status::Waiting);
@@ -478,17 +485,21 @@ async fn operator_retry_and_cancel_with_children(backend: Backend) {
     .await;
 
     assert_eq!(
-        rows::retry(&t.db, parent, &operator()).await.unwrap(),
+        rows::retry(&t.db, parent, &operator(), NOW + 1)
+            .await
+            .unwrap(),
         ActionOutcome::WrongStatus(Status::Running)
     );
     assert_eq!(
-        rows::cancel(&t.db, Uuid::now_v7(), &operator())
+        rows::cancel(&t.db, Uuid::now_v7(), &operator(), NOW + 1)
             .await
             .unwrap(),
         ActionOutcome::NotFound
     );
 
-    let ActionOutcome::Done(cancelled) = rows::cancel(&t.db, parent, &operator()).await.unwrap()
+    let ActionOutcome::Done(cancelled) = rows::cancel(&t.db, parent, &operator(), NOW + 1)
+        .await
+        .unwrap()
     else {
         panic!("a running workflow can be cancelled");
     };
@@ -511,7 +522,9 @@ async fn operator_retry_and_cancel_with_children(backend: Backend) {
         1
     );
 
-    let ActionOutcome::Done(retried) = rows::retry(&t.db, parent, &operator()).await.unwrap()
+    let ActionOutcome::Done(retried) = rows::retry(&t.db, parent, &operator(), NOW + 2)
+        .await
+        .unwrap()
     else {
         panic!("a cancelled workflow can be retried");
     };
@@ -561,11 +574,83 @@ async fn operator_retry_and_cancel_with_children(backend: Backend) {
     );
 }
 
+/// A client on a fixed clock (the process's one, which a test sets): a cancel and a retry
+/// stamp the row, its child, its history and the audit log with exactly that clock's times.
+async fn operator_actions_are_stamped_by_the_clock_they_are_given(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let parent = create(&t, &workflow("first", false)).await;
+    let kid = create(
+        &t,
+        &NewWorkflow {
+            parent_id: Some(parent),
+            ..workflow("awaiting_payment", true)
+        },
+    )
+    .await;
+    let clock = Clock::fixed(NOW + 10);
+    let client = Client::with_clock(t.db.clone(), Waker::default(), clock.clone());
+
+    let ActionOutcome::Done(cancelled) = client.cancel(parent, &operator()).await.unwrap() else {
+        panic!("a running workflow can be cancelled");
+    };
+    assert_eq!(
+        (cancelled.finished_at_ms, cancelled.updated_at_ms),
+        (Some(NOW + 10), NOW + 10)
+    );
+    let kid_row = row(&t, kid).await;
+    assert_eq!(
+        (kid_row.finished_at_ms, kid_row.updated_at_ms),
+        (Some(NOW + 10), NOW + 10),
+        "the child is cancelled at its parent's time"
+    );
+
+    clock.set(NOW + 20);
+    let ActionOutcome::Done(retried) = client.retry(parent, &operator()).await.unwrap() else {
+        panic!("a cancelled workflow can be retried");
+    };
+    assert_eq!(
+        (
+            retried.run_at_ms,
+            retried.updated_at_ms,
+            retried.finished_at_ms
+        ),
+        (Some(NOW + 20), NOW + 20, None)
+    );
+    let times = |events: Vec<mintflow::store::entity::workflow_event::Model>| {
+        events
+            .into_iter()
+            .map(|e| (e.event, e.at_ms))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        times(events::history(&t.db, parent).await.unwrap()),
+        [
+            ("created".to_owned(), NOW),
+            ("cancelled".to_owned(), NOW + 10),
+            ("retried".to_owned(), NOW + 20),
+        ]
+    );
+    let audited: Vec<(String, i64)> = audit::list(&t.db, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.action, a.at_ms))
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("workflow.retry".to_owned(), NOW + 20),
+            ("workflow.cancel".to_owned(), NOW + 10),
+        ],
+        "newest first"
+    );
+}
+
 async fn wake_makes_a_parked_workflow_due(backend: Backend) {
     let t = TestDb::new(backend).await;
     let parked = create(&t, &workflow("first", true)).await;
     let txn = store::begin_write(&t.db).await.unwrap();
-    assert!(rows::wake(&txn, parked, "test").await.unwrap());
+    assert!(rows::wake(&txn, parked, "test", NOW + 1).await.unwrap());
     rows::notify_wake(&txn).await.unwrap();
     txn.commit().await.unwrap();
     let woken = row(&t, parked).await;
@@ -579,11 +664,14 @@ async fn wake_makes_a_parked_workflow_due(backend: Backend) {
         ev("woken", Some("first"), "first", "running")
     );
 
-    let ActionOutcome::Done(_) = rows::cancel(&t.db, parked, &operator()).await.unwrap() else {
+    let ActionOutcome::Done(_) = rows::cancel(&t.db, parked, &operator(), NOW + 1)
+        .await
+        .unwrap()
+    else {
         panic!("cancel");
     };
     assert!(
-        !rows::wake(&t.db, parked, "test").await.unwrap(),
+        !rows::wake(&t.db, parked, "test", NOW + 1).await.unwrap(),
         "a finished workflow stays finished"
     );
 }

@@ -58,7 +58,7 @@ impl DoctorApi {
         let node = app.chain.as_ref().map(Node::of);
         let _running = RUNNING.lock().await;
         let settings = app.settings.get();
-        let report = doctor::run(&app.read_db, node.as_ref(), &settings, &opts).await?;
+        let report = doctor::run(&app.read_db, node.as_ref(), &settings, &opts, &app.clock).await?;
         app.doctor.record(&report);
         Ok(Json(report))
     }

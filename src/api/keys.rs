@@ -209,7 +209,7 @@ impl KeysApi {
             mint_quota_per_minute: b.mint_quota_per_minute,
             max_mint_priority: b.max_priority.unwrap_or(priority::DEFAULT),
         };
-        let created = keys::create(&app.db, new, &auth.actor(actor.0)).await?;
+        let created = keys::create(&app.db, new, &auth.actor(actor.0), &app.clock).await?;
         Ok(KeyCreated::Created(Json(CreatedKey {
             key: created.key.to_string(),
             stored: created.row.into(),
@@ -250,7 +250,7 @@ impl KeysApi {
         actor: Header<Option<String>>,
     ) -> Result<KeyRevoked, Errors<KeyedByIdInState>> {
         let id = super::error::parse_uuid("id", &id.0)?.to_string();
-        keys::revoke(&app.db, &id, &auth.actor(actor.0)).await?;
+        keys::revoke(&app.db, &id, &auth.actor(actor.0), &app.clock).await?;
         Ok(KeyRevoked::Revoked)
     }
 

@@ -401,7 +401,7 @@ pub async fn queue_view(app: &AppState) -> Result<QueueView, ApiError> {
         *slot += c.count;
     }
     let pending = &snapshot.pending_mints;
-    let now = crate::store::now_ms();
+    let now = app.clock.now_ms();
     Ok(QueueView {
         counts,
         oldest_pending_at: opt_from_ms(pending.oldest_ms),

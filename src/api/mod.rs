@@ -79,6 +79,9 @@ pub struct AppState {
     pub webhook_targets: crate::webhooks::target::TargetPolicy,
     /// The findings of this service's latest `GET /v1/doctor`, which `/metrics` shows.
     pub doctor: crate::ops::doctor::latest::LatestRun,
+    /// The process's clock (the one its engine, client and chain read): every time a handler
+    /// needs comes from here or from the use case it calls.
+    pub clock: crate::store::time::Clock,
 }
 
 impl AppState {
@@ -92,6 +95,7 @@ impl AppState {
             contracts: &self.contracts,
             settings: &self.settings,
             queue: &self.queue,
+            clock: &self.clock,
         }
     }
 }

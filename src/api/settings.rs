@@ -119,6 +119,7 @@ impl SettingsApi {
             &key.0,
             &body.0.value,
             &auth.actor(actor.0),
+            &app.clock,
         )
         .await?;
         Ok(Json(changed.into()))

@@ -1,11 +1,13 @@
 //! What the intake use cases (mints, payments, deployments) work with: the process's store
-//! connections, engine client, chain and settings, borrowed from whoever serves the request.
+//! connections, engine client, chain, settings and clock, borrowed from whoever serves the
+//! request.
 use sea_orm::DatabaseConnection;
 
 use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::config::contracts::Contracts;
 use crate::engine::Client;
+use crate::store::time::Clock;
 use crate::workflows::batcher::QueueSignal;
 
 /// Borrowed for one request: building it costs nothing.
@@ -22,6 +24,8 @@ pub struct Context<'a> {
     pub settings: &'a SettingsHandle,
     /// Wakes this process's mint batcher once mints are queued.
     pub queue: &'a QueueSignal,
+    /// The process's clock: the time every use case stamps and compares.
+    pub clock: &'a Clock,
 }
 
 /// Intake needs a chain, and this process has none.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use super::keys::{self, KEY_PREFIX};
-use crate::store::{self, api_keys::KeyRow};
+use crate::store::{self, api_keys::KeyRow, time::Clock};
 
 /// How long a key read from the database is trusted: the bound on how late a revocation made
 /// elsewhere takes effect here.
@@ -40,6 +40,8 @@ pub struct KeyCheck {
 
 struct Inner {
     db: DatabaseConnection,
+    /// What expiry is checked against and use is stamped with.
+    clock: Clock,
     /// By key hash.
     cache: Mutex<HashMap<String, CachedKey>>,
     /// Keys whose `last_used_at` this process recorded, and when.
@@ -52,10 +54,11 @@ struct CachedKey {
 }
 
 impl KeyCheck {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: DatabaseConnection, clock: Clock) -> Self {
         KeyCheck {
             inner: Arc::new(Inner {
                 db,
+                clock,
                 cache: Mutex::default(),
                 touched: Mutex::default(),
             }),
@@ -71,7 +74,7 @@ impl KeyCheck {
             .key_row(&keys::hash(presented))
             .await?
             .ok_or(CredentialError::Unknown)?;
-        let now = store::now_ms();
+        let now = self.inner.clock.now_ms();
         if row.revoked_at_ms.is_some() {
             return Err(CredentialError::Revoked(row.prefix));
         }

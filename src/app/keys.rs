@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::store::{self, api_keys::KeyRow};
+use crate::store::{self, api_keys::KeyRow, time::Clock};
 use crate::workflows::priority;
 
 /// What every key starts with, so a leaked one is recognisable (secret scanners, logs).
@@ -191,11 +191,12 @@ impl fmt::Debug for Created {
     }
 }
 
-/// Creates a key, audited as `actor`, in one transaction.
+/// Creates a key, audited as `actor`, in one transaction, stamped by `clock`.
 pub async fn create(
     db: &DatabaseConnection,
     new: NewKey,
     actor: &str,
+    clock: &Clock,
 ) -> Result<Created, KeyError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
@@ -213,7 +214,7 @@ pub async fn create(
         "{KEY_PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret.as_ref())
     ));
-    let now = store::now_ms();
+    let now = clock.now_ms();
     let row = KeyRow {
         id: Uuid::now_v7().to_string(),
         name,
@@ -247,10 +248,15 @@ pub enum RevokeError {
     Database(#[from] DbErr),
 }
 
-/// Revokes a key, audited as `actor`.
-pub async fn revoke(db: &DatabaseConnection, id: &str, actor: &str) -> Result<(), RevokeError> {
+/// Revokes a key, audited as `actor`, at `clock`'s now.
+pub async fn revoke(
+    db: &DatabaseConnection,
+    id: &str,
+    actor: &str,
+    clock: &Clock,
+) -> Result<(), RevokeError> {
     let txn = store::begin_write(db).await?;
-    let revoked = store::api_keys::revoke(&txn, id, actor, store::now_ms()).await?;
+    let revoked = store::api_keys::revoke(&txn, id, actor, clock.now_ms()).await?;
     txn.commit().await?;
     if revoked {
         tracing::info!(key = id, by = actor, "API key revoked");

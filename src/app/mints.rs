@@ -179,7 +179,7 @@ pub async fn set_priority(
     who: &Actor,
 ) -> Result<Reprioritized, Error> {
     let wanted = priority::in_range(wanted)?;
-    Ok(queue::set_priority(ctx.db, id, wanted, who).await?)
+    Ok(queue::set_priority(ctx.db, id, wanted, who, ctx.clock.now_ms()).await?)
 }
 
 fn check_tx_hash(raw: &str) -> Result<(), Error> {

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 
 use crate::config::SettingsHandle;
 use crate::config::settings::{self as specs, SettingError, SettingSpec};
-use crate::store;
+use crate::store::{self, time::Clock};
 
 /// One setting: what it is, what it holds now and who changed it last.
 #[derive(Debug)]
@@ -45,14 +45,16 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<SettingState>, DbErr> {
         .collect())
 }
 
-/// Sets `key` to `value` with its audit entry in one transaction, then reloads this
-/// process's settings so the change applies here before the answer (others reload within 5 s).
+/// Sets `key` to `value` with its audit entry in one transaction, stamped by `clock`, then
+/// reloads this process's settings so the change applies here before the answer (others
+/// reload within 5 s).
 pub async fn change(
     db: &DatabaseConnection,
     settings: &SettingsHandle,
     key: &str,
     value: &Json,
     who: &str,
+    clock: &Clock,
 ) -> Result<SettingState, ChangeError> {
     let spec = specs::spec(key).ok_or_else(|| ChangeError::Unknown(key.to_owned()))?;
     let value = specs::validate(spec.key, value).map_err(|e| match e {
@@ -60,14 +62,16 @@ pub async fn change(
         invalid => ChangeError::Invalid(invalid),
     })?;
     let previous = settings.get().value(spec.key);
+    let now = clock.now_ms();
     let txn = store::begin_write(db).await?;
-    let row = store::settings::put(&txn, spec.key, value.into(), who).await?;
+    let row = store::settings::put(&txn, spec.key, value.into(), who, now).await?;
     store::audit::record(
         &txn,
         who,
         "settings.update",
         spec.key,
         Some(serde_json::json!({ "from": previous, "to": value })),
+        now,
     )
     .await?;
     txn.commit().await?;

@@ -97,7 +97,7 @@ pub async fn register(
         deployer: None,
         deploy_tx_hash: None,
         deploy_block: None,
-        created_at_ms: store::now_ms(),
+        created_at_ms: chain.clock().now_ms(),
     };
     let txn = store::begin_write(db).await?;
     // Another registration of it may have committed since the check above.
@@ -109,7 +109,8 @@ pub async fn register(
         "amountPerMint": row.amount_per_mint,
         "maxSupply": row.max_supply,
     });
-    store::audit::record(&txn, actor, REGISTER, &row.address, Some(detail)).await?;
+    let at_ms = row.created_at_ms;
+    store::audit::record(&txn, actor, REGISTER, &row.address, Some(detail), at_ms).await?;
     txn.commit().await?;
     tracing::info!(token = %row.address, chain_id, by = actor, "token registered");
     Ok(row)

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::paging::{self, Page};
 use crate::store::webhooks::{self as rows, DeliveryRow, WebhookRow};
-use crate::store::{self, audit, outbox};
+use crate::store::{self, audit, outbox, time::Clock};
 use crate::webhooks::target::{Refused, TargetPolicy};
 
 /// A subscription to create. Kind and state names are checked by the caller against the names
@@ -69,6 +69,7 @@ pub async fn create(
     targets: TargetPolicy,
     who: &str,
     new: NewSubscription,
+    clock: &Clock,
 ) -> Result<Subscription, WebhookError> {
     check_url(&new.url, targets).await?;
     let secret = new.secret.unwrap_or_else(generate_secret);
@@ -81,7 +82,7 @@ pub async fn create(
         states: new.states.map(|s| serde_json::json!(s)),
         description: new.description,
         cursor: outbox::head(&txn).await?,
-        created_at_ms: store::now_ms(),
+        created_at_ms: clock.now_ms(),
         created_by: who.to_owned(),
         previous_secret: None,
         previous_secret_until_ms: None,
@@ -95,6 +96,7 @@ pub async fn create(
         Some(serde_json::json!({
             "url": row.url, "kinds": row.kinds, "states": row.states,
         })),
+        row.created_at_ms,
     )
     .await?;
     txn.commit().await?;
@@ -105,13 +107,15 @@ pub async fn create(
     })
 }
 
-/// Applies `changes`; the audit entry names what changed (a secret only as "changed").
+/// Applies `changes` at `clock`'s now; the audit entry names what changed (a secret only as
+/// "changed").
 pub async fn update(
     db: &DatabaseConnection,
     targets: TargetPolicy,
     who: &str,
     id: Uuid,
     changes: Changes,
+    clock: &Clock,
 ) -> Result<Subscription, WebhookError> {
     if let Some(url) = &changes.url {
         check_url(url, targets).await?;
@@ -126,6 +130,7 @@ pub async fn update(
     if keep_previous_ms > 0 && new_secret.is_none() {
         return Err(WebhookError::KeepWithoutNewSecret);
     }
+    let now = clock.now_ms();
     let txn = store::begin_write(db).await?;
     let mut row = rows::find(&txn, id)
         .await?
@@ -150,7 +155,7 @@ pub async fn update(
     if let Some(secret) = &new_secret {
         let previous = std::mem::replace(&mut row.secret, secret.clone());
         (row.previous_secret, row.previous_secret_until_ms) = if keep_previous_ms > 0 {
-            (Some(previous), Some(store::now_ms() + keep_previous_ms))
+            (Some(previous), Some(now + keep_previous_ms))
         } else {
             (None, None)
         };
@@ -167,6 +172,7 @@ pub async fn update(
         "webhook.update",
         &id.to_string(),
         Some(changed.into()),
+        now,
     )
     .await?;
     txn.commit().await?;
@@ -174,8 +180,13 @@ pub async fn update(
     Ok(Subscription { row, new_secret })
 }
 
-/// Deletes a subscription with its delivery log.
-pub async fn delete(db: &DatabaseConnection, who: &str, id: Uuid) -> Result<(), WebhookError> {
+/// Deletes a subscription with its delivery log, at `clock`'s now.
+pub async fn delete(
+    db: &DatabaseConnection,
+    who: &str,
+    id: Uuid,
+    clock: &Clock,
+) -> Result<(), WebhookError> {
     let txn = store::begin_write(db).await?;
     let hook = rows::find(&txn, id)
         .await?
@@ -187,6 +198,7 @@ pub async fn delete(db: &DatabaseConnection, who: &str, id: Uuid) -> Result<(), 
         "webhook.delete",
         &id.to_string(),
         Some(serde_json::json!({ "url": hook.url })),
+        clock.now_ms(),
     )
     .await?;
     txn.commit().await?;
@@ -203,16 +215,17 @@ pub async fn get(db: &DatabaseConnection, id: Uuid) -> Result<WebhookRow, Webhoo
     rows::find(db, id).await?.ok_or(WebhookError::NotFound(id))
 }
 
-/// Puts the given-up deliveries of `ids` (every one when empty) back in the queue, audited.
-/// How many.
+/// Puts the given-up deliveries of `ids` (every one when empty) back in the queue, due at
+/// `clock`'s now, audited. How many.
 pub async fn redeliver(
     db: &DatabaseConnection,
     who: &str,
     id: Uuid,
     ids: &[i64],
     reason: Option<&str>,
+    clock: &Clock,
 ) -> Result<u64, WebhookError> {
-    rows::redeliver(db, id, ids, who, reason)
+    rows::redeliver(db, id, ids, who, reason, clock.now_ms())
         .await?
         .ok_or(WebhookError::NotFound(id))
 }

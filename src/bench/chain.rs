@@ -78,7 +78,14 @@ async fn bench_on(
     node: &AnvilInstance,
     args: &ChainBenchArgs,
 ) -> anyhow::Result<()> {
-    store::settings::put(db, "confirmations", 0.into(), "mintflow bench chain").await?;
+    store::settings::put(
+        db,
+        "confirmations",
+        0.into(),
+        "mintflow bench chain",
+        store::now_ms(),
+    )
+    .await?;
     let settings = SettingsHandle::load(db).await?;
     let config = ChainConfig {
         rpc_url: node.endpoint(),

@@ -174,7 +174,14 @@ async fn store_settings(db: &DatabaseConnection, args: &MintBenchArgs) -> anyhow
         ("max_batch_wait_ms", args.batch_wait_ms),
     ];
     for (key, value) in values {
-        store::settings::put(db, key, value.into(), "mintflow bench mint").await?;
+        store::settings::put(
+            db,
+            key,
+            value.into(),
+            "mintflow bench mint",
+            store::now_ms(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -232,6 +239,7 @@ async fn measure(
             max_mint_priority: 0,
         },
         "mintflow bench mint",
+        &crate::store::time::Clock::system(),
     )
     .await?
     .key;

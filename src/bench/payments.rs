@@ -110,7 +110,14 @@ async fn bench_on(
         ("max_open_payments_per_payer", args.payments as i64),
     ];
     for (key, value) in settings {
-        store::settings::put(db, key, value.into(), "mintflow bench payments").await?;
+        store::settings::put(
+            db,
+            key,
+            value.into(),
+            "mintflow bench payments",
+            store::now_ms(),
+        )
+        .await?;
     }
     let signer = PrivateKeySigner::from(node.first_key().clone());
     let chain_config = ChainConfig {

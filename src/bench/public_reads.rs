@@ -137,12 +137,12 @@ async fn sql_costs(db: &DatabaseConnection) -> anyhow::Result<()> {
     }
     let mut tally = Tally::default();
     let started = Instant::now();
-    tally.counts(db).await?;
+    tally.counts(db, store::now_ms()).await?;
     let first = ms_since(started);
     let mut steady = Vec::new();
     for _ in 0..SQL_RUNS {
         let started = Instant::now();
-        tally.counts(db).await?;
+        tally.counts(db, store::now_ms()).await?;
         steady.push(ms_since(started));
     }
     println!(
@@ -176,7 +176,14 @@ async fn service_run(
         ("confirmations", 1),
         ("max_batch_wait_ms", 0),
     ] {
-        store::settings::put(db, key, value.into(), "mintflow bench public-reads").await?;
+        store::settings::put(
+            db,
+            key,
+            value.into(),
+            "mintflow bench public-reads",
+            store::now_ms(),
+        )
+        .await?;
     }
     let signer = PrivateKeySigner::from(node.first_key().clone());
     let chain_config = ChainConfig {

@@ -37,6 +37,7 @@ use crate::config::SettingsHandle;
 use crate::store::{
     self,
     chain::{TxRow, TxStatus},
+    time::Clock,
 };
 use error::Redacted;
 use fees::Fees;
@@ -231,6 +232,8 @@ struct Inner {
     sender_wake: Notify,
     /// Called when an owner workflow was woken: this process's engine claims it at once.
     on_owner_woken: Option<OnOwnerWoken>,
+    /// The time the pipeline's rows are stamped with and its timing rules compare.
+    clock: Clock,
     quote: tokio::sync::Mutex<Option<Quote>>,
     /// Since when the sender has seen the signer's lowest unmined nonce as the lowest.
     lowest: std::sync::Mutex<Option<reconcile::Lowest>>,
@@ -255,13 +258,27 @@ struct Quote {
 
 impl Chain {
     /// Connects to the node, learns the chain id and registers the signer with the node's
-    /// pending nonce (never lowering a stored one).
+    /// pending nonce (never lowering a stored one). Its rows are stamped by the system clock.
     pub async fn connect(
         db: DatabaseConnection,
         settings: SettingsHandle,
         signer: PrivateKeySigner,
         config: ChainConfig,
         on_owner_woken: Option<OnOwnerWoken>,
+    ) -> Result<Chain, ChainError> {
+        let clock = Clock::system();
+        Chain::connect_with_clock(db, settings, signer, config, on_owner_woken, clock).await
+    }
+
+    /// `connect` with the clock its transactions, attempts and sender lease are stamped by
+    /// (the process's one).
+    pub async fn connect_with_clock(
+        db: DatabaseConnection,
+        settings: SettingsHandle,
+        signer: PrivateKeySigner,
+        config: ChainConfig,
+        on_owner_woken: Option<OnOwnerWoken>,
+        clock: Clock,
     ) -> Result<Chain, ChainError> {
         let provider = http_provider(&config.rpc_url, config.rpc_timeout)?;
         let chain_id = provider
@@ -286,7 +303,7 @@ impl Chain {
             chain_id as i64,
             &address_key,
             pending as i64,
-            store::now_ms(),
+            clock.now_ms(),
         )
         .await?;
         tracing::info!(chain_id, signer = %address, next_nonce = pending, "chain connected");
@@ -302,6 +319,7 @@ impl Chain {
                 config,
                 sender_wake: Notify::new(),
                 on_owner_woken,
+                clock,
                 quote: tokio::sync::Mutex::new(None),
                 lowest: std::sync::Mutex::new(None),
             }),
@@ -322,6 +340,15 @@ impl Chain {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Now, on the pipeline's clock.
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
     }
 
     /// Simulates `call` from the signer against the latest state: the gas it needs, or

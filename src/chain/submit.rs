@@ -50,7 +50,7 @@ impl Chain {
 
         // Nonce, signature and storage in one transaction: a crash leaves either nothing or a
         // stored transaction the sender will broadcast.
-        let now = store::now_ms();
+        let now = self.now_ms();
         let txn = store::begin_write(&me.db).await?;
         if let Some(existing) = store::chain::find_by_key(&txn, chain_id, &req.key).await? {
             return Ok(existing.id);

@@ -20,6 +20,7 @@ use crate::chain::{Call, Chain, ChainConfig, Submit, TxOutcome};
 use crate::config::SettingsHandle;
 use crate::engine::EngineConfig;
 use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::store::time::Clock;
 use crate::webhooks::target::TargetPolicy;
 use crate::{store, workflows};
 use zeroize::Zeroizing;
@@ -174,6 +175,7 @@ async fn setup(
         .await
         .context("connecting to the database (DATABASE_URL)")?;
     store::migrate(&db).await.context("applying migrations")?;
+    let clock = Clock::system();
     // The demo's own key, so its curls and dashboard work the way a real client's would.
     let dev_key = keys::create(
         &db,
@@ -185,12 +187,14 @@ async fn setup(
             max_mint_priority: 0,
         },
         "mintflow dev",
+        &clock,
     )
     .await
     .context("creating the dev API key")?
     .key;
     if args.automine {
-        store::settings::put(&db, "confirmations", 0.into(), "mintflow dev --automine").await?;
+        let who = "mintflow dev --automine";
+        store::settings::put(&db, "confirmations", 0.into(), who, clock.now_ms()).await?;
     }
     let settings = SettingsHandle::load(&db)
         .await

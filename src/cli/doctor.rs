@@ -8,7 +8,7 @@ use super::chain::ChainArgs;
 use crate::config::SettingsHandle;
 use crate::ops::doctor::report::{DoctorReport, Severity};
 use crate::ops::doctor::{self, DEFAULT_SAMPLE, DEFAULT_STUCK_MINUTES, Node, Options};
-use crate::store;
+use crate::store::{self, time::Clock};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -54,10 +54,11 @@ pub async fn run(database_url: &str, args: DoctorArgs) -> anyhow::Result<bool> {
         sample: args.sample,
         stuck_after_minutes: args.stuck_after_minutes,
     };
-    let mut report = doctor::run(&db, node.as_ref(), &settings, &opts).await?;
+    let clock = Clock::system();
+    let mut report = doctor::run(&db, node.as_ref(), &settings, &opts, &clock).await?;
     if args.fix {
         let actor = super::workflows::cli_actor(args.actor);
-        doctor::fix(&db, &mut report, &actor).await?;
+        doctor::fix(&db, &mut report, &actor, &clock).await?;
     }
     if args.json {
         println!("{}", report.to_json_string());

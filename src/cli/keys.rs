@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::workflows::cli_actor;
 use crate::api::keys::ApiKeyView;
 use crate::app::keys::{self, NewKey, RevokeError, Scopes};
-use crate::store::time::from_ms;
+use crate::store::time::{Clock, from_ms};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -79,7 +79,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                 mint_quota_per_minute,
                 max_mint_priority: max_priority,
             };
-            let created = keys::create(db, new, &cli_actor(actor)).await?;
+            let created = keys::create(db, new, &cli_actor(actor), &Clock::system()).await?;
             if json {
                 let row = &created.row;
                 let scopes: Vec<&str> = row.scopes.split(',').collect();
@@ -139,7 +139,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
         }
         KeysCommand::Revoke { id, actor } => {
             let id = id.to_string();
-            match keys::revoke(db, &id, &cli_actor(actor)).await {
+            match keys::revoke(db, &id, &cli_actor(actor), &Clock::system()).await {
                 Ok(()) => {
                     println!("key {id} revoked");
                     Ok(())

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::workflows::cli_actor;
 use crate::api::webhooks::{Delivery, Webhook};
 use crate::app::webhooks as subscriptions;
-use crate::store::time::from_ms;
+use crate::store::time::{Clock, from_ms};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
@@ -124,8 +124,9 @@ pub async fn run(db: &DatabaseConnection, cmd: WebhooksCommand) -> anyhow::Resul
             actor,
         } => {
             let actor = cli_actor(actor);
-            let n =
-                subscriptions::redeliver(db, &actor, id, &delivery_ids, reason.as_deref()).await?;
+            let reason = reason.as_deref();
+            let clock = Clock::system();
+            let n = subscriptions::redeliver(db, &actor, id, &delivery_ids, reason, &clock).await?;
             println!("redeliver: {n} deliveries of webhook {id} requeued");
         }
     }

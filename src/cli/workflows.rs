@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::app::workflows::{self, Action};
 use crate::engine::{Client, Waker};
-use crate::store::time::from_ms;
+use crate::store::time::{Clock, from_ms};
 use crate::store::workflows::{Actor, ListFilter, Status};
 use crate::store::{self, entity::workflow};
 
@@ -112,7 +112,7 @@ pub async fn run(db: &DatabaseConnection, cmd: WorkflowsCommand) -> anyhow::Resu
                 tx_hash: tx_hash.map(|h| h.to_lowercase()),
                 idempotency_key,
                 dead_letters,
-                created_before_ms: older_than_secs.map(store::ms_ago),
+                created_before_ms: older_than_secs.map(|secs| Clock::system().ms_ago(secs)),
                 before_id: cursor,
                 // One more than shown, as every page asks for.
                 limit: limit + 1,

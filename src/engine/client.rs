@@ -9,7 +9,7 @@ use super::Waker;
 use super::starter::{self, StartRequest};
 use super::workflow::{Workflow, state_name};
 use crate::store::workflows::{self as rows, ActionOutcome, Actor, Inserted, NewWorkflow};
-use crate::store::{self, entity::workflow};
+use crate::store::{self, entity::workflow, time::Clock};
 
 /// Optional attributes of a new workflow.
 #[derive(Clone, Debug, Default)]
@@ -73,20 +73,37 @@ impl From<DbErr> for StarterError {
 pub struct Client {
     db: DatabaseConnection,
     waker: Waker,
+    /// The time new workflows and operator actions are stamped with.
+    clock: Clock,
     /// The process's group insert task (see `starter`).
     starter: mpsc::Sender<StartRequest>,
 }
 
 impl Client {
-    /// A client with its own group insert task (call it inside a tokio runtime).
+    /// A client on the system clock with its own group insert task (call it inside a tokio
+    /// runtime).
     pub fn new(db: DatabaseConnection, waker: Waker) -> Self {
+        Client::with_clock(db, waker, Clock::system())
+    }
+
+    /// `new` with the clock its workflows and actions are stamped by (the process's one).
+    pub fn with_clock(db: DatabaseConnection, waker: Waker, clock: Clock) -> Self {
         let (starter, requests) = mpsc::channel(4096);
-        tokio::spawn(starter::run(db.clone(), requests));
-        Client { db, waker, starter }
+        tokio::spawn(starter::run(db.clone(), clock.clone(), requests));
+        Client {
+            db,
+            waker,
+            clock,
+            starter,
+        }
     }
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Creates a workflow of kind `W` in `initial` state, committed before this returns.
@@ -121,7 +138,7 @@ impl Client {
         opts: StartOptions,
     ) -> Result<Started, StartError> {
         let new = new_workflow::<W>(initial, data, opts);
-        started(rows::insert_workflow(conn, &new, store::now_ms()).await?)
+        started(rows::insert_workflow(conn, &new, self.clock.now_ms()).await?)
     }
 
     /// Wakes this process's workers (after a caller's own transaction committed new work).
@@ -134,7 +151,7 @@ impl Client {
         // One transaction: the wake-up and its history event become visible together, so a
         // worker cannot run (and record) the next step before the `woken` event.
         let txn = store::begin_write(&self.db).await?;
-        let woken = rows::wake(&txn, id, reason).await?;
+        let woken = rows::wake(&txn, id, reason, self.clock.now_ms()).await?;
         txn.commit().await?;
         if woken {
             self.waker.wake();
@@ -143,13 +160,13 @@ impl Client {
     }
 
     pub async fn retry(&self, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
-        let out = rows::retry(&self.db, id, who).await?;
+        let out = rows::retry(&self.db, id, who, self.clock.now_ms()).await?;
         self.waker.wake();
         Ok(out)
     }
 
     pub async fn cancel(&self, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
-        rows::cancel(&self.db, id, who).await
+        rows::cancel(&self.db, id, who, self.clock.now_ms()).await
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<workflow::Model>, DbErr> {

@@ -7,8 +7,8 @@ use serde_json::{Value as Json, json};
 use super::retry::backoff_ms;
 use super::workflow::{Effect, StepError, StepOutput, Transition};
 use crate::config::Settings;
+use crate::store::held;
 use crate::store::workflows::{Checkpoint, Status};
-use crate::store::{self, held};
 
 /// What was checkpointed before the step ran.
 pub(crate) struct Prior<'a> {
@@ -145,18 +145,18 @@ pub(crate) fn decide(
             prior.id,
             checkpoint.last_error.as_deref().unwrap_or_default()
         );
-        effects.push(cancel_children(prior.id, reason));
+        effects.push(cancel_children(prior.id, reason, now));
     }
     (checkpoint, effects)
 }
 
-/// The effect that cancels the children `parent` holds (`store::held`).
-fn cancel_children(parent: uuid::Uuid, reason: String) -> Effect {
+/// The effect that cancels the children `parent` holds (`store::held`) at `now`.
+fn cancel_children(parent: uuid::Uuid, reason: String, now: i64) -> Effect {
     let reason: Arc<str> = reason.into();
     Arc::new(move |txn| {
         let reason = reason.clone();
         Box::pin(async move {
-            held::cancel_children(txn, parent, &reason, None, store::now_ms()).await?;
+            held::cancel_children(txn, parent, &reason, None, now).await?;
             Ok(())
         })
     })

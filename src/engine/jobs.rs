@@ -7,7 +7,7 @@ use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use super::Waker;
 use crate::config::SettingsHandle;
-use crate::store;
+use crate::store::{self, time::Clock};
 
 /// How often due timers and expired leases are looked for, beyond the instant wake-ups.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -23,6 +23,7 @@ pub async fn start(
     settings: SettingsHandle,
     waker: Option<Waker>,
     kept: &'static [&'static str],
+    clock: Clock,
 ) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
     if let Some(waker) = waker {
@@ -37,8 +38,8 @@ pub async fn start(
         let (db, settings) = (db.clone(), settings.clone());
         sched
             .add(repeated(RETENTION_EVERY, move || {
-                let (db, settings) = (db.clone(), settings.clone());
-                async move { run_retention(&db, &settings, kept).await }
+                let (db, settings, now) = (db.clone(), settings.clone(), clock.now_ms());
+                async move { run_retention(&db, &settings, kept, now).await }
             })?)
             .await?;
     }
@@ -59,10 +60,15 @@ pub async fn start(
 /// Deletes what is older than `retention_days`: completed and cancelled workflows with their
 /// history, except those of the `kept` kinds (records, whatever their age: the engine does
 /// not know which kinds are, its caller does), outbox rows, and webhook deliveries that are
-/// over.
-pub async fn run_retention(db: &DatabaseConnection, settings: &SettingsHandle, kept: &[&str]) {
+/// over, `now_ms` being now.
+pub async fn run_retention(
+    db: &DatabaseConnection,
+    settings: &SettingsHandle,
+    kept: &[&str],
+    now_ms: i64,
+) {
     let days = settings.get().retention_days;
-    let before = store::now_ms() - days * 86_400_000;
+    let before = now_ms - days * 86_400_000;
     match store::workflows::delete_finished_before(db, before, kept).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(deleted = n, days, "retention removed finished workflows"),

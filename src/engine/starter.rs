@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{
     self,
+    time::Clock,
     workflows::{self as rows, Inserted, NewWorkflow},
 };
 
@@ -19,15 +20,19 @@ pub(crate) struct StartRequest {
     pub reply: oneshot::Sender<Result<Inserted, DbErr>>,
 }
 
-/// Runs until every sender is gone.
-pub(crate) async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<StartRequest>) {
+/// Runs until every sender is gone, stamping each group with `clock`'s time.
+pub(crate) async fn run(
+    db: DatabaseConnection,
+    clock: Clock,
+    mut rx: mpsc::Receiver<StartRequest>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let (workflows, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut group)
             .into_iter()
             .map(|r| (r.workflow, r.reply))
             .unzip();
-        match insert(&db, &workflows).await {
+        match insert(&db, &workflows, clock.now_ms()).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -37,7 +42,7 @@ pub(crate) async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<StartRequ
                 // One bad row must not fail the others: insert each alone.
                 tracing::warn!(error = %e, size = workflows.len(), "group insert failed; inserting one by one");
                 for (workflow, reply) in workflows.into_iter().zip(replies) {
-                    let result = insert(&db, std::slice::from_ref(&workflow)).await;
+                    let result = insert(&db, std::slice::from_ref(&workflow), clock.now_ms()).await;
                     let _ = reply.send(result.map(|mut r| r.remove(0)));
                 }
             }
@@ -50,12 +55,13 @@ pub(crate) async fn run(db: DatabaseConnection, mut rx: mpsc::Receiver<StartRequ
     }
 }
 
-/// Inserts and commits `workflows`: one statement on PostgreSQL, one transaction on SQLite.
+/// Inserts and commits `workflows`, created at `now`: one statement on PostgreSQL, one
+/// transaction on SQLite.
 async fn insert(
     db: &DatabaseConnection,
     workflows: &[NewWorkflow],
+    now: i64,
 ) -> Result<Vec<Inserted>, DbErr> {
-    let now = store::now_ms();
     if db.get_database_backend() == DbBackend::Postgres {
         return rows::insert_workflows(db, workflows, now).await;
     }

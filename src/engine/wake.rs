@@ -22,10 +22,10 @@ impl Waker {
         self.0.notified().await;
     }
 
-    /// Wakes at `at_ms` (unix ms): the in-process half of a durable timer. The database row
-    /// stays due regardless, so a lost timer only costs the sweep's delay.
-    pub fn wake_at(&self, at_ms: i64) {
-        let delay = at_ms - crate::store::now_ms();
+    /// Wakes at `at_ms` (unix ms), `now_ms` being now: the in-process half of a durable timer.
+    /// The database row stays due regardless, so a lost timer only costs the sweep's delay.
+    pub fn wake_at(&self, at_ms: i64, now_ms: i64) {
+        let delay = at_ms - now_ms;
         if delay <= 0 {
             self.wake();
             return;

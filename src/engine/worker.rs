@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub registry: Registry,
     pub worker_id: Arc<str>,
     pub settings: SettingsHandle,
-    /// The time of claims, leases and checkpoints.
+    /// The time of claims, leases, checkpoints and steps.
     pub clock: Clock,
     pub waker: Waker,
     pub writer: mpsc::Sender<WriteRequest>,
@@ -161,6 +161,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             worker_id: shared.worker_id.clone(),
             db: shared.db.clone(),
             settings: settings.clone(),
+            clock: shared.clock.clone(),
         };
         let started = std::time::Instant::now();
         let output = AssertUnwindSafe(kind.run(&ctx, &state, data.clone(), schema_version))
@@ -247,7 +248,7 @@ async fn run_workflow(shared: Arc<Shared>, row: ClaimedWorkflow) {
             }
             None => {
                 if let Some(at) = run_at {
-                    shared.waker.wake_at(at);
+                    shared.waker.wake_at(at, shared.clock.now_ms());
                 }
                 return;
             }

@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::store::time::Clock;
 
 /// What a step decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +141,8 @@ pub struct StepCtx {
     pub worker_id: Arc<str>,
     pub db: DatabaseConnection,
     pub settings: Settings,
+    /// The engine's clock: the time a step decides by and its writes are stamped with.
+    pub clock: Clock,
 }
 
 /// A kind of workflow. Implement it in one file under `workflows/` and register it.

@@ -49,7 +49,7 @@ pub async fn sample(db: &DatabaseConnection, chain: &Chain) {
             return;
         }
     };
-    let now = store::now_ms();
+    let now = chain.clock().now_ms();
     let sample = BalanceSample {
         chain_id: chain.chain_id() as i64,
         signer: address_key(signer),

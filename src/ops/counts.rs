@@ -46,9 +46,13 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Workflow counts by kind, state and status, in that order.
-    pub async fn counts(&mut self, db: &DatabaseConnection) -> Result<Vec<WorkflowCount>, DbErr> {
-        let settle = store::now_ms() - SETTLE_MS;
+    /// Workflow counts by kind, state and status, in that order, `now_ms` being now.
+    pub async fn counts(
+        &mut self,
+        db: &DatabaseConnection,
+        now_ms: i64,
+    ) -> Result<Vec<WorkflowCount>, DbErr> {
+        let settle = now_ms - SETTLE_MS;
         if self
             .counted_at
             .is_none_or(|at| at.elapsed() >= RECOUNT_EVERY)

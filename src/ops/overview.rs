@@ -12,7 +12,7 @@ use super::counts::Tally;
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
 use crate::store::workflows::Status;
-use crate::store::{self, mints, overview::WorkflowCount};
+use crate::store::{self, mints, overview::WorkflowCount, time::Clock};
 
 pub struct Overview {
     pub workflows: Vec<WorkflowCount>,
@@ -59,16 +59,18 @@ pub struct SignerOverview {
 
 /// Takes the snapshot: the workflow counts (`tally` keeps the finished ones), the backlog,
 /// and two node calls (at once, bounded by `CHAIN_TIMEOUT`) when a chain is configured. Only
-/// a database failure is an error; a silent node leaves its figures out.
+/// a database failure is an error; a silent node leaves its figures out. Ages are measured on
+/// `clock`.
 pub async fn snapshot(
     db: &DatabaseConnection,
     chain: Option<&Chain>,
     tally: &mut Tally,
+    clock: &Clock,
 ) -> Result<Overview, DbErr> {
     let signer_key = chain.map(|c| (c.chain_id() as i64, address_key(c.signer())));
     let signer_ref = signer_key.as_ref().map(|(id, a)| (*id, a.as_str()));
     let (workflows, backlog, node) = tokio::join!(
-        tally.counts(db),
+        tally.counts(db, clock.now_ms()),
         store::overview::backlog(db, signer_ref),
         async {
             match chain {
@@ -78,7 +80,7 @@ pub async fn snapshot(
         }
     );
     let (workflows, backlog) = (workflows?, backlog?);
-    let now = store::now_ms();
+    let now = clock.now_ms();
     let age = |since: Option<i64>| since.map(|ms| (now - ms).max(0));
     let pending = workflows
         .iter()

@@ -14,7 +14,7 @@ use super::DATABASE_TIMEOUT;
 use super::counts::Tally;
 use super::overview::{self, Overview};
 use crate::chain::Chain;
-use crate::store::{self, entity::workflow};
+use crate::store::{self, entity::workflow, time::Clock};
 
 /// How old a snapshot may be before a reader asks for a new one.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -69,6 +69,8 @@ pub struct SharedSnapshot {
 struct Inner {
     db: DatabaseConnection,
     chain: Option<Chain>,
+    /// What the overview's ages are measured on.
+    clock: Clock,
     latest: watch::Sender<Option<Reading>>,
     /// Held by the refresh under way: the single flight. It guards the tally of finished
     /// workflows the refreshes keep between them.
@@ -92,12 +94,13 @@ impl Deref for Turn {
 }
 
 impl SharedSnapshot {
-    /// A cell reading `db` (the read pool) and `chain`; nothing is read until asked.
-    pub fn new(db: DatabaseConnection, chain: Option<Chain>) -> SharedSnapshot {
+    /// A cell reading `db` (the read pool) and `chain` on `clock`; nothing is read until asked.
+    pub fn new(db: DatabaseConnection, chain: Option<Chain>, clock: Clock) -> SharedSnapshot {
         SharedSnapshot {
             inner: Arc::new(Inner {
                 db,
                 chain,
+                clock,
                 latest: watch::channel(None).0,
                 refresh: Default::default(),
                 readers: Arc::new(Semaphore::new(READERS_AT_ONCE)),
@@ -148,7 +151,7 @@ impl SharedSnapshot {
         };
         let inner = self.inner.clone();
         tokio::spawn(async move {
-            let taken = take(&inner.db, inner.chain.as_ref(), &mut tally).await;
+            let taken = take(&inner, &mut tally).await;
             if let Err(e) = &taken {
                 tracing::warn!(error = %e, "overview: could not take the snapshot");
             }
@@ -160,9 +163,10 @@ impl SharedSnapshot {
     }
 }
 
-async fn take(db: &DatabaseConnection, chain: Option<&Chain>, tally: &mut Tally) -> Taken {
+async fn take(inner: &Inner, tally: &mut Tally) -> Taken {
+    let db = &inner.db;
     let (overview, pending_mints, recent_batches) = tokio::join!(
-        overview::snapshot(db, chain, tally),
+        overview::snapshot(db, inner.chain.as_ref(), tally, &inner.clock),
         store::mints::pending_stats(db),
         store::mints::recent_batches(db, RECENT_BATCHES),
     );

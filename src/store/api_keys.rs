@@ -62,6 +62,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
             "mintQuotaPerMinute": key.mint_quota_per_minute,
             "maxPriority": key.max_mint_priority, "expiresAtMs": key.expires_at_ms,
         })),
+        key.created_at_ms,
     )
     .await
 }
@@ -117,7 +118,7 @@ pub async fn revoke<C: ConnectionTrait>(
     if changed == 0 {
         return Ok(false);
     }
-    audit::record(conn, actor, "key.revoke", id, None).await?;
+    audit::record(conn, actor, "key.revoke", id, None, now_ms).await?;
     Ok(true)
 }
 

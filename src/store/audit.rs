@@ -19,18 +19,20 @@ pub struct AuditEntry {
     pub detail: Option<Json>,
 }
 
+/// Records `actor`'s `action` on `target`, taken at `at_ms`.
 pub async fn record<C: ConnectionTrait>(
     conn: &C,
     actor: &str,
     action: &str,
     target: &str,
     detail: Option<Json>,
+    at_ms: i64,
 ) -> Result<(), DbErr> {
     exec(
         conn,
         "INSERT INTO audit_log (at_ms, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
         vec![
-            super::now_ms().into(),
+            at_ms.into(),
             actor.into(),
             action.into(),
             target.into(),

@@ -182,14 +182,11 @@ pub(crate) fn json_list(items: impl Iterator<Item = String>) -> String {
     serde_json::to_string(&items.collect::<Vec<_>>()).expect("strings serialize")
 }
 
-/// Milliseconds since the unix epoch on the system clock (see `time::Clock`).
+/// Milliseconds since the unix epoch on the system clock, for what measures real time (the
+/// benchmarks, tests waiting on a running service); what stamps a row reads the process's
+/// `time::Clock`, which a test can set.
 pub fn now_ms() -> i64 {
     time::Clock::system().now_ms()
-}
-
-/// The time `secs` seconds ago, in unix ms (an age filter's bound).
-pub fn ms_ago(secs: u64) -> i64 {
-    now_ms().saturating_sub((secs.min(i64::MAX as u64 / 1000) as i64) * 1000)
 }
 
 /// Sets TCP_NODELAY on every open TCP socket of this process.

@@ -11,17 +11,18 @@ pub async fn load_all(db: &DatabaseConnection) -> Result<Vec<system_setting::Mod
     system_setting::Entity::find().all(db).await
 }
 
-/// Stores `value` under `key` (insert or replace) and says who changed it.
+/// Stores `value` under `key` (insert or replace) and says who changed it, and when.
 pub async fn put<C: ConnectionTrait>(
     db: &C,
     key: &str,
     value: Json,
     updated_by: &str,
+    updated_at_ms: i64,
 ) -> Result<system_setting::Model, DbErr> {
     let model = system_setting::ActiveModel {
         key: Set(key.to_owned()),
         value: Set(value.clone()),
-        updated_at_ms: Set(super::now_ms()),
+        updated_at_ms: Set(updated_at_ms),
         updated_by: Set(Some(updated_by.to_owned())),
     };
     system_setting::Entity::insert(model)

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-/// Where "now" comes from for the engine's claims, leases and checkpoints: the system clock,
-/// or one a test sets so the times it asserts on are exact.
+/// Where "now" comes from for every time a process stamps or compares (claims, leases,
+/// checkpoints, operator actions, audit entries, the pipeline's transactions): the system
+/// clock, or one a test sets so the times it asserts on are exact. A process builds one
+/// (`Service::start`) and passes it down; `store` functions take the time from their caller.
 #[derive(Clone, Debug, Default)]
 pub struct Clock(Option<Arc<AtomicI64>>);
 
@@ -38,6 +40,12 @@ impl Clock {
             Some(ms) => ms.load(Ordering::Relaxed),
         }
     }
+
+    /// The time `secs` seconds ago, in unix ms (an age filter's bound).
+    pub fn ms_ago(&self, secs: u64) -> i64 {
+        self.now_ms()
+            .saturating_sub((secs.min(i64::MAX as u64 / 1000) as i64) * 1000)
+    }
 }
 
 pub fn from_ms(ms: i64) -> DateTime<Utc> {
@@ -59,6 +67,13 @@ mod tests {
         assert_eq!(copy.now_ms(), 1_000);
         clock.set(2_500);
         assert_eq!(copy.now_ms(), 2_500);
+    }
+
+    #[test]
+    fn ms_ago_counts_back_from_the_clock_and_saturates() {
+        let clock = Clock::fixed(10_000);
+        assert_eq!(clock.ms_ago(3), 7_000);
+        assert_eq!(Clock::fixed(i64::MIN + 1).ms_ago(u64::MAX), i64::MIN);
     }
 
     #[test]

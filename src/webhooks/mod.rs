@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::config::SettingsHandle;
 use crate::engine::outbox::event::TransitionEvent;
-use crate::store::{self, webhooks as rows};
+use crate::store::{time::Clock, webhooks as rows};
 use crate::telemetry::names::WEBHOOK_ATTEMPTS;
 use target::{Refused, TargetPolicy};
 
@@ -57,6 +57,8 @@ pub struct Dispatcher {
     in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
     /// Rung by each request that ends: its subscription may take another slot at once.
     finished: Arc<Notify>,
+    /// The time deliveries are created, claimed and attempted at.
+    clock: Clock,
 }
 
 /// One attempt's outcome, on its way to the delivery log.
@@ -65,7 +67,7 @@ type Recorded = (i64, rows::AttemptResult);
 impl Dispatcher {
     /// A dispatcher making at most `concurrency` requests at once, `per_webhook` of them to one
     /// subscription (never more than `concurrency`), each given `timeout` to be answered, to
-    /// the targets `targets` allows.
+    /// the targets `targets` allows, on `clock`.
     pub fn new(
         db: DatabaseConnection,
         settings: SettingsHandle,
@@ -73,6 +75,7 @@ impl Dispatcher {
         per_webhook: usize,
         timeout: Duration,
         targets: TargetPolicy,
+        clock: Clock,
     ) -> Dispatcher {
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -92,6 +95,7 @@ impl Dispatcher {
             per_webhook: per_webhook.min(concurrency),
             in_flight: Default::default(),
             finished: Default::default(),
+            clock,
         }
     }
 
@@ -137,14 +141,14 @@ impl Dispatcher {
         slots: &Arc<Semaphore>,
         outcomes: &mpsc::Sender<Recorded>,
     ) -> Result<bool, sea_orm::DbErr> {
-        let created = rows::fan_out(&self.db, store::now_ms()).await?;
+        let created = rows::fan_out(&self.db, self.clock.now_ms()).await?;
         let free = slots.available_permits() as u64;
         if free == 0 {
             // Wait for a slot rather than spin; the next round claims for it.
             drop(slots.acquire().await);
             return Ok(true);
         }
-        let now = store::now_ms();
+        let now = self.clock.now_ms();
         let room: Vec<(Uuid, u64)> = self
             .in_flight()
             .iter()
@@ -195,7 +199,7 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, d: &rows::DueDelivery) -> rows::AttemptResult {
-        let at_ms = store::now_ms();
+        let at_ms = self.clock.now_ms();
         let Some(event) = d.event.clone() else {
             return rows::AttemptResult {
                 at_ms,

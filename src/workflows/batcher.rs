@@ -136,7 +136,7 @@ impl Batcher {
         loop {
             let settings = self.settings.get();
             let cap = self.batch_cap(settings.max_batch_size);
-            let now = store::now_ms();
+            let now = self.client.clock().now_ms();
             let mut formed = false;
             for group in mints::pending_groups(&self.db).await? {
                 let due_at = group.oldest_ms + settings.max_batch_wait_ms;
@@ -189,7 +189,10 @@ impl Batcher {
         let in_flight = supply::in_flight(&before, in_batches, &open_now);
         match supply::plan(supply.room(), in_flight, cap.max(1) as u64) {
             Plan::Form(n) => self.take(txn, token, token_address, n as i64).await,
-            Plan::Fail => Ok(fail_queued(txn, token, &supply, cap).await?),
+            Plan::Fail => {
+                let now = self.client.clock().now_ms();
+                Ok(fail_queued(txn, token, &supply, cap, now).await?)
+            }
             Plan::Wait => {
                 tracing::debug!(
                     token,
@@ -260,7 +263,7 @@ impl Batcher {
                 worker: None,
                 run_now: false,
             },
-            store::now_ms(),
+            self.client.clock().now_ms(),
         )
         .await?;
         txn.commit().await?;
@@ -321,12 +324,13 @@ fn supply_of(registered: &token::Model, total_supply: U256) -> Result<Supply, Pa
 }
 
 /// Fails up to `limit` pending mints of `token`, which has no room left and nothing in
-/// flight, with the token's own revert reason, in `txn`.
+/// flight, with the token's own revert reason, in `txn` at `now`.
 async fn fail_queued(
     txn: sea_orm::DatabaseTransaction,
     token: &str,
     supply: &Supply,
     limit: i64,
+    now: i64,
 ) -> Result<usize, DbErr> {
     let queued = mints::lock_pending(&txn, token, limit).await?;
     let ids: Vec<Uuid> = queued.iter().map(|q| q.place.id).collect();
@@ -351,7 +355,7 @@ async fn fail_queued(
             worker: None,
             run_now: false,
         },
-        store::now_ms(),
+        now,
     )
     .await?;
     txn.commit().await?;

@@ -15,7 +15,7 @@ use crate::engine::{Effect, Step, StepCtx};
 use crate::store::moves::{Move, move_parked};
 use crate::store::receipts;
 use crate::store::workflows::Status;
-use crate::store::{self, entity::token};
+use crate::store::{self, entity::token, time::Clock};
 
 /// A step's decision: its transition, its new data, and the writes that commit with it.
 pub type Plan<S, D> = Step<S, D, Write>;
@@ -57,37 +57,36 @@ pub struct MintMove {
     pub error: Option<String>,
 }
 
-/// The plan as the engine runs it: each write as an `Effect`, recorded as `ctx`'s worker's.
+/// The plan as the engine runs it: each write as an `Effect`, recorded as `ctx`'s worker's
+/// and stamped by its clock when the checkpoint commits.
 pub fn into_step<S, D>(plan: Plan<S, D>, ctx: &StepCtx) -> Step<S, D> {
-    plan.map_effects(|write| write.effect(ctx.worker_id.clone()))
+    plan.map_effects(|write| write.effect(ctx.worker_id.clone(), ctx.clock.clone()))
 }
 
 impl Write {
-    fn effect(self, worker: Arc<str>) -> Effect {
+    fn effect(self, worker: Arc<str>, clock: Clock) -> Effect {
         let write = Arc::new(self);
         Arc::new(move |txn| {
             let write = write.clone();
             let worker = worker.clone();
+            let now = clock.now_ms();
             Box::pin(async move {
                 match &*write {
-                    Write::MoveMints(m) => move_mints(txn, m, &worker).await,
+                    Write::MoveMints(m) => move_mints(txn, m, &worker, now).await,
                     Write::RecordSettlement {
                         payment,
                         hash,
                         block,
-                    } => {
-                        receipts::record_settlement(txn, *payment, hash, *block, store::now_ms())
-                            .await
-                    }
+                    } => receipts::record_settlement(txn, *payment, hash, *block, now).await,
                     Write::StartChildren { payment } => {
-                        start_children(txn, *payment, &worker).await
+                        start_children(txn, *payment, &worker, now).await
                     }
                     Write::RegisterToken {
                         chain_id,
                         token,
                         address,
                     } => {
-                        let row = token_row(*chain_id, token, *address);
+                        let row = token_row(*chain_id, token, *address, now);
                         store::tokens::upsert(txn, &row).await.map(drop)
                     }
                 }
@@ -100,6 +99,7 @@ async fn move_mints(
     txn: &sea_orm::DatabaseTransaction,
     m: &MintMove,
     worker: &str,
+    now: i64,
 ) -> Result<(), sea_orm::DbErr> {
     let from = [MintState::Processing.as_str(), MintState::Sent.as_str()];
     let to_status = match m.to {
@@ -107,7 +107,6 @@ async fn move_mints(
         MintState::Failed => Status::Failed,
         _ => Status::Waiting,
     };
-    let now = store::now_ms();
     let parked = Move {
         ids: &m.mints,
         from_states: &from,
@@ -149,6 +148,7 @@ async fn start_children(
     txn: &sea_orm::DatabaseTransaction,
     payment: Uuid,
     worker: &str,
+    now: i64,
 ) -> Result<(), sea_orm::DbErr> {
     let children = store::workflows::children(txn, payment).await?;
     let (deployments, mints): (Vec<_>, Vec<_>) = children
@@ -185,7 +185,7 @@ async fn start_children(
             worker: Some(worker),
             run_now: due,
         };
-        let moved = move_parked(txn, &m, store::now_ms()).await?;
+        let moved = move_parked(txn, &m, now).await?;
         if due && !moved.is_empty() {
             // Other processes' workers hear of it at commit; this one's sweep finds it.
             store::workflows::notify_wake(txn).await?;
@@ -194,8 +194,8 @@ async fn start_children(
     Ok(())
 }
 
-/// The registry row of token `d`, deployed at `address`.
-fn token_row(chain_id: u64, d: &DeploymentData, address: Address) -> token::Model {
+/// The registry row of token `d`, deployed at `address`, registered at `now`.
+fn token_row(chain_id: u64, d: &DeploymentData, address: Address, now: i64) -> token::Model {
     token::Model {
         chain_id: chain_id as i64,
         address: address_key(address),
@@ -206,6 +206,6 @@ fn token_row(chain_id: u64, d: &DeploymentData, address: Address) -> token::Mode
         deployer: Some(address_key(d.owner)),
         deploy_tx_hash: d.tx_hash.clone(),
         deploy_block: d.block,
-        created_at_ms: store::now_ms(),
+        created_at_ms: now,
     }
 }

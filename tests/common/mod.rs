@@ -263,15 +263,28 @@ pub async fn fast_settings(db: &DatabaseConnection, lease_seconds: i64) -> Setti
         "lease_seconds",
         serde_json::json!(lease_seconds),
         "test",
+        store::now_ms(),
     )
     .await
     .unwrap();
-    store::settings::put(db, "retry_base_delay_ms", serde_json::json!(20), "test")
-        .await
-        .unwrap();
-    store::settings::put(db, "retry_max_delay_ms", serde_json::json!(200), "test")
-        .await
-        .unwrap();
+    store::settings::put(
+        db,
+        "retry_base_delay_ms",
+        serde_json::json!(20),
+        "test",
+        store::now_ms(),
+    )
+    .await
+    .unwrap();
+    store::settings::put(
+        db,
+        "retry_max_delay_ms",
+        serde_json::json!(200),
+        "test",
+        store::now_ms(),
+    )
+    .await
+    .unwrap();
     SettingsHandle::load(db).await.unwrap()
 }
 
@@ -356,6 +369,7 @@ pub async fn create_key(db: &DatabaseConnection, name: &str, scopes: &str) -> St
             max_mint_priority: 0,
         },
         "test",
+        &store::time::Clock::system(),
     )
     .await
     .unwrap();

@@ -80,7 +80,7 @@ impl Stack {
             ("retry_max_delay_ms", 1000),
         ];
         for (key, value) in defaults.iter().chain(opts.settings) {
-            store::settings::put(&t.db, key, (*value).into(), "test")
+            store::settings::put(&t.db, key, (*value).into(), "test", store::now_ms())
                 .await
                 .unwrap();
         }

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use crate::app::credentials::{CredentialError, KeyCheck};
 use crate::app::keys::{self, Scope, Scopes};
 use crate::store::api_keys::KeyRow;
+use crate::store::time::Clock;
 use crate::workflows::priority;
 use failures::FailureCount;
 
@@ -118,10 +119,17 @@ struct Inner {
 }
 
 impl Authenticator {
-    pub fn new(db: DatabaseConnection, admin_token: Option<&str>, public_reads: bool) -> Self {
+    /// Checks keys stored in `db` (their expiry on `clock`), the admin token, and whether
+    /// operator reads are public.
+    pub fn new(
+        db: DatabaseConnection,
+        admin_token: Option<&str>,
+        public_reads: bool,
+        clock: Clock,
+    ) -> Self {
         Authenticator {
             inner: Arc::new(Inner {
-                keys: KeyCheck::new(db),
+                keys: KeyCheck::new(db, clock),
                 admin_token: admin_token
                     .filter(|t| !t.is_empty())
                     .map(|t| Zeroizing::new(t.to_owned())),

@@ -96,8 +96,9 @@ impl WebhooksApi {
             secret: body.secret.map(Text::into_inner),
             description: body.description.map(Text::into_inner),
         };
+        let who = auth.actor(actor.0);
         let created =
-            subscriptions::create(&app.db, app.webhook_targets, &auth.actor(actor.0), new).await?;
+            subscriptions::create(&app.db, app.webhook_targets, &who, new, &app.clock).await?;
         Ok(CreatedWebhook::Created(Json(created.into())))
     }
 
@@ -171,7 +172,8 @@ impl WebhooksApi {
         };
         let who = auth.actor(actor.0);
         let updated =
-            subscriptions::update(&app.db, app.webhook_targets, &who, id, changes).await?;
+            subscriptions::update(&app.db, app.webhook_targets, &who, id, changes, &app.clock)
+                .await?;
         Ok(Json(updated.into()))
     }
 
@@ -193,7 +195,7 @@ impl WebhooksApi {
         actor: Header<Option<String>>,
     ) -> Result<Deleted, Errors<KeyedById>> {
         let id = parse_uuid("id", &id.0)?;
-        subscriptions::delete(&app.db, &auth.actor(actor.0), id).await?;
+        subscriptions::delete(&app.db, &auth.actor(actor.0), id, &app.clock).await?;
         Ok(Deleted::Deleted)
     }
 
@@ -230,7 +232,8 @@ impl WebhooksApi {
         } = body.0;
         let ids = delivery_ids.unwrap_or_default();
         let reason = reason.as_deref().map(String::as_str);
-        let requeued = subscriptions::redeliver(&app.db, &who, id, &ids, reason).await?;
+        let requeued =
+            subscriptions::redeliver(&app.db, &who, id, &ids, reason, &app.clock).await?;
         Ok(Json(Redelivered { requeued }))
     }
 

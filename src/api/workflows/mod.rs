@@ -165,7 +165,7 @@ impl WorkflowsApi {
             .into());
         }
         let before_id = parse_cursor(cursor.0)?;
-        let older_than = older_than_secs.0.map(crate::store::ms_ago);
+        let older_than = older_than_secs.0.map(|secs| app.clock.ms_ago(secs));
         let created_before_ms = match (created_before.0.map(|t| t.timestamp_millis()), older_than) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

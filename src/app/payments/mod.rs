@@ -15,7 +15,7 @@ use super::context::NoChain;
 use crate::chain::signer::address_key;
 use crate::chain::{Chain, ChainError};
 use crate::engine::StartError;
-use crate::store::{self, mints, tokens};
+use crate::store::{mints, tokens};
 use crate::workflows::mint::{MintRequest, PaymentType};
 use crate::workflows::payment::exposure::{self, Funds, Limits};
 use crate::workflows::payment::{
@@ -134,7 +134,8 @@ pub async fn authorized(
     payload: &PaymentPayload,
     kind: PaymentKind,
 ) -> Result<(PaymentData, Funds), Error> {
-    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    // x402 validity windows are in whole seconds.
+    let now = (ctx.clock.now_ms() / 1000).max(0) as u64;
     let verified = x402::verify(offer, payload, now).map_err(Error::Refused)?;
     let data = PaymentData {
         authorization: Some(SignedAuthorization {
@@ -160,7 +161,7 @@ pub async fn authorized(
     {
         simulate(chain, &data).await?;
     }
-    let read_at_ms = store::now_ms();
+    let read_at_ms = ctx.clock.now_ms();
     let balance = chain
         .balance_of(data.asset, data.payer)
         .await

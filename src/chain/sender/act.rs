@@ -24,7 +24,7 @@ impl Chain {
     /// load balancer answered the nonce before the receipt: only when several passes over some
     /// time read it so is the transaction failed; its owner learns and may retry with a new one.
     pub(super) async fn nonce_used(&self, tx: &TxRow, attempts: usize) -> Result<(), ChainError> {
-        let now = store::now_ms();
+        let now = self.now_ms();
         let (first_seen, reads) =
             store::chain::note_nonce_taken(&self.inner.db, tx.id, now).await?;
         if !reconcile::nonce_taken(first_seen, reads, now) {
@@ -55,12 +55,12 @@ impl Chain {
                 if let Some(refusal) = e.as_error_resp().filter(|r| !is_underpriced(&r.message)) {
                     // The node answered and refused these bytes (not a network failure).
                     let why = format!("node refused the transaction: {}", refusal.message);
-                    store::chain::set_error(&self.inner.db, tx.id, &why, store::now_ms()).await?;
+                    store::chain::set_error(&self.inner.db, tx.id, &why, self.now_ms()).await?;
                 }
                 return Err(rpc(format_args!("broadcast of {}", attempt.hash), e));
             }
         }
-        store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, head, store::now_ms())
+        store::chain::mark_broadcast(&self.inner.db, tx.id, attempt.id, head, self.now_ms())
             .await?;
         Ok(())
     }
@@ -150,7 +150,7 @@ impl Chain {
             Finality::NotDeep => return Ok(()),
             Finality::Reorged => {
                 tracing::warn!(tx = %tx.id, block, "mined transaction left the chain (reorg); sending it again");
-                store::chain::unmine(&me.db, tx.id, store::now_ms()).await?;
+                store::chain::unmine(&me.db, tx.id, self.now_ms()).await?;
                 let attempts = store::chain::attempts(&me.db, tx.id).await?;
                 let Some(latest) = attempts.last() else {
                     return Ok(());
@@ -177,7 +177,7 @@ impl Chain {
         self.finish(tx, status, error.as_deref()).await?;
         let first_broadcast = attempts.iter().filter_map(|a| a.broadcast_at_ms).min();
         if let (TxStatus::Confirmed, Some(at)) = (status, first_broadcast) {
-            let seconds = (store::now_ms() - at).max(0) as f64 / 1000.0;
+            let seconds = (self.now_ms() - at).max(0) as f64 / 1000.0;
             metrics::histogram!(telemetry::names::TX_CONFIRMATION).record(seconds);
         }
         Ok(())
@@ -191,11 +191,12 @@ impl Chain {
         error: Option<&str>,
     ) -> Result<(), ChainError> {
         let me = &self.inner;
+        let now = self.now_ms();
         let txn = store::begin_write(&me.db).await?;
-        if store::chain::finish(&txn, tx.id, status, error, store::now_ms()).await?
+        if store::chain::finish(&txn, tx.id, status, error, now).await?
             && let Some(owner) = tx.owner_workflow_id
         {
-            store::workflows::wake(&txn, owner, &format!("transaction {status}")).await?;
+            store::workflows::wake(&txn, owner, &format!("transaction {status}"), now).await?;
         }
         txn.commit().await?;
         if let Some(woken) = &me.on_owner_woken {
@@ -281,7 +282,7 @@ impl Chain {
             &raw,
             fees.max_fee_per_gas,
             fees.max_priority_fee_per_gas,
-            store::now_ms(),
+            self.now_ms(),
         )
         .await?;
         txn.commit().await?;

@@ -54,7 +54,7 @@ impl Chain {
     pub async fn pass(&self, owner: &str) -> Result<(), ChainError> {
         let me = &self.inner;
         let chain_id = me.chain_id as i64;
-        let now = store::now_ms();
+        let now = self.now_ms();
         let Some(fence) =
             store::chain::acquire_sender(&me.db, chain_id, &me.address_key, owner, now, LEASE_MS)
                 .await?
@@ -80,11 +80,10 @@ impl Chain {
             .await
             .map_err(|e| rpc("the signer's nonce", e))? as i64;
         // Transactions sent outside mintflow: never hand their nonces out again.
-        store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, store::now_ms())
-            .await?;
+        store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, self.now_ms()).await?;
         let lowest = {
             let mut seen = me.lowest.lock().expect("lowest nonce lock");
-            let lowest = Lowest::observe(*seen, used, head, store::now_ms());
+            let lowest = Lowest::observe(*seen, used, head, self.now_ms());
             *seen = Some(lowest);
             lowest
         };
@@ -145,7 +144,7 @@ impl Chain {
         };
         let mut seen = Seen {
             head,
-            now_ms: store::now_ms(),
+            now_ms: self.now_ms(),
             receipt: None,
             in_pool: None,
         };
@@ -169,14 +168,14 @@ impl Chain {
                 Action::Broadcast => self.broadcast(&tx, &latest, head.number).await?,
                 Action::MarkMined => {
                     if let Some(mined) = &mined {
-                        store::chain::mark_mined(db, tx.id, mined, store::now_ms()).await?;
+                        store::chain::mark_mined(db, tx.id, mined, self.now_ms()).await?;
                         tracing::debug!(tx = %tx.id, block = mined.block, "mined");
                     }
                 }
                 Action::NonceUsed => self.nonce_used(&tx, attempts.len()).await?,
                 Action::ForgetNonceTaken => store::chain::forget_nonce_taken(db, tx.id).await?,
                 Action::Refuse(why) => {
-                    store::chain::set_error(db, tx.id, &why, store::now_ms()).await?
+                    store::chain::set_error(db, tx.id, &why, self.now_ms()).await?
                 }
                 Action::Replace { free } => {
                     self.replace(&tx, &latest, owner, fence, free, head.number)

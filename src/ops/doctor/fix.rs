@@ -15,20 +15,23 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::report::{DoctorReport, Finding, Repair};
-use crate::store::{self, audit, held};
+use crate::store::{self, audit, held, time::Clock};
 
-/// Applies the repairs of `report`'s fixable findings as `actor`; repaired findings leave
-/// the report and are listed under its repairs.
+/// Applies the repairs of `report`'s fixable findings as `actor`, stamped by `clock`; repaired
+/// findings leave the report and are listed under its repairs.
 pub async fn fix(
     db: &DatabaseConnection,
     report: &mut DoctorReport,
     actor: &str,
+    clock: &Clock,
 ) -> Result<(), DbErr> {
     let mut remaining = Vec::with_capacity(report.findings.len());
     for finding in std::mem::take(&mut report.findings) {
         let repair = match (finding.fixable, finding.code.as_str()) {
-            (true, "lease_expired") => Some(wake(db, &finding, actor).await?),
-            (true, "mint_stranded") => Some(cancel_stranded(db, &finding, actor).await?),
+            (true, "lease_expired") => Some(wake(db, &finding, actor, clock).await?),
+            (true, "mint_stranded") => {
+                Some(cancel_stranded(db, &finding, actor, clock.now_ms()).await?)
+            }
             _ => None,
         };
         match repair {
@@ -47,12 +50,19 @@ const WAKE: &str = "doctor.wake";
 const CANCEL_STRANDED: &str = "doctor.cancel_stranded";
 
 /// Wakes the finding's workflows that are still unfinished.
-async fn wake(db: &DatabaseConnection, finding: &Finding, actor: &str) -> Result<Repair, DbErr> {
+async fn wake(
+    db: &DatabaseConnection,
+    finding: &Finding,
+    actor: &str,
+    clock: &Clock,
+) -> Result<Repair, DbErr> {
     let mut woken = Vec::new();
     for &id in &finding.workflow_ids {
+        let now = clock.now_ms();
         let txn = store::begin_write(db).await?;
-        if store::workflows::wake(&txn, id, "doctor: its lease expired").await? {
-            audit::record(&txn, actor, WAKE, &id.to_string(), Some(detail(finding))).await?;
+        if store::workflows::wake(&txn, id, "doctor: its lease expired", now).await? {
+            let entry = Some(detail(finding));
+            audit::record(&txn, actor, WAKE, &id.to_string(), entry, now).await?;
             woken.push(id);
         }
         txn.commit().await?;
@@ -64,16 +74,17 @@ async fn wake(db: &DatabaseConnection, finding: &Finding, actor: &str) -> Result
     })
 }
 
-/// Cancels the mints still parked under the finding's payment (its first workflow).
+/// Cancels the mints still parked under the finding's payment (its first workflow), at `now`.
 async fn cancel_stranded(
     db: &DatabaseConnection,
     finding: &Finding,
     actor: &str,
+    now: i64,
 ) -> Result<Repair, DbErr> {
     let payment: Uuid = finding.workflow_ids[0];
     let reason = format!("payment {payment} ended; cancelled by {actor} via doctor");
     let txn = store::begin_write(db).await?;
-    let cancelled = held::cancel_children(&txn, payment, &reason, None, store::now_ms()).await?;
+    let cancelled = held::cancel_children(&txn, payment, &reason, None, now).await?;
     if !cancelled.is_empty() {
         let mut entry = detail(finding);
         entry["mints"] = json!(cancelled);
@@ -83,6 +94,7 @@ async fn cancel_stranded(
             CANCEL_STRANDED,
             &payment.to_string(),
             Some(entry),
+            now,
         )
         .await?;
     }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome};
 use crate::store::doctor as queries;
-use crate::store::time::from_ms;
+use crate::store::time::{Clock, from_ms};
 use crate::store::workflows::Status;
 
 /// Mints in `awaiting_payment` whose payment is final: the payment's end should have moved
@@ -51,8 +51,9 @@ pub(super) async fn stranded_mints(
 pub(super) async fn expired_leases(
     db: &DatabaseConnection,
     opts: &Options,
+    clock: &Clock,
 ) -> Result<Outcome, Failure> {
-    let rows = queries::expired_leases(db, opts.stuck_before_ms(), opts.sample).await?;
+    let rows = queries::expired_leases(db, opts.stuck_before_ms(clock), opts.sample).await?;
     let findings = rows
         .iter()
         .map(|w| {
@@ -83,9 +84,11 @@ pub(super) async fn stuck_txs(
     db: &DatabaseConnection,
     node: &Node,
     opts: &Options,
+    clock: &Clock,
 ) -> Result<Outcome, Failure> {
     let chain_id = node.chain_id as i64;
-    let rows = queries::unmined_since(db, chain_id, opts.stuck_before_ms(), opts.sample).await?;
+    let stuck_before = opts.stuck_before_ms(clock);
+    let rows = queries::unmined_since(db, chain_id, stuck_before, opts.sample).await?;
     let findings = rows
         .iter()
         .map(|tx| {

@@ -20,6 +20,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::chain::Chain;
 use crate::config::Settings;
+use crate::store::time::Clock;
 pub use fix::fix;
 use report::{CheckRun, DoctorReport, Finding, Severity};
 
@@ -48,8 +49,9 @@ impl Default for Options {
 }
 
 impl Options {
-    fn stuck_before_ms(&self) -> i64 {
-        crate::store::ms_ago(self.stuck_after_minutes.saturating_mul(60))
+    /// What counts as stuck: a time before this, read on `clock`.
+    fn stuck_before_ms(&self, clock: &Clock) -> i64 {
+        clock.ms_ago(self.stuck_after_minutes.saturating_mul(60))
     }
 }
 
@@ -144,13 +146,14 @@ const CHAIN_CHECKS: [&str; 6] = [
     "token_supply",
 ];
 
-/// Runs every check; a node that does not answer skips the checks that need it (and is a
-/// finding), only a database failure is an error.
+/// Runs every check, its "stuck" measured on `clock`; a node that does not answer skips the
+/// checks that need it (and is a finding), only a database failure is an error.
 pub async fn run(
     db: &DatabaseConnection,
     node: Option<&Node>,
     settings: &Settings,
     opts: &Options,
+    clock: &Clock,
 ) -> Result<DoctorReport, DbErr> {
     let mut out = Collector {
         checks: Vec::new(),
@@ -158,10 +161,14 @@ pub async fn run(
         node_failures: Vec::new(),
     };
     out.add("stranded_mints", local::stranded_mints(db, opts).await)?;
-    out.add("expired_leases", local::expired_leases(db, opts).await)?;
+    out.add(
+        "expired_leases",
+        local::expired_leases(db, opts, clock).await,
+    )?;
     match node {
         Some(node) => {
-            out.add("stuck_transactions", local::stuck_txs(db, node, opts).await)?;
+            let stuck = local::stuck_txs(db, node, opts, clock).await;
+            out.add("stuck_transactions", stuck)?;
             out.add("confirmed_mints", mints::confirmed(db, node, opts).await)?;
             out.add(
                 "confirmed_payments",

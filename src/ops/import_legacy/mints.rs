@@ -152,18 +152,20 @@ pub async fn import<C: ConnectionTrait>(
             }
             Err(StartError::Db(e)) => return Err(e),
         };
-        let state = finish(conn, id, &item.outcome, &item.old_id).await?;
+        let now = client.clock().now_ms();
+        let state = finish(conn, id, &item.outcome, &item.old_id, now).await?;
         *out.created.entry(state.as_str()).or_default() += 1;
     }
     Ok(())
 }
 
-/// Moves a just created (queued) mint to the end state its old item had.
+/// Moves a just created (queued) mint to the end state its old item had, at `now`.
 async fn finish<C: ConnectionTrait>(
     conn: &C,
     id: uuid::Uuid,
     outcome: &Outcome,
     old_id: &str,
+    now: i64,
 ) -> Result<MintState, sea_orm::DbErr> {
     let (state, status, tx_hash, error) = match outcome {
         Outcome::Pending => return Ok(MintState::Pending),
@@ -195,6 +197,6 @@ async fn finish<C: ConnectionTrait>(
         worker: None,
         run_now: false,
     };
-    move_parked(conn, &m, crate::store::now_ms()).await?;
+    move_parked(conn, &m, now).await?;
     Ok(state)
 }

@@ -160,7 +160,7 @@ pub async fn run(
         (None, _) => {}
     }
     let settings = match old_db::read_table(&old, settings::TABLE).await? {
-        Some(rows) => settings::import(db, &rows, opts.dry_run).await?,
+        Some(rows) => settings::import(db, &rows, opts.dry_run, client.clock().now_ms()).await?,
         None => Vec::new(),
     };
     for (table, why) in NOT_IMPORTED_TABLES {

@@ -143,7 +143,7 @@ pub async fn import<C: ConnectionTrait>(
         }
         Err(StartError::Db(e)) => return Err(e),
     };
-    let receipt = receipt::of(&item.data, to.chain_id as u64, id, crate::store::now_ms());
+    let receipt = receipt::of(&item.data, to.chain_id as u64, id, client.clock().now_ms());
     if let Reserved::Taken(first) = receipts::reserve(conn, &receipt).await? {
         return Ok(Imported::Refused(refuse(format!(
             "its transaction already paid for payment {first}"
@@ -169,6 +169,6 @@ pub async fn import<C: ConnectionTrait>(
         worker: None,
         run_now: false,
     };
-    move_parked(conn, &m, crate::store::now_ms()).await?;
+    move_parked(conn, &m, client.clock().now_ms()).await?;
     Ok(Imported::Created(state.as_str()))
 }

@@ -44,11 +44,13 @@ fn mapping(old_key: &str) -> Option<(&'static str, f64)> {
     }
 }
 
-/// Maps every old setting and, unless `dry_run`, stores the changed ones with an audit entry.
+/// Maps every old setting and, unless `dry_run`, stores the changed ones with an audit entry
+/// stamped `now`.
 pub async fn import(
     db: &DatabaseConnection,
     rows: &[OldRow],
     dry_run: bool,
+    now: i64,
 ) -> Result<Vec<SettingOutcome>, DbErr> {
     let current = store::settings::load_all(db).await?;
     let mut out = Vec::with_capacity(rows.len());
@@ -90,7 +92,7 @@ pub async fn import(
             SettingResult::Unchanged
         } else {
             if !dry_run {
-                store_setting(db, key, value).await?;
+                store_setting(db, key, value, now).await?;
             }
             SettingResult::Set
         };
@@ -100,15 +102,21 @@ pub async fn import(
 }
 
 /// Stores one setting the way `PUT /v1/settings/{key}` does: with an audit entry, together.
-async fn store_setting(db: &DatabaseConnection, key: &str, value: i64) -> Result<(), DbErr> {
+async fn store_setting(
+    db: &DatabaseConnection,
+    key: &str,
+    value: i64,
+    now: i64,
+) -> Result<(), DbErr> {
     let txn = store::begin_write(db).await?;
-    store::settings::put(&txn, key, value.into(), ACTOR).await?;
+    store::settings::put(&txn, key, value.into(), ACTOR, now).await?;
     store::audit::record(
         &txn,
         ACTOR,
         "settings.update",
         key,
         Some(json!({ "to": value })),
+        now,
     )
     .await?;
     txn.commit().await

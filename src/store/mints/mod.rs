@@ -187,8 +187,8 @@ pub async fn set_priority(
     id: Uuid,
     priority: i16,
     who: &Actor,
+    now: i64,
 ) -> Result<Reprioritized, DbErr> {
-    let now = super::now_ms();
     let txn = super::begin_write(db).await?;
     let find = || {
         workflow::Entity::find_by_id(id)
@@ -231,6 +231,7 @@ pub async fn set_priority(
         "mint.priority",
         &id.to_string(),
         Some(detail),
+        now,
     )
     .await?;
     txn.commit().await?;

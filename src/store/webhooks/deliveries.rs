@@ -32,18 +32,20 @@ pub async fn redeliver(
     ids: &[i64],
     actor: &str,
     reason: Option<&str>,
+    now_ms: i64,
 ) -> Result<Option<u64>, DbErr> {
     let txn = begin_write(db).await?;
     if find(&txn, webhook_id).await?.is_none() {
         return Ok(None);
     }
-    let requeued = requeue_failed(&txn, webhook_id, ids, crate::store::now_ms()).await?;
+    let requeued = requeue_failed(&txn, webhook_id, ids, now_ms).await?;
     crate::store::audit::record(
         &txn,
         actor,
         "webhook.redeliver",
         &webhook_id.to_string(),
         Some(serde_json::json!({ "requeued": requeued, "delivery_ids": ids, "reason": reason })),
+        now_ms,
     )
     .await?;
     txn.commit().await?;

@@ -42,10 +42,16 @@ impl Actor {
 /// Puts a failed, cancelled (or parked) workflow back to running at the state it stopped in,
 /// with a fresh attempt budget, and the children its end cancelled back where they waited.
 /// Bumping `version` fences any straggler from before.
-pub async fn retry(db: &DatabaseConnection, id: Uuid, who: &Actor) -> Result<ActionOutcome, DbErr> {
+pub async fn retry(
+    db: &DatabaseConnection,
+    id: Uuid,
+    who: &Actor,
+    now: i64,
+) -> Result<ActionOutcome, DbErr> {
     operator_action(
         db,
         id,
+        now,
         who,
         ("retried", "workflow.retry"),
         &[Status::Failed, Status::Cancelled, Status::NeedsMigration],
@@ -64,10 +70,12 @@ pub async fn cancel(
     db: &DatabaseConnection,
     id: Uuid,
     who: &Actor,
+    now: i64,
 ) -> Result<ActionOutcome, DbErr> {
     operator_action(
         db,
         id,
+        now,
         who,
         ("cancelled", "workflow.cancel"),
         &[Status::Running, Status::Waiting, Status::NeedsMigration],
@@ -78,15 +86,16 @@ pub async fn cancel(
     .await
 }
 
+/// Takes `id`'s operator action at `now`.
 async fn operator_action(
     db: &DatabaseConnection,
     id: Uuid,
+    now: i64,
     who: &Actor,
     (event, audit_action): (&str, &str),
     allowed: &[Status],
     update_sql: &str,
 ) -> Result<ActionOutcome, DbErr> {
-    let now = crate::store::now_ms();
     let txn = crate::store::begin_write(db).await?;
     let Some(current) = workflow::Entity::find_by_id(id).one(&txn).await? else {
         return Ok(ActionOutcome::NotFound);
@@ -139,6 +148,7 @@ async fn operator_action(
         audit_action,
         &id.to_string(),
         Some(serde_json::to_value(who).expect("actor serializes")),
+        now,
     )
     .await?;
     notify_wake(&txn).await?;
@@ -150,8 +160,12 @@ async fn operator_action(
 /// keeps the wake-up (`wake_pending`) so that the step's checkpoint cannot park it, and one
 /// sleeping on a timer is due at once. Returns false when it is finished. Run it inside a
 /// transaction: the update and its `woken` history event must become visible together.
-pub async fn wake<C: ConnectionTrait>(conn: &C, id: Uuid, reason: &str) -> Result<bool, DbErr> {
-    let now = crate::store::now_ms();
+pub async fn wake<C: ConnectionTrait>(
+    conn: &C,
+    id: Uuid,
+    reason: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
     let woken = r#"UPDATE workflows SET
                        wake_pending = (lease_owner IS NOT NULL),
                        run_at_ms = CASE WHEN status = 'waiting' OR run_at_ms > $1 THEN $1

@@ -119,7 +119,7 @@ pub async fn step<K: ChainKind>(
     state: K::State,
     data: K::Data,
 ) -> Result<Step<K::State, K::Data>, StepError> {
-    let retry = Retry::new(&ctx.settings, store::now_ms());
+    let retry = Retry::new(&ctx.settings, ctx.clock.now_ms());
     let observed = kind.observe(ctx, state, &data, retry).await?;
     let seen = Seen {
         workflow: ctx.workflow_id,

@@ -96,12 +96,14 @@ pub async fn create(
             return Ok(existing(client, id).await?);
         }
     };
-    let receipt = receipt::of(data, chain_id, payment, store::now_ms());
+    let receipt = receipt::of(data, chain_id, payment, client.clock().now_ms());
     if let Reserved::Taken(first) = store::receipts::reserve(&txn, &receipt).await? {
         txn.rollback().await?;
         return Err(StartError::IdempotencyConflict { existing: first }.into());
     }
-    if let Err(refusal) = exposure::check(&txn, payment, data, funds, store::now_ms()).await? {
+    if let Err(refusal) =
+        exposure::check(&txn, payment, data, funds, client.clock().now_ms()).await?
+    {
         txn.rollback().await?;
         return Err(refusal.into());
     }
