@@ -12,7 +12,6 @@ use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
 use crate::config::Settings;
 use crate::engine::workflow::StepError;
 use crate::engine::{Step, StepCtx, Workflow};
-use crate::store;
 
 #[cfg(test)]
 mod tests;
