@@ -171,6 +171,8 @@ mod tests {
             (payer.to_string().as_str(), "1000000", "1795320144")
         );
 
+        // Its network by CAIP-2 id: the one `verify` compares with ours.
+        assert_eq!(v2.accepted.network, "eip155:84532");
         sent["network"] = "moon".into();
         assert_eq!(
             into_v2(read(&sent).unwrap(), &offer).accepted.network,
@@ -182,5 +184,51 @@ mod tests {
         sent["x402Version"] = 1.into();
         sent["payload"]["authorization"]["nonce"] = "0x07".into();
         assert!(read(&sent).is_err());
+    }
+
+    /// A v1 payment signed as `x402-fetch` 1.x signs it passes the one verification; another
+    /// network than ours is refused there with its reason.
+    #[test]
+    fn a_signed_v1_payment_passes_verify_and_a_wrong_network_is_refused() {
+        use alloy::primitives::{B256, Bytes};
+        use alloy::signers::SignerSync;
+        use alloy::signers::local::PrivateKeySigner;
+        use alloy::sol_types::SolStruct;
+
+        use crate::x402::verify::{Reason, TransferWithAuthorization, verify};
+
+        const NOW: u64 = 1_800_000_000;
+        let offer = offer_on(84532);
+        let payer = PrivateKeySigner::random();
+        let message = TransferWithAuthorization {
+            from: payer.address(),
+            to: offer.pay_to,
+            value: offer.amount,
+            validAfter: U256::from(NOW - 600),
+            validBefore: U256::from(NOW + offer.max_timeout_seconds()),
+            nonce: B256::repeat_byte(7),
+        };
+        let signature = payer
+            .sign_hash_sync(&message.eip712_signing_hash(&offer.domain()))
+            .unwrap();
+        let mut sent = serde_json::json!({
+            "x402Version": 1, "scheme": "exact", "network": "base-sepolia",
+            "payload": {
+                "signature": Bytes::from(signature.as_bytes()).to_string(),
+                "authorization": {
+                    "from": payer.address().to_string(), "to": offer.pay_to.to_string(),
+                    "value": offer.amount.to_string(), "validAfter": (NOW - 600).to_string(),
+                    "validBefore": (NOW + offer.max_timeout_seconds()).to_string(),
+                    "nonce": B256::repeat_byte(7).to_string(),
+                },
+            },
+        });
+        let checked = |sent: &serde_json::Value| {
+            let payment = decode_header::<V1Payment>(&encode_header(sent)).unwrap();
+            verify(&offer, &into_v2(payment, &offer), NOW)
+        };
+        assert_eq!(checked(&sent).unwrap().from, payer.address());
+        sent["network"] = "base".into();
+        assert_eq!(checked(&sent), Err(Reason::Network));
     }
 }
