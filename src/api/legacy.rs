@@ -289,6 +289,8 @@ impl LegacyApi {
         operation_id = "legacy_mint",
         deprecated
     )]
+    // Each header is its own argument: that is how poem-openapi documents them.
+    #[allow(clippy::too_many_arguments)]
     async fn mint(
         &self,
         app: Data<&AppState>,
