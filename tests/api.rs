@@ -23,7 +23,8 @@ on_both_backends!(
     list_filters_and_pages,
     settings_change_live,
     answers_are_what_the_spec_says,
-    twenty_failed_authentications_lock_the_client_out
+    twenty_failed_authentications_lock_the_client_out,
+    a_failed_database_read_is_internal,
 );
 
 struct Server {
@@ -106,14 +107,15 @@ impl Server {
     }
 
     /// Everything a rejected request could have changed.
-    async fn snapshot(&self) -> (Value, Value, i64) {
+    async fn snapshot(&self) -> (Value, Value, i64, i64) {
         let (_, settings) = self.get("/v1/settings").await;
         let (_, workflows) = self.get("/v1/workflows?limit=500").await;
         let events = self
             .t
             .scalar_i64("SELECT count(*) FROM workflow_events")
             .await;
-        (settings, workflows, events)
+        let keys = self.t.scalar_i64("SELECT count(*) FROM api_keys").await;
+        (settings, workflows, events, keys)
     }
 }
 
@@ -200,6 +202,15 @@ async fn bad_input_changes_nothing(backend: Backend) {
         .await,
         StatusCode::BAD_REQUEST,
         "invalid_body",
+    );
+    // Spaces pass the body's length check, and name nothing.
+    assert_error(
+        s.send(
+            bearer(s.post("/v1/keys"), TOKEN).json(&json!({ "name": "   ", "scopes": ["read"] })),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_key_request",
     );
     assert_error(
         s.get("/v1/events?after=-1").await,
@@ -424,6 +435,43 @@ async fn bad_input_changes_nothing(backend: Backend) {
         "waiting"
     );
     closed.service.stop().await;
+}
+
+/// A read the database fails is 500 `internal` with a generic message: the database's own
+/// words go to the server log only. Once the database answers again, so does the route.
+async fn a_failed_database_read_is_internal(backend: Backend) {
+    let s = server(backend, Some(TOKEN)).await;
+    let id = s
+        .probe(
+            ProbeData::default(),
+            StartOptions {
+                waiting: true,
+                ..Default::default()
+            },
+        )
+        .await;
+    let history = format!("/v1/workflows/{id}/history");
+    assert_eq!(s.get(&history).await.0, StatusCode::OK);
+    // The table the history is read from goes away under the running service (the waiting
+    // probe takes no step that would write to it).
+    let rename = |from: &str, to: &str| format!("ALTER TABLE {from} RENAME TO {to}");
+    s.t.db
+        .execute_unprepared(&rename("workflow_events", "workflow_events_away"))
+        .await
+        .unwrap();
+    let failed = s.get(&history).await;
+    assert!(
+        !failed.1.to_string().contains("workflow_events"),
+        "the database's words leaked: {}",
+        failed.1
+    );
+    assert_error(failed, StatusCode::INTERNAL_SERVER_ERROR, "internal");
+    s.t.db
+        .execute_unprepared(&rename("workflow_events_away", "workflow_events"))
+        .await
+        .unwrap();
+    assert_eq!(s.get(&history).await.0, StatusCode::OK);
+    s.service.stop().await;
 }
 
 async fn operator_actions_over_http(backend: Backend) {

@@ -16,6 +16,7 @@ use common::stack::{
     PAYER_KEY, Stack, StackOptions, fresh_nonce, fund_usdc, sign_authorization, token_contract,
 };
 use common::{Backend, DEV_KEY, eventually};
+use mintflow::chain::contracts::MintToken;
 use serde_json::{Value, json};
 
 alloy::sol!(
@@ -171,8 +172,9 @@ const LEGACY_AMOUNT: u64 = 7;
 
 /// Tokens with only the old server's `batchMint` and `hasMinted` are registered through the
 /// route and the CLI (the same use case) and minted through; an EOA, a contract without the
-/// functions, a token whose minter is someone else and a second registration are refused with
-/// their codes, and change nothing. On PostgreSQL only: the checks do not touch the database.
+/// functions, a token whose minter is someone else, a value the contract contradicts and a second
+/// registration are refused with their codes, and change nothing. On PostgreSQL only: the
+/// checks do not touch the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn tokens_mintflow_did_not_deploy_are_checked_registered_and_minted() {
     let stack = Stack::start(Backend::Postgres, StackOptions::default()).await;
@@ -214,6 +216,26 @@ async fn tokens_mintflow_did_not_deploy_are_checked_registered_and_minted() {
         let (status, e) = register(address, true).await;
         assert_eq!((status, e["code"].as_str()), (422, Some(code)), "{e}");
     }
+    // A value given must be the one the contract tells.
+    let told = *MintToken::deploy(
+        &as_payer,
+        "Told".into(),
+        "TOLD".into(),
+        U256::from(5),
+        U256::from(500),
+        signer,
+        signer,
+    )
+    .await
+    .unwrap()
+    .address();
+    let other_amount = json!({ "address": told.to_string(), "amountPerMint": "6" });
+    let (status, e) = stack.post("/v1/tokens", &other_amount).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("conflicting_token_value")),
+        "the contract says 5: {e}"
+    );
     let (status, e) = register(by_route, false).await;
     assert_eq!(
         (status, e["code"].as_str()),

@@ -7,15 +7,15 @@
 mod common;
 
 use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::Provider;
 use alloy::providers::ProviderBuilder;
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use common::stack::{
-    PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc, sign_authorization,
-    sign_authorization_until, test_offer,
+    PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fresh_nonce, fund_usdc,
+    sign_authorization, sign_authorization_until, test_offer,
 };
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
@@ -29,11 +29,6 @@ const WAIT: Duration = Duration::from_secs(120);
 const PRICE: u64 = 1_000_000;
 
 alloy::sol! {
-    struct CancelAuthorization {
-        address authorizer;
-        bytes32 nonce;
-    }
-
     /// The payer's consent to a custom payment's order, as the README documents it.
     struct MintRecipient {
         bytes32 txHash;
@@ -315,29 +310,6 @@ async fn a_payer_whose_settlements_reverted_is_refused_for_a_while(backend: Back
     let again = accepted(&stack, &one_mint(&stack, &who)).await;
     payment_status(&stack, &again, "confirmed", true).await;
     stack.service.stop().await;
-}
-
-/// `who` cancels their authorization `nonce` with a tip that puts it before our settlement.
-async fn cancel_authorization(stack: &Stack, who: &PrivateKeySigner, nonce: B256) {
-    let domain = test_offer(stack.usdc, PRICE).domain();
-    let cancel = CancelAuthorization {
-        authorizer: who.address(),
-        nonce,
-    };
-    let sig = who
-        .sign_hash_sync(&cancel.eip712_signing_hash(&domain))
-        .unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(who.clone()))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
-    let _pending = MockUSDC::new(stack.usdc, &provider)
-        .cancelAuthorization_1(who.address(), nonce, Bytes::from(sig.as_bytes()))
-        .gas(200_000) // estimating would see the pending settlement and revert
-        .max_priority_fee_per_gas(100_000_000_000)
-        .max_fee_per_gas(200_000_000_000)
-        .send()
-        .await
-        .unwrap();
 }
 
 /// The payer (anvil's second account) sends `value` USDC to `PAY_TO`; the hash once the

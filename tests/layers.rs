@@ -529,3 +529,98 @@ fn tokens(text: &str) -> Vec<(Token, usize)> {
     }
     out
 }
+
+/// Where a workflow's state, its engine status or a transaction's status may not be written as
+/// a string literal: the layers above `workflows` name them through the enums (`MintState`,
+/// `PaymentState`, ..., `Status`, `TxStatus`), so a renamed state cannot leave a stale
+/// spelling behind.
+const TYPED_STATE_DIRS: &[&str] = &["api", "app"];
+
+/// What may still spell a state name there, and why.
+const STATE_LITERALS_ALLOWED: &[(&str, &str)] = &[
+    (
+        "src/api/examples/",
+        "OpenAPI examples are documentation: they show the names the spec promises",
+    ),
+    (
+        "src/api/webhooks/views.rs",
+        "webhook deliveries' own statuses (`pending`, `failed`), another column",
+    ),
+];
+
+#[test]
+fn state_names_are_typed_above_workflows() {
+    use mintflow::store::{chain::TxStatus, mints::MintState, workflows::Status};
+    use mintflow::workflows::{
+        deployment::DeploymentState, mint_batch::BatchState, payment::PaymentState,
+    };
+    let names: BTreeSet<&str> = MintState::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .chain(PaymentState::ALL.iter().map(|s| s.as_str()))
+        .chain(DeploymentState::ALL.iter().map(|s| s.as_str()))
+        .chain(BatchState::ALL.iter().map(|s| s.as_str()))
+        .chain(Status::ALL.iter().map(|s| s.as_str()))
+        .chain(TxStatus::ALL.iter().map(|s| s.as_str()))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in TYPED_STATE_DIRS {
+        rust_files(&root.join("src").join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for file in files {
+        let shown = file.strip_prefix(root).unwrap().display().to_string();
+        if STATE_LITERALS_ALLOWED
+            .iter()
+            .any(|(prefix, _)| shown.starts_with(prefix))
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).expect("reading a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            // Attributes name what serde and the OpenAPI document spell; comments are prose.
+            if code.starts_with("//") || code.contains("#[oai(") || code.contains("#[serde(") {
+                continue;
+            }
+            for literal in string_literals(code) {
+                if names.contains(literal.as_str()) {
+                    found.push(format!("{shown}:{}: \"{literal}\"", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "state names spelled as literals (use the kind's enum, `Status` or `TxStatus`):\n{}",
+        found.join("\n")
+    );
+}
+
+/// The contents of the plain `"..."` literals on one line of code (escapes kept as written).
+fn string_literals(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '/' && chars.clone().next() == Some('/') {
+            break;
+        }
+        if c != '"' {
+            continue;
+        }
+        let mut literal = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => {
+                    literal.push(c);
+                    literal.extend(chars.next());
+                }
+                c => literal.push(c),
+            }
+        }
+        out.push(literal);
+    }
+    out
+}

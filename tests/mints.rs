@@ -579,6 +579,14 @@ async fn bad_requests_are_refused_and_write_nothing(backend: Backend) {
         (404, "unknown_token"),
     )
     .await;
+    // The zero address cannot hold tokens: neither as the recipient nor as the payer that
+    // stands for it when no recipient is given.
+    for body in [
+        json!({ "payer": p, "recipient": Address::ZERO.to_string() }),
+        json!({ "payer": Address::ZERO.to_string() }),
+    ] {
+        refused(&stack, body, None, (422, "invalid_recipient")).await;
+    }
     refused(
         &stack,
         json!({ "payer": p, "quantity": "many" }),

@@ -18,6 +18,8 @@ use common::stack::{
     sign_authorization,
 };
 use common::{Backend, DEV_KEY, eventually};
+use mintflow::cli::archive::{self, ArchiveArgs};
+use mintflow::store;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -29,6 +31,7 @@ const DEPLOY_PRICE: u64 = 10_000_000;
 on_both_backends!(
     a_payment_the_engine_gave_up_on_cancels_its_mints_until_retried,
     an_operator_cancel_takes_the_mints_and_the_deployment_until_retried,
+    a_failed_payment_whose_deployment_was_archived_buys_no_other,
 );
 
 fn payer() -> PrivateKeySigner {
@@ -342,5 +345,53 @@ async fn an_operator_cancel_takes_the_mints_and_the_deployment_until_retried(bac
     }
     confirmed(&stack, "/v1/deployments", &deployment).await;
     confirmed(&stack, "/v1/payments", &payment).await;
+    stack.service.stop().await;
+}
+
+/// A deployment's payment the engine gave up on stays (failed records are kept) while its
+/// cancelled deployment is archived: the same request again finds the payment but no
+/// deployment of it, and is refused with 409 `not_a_deployment` instead of deploying unpaid.
+async fn a_failed_payment_whose_deployment_was_archived_buys_no_other(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            settings: &[("retry_max_attempts", 3)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    fund_usdc(&rpc, stack.usdc, payer().address(), DEPLOY_PRICE, false).await;
+    signer_ether(&stack, U256::ZERO).await;
+    let body = deployment_body(&stack);
+    let d = accepted(&stack, "/v1/deployments", &body).await;
+    let payment = d["paymentId"].as_str().unwrap().to_owned();
+    eventually(WAIT, "the engine to give up on the payment", || async {
+        let (_, p) = stack.get(&format!("/v1/payments/{payment}")).await;
+        (p["status"] == "failed").then_some(())
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ArchiveArgs {
+        before: store::now_ms() + 1,
+        out: dir.path().join("archive.jsonl"),
+        page_size: 10,
+    };
+    archive::run(&stack.t.db, &args).await.unwrap();
+    let kinds = "SELECT count(*) FROM workflows WHERE kind IN ('payment', 'deployment')";
+    assert_eq!(
+        stack.t.scalar_i64(kinds).await,
+        1,
+        "the failed payment alone"
+    );
+
+    signer_ether(&stack, plenty()).await;
+    let (status, e) = stack.post("/v1/deployments", &body).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (409, Some("not_a_deployment")),
+        "{e}"
+    );
+    assert_eq!(stack.t.scalar_i64(kinds).await, 1, "nothing was written");
     stack.service.stop().await;
 }

@@ -11,8 +11,8 @@ use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use common::stack::{
-    AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc,
-    sign_authorization, test_offer,
+    AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fresh_nonce,
+    fund_usdc, sign_authorization, test_offer,
 };
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
@@ -25,11 +25,6 @@ const WAIT: Duration = Duration::from_secs(120);
 const PRICE: u64 = 1_000_000;
 
 alloy::sol! {
-    struct CancelAuthorization {
-        address authorizer;
-        bytes32 nonce;
-    }
-
     /// The payer's consent to another recipient, as the README documents it.
     struct MintRecipient {
         bytes32 txHash;
@@ -57,6 +52,8 @@ on_both_backends!(
     only_the_payers_signature_sends_the_mints_elsewhere,
     a_transfer_moving_usdc_twice_or_for_another_is_refused,
     the_payments_page_shows_each_payments_mints,
+    an_unreachable_node_is_chain_unavailable,
+    without_usdc_or_a_default_token_requests_say_which,
 );
 
 fn nonce() -> B256 {
@@ -256,6 +253,15 @@ async fn refused_payments_write_nothing(backend: Backend) {
     // Not 65 bytes: a malformed request, refused before the payment is looked at.
     garbage["signature"] = json!("0x1234");
     refused_with(&stack, &garbage, 400, "invalid_authorization").await;
+    // What the payment type is paid with is missing or malformed: refused before the chain is
+    // asked.
+    let gasless = json!({ "paymentType": "gasless", "quantity": 1 });
+    refused_with(&stack, &gasless, 400, "missing_authorization").await;
+    let custom_without_hash = json!({ "paymentType": "custom" });
+    refused_with(&stack, &custom_without_hash, 400, "missing_tx_hash").await;
+    let mut short_consent = custom(&format!("{:#x}", B256::repeat_byte(3)), None);
+    short_consent["recipientSignature"] = json!("0x1234");
+    refused_with(&stack, &short_consent, 400, "invalid_recipient_signature").await;
     stack.service.stop().await;
 }
 
@@ -282,26 +288,7 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
     payment_status(&stack, &id, "sent").await;
     // The payer cancels the authorization with a higher tip: the cancellation is mined first
     // and the settlement reverts on chain.
-    let domain = offer(&stack, PRICE).domain();
-    let cancel = CancelAuthorization {
-        authorizer: who.address(),
-        nonce,
-    };
-    let sig = who
-        .sign_hash_sync(&cancel.eip712_signing_hash(&domain))
-        .unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(payer()))
-        .connect_http(rpc.parse().unwrap());
-    let usdc = MockUSDC::new(stack.usdc, &provider);
-    let _cancel = usdc
-        .cancelAuthorization_1(who.address(), nonce, Bytes::from(sig.as_bytes()))
-        .gas(200_000) // estimating would see the pending settlement and revert
-        .max_priority_fee_per_gas(100_000_000_000)
-        .max_fee_per_gas(200_000_000_000)
-        .send()
-        .await
-        .unwrap();
+    cancel_authorization(&stack, &who, nonce).await;
     let p = eventually(WAIT, "the payment to fail", || async {
         anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
         let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
@@ -327,7 +314,6 @@ async fn a_settlement_reverted_on_chain_cancels_the_mints(backend: Backend) {
     let (_, old) = stack.get(&format!("/api/payment/{id}")).await;
     assert_eq!(old["payment"]["status"], "confirmation_failed", "{old}");
     assert_eq!(usdc_balance(&stack, who.address()).await, U256::from(PRICE));
-    let _ = provider.get_block_number().await;
     stack.service.stop().await;
 }
 
@@ -341,6 +327,21 @@ async fn transfer(stack: &Stack, to: Address, value: u64) -> String {
         .unwrap();
     let receipt = pending.get_receipt().await.unwrap();
     assert!(receipt.status());
+    receipt.transaction_hash.to_string()
+}
+
+/// A transfer to `to` of more than the payer has, mined and reverted (its gas is given, so
+/// that no estimate refuses it first); its hash.
+async fn reverted_transfer(stack: &Stack, to: Address) -> String {
+    let provider = wallet(stack, payer());
+    let pending = MockUSDC::new(stack.usdc, &provider)
+        .transfer(to, U256::MAX)
+        .gas(100_000)
+        .send()
+        .await
+        .unwrap();
+    let receipt = pending.get_receipt().await.unwrap();
+    assert!(!receipt.status(), "the transfer reverted");
     receipt.transaction_hash.to_string()
 }
 
@@ -406,6 +407,9 @@ async fn custom_payments_check_the_transfer(backend: Backend) {
         "transfer_not_found",
     )
     .await;
+    let reverted = reverted_transfer(&stack, seller).await;
+    confirmed(&stack, &reverted).await;
+    refused(&stack, &custom(&reverted, None), "transfer_reverted").await;
     assert_eq!(count(&stack, "mint").await, 1);
     stack.service.stop().await;
 }
@@ -616,5 +620,86 @@ async fn the_payments_page_shows_each_payments_mints(backend: Backend) {
         assert_eq!(&p["mintIds"], &made[id], "payment {id}");
         assert_eq!(p["deploymentId"], Value::Null);
     }
+    stack.service.stop().await;
+}
+
+/// With the node unreachable, neither a payment nor a token registration can be checked: 503
+/// `chain_unavailable`, and nothing is written.
+async fn an_unreachable_node_is_chain_unavailable(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            node_secret: Some("node"),
+            ..Default::default()
+        },
+    )
+    .await;
+    stack.proxy.as_ref().unwrap().down().await;
+    let gasless = signed(&stack, &payer(), PRICE, nonce(), 1);
+    refused_with(&stack, &gasless, 503, "chain_unavailable").await;
+    let by_transfer = custom(&format!("{:#x}", B256::repeat_byte(3)), None);
+    refused_with(&stack, &by_transfer, 503, "chain_unavailable").await;
+    let token = json!({
+        "address": Address::repeat_byte(4).to_string(),
+        "amountPerMint": "1",
+        "maxSupply": "10",
+    });
+    let (status, e) = stack.post("/v1/tokens", &token).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (503, Some("chain_unavailable")),
+        "{e}"
+    );
+    let (_, tokens) = stack.get("/v1/tokens").await;
+    assert_eq!(
+        tokens.as_array().unwrap().len(),
+        1,
+        "the default token only"
+    );
+    stack.service.stop().await;
+}
+
+/// A service started without USDC takes no payment (503 `payments_not_configured`, for the
+/// JSON route and x402 alike), and one without a default token no mint that names no token
+/// (422 `no_default_token`). Nothing is written.
+async fn without_usdc_or_a_default_token_requests_say_which(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            configure: |config| {
+                let contracts = &mut config.chain.as_mut().unwrap().contracts;
+                contracts.usdc = None;
+                contracts.token = None;
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let who = payer();
+    refused_with(
+        &stack,
+        &signed(&stack, &who, PRICE, nonce(), 1),
+        503,
+        "payments_not_configured",
+    )
+    .await;
+    let (status, e) = stack.post("/x402/mint", &json!({ "quantity": 1 })).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (503, Some("payments_not_configured")),
+        "{e}"
+    );
+    let (status, e) = stack
+        .post("/v1/mints", &json!({ "payer": who.address().to_string() }))
+        .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("no_default_token")),
+        "{e}"
+    );
+    assert_eq!(
+        count(&stack, "payment").await + count(&stack, "mint").await,
+        0
+    );
     stack.service.stop().await;
 }

@@ -9,7 +9,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::stack::{Stack, StackOptions};
+use common::stack::{PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fund_usdc};
 use common::x402::{PRICE, WAIT, assert_minted, funded, seller, usdc_balance};
 use common::{Backend, eventually};
 use mintflow::x402::types::{PaymentRequired, encode_header};
@@ -22,6 +22,7 @@ on_both_backends!(
     the_official_client_pays_for_a_deployment,
     a_replayed_payment_signature_pays_once,
     the_official_client_pays_the_old_mint_route,
+    a_settlement_reverted_while_the_client_waits_is_refused,
 );
 
 /// Pays `path` with the official client on anvil's default chain.
@@ -223,9 +224,14 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
     };
     let other_version: fn(&mut Value) = |p| p["x402Version"] = json!(1);
     let other_scheme: fn(&mut Value) = |p| p["accepted"]["scheme"] = json!("upto");
+    // An offer the server never made (a lower price), and a payer that is no address.
+    let other_offer: fn(&mut Value) = |p| p["accepted"]["amount"] = json!("1");
+    let no_address: fn(&mut Value) = |p| p["payload"]["authorization"]["from"] = json!("me");
     for (change, code) in [
         (other_version, "invalid_x402_version"),
         (other_scheme, "unsupported_scheme"),
+        (other_offer, "invalid_payment_requirements"),
+        (no_address, "invalid_payload"),
     ] {
         let (status, body, _) = pay(&stack, Some(&tampered(change))).await;
         assert_eq!((status, body["code"].as_str()), (402, Some(code)), "{body}");
@@ -283,6 +289,84 @@ async fn a_replayed_payment_signature_pays_once(backend: Backend) {
     assert_eq!(
         usdc_balance(&stack, payer.address()).await,
         U256::from(9 * PRICE)
+    );
+    stack.service.stop().await;
+}
+
+/// The payer cancels the authorization while the client waits for its settlement, which then
+/// reverts on chain: 402 `invalid_transaction_state`, in the body and in `PAYMENT-RESPONSE`,
+/// and the mint it paid for is cancelled.
+async fn a_settlement_reverted_while_the_client_waits_is_refused(backend: Backend) {
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(&rpc, stack.usdc, payer.address(), PRICE, true).await;
+    let (_, _, headers) = pay(&stack, None).await;
+    let offered = STANDARD
+        .decode(headers["payment-required"].to_str().unwrap())
+        .unwrap();
+    let required: PaymentRequired = serde_json::from_slice(&offered).unwrap();
+    let signature = payment_signature(&required, &payer, 300);
+    let signed: Value = serde_json::from_slice(&STANDARD.decode(&signature).unwrap()).unwrap();
+    let nonce: B256 = signed["payload"]["authorization"]["nonce"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // While the request waits: once the settlement is sent, the cancellation goes before it,
+    // and blocks are mined until the payment has failed.
+    let cancel_first = async {
+        let payment = eventually(WAIT, "the settlement to be sent", || async {
+            let (_, page) = stack.get("/v1/payments").await;
+            let p = page["items"][0].clone();
+            (p["status"] == "sent").then_some(p)
+        })
+        .await;
+        cancel_authorization(&stack, &payer, nonce).await;
+        let id = payment["id"].as_str().unwrap();
+        eventually(WAIT, "the payment to fail", || async {
+            anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+            let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+            (p["status"] == "failed").then_some(())
+        })
+        .await;
+        payment
+    };
+    let ((status, body, headers), payment) =
+        tokio::join!(pay(&stack, Some(&signature)), cancel_first);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (402, Some("invalid_transaction_state")),
+        "{body}"
+    );
+    let settlement: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(headers["payment-response"].to_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            settlement["success"].as_bool(),
+            settlement["errorReason"].as_str()
+        ),
+        (Some(false), Some("invalid_transaction_state")),
+        "{settlement}"
+    );
+    let mint = payment["mintIds"][0].as_str().unwrap();
+    let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
+    assert_eq!(m["status"], "cancelled", "{m}");
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(PRICE)
     );
     stack.service.stop().await;
 }

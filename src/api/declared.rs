@@ -194,9 +194,7 @@ pub const EVENT_ID_PATTERN: &str = "^[0-9]{0,18}$";
 pub const DECIMAL_PATTERN: &str = "^[0-9]{1,77}$";
 
 /// Whether `raw` is what `DECIMAL_PATTERN` allows.
-pub fn is_decimal(raw: &str) -> bool {
-    (1..=77).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_digit())
-}
+pub use crate::app::units::is_decimal;
 
 /// Whether `raw` is `0x` and `bytes` bytes of hex.
 pub fn is_hex_of(raw: &str, bytes: usize) -> bool {

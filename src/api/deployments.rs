@@ -1,7 +1,6 @@
 //! Paid token deployments: `POST /v1/deployments` (its old path `POST /api/deploy` is in
 //! `legacy_payments`) and `GET /v1/deployments/{id}`. The registry of the tokens they make is
 //! `tokens`.
-use alloy::primitives::U256;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -15,17 +14,16 @@ use super::AppState;
 use super::auth::Public;
 use super::declared::{
     AddressText, DecimalText, Declared, SignatureText, TokenNameShape, TokenSymbolShape, UuidText,
-    is_decimal,
 };
 use super::error::{ApiError, Errors, PaidDeploy, PublicRead, parse_uuid};
-use super::mints::parse_address;
 use super::payments::AuthorizationIn;
-use super::workflows::shown_status;
-use crate::app::deployments::{self, Deployment};
+use super::workflows::{Shown, shown_status};
+use crate::app::deployments::{self, Deployment, SpecError, TokenRequest};
 use crate::app::payments;
+use crate::app::units::InvalidNumber;
 use crate::chain::signer::address_key;
 use crate::store::time::{from_ms, opt_from_ms};
-use crate::workflows::deployment::{DeploymentData, DeploymentState, deployment_key};
+use crate::workflows::deployment::DeploymentState;
 
 #[derive(Tags)]
 pub enum DeploymentsTag {
@@ -88,17 +86,17 @@ pub enum DeploymentStatus {
 }
 
 impl DeploymentStatus {
-    /// From what `shown_status` makes of a deployment row.
-    fn shown(status: &str) -> DeploymentStatus {
-        // The engine's `failed` and `cancelled` spell the same as the states.
-        match DeploymentState::parse(status) {
-            Some(DeploymentState::AwaitingPayment) => DeploymentStatus::AwaitingPayment,
-            Some(DeploymentState::Processing) => DeploymentStatus::Processing,
-            Some(DeploymentState::Sent) => DeploymentStatus::Sent,
-            Some(DeploymentState::Confirmed) => DeploymentStatus::Confirmed,
-            Some(DeploymentState::Failed) => DeploymentStatus::Failed,
-            Some(DeploymentState::Cancelled) => DeploymentStatus::Cancelled,
-            Some(DeploymentState::Pending) | None => DeploymentStatus::Pending,
+    /// What `shown_status` makes of a deployment row's engine `status` and `state`.
+    fn shown(status: &str, state: &str) -> DeploymentStatus {
+        use DeploymentState as D;
+        match shown_status(status, state, D::parse, D::Confirmed) {
+            Shown::State(Some(D::AwaitingPayment)) => DeploymentStatus::AwaitingPayment,
+            Shown::State(Some(D::Processing)) => DeploymentStatus::Processing,
+            Shown::State(Some(D::Sent)) => DeploymentStatus::Sent,
+            Shown::State(Some(D::Confirmed)) => DeploymentStatus::Confirmed,
+            Shown::State(Some(D::Failed)) | Shown::Failed => DeploymentStatus::Failed,
+            Shown::State(Some(D::Cancelled)) | Shown::Cancelled => DeploymentStatus::Cancelled,
+            Shown::State(Some(D::Pending) | None) => DeploymentStatus::Pending,
         }
     }
 }
@@ -208,19 +206,14 @@ pub async fn deploy(
 ) -> Result<DeploymentResponse, ApiError> {
     let ctx = app.context();
     let chain = ctx.chain()?;
-    let data = validate(&b.token)?;
+    let data = deployments::check(b.token.request())?;
     let offer = payments::offer_of(&ctx, chain, app.contracts.deploy_price)?;
     let nonce = b.payment.authorization.nonce.0.clone();
     let payload = b
         .payment
         .authorization
         .signed(b.payment.signature, &offer)?;
-    let key = deployment_key(
-        data.owner,
-        &data.name,
-        &data.symbol,
-        header_key.as_deref().unwrap_or(&nonce),
-    );
+    let key = header_key.as_deref().unwrap_or(&nonce);
     let deployed = deployments::deploy(&ctx, chain, &offer, &payload, data, key).await?;
     let mut view = find(app, deployed.id).await?;
     view.existing = deployed.existing;
@@ -231,52 +224,17 @@ pub async fn deploy(
     })
 }
 
-/// Checks a token spec and returns what to deploy.
-pub fn validate(b: &TokenSpec) -> Result<DeploymentData, ApiError> {
-    if !(1..=64).contains(&b.name.chars().count()) {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            "`name` must be 1 to 64 characters",
-        ));
+impl TokenSpec {
+    /// The token as the use case reads it.
+    pub fn request(&self) -> TokenRequest<'_> {
+        TokenRequest {
+            name: &self.name,
+            symbol: &self.symbol,
+            amount_per_mint: &self.amount_per_mint,
+            max_supply: &self.max_supply,
+            owner: &self.owner,
+        }
     }
-    if !(1..=16).contains(&b.symbol.chars().count()) {
-        return Err(ApiError::unprocessable(
-            "invalid_symbol",
-            "`symbol` must be 1 to 16 characters",
-        ));
-    }
-    let amount_per_mint = parse_units("amountPerMint", &b.amount_per_mint)?;
-    let max_supply = parse_units("maxSupply", &b.max_supply)?;
-    if amount_per_mint.is_zero() || max_supply < amount_per_mint {
-        return Err(ApiError::unprocessable(
-            "invalid_supply",
-            "`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`",
-        ));
-    }
-    Ok(DeploymentData {
-        name: b.name.0.clone(),
-        symbol: b.symbol.0.clone(),
-        amount_per_mint,
-        max_supply,
-        owner: parse_address("owner", &b.owner)?,
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        address: None,
-    })
-}
-
-/// Parses an amount of token base units (a decimal string), naming the field in the error.
-pub fn parse_units(field: &str, raw: &str) -> Result<U256, ApiError> {
-    is_decimal(raw)
-        .then(|| U256::from_str_radix(raw, 10).ok())
-        .flatten()
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_number",
-                format!("`{field}` must be a decimal integer of 1 to 77 digits, got `{raw}`"),
-            )
-        })
 }
 
 async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
@@ -289,7 +247,7 @@ async fn find(app: &AppState, id: Uuid) -> Result<DeploymentView, ApiError> {
     let d = data.as_ref();
     Ok(DeploymentView {
         id,
-        status: DeploymentStatus::shown(shown_status(&row.status, &row.state)),
+        status: DeploymentStatus::shown(&row.status, &row.state),
         payment_id: row.parent_id,
         name: d.map(|d| d.name.clone()),
         symbol: d.map(|d| d.symbol.clone()),
@@ -312,5 +270,23 @@ impl From<deployments::Error> for ApiError {
                 ApiError::conflict("not_a_deployment", e.to_string())
             }
         }
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        match e {
+            SpecError::Name => ApiError::unprocessable("invalid_name", e.to_string()),
+            SpecError::Symbol => ApiError::unprocessable("invalid_symbol", e.to_string()),
+            SpecError::Number(e) => e.into(),
+            SpecError::Supply(e) => e.into(),
+            SpecError::Owner(e) => e.into(),
+        }
+    }
+}
+
+impl From<InvalidNumber> for ApiError {
+    fn from(e: InvalidNumber) -> Self {
+        ApiError::bad_request("invalid_number", e.to_string())
     }
 }

@@ -26,7 +26,7 @@ use crate::app::keys::Scope;
 use crate::app::mints;
 use crate::chain::signer::address_key;
 use crate::spec::nullable::Nullable;
-use crate::store::workflows::{ListFilter, Status};
+use crate::store::workflows::ListFilter;
 
 #[derive(Tags)]
 pub enum LegacyTag {
@@ -113,12 +113,11 @@ pub enum LegacyMintResponse {
 
 /// The old answer for mints a payment bought.
 async fn paid_answer(app: &AppState, paid: &X402Paid) -> Result<LegacyMintAnswer, ApiError> {
-    let first = paid.mint_ids.first().copied().ok_or_else(|| {
-        ApiError::conflict(
-            "no_mints",
-            format!("payment {} bought no mints", paid.payment_id),
-        )
-    })?;
+    // A payment for mints is created with them, in one transaction: one without is a fault.
+    let first =
+        paid.mint_ids.first().copied().ok_or_else(|| {
+            ApiError::fault(&format!("payment {} bought no mints", paid.payment_id))
+        })?;
     let mint = find_mint(app, first).await?;
     let settled = paid.status == PaymentStatus::Confirmed.as_str();
     Ok(LegacyMintAnswer {
@@ -415,11 +414,7 @@ impl LegacyApi {
                 .into_iter()
                 .map(|b| LegacyBatch {
                     id: b.id,
-                    status: MintStatus::from_parts(
-                        Status::from(b.status).as_str(),
-                        b.state.as_str(),
-                    )
-                    .into(),
+                    status: b.mint_status().into(),
                     mint_count: b.size,
                     tx_hash: b.tx_hash,
                     block_number: b.block_number,

@@ -19,7 +19,6 @@ use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
 use super::error::{Errors, KeyedRead, PaidDeploy, PublicRead, X402, parse_uuid};
 use super::legacy::LegacyTag;
 use super::payments::{PaymentStatus, PaymentView, find};
-use super::workflows::shown_status;
 use super::x402::{PaymentHeader, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
@@ -163,7 +162,7 @@ impl LegacyPaymentsApi {
             .iter()
             .filter(|c| c.kind == PAYMENT)
         {
-            let slot = match PaymentStatus::shown(shown_status(&c.status, &c.state)) {
+            let slot = match PaymentStatus::shown(&c.status, &c.state) {
                 PaymentStatus::Pending => &mut stats.pending,
                 PaymentStatus::Processing => &mut stats.processing,
                 PaymentStatus::Sent | PaymentStatus::Checking => &mut stats.sent,
@@ -228,10 +227,10 @@ mod tests {
     use super::*;
     use crate::api::mint_views::PaymentTypeDto;
 
-    fn view(status: &str, tx_hash: Option<&str>) -> PaymentView {
+    fn view(status: PaymentStatus, tx_hash: Option<&str>) -> PaymentView {
         PaymentView {
             id: Uuid::nil(),
-            status: PaymentStatus::shown(status),
+            status,
             payment_type: PaymentTypeDto::Gasless,
             payer: None,
             pay_to: None,
@@ -251,22 +250,23 @@ mod tests {
     #[test]
     fn old_payment_statuses() {
         use LegacyPaymentStatus::*;
+        use PaymentStatus as P;
         let sent = Some("0xabc");
         for (status, tx_hash, old) in [
-            ("pending", None, Pending),
-            ("processing", None, Processing),
-            ("sent", sent, Sent),
-            ("checking", sent, Sent),
-            ("confirmed", sent, Completed),
-            ("failed", None, Failed),
-            ("cancelled", None, Failed),
-            ("failed", sent, ConfirmationFailed),
-            ("cancelled", sent, ConfirmationFailed),
+            (P::Pending, None, Pending),
+            (P::Processing, None, Processing),
+            (P::Sent, sent, Sent),
+            (P::Checking, sent, Sent),
+            (P::Confirmed, sent, Completed),
+            (P::Failed, None, Failed),
+            (P::Cancelled, None, Failed),
+            (P::Failed, sent, ConfirmationFailed),
+            (P::Cancelled, sent, ConfirmationFailed),
         ] {
             assert_eq!(
                 LegacyPaymentStatus::from(&view(status, tx_hash)),
                 old,
-                "{status} with {tx_hash:?}"
+                "{status:?} with {tx_hash:?}"
             );
         }
     }

@@ -6,16 +6,17 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
+use super::workflows::{Shown, shown_status};
 use crate::chain::signer::address_key;
 use crate::config::Settings;
 use crate::engine::outbox::event::WorkflowStatus;
 use crate::spec::nullable::Nullable;
 use crate::store::entity::workflow;
-use crate::store::mints::MINT;
+use crate::store::mints::{MINT, MintState};
 use crate::store::time::{from_ms, opt_from_ms};
 use crate::store::workflows::Status;
 use crate::workflows::mint::{MintData, MintFailure, PaymentType};
-use crate::workflows::mint_batch::BatchData;
+use crate::workflows::mint_batch::{self, BatchData};
 
 /// Where a mint is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
@@ -40,27 +41,27 @@ impl MintStatus {
         MintStatus::from_parts(&row.status, &row.state)
     }
 
-    /// From a workflow's engine status and domain state.
+    /// From a mint workflow's engine status and domain state (`shown_status`).
     pub fn from_parts(status: &str, state: &str) -> MintStatus {
-        match (status, state) {
-            (_, "confirmed") => MintStatus::Confirmed,
-            ("failed", _) | (_, "failed") => MintStatus::Failed,
-            ("cancelled", _) | (_, "cancelled") => MintStatus::Cancelled,
-            (_, "awaiting_payment") => MintStatus::AwaitingPayment,
-            (_, "processing") => MintStatus::Processing,
-            (_, "sent") => MintStatus::Sent,
-            _ => MintStatus::Pending,
+        match shown_status(status, state, MintState::parse, MintState::Confirmed) {
+            Shown::State(Some(MintState::AwaitingPayment)) => MintStatus::AwaitingPayment,
+            Shown::State(Some(MintState::Pending) | None) => MintStatus::Pending,
+            Shown::State(Some(MintState::Processing)) => MintStatus::Processing,
+            Shown::State(Some(MintState::Sent)) => MintStatus::Sent,
+            Shown::State(Some(MintState::Confirmed)) => MintStatus::Confirmed,
+            Shown::State(Some(MintState::Failed)) | Shown::Failed => MintStatus::Failed,
+            Shown::State(Some(MintState::Cancelled)) | Shown::Cancelled => MintStatus::Cancelled,
         }
     }
 
     /// The state and status that select mints in this status.
-    pub fn filter(self) -> (Option<&'static str>, Status) {
+    pub fn filter(self) -> (Option<MintState>, Status) {
         match self {
-            MintStatus::AwaitingPayment => (Some("awaiting_payment"), Status::Waiting),
-            MintStatus::Pending => (Some("pending"), Status::Waiting),
-            MintStatus::Processing => (Some("processing"), Status::Waiting),
-            MintStatus::Sent => (Some("sent"), Status::Waiting),
-            MintStatus::Confirmed => (Some("confirmed"), Status::Completed),
+            MintStatus::AwaitingPayment => (Some(MintState::AwaitingPayment), Status::Waiting),
+            MintStatus::Pending => (Some(MintState::Pending), Status::Waiting),
+            MintStatus::Processing => (Some(MintState::Processing), Status::Waiting),
+            MintStatus::Sent => (Some(MintState::Sent), Status::Waiting),
+            MintStatus::Confirmed => (Some(MintState::Confirmed), Status::Completed),
             MintStatus::Failed => (None, Status::Failed),
             MintStatus::Cancelled => (None, Status::Cancelled),
         }
@@ -240,28 +241,14 @@ pub enum BatchState {
 }
 
 impl BatchState {
-    const ALL: [BatchState; 4] = [
-        BatchState::Pending,
-        BatchState::Sent,
-        BatchState::Confirmed,
-        BatchState::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BatchState::Pending => "pending",
-            BatchState::Sent => "sent",
-            BatchState::Confirmed => "confirmed",
-            BatchState::Failed => "failed",
-        }
-    }
-
     /// The state a batch row stores (anything else is still being sent).
     fn stored(state: &str) -> BatchState {
-        BatchState::ALL
-            .into_iter()
-            .find(|s| s.as_str() == state)
-            .unwrap_or(BatchState::Pending)
+        match mint_batch::BatchState::parse(state) {
+            Some(mint_batch::BatchState::Sent) => BatchState::Sent,
+            Some(mint_batch::BatchState::Confirmed) => BatchState::Confirmed,
+            Some(mint_batch::BatchState::Failed) => BatchState::Failed,
+            Some(mint_batch::BatchState::Pending) | None => BatchState::Pending,
+        }
     }
 }
 
@@ -322,6 +309,18 @@ impl BatchView {
             error: row.last_error,
             created_at: from_ms(row.created_at_ms),
             finished_at: opt_from_ms(row.finished_at_ms),
+        }
+    }
+
+    /// Where the batch is, in a mint's words (the old API's queue reports batches so): its
+    /// state, unless the engine ended it otherwise before it was confirmed.
+    pub fn mint_status(&self) -> MintStatus {
+        match (self.state, Status::from(self.status)) {
+            (BatchState::Confirmed, _) => MintStatus::Confirmed,
+            (BatchState::Failed, _) | (_, Status::Failed) => MintStatus::Failed,
+            (_, Status::Cancelled) => MintStatus::Cancelled,
+            (BatchState::Sent, _) => MintStatus::Sent,
+            (BatchState::Pending, _) => MintStatus::Pending,
         }
     }
 }

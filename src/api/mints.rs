@@ -21,7 +21,6 @@ use super::error::{
     parse_uuid,
 };
 use super::mint_views::{BatchView, MintStatus, MintView, PaymentTypeDto, QueueView, queue_view};
-use crate::app::Context;
 use crate::app::address::{self, InvalidAddress};
 use crate::app::context::NoChain;
 use crate::app::mints::{self, QuantityOutOfRange};
@@ -225,7 +224,7 @@ impl MintsApi {
                 .map(|t| parse_address("token", t))
                 .transpose()?
                 .map(address_key),
-            state: state.map(str::to_owned),
+            state: state.map(|s| s.as_str().to_owned()),
             status: status_filter,
             before_id: cursor
                 .0
@@ -346,21 +345,6 @@ fn default_limit() -> u64 {
 /// Parses a 0x address, naming the field in the error.
 pub fn parse_address(field: &str, raw: &str) -> Result<Address, ApiError> {
     Ok(address::parse(field, raw)?)
-}
-
-impl AppState {
-    /// What the use cases of `app` work with, borrowed from this process's state.
-    pub fn context(&self) -> Context<'_> {
-        Context {
-            db: &self.db,
-            read_db: &self.read_db,
-            client: &self.client,
-            chain: self.chain.as_ref(),
-            contracts: &self.contracts,
-            settings: &self.settings,
-            queue: &self.queue,
-        }
-    }
 }
 
 impl From<NoChain> for ApiError {

@@ -36,6 +36,7 @@ use poem::{Endpoint, EndpointExt, Route, get, middleware::Tracing};
 use poem_openapi::{ContactObject, LicenseObject, OpenApiService, ServerObject};
 use sea_orm::DatabaseConnection;
 
+use crate::app::Context;
 use crate::chain::Chain;
 use crate::config::SettingsHandle;
 use crate::config::contracts::Contracts;
@@ -80,11 +81,36 @@ pub struct AppState {
     pub doctor: crate::ops::doctor::latest::LatestRun,
 }
 
-type Apis = (
+impl AppState {
+    /// What the use cases of `app` work with, borrowed from this process's state.
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            db: &self.db,
+            read_db: &self.read_db,
+            client: &self.client,
+            chain: self.chain.as_ref(),
+            contracts: &self.contracts,
+            settings: &self.settings,
+            queue: &self.queue,
+        }
+    }
+}
+
+/// Declares the type of the served APIs and the value of it from one list: each API is a unit
+/// struct, so the same tokens name its type and make its value.
+macro_rules! apis {
+    ($($api:tt)*) => {
+        type Apis = ($($api)*);
+        const APIS: Apis = ($($api)*);
+    };
+}
+
+apis!(
     health::HealthApi,
     mints::MintsApi,
     payments::PaymentsApi,
-    // One element: poem-openapi takes tuples of at most 16 APIs.
+    // One element: poem-openapi implements `OpenApi` for tuples of at most 16 APIs, so related
+    // APIs share a slot.
     (deployments::DeploymentsApi, tokens::TokensApi),
     workflows::WorkflowsApi,
     dead_letters::DeadLettersApi,
@@ -93,7 +119,6 @@ type Apis = (
     keys::KeysApi,
     audit::AuditApi,
     settings::SettingsApi,
-    // poem-openapi implements `OpenApi` for tuples of up to 16: related APIs share a slot.
     (stats::StatsApi, activity::ActivityApi),
     doctor::DoctorApi,
     x402::X402Api,
@@ -102,41 +127,21 @@ type Apis = (
 );
 
 fn service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            health::HealthApi,
-            mints::MintsApi,
-            payments::PaymentsApi,
-            (deployments::DeploymentsApi, tokens::TokensApi),
-            workflows::WorkflowsApi,
-            dead_letters::DeadLettersApi,
-            events::EventsApi,
-            webhooks::WebhooksApi,
-            keys::KeysApi,
-            audit::AuditApi,
-            settings::SettingsApi,
-            (stats::StatsApi, activity::ActivityApi),
-            doctor::DoctorApi,
-            x402::X402Api,
-            legacy::LegacyApi,
-            legacy_payments::LegacyPaymentsApi,
-        ),
-        "mintflow",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Durable workflows for token mints, USDC payments and token deployments. Every request \
+    OpenApiService::new(APIS, "mintflow", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Durable workflows for token mints, USDC payments and token deployments. Every request \
          becomes a persisted workflow; operators inspect and act on them here. Errors are \
          `{code, message}` JSON with a stable `code`.",
-    )
-    .license(LicenseObject::new("MIT").url("https://opensource.org/license/mit"))
-    .contact(ContactObject::new().name("mintflow maintainers"))
-    // The relative server is whichever one serves this document, so Swagger UI's "Try it out"
-    // calls the server it was opened on; the second is what `mintflow dev` listens on.
-    .server(ServerObject::new("/").description("The server that serves this document"))
-    .server(
-        ServerObject::new("http://127.0.0.1:4021").description("`mintflow dev` on this machine"),
-    )
+        )
+        .license(LicenseObject::new("MIT").url("https://opensource.org/license/mit"))
+        .contact(ContactObject::new().name("mintflow maintainers"))
+        // The relative server is whichever one serves this document, so Swagger UI's "Try it out"
+        // calls the server it was opened on; the second is what `mintflow dev` listens on.
+        .server(ServerObject::new("/").description("The server that serves this document"))
+        .server(
+            ServerObject::new("http://127.0.0.1:4021")
+                .description("`mintflow dev` on this machine"),
+        )
 }
 
 /// The OpenAPI document, as `mintflow openapi` prints it and `openapi/openapi.json` holds.

@@ -85,7 +85,7 @@ mod tests {
     fn a_filter_takes_listed_names_only() {
         assert!(check_filter("kind", KINDS, ["mint", "payment"]).is_ok());
         assert!(check_filter("kind", KINDS, ["mints"]).is_err());
-        assert!(check_filter("state", STATES, ["confirmed", ""]).is_err());
+        assert!(check_filter("state", STATES, [MintState::Confirmed.as_str(), ""]).is_err());
         assert!(check_query("kind", KINDS, Some("probe")).is_ok());
         assert!(check_query("kind", KINDS, Some("Mint")).is_err());
         assert_eq!(kind_list("kind", "").ok(), Some(vec![]));

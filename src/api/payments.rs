@@ -28,8 +28,7 @@ use crate::workflows::payment::PaymentKind;
 use crate::workflows::payment::exposure::Funds;
 use crate::x402::{self, Authorization, ExactPayload, Offer, PaymentPayload, Reason};
 
-use views::view;
-pub use views::{PaymentPage, PaymentStatus, PaymentView, find};
+pub use views::{PaymentPage, PaymentStatus, PaymentView, find, view};
 
 #[derive(Tags)]
 pub enum PaymentsTag {

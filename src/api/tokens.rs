@@ -12,11 +12,12 @@ use poem_openapi::{
 use super::AppState;
 use super::auth::{Access, Admin, Public, Read};
 use super::declared::{AddressText, DecimalText};
-use super::deployments::{DeploymentsTag, parse_units};
+use super::deployments::DeploymentsTag;
 use super::error::{ApiError, Errors, KeyedCreateUnique, KeyedRead, PublicRead, errors_from};
 use super::mints::parse_address;
 use super::payments::chain;
-use crate::app::tokens::{self, LookupError, RegisterError, Registration};
+use crate::app::tokens::{self, InvalidSupply, LookupError, RegisterError, Registration};
+use crate::app::units;
 use crate::chain::mintable::Unmintable;
 use crate::store::entity::token;
 use crate::store::time::from_ms;
@@ -136,7 +137,9 @@ impl TokensApi {
         let chain = chain(&app)?;
         let b = body.0;
         let units = |field: &str, raw: Option<DecimalText>| {
-            raw.map(|raw| parse_units(field, &raw)).transpose()
+            raw.map(|raw| units::parse(field, &raw))
+                .transpose()
+                .map_err(ApiError::from)
         };
         let registration = Registration {
             address: parse_address("address", &b.address)?,
@@ -183,6 +186,12 @@ impl From<LookupError> for ApiError {
 
 errors_from!(LookupError, RegisterError);
 
+impl From<InvalidSupply> for ApiError {
+    fn from(e: InvalidSupply) -> Self {
+        ApiError::unprocessable("invalid_supply", e.to_string())
+    }
+}
+
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         let message = e.to_string();
@@ -205,7 +214,7 @@ impl From<RegisterError> for ApiError {
             RegisterError::ConflictingValue { .. } => {
                 ApiError::unprocessable("conflicting_token_value", message)
             }
-            RegisterError::InvalidSupply => ApiError::unprocessable("invalid_supply", message),
+            RegisterError::InvalidSupply(e) => e.into(),
             RegisterError::Chain(e) => ApiError::unavailable(
                 "chain_unavailable",
                 format!("cannot check the token now: {e}"),

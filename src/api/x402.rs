@@ -6,8 +6,6 @@
 //! goes away does not stop the payment).
 mod transport;
 
-use std::time::Duration;
-
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::Json};
@@ -16,19 +14,19 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Public;
 use super::declared::{AddressText, Declared, QuantityShape};
-use super::deployments::{TokenSpec, validate};
+use super::deployments::TokenSpec;
 use super::error::{ApiError, Errors, X402, X402Deploy};
 use super::mints::parse_address;
-use super::payments::{PaymentStatus, find};
-use crate::app::mints;
+use super::payments::view;
 use crate::app::payments::{self, Order};
-use crate::app::x402::{self, Buy, Paid, Placed};
+use crate::app::x402::{self, Buy, Outcome, Paid, Placed, Settlement, WaitError};
+use crate::app::{deployments, mints};
 use crate::x402::Reason;
 use crate::x402::types::encode_header;
-use crate::x402::{Offer, Resource, SETTLEMENT_WAIT_SECS, SettlementResponse};
+use crate::x402::{Offer, Resource, SettlementResponse};
 
 pub use transport::{PaymentHeader, X402RequiredError};
-use transport::{Settlement, Version};
+use transport::{SettlementHeaders, Version};
 
 #[derive(Tags)]
 pub enum X402Tag {
@@ -174,7 +172,7 @@ impl X402Api {
         let payment = PaymentHeader::of(signature.0, x_payment.0)?;
         let ctx = app.context();
         let chain = ctx.chain().map_err(ApiError::from)?;
-        let data = validate(&body.0)?;
+        let data = deployments::check(body.0.request()).map_err(ApiError::from)?;
         let offer =
             payments::offer_of(&ctx, chain, app.contracts.deploy_price).map_err(ApiError::from)?;
         let resource = Resource {
@@ -189,7 +187,7 @@ impl X402Api {
                 resource,
                 "payment_required",
                 "Payment required",
-                Settlement::default(),
+                SettlementHeaders::default(),
             )),
         }
     }
@@ -223,7 +221,7 @@ pub async fn paid_mint(
             resource,
             "payment_required",
             "Payment required",
-            Settlement::default(),
+            SettlementHeaders::default(),
         ));
     };
     let order = Order {
@@ -256,7 +254,7 @@ pub async fn pay(
                 resource,
                 &reason.code(),
                 &message,
-                Settlement::default(),
+                SettlementHeaders::default(),
             ));
         }
         Err(e) => {
@@ -267,7 +265,7 @@ pub async fn pay(
                     resource,
                     &reason.code(),
                     &message,
-                    Settlement::default(),
+                    SettlementHeaders::default(),
                 ));
             }
             return match ApiError::from(e) {
@@ -278,7 +276,7 @@ pub async fn pay(
                     resource,
                     body.code.as_str(),
                     &body.message,
-                    Settlement::default(),
+                    SettlementHeaders::default(),
                 )),
                 other => Err(other),
             };
@@ -287,69 +285,55 @@ pub async fn pay(
     settle(app, offer, header.version(), placed).await
 }
 
-/// Waits for the settlement (up to the offer's timeout) and answers with its outcome.
+/// Waits for the settlement (`x402::settlement`) and answers with its outcome.
 async fn settle(
     app: &AppState,
     offer: &Offer,
     version: Version,
     placed: Placed,
 ) -> Result<X402Response, ApiError> {
-    let Placed {
-        payment,
-        mint_ids,
-        deployment_id,
-    } = placed;
-    let wait = SETTLEMENT_WAIT_SECS.min(offer.max_timeout_seconds());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    loop {
-        // The payment has no per-request notification; one indexed row read per 100 ms.
-        let view = find(app, payment).await?;
-        let paid = X402Paid {
-            payment_id: payment,
-            mint_ids: mint_ids.clone(),
-            deployment_id,
-            status: view.status.as_str().to_owned(),
-            tx_hash: view.tx_hash.clone(),
-        };
-        match view.status {
-            PaymentStatus::Confirmed => {
-                let response = SettlementResponse {
-                    success: true,
-                    error_reason: None,
-                    transaction: view.tx_hash.unwrap_or_default(),
-                    network: offer.network(),
-                    payer: view.payer,
-                };
-                let settled = version.settlement(response, offer);
-                return Ok(X402Response::Paid(Json(paid), settled.v2, settled.v1));
-            }
-            PaymentStatus::Failed => {
-                let reason = "invalid_transaction_state";
-                let response = SettlementResponse {
-                    success: false,
-                    error_reason: Some(reason.into()),
-                    transaction: view.tx_hash.unwrap_or_default(),
-                    network: offer.network(),
-                    payer: view.payer,
-                };
-                let message = view.error.unwrap_or_else(|| "the settlement failed".into());
-                let resource = Resource {
-                    url: String::new(),
-                    description: String::new(),
-                    mime_type: "application/json".into(),
-                };
-                return Ok(required(
-                    offer,
-                    resource,
-                    reason,
-                    &message,
-                    version.settlement(response, offer),
-                ));
-            }
-            _ if tokio::time::Instant::now() >= deadline => {
-                return Ok(X402Response::Settling(Json(paid)));
-            }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+    let Settlement { payment, outcome } =
+        x402::settlement(&app.context(), offer, placed.payment).await?;
+    let view = view(payment);
+    let paid = X402Paid {
+        payment_id: placed.payment,
+        mint_ids: placed.mint_ids,
+        deployment_id: placed.deployment_id,
+        status: view.status.as_str().to_owned(),
+        tx_hash: view.tx_hash.clone(),
+    };
+    let response = |error_reason: Option<&str>| SettlementResponse {
+        success: error_reason.is_none(),
+        error_reason: error_reason.map(Into::into),
+        transaction: view.tx_hash.clone().unwrap_or_default(),
+        network: offer.network(),
+        payer: view.payer.clone(),
+    };
+    Ok(match outcome {
+        Outcome::Confirmed => {
+            let settled = version.settlement(response(None), offer);
+            X402Response::Paid(Json(paid), settled.v2, settled.v1)
+        }
+        Outcome::Failed => {
+            let reason = "invalid_transaction_state";
+            let settled = version.settlement(response(Some(reason)), offer);
+            let message = view.error.unwrap_or_else(|| "the settlement failed".into());
+            let resource = Resource {
+                url: String::new(),
+                description: String::new(),
+                mime_type: "application/json".into(),
+            };
+            required(offer, resource, reason, &message, settled)
+        }
+        Outcome::Unsettled => X402Response::Settling(Json(paid)),
+    })
+}
+
+impl From<WaitError> for ApiError {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::NotFound(_) => ApiError::not_found("payment_not_found", e.to_string()),
+            WaitError::Database(e) => e.into(),
         }
     }
 }
@@ -359,7 +343,7 @@ fn required(
     resource: Resource,
     code: &str,
     message: &str,
-    settlement: Settlement,
+    settlement: SettlementHeaders,
 ) -> X402Response {
     X402Response::Required(
         X402RequiredError::new(offer, &resource, code, message),

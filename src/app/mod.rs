@@ -13,6 +13,7 @@ pub mod paging;
 pub mod payments;
 pub mod settings;
 pub mod tokens;
+pub mod units;
 pub mod webhooks;
 pub mod workflows;
 pub mod x402;

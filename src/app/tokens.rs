@@ -24,6 +24,20 @@ pub struct Registration {
     pub max_supply: Option<U256>,
 }
 
+/// A supply no token may have: mints that give nothing, or a cap below one mint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`")]
+pub struct InvalidSupply;
+
+/// The supply rule of every token mints target, deployed or registered: each mint gives
+/// something, and at least one fits under the cap.
+pub fn check_supply(amount_per_mint: U256, max_supply: U256) -> Result<(), InvalidSupply> {
+    if amount_per_mint.is_zero() || max_supply < amount_per_mint {
+        return Err(InvalidSupply);
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     #[error("token {0} is registered already")]
@@ -38,8 +52,8 @@ pub enum RegisterError {
         given: U256,
         onchain: U256,
     },
-    #[error("`amountPerMint` must be positive and `maxSupply` at least `amountPerMint`")]
-    InvalidSupply,
+    #[error(transparent)]
+    InvalidSupply(#[from] InvalidSupply),
     #[error(transparent)]
     Chain(ChainError),
     #[error(transparent)]
@@ -71,9 +85,7 @@ pub async fn register(
     let told = chain.check_mintable(r.address).await?;
     let amount_per_mint = agreed("amountPerMint", r.amount_per_mint, told.amount_per_mint)?;
     let max_supply = agreed("maxSupply", r.max_supply, told.max_supply)?;
-    if amount_per_mint.is_zero() || max_supply < amount_per_mint {
-        return Err(RegisterError::InvalidSupply);
-    }
+    check_supply(amount_per_mint, max_supply)?;
     let row = token::Model {
         chain_id,
         address,
@@ -139,6 +151,15 @@ mod tests {
             agreed("f", None, None),
             Err(RegisterError::MissingValue { field: "f" })
         ));
+    }
+
+    #[test]
+    fn a_mint_gives_something_and_fits_under_the_cap() {
+        let (zero, five, six) = (U256::ZERO, U256::from(5), U256::from(6));
+        assert_eq!(check_supply(five, five), Ok(()));
+        assert_eq!(check_supply(five, six), Ok(()));
+        assert_eq!(check_supply(zero, six), Err(InvalidSupply));
+        assert_eq!(check_supply(six, five), Err(InvalidSupply));
     }
 }
 

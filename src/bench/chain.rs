@@ -11,11 +11,12 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::scratch::{ScratchArgs, on_scratch};
-use super::{BackendChoice, cores, percentile};
+use super::{BackendChoice, cores, percentile, sorted_ms};
 use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Call, Chain, ChainConfig, Submit};
 use crate::config::SettingsHandle;
 use crate::store;
+use crate::store::chain::TxStatus;
 
 #[derive(Debug, clap::Args)]
 pub struct ChainBenchArgs {
@@ -191,7 +192,10 @@ async fn wait_confirmed(db: &DatabaseConnection, n: i64) -> anyhow::Result<()> {
         tick.tick().await;
         let done = scalar(
             db,
-            "SELECT count(*) AS n FROM chain_txs WHERE status = 'confirmed'",
+            &format!(
+                "SELECT count(*) AS n FROM chain_txs WHERE status = '{}'",
+                TxStatus::Confirmed
+            ),
         )
         .await?;
         if done >= n {
@@ -199,7 +203,11 @@ async fn wait_confirmed(db: &DatabaseConnection, n: i64) -> anyhow::Result<()> {
         }
         let failed = scalar(
             db,
-            "SELECT count(*) AS n FROM chain_txs WHERE status IN ('reverted', 'failed')",
+            &format!(
+                "SELECT count(*) AS n FROM chain_txs WHERE status IN ('{}', '{}')",
+                TxStatus::Reverted,
+                TxStatus::Failed
+            ),
         )
         .await?;
         anyhow::ensure!(failed == 0, "{failed} transactions reverted or failed");
@@ -224,21 +232,14 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
 /// Created -> confirmed times in ms of the transactions created since `since_ms`, sorted.
 async fn confirm_latencies(db: &DatabaseConnection, since_ms: i64) -> anyhow::Result<Vec<f64>> {
     let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(
+    let query = Statement::from_sql_and_values(
+        backend,
+        store::sql(
             backend,
-            store::sql(
-                backend,
-                "SELECT confirmed_at_ms - created_at_ms AS ms FROM chain_txs \
-                 WHERE created_at_ms >= $1 AND confirmed_at_ms IS NOT NULL",
-            ),
-            [since_ms.into()],
-        ))
-        .await?;
-    let mut v: Vec<f64> = rows
-        .iter()
-        .map(|r| r.try_get::<i64>("", "ms").map(|x| x as f64))
-        .collect::<Result<_, _>>()?;
-    v.sort_by(f64::total_cmp);
-    Ok(v)
+            "SELECT confirmed_at_ms - created_at_ms AS ms FROM chain_txs \
+             WHERE created_at_ms >= $1 AND confirmed_at_ms IS NOT NULL",
+        ),
+        [since_ms.into()],
+    );
+    sorted_ms(db, query).await
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use super::scratch::{ScratchArgs, on_scratch};
-use super::{BackendChoice, cores, percentile};
+use super::{BackendChoice, cores, percentile, sorted_ms};
 use crate::config::SettingsHandle;
 use crate::engine::{Client, Engine, EngineConfig, Registry, StartOptions, Waker};
 use crate::store::{self, workflows::Status};
@@ -234,20 +234,12 @@ async fn count_status(db: &DatabaseConnection, status: Status) -> anyhow::Result
 
 /// Enqueue->complete latencies in ms, sorted.
 async fn latencies(db: &DatabaseConnection) -> anyhow::Result<Vec<f64>> {
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT finished_at_ms - created_at_ms AS ms FROM workflows WHERE kind = 'probe'"
-                .to_owned(),
-        ))
-        .await?;
-    let mut v: Vec<f64> = rows
-        .iter()
-        .map(|r| r.try_get::<i64>("", "ms").map(|x| x as f64))
-        .collect::<Result<_, _>>()?;
-    v.sort_by(f64::total_cmp);
-    Ok(v)
+    let query = Statement::from_string(
+        db.get_database_backend(),
+        "SELECT finished_at_ms - created_at_ms AS ms FROM workflows WHERE kind = 'probe'"
+            .to_owned(),
+    );
+    sorted_ms(db, query).await
 }
 
 /// Mean time spent before each kind of history event: where the latency goes.

@@ -17,13 +17,12 @@ use uuid::Uuid;
 
 use super::events::LiveViews;
 use super::scratch::{ScratchArgs, on_scratch};
-use super::{BackendChoice, cores, percentile};
+use super::{BackendChoice, cores, percentile, service_config};
 use crate::chain::deploy::{TokenParams, deploy_token};
 use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Chain, ChainConfig};
 use crate::config::{SettingsHandle, settings};
-use crate::engine::EngineConfig;
-use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::service::{ChainSetup, Contracts, Service, ServiceConfig};
 use crate::store::entity::workflow_event;
 use crate::store::mints;
 use crate::workflows::mint::MintState;
@@ -140,30 +139,23 @@ async fn bench_on(
         ..ChainConfig::default()
     };
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
+    let chain = ChainSetup {
+        config: chain_config,
+        signer,
+        contracts: Contracts {
+            token: Some(token),
+            usdc: None,
+            ..Default::default()
+        },
+    };
     let config = ServiceConfig {
-        database_url: url.to_owned(),
-        database_max_connections: store::DEFAULT_POOL_SIZE,
-        listen_addr: "127.0.0.1:0".into(),
         // Only for subscribing the benchmark's webhook receiver.
         admin_token: Some(ADMIN_TOKEN.into()),
-        public_reads: false,
-        role: Role::All,
-        engine: EngineConfig::generated(),
-        limits: Default::default(),
-        edge: Default::default(),
         // The benchmark's webhook receiver runs in this process, on 127.0.0.1.
         webhook_targets: crate::webhooks::target::TargetPolicy {
             allow_private: true,
         },
-        chain: Some(ChainSetup {
-            config: chain_config,
-            signer,
-            contracts: Contracts {
-                token: Some(token),
-                usdc: None,
-                ..Default::default()
-            },
-        }),
+        ..service_config(url, chain)
     };
     let service = Service::start(config, workflows::registry).await?;
     let result = measure(&service, db, token, args, measure_gas).await;

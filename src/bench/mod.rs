@@ -8,7 +8,11 @@ pub mod public_reads;
 pub mod scratch;
 
 use clap::Subcommand;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
+use crate::engine::EngineConfig;
+use crate::service::{ChainSetup, Role, ServiceConfig};
+use crate::store;
 use scratch::Store;
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +50,35 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// The `ms` column of the rows `query` selects, sorted (for `percentile`).
+pub async fn sorted_ms(db: &DatabaseConnection, query: Statement) -> anyhow::Result<Vec<f64>> {
+    let rows = db.query_all_raw(query).await?;
+    let mut v: Vec<f64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "ms").map(|x| x as f64))
+        .collect::<Result<_, _>>()?;
+    v.sort_by(f64::total_cmp);
+    Ok(v)
+}
+
+/// A benchmark's service: every role, on loopback, on the database at `url` and `chain`; no
+/// admin token, and webhooks to public addresses only, unless the benchmark says otherwise.
+pub fn service_config(url: &str, chain: ChainSetup) -> ServiceConfig {
+    ServiceConfig {
+        database_url: url.to_owned(),
+        database_max_connections: store::DEFAULT_POOL_SIZE,
+        listen_addr: "127.0.0.1:0".into(),
+        admin_token: None,
+        public_reads: false,
+        role: Role::All,
+        engine: EngineConfig::generated(),
+        limits: Default::default(),
+        edge: Default::default(),
+        webhook_targets: Default::default(),
+        chain: Some(chain),
+    }
 }
 
 /// Which backends a benchmark measures.

@@ -19,17 +19,16 @@ use serde_json::json;
 
 use super::mint::deploy_bench_token;
 use super::scratch::{ScratchArgs, on_scratch};
-use super::{BackendChoice, cores};
+use super::{BackendChoice, cores, service_config};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::deploy::deploy_mock_usdc;
 use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
-use crate::engine::EngineConfig;
-use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::service::{ChainSetup, Contracts, Service};
 use crate::store::entity::workflow;
 use crate::store::workflows::Status;
-use crate::workflows::payment::PAYMENT;
+use crate::workflows::payment::{PAYMENT, PaymentState};
 use crate::x402::verify::TransferWithAuthorization;
 use crate::x402::{Offer, SETTLEMENT_WAIT_SECS};
 use crate::{store, workflows};
@@ -129,29 +128,16 @@ async fn bench_on(
     // it already left, and the benchmark measures settling, not refusing.
     let each = U256::from(2 * PRICE) * U256::from(args.payments.div_ceil(args.payers));
     fund(node, usdc, &payers, each).await?;
-    let config = ServiceConfig {
-        database_url: url.to_owned(),
-        database_max_connections: store::DEFAULT_POOL_SIZE,
-        listen_addr: "127.0.0.1:0".into(),
-        admin_token: None,
-        public_reads: false,
-        role: Role::All,
-        engine: EngineConfig::generated(),
-        limits: Default::default(),
-        edge: Default::default(),
-        webhook_targets: crate::webhooks::target::TargetPolicy {
-            allow_private: false,
+    let chain = ChainSetup {
+        config: chain_config,
+        signer: signer.clone(),
+        contracts: Contracts {
+            token: Some(token),
+            usdc: Some(usdc),
+            ..Default::default()
         },
-        chain: Some(ChainSetup {
-            config: chain_config,
-            signer: signer.clone(),
-            contracts: Contracts {
-                token: Some(token),
-                usdc: Some(usdc),
-                ..Default::default()
-            },
-        }),
     };
+    let config = service_config(url, chain);
     let service = Service::start(config, workflows::registry).await?;
     let result = measure(&service, db, usdc, signer.address(), &payers, args).await;
     service.stop().await;
@@ -318,7 +304,7 @@ async fn wait_settled(db: &DatabaseConnection, n: usize) -> anyhow::Result<(usiz
         tick.tick().await;
         let payments = || workflow::Entity::find().filter(workflow::Column::Kind.eq(PAYMENT));
         let confirmed = payments()
-            .filter(workflow::Column::State.eq("confirmed"))
+            .filter(workflow::Column::State.eq(PaymentState::Confirmed.as_str()))
             .count(db)
             .await? as usize;
         let failed = payments()

@@ -15,12 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::mint::deploy_bench_token;
 use super::scratch::{ScratchArgs, Store, on_scratch};
-use super::{cores, percentile};
+use super::{cores, percentile, service_config};
 use crate::chain::ChainConfig;
 use crate::chain::local::{find_anvil, spawn_anvil};
-use crate::engine::EngineConfig;
 use crate::ops::counts::Tally;
-use crate::service::{ChainSetup, Contracts, Role, Service, ServiceConfig};
+use crate::service::{ChainSetup, Contracts, Service, ServiceConfig};
 use crate::{store, workflows};
 
 #[derive(Debug, clap::Args)]
@@ -186,25 +185,17 @@ async fn service_run(
         ..ChainConfig::default()
     };
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
+    let chain = ChainSetup {
+        config: chain_config,
+        signer,
+        contracts: Contracts {
+            token: Some(token),
+            ..Default::default()
+        },
+    };
     let config = ServiceConfig {
-        database_url: url.to_owned(),
-        database_max_connections: store::DEFAULT_POOL_SIZE,
-        listen_addr: "127.0.0.1:0".into(),
         admin_token: Some(ADMIN_TOKEN.into()),
-        public_reads: false,
-        role: Role::All,
-        engine: EngineConfig::generated(),
-        limits: Default::default(),
-        edge: Default::default(),
-        webhook_targets: Default::default(),
-        chain: Some(ChainSetup {
-            config: chain_config,
-            signer,
-            contracts: Contracts {
-                token: Some(token),
-                ..Default::default()
-            },
-        }),
+        ..service_config(url, chain)
     };
     let service = Service::start(config, workflows::registry).await?;
     let base = format!(

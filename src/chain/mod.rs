@@ -34,7 +34,10 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::SettingsHandle;
-use crate::store::{self, chain::TxRow};
+use crate::store::{
+    self,
+    chain::{TxRow, TxStatus},
+};
 use error::Redacted;
 use fees::Fees;
 
@@ -395,23 +398,25 @@ impl Chain {
 }
 
 fn outcome_of(row: TxRow) -> TxOutcome {
-    match row.status.as_str() {
-        "confirmed" => TxOutcome::Confirmed {
+    match row.tx_status() {
+        Some(TxStatus::Confirmed) => TxOutcome::Confirmed {
             hash: row.winner_hash.unwrap_or_default(),
             block: row.mined_block.unwrap_or_default(),
             gas_used: row.gas_used.unwrap_or_default(),
             contract_address: row.contract_address,
         },
-        "reverted" => TxOutcome::Reverted {
+        Some(TxStatus::Reverted) => TxOutcome::Reverted {
             hash: row.winner_hash.unwrap_or_default(),
-            reason: row.error.unwrap_or_else(|| "reverted".into()),
+            reason: row
+                .error
+                .unwrap_or_else(|| TxStatus::Reverted.as_str().into()),
         },
-        "failed" => TxOutcome::Failed {
-            reason: row.error.unwrap_or_else(|| "failed".into()),
+        Some(TxStatus::Failed) => TxOutcome::Failed {
+            reason: row
+                .error
+                .unwrap_or_else(|| TxStatus::Failed.as_str().into()),
         },
-        other => TxOutcome::Pending {
-            status: other.to_owned(),
-        },
+        _ => TxOutcome::Pending { status: row.status },
     }
 }
 

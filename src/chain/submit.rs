@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use super::fees::{FeeCaps, Fees};
 use super::{Chain, ChainError, QUOTE_TTL, Quote, Submit, budget, rpc, signer};
-use crate::store::{self, chain::TxRow};
+use crate::store::{
+    self,
+    chain::{TxRow, TxStatus},
+};
 
 impl Chain {
     /// Simulates, signs and stores a transaction; the sender broadcasts it. Idempotent by
@@ -68,7 +71,7 @@ impl Chain {
             value: req.call.value.to_string(),
             input: req.call.input.to_vec(),
             gas_limit: gas_limit as i64,
-            status: "signed".into(),
+            status: TxStatus::Signed.as_str().into(),
             mined_block: None,
             mined_block_hash: None,
             winner_hash: None,

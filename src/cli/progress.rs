@@ -13,7 +13,10 @@ use tokio::time::Instant;
 
 use crate::chain::Chain;
 use crate::chain::signer::address_key;
-use crate::store::{self, chain::TxRow};
+use crate::store::{
+    self,
+    chain::{TxRow, TxStatus},
+};
 
 /// How often the waiting command says what it waits for.
 const REPORT_EVERY: Duration = Duration::from_secs(5);
@@ -90,13 +93,13 @@ impl ChainWait<'_> {
             .iter()
             .map(|tx| {
                 let what = format!("{} (nonce {})", tx.purpose, tx.nonce);
-                match (tx.status.as_str(), tx.mined_block) {
-                    ("mined", Some(block)) => format!(
+                match (tx.tx_status(), tx.mined_block) {
+                    (Some(TxStatus::Mined), Some(block)) => format!(
                         "{what} mined in block {block}, needs block {} ({} confirmations)",
                         block + self.confirmations,
                         self.confirmations
                     ),
-                    ("signed", _) => format!("{what} signed, not sent yet"),
+                    (Some(TxStatus::Signed), _) => format!("{what} signed, not sent yet"),
                     _ => format!("{what} sent, not mined yet"),
                 }
             })

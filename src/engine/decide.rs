@@ -53,14 +53,25 @@ pub(crate) fn decide(
     };
     // Where the workflow already is, with the step's outcome recorded as `event`.
     let unchanged = |status, event| base(status, prior.state.to_owned(), prior.data.clone(), event);
-    // A step that stopped the workflow where it was (failed, or unreadable by this build):
-    // its attempts as they were, the reason kept.
-    let stopped = |status, event, error: &String| Checkpoint {
-        attempt: prior.attempt,
+    // A step that did not go through: the workflow stays where it was (its checkpoint, in the
+    // schema it was written in), with `attempt` spent so far and the reason kept.
+    let not_stepped = |status, event, attempt, error: &String, detail: Json| Checkpoint {
+        attempt,
         schema_version: prior.schema_version,
         last_error: Some(error.clone()),
-        detail: Some(json!({ "error": error })),
+        detail: Some(detail),
         ..unchanged(status, event)
+    };
+    // A step that stopped the workflow where it was (failed, or unreadable by this build):
+    // its attempts as they were.
+    let stopped = |status, event, error: &String| {
+        not_stepped(
+            status,
+            event,
+            prior.attempt,
+            error,
+            json!({ "error": error }),
+        )
     };
     let (checkpoint, mut effects) = match output {
         StepOutput::Done {
@@ -93,38 +104,27 @@ pub(crate) fn decide(
             let attempt = prior.attempt + 1;
             let cp = if i64::from(attempt) >= limits.max_attempts {
                 let reason = format!("gave up after {attempt} attempts: {error}");
-                Checkpoint {
-                    attempt,
-                    schema_version: prior.schema_version,
-                    last_error: Some(reason.clone()),
-                    detail: Some(json!({ "error": reason })),
-                    ..unchanged(Status::Failed, "failed")
-                }
+                let detail = json!({ "error": reason });
+                not_stepped(Status::Failed, "failed", attempt, &reason, detail)
             } else {
                 let delay = backoff_ms(
                     prior.attempt.max(0) as u32,
                     limits.settings.retry_base_delay_ms,
                     limits.settings.retry_max_delay_ms,
                 );
+                let detail = json!({ "error": error, "retry_in_ms": delay });
                 Checkpoint {
-                    attempt,
-                    schema_version: prior.schema_version,
                     run_at_ms: Some(now + delay),
-                    last_error: Some(error.clone()),
-                    detail: Some(json!({ "error": error, "retry_in_ms": delay })),
-                    ..unchanged(Status::Running, "retry_scheduled")
+                    ..not_stepped(Status::Running, "retry_scheduled", attempt, &error, detail)
                 }
             };
             (cp, Vec::new())
         }
         StepOutput::Failed(StepError::Deferred { reason, until_ms }) => {
+            let detail = json!({ "deferred": reason, "until_ms": until_ms });
             let cp = Checkpoint {
-                attempt: prior.attempt,
-                schema_version: prior.schema_version,
                 run_at_ms: Some(until_ms.max(now)),
-                last_error: Some(reason.clone()),
-                detail: Some(json!({ "deferred": reason, "until_ms": until_ms })),
-                ..unchanged(Status::Running, "deferred")
+                ..not_stepped(Status::Running, "deferred", prior.attempt, &reason, detail)
             };
             (cp, Vec::new())
         }
@@ -194,6 +194,21 @@ mod tests {
         }
     }
 
+    /// `decide` with the default settings, 3 attempts and a worker that keeps going.
+    fn run(
+        prior: Prior<'_>,
+        schema: i32,
+        output: StepOutput,
+        now: i64,
+    ) -> (Checkpoint, Vec<Effect>) {
+        let settings = Settings::default();
+        let limits = RetryLimits {
+            max_attempts: 3,
+            settings: &settings,
+        };
+        decide(prior, schema, output, limits, true, now)
+    }
+
     fn done(t: Transition<String>) -> StepOutput {
         StepOutput::Done {
             transition: t,
@@ -239,16 +254,10 @@ mod tests {
     #[test]
     fn transient_errors_back_off_then_fail() {
         let data = json!({"n": 1});
-        let s = Settings::default();
-        let (cp, effects) = decide(
+        let (cp, effects) = run(
             prior(&data),
             1,
             StepOutput::Failed(StepError::Transient("rpc".into())),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
             1000,
         );
         assert!(effects.is_empty(), "a retry leaves the children waiting");
@@ -262,15 +271,10 @@ mod tests {
             attempt: 2,
             ..prior(&data)
         };
-        let (cp, effects) = decide(
+        let (cp, effects) = run(
             last,
             1,
             StepOutput::Failed(StepError::Transient("rpc".into())),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
             1000,
         );
         assert_eq!(cp.status, Status::Failed);
@@ -281,16 +285,10 @@ mod tests {
     #[test]
     fn permanent_and_undecodable() {
         let data = json!({});
-        let s = Settings::default();
-        let (cp, effects) = decide(
+        let (cp, effects) = run(
             prior(&data),
             1,
             StepOutput::Failed(StepError::Permanent("bad".into())),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
             0,
         );
         assert_eq!(
@@ -298,38 +296,22 @@ mod tests {
             (Status::Failed, None, Some("bad"))
         );
         assert_eq!(effects.len(), 1);
-        let (cp, _) = decide(
-            prior(&data),
-            2,
-            StepOutput::Undecodable("v9".into()),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
-            0,
-        );
+        let (cp, _) = run(prior(&data), 2, StepOutput::Undecodable("v9".into()), 0);
         assert_eq!((cp.status, cp.schema_version), (Status::NeedsMigration, 1));
     }
 
     #[test]
     fn deferred_runs_again_later_without_spending_an_attempt() {
         let data = json!({});
-        let s = Settings::default();
         let mut at_last_attempt = prior(&data);
         at_last_attempt.attempt = 2;
-        let (cp, effects) = decide(
+        let (cp, effects) = run(
             at_last_attempt,
             1,
             StepOutput::Failed(StepError::Deferred {
                 reason: "budget".into(),
                 until_ms: 5_000,
             }),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
             1_000,
         );
         assert_eq!(
@@ -348,28 +330,12 @@ mod tests {
     #[test]
     fn wait_and_timer() {
         let data = json!({});
-        let s = Settings::default();
-        let (cp, _) = decide(
-            prior(&data),
-            1,
-            done(Transition::Wait("sent".into())),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
-            0,
-        );
+        let (cp, _) = run(prior(&data), 1, done(Transition::Wait("sent".into())), 0);
         assert_eq!((cp.status, cp.run_at_ms), (Status::Waiting, None));
-        let (cp, _) = decide(
+        let (cp, _) = run(
             prior(&data),
             1,
             done(Transition::WaitUntil("x".into(), 99)),
-            RetryLimits {
-                max_attempts: 3,
-                settings: &s,
-            },
-            true,
             0,
         );
         assert_eq!(

@@ -5,6 +5,7 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use super::chain::UNMINED;
 use super::mints::MintState;
 use super::query;
 
@@ -112,9 +113,11 @@ pub async fn unmined_since<C: ConnectionTrait>(
 ) -> Result<Vec<Unmined>, DbErr> {
     query(
         conn,
-        r#"SELECT id, signer, nonce, status, owner_workflow_id, created_at_ms FROM chain_txs
-           WHERE chain_id = $1 AND status IN ('signed', 'sent') AND created_at_ms < $2
-           ORDER BY created_at_ms LIMIT $3"#,
+        &format!(
+            r#"SELECT id, signer, nonce, status, owner_workflow_id, created_at_ms FROM chain_txs
+               WHERE chain_id = $1 AND status IN {UNMINED} AND created_at_ms < $2
+               ORDER BY created_at_ms LIMIT $3"#
+        ),
         vec![chain_id.into(), before_ms.into(), (limit as i64).into()],
     )
     .await

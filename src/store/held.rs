@@ -26,6 +26,10 @@ use super::workflows::Status;
 pub const PARENT_ENDED: &str = "parent_ended";
 /// The history event of a child put back because its parent was retried.
 pub const PARENT_RETRIED: &str = "parent_retried";
+/// The state a cancelled child is moved to: every child kind's `Cancelled` state
+/// (`MintState`, `DeploymentState`). `store` cannot name the workflows' enums, so it is spelled
+/// here; a test in `workflows` ties it to them.
+pub const CANCELLED: &str = "cancelled";
 
 /// Cancels the parked children of `parent`, which ended without completing for `reason`, inside
 /// the caller's transaction (the one that ends the parent). Returns the ids that moved.
@@ -38,8 +42,8 @@ pub async fn cancel_children<C: ConnectionTrait>(
 ) -> Result<Vec<Uuid>, DbErr> {
     let parked = select(
         conn,
-        r#"SELECT id, state FROM workflows WHERE parent_id = $1 AND status = 'waiting'"#,
-        parent,
+        "SELECT id, state FROM workflows WHERE parent_id = $1 AND status = $2",
+        vec![parent.into(), Status::Waiting.as_str().into()],
     )
     .await?;
     let ids: Vec<Uuid> = parked.iter().map(|(id, _)| *id).collect();
@@ -48,9 +52,7 @@ pub async fn cancel_children<C: ConnectionTrait>(
         ids: &ids,
         from_states: &states,
         from_statuses: &[Status::Waiting],
-        // Every child kind's `Cancelled` state (`MintState`, `DeploymentState`); `store` cannot
-        // name the workflows' enums, so it is spelled here.
-        to_state: "cancelled",
+        to_state: CANCELLED,
         to_status: Status::Cancelled,
         event: PARENT_ENDED,
         patch: json!({}),
@@ -74,9 +76,13 @@ pub async fn restore_children<C: ConnectionTrait>(
         conn,
         r#"SELECT w.id AS id, e.from_state AS state FROM workflows w
            JOIN workflow_events e ON e.workflow_id = w.id
-           WHERE w.parent_id = $1 AND w.status = 'cancelled' AND e.event = 'parent_ended'
+           WHERE w.parent_id = $1 AND w.status = $2 AND e.event = $3
              AND e.id = (SELECT max(l.id) FROM workflow_events l WHERE l.workflow_id = w.id)"#,
-        parent,
+        vec![
+            parent.into(),
+            Status::Cancelled.as_str().into(),
+            PARENT_ENDED.into(),
+        ],
     )
     .await?;
     let mut restored = Vec::with_capacity(cancelled.len());
@@ -92,7 +98,7 @@ pub async fn restore_children<C: ConnectionTrait>(
             .collect();
         let m = Move {
             ids: &ids,
-            from_states: &["cancelled"],
+            from_states: &[CANCELLED],
             from_statuses: &[Status::Cancelled],
             to_state: state,
             to_status: Status::Waiting,
@@ -109,18 +115,18 @@ pub async fn restore_children<C: ConnectionTrait>(
     Ok(restored)
 }
 
-/// `(id, state)` rows of a query on `parent`.
+/// `(id, state)` rows of a query on a parent's children.
 async fn select<C: ConnectionTrait>(
     conn: &C,
     pg_sql: &str,
-    parent: Uuid,
+    values: Vec<Value>,
 ) -> Result<Vec<(Uuid, String)>, DbErr> {
     let backend = conn.get_database_backend();
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             sql(backend, pg_sql),
-            [Value::from(parent)],
+            values,
         ))
         .await?;
     rows.iter()

@@ -28,8 +28,8 @@ use std::time::Duration;
 use migration::MigratorTrait;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, FromQueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
-    Value,
+    DbErr, FromQueryResult, QueryResult, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
 };
 
 /// The SQLite file `mintflow` uses when no `DATABASE_URL` is given.
@@ -119,22 +119,39 @@ pub fn sql(backend: DbBackend, pg_sql: &str) -> String {
     }
 }
 
-/// Runs `pg_sql` (PostgreSQL placeholders, adapted for SQLite) with `values`; the rows it
-/// changed.
+/// `pg_sql` (PostgreSQL placeholders, adapted for SQLite) with `values`, as `conn`'s backend
+/// runs it.
+fn statement<C: ConnectionTrait>(conn: &C, pg_sql: &str, values: Vec<Value>) -> Statement {
+    let backend = conn.get_database_backend();
+    Statement::from_sql_and_values(backend, sql(backend, pg_sql), values)
+}
+
+/// Runs `pg_sql` with `values`; the rows it changed.
 pub(crate) async fn exec<C: ConnectionTrait>(
     conn: &C,
     pg_sql: &str,
     values: Vec<Value>,
 ) -> Result<u64, DbErr> {
-    let backend = conn.get_database_backend();
-    Ok(conn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, pg_sql),
-            values,
-        ))
-        .await?
-        .rows_affected())
+    let done = conn.execute_raw(statement(conn, pg_sql, values)).await?;
+    Ok(done.rows_affected())
+}
+
+/// Runs the query `pg_sql` with `values`; its rows.
+pub(crate) async fn rows<C: ConnectionTrait>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    conn.query_all_raw(statement(conn, pg_sql, values)).await
+}
+
+/// Runs the query `pg_sql` with `values`; its first row, if any.
+pub(crate) async fn row<C: ConnectionTrait>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<QueryResult>, DbErr> {
+    conn.query_one_raw(statement(conn, pg_sql, values)).await
 }
 
 /// Runs the query `pg_sql` with `values`; its rows as `T`.
@@ -143,15 +160,21 @@ pub(crate) async fn query<C: ConnectionTrait, T: FromQueryResult>(
     pg_sql: &str,
     values: Vec<Value>,
 ) -> Result<Vec<T>, DbErr> {
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, pg_sql),
-            values,
-        ))
-        .await?;
+    let rows = rows(conn, pg_sql, values).await?;
     rows.iter().map(|r| T::from_query_result(r, "")).collect()
+}
+
+/// Runs the count `pg_sql` (its column `n`) with `values`.
+pub(crate) async fn count<C: ConnectionTrait>(
+    conn: &C,
+    pg_sql: &str,
+    values: Vec<Value>,
+) -> Result<i64, DbErr> {
+    let row = row(conn, pg_sql, values).await?;
+    Ok(row
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 /// A JSON array of strings, the one list parameter both backends can unpack.

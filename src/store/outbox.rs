@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryRe
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use super::{begin_write, exec, sql};
+use super::{begin_write, exec, row};
 
 /// Rows ordered per sequencer transaction at most: bounds its lock time.
 pub const SEQUENCE_BATCH: i64 = 5_000;
@@ -133,21 +133,13 @@ pub async fn read<C: ConnectionTrait>(
 /// an outbox row of it is not ordered yet or lies beyond `after`. False for a finished
 /// workflow whose events were all read, or forgotten by retention.
 pub async fn more_for<C: ConnectionTrait>(conn: &C, id: Uuid, after: i64) -> Result<bool, DbErr> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"SELECT 1 AS more FROM workflows w
-                   WHERE w.id = $1 AND (w.status NOT IN ('completed', 'failed', 'cancelled')
-                     OR EXISTS (SELECT 1 FROM outbox o WHERE o.workflow_id = $1
-                                AND (o.position IS NULL OR o.position > $2)))"#,
-            ),
-            [id.into(), after.into()],
-        ))
-        .await?;
-    Ok(row.is_some())
+    let more = r#"SELECT 1 AS more FROM workflows w
+                  WHERE w.id = $1 AND (w.status NOT IN ('completed', 'failed', 'cancelled')
+                    OR EXISTS (SELECT 1 FROM outbox o WHERE o.workflow_id = $1
+                               AND (o.position IS NULL OR o.position > $2)))"#;
+    Ok(row(conn, more, vec![id.into(), after.into()])
+        .await?
+        .is_some())
 }
 
 /// Narrows `query` to rows whose `column` is one of `list` (nothing when it is empty).

@@ -7,6 +7,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::chain::OPEN;
 use super::mints::QUEUED;
 use super::sql;
 
@@ -157,9 +158,9 @@ pub async fn backlog<C: ConnectionTrait>(
                  (SELECT next_nonce FROM chain_signers WHERE chain_id = $1 AND address = $2)
                    AS next_nonce,
                  (SELECT count(*) FROM chain_txs WHERE chain_id = $1 AND signer = $2
-                    AND status IN ('signed', 'sent', 'mined')) AS open_txs,
+                    AND status IN {OPEN}) AS open_txs,
                  (SELECT min(created_at_ms) FROM chain_txs WHERE chain_id = $1 AND signer = $2
-                    AND status IN ('signed', 'sent', 'mined')) AS oldest_open_tx_ms,
+                    AND status IN {OPEN}) AS oldest_open_tx_ms,
                  (SELECT count(*) FROM outbox WHERE position IS NULL) AS outbox_unordered,
                  (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')
                    AS webhook_pending,

@@ -6,7 +6,15 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::chain::TxStatus;
 use super::{exec, query};
+
+/// The `payment` kind (`workflows::payment::PAYMENT`), and its `PaymentState::Confirmed`.
+/// `store` cannot name the workflows' types, so they are spelled here (a test in `workflows`
+/// ties them); the SQL writes them out rather than binding them, because the partial indexes
+/// these queries use are only chosen for a text that implies their predicate.
+pub const PAYMENT: &str = "payment";
+pub const CONFIRMED: &str = "confirmed";
 
 /// Serializes the payment intakes of `payer` until the caller's transaction ends, so that two
 /// concurrent intakes cannot both see the same open payments and both pass. PostgreSQL: a
@@ -51,11 +59,13 @@ pub async fn payments_since<C: ConnectionTrait>(
     // the recently finished ones by `idx_workflows_finished`.
     query(
         conn,
-        r#"SELECT id, data, finished_at_ms FROM workflows
-           WHERE kind = 'payment' AND payer = $1 AND finished_at_ms IS NULL
-           UNION ALL
-           SELECT id, data, finished_at_ms FROM workflows
-           WHERE kind = 'payment' AND payer = $1 AND finished_at_ms >= $2"#,
+        &format!(
+            r#"SELECT id, data, finished_at_ms FROM workflows
+               WHERE kind = '{PAYMENT}' AND payer = $1 AND finished_at_ms IS NULL
+               UNION ALL
+               SELECT id, data, finished_at_ms FROM workflows
+               WHERE kind = '{PAYMENT}' AND payer = $1 AND finished_at_ms >= $2"#
+        ),
         vec![payer.into(), since_ms.into()],
     )
     .await
@@ -75,15 +85,17 @@ pub async fn settlement_reverts_since<C: ConnectionTrait>(
     payer: &str,
     since_ms: i64,
 ) -> Result<Vec<i64>, DbErr> {
-    // `'payment'` and `'confirmed'` are `PAYMENT` and `PaymentState::Confirmed`: `store` cannot
-    // name the workflows' types, so the SQL spells them.
     let rows: Vec<RevertedAt> = query(
         conn,
-        r#"SELECT t.confirmed_at_ms AS at_ms FROM chain_txs t
-           JOIN workflows w ON w.id = t.owner_workflow_id
-           WHERE t.status = 'reverted' AND t.confirmed_at_ms >= $2
-             AND w.kind = 'payment' AND w.payer = $1 AND w.state <> 'confirmed'
-           ORDER BY t.confirmed_at_ms"#,
+        &format!(
+            r#"SELECT t.confirmed_at_ms AS at_ms FROM chain_txs t
+               JOIN workflows w ON w.id = t.owner_workflow_id
+               WHERE t.status = '{reverted}' AND t.confirmed_at_ms >= $2
+                 AND w.kind = '{PAYMENT}' AND w.payer = $1 AND w.state <> '{CONFIRMED}'
+               ORDER BY t.confirmed_at_ms"#,
+            // Written out, not bound: the text must imply `idx_chain_txs_reverted`'s predicate.
+            reverted = TxStatus::Reverted,
+        ),
         vec![payer.into(), since_ms.into()],
     )
     .await?;

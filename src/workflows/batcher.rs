@@ -229,17 +229,7 @@ impl Batcher {
             });
         }
         let ids: Vec<Uuid> = items.iter().map(|i| i.mint).collect();
-        let data = BatchData {
-            token: token_address,
-            items,
-            dropped: Vec::new(),
-            generation: 0,
-            resends: 0,
-            tx_id: None,
-            tx_hash: None,
-            block: None,
-            gas_used: None,
-        };
+        let data = BatchData::new(token_address, items);
         let batch = self
             .client
             .start_in::<MintBatch, _>(

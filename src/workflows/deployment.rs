@@ -13,15 +13,13 @@ use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::chain_step::{ChainStep, Retry, Seen};
-use super::writes::into_step;
+use super::chain_step::{self, ChainKind, ChainStep, Decide, Retry};
 use crate::chain::contracts::MintToken;
 use crate::chain::signer::address_key;
 use crate::chain::{Call, Chain};
 use crate::engine::{
     Client, StartError, StartOptions, Started, Step, StepCtx, StepError, Workflow,
 };
-use crate::store;
 
 mod decide;
 
@@ -109,38 +107,48 @@ impl Workflow for Deployment {
     type Data = DeploymentData;
     const KIND: &'static str = DEPLOYMENT;
 
-    /// Observes what the state needs of the chain, decides (`decide`), and hands the plan to
-    /// the engine.
+    /// The step every kind that sends transactions takes (`chain_step::step`).
     async fn step(
         &self,
         ctx: &StepCtx,
         state: DeploymentState,
         data: DeploymentData,
     ) -> Result<Step<DeploymentState, DeploymentData>, StepError> {
+        chain_step::step(self, ctx, state, data).await
+    }
+}
+
+impl ChainKind for Deployment {
+    type Observed = Observed;
+    const DECIDE: Decide<Self> = decide;
+
+    /// Asks the chain what `state` needs to decide: the simulation in `pending`, the submit's
+    /// answer in `processing`, where the transaction is in `sent`.
+    async fn observe(
+        &self,
+        ctx: &StepCtx,
+        state: DeploymentState,
+        data: &DeploymentData,
+        _retry: Retry,
+    ) -> Result<Observed, StepError> {
         let chain = ChainStep {
             chain: &self.chain,
             owner: ctx.workflow_id,
         };
-        let observed = match state {
+        Ok(match state {
             DeploymentState::Pending => {
-                Observed::Simulation(chain.simulate(&self.call(&data)).await)
+                Observed::Simulation(chain.simulate(&self.call(data)).await)
             }
             DeploymentState::Processing => {
                 let key = format!("deployment:{}", ctx.workflow_id);
-                Observed::Submit(chain.submit(key, DEPLOYMENT, self.call(&data)).await)
+                Observed::Submit(chain.submit(key, DEPLOYMENT, self.call(data)).await)
             }
             DeploymentState::Sent => Observed::Outcome {
                 outcome: chain.outcome(data.tx_id).await?,
                 chain_id: self.chain.chain_id(),
             },
             _ => Observed::Nothing,
-        };
-        let seen = Seen {
-            workflow: ctx.workflow_id,
-            retry: Retry::new(&ctx.settings, store::now_ms()),
-            observed,
-        };
-        Ok(into_step(decide(state, data, seen)?, ctx))
+        })
     }
 }
 

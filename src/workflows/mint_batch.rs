@@ -19,12 +19,11 @@ use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::chain_step::{ChainStep, Retry, Seen, on_error};
-use super::writes::into_step;
+use super::chain_step::{self, ChainKind, ChainStep, Decide, Retry, on_error};
 use crate::chain::contracts::MintToken;
 use crate::chain::{Call, Chain, ChainError};
 use crate::engine::{Step, StepCtx, StepError, Workflow};
-use crate::store::{self, mints::MINT_BATCH};
+use crate::store::mints::MINT_BATCH;
 
 mod decide;
 mod isolate;
@@ -88,6 +87,23 @@ pub struct BatchData {
     pub gas_used: Option<i64>,
 }
 
+impl BatchData {
+    /// A new batch of `items` of `token`: nothing dropped, sent or resent yet.
+    pub fn new(token: Address, items: Vec<BatchItem>) -> BatchData {
+        BatchData {
+            token,
+            items,
+            dropped: Vec::new(),
+            generation: 0,
+            resends: 0,
+            tx_id: None,
+            tx_hash: None,
+            block: None,
+            gas_used: None,
+        }
+    }
+}
+
 /// The `mint_batch` kind.
 pub struct MintBatch {
     chain: Chain,
@@ -110,26 +126,21 @@ impl Workflow for MintBatch {
         Some(u32::MAX)
     }
 
-    /// Observes what the state needs of the chain, decides (`decide`), and hands the plan to
-    /// the engine.
+    /// The step every kind that sends transactions takes (`chain_step::step`).
     async fn step(
         &self,
         ctx: &StepCtx,
         state: BatchState,
         data: BatchData,
     ) -> Result<Step<BatchState, BatchData>, StepError> {
-        let retry = Retry::new(&ctx.settings, store::now_ms());
-        let observed = self.observe(ctx, state, &data, retry).await?;
-        let seen = Seen {
-            workflow: ctx.workflow_id,
-            retry,
-            observed,
-        };
-        Ok(into_step(decide(state, data, seen)?, ctx))
+        chain_step::step(self, ctx, state, data).await
     }
 }
 
-impl MintBatch {
+impl ChainKind for MintBatch {
+    type Observed = Observed;
+    const DECIDE: Decide<Self> = decide;
+
     /// Asks the chain what `state` needs to decide: in `pending`, the submit's answer, and when
     /// the batch reverts, which of its items make it revert.
     async fn observe(
@@ -162,7 +173,9 @@ impl MintBatch {
             _ => Observed::Nothing,
         })
     }
+}
 
+impl MintBatch {
     /// Which items of the batch make it revert, each subset simulated now.
     async fn bisect(&self, data: &BatchData, retry: Retry) -> Result<Isolated, StepError> {
         let (token, items) = (data.token, &data.items);

@@ -132,4 +132,15 @@ mod tests {
             assert_eq!((st.as_str(), B::parse(name)), (name, Some(st)));
         }
     }
+
+    /// The names `store` spells for want of the workflows' types are the kinds' own.
+    #[test]
+    fn store_spellings_are_the_kinds_names() {
+        use super::{deployment::DeploymentState, payment, payment::PaymentState};
+        use crate::store::{held, mints::MintState, payers};
+        assert_eq!(payers::PAYMENT, payment::PAYMENT);
+        assert_eq!(payers::CONFIRMED, PaymentState::Confirmed.as_str());
+        assert_eq!(held::CANCELLED, MintState::Cancelled.as_str());
+        assert_eq!(held::CANCELLED, DeploymentState::Cancelled.as_str());
+    }
 }

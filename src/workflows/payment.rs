@@ -23,12 +23,10 @@ use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::chain_step::{ChainStep, Retry, Seen, on_error};
-use super::writes::into_step;
+use super::chain_step::{self, ChainKind, ChainStep, Decide, Retry, on_error};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::{Call, Chain, TxOutcome};
 use crate::engine::{Step, StepCtx, StepError, Workflow};
-use crate::store;
 
 mod create;
 pub mod custom;
@@ -128,6 +126,31 @@ pub struct SignedAuthorization {
 }
 
 impl PaymentData {
+    /// A payment of `amount` of `asset` from `payer` to `pay_to`, nothing sent for it yet; what
+    /// pays it (`authorization` or `transfer_tx`) is the caller's to set.
+    pub fn new(
+        kind: PaymentKind,
+        asset: Address,
+        payer: Address,
+        pay_to: Address,
+        amount: U256,
+    ) -> PaymentData {
+        PaymentData {
+            kind,
+            asset,
+            payer,
+            pay_to,
+            amount,
+            authorization: None,
+            transfer_tx: None,
+            tx_id: None,
+            tx_hash: None,
+            block: None,
+            checked_block: None,
+            settlement_error: None,
+        }
+    }
+
     /// The settlement call, `transferWithAuthorization` with the signature as bytes; `None`
     /// for a custom payment, which is settled already.
     pub fn settlement(&self) -> Option<Call> {
@@ -179,26 +202,21 @@ impl Workflow for Payment {
     type Data = PaymentData;
     const KIND: &'static str = PAYMENT;
 
-    /// Observes what the state needs of the chain, decides (`decide`), and hands the plan to
-    /// the engine.
+    /// The step every kind that sends transactions takes (`chain_step::step`).
     async fn step(
         &self,
         ctx: &StepCtx,
         state: PaymentState,
         data: PaymentData,
     ) -> Result<Step<PaymentState, PaymentData>, StepError> {
-        let retry = Retry::new(&ctx.settings, store::now_ms());
-        let observed = self.observe(ctx, state, &data, retry).await?;
-        let seen = Seen {
-            workflow: ctx.workflow_id,
-            retry,
-            observed,
-        };
-        Ok(into_step(decide(state, data, seen)?, ctx))
+        chain_step::step(self, ctx, state, data).await
     }
 }
 
-impl Payment {
+impl ChainKind for Payment {
+    type Observed = Observed;
+    const DECIDE: Decide<Self> = decide;
+
     /// Asks the chain what `state` needs to decide. A question that could not be asked fails
     /// the step by the one policy (`on_error`); the answers, errors included, go to `decide`.
     async fn observe(

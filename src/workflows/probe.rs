@@ -11,12 +11,12 @@
 //! the row before retrying).
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::engine::{Step, StepCtx, StepError, Transition, Workflow};
-use crate::store::sql;
+use crate::store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,16 +157,8 @@ impl Workflow for Probe {
             out = out.with_effect(Arc::new(move |txn| {
                 let wf = wf.clone();
                 Box::pin(async move {
-                    let backend = txn.get_database_backend();
-                    txn.execute_raw(Statement::from_sql_and_values(
-                        backend,
-                        sql(
-                            backend,
-                            "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)",
-                        ),
-                        [wf.into(), step.into()],
-                    ))
-                    .await?;
+                    let effect = "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)";
+                    store::exec(txn, effect, vec![wf.into(), step.into()]).await?;
                     Ok(())
                 })
             }));
@@ -180,17 +172,8 @@ fn now_us() -> i64 {
 }
 
 async fn failpoint(db: &DatabaseConnection, wf: &str, step: i32) -> Result<Option<String>, DbErr> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "SELECT reason FROM probe_failpoints WHERE workflow_id = $1 AND step = $2",
-            ),
-            [wf.into(), step.into()],
-        ))
-        .await?;
+    let reason = "SELECT reason FROM probe_failpoints WHERE workflow_id = $1 AND step = $2";
+    let row = store::row(db, reason, vec![wf.into(), step.into()]).await?;
     row.map(|r| r.try_get::<String>("", "reason")).transpose()
 }
 
@@ -200,25 +183,17 @@ async fn record_run_start(
     step: i32,
     worker: &str,
 ) -> Result<i64, DbErr> {
-    let backend = db.get_database_backend();
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(backend, "INSERT INTO probe_runs (workflow_id, step, worker, started_us) VALUES ($1, $2, $3, $4) RETURNING id"),
-            [wf.into(), step.into(), worker.into(), now_us().into()],
-        ))
+    let run = "INSERT INTO probe_runs (workflow_id, step, worker, started_us) \
+               VALUES ($1, $2, $3, $4) RETURNING id";
+    let values = vec![wf.into(), step.into(), worker.into(), now_us().into()];
+    let row = store::row(db, run, values)
         .await?
         .ok_or(DbErr::RecordNotInserted)?;
     row.try_get("", "id")
 }
 
 async fn record_run_end(db: &DatabaseConnection, run_id: i64) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        sql(backend, "UPDATE probe_runs SET ended_us = $1 WHERE id = $2"),
-        [now_us().into(), run_id.into()],
-    ))
-    .await?;
+    let ended = "UPDATE probe_runs SET ended_us = $1 WHERE id = $2";
+    store::exec(db, ended, vec![now_us().into(), run_id.into()]).await?;
     Ok(())
 }

@@ -34,6 +34,8 @@ pub struct StackOptions<'a> {
     pub manual_mining: bool,
     /// Puts the service's node behind a [`NodeProxy`] at a URL with this secret path.
     pub node_secret: Option<&'a str>,
+    /// Changes the service's configuration before it starts (e.g. leaves a contract out).
+    pub configure: fn(&mut ServiceConfig),
 }
 
 impl Default for StackOptions<'_> {
@@ -44,6 +46,7 @@ impl Default for StackOptions<'_> {
             settings: &[],
             manual_mining: false,
             node_secret: None,
+            configure: |_| {},
         }
     }
 }
@@ -99,7 +102,7 @@ impl Stack {
         let rpc_url = proxy
             .as_ref()
             .map_or_else(|| anvil.endpoint(), NodeProxy::url);
-        let config = ServiceConfig {
+        let mut config = ServiceConfig {
             database_url: t.url.clone(),
             database_max_connections: 8,
             listen_addr: "127.0.0.1:0".into(),
@@ -136,6 +139,7 @@ impl Stack {
                 },
             }),
         };
+        (opts.configure)(&mut config);
         let service = Service::start(config, workflows::registry).await.unwrap();
         let base = format!("http://{}", service.http_addr().unwrap());
         Stack {
@@ -345,4 +349,48 @@ pub async fn fund_usdc(rpc: &str, usdc: Address, who: Address, amount: u64, mine
         anvil_rpc(rpc, "anvil_mine", serde_json::json!([1])).await;
     }
     assert!(pending.get_receipt().await.unwrap().status());
+}
+
+alloy::sol! {
+    /// EIP-3009's cancellation of an authorization, as its authorizer signs it.
+    struct CancelAuthorization {
+        address authorizer;
+        bytes32 nonce;
+    }
+}
+
+/// `who` cancels their authorization `nonce` with a tip that puts it before our settlement:
+/// the settlement, when it is mined, reverts.
+pub async fn cancel_authorization(
+    stack: &Stack,
+    who: &alloy::signers::local::PrivateKeySigner,
+    nonce: B256,
+) {
+    use alloy::network::EthereumWallet;
+    use alloy::providers::ProviderBuilder;
+    use alloy::signers::SignerSync;
+    use alloy::sol_types::SolStruct;
+    let domain = test_offer(stack.usdc, 0).domain();
+    let cancel = CancelAuthorization {
+        authorizer: who.address(),
+        nonce,
+    };
+    let sig = who
+        .sign_hash_sync(&cancel.eip712_signing_hash(&domain))
+        .unwrap();
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(who.clone()))
+        .connect_http(stack.anvil.endpoint().parse().unwrap());
+    let _pending = mintflow::chain::contracts::MockUSDC::new(stack.usdc, &provider)
+        .cancelAuthorization_1(
+            who.address(),
+            nonce,
+            alloy::primitives::Bytes::from(sig.as_bytes()),
+        )
+        .gas(200_000) // estimating would see the pending settlement and revert
+        .max_priority_fee_per_gas(100_000_000_000)
+        .max_fee_per_gas(200_000_000_000)
+        .send()
+        .await
+        .unwrap();
 }

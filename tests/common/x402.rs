@@ -2,34 +2,23 @@
 //! balances, a paid mint's tokens, and the official v2 client (`@x402/fetch`, run with node).
 use std::time::Duration;
 
-use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, U256};
-use alloy::providers::ProviderBuilder;
 use alloy::signers::local::PrivateKeySigner;
 use mintflow::chain::contracts::MockUSDC;
 use serde_json::Value;
 
-use super::stack::{AMOUNT_PER_MINT, Stack};
+use super::stack::{AMOUNT_PER_MINT, PAYER_KEY, Stack, fund_usdc};
 use super::{DEV_KEY, eventually};
 
 pub const WAIT: Duration = Duration::from_secs(120);
-/// Anvil's second account: the payer.
-pub const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 /// `MINT_PRICE`, the default: 1 USDC.
 pub const PRICE: u64 = 1_000_000;
 
-/// The payer, holding 10 USDC.
+/// The payer (anvil's second account), holding 10 USDC.
 pub async fn funded(stack: &Stack) -> PrivateKeySigner {
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(payer.clone()))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
-    let pending = MockUSDC::new(stack.usdc, &provider)
-        .mint(payer.address(), U256::from(10 * PRICE))
-        .send()
-        .await
-        .unwrap();
-    assert!(pending.get_receipt().await.unwrap().status());
+    let rpc = stack.anvil.endpoint();
+    fund_usdc(&rpc, stack.usdc, payer.address(), 10 * PRICE, false).await;
     payer
 }
 

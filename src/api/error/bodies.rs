@@ -217,7 +217,6 @@ error_body!(
         "idempotency_conflict",
         "key_already_revoked",
         "mint_not_pending",
-        "no_mints",
         "not_a_deployment",
         "token_already_registered",
         "tx_hash_already_used",

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::api::AppState;
 use crate::api::error::ApiError;
 use crate::api::mint_views::PaymentTypeDto;
-use crate::api::workflows::shown_status;
+use crate::api::workflows::{Shown, shown_status};
 use crate::app::payments::shown::{self, Payment};
 use crate::chain::signer::address_key;
 use crate::store::time::{from_ms, opt_from_ms};
@@ -73,34 +73,30 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    const ALL: [PaymentStatus; 7] = [
-        PaymentStatus::Pending,
-        PaymentStatus::Processing,
-        PaymentStatus::Sent,
-        PaymentStatus::Checking,
-        PaymentStatus::Confirmed,
-        PaymentStatus::Failed,
-        PaymentStatus::Cancelled,
-    ];
-
+    /// Its name: the state's it shows, or the engine status's that ended the payment.
     pub fn as_str(self) -> &'static str {
         match self {
-            PaymentStatus::Pending => "pending",
-            PaymentStatus::Processing => "processing",
-            PaymentStatus::Sent => "sent",
-            PaymentStatus::Checking => "checking",
-            PaymentStatus::Confirmed => "confirmed",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Cancelled => "cancelled",
+            PaymentStatus::Pending => PaymentState::Pending.as_str(),
+            PaymentStatus::Processing => PaymentState::Processing.as_str(),
+            PaymentStatus::Sent => PaymentState::Sent.as_str(),
+            PaymentStatus::Checking => PaymentState::Checking.as_str(),
+            PaymentStatus::Confirmed => PaymentState::Confirmed.as_str(),
+            PaymentStatus::Failed => PaymentState::Failed.as_str(),
+            PaymentStatus::Cancelled => Status::Cancelled.as_str(),
         }
     }
 
-    /// From what `shown_status` makes of a payment row (its state names the live statuses).
-    pub fn shown(status: &str) -> PaymentStatus {
-        PaymentStatus::ALL
-            .into_iter()
-            .find(|s| s.as_str() == status)
-            .unwrap_or(PaymentStatus::Pending)
+    /// What `shown_status` makes of a payment row's engine `status` and `state`.
+    pub fn shown(status: &str, state: &str) -> PaymentStatus {
+        match shown_status(status, state, PaymentState::parse, PaymentState::Confirmed) {
+            Shown::State(Some(PaymentState::Pending) | None) => PaymentStatus::Pending,
+            Shown::State(Some(PaymentState::Processing)) => PaymentStatus::Processing,
+            Shown::State(Some(PaymentState::Sent)) => PaymentStatus::Sent,
+            Shown::State(Some(PaymentState::Checking)) => PaymentStatus::Checking,
+            Shown::State(Some(PaymentState::Confirmed)) => PaymentStatus::Confirmed,
+            Shown::State(Some(PaymentState::Failed)) | Shown::Failed => PaymentStatus::Failed,
+            Shown::Cancelled => PaymentStatus::Cancelled,
+        }
     }
 
     /// Narrows `filter` to payments in this status, as `shown_status` derives it.
@@ -149,7 +145,7 @@ pub async fn find(app: &AppState, id: Uuid) -> Result<PaymentView, ApiError> {
 }
 
 /// A payment as the API shows it, with its mints.
-pub(super) fn view(p: Payment) -> PaymentView {
+pub fn view(p: Payment) -> PaymentView {
     let Payment {
         row,
         data,
@@ -159,7 +155,7 @@ pub(super) fn view(p: Payment) -> PaymentView {
     let data = data.as_ref();
     PaymentView {
         id: row.id,
-        status: PaymentStatus::shown(shown_status(&row.status, &row.state)),
+        status: PaymentStatus::shown(&row.status, &row.state),
         payment_type: data.map_or(PaymentTypeDto::None, |d| match d.kind {
             PaymentKind::X402 => PaymentTypeDto::X402,
             PaymentKind::Gasless => PaymentTypeDto::Gasless,

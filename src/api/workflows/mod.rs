@@ -22,18 +22,37 @@ use super::error::{
 use super::names::{KINDS, KindName, STATES, StateName, check_query};
 use crate::app::workflows::{self, WorkflowError};
 use crate::engine::outbox::event::WorkflowStatus;
-use crate::store::workflows::{Actor, ListFilter};
+use crate::store::workflows::{Actor, ListFilter, Status};
 pub use views::{
     History, HistoryEvent, RelatedWorkflow, TxAttempt, Workflow, WorkflowPage, WorkflowTx,
 };
 
-/// What a domain view (payment, deployment) shows as its status: the domain state, unless the
-/// engine ended the workflow otherwise. A payment the engine gave up on in `pending` is
-/// `failed`, not `pending`; one an operator cancelled is `cancelled`.
-pub fn shown_status<'a>(status: &'a str, state: &'a str) -> &'a str {
-    match status {
-        "failed" | "cancelled" if state != "confirmed" => status,
-        _ => state,
+/// What a domain view (mint, payment, deployment) shows as its status: the kind's state `S`,
+/// unless the engine ended the workflow otherwise before it was confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown<S> {
+    /// The stored state (`None`: a name this build does not know).
+    State(Option<S>),
+    /// The engine gave up on it (a payment failed in `pending` is `failed`, not `pending`).
+    Failed,
+    /// An operator (or its parent's end) cancelled it.
+    Cancelled,
+}
+
+/// What a row with engine `status` and the kind's `state` shows: `parse` reads the kind's
+/// state, `confirmed` is its state of success, which an engine end after it does not undo.
+pub fn shown_status<S: Copy + PartialEq>(
+    status: &str,
+    state: &str,
+    parse: fn(&str) -> Option<S>,
+    confirmed: S,
+) -> Shown<S> {
+    let state = parse(state);
+    match Status::parse(status) {
+        _ if state == Some(confirmed) => Shown::State(state),
+        Some(Status::Failed) => Shown::Failed,
+        Some(Status::Cancelled) => Shown::Cancelled,
+        _ => Shown::State(state),
     }
 }
 
@@ -322,5 +341,43 @@ mod tests {
         );
         assert_eq!(ApiError::from(e).status(), 409);
         assert_eq!(ApiError::from(WorkflowError::NotFound(id)).status(), 404);
+    }
+
+    #[test]
+    fn an_engine_end_shows_unless_the_state_is_confirmed() {
+        use crate::workflows::payment::PaymentState as P;
+        let shown = |status: Status, state: &str| {
+            shown_status(status.as_str(), state, P::parse, P::Confirmed)
+        };
+        let table = [
+            (
+                Status::Waiting,
+                P::Sent.as_str(),
+                Shown::State(Some(P::Sent)),
+            ),
+            (Status::Failed, P::Pending.as_str(), Shown::Failed),
+            (Status::Cancelled, P::Sent.as_str(), Shown::Cancelled),
+            (Status::Failed, P::Failed.as_str(), Shown::Failed),
+            (
+                Status::Completed,
+                P::Failed.as_str(),
+                Shown::State(Some(P::Failed)),
+            ),
+            (
+                Status::Failed,
+                P::Confirmed.as_str(),
+                Shown::State(Some(P::Confirmed)),
+            ),
+            (
+                Status::Cancelled,
+                P::Confirmed.as_str(),
+                Shown::State(Some(P::Confirmed)),
+            ),
+            (Status::Running, "renamed", Shown::State(None)),
+            (Status::Cancelled, "renamed", Shown::Cancelled),
+        ];
+        for (status, state, expected) in table {
+            assert_eq!(shown(status, state), expected, "{status:?} in {state}");
+        }
     }
 }

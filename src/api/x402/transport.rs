@@ -75,7 +75,7 @@ fn unreadable(header: &str, version: &str, e: DecodeError) -> ApiError {
 
 /// The settlement headers of an answer: one of them, in the version the client paid with.
 #[derive(Debug, Default)]
-pub struct Settlement {
+pub struct SettlementHeaders {
     /// `PAYMENT-RESPONSE`.
     pub v2: Option<String>,
     /// `X-PAYMENT-RESPONSE`.
@@ -84,13 +84,13 @@ pub struct Settlement {
 
 impl Version {
     /// `response` about a payment for `offer`, encoded for this version's header.
-    pub fn settlement(self, response: SettlementResponse, offer: &Offer) -> Settlement {
+    pub fn settlement(self, response: SettlementResponse, offer: &Offer) -> SettlementHeaders {
         match self {
-            Version::V2 => Settlement {
+            Version::V2 => SettlementHeaders {
                 v2: Some(encode_header(&response)),
                 v1: None,
             },
-            Version::V1 => Settlement {
+            Version::V1 => SettlementHeaders {
                 v2: None,
                 v1: Some(encode_header(&v1::settlement(response, offer))),
             },

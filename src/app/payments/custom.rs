@@ -51,18 +51,9 @@ pub async fn transferred(
         ctx.contracts.token,
         recipient_signature,
     )?;
+    let (asset, pay_to) = (offer.asset, offer.pay_to);
     Ok(PaymentData {
-        kind: PaymentKind::Custom,
-        asset: offer.asset,
-        payer: paid.payer,
-        pay_to: offer.pay_to,
-        amount: paid.value,
-        authorization: None,
         transfer_tx: Some(tx),
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        checked_block: None,
-        settlement_error: None,
+        ..PaymentData::new(PaymentKind::Custom, asset, paid.payer, pay_to, paid.value)
     })
 }

@@ -137,23 +137,19 @@ pub async fn authorized(
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let verified = x402::verify(offer, payload, now).map_err(Error::Refused)?;
     let data = PaymentData {
-        kind,
-        asset: offer.asset,
-        payer: verified.from,
-        pay_to: verified.to,
-        amount: verified.value,
         authorization: Some(SignedAuthorization {
             valid_after: verified.valid_after,
             valid_before: verified.valid_before,
             nonce: verified.nonce,
             signature: verified.signature,
         }),
-        transfer_tx: None,
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        checked_block: None,
-        settlement_error: None,
+        ..PaymentData::new(
+            kind,
+            offer.asset,
+            verified.from,
+            verified.to,
+            verified.value,
+        )
     };
     // An authorization accepted before is answered by `place` (the same payment, or a
     // conflict), even after its settlement used the nonce on chain.

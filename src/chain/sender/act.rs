@@ -14,7 +14,7 @@ use super::FILLER;
 use super::decide::{Finality, MinedView, finality};
 use crate::store::{
     self,
-    chain::{AttemptRow, Mined, TxRow},
+    chain::{AttemptRow, Mined, TxRow, TxStatus},
 };
 use crate::telemetry;
 
@@ -38,7 +38,7 @@ impl Chain {
             tx.nonce,
             (now - first_seen) / 1000
         );
-        self.finish(tx, "failed", Some(&reason)).await
+        self.finish(tx, TxStatus::Failed, Some(&reason)).await
     }
 
     /// Broadcasts an attempt's stored bytes. "Already known" and its kin mean the node has it.
@@ -166,14 +166,17 @@ impl Chain {
                     "{why}; nonce {} freed by a zero-value self-transfer",
                     tx.nonce
                 );
-                ("failed", Some(why))
+                (TxStatus::Failed, Some(why))
             }
-            Finality::Confirmed => ("confirmed", None),
-            Finality::Reverted => ("reverted", Some(self.revert_reason_at(tx, block).await)),
+            Finality::Confirmed => (TxStatus::Confirmed, None),
+            Finality::Reverted => (
+                TxStatus::Reverted,
+                Some(self.revert_reason_at(tx, block).await),
+            ),
         };
         self.finish(tx, status, error.as_deref()).await?;
         let first_broadcast = attempts.iter().filter_map(|a| a.broadcast_at_ms).min();
-        if let ("confirmed", Some(at)) = (status, first_broadcast) {
+        if let (TxStatus::Confirmed, Some(at)) = (status, first_broadcast) {
             let seconds = (store::now_ms() - at).max(0) as f64 / 1000.0;
             metrics::histogram!(telemetry::names::TX_CONFIRMATION).record(seconds);
         }
@@ -184,7 +187,7 @@ impl Chain {
     async fn finish(
         &self,
         tx: &TxRow,
-        status: &str,
+        status: TxStatus,
         error: Option<&str>,
     ) -> Result<(), ChainError> {
         let me = &self.inner;
@@ -198,7 +201,7 @@ impl Chain {
         if let Some(woken) = &me.on_owner_woken {
             woken();
         }
-        tracing::debug!(tx = %tx.id, status, "final");
+        tracing::debug!(tx = %tx.id, status = status.as_str(), "final");
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! what the chain says (asked lazily: a question costs an RPC call, so it is asked only when
 //! the answer matters), what to do this pass. `follow` observes and executes.
 use super::super::reconcile::{self, BumpAfter, Lowest, Newest};
+use crate::store::chain::TxStatus;
 
 /// What the sender knows of the chain at the start of a pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,11 +27,11 @@ pub enum Stage {
 }
 
 impl Stage {
-    /// The stage of an open transaction's stored status (`signed`, `sent`, `mined`).
-    pub fn of(status: &str) -> Stage {
+    /// The stage of an open transaction's stored status (`Signed`, `Sent`, `Mined`).
+    pub fn of(status: Option<TxStatus>) -> Stage {
         match status {
-            "mined" => Stage::Mined,
-            "signed" => Stage::Signed,
+            Some(TxStatus::Mined) => Stage::Mined,
+            Some(TxStatus::Signed) => Stage::Signed,
             _ => Stage::Sent,
         }
     }

@@ -131,7 +131,7 @@ impl Chain {
             blocks: settings.bump_after_blocks,
         };
         let tracked = Tracked {
-            stage: Stage::of(&tx.status),
+            stage: Stage::of(tx.tx_status()),
             nonce: tx.nonce,
             gas_limit: tx.gas_limit,
             refused: tx.error.is_some(),

@@ -8,6 +8,7 @@ use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome};
 use crate::store::doctor as queries;
 use crate::store::time::from_ms;
+use crate::store::workflows::Status;
 
 /// Mints in `awaiting_payment` whose payment is final: the payment's end should have moved
 /// them on (to the queue when it confirmed, cancelled otherwise) in its own transaction.
@@ -32,7 +33,7 @@ pub(super) async fn stranded_mints(
             );
             let finding = Finding::new("mint_stranded", Severity::Error, message)
                 .workflows(std::iter::once(payment).chain(mints));
-            if status == "completed" {
+            if status == Status::Completed.as_str() {
                 // Paid: moving them to the queue mints them, which is an operator's call.
                 finding.suggest(format!("mintflow workflows history {payment}"))
             } else {

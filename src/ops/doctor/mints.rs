@@ -11,6 +11,7 @@ use super::report::{Finding, Severity};
 use super::{Failure, Node, Options, Outcome, PARALLEL_CALLS, node_failure};
 use crate::chain::contracts::MintToken;
 use crate::chain::error::{contract, rpc};
+use crate::store::chain::{TxRow, TxStatus};
 use crate::store::mints::MINT;
 use crate::store::{self, doctor as queries};
 use crate::workflows::mint::{MintData, MintState};
@@ -107,12 +108,12 @@ async fn batch_tx(
     ids: &[Uuid],
 ) -> Result<Option<Finding>, Failure> {
     let stored = store::chain::tx_by_hash(db, hash).await?;
-    let problem = match stored.as_ref().map(|t| t.status.as_str()) {
+    let problem = match stored.as_ref().map(TxRow::tx_status) {
         None => Some((
             "mint_tx_missing",
             "is not in the pipeline's table (chain_txs)",
         )),
-        Some("confirmed") => None,
+        Some(Some(TxStatus::Confirmed)) => None,
         Some(_) => Some(("mint_tx_missing", "is not confirmed in chain_txs")),
     };
     let problem = match problem {

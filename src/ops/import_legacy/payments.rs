@@ -83,18 +83,9 @@ pub fn parse(row: &OldRow, to: &Destination) -> Result<OldPayment, NotImported> 
         old_id,
         old_status,
         data: PaymentData {
-            kind: PaymentKind::Custom,
-            asset: to.asset,
-            payer,
-            pay_to: to.pay_to,
-            amount,
-            authorization: None,
             transfer_tx: Some(tx),
-            tx_id: None,
             tx_hash: Some(format!("{tx:#x}")),
-            block: None,
-            checked_block: None,
-            settlement_error: None,
+            ..PaymentData::new(PaymentKind::Custom, to.asset, payer, to.pay_to, amount)
         },
         confirmed,
         error: (!confirmed).then(|| {

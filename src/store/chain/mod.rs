@@ -2,6 +2,7 @@
 //! nonce) and their signed attempts.
 mod progress;
 mod signers;
+mod status;
 mod txs;
 
 use sea_orm::FromQueryResult;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 pub use progress::*;
 pub use signers::*;
+pub use status::*;
 pub use txs::*;
 
 /// A logical transaction: one nonce of one signer.
@@ -25,7 +27,7 @@ pub struct TxRow {
     pub value: String,
     pub input: Vec<u8>,
     pub gas_limit: i64,
-    /// `signed` -> `sent` -> `mined` -> `confirmed` | `reverted`; or `failed`.
+    /// A `TxStatus` name (`TxRow::tx_status` reads it).
     pub status: String,
     pub mined_block: Option<i64>,
     pub mined_block_hash: Option<String>,
@@ -40,6 +42,13 @@ pub struct TxRow {
     pub nonce_taken_reads: i64,
 }
 
+impl TxRow {
+    /// The stored status, typed (`None` for a name this build does not know).
+    pub fn tx_status(&self) -> Option<TxStatus> {
+        TxStatus::parse(&self.status)
+    }
+}
+
 /// One signed variant of a transaction (the first, or a fee bump).
 #[derive(Clone, Debug, PartialEq, FromQueryResult)]
 pub struct AttemptRow {
@@ -51,7 +60,7 @@ pub struct AttemptRow {
     pub max_priority_fee_per_gas: String,
     /// `tx`, or `filler` for a self-transfer that frees the nonce.
     pub kind: String,
-    /// `signed`, `broadcast`, `mined` (the winner) or `replaced`.
+    /// An `AttemptStatus` name.
     pub status: String,
     pub created_at_ms: i64,
     /// When this attempt was first broadcast.

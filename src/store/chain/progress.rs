@@ -3,6 +3,7 @@
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use uuid::Uuid;
 
+use super::{AttemptStatus, OPEN, TxStatus, UNMINED};
 use crate::store::{exec, query};
 
 /// Records a broadcast of `attempt_id` and moves a `signed` transaction to `sent`. The attempt
@@ -17,15 +18,26 @@ pub async fn mark_broadcast<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     exec(
         conn,
-        r#"UPDATE chain_tx_attempts SET status = CASE WHEN status = 'signed' THEN 'broadcast' ELSE status END,
+        r#"UPDATE chain_tx_attempts SET status = CASE WHEN status = $4 THEN $5 ELSE status END,
                broadcast_at_ms = COALESCE(broadcast_at_ms, $1), broadcast_block = COALESCE(broadcast_block, $2) WHERE id = $3"#,
-        vec![now.into(), head.into(), attempt_id.into()],
+        vec![
+            now.into(),
+            head.into(),
+            attempt_id.into(),
+            AttemptStatus::Signed.as_str().into(),
+            AttemptStatus::Broadcast.as_str().into(),
+        ],
     )
     .await?;
     exec(
         conn,
-        "UPDATE chain_txs SET status = 'sent', updated_at_ms = $1 WHERE id = $2 AND status = 'signed'",
-        vec![now.into(), tx_id.into()],
+        "UPDATE chain_txs SET status = $3, updated_at_ms = $1 WHERE id = $2 AND status = $4",
+        vec![
+            now.into(),
+            tx_id.into(),
+            TxStatus::Sent.as_str().into(),
+            TxStatus::Signed.as_str().into(),
+        ],
     )
     .await?;
     Ok(())
@@ -53,11 +65,13 @@ pub async fn mark_mined<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     exec(
         conn,
-        r#"UPDATE chain_txs SET status = 'mined', mined_block = $1, mined_block_hash = $2,
-               winner_hash = $3, gas_used = $4, contract_address = $5, updated_at_ms = $6,
-               mined_at_ms = $6, effective_gas_price = $7, nonce_taken_at_ms = NULL,
-               nonce_taken_reads = 0
-           WHERE id = $8 AND status IN ('signed', 'sent', 'mined')"#,
+        &format!(
+            r#"UPDATE chain_txs SET status = $9, mined_block = $1, mined_block_hash = $2,
+                   winner_hash = $3, gas_used = $4, contract_address = $5, updated_at_ms = $6,
+                   mined_at_ms = $6, effective_gas_price = $7, nonce_taken_at_ms = NULL,
+                   nonce_taken_reads = 0
+               WHERE id = $8 AND status IN {OPEN}"#
+        ),
         vec![
             mined.block.into(),
             mined.block_hash.clone().into(),
@@ -67,14 +81,19 @@ pub async fn mark_mined<C: ConnectionTrait>(
             now.into(),
             mined.effective_gas_price.to_string().into(),
             tx_id.into(),
+            TxStatus::Mined.as_str().into(),
         ],
     )
     .await?;
     exec(
         conn,
-        r#"UPDATE chain_tx_attempts SET status = CASE WHEN hash = $1 THEN 'mined' ELSE 'replaced' END
-           WHERE tx_id = $2"#,
-        vec![mined.winner_hash.clone().into(), tx_id.into()],
+        "UPDATE chain_tx_attempts SET status = CASE WHEN hash = $1 THEN $3 ELSE $4 END WHERE tx_id = $2",
+        vec![
+            mined.winner_hash.clone().into(),
+            tx_id.into(),
+            AttemptStatus::Mined.as_str().into(),
+            AttemptStatus::Replaced.as_str().into(),
+        ],
     )
     .await?;
     Ok(())
@@ -84,17 +103,27 @@ pub async fn mark_mined<C: ConnectionTrait>(
 pub async fn unmine<C: ConnectionTrait>(conn: &C, tx_id: Uuid, now: i64) -> Result<(), DbErr> {
     exec(
         conn,
-        r#"UPDATE chain_txs SET status = 'sent', mined_block = NULL, mined_block_hash = NULL,
+        r#"UPDATE chain_txs SET status = $3, mined_block = NULL, mined_block_hash = NULL,
                winner_hash = NULL, gas_used = NULL, contract_address = NULL, updated_at_ms = $1,
                mined_at_ms = NULL, effective_gas_price = NULL
-           WHERE id = $2 AND status = 'mined'"#,
-        vec![now.into(), tx_id.into()],
+           WHERE id = $2 AND status = $4"#,
+        vec![
+            now.into(),
+            tx_id.into(),
+            TxStatus::Sent.as_str().into(),
+            TxStatus::Mined.as_str().into(),
+        ],
     )
     .await?;
     exec(
         conn,
-        "UPDATE chain_tx_attempts SET status = 'broadcast' WHERE tx_id = $1 AND status IN ('mined', 'replaced')",
-        vec![tx_id.into()],
+        "UPDATE chain_tx_attempts SET status = $2 WHERE tx_id = $1 AND status IN ($3, $4)",
+        vec![
+            tx_id.into(),
+            AttemptStatus::Broadcast.as_str().into(),
+            AttemptStatus::Mined.as_str().into(),
+            AttemptStatus::Replaced.as_str().into(),
+        ],
     )
     .await?;
     Ok(())
@@ -158,34 +187,39 @@ pub async fn spend_since<C: ConnectionTrait>(
 ) -> Result<Vec<SpendRow>, DbErr> {
     query(
         conn,
-        r#"SELECT t.gas_used, t.effective_gas_price, t.mined_at_ms, t.gas_limit,
-               (SELECT a.max_fee_per_gas FROM chain_tx_attempts a WHERE a.tx_id = t.id
-                ORDER BY a.id DESC LIMIT 1) AS max_fee_per_gas
-           FROM chain_txs t
-           WHERE t.chain_id = $1 AND t.signer = $2 AND t.status IN ('signed', 'sent')
-           UNION ALL
-           SELECT t.gas_used, t.effective_gas_price, t.mined_at_ms, t.gas_limit, NULL
-           FROM chain_txs t
-           WHERE t.chain_id = $1 AND t.signer = $2 AND t.mined_at_ms >= $3"#,
+        &format!(
+            r#"SELECT t.gas_used, t.effective_gas_price, t.mined_at_ms, t.gas_limit,
+                   (SELECT a.max_fee_per_gas FROM chain_tx_attempts a WHERE a.tx_id = t.id
+                    ORDER BY a.id DESC LIMIT 1) AS max_fee_per_gas
+               FROM chain_txs t
+               WHERE t.chain_id = $1 AND t.signer = $2 AND t.status IN {UNMINED}
+               UNION ALL
+               SELECT t.gas_used, t.effective_gas_price, t.mined_at_ms, t.gas_limit, NULL
+               FROM chain_txs t
+               WHERE t.chain_id = $1 AND t.signer = $2 AND t.mined_at_ms >= $3"#
+        ),
         vec![chain_id.into(), signer.into(), since.into()],
     )
     .await
 }
 
-/// Final outcome: `confirmed`, `reverted` or `failed`, with the reason for the last two.
+/// Final outcome: `Confirmed`, `Reverted` or `Failed`, with the reason for the last two.
 pub async fn finish<C: ConnectionTrait>(
     conn: &C,
     tx_id: Uuid,
-    status: &str,
+    status: TxStatus,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, DbErr> {
+    debug_assert!(!status.is_open(), "{status} is not a final status");
     let n = exec(
         conn,
-        r#"UPDATE chain_txs SET status = $1, error = $2, confirmed_at_ms = $3, updated_at_ms = $3
-           WHERE id = $4 AND status IN ('signed', 'sent', 'mined')"#,
+        &format!(
+            r#"UPDATE chain_txs SET status = $1, error = $2, confirmed_at_ms = $3, updated_at_ms = $3
+               WHERE id = $4 AND status IN {OPEN}"#
+        ),
         vec![
-            status.into(),
+            status.as_str().into(),
             error.map(str::to_owned).into(),
             now.into(),
             tx_id.into(),

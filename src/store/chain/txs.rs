@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::store::{exec, query};
 
-use super::{AttemptRow, TxRow};
+use super::{AttemptRow, AttemptStatus, OPEN, TxRow};
 
 pub async fn find_by_key<C: ConnectionTrait>(
     conn: &C,
@@ -71,7 +71,7 @@ pub async fn insert_attempt<C: ConnectionTrait>(
         conn,
         r#"INSERT INTO chain_tx_attempts (tx_id, hash, raw, max_fee_per_gas, max_priority_fee_per_gas,
                status, created_at_ms, kind)
-           VALUES ($1, $2, $3, $4, $5, 'signed', $6, $7)"#,
+           VALUES ($1, $2, $3, $4, $5, $8, $6, $7)"#,
         vec![
             tx_id.into(),
             hash.into(),
@@ -80,6 +80,7 @@ pub async fn insert_attempt<C: ConnectionTrait>(
             max_priority_fee_per_gas.to_string().into(),
             now.into(),
             kind.into(),
+            AttemptStatus::Signed.as_str().into(),
         ],
     )
     .await?;
@@ -114,7 +115,9 @@ pub async fn count_open<C: ConnectionTrait>(
     }
     let rows: Vec<Count> = query(
         conn,
-        "SELECT count(*) AS n FROM chain_txs WHERE chain_id = $1 AND signer = $2 AND status IN ('signed', 'sent', 'mined')",
+        &format!(
+            "SELECT count(*) AS n FROM chain_txs WHERE chain_id = $1 AND signer = $2 AND status IN {OPEN}"
+        ),
         vec![chain_id.into(), signer.into()],
     )
     .await?;
@@ -129,9 +132,9 @@ pub async fn open_txs<C: ConnectionTrait>(
 ) -> Result<Vec<TxRow>, DbErr> {
     query(
         conn,
-        r#"SELECT * FROM chain_txs
-           WHERE chain_id = $1 AND signer = $2 AND status IN ('signed', 'sent', 'mined')
-           ORDER BY nonce"#,
+        &format!(
+            "SELECT * FROM chain_txs WHERE chain_id = $1 AND signer = $2 AND status IN {OPEN} ORDER BY nonce"
+        ),
         vec![chain_id.into(), signer.into()],
     )
     .await

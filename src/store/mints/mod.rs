@@ -15,8 +15,8 @@ pub(crate) use states::{IN_BATCH, QUEUED};
 
 use super::entity::workflow;
 use super::events::{self, NewEvent};
-use super::sql;
 use super::workflows::Actor;
+use super::{count, exec, row, rows};
 
 /// A pending mint's place in its token's queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,21 +91,14 @@ pub async fn lock_pending<C: ConnectionTrait>(
     } else {
         ""
     };
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    r#"SELECT id, priority, data FROM workflows
-                       WHERE {QUEUED} AND token = $1
-                       ORDER BY priority DESC, id LIMIT $2 {lock}"#
-                ),
-            ),
-            [token.into(), limit.into()],
-        ))
-        .await?;
-    rows.iter()
+    let queued = format!(
+        r#"SELECT id, priority, data FROM workflows
+           WHERE {QUEUED} AND token = $1
+           ORDER BY priority DESC, id LIMIT $2 {lock}"#
+    );
+    rows(conn, &queued, vec![token.into(), limit.into()])
+        .await?
+        .iter()
         .map(|r| {
             Ok(QueuedMint {
                 place: QueuePlace {
@@ -124,20 +117,12 @@ pub async fn open_batches<C: ConnectionTrait>(
     conn: &C,
     token: &str,
 ) -> Result<Vec<(Uuid, Json)>, DbErr> {
-    let backend = conn.get_database_backend();
-    let rows = conn
-        .query_all_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"SELECT id, data FROM workflows
-                   WHERE kind = 'mint_batch' AND token = $1
-                     AND status NOT IN ('completed', 'failed', 'cancelled')"#,
-            ),
-            [token.into()],
-        ))
-        .await?;
-    rows.iter()
+    let open = r#"SELECT id, data FROM workflows
+                  WHERE kind = 'mint_batch' AND token = $1
+                    AND status NOT IN ('completed', 'failed', 'cancelled')"#;
+    rows(conn, open, vec![token.into()])
+        .await?
+        .iter()
         .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "data")?)))
         .collect()
 }
@@ -145,24 +130,11 @@ pub async fn open_batches<C: ConnectionTrait>(
 /// Mints of `token` carried by a batch (`processing` or `sent`), whatever their status: a
 /// mint cancelled once in a batch is still sent.
 pub async fn count_in_batches<C: ConnectionTrait>(conn: &C, token: &str) -> Result<i64, DbErr> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    r#"SELECT count(*) AS n FROM workflows
-                       WHERE kind = 'mint' AND token = $1 AND state IN {IN_BATCH}"#
-                ),
-            ),
-            [token.into()],
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0))
+    let in_batches = format!(
+        r#"SELECT count(*) AS n FROM workflows
+           WHERE kind = 'mint' AND token = $1 AND state IN {IN_BATCH}"#
+    );
+    count(conn, &in_batches, vec![token.into()]).await
 }
 
 /// Serialises the batchers of several processes over `token`'s supply until the caller's
@@ -187,25 +159,13 @@ pub async fn position<C: ConnectionTrait>(
     token: &str,
     place: QueuePlace,
 ) -> Result<i64, DbErr> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    r#"SELECT count(*) AS n FROM workflows
-                       WHERE {QUEUED}
-                         AND token = $1 AND (priority > $2 OR (priority = $2 AND id <= $3))"#
-                ),
-            ),
-            [token.into(), place.priority.into(), place.id.into()],
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0))
+    let before = format!(
+        r#"SELECT count(*) AS n FROM workflows
+           WHERE {QUEUED}
+             AND token = $1 AND (priority > $2 OR (priority = $2 AND id <= $3))"#
+    );
+    let values = vec![token.into(), place.priority.into(), place.id.into()];
+    count(conn, &before, values).await
 }
 
 /// What setting a mint's priority came to.
@@ -238,21 +198,11 @@ pub async fn set_priority(
     let Some(before) = find().await? else {
         return Ok(Reprioritized::NotFound);
     };
-    let backend = txn.get_database_backend();
-    let changed = txn
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                &format!(
-                    r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
-                       WHERE id = $3 AND {QUEUED}"#
-                ),
-            ),
-            [priority.into(), now.into(), id.into()],
-        ))
-        .await?
-        .rows_affected();
+    let set = format!(
+        r#"UPDATE workflows SET priority = $1, updated_at_ms = $2
+           WHERE id = $3 AND {QUEUED}"#
+    );
+    let changed = exec(&txn, &set, vec![priority.into(), now.into(), id.into()]).await?;
     let Some(after) = find().await? else {
         return Ok(Reprioritized::NotFound);
     };
@@ -364,20 +314,11 @@ pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
     conn: &C,
     n: i64,
 ) -> Result<Option<f64>, DbErr> {
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"SELECT avg(CAST(finished_at_ms - created_at_ms AS DOUBLE PRECISION)) AS ms
-                   FROM (SELECT finished_at_ms, created_at_ms FROM workflows
-                         WHERE kind = 'mint_batch' AND status = 'completed'
-                         ORDER BY id DESC LIMIT $1) recent"#,
-            ),
-            [n.into()],
-        ))
-        .await?;
+    let latency = r#"SELECT avg(CAST(finished_at_ms - created_at_ms AS DOUBLE PRECISION)) AS ms
+                     FROM (SELECT finished_at_ms, created_at_ms FROM workflows
+                           WHERE kind = 'mint_batch' AND status = 'completed'
+                           ORDER BY id DESC LIMIT $1) recent"#;
+    let row = row(conn, latency, vec![n.into()]).await?;
     Ok(row.and_then(|r| r.try_get::<Option<f64>>("", "ms").ok().flatten()))
 }
 

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::store::entity::workflow;
 use crate::store::events::{self, NewEvent};
-use crate::store::held;
 use crate::store::sql;
+use crate::store::{self, held};
 
 use super::Status;
 
@@ -152,24 +152,16 @@ async fn operator_action(
 /// transaction: the update and its `woken` history event must become visible together.
 pub async fn wake<C: ConnectionTrait>(conn: &C, id: Uuid, reason: &str) -> Result<bool, DbErr> {
     let now = crate::store::now_ms();
-    let backend = conn.get_database_backend();
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                r#"UPDATE workflows SET
+    let woken = r#"UPDATE workflows SET
                        wake_pending = (lease_owner IS NOT NULL),
                        run_at_ms = CASE WHEN status = 'waiting' OR run_at_ms > $1 THEN $1
                                         ELSE run_at_ms END,
                        status = 'running', updated_at_ms = $1
                    WHERE id = $2 AND status IN ('waiting', 'running')
-                   RETURNING state, attempt"#,
-            ),
-            [now.into(), id.into()],
-        ))
-        .await?;
-    let Some(row) = row else { return Ok(false) };
+                   RETURNING state, attempt"#;
+    let Some(row) = store::row(conn, woken, vec![now.into(), id.into()]).await? else {
+        return Ok(false);
+    };
     let state: String = row.try_get("", "state")?;
     events::insert(
         conn,

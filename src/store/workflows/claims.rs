@@ -5,7 +5,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::store::sql;
+use crate::store::exec;
 
 /// A row leased by `claim_due`.
 #[derive(Clone, Debug)]
@@ -129,33 +129,14 @@ pub async fn renew_leases(
     owner: &str,
     lease_until_ms: i64,
 ) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let res = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "UPDATE workflows SET lease_until_ms = $1 WHERE lease_owner = $2",
-            ),
-            [lease_until_ms.into(), owner.into()],
-        ))
-        .await?;
-    Ok(res.rows_affected())
+    let renew = "UPDATE workflows SET lease_until_ms = $1 WHERE lease_owner = $2";
+    exec(db, renew, vec![lease_until_ms.into(), owner.into()]).await
 }
 
 /// Gives back every lease `owner` holds so other workers can claim those rows at once (graceful
 /// shutdown). Versions were bumped at claim time, so a late checkpoint of `owner` still fails.
 pub async fn release_leases(db: &DatabaseConnection, owner: &str) -> Result<u64, DbErr> {
-    let backend = db.get_database_backend();
-    let res = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            sql(
-                backend,
-                "UPDATE workflows SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner = $1",
-            ),
-            [owner.into()],
-        ))
-        .await?;
-    Ok(res.rows_affected())
+    let release =
+        "UPDATE workflows SET lease_owner = NULL, lease_until_ms = NULL WHERE lease_owner = $1";
+    exec(db, release, vec![owner.into()]).await
 }

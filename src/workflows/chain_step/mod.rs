@@ -6,10 +6,13 @@
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
+use super::writes::{Plan, into_step};
 use crate::chain::budget::OverBudget;
 use crate::chain::{Call, Chain, ChainError, Submitted, TxOutcome};
 use crate::config::Settings;
 use crate::engine::workflow::StepError;
+use crate::engine::{Step, StepCtx, Workflow};
+use crate::store;
 
 #[cfg(test)]
 mod tests;
@@ -80,6 +83,50 @@ pub struct Seen<O> {
     pub workflow: Uuid,
     pub retry: Retry,
     pub observed: O,
+}
+
+/// A kind's pure decision over what its step observed.
+pub type Decide<K> = fn(
+    <K as Workflow>::State,
+    <K as Workflow>::Data,
+    Seen<<K as ChainKind>::Observed>,
+) -> Result<Plan<<K as Workflow>::State, <K as Workflow>::Data>, StepError>;
+
+/// A kind that sends transactions, as the step they share (`step`) sees it: what it asks the
+/// chain in a state, and its pure decision.
+pub trait ChainKind: Workflow<State: Copy> {
+    /// The kind's own enum of chain answers.
+    type Observed;
+
+    /// The kind's `decide`.
+    const DECIDE: Decide<Self>;
+
+    /// Asks the chain what `state` needs to decide.
+    fn observe(
+        &self,
+        ctx: &StepCtx,
+        state: Self::State,
+        data: &Self::Data,
+        retry: Retry,
+    ) -> impl Future<Output = Result<Self::Observed, StepError>> + Send;
+}
+
+/// The step of every kind that sends transactions: observe what the state needs (with the
+/// time the error policy waits from), decide, and hand the plan's writes to the engine.
+pub async fn step<K: ChainKind>(
+    kind: &K,
+    ctx: &StepCtx,
+    state: K::State,
+    data: K::Data,
+) -> Result<Step<K::State, K::Data>, StepError> {
+    let retry = Retry::new(&ctx.settings, store::now_ms());
+    let observed = kind.observe(ctx, state, &data, retry).await?;
+    let seen = Seen {
+        workflow: ctx.workflow_id,
+        retry,
+        observed,
+    };
+    Ok(into_step(K::DECIDE(state, data, seen)?, ctx))
 }
 
 /// What a step records when its transaction was submitted: its id and hash.

@@ -199,4 +199,4 @@ pub(super) fn fail(data: PaymentData, reason: String) -> PaymentPlan {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

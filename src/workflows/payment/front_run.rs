@@ -164,36 +164,23 @@ fn verdict(fate: &AuthorizationFate, data: &PaymentData, confirmations: u64) -> 
 
 #[cfg(test)]
 mod tests {
-    use alloy::primitives::{Address, Bytes, U256};
+    use alloy::primitives::{Address, U256};
 
     use super::*;
     use crate::chain::transfer::Transfer;
-    use crate::workflows::payment::{PaymentKind, SignedAuthorization};
+    use crate::workflows::payment::decide::tests::{self as decided, PAYER, TX, US};
 
-    const PAYER: Address = Address::repeat_byte(1);
-    const US: Address = Address::repeat_byte(2);
-    const TX: B256 = B256::repeat_byte(9);
-
+    /// A payment whose settlement did not land, its authorization valid for ever.
     fn data() -> PaymentData {
-        PaymentData {
-            kind: PaymentKind::Gasless,
-            asset: Address::repeat_byte(0xAA),
-            payer: PAYER,
-            pay_to: US,
-            amount: U256::from(100),
-            authorization: Some(SignedAuthorization {
-                valid_after: U256::ZERO,
-                valid_before: U256::from(u64::MAX),
-                nonce: B256::repeat_byte(7),
-                signature: Bytes::new(),
-            }),
-            transfer_tx: None,
-            tx_id: None,
-            tx_hash: None,
-            block: None,
+        let mut data = PaymentData {
             checked_block: Some(5_000),
             settlement_error: Some("settlement reverted: AuthorizationUsedOrCanceled".into()),
+            ..decided::data()
+        };
+        if let Some(a) = &mut data.authorization {
+            a.valid_before = U256::from(u64::MAX);
         }
+        data
     }
 
     fn spent(how: Spent, depth: u64) -> AuthorizationFate {

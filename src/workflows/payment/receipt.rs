@@ -41,12 +41,12 @@ mod tests {
     use crate::workflows::payment::{PaymentKind, SignedAuthorization};
 
     fn data(kind: PaymentKind, authorization: bool) -> PaymentData {
+        let (asset, payer, pay_to) = (
+            Address::repeat_byte(0xAA),
+            Address::repeat_byte(0xBB),
+            Address::repeat_byte(0xCC),
+        );
         PaymentData {
-            kind,
-            asset: Address::repeat_byte(0xAA),
-            payer: Address::repeat_byte(0xBB),
-            pay_to: Address::repeat_byte(0xCC),
-            amount: U256::from(10u128.pow(30)),
             authorization: authorization.then(|| SignedAuthorization {
                 valid_after: U256::ZERO,
                 valid_before: U256::from(1),
@@ -54,11 +54,7 @@ mod tests {
                 signature: Bytes::new(),
             }),
             transfer_tx: (!authorization).then(|| B256::repeat_byte(0x22)),
-            tx_id: None,
-            tx_hash: None,
-            block: None,
-            checked_block: None,
-            settlement_error: None,
+            ..PaymentData::new(kind, asset, payer, pay_to, U256::from(10u128.pow(30)))
         }
     }
 

@@ -234,11 +234,11 @@ fn every_situation_of_an_open_transaction() {
 #[test]
 fn the_stored_status_names_the_stage() {
     for (status, stage) in [
-        ("signed", Stage::Signed),
-        ("sent", Stage::Sent),
-        ("mined", Stage::Mined),
+        (TxStatus::Signed, Stage::Signed),
+        (TxStatus::Sent, Stage::Sent),
+        (TxStatus::Mined, Stage::Mined),
     ] {
-        assert_eq!(Stage::of(status), stage);
+        assert_eq!(Stage::of(Some(status)), stage);
     }
 }
 

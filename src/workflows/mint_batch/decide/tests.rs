@@ -22,17 +22,7 @@ fn item(n: u8) -> BatchItem {
 }
 
 fn data(items: u8) -> BatchData {
-    BatchData {
-        token: Address::repeat_byte(0xAA),
-        items: (0..items).map(item).collect(),
-        dropped: Vec::new(),
-        generation: 0,
-        resends: 0,
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        gas_used: None,
-    }
+    BatchData::new(Address::repeat_byte(0xAA), (0..items).map(item).collect())
 }
 
 fn sent(items: u8) -> BatchData {

@@ -10,34 +10,26 @@ use crate::chain::transfer::{Transfer, Transfers};
 use crate::workflows::chain_step::Retry;
 use crate::workflows::payment::{PaymentKind, SignedAuthorization};
 
-const PAYER: Address = Address::repeat_byte(1);
-const US: Address = Address::repeat_byte(2);
-const TX: B256 = B256::repeat_byte(9);
+pub(in crate::workflows::payment) const PAYER: Address = Address::repeat_byte(1);
+pub(in crate::workflows::payment) const US: Address = Address::repeat_byte(2);
+pub(in crate::workflows::payment) const TX: B256 = B256::repeat_byte(9);
 const ID: Uuid = Uuid::from_u128(77);
 const RETRY: Retry = Retry {
     now_ms: 1_000_000,
     local_fault_wait_ms: 60_000,
 };
 
-fn data() -> PaymentData {
+/// An accepted gasless payment, nothing sent yet.
+pub(in crate::workflows::payment) fn data() -> PaymentData {
+    let asset = Address::repeat_byte(0xAA);
     PaymentData {
-        kind: PaymentKind::Gasless,
-        asset: Address::repeat_byte(0xAA),
-        payer: PAYER,
-        pay_to: US,
-        amount: U256::from(100),
         authorization: Some(SignedAuthorization {
             valid_after: U256::ZERO,
             valid_before: U256::from(2_000u64),
             nonce: B256::repeat_byte(7),
             signature: Bytes::new(),
         }),
-        transfer_tx: None,
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        checked_block: None,
-        settlement_error: None,
+        ..PaymentData::new(PaymentKind::Gasless, asset, PAYER, US, U256::from(100))
     }
 }
 
