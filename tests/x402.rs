@@ -3,30 +3,19 @@
 #[macro_use]
 mod common;
 
-use std::time::Duration;
-
-use alloy::network::EthereumWallet;
-use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::ProviderBuilder;
+use alloy::primitives::{B256, Bytes, U256};
 use alloy::signers::SignerSync;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolStruct;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::stack::{
-    AMOUNT_PER_MINT, Stack, StackOptions, anvil_rpc, cancel_authorization, fund_usdc,
-};
-use common::{Backend, DEV_KEY, eventually};
-use mintflow::chain::contracts::MockUSDC;
+use common::stack::{PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fund_usdc};
+use common::x402::{PRICE, WAIT, assert_minted, funded, seller, usdc_balance};
+use common::{Backend, eventually};
 use mintflow::x402::types::{PaymentRequired, encode_header};
 use mintflow::x402::verify::{SIGNING_LEEWAY_SECS, TransferWithAuthorization};
 use mintflow::x402::{Authorization, ExactPayload, Offer, PaymentPayload};
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(120);
-/// Anvil's second account: the payer.
-const PAYER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
-const PRICE: u64 = 1_000_000;
 
 on_both_backends!(
     the_official_client_pays_and_gets_its_mint,
@@ -36,70 +25,9 @@ on_both_backends!(
     a_settlement_reverted_while_the_client_waits_is_refused,
 );
 
-async fn funded(stack: &Stack) -> PrivateKeySigner {
-    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
-    let provider = ProviderBuilder::new()
-        .wallet(EthereumWallet::from(payer.clone()))
-        .connect_http(stack.anvil.endpoint().parse().unwrap());
-    let pending = MockUSDC::new(stack.usdc, &provider)
-        .mint(payer.address(), U256::from(10 * PRICE))
-        .send()
-        .await
-        .unwrap();
-    assert!(pending.get_receipt().await.unwrap().status());
-    payer
-}
-
-async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
-    let provider: alloy::providers::RootProvider =
-        alloy::providers::RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
-    MockUSDC::new(stack.usdc, provider)
-        .balanceOf(who)
-        .call()
-        .await
-        .unwrap()
-}
-
-/// Waits until `mint` is confirmed, then checks that `holder` holds `mints` mints' tokens.
-async fn assert_minted(stack: &Stack, mint: &str, holder: Address, mints: u64) {
-    eventually(WAIT, "the paid mint to be confirmed", || async {
-        let (_, m) = stack.get(&format!("/v1/mints/{mint}")).await;
-        (m["status"] == "confirmed").then_some(())
-    })
-    .await;
-    let tokens = stack
-        .token_contract()
-        .balanceOf(holder)
-        .call()
-        .await
-        .unwrap();
-    assert_eq!(tokens, U256::from(mints * AMOUNT_PER_MINT));
-}
-
-fn seller() -> Address {
-    DEV_KEY.parse::<PrivateKeySigner>().unwrap().address()
-}
-
-/// Pays `path` with the official client (`tools/x402-pay.mjs`); its printed result.
+/// Pays `path` with the official client on anvil's default chain.
 async fn official_client(stack: &Stack, path: &str, body: &Value) -> Value {
-    let out = tokio::process::Command::new("node")
-        .arg("tools/x402-pay.mjs")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("X402_URL", format!("{}{path}", stack.base))
-        .env("X402_PRIVATE_KEY", PAYER_KEY)
-        .env("X402_ASSET", stack.usdc.to_string())
-        .env("X402_NETWORK", "eip155:31337")
-        .env("X402_BODY", body.to_string())
-        .output()
-        .await
-        .expect("run node tools/x402-pay.mjs (npm ci --prefix tools)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim()).unwrap()
+    common::x402::official_client(stack, "eip155:31337", path, body).await
 }
 
 async fn the_official_client_pays_for_a_deployment(backend: Backend) {

@@ -15,13 +15,13 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::{Access, MaybeKey, Public, Read};
 use super::declared::{AddressText, Declared, HashText, IdempotencyKeyShape, UuidText};
-use super::error::{
-    ApiError, Errors, KeyedRead, KeyedX402, PaymentRequiredError, PublicRead, parse_uuid,
-};
+use super::error::{ApiError, Errors, KeyedRead, KeyedX402, PublicRead, parse_uuid};
 use super::mint_views::{MintStatus, MintView, PaymentTypeDto, queue_view};
 use super::mints::{MintBody, accept, find_mint, parse_address};
 use super::payments::PaymentStatus;
-use super::x402::{X402MintBody, X402Paid, X402Response, paid_mint};
+use super::x402::{
+    PaymentHeader, X402MintBody, X402Paid, X402RequiredError, X402Response, paid_mint,
+};
 use crate::app::keys::Scope;
 use crate::app::mints;
 use crate::chain::signer::address_key;
@@ -85,11 +85,13 @@ pub struct LegacyMintBody {
 /// What `POST /mint` answers.
 #[derive(ApiResponse)]
 pub enum LegacyMintResponse {
-    /// Queued: with a `mint` key, or paid (then `PAYMENT-RESPONSE` carries the settlement).
+    /// Queued: with a `mint` key, or paid (then `PAYMENT-RESPONSE`, or `X-PAYMENT-RESPONSE`
+    /// for x402 v1, carries the settlement).
     #[oai(status = 200)]
     Queued(
         Json<LegacyMintAnswer>,
         #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+        #[oai(header = "X-PAYMENT-RESPONSE")] Option<String>,
     ),
     /// Paid, but the settlement was not confirmed within 60 s: follow
     /// `GET /queue/item/{queueId}`.
@@ -98,12 +100,13 @@ pub enum LegacyMintResponse {
     /// Payment required, or refused (`code` is the x402 `errorReason`, or mintflow's own
     /// `authorization_validity_too_short`, `too_many_open_payments`,
     /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`):
-    /// `PAYMENT-REQUIRED` holds the offer.
+    /// `PAYMENT-REQUIRED` holds the offer (and the body, for x402 v1 clients).
     #[oai(status = 402)]
     Required(
-        Json<PaymentRequiredError>,
+        Json<X402RequiredError>,
         #[oai(header = "PAYMENT-REQUIRED")] String,
         #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+        #[oai(header = "X-PAYMENT-RESPONSE")] Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
 }
@@ -285,6 +288,8 @@ impl LegacyApi {
         operation_id = "legacy_mint",
         deprecated
     )]
+    // Each header is its own argument: that is how poem-openapi documents them.
+    #[allow(clippy::too_many_arguments)]
     async fn mint(
         &self,
         app: Data<&AppState>,
@@ -297,6 +302,9 @@ impl LegacyApi {
         /// base64(JSON PaymentPayload): pays for the mints with x402.
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
+        /// base64(JSON v1 PaymentPayload): pays for the mints with x402 v1.
+        #[oai(name = "X-PAYMENT")]
+        x_payment: Header<Option<String>>,
     ) -> Result<LegacyMintResponse, Errors<KeyedX402>> {
         let b = body.0;
         match key.0 {
@@ -334,6 +342,7 @@ impl LegacyApi {
                         payment_type: accepted.payment_type,
                     }),
                     None,
+                    None,
                 ))
             }
             Some(caller) => Err(ApiError::forbidden(
@@ -353,16 +362,20 @@ impl LegacyApi {
                     token: b.token,
                     quantity: b.quantity.map(Into::into),
                 };
-                match paid_mint(&app, req, order, signature.0).await? {
-                    X402Response::Paid(paid, settlement) => Ok(LegacyMintResponse::Queued(
-                        Json(paid_answer(&app, &paid.0).await?),
-                        Some(settlement),
-                    )),
+                let payment = PaymentHeader::of(signature.0, x_payment.0)?;
+                match paid_mint(&app, req, order, payment).await? {
+                    X402Response::Paid(paid, settlement, v1_settlement) => {
+                        Ok(LegacyMintResponse::Queued(
+                            Json(paid_answer(&app, &paid.0).await?),
+                            settlement,
+                            v1_settlement,
+                        ))
+                    }
                     X402Response::Settling(paid) => Ok(LegacyMintResponse::Settling(Json(
                         paid_answer(&app, &paid.0).await?,
                     ))),
-                    X402Response::Required(body, required, response, cache) => Ok(
-                        LegacyMintResponse::Required(body, required, response, cache),
+                    X402Response::Required(body, required, response, v1_response, cache) => Ok(
+                        LegacyMintResponse::Required(body, required, response, v1_response, cache),
                     ),
                 }
             }

@@ -19,7 +19,7 @@ use super::deployments::{DeploymentBody, DeploymentResponse, deploy};
 use super::error::{Errors, KeyedRead, PaidDeploy, PublicRead, X402, parse_uuid};
 use super::legacy::LegacyTag;
 use super::payments::{PaymentStatus, PaymentView, find};
-use super::x402::{X402MintBody, X402Response, paid_mint};
+use super::x402::{PaymentHeader, X402MintBody, X402Response, paid_mint};
 use crate::workflows::payment::PAYMENT;
 
 /// A payment's status in the old server's words: `pending` (accepted, its settlement being
@@ -193,8 +193,10 @@ impl LegacyPaymentsApi {
         req: &Request,
         body: Json<X402MintBody>,
         #[oai(name = "PAYMENT-SIGNATURE")] signature: Header<Option<String>>,
+        #[oai(name = "X-PAYMENT")] x_payment: Header<Option<String>>,
     ) -> Result<X402Response, Errors<X402>> {
-        Ok(paid_mint(&app, req, body.0, signature.0).await?)
+        let payment = PaymentHeader::of(signature.0, x_payment.0)?;
+        Ok(paid_mint(&app, req, body.0, payment).await?)
     }
 
     /// Deploy a new MintToken (deprecated path of `POST /v1/deployments`)

@@ -1,8 +1,11 @@
-//! `POST /x402/mint`: mints paid with the x402 protocol (v2, `exact`, EIP-3009). Without a
-//! `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`; with one it
-//! verifies it, creates the payment and its mints in one transaction, and answers 200 with
-//! `PAYMENT-RESPONSE` once the settlement is confirmed (waiting at most 60 s, and never longer
-//! than the offer's `maxTimeoutSeconds`; a client that goes away does not stop the payment).
+//! `POST /x402/mint`: mints paid with the x402 protocol (v2, `exact`, EIP-3009; v1's transport
+//! too, `transport`). Without a `PAYMENT-SIGNATURE` it answers 402 with the offer in
+//! `PAYMENT-REQUIRED`; with one it verifies it, creates the payment and its mints in one
+//! transaction, and answers 200 with `PAYMENT-RESPONSE` once the settlement is confirmed
+//! (waiting at most 60 s, and never longer than the offer's `maxTimeoutSeconds`; a client that
+//! goes away does not stop the payment).
+mod transport;
+
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, param::Header, payload::Json};
@@ -12,15 +15,18 @@ use super::AppState;
 use super::auth::Public;
 use super::declared::{AddressText, Declared, QuantityShape};
 use super::deployments::TokenSpec;
-use super::error::{ApiError, Errors, PaymentRequiredError, X402, X402Deploy};
+use super::error::{ApiError, Errors, X402, X402Deploy};
 use super::mints::parse_address;
 use super::payments::view;
 use crate::app::payments::{self, Order};
 use crate::app::x402::{self, Buy, Outcome, Paid, Placed, Settlement, WaitError};
 use crate::app::{deployments, mints};
 use crate::x402::Reason;
-use crate::x402::types::{DecodeError, decode_header, encode_header};
-use crate::x402::{Offer, PaymentPayload, Resource, SettlementResponse};
+use crate::x402::types::encode_header;
+use crate::x402::{Offer, Resource, SettlementResponse};
+
+pub use transport::{PaymentHeader, X402RequiredError};
+use transport::{SettlementHeaders, Version};
 
 #[derive(Tags)]
 pub enum X402Tag {
@@ -61,21 +67,39 @@ pub struct X402Paid {
 
 #[derive(ApiResponse)]
 pub enum X402Response {
-    /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` carries it.
+    /// Paid: the settlement is confirmed; `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`)
+    /// carries it.
     #[oai(status = 200)]
-    Paid(Json<X402Paid>, #[oai(header = "PAYMENT-RESPONSE")] String),
+    Paid(
+        Json<X402Paid>,
+        /// x402 v2, for a `PAYMENT-SIGNATURE`: base64(JSON SettlementResponse) `{success,
+        /// transaction, network, payer}`, `network` as `eip155:<chainId>`.
+        #[oai(header = "PAYMENT-RESPONSE")]
+        Option<String>,
+        /// x402 v1, for an `X-PAYMENT`: the same, `network` by its v1 name (`base-sepolia`).
+        #[oai(header = "X-PAYMENT-RESPONSE")]
+        Option<String>,
+    ),
     /// Accepted, but not confirmed within 60 s: follow `/v1/payments/{id}`.
     #[oai(status = 202)]
     Settling(Json<X402Paid>),
     /// Payment required, or refused (`code` is the x402 `errorReason`, or mintflow's own
     /// `authorization_validity_too_short`, `too_many_open_payments`,
     /// `insufficient_balance_for_open_payments`, `payer_settlements_reverted`):
-    /// `PAYMENT-REQUIRED` holds the offer; after a failed settlement `PAYMENT-RESPONSE` says why.
+    /// `PAYMENT-REQUIRED` holds the offer (and the body, for x402 v1 clients); after a failed
+    /// settlement `PAYMENT-RESPONSE` (or `X-PAYMENT-RESPONSE`) says why.
     #[oai(status = 402)]
     Required(
-        Json<PaymentRequiredError>,
-        #[oai(header = "PAYMENT-REQUIRED")] String,
-        #[oai(header = "PAYMENT-RESPONSE")] Option<String>,
+        Json<X402RequiredError>,
+        /// x402 v2: base64(JSON PaymentRequired) `{x402Version: 2, error, resource, accepts}`.
+        #[oai(header = "PAYMENT-REQUIRED")]
+        String,
+        /// x402 v2, after a failed settlement: base64(JSON SettlementResponse).
+        #[oai(header = "PAYMENT-RESPONSE")]
+        Option<String>,
+        /// x402 v1, after a failed settlement: base64(JSON SettlementResponse).
+        #[oai(header = "X-PAYMENT-RESPONSE")]
+        Option<String>,
         #[oai(header = "Cache-Control")] String,
     ),
 }
@@ -86,8 +110,9 @@ pub struct X402Api;
 impl X402Api {
     /// Mint, paying with x402
     ///
-    /// Who may call: anyone (public); paid with x402 v2 (`exact`, `eip155:<chainId>`):
-    /// `MINT_PRICE` x `quantity` USDC.
+    /// Who may call: anyone (public); paid with x402 v2 (`exact`, `eip155:<chainId>`), or
+    /// x402 v1 (`X-PAYMENT`, networks by name: `base`, `base-sepolia`): `MINT_PRICE` x
+    /// `quantity` USDC.
     ///
     /// Without `PAYMENT-SIGNATURE` it answers 402 with the offer in `PAYMENT-REQUIRED`
     /// (base64 JSON). With a valid one, the payment and its mints are created in one
@@ -97,6 +122,10 @@ impl X402Api {
     /// the reason as `code` and writes nothing. An authorization pays once: the same
     /// `PAYMENT-SIGNATURE` again is 402 `invalid_exact_evm_nonce_already_used`, naming the
     /// payment it made. The official `@x402/fetch` client works unchanged.
+    ///
+    /// x402 v1 clients (`x402-fetch` 1.x) read the offer from the 402's body (`x402Version`
+    /// 1, `accepts`), pay with `X-PAYMENT` and read `X-PAYMENT-RESPONSE`: the same checks,
+    /// codes and settlement. Sending both payment headers is a 400.
     #[oai(path = "/x402/mint", method = "post", operation_id = "x402_mint")]
     async fn mint(
         &self,
@@ -104,11 +133,16 @@ impl X402Api {
         _public: Public,
         req: &Request,
         body: Json<X402MintBody>,
-        /// base64(JSON PaymentPayload).
+        /// x402 v2: base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
+        /// x402 v1: base64(JSON v1 PaymentPayload) `{x402Version: 1, scheme, network,
+        /// payload: {signature, authorization}}`.
+        #[oai(name = "X-PAYMENT")]
+        x_payment: Header<Option<String>>,
     ) -> Result<X402Response, Errors<X402>> {
-        Ok(paid_mint(&app, req, body.0, signature.0).await?)
+        let payment = PaymentHeader::of(signature.0, x_payment.0)?;
+        Ok(paid_mint(&app, req, body.0, payment).await?)
     }
 
     /// Deploy a new MintToken, paying with x402
@@ -127,10 +161,15 @@ impl X402Api {
         _public: Public,
         req: &Request,
         body: Json<TokenSpec>,
-        /// base64(JSON PaymentPayload).
+        /// x402 v2: base64(JSON PaymentPayload).
         #[oai(name = "PAYMENT-SIGNATURE")]
         signature: Header<Option<String>>,
+        /// x402 v1: base64(JSON v1 PaymentPayload) `{x402Version: 1, scheme, network,
+        /// payload: {signature, authorization}}`.
+        #[oai(name = "X-PAYMENT")]
+        x_payment: Header<Option<String>>,
     ) -> Result<X402Response, Errors<X402Deploy>> {
+        let payment = PaymentHeader::of(signature.0, x_payment.0)?;
         let ctx = app.context();
         let chain = ctx.chain().map_err(ApiError::from)?;
         let data = deployments::check(body.0.request()).map_err(ApiError::from)?;
@@ -141,14 +180,14 @@ impl X402Api {
             description: format!("deployment of the token {}", data.symbol),
             mime_type: "application/json".into(),
         };
-        match signature.0 {
+        match payment {
             Some(header) => Ok(pay(&app, &offer, resource, &header, Buy::Deployment(data)).await?),
             None => Ok(required(
                 &offer,
                 resource,
                 "payment_required",
                 "Payment required",
-                None,
+                SettlementHeaders::default(),
             )),
         }
     }
@@ -159,7 +198,7 @@ pub async fn paid_mint(
     app: &AppState,
     req: &Request,
     body: X402MintBody,
-    signature: Option<String>,
+    payment: Option<PaymentHeader>,
 ) -> Result<X402Response, ApiError> {
     let ctx = app.context();
     let chain = ctx.chain()?;
@@ -176,13 +215,13 @@ pub async fn paid_mint(
         description: format!("{quantity} mint(s)"),
         mime_type: "application/json".into(),
     };
-    let Some(header) = signature else {
+    let Some(header) = payment else {
         return Ok(required(
             &offer,
             resource,
             "payment_required",
             "Payment required",
-            None,
+            SettlementHeaders::default(),
         ));
     };
     let order = Order {
@@ -193,38 +232,41 @@ pub async fn paid_mint(
     pay(app, &offer, resource, &header, Buy::Mints(order)).await
 }
 
-/// Decodes and verifies `PAYMENT-SIGNATURE`, creates the payment with what it buys, and
+/// Decodes and verifies the payment header, creates the payment with what it buys, and
 /// answers once it is settled (or refused).
 pub async fn pay(
     app: &AppState,
     offer: &Offer,
     resource: Resource,
-    header: &str,
+    header: &PaymentHeader,
     buy: Buy,
 ) -> Result<X402Response, ApiError> {
     let ctx = app.context();
     let chain = ctx.chain()?;
-    let payload: PaymentPayload = decode_header(header).map_err(|e| {
-        let what = match e {
-            DecodeError::Base64(_) => "is not standard base64",
-            DecodeError::Json(_) => "is not an x402 PaymentPayload",
-        };
-        ApiError::bad_request(
-            "invalid_payment_signature",
-            format!("PAYMENT-SIGNATURE {what}: {e}"),
-        )
-    })?;
+    let payload = header.payload(offer)?;
     let placed = match x402::pay(&ctx, chain, offer, &payload, buy).await {
         Ok(Paid::Placed(placed)) => placed,
         Ok(Paid::Replayed(payment)) => {
             let reason = Reason::NonceUsed;
             let message = format!("this payment was already made (payment {payment})");
-            return Ok(required(offer, resource, &reason.code(), &message, None));
+            return Ok(required(
+                offer,
+                resource,
+                &reason.code(),
+                &message,
+                SettlementHeaders::default(),
+            ));
         }
         Err(e) => {
             if let Some(reason) = e.x402_reason() {
                 let message = format!("the payment is refused: {reason}");
-                return Ok(required(offer, resource, &reason.code(), &message, None));
+                return Ok(required(
+                    offer,
+                    resource,
+                    &reason.code(),
+                    &message,
+                    SettlementHeaders::default(),
+                ));
             }
             return match ApiError::from(e) {
                 // Refused for what the payer has under way (open payments, reverted
@@ -234,17 +276,22 @@ pub async fn pay(
                     resource,
                     body.code.as_str(),
                     &body.message,
-                    None,
+                    SettlementHeaders::default(),
                 )),
                 other => Err(other),
             };
         }
     };
-    settle(app, offer, placed).await
+    settle(app, offer, header.version(), placed).await
 }
 
 /// Waits for the settlement (`x402::settlement`) and answers with its outcome.
-async fn settle(app: &AppState, offer: &Offer, placed: Placed) -> Result<X402Response, ApiError> {
+async fn settle(
+    app: &AppState,
+    offer: &Offer,
+    version: Version,
+    placed: Placed,
+) -> Result<X402Response, ApiError> {
     let Settlement { payment, outcome } =
         x402::settlement(&app.context(), offer, placed.payment).await?;
     let view = view(payment);
@@ -263,17 +310,20 @@ async fn settle(app: &AppState, offer: &Offer, placed: Placed) -> Result<X402Res
         payer: view.payer.clone(),
     };
     Ok(match outcome {
-        Outcome::Confirmed => X402Response::Paid(Json(paid), encode_header(&response(None))),
+        Outcome::Confirmed => {
+            let settled = version.settlement(response(None), offer);
+            X402Response::Paid(Json(paid), settled.v2, settled.v1)
+        }
         Outcome::Failed => {
             let reason = "invalid_transaction_state";
-            let header = encode_header(&response(Some(reason)));
+            let settled = version.settlement(response(Some(reason)), offer);
             let message = view.error.unwrap_or_else(|| "the settlement failed".into());
             let resource = Resource {
                 url: String::new(),
                 description: String::new(),
                 mime_type: "application/json".into(),
             };
-            required(offer, resource, reason, &message, Some(header))
+            required(offer, resource, reason, &message, settled)
         }
         Outcome::Unsettled => X402Response::Settling(Json(paid)),
     })
@@ -293,12 +343,13 @@ fn required(
     resource: Resource,
     code: &str,
     message: &str,
-    payment_response: Option<String>,
+    settlement: SettlementHeaders,
 ) -> X402Response {
     X402Response::Required(
-        PaymentRequiredError::new(code, message),
+        X402RequiredError::new(offer, &resource, code, message),
         encode_header(&offer.payment_required(resource, message)),
-        payment_response,
+        settlement.v2,
+        settlement.v1,
         "no-store".into(),
     )
 }

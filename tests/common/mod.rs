@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod relay;
 pub mod spec;
 pub mod stack;
+pub mod x402;
 
 use std::future::Future;
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! `CORS_ALLOWED_ORIGINS`: browser scripts from these origins may call the API, so a browser
 //! x402 client on a shop's own site can pay: it must send `PAYMENT-SIGNATURE` and read
-//! `PAYMENT-REQUIRED`, `PAYMENT-RESPONSE` and `Retry-After`.
+//! `PAYMENT-REQUIRED`, `PAYMENT-RESPONSE` and `Retry-After` (an x402 v1 client sends
+//! `X-PAYMENT` and reads `X-PAYMENT-RESPONSE`).
 //!
 //! Requests from any other origin (or none) pass untouched, without CORS headers: the browser
 //! then keeps the answer from the script. poem's `Cors` would refuse them with 403 instead,
@@ -15,17 +16,25 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use crate::api::error;
 
-/// Request headers a cross-origin script may send.
-const ALLOWED_HEADERS: [&str; 6] = [
+/// Request headers a cross-origin script may send. `x402-fetch` 1.x sends
+/// `Access-Control-Expose-Headers` with its paid retry (a response header, sent as a request
+/// one): a preflight that names it must pass, or a browser never sends the payment.
+const ALLOWED_HEADERS: [&str; 7] = [
     "authorization",
     "content-type",
     "payment-signature",
     "x-payment",
+    "access-control-expose-headers",
     "idempotency-key",
     "last-event-id",
 ];
 /// Response headers a cross-origin script may read.
-const EXPOSED_HEADERS: [&str; 3] = ["payment-required", "payment-response", "retry-after"];
+const EXPOSED_HEADERS: [&str; 4] = [
+    "payment-required",
+    "payment-response",
+    "x-payment-response",
+    "retry-after",
+];
 /// Seconds a browser may cache a preflight's answer.
 const MAX_AGE_SECS: i32 = 600;
 
