@@ -392,6 +392,9 @@ async fn a_failed_payment_whose_deployment_was_archived_buys_no_other(backend: B
         (409, Some("not_a_deployment")),
         "{e}"
     );
+    // The message tells this case from an authorization that paid for mints.
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.contains("was archived"), "{e}");
     assert_eq!(stack.t.scalar_i64(kinds).await, 1, "nothing was written");
     stack.service.stop().await;
 }

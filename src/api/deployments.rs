@@ -266,7 +266,7 @@ impl From<deployments::Error> for ApiError {
     fn from(e: deployments::Error) -> Self {
         match e {
             deployments::Error::Payment(e) => e.into(),
-            deployments::Error::PaidForSomethingElse => {
+            deployments::Error::PaidForSomethingElse(_) => {
                 ApiError::conflict("not_a_deployment", e.to_string())
             }
         }

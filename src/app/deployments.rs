@@ -23,9 +23,13 @@ use crate::x402::{Offer, PaymentPayload};
 pub enum Error {
     #[error(transparent)]
     Payment(#[from] payments::Error),
-    /// The authorization made a payment for mints already.
-    #[error("this authorization paid for something else")]
-    PaidForSomethingElse,
+    /// The authorization made a payment before that holds no deployment now: one for mints,
+    /// or one whose deployment was archived after it failed.
+    #[error(
+        "this authorization made payment {0} before, which holds no deployment: it paid for \
+         mints, or its deployment failed and was archived"
+    )]
+    PaidForSomethingElse(Uuid),
 }
 
 /// A token to deploy as the request writes it, before its rules are checked (`check`).
@@ -124,7 +128,7 @@ pub async fn deploy(
             id,
             existing: created.existing,
         }),
-        None => Err(Error::PaidForSomethingElse),
+        None => Err(Error::PaidForSomethingElse(created.payment)),
     }
 }
 
