@@ -14,6 +14,7 @@ use common::stack::{
     ADMIN_TOKEN, AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce,
     fund_usdc, sign_authorization, sign_authorization_until, test_offer,
 };
+use common::x402::usdc_balance;
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
 use serde_json::{Value, json};
@@ -32,14 +33,6 @@ on_both_backends!(
 
 fn provider(stack: &Stack) -> RootProvider {
     RootProvider::new_http(stack.anvil.endpoint().parse().unwrap())
-}
-
-async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
-    MockUSDC::new(stack.usdc, provider(stack))
-        .balanceOf(who)
-        .call()
-        .await
-        .unwrap()
 }
 
 /// Every API answer about `payment` and its family while it is not final, as text: the

@@ -14,6 +14,7 @@ use common::stack::{
     AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fresh_nonce,
     fund_usdc, sign_authorization, test_offer,
 };
+use common::x402::usdc_balance;
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
 use mintflow::x402::Offer;
@@ -81,16 +82,6 @@ fn signed(stack: &Stack, who: &PrivateKeySigner, value: u64, nonce: B256, quanti
 
 async fn fund(stack: &Stack, who: Address, amount: u64, mine: bool) {
     fund_usdc(&stack.anvil.endpoint(), stack.usdc, who, amount, mine).await
-}
-
-async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
-    let provider: alloy::providers::RootProvider =
-        alloy::providers::RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
-    MockUSDC::new(stack.usdc, provider)
-        .balanceOf(who)
-        .call()
-        .await
-        .unwrap()
 }
 
 async fn payment_status(stack: &Stack, id: &str, want: &str) -> Value {

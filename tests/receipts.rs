@@ -14,6 +14,7 @@ use common::stack::{
     AMOUNT_PER_MINT, PAYER_KEY, Stack, StackOptions, fresh_nonce, fund_usdc, sign_authorization,
     test_offer,
 };
+use common::x402::usdc_balance;
 use common::{Backend, TestDb, eventually, fast_settings};
 use mintflow::chain::contracts::MockUSDC;
 use mintflow::cli::archive::{self, ArchiveArgs};
@@ -79,16 +80,6 @@ async fn tokens(stack: &Stack) -> U256 {
     stack
         .token_contract()
         .balanceOf(payer().address())
-        .call()
-        .await
-        .unwrap()
-}
-
-async fn usdc_balance(stack: &Stack, who: Address) -> U256 {
-    let provider: alloy::providers::RootProvider =
-        alloy::providers::RootProvider::new_http(stack.anvil.endpoint().parse().unwrap());
-    MockUSDC::new(stack.usdc, provider)
-        .balanceOf(who)
         .call()
         .await
         .unwrap()

@@ -244,40 +244,30 @@ pub async fn pay(
     let ctx = app.context();
     let chain = ctx.chain()?;
     let payload = header.payload(offer)?;
+    // A refused payment is an x402 answer too, so that the client sees the offer again.
+    let refused = |code: &str, message: &str| {
+        Ok(required(
+            offer,
+            resource,
+            code,
+            message,
+            SettlementHeaders::default(),
+        ))
+    };
     let placed = match x402::pay(&ctx, chain, offer, &payload, buy).await {
         Ok(Paid::Placed(placed)) => placed,
         Ok(Paid::Replayed(payment)) => {
-            let reason = Reason::NonceUsed;
             let message = format!("this payment was already made (payment {payment})");
-            return Ok(required(
-                offer,
-                resource,
-                &reason.code(),
-                &message,
-                SettlementHeaders::default(),
-            ));
+            return refused(&Reason::NonceUsed.code(), &message);
         }
         Err(e) => {
             if let Some(reason) = e.x402_reason() {
-                let message = format!("the payment is refused: {reason}");
-                return Ok(required(
-                    offer,
-                    resource,
-                    &reason.code(),
-                    &message,
-                    SettlementHeaders::default(),
-                ));
+                return refused(&reason.code(), &format!("the payment is refused: {reason}"));
             }
             return match ApiError::from(e) {
                 // Refused for what the payer has under way (open payments, reverted
-                // settlements): an x402 answer too, so that the client sees the offer again.
-                ApiError::PaymentRequired(Json(body)) => Ok(required(
-                    offer,
-                    resource,
-                    body.code.as_str(),
-                    &body.message,
-                    SettlementHeaders::default(),
-                )),
+                // settlements).
+                ApiError::PaymentRequired(Json(body)) => refused(body.code.as_str(), &body.message),
                 other => Err(other),
             };
         }

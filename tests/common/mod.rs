@@ -259,33 +259,16 @@ where
 
 /// Settings for tests: short leases so takeovers happen in a couple of seconds.
 pub async fn fast_settings(db: &DatabaseConnection, lease_seconds: i64) -> SettingsHandle {
-    store::settings::put(
-        db,
-        "lease_seconds",
-        serde_json::json!(lease_seconds),
-        "test",
-        store::now_ms(),
-    )
-    .await
-    .unwrap();
-    store::settings::put(
-        db,
-        "retry_base_delay_ms",
-        serde_json::json!(20),
-        "test",
-        store::now_ms(),
-    )
-    .await
-    .unwrap();
-    store::settings::put(
-        db,
-        "retry_max_delay_ms",
-        serde_json::json!(200),
-        "test",
-        store::now_ms(),
-    )
-    .await
-    .unwrap();
+    let settings = [
+        ("lease_seconds", lease_seconds),
+        ("retry_base_delay_ms", 20),
+        ("retry_max_delay_ms", 200),
+    ];
+    for (key, value) in settings {
+        store::settings::put(db, key, serde_json::json!(value), "test", store::now_ms())
+            .await
+            .unwrap();
+    }
     SettingsHandle::load(db).await.unwrap()
 }
 
