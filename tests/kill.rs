@@ -230,6 +230,14 @@ async fn kill_9_under_load_mints_every_request_once() {
     for run in 1..=KILLS {
         let after = Duration::from_millis(rng.random_range(1_000..4_000));
         tokio::time::sleep(after).await;
+        // Then kill while a step holds a lease, when one comes within a few seconds: a kill
+        // that falls between steps interrupts nothing, and five of them in a row did on a
+        // loaded machine.
+        let leased = "SELECT count(*) FROM workflows WHERE lease_owner IS NOT NULL";
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while t.scalar_i64(leased).await == 0 {}
+        })
+        .await;
         server.child.kill().unwrap(); // SIGKILL
         server.child.wait().unwrap();
         println!("killed run {} after {after:?}", run - 1);
