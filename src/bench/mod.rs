@@ -1,5 +1,6 @@
 //! `mintflow bench ...`: benchmarks that print their figures (nothing here is asserted).
 pub mod chain;
+pub mod cpu;
 pub mod engine;
 mod events;
 pub mod mint;
