@@ -36,6 +36,8 @@ pub enum ScopeDto {
     Mint,
     /// Everything, including key management.
     Admin,
+    /// x402 facilitation for other resource servers (`/x402/facilitator/verify`, `/settle`).
+    Facilitate,
 }
 
 impl From<ScopeDto> for Scope {
@@ -44,6 +46,7 @@ impl From<ScopeDto> for Scope {
             ScopeDto::Read => Scope::Read,
             ScopeDto::Mint => Scope::Mint,
             ScopeDto::Admin => Scope::Admin,
+            ScopeDto::Facilitate => Scope::Facilitate,
         }
     }
 }
@@ -54,6 +57,7 @@ impl From<Scope> for ScopeDto {
             Scope::Read => ScopeDto::Read,
             Scope::Mint => ScopeDto::Mint,
             Scope::Admin => ScopeDto::Admin,
+            Scope::Facilitate => ScopeDto::Facilitate,
         }
     }
 }
@@ -70,7 +74,7 @@ pub struct NewKeyBody {
     /// What the key is for, e.g. `shop-backend` (1 to 100 characters).
     #[oai(validator(min_length = 1, max_length = 100))]
     pub name: Text,
-    #[oai(validator(min_items = 1, max_items = 3, unique_items))]
+    #[oai(validator(min_items = 1, max_items = 4, unique_items))]
     pub scopes: Vec<ScopeDto>,
     /// Seconds until the key stops working; never when absent.
     #[oai(validator(minimum(value = "1"), maximum(value = "315360000")))]

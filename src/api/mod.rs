@@ -15,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod events;
 mod examples;
+pub mod facilitator;
 pub mod health;
 pub mod keys;
 pub mod legacy;
@@ -125,7 +126,7 @@ apis!(
     settings::SettingsApi,
     (stats::StatsApi, activity::ActivityApi),
     doctor::DoctorApi,
-    x402::X402Api,
+    (x402::X402Api, facilitator::FacilitatorApi),
     legacy::LegacyApi,
     legacy_payments::LegacyPaymentsApi,
 );

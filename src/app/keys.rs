@@ -31,16 +31,20 @@ pub enum Scope {
     Mint,
     /// Everything, including settings, webhooks, workflow actions and key management.
     Admin,
+    /// x402 facilitation: verifying and settling payments for other resource servers, to the
+    /// payees `FACILITATOR_PAY_TO` allows.
+    Facilitate,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Mint, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Mint, Scope::Admin, Scope::Facilitate];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Mint => "mint",
             Scope::Admin => "admin",
+            Scope::Facilitate => "facilitate",
         }
     }
 
@@ -55,6 +59,7 @@ pub struct Scopes {
     read: bool,
     mint: bool,
     admin: bool,
+    facilitate: bool,
 }
 
 impl Scopes {
@@ -62,6 +67,7 @@ impl Scopes {
         read: true,
         mint: true,
         admin: true,
+        facilitate: true,
     };
 
     pub fn of(scopes: impl IntoIterator<Item = Scope>) -> Scopes {
@@ -71,6 +77,7 @@ impl Scopes {
                 Scope::Read => out.read = true,
                 Scope::Mint => out.mint = true,
                 Scope::Admin => out.admin = true,
+                Scope::Facilitate => out.facilitate = true,
             }
         }
         out
@@ -94,6 +101,7 @@ impl Scopes {
             || match needed {
                 Scope::Read => self.read,
                 Scope::Mint => self.mint,
+                Scope::Facilitate => self.facilitate,
                 Scope::Admin => false,
             }
     }
@@ -106,6 +114,7 @@ impl Scopes {
                 Scope::Read => self.read,
                 Scope::Mint => self.mint,
                 Scope::Admin => self.admin,
+                Scope::Facilitate => self.facilitate,
             })
             .collect()
     }
@@ -120,9 +129,9 @@ impl fmt::Display for Scopes {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("unknown scope `{0}`: use read, mint or admin")]
+    #[error("unknown scope `{0}`: use read, mint, admin or facilitate")]
     UnknownScope(String),
-    #[error("a key needs at least one scope (read, mint, admin)")]
+    #[error("a key needs at least one scope (read, mint, admin, facilitate)")]
     NoScope,
     #[error("a key's name must be 1 to {MAX_NAME_LEN} characters")]
     BadName,

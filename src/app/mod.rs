@@ -6,6 +6,7 @@ pub mod context;
 pub mod credentials;
 pub mod deployments;
 pub mod events;
+pub mod facilitator;
 pub mod keys;
 pub mod mint_queue;
 pub mod mints;

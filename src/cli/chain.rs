@@ -108,6 +108,10 @@ pub struct ContractArgs {
     /// Price of one token deployment in USDC base units.
     #[arg(long, env = "DEPLOY_PRICE", default_value = "10000000")]
     pub deploy_price: alloy::primitives::U256,
+    /// Comma-separated payees (`payTo`) this server settles x402 payments for as a facilitator
+    /// (`/x402/facilitator/*`); empty: none.
+    #[arg(long, env = "FACILITATOR_PAY_TO", value_delimiter = ',')]
+    pub facilitator_pay_to: Vec<Address>,
 }
 
 impl ChainArgs {
@@ -150,6 +154,7 @@ impl ChainArgs {
                 pay_to: contracts.pay_to,
                 mint_price: contracts.mint_price,
                 deploy_price: contracts.deploy_price,
+                facilitator_pay_to: contracts.facilitator_pay_to.clone(),
             },
         }))
     }

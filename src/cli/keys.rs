@@ -19,7 +19,7 @@ pub enum KeysCommand {
         /// What the key is for, e.g. `shop-backend`.
         #[arg(long)]
         name: String,
-        /// Comma-separated scopes: read, mint, admin.
+        /// Comma-separated scopes: read, mint, admin, facilitate.
         #[arg(long = "scope", value_parser = parse_scopes)]
         scopes: Scopes,
         /// Lifetime, e.g. 30d, 12h, 15m; the key never expires without it.

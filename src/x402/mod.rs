@@ -2,6 +2,7 @@
 //! types, their base64 header encoding, the seller's offer, and the checks a server must make
 //! on a signed EIP-3009 authorization before it reserves and settles it. mintflow is its own
 //! facilitator: it settles with its own signer through the transaction pipeline.
+pub mod facilitator;
 pub mod types;
 pub mod v1;
 pub mod verify;
@@ -10,4 +11,4 @@ pub use types::{
     Authorization, ExactPayload, PaymentPayload, PaymentRequired, PaymentRequirements, Resource,
     SettlementResponse,
 };
-pub use verify::{Offer, Reason, SETTLEMENT_WAIT_SECS, Verified, verify};
+pub use verify::{Offer, Reason, SETTLEMENT_WAIT_SECS, Verified, verify, verify_for};

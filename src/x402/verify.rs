@@ -167,6 +167,18 @@ pub struct Verified {
 
 /// Checks `payload` against `offer` at unix time `now_secs`.
 pub fn verify(offer: &Offer, payload: &PaymentPayload, now_secs: u64) -> Result<Verified, Reason> {
+    verify_for(offer, &offer.requirements(), payload, now_secs)
+}
+
+/// Checks `payload` against `requirements` (what the client accepted must be them), paid as
+/// `offer` says: its asset, payee, amount and validity. A facilitator checks a resource
+/// server's requirements this way; its own offer's are `offer.requirements()` (`verify`).
+pub fn verify_for(
+    offer: &Offer,
+    requirements: &PaymentRequirements,
+    payload: &PaymentPayload,
+    now_secs: u64,
+) -> Result<Verified, Reason> {
     if payload.x402_version != X402_VERSION {
         return Err(Reason::Version);
     }
@@ -177,7 +189,7 @@ pub fn verify(offer: &Offer, payload: &PaymentPayload, now_secs: u64) -> Result<
     if accepted.network != offer.network() {
         return Err(Reason::Network);
     }
-    if !same_requirements(accepted, &offer.requirements()) {
+    if !same_requirements(accepted, requirements) {
         return Err(Reason::Requirements);
     }
     let a = &payload.payload.authorization;

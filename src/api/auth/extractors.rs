@@ -33,6 +33,8 @@ pub struct Read;
 pub struct Mint;
 /// Everything.
 pub struct Admin;
+/// x402 facilitation.
+pub struct Facilitate;
 /// Any valid key or the admin token.
 pub struct AnyKey;
 
@@ -44,6 +46,9 @@ impl Need for Mint {
 }
 impl Need for Admin {
     const SCOPE: Option<Scope> = Some(Scope::Admin);
+}
+impl Need for Facilitate {
+    const SCOPE: Option<Scope> = Some(Scope::Facilitate);
 }
 impl Need for AnyKey {
     const SCOPE: Option<Scope> = None;

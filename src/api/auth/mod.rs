@@ -9,7 +9,7 @@
 mod extractors;
 mod failures;
 
-pub use extractors::{Access, Admin, AnyKey, MaybeKey, Mint, Need, Public, Read};
+pub use extractors::{Access, Admin, AnyKey, Facilitate, MaybeKey, Mint, Need, Public, Read};
 use std::sync::Arc;
 
 use poem::Request;

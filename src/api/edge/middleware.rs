@@ -13,7 +13,7 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 
 use super::EdgeConfig;
-use super::policy::{RateClass, is_stream, rate_classes};
+use super::policy::{RateClass, is_stream, rate_classes, waits_for_settlement};
 use super::proxy::TrustedProxies;
 use super::rate::RateLimit;
 use super::routes::Routes;
@@ -212,7 +212,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         // A paid request waits for its settlement (up to the offer's maxTimeoutSeconds) on
         // top of the usual time. The timeout covers reading the body and producing the
         // answer's head, not streaming a body out: event streams and assets are not cut.
-        let budget = if paid {
+        let settles = operation.is_some_and(waits_for_settlement);
+        let budget = if paid || settles {
             edge.request_timeout + Duration::from_secs(SETTLEMENT_WAIT_SECS)
         } else {
             edge.request_timeout

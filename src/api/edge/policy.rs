@@ -47,10 +47,23 @@ pub fn rate_classes(operation: &str) -> &'static [RateClass] {
         "create_payment" | "x402_mint" | "legacy_x402_batch_mint" => &[Payment],
         "x402_deploy" => &[Payment, Deploy],
         "create_deployment" | "legacy_deploy" => &[Deploy],
-        "get_mint" | "get_payment" | "get_deployment" | "get_token" | "legacy_queue_item"
-        | "legacy_queue_payer" | "legacy_payment" | "ready" => &[PublicRead],
+        "get_mint"
+        | "get_payment"
+        | "get_deployment"
+        | "get_token"
+        | "legacy_queue_item"
+        | "legacy_queue_payer"
+        | "legacy_payment"
+        | "ready"
+        | "facilitator_supported" => &[PublicRead],
         _ => &[],
     }
+}
+
+/// Whether `operation` waits for a settlement it makes without a payment header (the
+/// facilitator's settle): it gets the time a paid request gets.
+pub fn waits_for_settlement(operation: &str) -> bool {
+    operation == "facilitator_settle"
 }
 
 /// Whether `operation` answers with a long-lived event stream.
@@ -87,6 +100,7 @@ mod tests {
             "legacy_queue_payer",
             "legacy_payment",
             "ready",
+            "facilitator_supported",
             "stream_events",
             "stream_workflow_events",
         ];

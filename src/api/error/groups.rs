@@ -144,6 +144,11 @@ groups! {
     X402Deploy = [400, 409, 413, 415, 422, 429, 500, 503] documented [402];
     /// The old `POST /mint`: an x402 mint that a `mint` key may call for free.
     KeyedX402 = [400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503] documented [402];
+    /// The x402 facilitator's `/supported`: public, no parameters, under the public read rate.
+    FacilitatorInfo = [429, 500, 503];
+    /// The x402 facilitator's `/verify` and `/settle`: a `facilitate` key and a JSON body; a
+    /// refused payment is their 200's answer.
+    FacilitatorCalls = [400, 401, 403, 413, 415, 429, 500, 503];
 }
 
 #[cfg(test)]

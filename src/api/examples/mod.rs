@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::payments::AuthorizationIn;
 
 mod deployments;
+mod facilitator;
 mod keys;
 mod mints;
 mod operations;

@@ -134,9 +134,34 @@ pub async fn authorized(
     payload: &PaymentPayload,
     kind: PaymentKind,
 ) -> Result<(PaymentData, Funds), Error> {
-    // x402 validity windows are in whole seconds.
-    let now = (ctx.clock.now_ms() / 1000).max(0) as u64;
-    let verified = x402::verify(offer, payload, now).map_err(Error::Refused)?;
+    let verified = x402::verify(offer, payload, now_secs(ctx)).map_err(Error::Refused)?;
+    let settleable = settleable(ctx, chain, offer.asset, verified, kind).await?;
+    Ok((settleable.data, settleable.funds))
+}
+
+/// x402 validity windows are in whole seconds.
+pub fn now_secs(ctx: &Context<'_>) -> u64 {
+    (ctx.clock.now_ms() / 1000).max(0) as u64
+}
+
+/// A verified authorization, ready for `payment::create`.
+pub struct Settleable {
+    pub data: PaymentData,
+    pub funds: Funds,
+    /// A payment holds this authorization already: its settlement was not simulated (the
+    /// nonce may be spent by that payment); creating it again answers that payment.
+    pub reserved: bool,
+}
+
+/// The payment of `verified` (in `asset`): its settlement simulated unless a payment holds
+/// the authorization already, and the payer's balance read. Nothing is written.
+pub async fn settleable(
+    ctx: &Context<'_>,
+    chain: &Chain,
+    asset: Address,
+    verified: x402::Verified,
+    kind: PaymentKind,
+) -> Result<Settleable, Error> {
     let data = PaymentData {
         authorization: Some(SignedAuthorization {
             valid_after: verified.valid_after,
@@ -144,21 +169,15 @@ pub async fn authorized(
             nonce: verified.nonce,
             signature: verified.signature,
         }),
-        ..PaymentData::new(
-            kind,
-            offer.asset,
-            verified.from,
-            verified.to,
-            verified.value,
-        )
+        ..PaymentData::new(kind, asset, verified.from, verified.to, verified.value)
     };
     // An authorization accepted before is answered by `place` (the same payment, or a
     // conflict), even after its settlement used the nonce on chain.
     let key = data.key(chain.chain_id());
-    if mints::find_by_keys(ctx.db, PAYMENT, &[key])
+    let reserved = !mints::find_by_keys(ctx.db, PAYMENT, &[key])
         .await?
-        .is_empty()
-    {
+        .is_empty();
+    if !reserved {
         simulate(chain, &data).await?;
     }
     let read_at_ms = ctx.clock.now_ms();
@@ -171,7 +190,11 @@ pub async fn authorized(
         read_at_ms,
         limits: Limits::of(&ctx.settings.get()),
     };
-    Ok((data, funds))
+    Ok(Settleable {
+        data,
+        funds,
+        reserved,
+    })
 }
 
 /// Simulates the settlement: a used nonce, a short balance or a bad signature for the token

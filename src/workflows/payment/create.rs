@@ -17,6 +17,9 @@ pub enum Purchase {
     Mints(MintRequest),
     /// A token deployment, with its idempotency key.
     Deployment(DeploymentData, String),
+    /// Nothing here: an x402 payment settled as a facilitator, for what another resource
+    /// server sells.
+    Nothing,
 }
 
 /// A payment with what it pays for, as created.
@@ -72,6 +75,7 @@ pub async fn create(
             json!({ "recipient": m.recipient, "token": m.token, "quantity": m.quantity }),
         ),
         Purchase::Deployment(d, key) => (None, json!({ "deployment": d, "key": key })),
+        Purchase::Nothing => (None, json!({ "facilitated": true })),
     };
     let fingerprint =
         serde_json::to_vec(&json!({ "payment": data, "purchase": what })).expect("serializes");
@@ -129,6 +133,7 @@ pub async fn create(
                 }
             }
         }
+        Purchase::Nothing => Vec::new(),
     };
     txn.commit().await?;
     client.wake_local();

@@ -1,0 +1,190 @@
+//! mintflow as an x402 facilitator: a resource server built with the official middleware
+//! (`@x402/express`, its HTTP facilitator client pointed at mintflow with a `facilitate` key)
+//! sells to the official buyer (`@x402/fetch`) on anvil (`tools/x402-facilitated.mjs`); the
+//! payment settles through mintflow's payment workflow, once; a payee outside
+//! `FACILITATOR_PAY_TO` is refused by verify and settle, and nothing is paid to it.
+#[macro_use]
+mod common;
+
+use alloy::primitives::{Address, U256};
+use common::Backend;
+use common::stack::{PAYER_KEY, Stack, StackOptions};
+use common::x402::{PRICE, funded, usdc_balance};
+use mintflow::service::ServiceConfig;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    the_official_middleware_sells_through_mintflow_once_and_to_allowed_payees_only,
+    the_facilitator_api_needs_a_facilitate_key_but_supported_is_public,
+);
+
+/// The payee `FACILITATOR_PAY_TO` allows.
+const ALLOWED: Address = Address::repeat_byte(0x5e);
+/// A payee it does not.
+const OTHER: Address = Address::repeat_byte(0x0e);
+/// 0.25 USDC.
+const AMOUNT: u64 = PRICE / 4;
+
+fn allow_one_payee(config: &mut ServiceConfig) {
+    let chain = config.chain.as_mut().expect("the stack has a chain");
+    chain.contracts.facilitator_pay_to = vec![ALLOWED];
+}
+
+async fn start(backend: Backend) -> Stack {
+    let opts = StackOptions {
+        configure: allow_one_payee,
+        ..Default::default()
+    };
+    Stack::start(backend, opts).await
+}
+
+/// A new key with `scopes`, created by the admin.
+async fn key(stack: &Stack, scopes: Value) -> String {
+    let (status, created) = stack
+        .post(
+            "/v1/keys",
+            &json!({ "name": "resource-server", "scopes": scopes }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["key"].as_str().unwrap().to_owned()
+}
+
+async fn the_official_middleware_sells_through_mintflow_once_and_to_allowed_payees_only(
+    backend: Backend,
+) {
+    let stack = start(backend).await;
+    let payer = funded(&stack).await;
+    let key = key(&stack, json!(["facilitate"])).await;
+    let env = [
+        (
+            "FACILITATOR_URL",
+            format!("{}/x402/facilitator", stack.base),
+        ),
+        ("FACILITATOR_KEY", key),
+        ("X402_PRIVATE_KEY", PAYER_KEY.to_owned()),
+        ("X402_ASSET", stack.usdc.to_string()),
+        ("X402_NETWORK", "eip155:31337".to_owned()),
+        ("X402_AMOUNT", AMOUNT.to_string()),
+        ("X402_PAY_TO", ALLOWED.to_string()),
+        ("X402_OTHER_PAY_TO", OTHER.to_string()),
+    ];
+    let out = tokio::process::Command::new("node")
+        .arg("tools/x402-facilitated.mjs")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .envs(env)
+        .output()
+        .await
+        .expect("run node tools/x402-facilitated.mjs (npm ci --prefix tools)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+
+    // Sold: the middleware verified and settled through mintflow.
+    let sold = &result["sold"];
+    assert_eq!(sold["status"], 200, "{result}");
+    assert_eq!(sold["body"]["resource"], "sold");
+    assert_eq!(sold["paymentResponse"]["success"], true, "{result}");
+    assert_eq!(sold["paymentResponse"]["network"], "eip155:31337");
+    let tx = sold["paymentResponse"]["transaction"].as_str().unwrap();
+    assert_eq!(tx.len(), 66, "{result}");
+
+    // The same PAYMENT-SIGNATURE again: refused, nothing more paid.
+    let replay = &result["replay"];
+    assert_eq!(replay["status"], 402, "{result}");
+    assert_eq!(
+        replay["paymentRequired"]["error"],
+        "invalid_exact_evm_nonce_already_used"
+    );
+
+    // A payee outside the allow-list: refused by the middleware's verify, and by verify and
+    // settle asked directly, with the typed reason.
+    assert!(result["elsewherePaid"].as_bool().unwrap(), "{result}");
+    let elsewhere = &result["elsewhere"];
+    assert_eq!(elsewhere["status"], 402, "{result}");
+    assert_eq!(elsewhere["paymentRequired"]["error"], "pay_to_not_allowed");
+    let verify = &result["elsewhereVerify"];
+    assert_eq!(verify["status"], 200, "{result}");
+    assert_eq!(verify["body"]["isValid"], false);
+    assert_eq!(verify["body"]["invalidReason"], "pay_to_not_allowed");
+    assert_eq!(
+        verify["body"]["payer"].as_str().map(str::to_lowercase),
+        Some(payer.address().to_string().to_lowercase())
+    );
+    let settle = &result["elsewhereSettle"];
+    assert_eq!(settle["status"], 200, "{result}");
+    assert_eq!(settle["body"]["success"], false);
+    assert_eq!(settle["body"]["errorReason"], "pay_to_not_allowed");
+    assert_eq!(settle["body"]["transaction"], "");
+
+    // Paid once, to the allowed payee only.
+    assert_eq!(usdc_balance(&stack, ALLOWED).await, U256::from(AMOUNT));
+    assert_eq!(usdc_balance(&stack, OTHER).await, U256::ZERO);
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(10 * PRICE - AMOUNT)
+    );
+    // As one ordinary payment workflow, buying nothing.
+    let (status, list) = stack
+        .get(&format!("/v1/payments?payer={}", payer.address()))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    let payments = list["items"].as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{list}");
+    assert_eq!(payments[0]["status"], "confirmed", "{list}");
+    assert_eq!(payments[0]["txHash"].as_str(), Some(tx));
+    assert_eq!(payments[0]["mintIds"], json!([]));
+    stack.service.stop().await;
+}
+
+async fn the_facilitator_api_needs_a_facilitate_key_but_supported_is_public(backend: Backend) {
+    let stack = start(backend).await;
+    let anyone = reqwest::Client::new();
+    let supported: Value = anyone
+        .get(format!("{}/x402/facilitator/supported", stack.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        supported["kinds"],
+        json!([{ "x402Version": 2, "scheme": "exact", "network": "eip155:31337" }])
+    );
+
+    let body = json!({ "x402Version": 2, "paymentPayload": {}, "paymentRequirements": {} });
+    for path in ["verify", "settle"] {
+        let url = format!("{}/x402/facilitator/{path}", stack.base);
+        let res = anyone.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let refused: Value = res.json().await.unwrap();
+        assert_eq!(refused["code"], "missing_credentials", "{refused}");
+
+        let reader = key(&stack, json!(["read", "mint"])).await;
+        let res = common::http_as(&reader)
+            .post(&url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let refused: Value = res.json().await.unwrap();
+        assert_eq!(refused["code"], "insufficient_scope", "{refused}");
+    }
+
+    // With the key, a malformed payment is an invalid one (200), not an error.
+    let facilitate = common::http_as(&key(&stack, json!(["facilitate"])).await);
+    let url = format!("{}/x402/facilitator/verify", stack.base);
+    let res = facilitate.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["isValid"], false);
+    assert_eq!(answer["invalidReason"], "invalid_payment_requirements");
+    stack.service.stop().await;
+}
