@@ -7,9 +7,12 @@
 mod common;
 
 use alloy::primitives::{Address, U256};
-use common::Backend;
-use common::stack::{PAYER_KEY, Stack, StackOptions};
-use common::x402::{PRICE, funded, usdc_balance};
+use alloy::signers::local::PrivateKeySigner;
+use common::stack::{
+    PAYER_KEY, Stack, StackOptions, anvil_rpc, fresh_nonce, fund_usdc, sign_authorization,
+};
+use common::x402::{PRICE, WAIT, funded, seller, usdc_balance};
+use common::{Backend, eventually};
 use mintflow::service::ServiceConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -17,6 +20,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     the_official_middleware_sells_through_mintflow_once_and_to_allowed_payees_only,
     the_facilitator_api_needs_a_facilitate_key_but_supported_is_public,
+    a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once,
 );
 
 /// The payee `FACILITATOR_PAY_TO` allows.
@@ -186,5 +190,87 @@ async fn the_facilitator_api_needs_a_facilitate_key_but_supported_is_public(back
     let answer: Value = res.json().await.unwrap();
     assert_eq!(answer["isValid"], false);
     assert_eq!(answer["invalidReason"], "invalid_payment_requirements");
+    stack.service.stop().await;
+}
+
+/// The test stack's `PAY_TO` (its signer) allowed too: `sign_authorization` pays it.
+fn allow_the_signer(config: &mut ServiceConfig) {
+    let chain = config.chain.as_mut().expect("the stack has a chain");
+    chain.contracts.facilitator_pay_to = vec![ALLOWED, seller()];
+}
+
+async fn a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once(backend: Backend) {
+    // No block is mined unless the test mines one: the settlement stays sent. The wait is the
+    // offer's maxTimeoutSeconds at most: 6 + 30 s here.
+    let opts = StackOptions {
+        anvil_args: &[],
+        manual_mining: true,
+        settings: &[("min_authorization_validity_secs", 6)],
+        configure: allow_the_signer,
+        ..Default::default()
+    };
+    let stack = Stack::start(backend, opts).await;
+    let rpc = stack.anvil.endpoint();
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(&rpc, stack.usdc, payer.address(), PRICE, true).await;
+    let (authorization, signature) = sign_authorization(stack.usdc, &payer, AMOUNT, fresh_nonce());
+    let requirements = json!({
+        "scheme": "exact", "network": "eip155:31337", "amount": AMOUNT.to_string(),
+        "asset": stack.usdc.to_string(), "payTo": seller().to_string(), "maxTimeoutSeconds": 300,
+        "extra": { "name": "USD Coin", "version": "2" },
+    });
+    let request = json!({
+        "x402Version": 2,
+        "paymentPayload": {
+            "x402Version": 2,
+            "payload": { "authorization": authorization, "signature": signature },
+            "accepted": requirements,
+        },
+        "paymentRequirements": requirements,
+    });
+    let (status, verified) = stack.post("/x402/facilitator/verify", &request).await;
+    assert_eq!(
+        (status, &verified["isValid"]),
+        (200, &json!(true)),
+        "{verified}"
+    );
+
+    let (status, pending) = stack.post("/x402/facilitator/settle", &request).await;
+    assert_eq!(status, 200, "{pending}");
+    assert_eq!(pending["success"], false, "{pending}");
+    assert_eq!(pending["errorReason"], "settlement_pending", "{pending}");
+    let id = pending["paymentId"].as_str().unwrap().to_owned();
+
+    // It settles without the request.
+    let payment = eventually(WAIT, "the facilitated payment to be confirmed", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        (p["status"] == "confirmed").then_some(p)
+    })
+    .await;
+    assert_eq!(payment["mintIds"], json!([]), "{payment}");
+    let seller_before = usdc_balance(&stack, seller()).await;
+
+    // And once: verify and settle refuse it again, and nothing more is paid.
+    let (_, verified) = stack.post("/x402/facilitator/verify", &request).await;
+    assert_eq!(
+        verified["invalidReason"], "invalid_exact_evm_nonce_already_used",
+        "{verified}"
+    );
+    let (_, again) = stack.post("/x402/facilitator/settle", &request).await;
+    assert_eq!(
+        (&again["success"], &again["errorReason"]),
+        (
+            &json!(false),
+            &json!("invalid_exact_evm_nonce_already_used")
+        ),
+        "{again}"
+    );
+    anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+    assert_eq!(usdc_balance(&stack, seller()).await, seller_before);
+    assert_eq!(
+        usdc_balance(&stack, payer.address()).await,
+        U256::from(PRICE - AMOUNT)
+    );
     stack.service.stop().await;
 }
