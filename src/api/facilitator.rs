@@ -222,6 +222,7 @@ fn refused(invalid: Invalid, network: String) -> FacilitatorSettleResponse {
 fn answer(settled: Settled) -> FacilitatorSettleResponse {
     let Settled {
         payment,
+        payer,
         network,
         settlement: Settlement {
             payment: row,
@@ -247,7 +248,7 @@ fn answer(settled: Settled) -> FacilitatorSettleResponse {
         success: error_reason.is_none(),
         error_reason: error_reason.map(Into::into),
         error_message,
-        payer: view.payer,
+        payer: Some(payer.to_string()),
         transaction: view.tx_hash.unwrap_or_default(),
         network,
         payment_id: Some(payment),

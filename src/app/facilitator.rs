@@ -132,6 +132,7 @@ pub async fn verify(
 #[derive(Debug)]
 pub struct Settled {
     pub payment: Uuid,
+    pub payer: Address,
     pub network: String,
     pub settlement: Settlement,
 }
@@ -158,7 +159,7 @@ pub async fn settle(
         Ok(checked) => checked,
         Err(invalid) => return Ok(Err(invalid)),
     };
-    let payer = Some(settleable.data.payer);
+    let payer = settleable.data.payer;
     let created = payment::create(
         ctx.client,
         chain.chain_id(),
@@ -176,15 +177,16 @@ pub async fn settle(
                     "this payment was already made (payment {})",
                     created.payment
                 ),
-                ..Invalid::of(Reason::NonceUsed, payer)
+                ..Invalid::of(Reason::NonceUsed, Some(payer))
             }));
         }
         Ok(created) => created.payment,
-        Err(e) => return Ok(refused(e, payer)?),
+        Err(e) => return Ok(refused(e, Some(payer))?),
     };
     let settlement = intake::settlement(ctx, &offer, payment).await?;
     Ok(Ok(Settled {
         payment,
+        payer,
         network: offer.network(),
         settlement,
     }))
