@@ -11,4 +11,4 @@ pub use types::{
     Authorization, ExactPayload, PaymentPayload, PaymentRequired, PaymentRequirements, Resource,
     SettlementResponse,
 };
-pub use verify::{Offer, Reason, SETTLEMENT_WAIT_SECS, Verified, verify, verify_for};
+pub use verify::{Offer, Reason, SETTLEMENT_WAIT_SECS, Verified, verify};
