@@ -110,7 +110,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             },
             chain: Some(ChainSetup {
                 config: args.signer.chain_config(&anvil.endpoint()),
-                signer: signer.clone(),
+                signers: vec![signer.clone()],
                 contracts: Contracts {
                     token: Some(deployed.token),
                     usdc: deployed.usdc,
