@@ -37,15 +37,15 @@ on_both_backends!(
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
-    store::settings::put(
-        &t.db,
-        "confirmations",
-        confirmations.into(),
-        "test",
-        store::now_ms(),
-    )
-    .await
-    .unwrap();
+    // The window these tests fill with one signer (hundreds of transactions at once).
+    for (key, value) in [
+        ("confirmations", confirmations),
+        ("max_in_flight_per_signer", 1024),
+    ] {
+        store::settings::put(&t.db, key, value.into(), "test", store::now_ms())
+            .await
+            .unwrap();
+    }
     SettingsHandle::load(&t.db).await.unwrap()
 }
 
