@@ -206,6 +206,32 @@ async fn mints_and_payments_go_around_a_sick_signer(backend: Backend) {
             "{healthy} took work"
         );
     }
+    // Operators see each signer: in /v1/stats and in /metrics.
+    let (status, stats) = stack.get("/v1/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    let shown = stats["signers"].as_array().unwrap();
+    let listed: Vec<&str> = shown
+        .iter()
+        .map(|s| s["address"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+    assert_eq!(listed, expected, "the primary first: {stats}");
+    let sick = &shown[2];
+    assert_eq!(sick["stuck"], true, "{stats}");
+    assert_eq!(sick["healthy"], false, "{stats}");
+    assert_eq!(sick["inFlight"], on_stuck, "{stats}");
+    assert_eq!(shown[3]["healthy"], true, "{stats}");
+    let metrics = common::metrics::text(&stack.http, &stack.base).await;
+    let signer = stuck.to_string();
+    let labels = [("signer", signer.as_str())];
+    assert_eq!(
+        common::metrics::sum(&metrics, "mintflow_signer_healthy", &labels),
+        Some(0.0)
+    );
+    assert_eq!(
+        common::metrics::sum(&metrics, "mintflow_signer_in_flight", &labels),
+        Some(on_stuck as f64)
+    );
 
     // The gap is filled outside mintflow (as an operator would) and the unfunded signer is
     // topped up: what waited is mined and confirmed too, nothing was lost or sent twice. The
