@@ -90,7 +90,7 @@ impl Service {
                 let chain = Chain::connect_with_clock(
                     db.clone(),
                     settings.clone(),
-                    setup.signer,
+                    setup.signers,
                     setup.config,
                     runs_workers.then(|| {
                         let waker = waker.clone();
@@ -145,7 +145,7 @@ impl Service {
             let task = tokio::spawn(
                 chain
                     .clone()
-                    .run_sender(config.engine.worker_id.clone(), stop.clone()),
+                    .run_senders(config.engine.worker_id.clone(), stop.clone()),
             );
             Background { stop, task }
         });

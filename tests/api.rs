@@ -878,7 +878,7 @@ async fn ready_reports_the_chain_and_the_sender_runs() {
                 poll_ms: 50,
                 ..Default::default()
             },
-            signer,
+            signers: vec![signer],
             contracts: Contracts::default(),
         }),
     };

@@ -37,15 +37,15 @@ on_both_backends!(
 );
 
 async fn settings(t: &TestDb, confirmations: i64) -> SettingsHandle {
-    store::settings::put(
-        &t.db,
-        "confirmations",
-        confirmations.into(),
-        "test",
-        store::now_ms(),
-    )
-    .await
-    .unwrap();
+    // The window these tests fill with one signer (hundreds of transactions at once).
+    for (key, value) in [
+        ("confirmations", confirmations),
+        ("max_in_flight_per_signer", 1024),
+    ] {
+        store::settings::put(&t.db, key, value.into(), "test", store::now_ms())
+            .await
+            .unwrap();
+    }
     SettingsHandle::load(&t.db).await.unwrap()
 }
 
@@ -68,7 +68,7 @@ struct Sender {
 
 fn sender(chain: &Chain, owner: &str) -> Sender {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(chain.clone().run_sender(owner.to_owned(), stop.clone()));
+    let task = tokio::spawn(chain.clone().run_senders(owner.to_owned(), stop.clone()));
     Sender { stop, task }
 }
 
@@ -1063,11 +1063,14 @@ async fn full_window_and_rpc_down_are_clear_errors() {
     let node = anvil(&["--block-time", "0.2"]);
     let t = TestDb::new(Backend::Sqlite).await;
     let s = settings(&t, 1).await;
+    s.replace(mintflow::config::Settings {
+        max_in_flight_per_signer: 2,
+        ..s.get()
+    });
     let signer = mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap();
     let config = ChainConfig {
         rpc_url: node.endpoint(),
         poll_ms: 100,
-        max_in_flight: 2,
         ..Default::default()
     };
     let chain = Chain::connect(t.db.clone(), s.clone(), signer, config, None)

@@ -25,9 +25,34 @@ pub struct Stats {
     pub workflows: Vec<WorkflowStat>,
     pub mint_queue: MintQueueStats,
     pub events: EventStats,
-    /// The signer; `null` when no chain is configured.
+    /// The primary signer; `null` when no chain is configured.
     pub signer: Nullable<SignerStats>,
+    /// Every signer of the pool, the primary first; empty without a chain.
+    pub signers: Vec<PoolSignerStats>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// One signer of the pool: its load and health as new work sees them.
+#[derive(Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PoolSignerStats {
+    #[oai(validator(pattern = r"^0x[0-9a-fA-F]{40}$"))]
+    pub address: String,
+    pub chain_id: u64,
+    /// Transactions not final yet (at most the `max_in_flight_per_signer` setting).
+    pub in_flight: u64,
+    /// Whether new work may go to it (neither unfunded nor stuck).
+    pub healthy: bool,
+    /// A submit found its balance too low not long ago: new work skips it.
+    pub unfunded: bool,
+    /// Its oldest unmined transaction waited past `signer_stuck_after_secs`: new work skips it.
+    pub stuck: bool,
+    /// Its balance in wei, as a decimal string; `null` when the node did not answer.
+    #[oai(nullable)]
+    pub balance_wei: Option<String>,
+    /// The node's pending transaction count for it; `null` when the node did not answer.
+    #[oai(nullable)]
+    pub chain_pending_nonce: Option<u64>,
 }
 
 #[derive(Object)]
@@ -127,6 +152,20 @@ impl From<&Overview> for Stats {
                     oldest_unconfirmed_age_ms: s.oldest_unconfirmed_age_ms,
                 })
                 .into(),
+            signers: o
+                .signers
+                .iter()
+                .map(|s| PoolSignerStats {
+                    address: s.address.to_string(),
+                    chain_id: s.chain_id,
+                    in_flight: s.in_flight,
+                    healthy: !s.unfunded && !s.stuck,
+                    unfunded: s.unfunded,
+                    stuck: s.stuck,
+                    balance_wei: s.balance_wei.map(|b| b.to_string()),
+                    chain_pending_nonce: s.chain_pending_nonce,
+                })
+                .collect(),
             generated_at: o.generated_at,
         }
     }

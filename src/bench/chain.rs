@@ -86,11 +86,18 @@ async fn bench_on(
         store::now_ms(),
     )
     .await?;
+    // Every transaction of a run may be in flight at once.
+    store::settings::put(
+        db,
+        "max_in_flight_per_signer",
+        (2 * args.txs as i64 + 100).into(),
+        "mintflow bench chain",
+        store::now_ms(),
+    )
+    .await?;
     let settings = SettingsHandle::load(db).await?;
     let config = ChainConfig {
         rpc_url: node.endpoint(),
-        // Every transaction of a run may be in flight at once.
-        max_in_flight: 2 * args.txs + 100,
         poll_ms: POLL_MS,
         ..ChainConfig::default()
     };

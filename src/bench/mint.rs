@@ -141,7 +141,7 @@ async fn bench_on(
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
     let chain = ChainSetup {
         config: chain_config,
-        signer,
+        signers: vec![signer],
         contracts: Contracts {
             token: Some(token),
             usdc: None,

@@ -137,7 +137,7 @@ async fn bench_on(
     fund(node, usdc, &payers, each).await?;
     let chain = ChainSetup {
         config: chain_config,
-        signer: signer.clone(),
+        signers: vec![signer.clone()],
         contracts: Contracts {
             token: Some(token),
             usdc: Some(usdc),

@@ -194,7 +194,7 @@ async fn service_run(
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
     let chain = ChainSetup {
         config: chain_config,
-        signer,
+        signers: vec![signer],
         contracts: Contracts {
             token: Some(token),
             ..Default::default()

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::sol_types::SolConstructor;
+use alloy::sol_types::{SolCall, SolConstructor};
 use serde::Serialize;
 
 use super::contracts::{MintToken, MockUSDC};
@@ -64,6 +64,34 @@ pub async fn deploy_mock_usdc(
     deploy(chain, key, MockUSDC::BYTECODE.to_vec(), Vec::new(), timeout).await
 }
 
+/// Grants `MINTER_ROLE` of `token` to every signer of the pool but the primary (its minter
+/// from the constructor), from the primary (its admin), and waits for each grant to be
+/// confirmed. `key` makes it idempotent: a signer's grant is sent once.
+pub async fn grant_minters(
+    chain: &Chain,
+    key: &str,
+    token: Address,
+    timeout: Duration,
+) -> Result<(), ChainError> {
+    let admin = chain.primary();
+    let role = alloy::primitives::keccak256("MINTER_ROLE");
+    for signer in chain.signers().into_iter().skip(1) {
+        let grant = MintToken::grantRoleCall {
+            role,
+            account: signer,
+        };
+        let call = Call {
+            to: Some(token),
+            input: grant.abi_encode().into(),
+            value: U256::ZERO,
+            gas_limit: None,
+        };
+        let key = format!("{key}:minter:{}", super::signer::address_key(signer));
+        send_and_wait(&admin, &key, "grant_minter", call, timeout).await?;
+    }
+    Ok(())
+}
+
 async fn deploy(
     chain: &Chain,
     key: &str,
@@ -72,40 +100,52 @@ async fn deploy(
     timeout: Duration,
 ) -> Result<Address, ChainError> {
     code.extend(args);
+    // From the primary: a fresh signer's first contracts always get the same addresses.
+    let chain = &chain.primary();
+    let call = Call {
+        to: None,
+        input: code.into(),
+        value: U256::ZERO,
+        gas_limit: None,
+    };
+    match send_and_wait(chain, key, "deploy", call, timeout).await? {
+        Some(a) => a
+            .parse()
+            .map_err(|e| ChainError::Failed(format!("contract address {a}: {e}"))),
+        None => Err(ChainError::Failed(
+            "deployment confirmed without an address".into(),
+        )),
+    }
+}
+
+/// Submits `call` under `key` and waits until it is confirmed: the address of the contract it
+/// created, if any.
+async fn send_and_wait(
+    chain: &Chain,
+    key: &str,
+    purpose: &str,
+    call: Call,
+    timeout: Duration,
+) -> Result<Option<String>, ChainError> {
     let id = chain
         .submit(Submit {
             key: key.to_owned(),
             owner: None,
-            purpose: "deploy".into(),
-            call: Call {
-                to: None,
-                input: code.into(),
-                value: U256::ZERO,
-                gas_limit: None,
-            },
+            purpose: purpose.into(),
+            call,
         })
         .await?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match chain.outcome(id).await? {
             TxOutcome::Confirmed {
-                contract_address: Some(a),
-                ..
-            } => {
-                return a
-                    .parse()
-                    .map_err(|e| ChainError::Failed(format!("contract address {a}: {e}")));
-            }
-            TxOutcome::Confirmed { .. } => {
-                return Err(ChainError::Failed(
-                    "deployment confirmed without an address".into(),
-                ));
-            }
+                contract_address, ..
+            } => return Ok(contract_address),
             TxOutcome::Reverted { reason, .. } => return Err(ChainError::Reverted(reason)),
             TxOutcome::Failed { reason } => return Err(ChainError::Failed(reason)),
             TxOutcome::Pending { .. } if tokio::time::Instant::now() > deadline => {
                 return Err(ChainError::Failed(format!(
-                    "deployment {id} not confirmed within {timeout:?}"
+                    "{purpose} transaction {id} not confirmed within {timeout:?}"
                 )));
             }
             TxOutcome::Pending { .. } => tokio::time::sleep(Duration::from_millis(100)).await,

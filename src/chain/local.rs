@@ -74,7 +74,7 @@ impl SenderTask {
             &Uuid::new_v4().simple().to_string()[..8]
         );
         let stop = CancellationToken::new();
-        let task = tokio::spawn(chain.clone().run_sender(owner, stop.clone()));
+        let task = tokio::spawn(chain.clone().run_senders(owner, stop.clone()));
         SenderTask { stop, task }
     }
 

@@ -14,6 +14,8 @@ pub mod error;
 pub mod fees;
 pub mod local;
 pub mod mintable;
+mod node;
+mod pool;
 pub mod reconcile;
 pub mod revert;
 pub mod sender;
@@ -22,15 +24,17 @@ mod submit;
 pub mod token;
 pub mod transfer;
 
+pub use node::{ChainConfig, DEFAULT_RPC_TIMEOUT, http_provider};
+pub use pool::SignerLoad;
+
 use std::sync::Arc;
 
-use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, Bytes, U256};
 use alloy::providers::{Provider, RootProvider};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use sea_orm::{DatabaseConnection, DbErr};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::SettingsHandle;
@@ -148,95 +152,28 @@ pub enum TxOutcome {
     },
 }
 
-/// Process settings of the pipeline. `Debug` leaves the RPC URL out: hosted nodes carry their
-/// API key in it.
-#[derive(Clone)]
-pub struct ChainConfig {
-    pub rpc_url: String,
-    /// The chain the node must run (`CHAIN_ID`); a node answering another is refused.
-    pub expected_chain_id: Option<u64>,
-    /// How long one call to the node may take: a node that hangs fails the call as
-    /// `rpc_unavailable` instead of holding a step, a sender pass or a request forever.
-    pub rpc_timeout: std::time::Duration,
-    /// Most non-final transactions per signer before `submit` pushes back.
-    pub max_in_flight: usize,
-    /// How often the sender looks at its transactions when nothing wakes it.
-    pub poll_ms: u64,
-}
-
-impl Default for ChainConfig {
-    fn default() -> Self {
-        ChainConfig {
-            rpc_url: "http://127.0.0.1:8545".into(),
-            expected_chain_id: None,
-            rpc_timeout: DEFAULT_RPC_TIMEOUT,
-            max_in_flight: 1024,
-            poll_ms: 500,
-        }
-    }
-}
-
-/// The default of `ChainConfig::rpc_timeout` (`--rpc-timeout-secs`).
-pub const DEFAULT_RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl std::fmt::Debug for ChainConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChainConfig")
-            .field("rpc_url", &"***")
-            .field("expected_chain_id", &self.expected_chain_id)
-            .field("rpc_timeout", &self.rpc_timeout)
-            .field("max_in_flight", &self.max_in_flight)
-            .field("poll_ms", &self.poll_ms)
-            .finish()
-    }
-}
-
-/// An HTTP provider for the node at `rpc_url` whose every call gives up after `timeout` (also
-/// what `mintflow doctor` reads the chain with: it needs no signer).
-pub fn http_provider(
-    rpc_url: &str,
-    timeout: std::time::Duration,
-) -> Result<RootProvider, ChainError> {
-    use alloy::transports::http::{Http, reqwest};
-    // The parse error would quote the URL, and with it any API key in it.
-    let url: reqwest::Url = rpc_url
-        .parse()
-        .map_err(|_| ChainError::Failed("RPC_URL is not a valid URL".into()))?;
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| ChainError::Failed(format!("cannot build the node's HTTP client: {e}")))?;
-    let is_local = alloy::transports::utils::guess_local_url(url.as_str());
-    Ok(RootProvider::new(alloy::rpc::client::RpcClient::new(
-        Http::with_client(client, url),
-        is_local,
-    )))
-}
-
-/// A handle on the pipeline of one signer on one chain. Cheap to clone.
+/// A handle on the pipeline of a pool of signers on one chain. Cheap to clone. New work goes
+/// to the least-loaded healthy signer (`pool`); a handle from `lanes` or `primary` is pinned
+/// to one signer: what it submits is signed by that signer, and its sender broadcasts for it.
 #[derive(Clone)]
 pub struct Chain {
     inner: Arc<Inner>,
+    /// The lane this handle is pinned to; `None`: the pool chooses.
+    pin: Option<usize>,
 }
 
 struct Inner {
     db: DatabaseConnection,
     provider: RootProvider,
-    wallet: EthereumWallet,
-    address: Address,
-    address_key: String,
     chain_id: u64,
     settings: SettingsHandle,
     config: ChainConfig,
-    /// Wakes the sender when there is something to broadcast.
-    sender_wake: Notify,
+    /// One per signer, the first being the primary (the admin of what `deploy` creates).
+    lanes: Vec<pool::Lane>,
     /// Called when an owner workflow was woken: this process's engine claims it at once.
     on_owner_woken: Option<OnOwnerWoken>,
     /// The time the pipeline's rows are stamped with and its timing rules compare.
     clock: Clock,
-    quote: tokio::sync::Mutex<Option<Quote>>,
-    /// Since when the sender has seen the signer's lowest unmined nonce as the lowest.
-    lowest: std::sync::Mutex<Option<reconcile::Lowest>>,
 }
 
 /// What the pipeline calls after a transaction's final outcome has woken the workflow that owns
@@ -257,8 +194,8 @@ struct Quote {
 }
 
 impl Chain {
-    /// Connects to the node, learns the chain id and registers the signer with the node's
-    /// pending nonce (never lowering a stored one). Its rows are stamped by the system clock.
+    /// Connects to the node with one signer (a pool of one). Its rows are stamped by the
+    /// system clock.
     pub async fn connect(
         db: DatabaseConnection,
         settings: SettingsHandle,
@@ -267,15 +204,29 @@ impl Chain {
         on_owner_woken: Option<OnOwnerWoken>,
     ) -> Result<Chain, ChainError> {
         let clock = Clock::system();
-        Chain::connect_with_clock(db, settings, signer, config, on_owner_woken, clock).await
+        Chain::connect_with_clock(db, settings, vec![signer], config, on_owner_woken, clock).await
     }
 
-    /// `connect` with the clock its transactions, attempts and sender lease are stamped by
-    /// (the process's one).
+    /// Connects to the node with a pool of `signers` (the first is the primary), on the
+    /// system clock.
+    pub async fn connect_pool(
+        db: DatabaseConnection,
+        settings: SettingsHandle,
+        signers: Vec<PrivateKeySigner>,
+        config: ChainConfig,
+        on_owner_woken: Option<OnOwnerWoken>,
+    ) -> Result<Chain, ChainError> {
+        let clock = Clock::system();
+        Chain::connect_with_clock(db, settings, signers, config, on_owner_woken, clock).await
+    }
+
+    /// Connects to the node, learns the chain id and registers every signer with the node's
+    /// pending nonce (never lowering a stored one), with the clock its transactions, attempts
+    /// and sender leases are stamped by (the process's one).
     pub async fn connect_with_clock(
         db: DatabaseConnection,
         settings: SettingsHandle,
-        signer: PrivateKeySigner,
+        signers: Vec<PrivateKeySigner>,
         config: ChainConfig,
         on_owner_woken: Option<OnOwnerWoken>,
         clock: Clock,
@@ -291,38 +242,39 @@ impl Chain {
                 actual: chain_id,
             });
         }
-        let address = signer.address();
-        let address_key = signer::address_key(address);
-        let pending = provider
-            .get_transaction_count(address)
-            .pending()
-            .await
-            .map_err(|e| rpc("the signer's pending nonce", e))?;
-        store::chain::ensure_signer(
-            &db,
-            chain_id as i64,
-            &address_key,
-            pending as i64,
-            clock.now_ms(),
-        )
-        .await?;
-        tracing::info!(chain_id, signer = %address, next_nonce = pending, "chain connected");
+        pool::check_distinct(&signers)?;
+        let mut lanes = Vec::with_capacity(signers.len());
+        for signer in signers {
+            let address = signer.address();
+            let pending = provider
+                .get_transaction_count(address)
+                .pending()
+                .await
+                .map_err(|e| rpc("the signer's pending nonce", e))?;
+            let lane = pool::Lane::new(signer);
+            store::chain::ensure_signer(
+                &db,
+                chain_id as i64,
+                &lane.address_key,
+                pending as i64,
+                clock.now_ms(),
+            )
+            .await?;
+            tracing::info!(chain_id, signer = %address, next_nonce = pending, "signer connected");
+            lanes.push(lane);
+        }
         Ok(Chain {
             inner: Arc::new(Inner {
                 db,
                 provider,
-                wallet: EthereumWallet::from(signer),
-                address,
-                address_key,
                 chain_id,
                 settings,
                 config,
-                sender_wake: Notify::new(),
+                lanes,
                 on_owner_woken,
                 clock,
-                quote: tokio::sync::Mutex::new(None),
-                lowest: std::sync::Mutex::new(None),
             }),
+            pin: None,
         })
     }
 
@@ -330,8 +282,9 @@ impl Chain {
         self.inner.chain_id
     }
 
+    /// The signer of this handle's lane: the pinned one, else the primary.
     pub fn signer(&self) -> Address {
-        self.inner.address
+        self.lane().address
     }
 
     pub fn provider(&self) -> &RootProvider {
@@ -376,7 +329,7 @@ impl Chain {
     /// The unsigned request for `call`, from the signer.
     fn request(&self, call: &Call) -> TransactionRequest {
         let tx = TransactionRequest::default()
-            .with_from(self.inner.address)
+            .with_from(self.lane().address)
             .with_input(call.input.clone())
             .with_value(call.value);
         match call.to {

@@ -18,18 +18,50 @@ use crate::store::{
 
 impl Chain {
     /// Simulates, signs and stores a transaction; the sender broadcasts it. Idempotent by
-    /// `key`: after a crash the caller submits again and gets the same transaction back.
-    /// Errors before signing (revert, funds, RPC) leave no trace and use no nonce.
+    /// `key`, across every signer of the pool: after a crash the caller submits again and gets
+    /// the same transaction back, on the lane it was signed for. Errors before signing
+    /// (revert, funds, RPC) leave no trace and use no nonce.
     pub async fn submit(&self, req: Submit) -> Result<Uuid, ChainError> {
         let me = &self.inner;
-        let chain_id = me.chain_id as i64;
-        if let Some(existing) = store::chain::find_by_key(&me.db, chain_id, &req.key).await? {
+        if let Some(existing) =
+            store::chain::find_by_key(&me.db, me.chain_id as i64, &req.key).await?
+        {
             return Ok(existing.id);
         }
-        let in_flight = store::chain::count_open(&me.db, chain_id, &me.address_key).await? as usize;
-        if in_flight >= me.config.max_in_flight {
-            return Err(ChainError::Backpressure(in_flight));
+        if self.pin.is_some() {
+            return self.submit_on_lane(&req).await;
         }
+        let mut tried = Vec::new();
+        let mut last = None;
+        while let Some(lane) = self.choose_lane(&tried).await? {
+            tried.push(lane);
+            let on = self.on_lane(lane);
+            let err = match on.submit_on_lane(&req).await {
+                Err(e @ ChainError::InsufficientFunds { .. }) => {
+                    on.mark_unfunded();
+                    e
+                }
+                // Only the primary may be allowed the call (a token deployed with it as its
+                // sole minter): it is asked before the revert counts.
+                Err(e @ ChainError::Reverted(_)) if !tried.contains(&0) => {
+                    tried.push(0);
+                    match self.primary().submit_on_lane(&req).await {
+                        Err(ChainError::Reverted(_)) => return Err(e),
+                        other => return other,
+                    }
+                }
+                other => return other,
+            };
+            last = Some(err);
+        }
+        Err(last.unwrap_or_else(|| ChainError::Failed("no signer can take the transaction".into())))
+    }
+
+    /// `submit` on this handle's lane.
+    async fn submit_on_lane(&self, req: &Submit) -> Result<Uuid, ChainError> {
+        let me = &self.inner;
+        let lane = self.lane();
+        let chain_id = me.chain_id as i64;
         let tx = self.request(&req.call);
         let gas_limit = match req.call.gas_limit {
             Some(g) => g,
@@ -42,7 +74,7 @@ impl Chain {
         let needed = U256::from(gas_limit) * U256::from(fees.max_fee_per_gas) + req.call.value;
         if balance < needed {
             return Err(ChainError::InsufficientFunds {
-                signer: me.address,
+                signer: lane.address,
                 balance,
                 needed,
             });
@@ -55,18 +87,23 @@ impl Chain {
         if let Some(existing) = store::chain::find_by_key(&txn, chain_id, &req.key).await? {
             return Ok(existing.id);
         }
-        let nonce = store::chain::lock_next_nonce(&txn, chain_id, &me.address_key).await?;
+        let nonce = store::chain::lock_next_nonce(&txn, chain_id, &lane.address_key).await?;
+        // Counted under the lane's nonce lock: concurrent submits never pass the cap together.
+        let in_flight = store::chain::count_open(&txn, chain_id, &lane.address_key).await?;
+        if in_flight >= me.settings.get().max_in_flight_per_signer {
+            return Err(ChainError::Backpressure(in_flight as usize));
+        }
         // Under the nonce lock, so concurrent submissions see each other's worst case.
         self.check_budget(&txn, gas_limit, fees, now).await?;
         let (raw, hash) = self.sign(tx.clone(), nonce as u64, gas_limit, fees).await?;
         let row = TxRow {
             id: Uuid::now_v7(),
             chain_id,
-            signer: me.address_key.clone(),
+            signer: lane.address_key.clone(),
             nonce,
-            idempotency_key: req.key,
+            idempotency_key: req.key.clone(),
             owner_workflow_id: req.owner,
-            purpose: req.purpose,
+            purpose: req.purpose.clone(),
             to_address: req.call.to.map(signer::address_key),
             value: req.call.value.to_string(),
             input: req.call.input.to_vec(),
@@ -83,7 +120,15 @@ impl Chain {
             confirmed_at_ms: None,
             nonce_taken_reads: 0,
         };
-        store::chain::insert_tx(&txn, &row).await?;
+        if let Err(e) = store::chain::insert_tx(&txn, &row).await {
+            // The same key signed on another lane at the same moment (each lane locks only its
+            // own nonce): the unique key index lets one through; this one gives its nonce back.
+            txn.rollback().await?;
+            if let Some(existing) = store::chain::find_by_key(&me.db, chain_id, &req.key).await? {
+                return Ok(existing.id);
+            }
+            return Err(e.into());
+        }
         store::chain::insert_attempt(
             &txn,
             row.id,
@@ -95,10 +140,10 @@ impl Chain {
             now,
         )
         .await?;
-        store::chain::set_next_nonce(&txn, chain_id, &me.address_key, nonce + 1, now).await?;
+        store::chain::set_next_nonce(&txn, chain_id, &lane.address_key, nonce + 1, now).await?;
         txn.commit().await?;
-        tracing::debug!(tx = %row.id, nonce, hash, "transaction signed and stored");
-        me.sender_wake.notify_one();
+        tracing::debug!(tx = %row.id, signer = %lane.address, nonce, hash, "transaction signed and stored");
+        lane.sender_wake.notify_one();
         Ok(row.id)
     }
 
@@ -117,7 +162,7 @@ impl Chain {
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
         let envelope: TxEnvelope = request
-            .build(&self.inner.wallet)
+            .build(&self.lane().wallet)
             .await
             .map_err(|e| ChainError::Signing(e.to_string()))?;
         Ok((
@@ -129,14 +174,14 @@ impl Chain {
     /// Fees and balance for new transactions, asked of the node at most once per `QUOTE_TTL`:
     /// under load, one answer serves every submit in that window instead of two RPC calls each.
     async fn quote(&self) -> Result<Quote, ChainError> {
-        let mut cached = self.inner.quote.lock().await;
+        let mut cached = self.lane().quote.lock().await;
         if let Some(q) = cached.as_ref().filter(|q| q.at.elapsed() < QUOTE_TTL) {
             return Ok(q.clone());
         }
         let (fees, balance) = tokio::try_join!(self.network_fees(), async {
             self.inner
                 .provider
-                .get_balance(self.inner.address)
+                .get_balance(self.lane().address)
                 .await
                 .map_err(|e| rpc("the signer's balance", e))
         })?;
@@ -165,12 +210,13 @@ impl Chain {
         }
         let since = now - budget::WINDOW_MS;
         let rows =
-            store::chain::spend_since(txn, me.chain_id as i64, &me.address_key, since).await?;
+            store::chain::spend_since(txn, me.chain_id as i64, &self.lane().address_key, since)
+                .await?;
         let recent: Vec<budget::Spend> = rows.iter().map(spend_of).collect();
         let needed = u128::from(gas_limit).saturating_mul(fees.max_fee_per_gas);
         budget::admit(&recent, needed, budget, now).map_err(|refused| {
             metrics::counter!(crate::telemetry::names::TX_SPEND_BUDGET_REFUSALS).increment(1);
-            tracing::warn!(signer = %me.address, spent = %refused.spent, budget = %refused.budget,
+            tracing::warn!(signer = %self.lane().address, spent = %refused.spent, budget = %refused.budget,
                 "gas spend budget reached; new transactions wait");
             ChainError::from(refused)
         })

@@ -30,7 +30,15 @@ pub struct SignerArgs {
     /// Encrypted JSON keystore file of the signer (with KEYSTORE_PASSWORD).
     #[arg(long = "keystore", env = "KEYSTORE_PATH")]
     pub keystore: Option<PathBuf>,
-    /// Password of the keystore file; never logged.
+    /// A pool of signers: comma-separated hex private keys, the first being the primary (the
+    /// admin of what `mintflow deploy` creates); never logged. Wins over the single-key options.
+    #[arg(long, env = "SIGNER_PRIVATE_KEYS", hide_env_values = true)]
+    pub signer_private_keys: Option<Secret>,
+    /// A pool of signers: a directory of encrypted JSON keystore files (all with
+    /// KEYSTORE_PASSWORD), in file name order.
+    #[arg(long, env = "KEYSTORE_DIR", conflicts_with = "signer_private_keys")]
+    pub keystore_dir: Option<PathBuf>,
+    /// Password of the keystore file(s); never logged.
     #[arg(long, env = "KEYSTORE_PASSWORD", hide_env_values = true)]
     pub keystore_password: Option<Secret>,
 }
@@ -43,9 +51,28 @@ impl SignerArgs {
             .is_some_and(|k| !k.expose().trim().is_empty())
             || self.signer_private_key_file.is_some()
             || self.keystore.is_some()
+            || self
+                .signer_private_keys
+                .as_ref()
+                .is_some_and(|k| !k.expose().trim().is_empty())
+            || self.keystore_dir.is_some()
     }
 
-    /// Loads the signer (a clear error names what is missing or wrong, never the key).
+    /// Loads the signer pool: `SIGNER_PRIVATE_KEYS` or `KEYSTORE_DIR`, else the one signer of
+    /// `load` (a pool of one). The first is the primary.
+    pub fn load_pool(&self) -> anyhow::Result<Vec<PrivateKeySigner>> {
+        let pool = signer::load_pool(
+            self.signer_private_keys.as_ref().map(Secret::expose),
+            self.keystore_dir.as_deref(),
+            self.keystore_password.as_ref().map(Secret::expose),
+        )?;
+        match pool {
+            Some(pool) => Ok(pool),
+            None => Ok(vec![self.load()?]),
+        }
+    }
+
+    /// Loads the single signer (a clear error names what is missing or wrong, never the key).
     pub fn load(&self) -> anyhow::Result<PrivateKeySigner> {
         let key = Secret::from_value_or_file(
             self.signer_private_key.as_ref(),
@@ -139,13 +166,13 @@ impl ChainArgs {
             }
             return Ok(None);
         };
-        let signer = self
+        let signers = self
             .signer
-            .load()
+            .load_pool()
             .context("RPC_URL is set, so a signer is required")?;
         Ok(Some(ChainSetup {
             config: self.chain_config(rpc_url),
-            signer,
+            signers,
             contracts: Contracts {
                 token: contracts.token_address,
                 usdc: contracts.usdc_address,
@@ -160,10 +187,17 @@ impl ChainArgs {
     }
 }
 
-/// Refuses a database whose nonce for this signer runs ahead of the node with nothing in
-/// flight: its transactions were sent to an earlier instance of this chain (a restarted dev
+/// Refuses a database whose nonce for a signer of the pool runs ahead of the node with nothing
+/// in flight: its transactions were sent to an earlier instance of this chain (a restarted dev
 /// node), and new ones would wait forever for nonces the node never saw.
 pub async fn ensure_database_matches_node(chain: &Chain) -> anyhow::Result<()> {
+    for lane in chain.lanes() {
+        ensure_lane_matches_node(&lane).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_lane_matches_node(chain: &Chain) -> anyhow::Result<()> {
     let chain_id = chain.chain_id() as i64;
     let key = signer::address_key(chain.signer());
     let db = chain.db();

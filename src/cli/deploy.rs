@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::chain::{ChainArgs, ensure_database_matches_node, open_store};
 use super::progress::ChainWait;
-use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token};
+use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token, grant_minters};
 use crate::chain::local::SenderTask;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::Settings;
@@ -42,7 +42,8 @@ pub struct DeployArgs {
     pub no_block_warning_secs: u64,
 }
 
-/// MintToken's constructor arguments (admin and minter are the signer).
+/// MintToken's constructor arguments (admin and minter are the primary signer; every other
+/// signer of the pool is granted MINTER_ROLE).
 #[derive(Clone, Debug, clap::Args)]
 pub struct TokenArgs {
     /// Token name.
@@ -69,7 +70,7 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         .chain
         .rpc_url()
         .context("deploy needs a chain: set RPC_URL (or --rpc-url)")?;
-    let signer = args.chain.signer.load()?;
+    let signers = args.chain.signer.load_pool()?;
     let (db, settings) = open_store(database_url).await?;
     if let Some(confirmations) = args.confirmations {
         // This process's copy only: the stored setting stays what the service uses.
@@ -83,7 +84,7 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         poll_ms: 200,
         ..args.chain.chain_config(rpc_url)
     };
-    let chain = Chain::connect(db.clone(), settings, signer, config, None)
+    let chain = Chain::connect_pool(db.clone(), settings, signers, config, None)
         .await
         .context("connecting to the chain (RPC_URL)")?;
     anyhow::ensure!(
@@ -120,8 +121,9 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Deploys MockUSDC (when `mock_usdc`) and a MintToken with the signer as admin and minter, and
-/// waits for both to be confirmed. A sender must be running for `chain`. The keys derive from
+/// Deploys MockUSDC (when `mock_usdc`) and a MintToken with the primary signer as admin and
+/// minter, grants every other signer of the pool MINTER_ROLE, and waits for all of it to be
+/// confirmed. A sender must be running for `chain`. The keys derive from
 /// `key`: the same key returns the same deployments.
 pub async fn deploy_contracts(
     chain: &Chain,
@@ -152,6 +154,9 @@ pub async fn deploy_contracts(
         let token = deploy_token(chain, &format!("{key}:token"), &params, timeout)
             .await
             .context("deploying MintToken")?;
+        grant_minters(chain, &format!("{key}:token"), token, timeout)
+            .await
+            .context("granting MINTER_ROLE to every signer of the pool")?;
         tracing::info!(%token, "MintToken deployed");
         anyhow::Ok(token)
     };

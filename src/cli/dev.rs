@@ -81,7 +81,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
     let result = async {
         let setup = setup(&anvil, &database_url, &args);
         let (
-            signer,
+            signers,
             Setup {
                 deployed,
                 unregistered,
@@ -110,7 +110,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             },
             chain: Some(ChainSetup {
                 config: args.signer.chain_config(&anvil.endpoint()),
-                signer: signer.clone(),
+                signers: signers.clone(),
                 contracts: Contracts {
                     token: Some(deployed.token),
                     usdc: deployed.usdc,
@@ -129,7 +129,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             block_time: args.block_time,
             deployed: &deployed,
             unregistered,
-            signer: signer.address(),
+            signer: signers[0].address(),
             database_url: &database_url,
             fresh_db,
             admin: args.admin_token.as_deref().is_some_and(|t| !t.is_empty()),
@@ -165,11 +165,13 @@ async fn setup(
     anvil: &AnvilInstance,
     database_url: &str,
     args: &DevArgs,
-) -> anyhow::Result<(PrivateKeySigner, Setup, Zeroizing<String>)> {
-    let signer = if args.signer.is_set() {
-        args.signer.load()?
+) -> anyhow::Result<(Vec<PrivateKeySigner>, Setup, Zeroizing<String>)> {
+    // A pool (SIGNER_PRIVATE_KEYS, KEYSTORE_DIR) works too: deploy_contracts grants every
+    // signer MINTER_ROLE.
+    let signers = if args.signer.is_set() {
+        args.signer.load_pool()?
     } else {
-        PrivateKeySigner::from(anvil.first_key().clone())
+        vec![PrivateKeySigner::from(anvil.first_key().clone())]
     };
     let db = store::connect(database_url)
         .await
@@ -203,7 +205,7 @@ async fn setup(
         poll_ms: 100,
         ..args.signer.chain_config(&anvil.endpoint())
     };
-    let chain = Chain::connect(db.clone(), settings, signer.clone(), config, None)
+    let chain = Chain::connect_pool(db.clone(), settings, signers.clone(), config, None)
         .await
         .context("connecting to anvil")?;
     ensure_database_matches_node(&chain).await?;
@@ -250,7 +252,7 @@ async fn setup(
     sender.stop().await;
     drop(chain);
     db.close().await.ok();
-    result.map(|setup| (signer, setup, dev_key))
+    result.map(|setup| (signers, setup, dev_key))
 }
 
 /// What the setup deployed.

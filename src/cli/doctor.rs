@@ -83,7 +83,7 @@ async fn connect(chain: &ChainArgs, url: &str) -> anyhow::Result<Node> {
         );
     }
     let signer = if chain.signer.is_set() {
-        Some(chain.signer.load()?.address())
+        Some(chain.signer.load_pool()?[0].address())
     } else {
         None
     };

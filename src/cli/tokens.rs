@@ -45,10 +45,10 @@ pub async fn run(database_url: &str, cmd: TokensCommand) -> anyhow::Result<()> {
         .chain
         .rpc_url()
         .context("tokens add checks the token on chain: set RPC_URL (or --rpc-url)")?;
-    let signer = args.chain.signer.load()?;
+    let signers = args.chain.signer.load_pool()?;
     let (db, settings) = open_store(database_url).await?;
     let config = args.chain.chain_config(rpc_url);
-    let chain = Chain::connect(db.clone(), settings, signer, config, None)
+    let chain = Chain::connect_pool(db.clone(), settings, signers, config, None)
         .await
         .context("connecting to the chain (RPC_URL)")?;
     let registration = Registration {

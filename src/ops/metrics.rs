@@ -179,6 +179,28 @@ fn render_overview(out: &mut String, o: &Overview) {
         "Webhook deliveries given up after webhook_max_attempts, waiting to be redelivered.",
         [(Vec::new(), o.events.webhook_failed as f64)],
     );
+    let pool_labels = |s: &crate::ops::overview::PoolSigner| -> Labels {
+        vec![
+            ("chain_id", s.chain_id.to_string()),
+            ("signer", s.address.to_string()),
+        ]
+    };
+    gauge(
+        out,
+        SIGNER_IN_FLIGHT,
+        "Transactions of each signer of the pool not final yet (at most max_in_flight_per_signer).",
+        o.signers
+            .iter()
+            .map(|s| (pool_labels(s), s.in_flight as f64)),
+    );
+    gauge(
+        out,
+        SIGNER_HEALTHY,
+        "1 when new work may go to the signer, 0 while it is skipped (unfunded or stuck).",
+        o.signers
+            .iter()
+            .map(|s| (pool_labels(s), f64::from(u8::from(!s.unfunded && !s.stuck)))),
+    );
     let Some(s) = &o.signer else {
         return;
     };
@@ -280,7 +302,7 @@ fn escape(value: &str) -> String {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 22] = [
+    const ALL: [&str; 24] = [
         HTTP_REQUEST_DURATION,
         STEP_DURATION,
         MINT_BATCH_SIZE,
@@ -294,6 +316,8 @@ mod tests {
         SIGNER_NEXT_NONCE,
         SIGNER_CHAIN_PENDING_NONCE,
         SIGNER_NONCE_DRIFT,
+        SIGNER_IN_FLIGHT,
+        SIGNER_HEALTHY,
         TX_OPEN,
         TX_OLDEST_UNCONFIRMED_AGE,
         OUTBOX_UNORDERED,

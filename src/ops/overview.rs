@@ -18,9 +18,27 @@ pub struct Overview {
     pub workflows: Vec<WorkflowCount>,
     pub mint_queue: MintQueue,
     pub events: EventBacklog,
-    /// `None` when no chain is configured.
+    /// The primary signer; `None` when no chain is configured.
     pub signer: Option<SignerOverview>,
+    /// Every signer of the pool (the primary first); empty without a chain.
+    pub signers: Vec<PoolSigner>,
     pub generated_at: DateTime<Utc>,
+}
+
+/// One signer of the pool: its load and health as lane choice sees them, and what the node says.
+pub struct PoolSigner {
+    pub address: Address,
+    pub chain_id: u64,
+    /// Its transactions not final yet (at most `max_in_flight_per_signer`).
+    pub in_flight: u64,
+    /// New work skips it: a submit found its balance too low not long ago.
+    pub unfunded: bool,
+    /// New work skips it: its oldest unmined transaction waited past `signer_stuck_after_secs`.
+    pub stuck: bool,
+    /// `None` when the node did not answer.
+    pub balance_wei: Option<U256>,
+    /// The node's pending transaction count; `None` when it did not answer.
+    pub chain_pending_nonce: Option<u64>,
 }
 
 pub struct MintQueue {
@@ -69,7 +87,7 @@ pub async fn snapshot(
 ) -> Result<Overview, DbErr> {
     let signer_key = chain.map(|c| (c.chain_id() as i64, address_key(c.signer())));
     let signer_ref = signer_key.as_ref().map(|(id, a)| (*id, a.as_str()));
-    let (workflows, backlog, node) = tokio::join!(
+    let (workflows, backlog, node, signers) = tokio::join!(
         tally.counts(db, clock.now_ms()),
         store::overview::backlog(db, signer_ref),
         async {
@@ -77,9 +95,10 @@ pub async fn snapshot(
                 Some(chain) => Some(node_view(chain).await),
                 None => None,
             }
-        }
+        },
+        pool_view(chain),
     );
-    let (workflows, backlog) = (workflows?, backlog?);
+    let (workflows, backlog, signers) = (workflows?, backlog?, signers?);
     let now = clock.now_ms();
     let age = |since: Option<i64>| since.map(|ms| (now - ms).max(0));
     let pending = workflows
@@ -119,8 +138,35 @@ pub async fn snapshot(
             webhook_failed: backlog.webhook_failed.max(0) as u64,
         },
         signer,
+        signers,
         generated_at: Utc::now(),
     })
+}
+
+/// Every signer of the pool, with the node's view of each (asked at once).
+async fn pool_view(chain: Option<&Chain>) -> Result<Vec<PoolSigner>, DbErr> {
+    let Some(chain) = chain else {
+        return Ok(Vec::new());
+    };
+    let loads = chain
+        .signer_loads()
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let lanes = chain.lanes();
+    let nodes = futures::future::join_all(lanes.iter().map(node_view)).await;
+    Ok(loads
+        .into_iter()
+        .zip(nodes)
+        .map(|(load, node)| PoolSigner {
+            address: load.address,
+            chain_id: chain.chain_id(),
+            in_flight: load.in_flight.max(0) as u64,
+            unfunded: load.health.unfunded,
+            stuck: load.health.stuck,
+            balance_wei: node.balance,
+            chain_pending_nonce: node.pending_nonce,
+        })
+        .collect())
 }
 
 /// What the node says of the signer; each part `None` when it did not answer.

@@ -127,7 +127,8 @@ impl std::fmt::Debug for ServiceConfig {
 #[derive(Clone, Debug)]
 pub struct ChainSetup {
     pub config: ChainConfig,
-    pub signer: PrivateKeySigner,
+    /// The signer pool, the primary first (one signer is a pool of one).
+    pub signers: Vec<PrivateKeySigner>,
     pub contracts: Contracts,
 }
 
@@ -151,7 +152,7 @@ mod tests {
                     rpc_url: "https://node.example/v2/rpc-api-key".into(),
                     ..Default::default()
                 },
-                signer: crate::chain::signer::load(Some(key), None, None).unwrap(),
+                signers: vec![crate::chain::signer::load(Some(key), None, None).unwrap()],
                 contracts: Contracts::default(),
             }),
             limits: Limits::default(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::RootProvider;
+use alloy::signers::local::PrivateKeySigner;
 use mintflow::api::edge::EdgeConfig;
 use mintflow::chain::contracts::MintToken;
 use mintflow::chain::deploy::{self, TokenParams};
@@ -36,7 +37,14 @@ pub struct StackOptions<'a> {
     pub node_secret: Option<&'a str>,
     /// Changes the service's configuration before it starts (e.g. leaves a contract out).
     pub configure: fn(&mut ServiceConfig),
+    /// Signers of the service's pool, from `POOL_ACCOUNTS` (the primary is anvil's first
+    /// account); each holds MINTER_ROLE of the token.
+    pub signers: usize,
 }
+
+/// The anvil accounts the signer pool is made of: the first, then accounts no test sends from
+/// (the second pays, the third plays someone else).
+pub const POOL_ACCOUNTS: [usize; 4] = [0, 5, 6, 7];
 
 impl Default for StackOptions<'_> {
     fn default() -> Self {
@@ -47,6 +55,7 @@ impl Default for StackOptions<'_> {
             manual_mining: false,
             node_secret: None,
             configure: |_| {},
+            signers: 1,
         }
     }
 }
@@ -87,6 +96,13 @@ impl Stack {
         let anvil = anvil(opts.anvil_args);
         let TestContracts { token, usdc } =
             deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
+        let signers: Vec<PrivateKeySigner> = POOL_ACCOUNTS[..opts.signers]
+            .iter()
+            .map(|i| PrivateKeySigner::from(anvil.keys()[*i].clone()))
+            .collect();
+        if signers.len() > 1 {
+            grant_minters(&t, &anvil.endpoint(), &signers, token).await;
+        }
         if opts.manual_mining {
             anvil_rpc(
                 &anvil.endpoint(),
@@ -131,7 +147,7 @@ impl Stack {
                     poll_ms: 100,
                     ..Default::default()
                 },
-                signer: mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap(),
+                signers,
                 contracts: Contracts {
                     token: Some(token),
                     usdc: Some(usdc),
@@ -250,6 +266,28 @@ pub async fn deploy_test_contracts(t: &TestDb, rpc: &str, max_mints: u64) -> Tes
         .unwrap();
     sender.stop().await;
     TestContracts { token, usdc }
+}
+
+/// Grants every signer of the pool `signers` MINTER_ROLE of `token`, from the primary.
+async fn grant_minters(t: &TestDb, rpc: &str, signers: &[PrivateKeySigner], token: Address) {
+    let settings = SettingsHandle::load(&t.db).await.unwrap();
+    settings.replace(mintflow::config::Settings {
+        confirmations: 0,
+        ..settings.get()
+    });
+    let config = ChainConfig {
+        rpc_url: rpc.to_owned(),
+        poll_ms: 100,
+        ..Default::default()
+    };
+    let chain = Chain::connect_pool(t.db.clone(), settings, signers.to_vec(), config, None)
+        .await
+        .unwrap();
+    let sender = SenderTask::start(&chain, "test-grant");
+    deploy::grant_minters(&chain, "test-token", token, Duration::from_secs(60))
+        .await
+        .unwrap();
+    sender.stop().await;
 }
 
 /// Whether the token minted each of `ids`, asked of the chain concurrently.

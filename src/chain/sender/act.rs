@@ -210,7 +210,7 @@ impl Chain {
     /// then (when transactions earlier in the same block caused it) against the state after it.
     async fn revert_reason_at(&self, tx: &TxRow, block: i64) -> String {
         let mut call = TransactionRequest::default()
-            .with_from(self.inner.address)
+            .with_from(self.lane().address)
             .with_input(tx.input.clone())
             .with_gas_limit(tx.gas_limit as u64);
         if let Some(to) = tx.to_address.as_deref().and_then(|a| a.parse().ok()) {
@@ -258,8 +258,8 @@ impl Chain {
         };
         let (request, gas_limit, kind) = if free {
             let to_self = TransactionRequest::default()
-                .with_from(me.address)
-                .with_to(me.address)
+                .with_from(self.lane().address)
+                .with_to(self.lane().address)
                 .with_value(alloy::primitives::U256::ZERO);
             (to_self, 21_000, FILLER)
         } else {
@@ -269,8 +269,14 @@ impl Chain {
         };
         let (raw, hash) = self.sign(request, tx.nonce as u64, gas_limit, fees).await?;
         let txn = store::begin_write(&me.db).await?;
-        if !store::chain::holds_sender(&txn, me.chain_id as i64, &me.address_key, owner, fence)
-            .await?
+        if !store::chain::holds_sender(
+            &txn,
+            me.chain_id as i64,
+            &self.lane().address_key,
+            owner,
+            fence,
+        )
+        .await?
         {
             return Ok(()); // another process took over the sender; it decides
         }

@@ -28,13 +28,23 @@ const LEASE_MS: i64 = 10_000;
 const PARALLEL: usize = 16;
 
 impl Chain {
-    /// Runs the sender loop until `stop`; only the process holding the lease acts.
-    pub async fn run_sender(self, owner: String, stop: CancellationToken) {
+    /// Runs the sender of every signer of the pool until `stop`, each under its own lease.
+    pub async fn run_senders(self, owner: String, stop: CancellationToken) {
+        let senders = self
+            .lanes()
+            .into_iter()
+            .map(|lane| lane.run_sender(owner.clone(), stop.clone()));
+        futures::future::join_all(senders).await;
+    }
+
+    /// Runs the sender loop of this handle's lane until `stop`; only the process holding the
+    /// lease acts.
+    async fn run_sender(self, owner: String, stop: CancellationToken) {
         let poll = Duration::from_millis(self.inner.config.poll_ms);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
-                _ = self.inner.sender_wake.notified() => {}
+                _ = self.lane().sender_wake.notified() => {}
                 _ = tokio::time::sleep(poll) => {}
             }
             match self.pass(&owner).await {
@@ -43,8 +53,13 @@ impl Chain {
             }
         }
         let me = &self.inner;
-        if let Err(e) =
-            store::chain::release_sender(&me.db, me.chain_id as i64, &me.address_key, &owner).await
+        if let Err(e) = store::chain::release_sender(
+            &me.db,
+            me.chain_id as i64,
+            &self.lane().address_key,
+            &owner,
+        )
+        .await
         {
             tracing::warn!(error = %e, "could not release the sender lease");
         }
@@ -53,15 +68,16 @@ impl Chain {
     /// One look at every open transaction, if this process holds the sender lease.
     pub async fn pass(&self, owner: &str) -> Result<(), ChainError> {
         let me = &self.inner;
+        let lane = self.lane();
         let chain_id = me.chain_id as i64;
         let now = self.now_ms();
         let Some(fence) =
-            store::chain::acquire_sender(&me.db, chain_id, &me.address_key, owner, now, LEASE_MS)
+            store::chain::acquire_sender(&me.db, chain_id, &lane.address_key, owner, now, LEASE_MS)
                 .await?
         else {
             return Ok(());
         };
-        let open = store::chain::open_txs(&me.db, chain_id, &me.address_key).await?;
+        let open = store::chain::open_txs(&me.db, chain_id, &lane.address_key).await?;
         if open.is_empty() {
             return Ok(());
         }
@@ -76,13 +92,14 @@ impl Chain {
         // Nonces below this are used on chain, by our transactions or by others.
         let used = me
             .provider
-            .get_transaction_count(me.address)
+            .get_transaction_count(lane.address)
             .await
             .map_err(|e| rpc("the signer's nonce", e))? as i64;
         // Transactions sent outside mintflow: never hand their nonces out again.
-        store::chain::ensure_signer(&me.db, chain_id, &me.address_key, used, self.now_ms()).await?;
+        store::chain::ensure_signer(&me.db, chain_id, &lane.address_key, used, self.now_ms())
+            .await?;
         let lowest = {
-            let mut seen = me.lowest.lock().expect("lowest nonce lock");
+            let mut seen = lane.lowest.lock().expect("lowest nonce lock");
             let lowest = Lowest::observe(*seen, used, head, self.now_ms());
             *seen = Some(lowest);
             lowest

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::store::{exec, query};
 
-use super::{AttemptRow, AttemptStatus, OPEN, TxRow};
+use super::{AttemptRow, AttemptStatus, OPEN, TxRow, UNMINED};
 
 pub async fn find_by_key<C: ConnectionTrait>(
     conn: &C,
@@ -122,6 +122,32 @@ pub async fn count_open<C: ConnectionTrait>(
     )
     .await?;
     Ok(rows.first().map_or(0, |r| r.n))
+}
+
+/// One signer's open transactions: how many, and since when its oldest unmined one waits.
+#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+pub struct SignerOpen {
+    pub signer: String,
+    pub open: i64,
+    pub oldest_unmined_ms: Option<i64>,
+}
+
+/// The open transactions of every signer on `chain_id` that has any (the signer pool's lane
+/// choice; one query through the open-transactions index).
+pub async fn open_by_signer<C: ConnectionTrait>(
+    conn: &C,
+    chain_id: i64,
+) -> Result<Vec<SignerOpen>, DbErr> {
+    query(
+        conn,
+        &format!(
+            "SELECT signer, count(*) AS open, \
+                    min(CASE WHEN status IN {UNMINED} THEN created_at_ms END) AS oldest_unmined_ms \
+             FROM chain_txs WHERE chain_id = $1 AND status IN {OPEN} GROUP BY signer"
+        ),
+        vec![chain_id.into()],
+    )
+    .await
 }
 
 /// Every transaction of a signer that is not final yet, lowest nonce first.

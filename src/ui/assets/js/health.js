@@ -1,7 +1,7 @@
 // Signer and nonce health (`/v1/stats` `signer`), readiness checks (`/ready`) and liveness
 // (`/health`), refreshed every few seconds while shown.
 import { ApiError, api } from './api.js';
-import { DASH, badge, duration, errorBox, h, mono, show, time } from './dom.js';
+import { DASH, badge, duration, errorBox, h, mono, row, show, table, time } from './dom.js';
 
 const REFRESH_MS = 5000;
 
@@ -42,13 +42,26 @@ async function loadSigner(node) {
         fact('nonce drift', h('span', { id: 'nonce-drift', class: Number.isFinite(drift) && drift !== 0 ? 'error-text' : 'ok' }, show(s.nonceDrift))),
         fact('open transactions', show(s.openTxs)),
         fact('oldest unconfirmed', s.oldestUnconfirmedAgeMs == null ? DASH : duration(s.oldestUnconfirmedAgeMs)),
-        fact('as of', time(stats.generatedAt))));
+        fact('as of', time(stats.generatedAt))),
+        signerPool(stats.signers ?? []));
     }
     node.dataset.loaded = 'yes';
   } catch (e) {
     node.replaceChildren(errorBox(e));
     node.dataset.loaded = 'error';
   }
+}
+
+/** Every signer of the pool: its load and whether new work may go to it. */
+function signerPool(signers) {
+  const headers = ['signer', 'in flight', 'balance', 'new work'];
+  return h('section', { id: 'signer-pool' }, h('h3', {}, `Signer pool (${signers.length})`),
+    table(headers, signers.map((s) => row(headers, [
+      mono(s.address),
+      show(s.inFlight),
+      eth(s.balanceWei),
+      badge(s.healthy ? 'healthy' : s.unfunded ? 'unfunded' : 'stuck', s.healthy ? 'completed' : 'failed'),
+    ], { 'data-signer': s.address.toLowerCase() }))));
 }
 
 /** Probes answer 503 with a body when unhealthy: both are shown, not thrown. */
