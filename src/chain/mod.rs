@@ -17,6 +17,7 @@ pub mod mintable;
 pub mod reconcile;
 pub mod revert;
 pub mod sender;
+pub mod settler;
 pub mod signer;
 mod submit;
 pub mod token;
@@ -162,6 +163,9 @@ pub struct ChainConfig {
     pub max_in_flight: usize,
     /// How often the sender looks at its transactions when nothing wakes it.
     pub poll_ms: u64,
+    /// Our `Settler` contract (`SETTLER_ADDRESS`): with one, gasless and x402 payments are
+    /// settled in batches through it; without, each in a transaction of its own.
+    pub settler: Option<Address>,
 }
 
 impl Default for ChainConfig {
@@ -172,6 +176,7 @@ impl Default for ChainConfig {
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             max_in_flight: 1024,
             poll_ms: 500,
+            settler: None,
         }
     }
 }
@@ -187,6 +192,7 @@ impl std::fmt::Debug for ChainConfig {
             .field("rpc_timeout", &self.rpc_timeout)
             .field("max_in_flight", &self.max_in_flight)
             .field("poll_ms", &self.poll_ms)
+            .field("settler", &self.settler)
             .finish()
     }
 }
@@ -328,6 +334,11 @@ impl Chain {
 
     pub fn chain_id(&self) -> u64 {
         self.inner.chain_id
+    }
+
+    /// The `Settler` contract payments are settled in batches through, if configured.
+    pub fn settler(&self) -> Option<Address> {
+        self.inner.config.settler
     }
 
     pub fn signer(&self) -> Address {

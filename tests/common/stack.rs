@@ -36,6 +36,8 @@ pub struct StackOptions<'a> {
     pub node_secret: Option<&'a str>,
     /// Changes the service's configuration before it starts (e.g. leaves a contract out).
     pub configure: fn(&mut ServiceConfig),
+    /// Settle payments in batches through the deployed `Settler`.
+    pub batched_settlement: bool,
 }
 
 impl Default for StackOptions<'_> {
@@ -47,6 +49,7 @@ impl Default for StackOptions<'_> {
             manual_mining: false,
             node_secret: None,
             configure: |_| {},
+            batched_settlement: false,
         }
     }
 }
@@ -59,6 +62,8 @@ pub struct Stack {
     pub token: Address,
     /// MockUSDC (EIP-3009); the signer (anvil's first account) is `PAY_TO`.
     pub usdc: Address,
+    /// Our Settler (used with `StackOptions::batched_settlement`).
+    pub settler: Address,
     /// Sends the admin token: it may do everything.
     pub http: reqwest::Client,
     /// What the service reaches the node through, with `StackOptions::node_secret`.
@@ -85,8 +90,11 @@ impl Stack {
                 .unwrap();
         }
         let anvil = anvil(opts.anvil_args);
-        let TestContracts { token, usdc } =
-            deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
+        let TestContracts {
+            token,
+            usdc,
+            settler,
+        } = deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
         if opts.manual_mining {
             anvil_rpc(
                 &anvil.endpoint(),
@@ -129,6 +137,7 @@ impl Stack {
                 config: ChainConfig {
                     rpc_url,
                     poll_ms: 100,
+                    settler: opts.batched_settlement.then_some(settler),
                     ..Default::default()
                 },
                 signer: mintflow::chain::signer::load(Some(DEV_KEY), None, None).unwrap(),
@@ -149,6 +158,7 @@ impl Stack {
             base,
             token,
             usdc,
+            settler,
             http: super::http_as(ADMIN_TOKEN),
             proxy,
         }
@@ -212,6 +222,7 @@ pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance
 pub struct TestContracts {
     pub token: Address,
     pub usdc: Address,
+    pub settler: Address,
 }
 
 /// Deploys a MintToken allowing `max_mints` mints and a MockUSDC, with a pipeline and sender
@@ -248,8 +259,15 @@ pub async fn deploy_test_contracts(t: &TestDb, rpc: &str, max_mints: u64) -> Tes
     let usdc = deploy::deploy_mock_usdc(&chain, "test-usdc", wait)
         .await
         .unwrap();
+    let settler = deploy::deploy_settler(&chain, "test-settler", wait)
+        .await
+        .unwrap();
     sender.stop().await;
-    TestContracts { token, usdc }
+    TestContracts {
+        token,
+        usdc,
+        settler,
+    }
 }
 
 /// Whether the token minted each of `ids`, asked of the chain concurrently.
