@@ -276,24 +276,19 @@ async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backe
     assert_eq!(receipts, settled_count as i64);
 
     // The bad ones, alone, with their reason.
-    let reason_of = |i: usize| finals[i]["error"].as_str().unwrap_or_default().to_owned();
     let first_bad = good.len();
-    for i in first_bad..first_bad + BAD {
-        assert_eq!(finals[i]["status"], "failed", "{}", finals[i]);
-        assert!(
-            reason_of(i).contains("AuthorizationExpired"),
-            "{}",
-            finals[i]
-        );
-    }
-    for i in first_bad + BAD..first_bad + 2 * BAD {
-        assert_eq!(finals[i]["status"], "failed", "{}", finals[i]);
-        assert!(
-            reason_of(i).contains("cancelled the authorization"),
-            "{}",
-            finals[i]
-        );
-    }
+    let failed_with = |range: std::ops::Range<usize>, reason: &str| {
+        for p in &finals[range] {
+            assert_eq!(p["status"], "failed", "{p}");
+            let error = p["error"].as_str().unwrap_or_default();
+            assert!(error.contains(reason), "{p}");
+        }
+    };
+    failed_with(first_bad..first_bad + BAD, "AuthorizationExpired");
+    failed_with(
+        first_bad + BAD..first_bad + 2 * BAD,
+        "cancelled the authorization",
+    );
     // A drained payer's payment stays `checking` while its authorization could still be used
     // (a top-up would let it pay), with the token's reason.
     for (i, (who, n, _)) in drained.iter().enumerate() {
