@@ -79,6 +79,6 @@ mod tests {
         let expired = MockUSDC::AuthorizationExpired {}.abi_encode();
         assert!(failure_reason(&expired).starts_with("AuthorizationExpired("));
         assert_eq!(failure_reason(&[]), "reverted without a reason");
-        assert_eq!(failure_reason(&[1, 2]), "reverted with data 0x0102");
+        assert_eq!(failure_reason(&[0xff, 0xfe]), "reverted with data 0xfffe");
     }
 }
