@@ -24,6 +24,7 @@ const CONTRACTS = [
   { file: "MockUSDC.sol", name: "MockUSDC" },
   { file: "TransferTwice.sol", name: "TransferTwice" },
   { file: "LegacyMintToken.sol", name: "LegacyMintToken" },
+  { file: "Settler.sol", name: "Settler" },
 ];
 
 const SETTINGS = {

@@ -22,6 +22,7 @@ use crate::ops::snapshot::SharedSnapshot;
 use crate::store::{self, entity::token, read_pool, time::Clock};
 use crate::webhooks::Dispatcher;
 use crate::workflows::batcher::{Batcher, QueueSignal};
+use crate::workflows::settlement_batcher::SettlementBatcher;
 pub use config::{ChainSetup, Limits, Role, ServiceConfig};
 pub use http::shutdown_signal;
 use http::{Http, serve_http};
@@ -38,6 +39,8 @@ pub struct Service {
     sender: Option<Background>,
     /// The mint batcher (roles `worker` and `all` with a chain).
     batcher: Option<Background>,
+    /// The settlement batcher (the same, with a settler configured).
+    settlement_batcher: Option<Background>,
     /// The outbox sequencer (every role).
     sequencer: Background,
     /// The webhook dispatcher (roles `worker` and `all`).
@@ -185,6 +188,21 @@ impl Service {
             }
             None => None,
         };
+        let settlement_batcher = match chain.as_ref().filter(|_| runs_workers) {
+            Some(chain) => match chain.settler() {
+                Some(settler) => {
+                    let batcher =
+                        SettlementBatcher::new(client.clone(), settings.clone(), chain, settler)
+                            .await
+                            .context("starting the settlement batcher")?;
+                    let stop = CancellationToken::new();
+                    let task = tokio::spawn(batcher.run(stop.clone()));
+                    Some(Background { stop, task })
+                }
+                None => None,
+            },
+            None => None,
+        };
         let http = {
             let state = AppState {
                 db: db.clone(),
@@ -230,6 +248,7 @@ impl Service {
             engine,
             sender,
             batcher,
+            settlement_batcher,
             sequencer,
             webhooks,
             scheduler,
@@ -262,6 +281,9 @@ impl Service {
             let _ = http.task.await;
         }
         if let Some(batcher) = self.batcher.take() {
+            batcher.stop().await;
+        }
+        if let Some(batcher) = self.settlement_batcher.take() {
             batcher.stop().await;
         }
         if let Some(engine) = self.engine.take() {

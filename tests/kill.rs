@@ -2,7 +2,9 @@
 //! moments while 1,000 mint requests come in (in the end every accepted request is minted
 //! exactly once, every workflow is terminal, an event stream that resumed after each kill saw
 //! every transition once and in order, and a webhook got every confirmation), and once between
-//! a payment's settlement broadcast and its confirmation (it settles once, with one mint).
+//! a payment's settlement broadcast and its confirmation (it settles once, with one mint), and
+//! once between a settlement batch's broadcast and its confirmation (each of its payments
+//! settles once).
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
@@ -50,6 +52,8 @@ struct Setup {
     rpc_url: String,
     token: Address,
     usdc: Address,
+    /// The Settler the server settles payments through, if any (`SETTLER_ADDRESS`).
+    settler: Option<Address>,
     /// The address clients use, whichever port the current run listens on.
     relay: Relay,
     logs: tempfile::TempDir,
@@ -59,12 +63,18 @@ struct Setup {
 impl Setup {
     /// A server for database `t` and chain `rpc`, behind a relay so that it comes back on the
     /// same address after each kill; started and healthy.
-    async fn start(t: &TestDb, rpc: &str, contracts: TestContracts) -> (Setup, Server) {
+    async fn start(
+        t: &TestDb,
+        rpc: &str,
+        contracts: TestContracts,
+        batched_settlement: bool,
+    ) -> (Setup, Server) {
         let setup = Setup {
             database_url: t.url.clone(),
             rpc_url: rpc.to_owned(),
             token: contracts.token,
             usdc: contracts.usdc,
+            settler: batched_settlement.then_some(contracts.settler),
             relay: Relay::start().await,
             logs: tempfile::tempdir().unwrap(),
             http: common::http_as(ADMIN_TOKEN),
@@ -102,6 +112,7 @@ impl Setup {
             .env("SIGNER_PRIVATE_KEY", DEV_KEY)
             .env("TOKEN_ADDRESS", self.token.to_string())
             .env("USDC_ADDRESS", self.usdc.to_string())
+            .envs(self.settler.map(|s| ("SETTLER_ADDRESS", s.to_string())))
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("ADMIN_TOKEN", ADMIN_TOKEN)
             // The test receiver listens on 127.0.0.1.
@@ -209,7 +220,7 @@ async fn kill_9_under_load_mints_every_request_once() {
     let chain = anvil(&["--block-time", "1"]);
     let contracts = deploy_test_contracts(&t, &chain.endpoint(), 1_000_000).await;
     let token = contracts.token;
-    let (setup, mut server) = Setup::start(&t, &chain.endpoint(), contracts).await;
+    let (setup, mut server) = Setup::start(&t, &chain.endpoint(), contracts, false).await;
     let (http, base) = (setup.http.clone(), setup.base());
     let receiver = Receiver::start(0).await;
     let res = http
@@ -461,7 +472,7 @@ async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
     fund_usdc(&rpc, usdc, payer.address(), 10 * PRICE, false).await;
     // From now on blocks come only when the test mines them.
     anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
-    let (setup, mut server) = Setup::start(&t, &rpc, contracts).await;
+    let (setup, mut server) = Setup::start(&t, &rpc, contracts, false).await;
     let (http, base) = (setup.http.clone(), setup.base());
 
     let nonce = fresh_nonce();
@@ -526,6 +537,116 @@ async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
             .await
             .unwrap(),
         U256::from(AMOUNT_PER_MINT)
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_batched_settlement_pays_each_once() {
+    const PRICE: u64 = 1_000_000;
+    const PAYMENTS: usize = 20;
+    let t = TestDb::new(Backend::Postgres).await;
+    store_settings(
+        &t,
+        &[
+            ("confirmations", 1),
+            ("lease_seconds", 2),
+            ("retry_base_delay_ms", 50),
+            ("retry_max_delay_ms", 1000),
+            ("max_open_payments_per_payer", 100),
+            ("max_settlement_wait_ms", 300),
+        ],
+    )
+    .await;
+    let chain = anvil(&[]);
+    let rpc = chain.endpoint();
+    let contracts = deploy_test_contracts(&t, &rpc, 1_000).await;
+    let usdc = contracts.usdc;
+    let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(&rpc, usdc, payer.address(), 30 * PRICE, false).await;
+    // From now on blocks come only when the test mines them.
+    anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
+    let (setup, mut server) = Setup::start(&t, &rpc, contracts, true).await;
+    let (http, base) = (setup.http.clone(), setup.base());
+
+    let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
+    for nonce in &nonces {
+        let (authorization, signature) = sign_authorization(usdc, &payer, PRICE, *nonce);
+        let body = json!({ "paymentType": "gasless", "authorization": authorization,
+                           "signature": signature });
+        let res = http
+            .post(format!("{base}/v1/payments"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    }
+    eventually(WAIT, "every payment's batch to be broadcast", || async {
+        let in_batches = t
+            .scalar_i64("SELECT count(*) FROM workflows WHERE kind = 'payment' AND state = 'sent'")
+            .await;
+        let batches = t
+            .scalar_i64("SELECT count(*) FROM workflows WHERE kind = 'settlement_batch'")
+            .await;
+        let broadcast = t
+            .scalar_i64(
+                "SELECT count(*) FROM chain_txs WHERE purpose = 'settlement_batch' \
+                 AND status = 'sent'",
+            )
+            .await;
+        (in_batches == PAYMENTS as i64 && broadcast == batches).then_some(())
+    })
+    .await;
+    server.child.kill().unwrap(); // SIGKILL between broadcast and confirmation
+    server.child.wait().unwrap();
+    anvil_rpc(&rpc, "anvil_mine", json!([1])).await; // mined while nobody watches
+
+    server = setup.restart(1).await;
+    eventually(WAIT, "every payment to be confirmed", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let confirmed = t
+            .scalar_i64(
+                "SELECT count(*) FROM workflows WHERE kind = 'payment' AND state = 'confirmed'",
+            )
+            .await;
+        (confirmed == PAYMENTS as i64).then_some(())
+    })
+    .await;
+    let provider: alloy::providers::RootProvider =
+        alloy::providers::RootProvider::new_http(rpc.parse().unwrap());
+    let mock = mintflow::chain::contracts::MockUSDC::new(usdc, provider);
+    for nonce in &nonces {
+        let used = mock
+            .authorizationState(payer.address(), *nonce)
+            .call()
+            .await
+            .unwrap();
+        assert!(used);
+    }
+    assert_eq!(
+        mock.balanceOf(payer.address()).call().await.unwrap(),
+        U256::from((30 - PAYMENTS as u64) * PRICE)
+    );
+    // One transaction per batch, each batch confirmed, every payment's receipt recorded.
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_txs WHERE purpose = 'settlement_batch'")
+            .await,
+        t.scalar_i64(
+            "SELECT count(*) FROM workflows WHERE kind = 'settlement_batch' \
+             AND state = 'confirmed'"
+        )
+        .await
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM chain_txs WHERE purpose = 'payment'")
+            .await,
+        0
+    );
+    assert_eq!(
+        t.scalar_i64("SELECT count(*) FROM payment_receipts WHERE tx_hash IS NOT NULL")
+            .await,
+        PAYMENTS as i64
     );
     drop(server);
 }

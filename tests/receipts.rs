@@ -243,23 +243,19 @@ async fn an_authorization_pays_once_after_its_payment_is_gone(backend: Backend) 
 
 fn authorization_payment(kind: PaymentKind, nonce: B256) -> PaymentData {
     PaymentData {
-        kind,
-        asset: Address::repeat_byte(0xAA),
-        payer: payer().address(),
-        pay_to: Address::repeat_byte(0xCC),
-        amount: U256::from(PRICE),
         authorization: Some(SignedAuthorization {
             valid_after: U256::ZERO,
             valid_before: U256::from(u64::MAX),
             nonce,
             signature: Bytes::from(vec![1; 65]),
         }),
-        transfer_tx: None,
-        tx_id: None,
-        tx_hash: None,
-        block: None,
-        checked_block: None,
-        settlement_error: None,
+        ..PaymentData::new(
+            kind,
+            Address::repeat_byte(0xAA),
+            payer().address(),
+            Address::repeat_byte(0xCC),
+            U256::from(PRICE),
+        )
     }
 }
 

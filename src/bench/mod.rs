@@ -27,7 +27,8 @@ pub enum BenchCommand {
     /// 1 s blocks, on PostgreSQL and SQLite.
     Mint(mint::MintBenchArgs),
     /// Gasless payments over HTTP, settled and confirmed on a local anvil with 1 s blocks: the
-    /// settled payments per minute, on PostgreSQL and SQLite.
+    /// settled payments per minute and gas per payment, one transaction each and batched
+    /// through the Settler side by side, on PostgreSQL and SQLite.
     Payments(payments::PaymentsBenchArgs),
     /// The overview reads (`/v1/stats`, `/queue/status`, `/metrics`) on a table of many
     /// finished workflows: their SQL cost, and mint latency while 200 clients read them.

@@ -2,7 +2,9 @@
 //! with gasless payments (`POST /v1/payments`, one signed EIP-3009 authorization of one mint
 //! each, from a few funded payers) and measured until every payment is settled: how many
 //! payments per minute the intake, the settlement through the transaction pipeline and the
-//! confirmation carry, with the intake's per-payer checks on.
+//! confirmation carry, with the intake's per-payer checks on. Side by side in one run: each
+//! payment settled in a transaction of its own, then batched through our `Settler` (with the
+//! gas each settled payment cost, read from the settlement receipts).
 use std::time::{Duration, Instant};
 
 use alloy::network::EthereumWallet;
@@ -21,7 +23,7 @@ use super::mint::deploy_bench_token;
 use super::scratch::{ScratchArgs, on_scratch};
 use super::{BackendChoice, cores, service_config};
 use crate::chain::contracts::MockUSDC;
-use crate::chain::deploy::deploy_mock_usdc;
+use crate::chain::deploy::{deploy_mock_usdc, deploy_settler};
 use crate::chain::local::{SenderTask, find_anvil, spawn_anvil};
 use crate::chain::{Chain, ChainConfig};
 use crate::config::SettingsHandle;
@@ -49,6 +51,21 @@ pub struct PaymentsBenchArgs {
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
+    /// The `max_settlement_batch_size` setting of the batched run.
+    #[arg(long, default_value_t = 1000)]
+    pub settlement_batch_size: i64,
+    /// The `max_settlement_wait_ms` setting of the batched run.
+    #[arg(long, default_value_t = 200)]
+    pub settlement_wait_ms: i64,
+}
+
+/// How a run settles its payments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settlement {
+    /// One `transferWithAuthorization` transaction per payment (no settler).
+    OneEach,
+    /// Through the `Settler`, many per transaction.
+    Batched,
 }
 
 /// Seconds between anvil's blocks: Base's block time.
@@ -80,16 +97,30 @@ pub async fn run(args: PaymentsBenchArgs) -> anyhow::Result<()> {
         args.payments,
         cores()
     );
+    crate::config::settings::validate(
+        "max_settlement_batch_size",
+        &args.settlement_batch_size.into(),
+    )?;
+    crate::config::settings::validate("max_settlement_wait_ms", &args.settlement_wait_ms.into())?;
     for (store, name) in args.backend.stores() {
-        println!("\n== {name} ==");
-        let node = spawn_anvil(anvil.clone(), Some(BLOCK_TIME_SECS)).await?;
-        let result = on_scratch(store, "payments", &args.databases, async |url, db| {
-            bench_on(url, &db, &node, &args).await
-        })
-        .await;
-        // Dropping the instance stops anvil and waits for it: not on the runtime.
-        let _ = tokio::task::spawn_blocking(move || drop(node)).await;
-        result?;
+        for settlement in [Settlement::OneEach, Settlement::Batched] {
+            match settlement {
+                Settlement::OneEach => println!("\n== {name}, one transaction each =="),
+                Settlement::Batched => println!(
+                    "\n== {name}, batched (max_settlement_batch_size {}, \
+                     max_settlement_wait_ms {}) ==",
+                    args.settlement_batch_size, args.settlement_wait_ms
+                ),
+            }
+            let node = spawn_anvil(anvil.clone(), Some(BLOCK_TIME_SECS)).await?;
+            let result = on_scratch(store, "payments", &args.databases, async |url, db| {
+                bench_on(url, &db, &node, &args, settlement).await
+            })
+            .await;
+            // Dropping the instance stops anvil and waits for it: not on the runtime.
+            let _ = tokio::task::spawn_blocking(move || drop(node)).await;
+            result?;
+        }
     }
     Ok(())
 }
@@ -100,8 +131,11 @@ async fn bench_on(
     db: &DatabaseConnection,
     node: &AnvilInstance,
     args: &PaymentsBenchArgs,
+    settlement: Settlement,
 ) -> anyhow::Result<()> {
     let settings = [
+        ("max_settlement_batch_size", args.settlement_batch_size),
+        ("max_settlement_wait_ms", args.settlement_wait_ms),
         ("payer_rate_per_minute", 0),
         ("ip_rate_per_minute", 0),
         ("payment_rate_per_minute", 0),
@@ -126,7 +160,7 @@ async fn bench_on(
         ..ChainConfig::default()
     };
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
-    let usdc = deploy_usdc(db, signer.clone(), chain_config.clone()).await?;
+    let (usdc, settler) = deploy_usdc(db, signer.clone(), chain_config.clone()).await?;
     let payers: Vec<PrivateKeySigner> = node.keys()[1..=args.payers]
         .iter()
         .map(|k| PrivateKeySigner::from(k.clone()))
@@ -136,7 +170,10 @@ async fn bench_on(
     let each = U256::from(2 * PRICE) * U256::from(args.payments.div_ceil(args.payers));
     fund(node, usdc, &payers, each).await?;
     let chain = ChainSetup {
-        config: chain_config,
+        config: ChainConfig {
+            settler: (settlement == Settlement::Batched).then_some(settler),
+            ..chain_config
+        },
         signers: vec![signer.clone()],
         contracts: Contracts {
             token: Some(token),
@@ -151,20 +188,25 @@ async fn bench_on(
     result
 }
 
-/// Deploys MockUSDC with a sender of its own, stopped before the service starts its own.
+/// Deploys MockUSDC and the Settler with a sender of its own, stopped before the service
+/// starts its own.
 async fn deploy_usdc(
     db: &DatabaseConnection,
     signer: PrivateKeySigner,
     config: ChainConfig,
-) -> anyhow::Result<Address> {
+) -> anyhow::Result<(Address, Address)> {
     let settings = SettingsHandle::load(db).await?;
     let chain = Chain::connect(db.clone(), settings, signer, config, None)
         .await
         .context("connecting to anvil")?;
     let sender = SenderTask::start(&chain, "bench-setup");
     let usdc = deploy_mock_usdc(&chain, "bench-usdc", TX_TIMEOUT).await;
+    let settler = deploy_settler(&chain, "bench-settler", TX_TIMEOUT).await;
     sender.stop().await;
-    usdc.context("deploying MockUSDC")
+    Ok((
+        usdc.context("deploying MockUSDC")?,
+        settler.context("deploying the Settler")?,
+    ))
 }
 
 /// Each payer takes `amount` from MockUSDC's open faucet, sending the call themself.
@@ -259,10 +301,12 @@ async fn measure(
     );
     let (confirmed, failed) = wait_settled(db, accepted).await?;
     let secs = started.elapsed().as_secs_f64();
+    let gas = settlement_gas(service, db).await?;
     println!(
         "settled: {confirmed} payments confirmed ({failed} failed) {secs:.1} s after the first \
-         request = {:.0} settled gasless payments/min",
-        confirmed as f64 / secs * 60.0
+         request = {:.0} settled gasless payments/min; {:.0} gas per settled payment",
+        confirmed as f64 / secs * 60.0,
+        gas as f64 / confirmed.max(1) as f64
     );
     Ok(())
 }
@@ -300,6 +344,36 @@ fn authorization(
         },
         "signature": Bytes::from(signature.as_bytes()).to_string(),
     })
+}
+
+/// The gas of every transaction that settled a confirmed payment (each counted once: a batch
+/// settles many), from their receipts.
+async fn settlement_gas(service: &Service, db: &DatabaseConnection) -> anyhow::Result<u64> {
+    let chain = service.chain.as_ref().context("the service has no chain")?;
+    let rows = workflow::Entity::find()
+        .filter(workflow::Column::Kind.eq(PAYMENT))
+        .filter(workflow::Column::State.eq(PaymentState::Confirmed.as_str()))
+        .all(db)
+        .await?;
+    let mut hashes: Vec<B256> = rows
+        .iter()
+        .filter_map(|r| r.data["tx_hash"].as_str()?.parse().ok())
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    let gas: Vec<anyhow::Result<u64>> = futures::stream::iter(hashes)
+        .map(|hash| async move {
+            let receipt = chain
+                .provider()
+                .get_transaction_receipt(hash)
+                .await?
+                .with_context(|| format!("no receipt for settlement {hash}"))?;
+            Ok(receipt.gas_used)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    gas.into_iter().sum()
 }
 
 /// Waits until `n` payments are confirmed or failed; returns how many of each. Nothing

@@ -15,3 +15,10 @@ alloy::sol!(
     MockUSDC,
     "contracts/out/MockUSDC.json"
 );
+
+alloy::sol!(
+    #[derive(Debug)]
+    #[sol(rpc)]
+    Settler,
+    "contracts/out/Settler.json"
+);

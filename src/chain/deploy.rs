@@ -6,7 +6,7 @@ use alloy::primitives::{Address, U256};
 use alloy::sol_types::{SolCall, SolConstructor};
 use serde::Serialize;
 
-use super::contracts::{MintToken, MockUSDC};
+use super::contracts::{MintToken, MockUSDC, Settler};
 use super::{Call, Chain, ChainError, Submit, TxOutcome};
 
 /// What `MintToken`'s constructor takes.
@@ -90,6 +90,15 @@ pub async fn grant_minters(
         send_and_wait(&admin, &key, "grant_minter", call, timeout).await?;
     }
     Ok(())
+}
+
+/// Deploys our `Settler` (settles many EIP-3009 authorizations in one transaction).
+pub async fn deploy_settler(
+    chain: &Chain,
+    key: &str,
+    timeout: Duration,
+) -> Result<Address, ChainError> {
+    deploy(chain, key, Settler::BYTECODE.to_vec(), Vec::new(), timeout).await
 }
 
 async fn deploy(

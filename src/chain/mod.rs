@@ -19,6 +19,7 @@ mod pool;
 pub mod reconcile;
 pub mod revert;
 pub mod sender;
+pub mod settler;
 pub mod signer;
 mod submit;
 pub mod token;
@@ -280,6 +281,11 @@ impl Chain {
 
     pub fn chain_id(&self) -> u64 {
         self.inner.chain_id
+    }
+
+    /// The `Settler` contract payments are settled in batches through, if configured.
+    pub fn settler(&self) -> Option<Address> {
+        self.inner.config.settler
     }
 
     /// The signer of this handle's lane: the pinned one, else the primary.

@@ -1,4 +1,5 @@
 //! How the pipeline reaches its node: the process settings and the HTTP provider.
+use alloy::primitives::Address;
 use alloy::providers::RootProvider;
 
 use super::ChainError;
@@ -15,6 +16,9 @@ pub struct ChainConfig {
     pub rpc_timeout: std::time::Duration,
     /// How often the sender looks at its transactions when nothing wakes it.
     pub poll_ms: u64,
+    /// Our `Settler` contract (`SETTLER_ADDRESS`): with one, gasless and x402 payments are
+    /// settled in batches through it; without, each in a transaction of its own.
+    pub settler: Option<Address>,
 }
 
 impl Default for ChainConfig {
@@ -24,6 +28,7 @@ impl Default for ChainConfig {
             expected_chain_id: None,
             rpc_timeout: DEFAULT_RPC_TIMEOUT,
             poll_ms: 500,
+            settler: None,
         }
     }
 }
@@ -38,6 +43,7 @@ impl std::fmt::Debug for ChainConfig {
             .field("expected_chain_id", &self.expected_chain_id)
             .field("rpc_timeout", &self.rpc_timeout)
             .field("poll_ms", &self.poll_ms)
+            .field("settler", &self.settler)
             .finish()
     }
 }

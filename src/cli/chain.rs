@@ -126,6 +126,10 @@ pub struct ContractArgs {
     /// The USDC contract's EIP-712 domain version.
     #[arg(long, env = "USDC_VERSION", default_value = "2")]
     pub usdc_version: String,
+    /// Our `Settler` contract (`mintflow deploy` prints it): with one, gasless and x402
+    /// payments are settled in batches through it; without, each in its own transaction.
+    #[arg(long = "settler", env = "SETTLER_ADDRESS")]
+    pub settler_address: Option<Address>,
     /// Who receives payments (default: the signer).
     #[arg(long, env = "PAY_TO")]
     pub pay_to: Option<Address>,
@@ -171,7 +175,10 @@ impl ChainArgs {
             .load_pool()
             .context("RPC_URL is set, so a signer is required")?;
         Ok(Some(ChainSetup {
-            config: self.chain_config(rpc_url),
+            config: ChainConfig {
+                settler: contracts.settler_address,
+                ..self.chain_config(rpc_url)
+            },
             signers,
             contracts: Contracts {
                 token: contracts.token_address,

@@ -35,6 +35,20 @@ pub const SPECS: &[SettingSpec] = &[
         max: 600_000,
     },
     SettingSpec {
+        key: "max_settlement_batch_size",
+        description: "Most payments of one asset settled in one Settler transaction (with a settler configured).",
+        default: 200,
+        min: 1,
+        max: 2000,
+    },
+    SettingSpec {
+        key: "max_settlement_wait_ms",
+        description: "Longest a verified payment waits before its settlement batch is flushed, in ms.",
+        default: 500,
+        min: 0,
+        max: 600_000,
+    },
+    SettingSpec {
         key: "retry_max_attempts",
         description: "Attempts of a step failing with transient errors before its workflow fails.",
         default: 10,
@@ -261,6 +275,8 @@ pub fn validate(key: &str, value: &Json) -> Result<i64, SettingError> {
 pub struct Settings {
     pub max_batch_size: i64,
     pub max_batch_wait_ms: i64,
+    pub max_settlement_batch_size: i64,
+    pub max_settlement_wait_ms: i64,
     pub retry_max_attempts: i64,
     pub retry_base_delay_ms: i64,
     pub retry_max_delay_ms: i64,
@@ -294,6 +310,8 @@ impl Default for Settings {
         let mut s = Settings {
             max_batch_size: 0,
             max_batch_wait_ms: 0,
+            max_settlement_batch_size: 0,
+            max_settlement_wait_ms: 0,
             retry_max_attempts: 0,
             retry_base_delay_ms: 0,
             retry_max_delay_ms: 0,
@@ -357,6 +375,8 @@ impl Settings {
         Some(match key {
             "max_batch_size" => &mut self.max_batch_size,
             "max_batch_wait_ms" => &mut self.max_batch_wait_ms,
+            "max_settlement_batch_size" => &mut self.max_settlement_batch_size,
+            "max_settlement_wait_ms" => &mut self.max_settlement_wait_ms,
             "retry_max_attempts" => &mut self.retry_max_attempts,
             "retry_base_delay_ms" => &mut self.retry_base_delay_ms,
             "retry_max_delay_ms" => &mut self.retry_max_delay_ms,

@@ -17,6 +17,7 @@ pub mod payers;
 pub mod read_pool;
 pub mod receipts;
 pub mod settings;
+pub mod settlements;
 pub mod time;
 pub mod timeline;
 pub mod tokens;

@@ -31,6 +31,8 @@ pub mod payment;
 pub mod priority;
 #[cfg(feature = "bench")]
 pub mod probe;
+pub mod settlement_batch;
+pub mod settlement_batcher;
 pub mod supply;
 pub mod writes;
 
@@ -41,7 +43,13 @@ use crate::store::mints::{MINT, MINT_BATCH};
 /// The kinds that are financial records: what was paid, minted and deployed (a batch is the
 /// record of its mints' transaction). Retention never deletes them, nor their history; the
 /// payments' receipts outlive even them.
-pub const RECORDS: &[&str] = &[payment::PAYMENT, MINT, MINT_BATCH, deployment::DEPLOYMENT];
+pub const RECORDS: &[&str] = &[
+    payment::PAYMENT,
+    MINT,
+    MINT_BATCH,
+    deployment::DEPLOYMENT,
+    settlement_batch::SETTLEMENT_BATCH,
+];
 
 /// Every production kind this build runs. Kinds that send transactions need the chain; a
 /// process without one runs the others.
@@ -51,7 +59,8 @@ pub fn registry(chain: Option<&Chain>) -> Registry {
         Some(chain) => registry
             .register(mint_batch::MintBatch::new(chain.clone()))
             .register(payment::Payment::new(chain.clone()))
-            .register(deployment::Deployment::new(chain.clone())),
+            .register(deployment::Deployment::new(chain.clone()))
+            .register(settlement_batch::SettlementBatch::new(chain.clone())),
         None => registry,
     }
 }

@@ -28,6 +28,7 @@ use crate::chain::contracts::MockUSDC;
 use crate::chain::{Call, Chain, TxOutcome};
 use crate::engine::{Step, StepCtx, StepError, Workflow};
 
+mod batched;
 mod create;
 pub mod custom;
 mod decide;
@@ -36,6 +37,7 @@ mod front_run;
 pub mod receipt;
 pub mod shown;
 
+pub use batched::BatchOutcome;
 pub use create::{CreateError, Created, Purchase, create};
 pub use decide::{Observed, decide};
 
@@ -114,6 +116,12 @@ pub struct PaymentData {
     /// Why the settlement did not land, while `checking`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement_error: Option<String>,
+    /// The `settlement_batch` that carries the settlement (with a settler configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement_batch: Option<Uuid>,
+    /// What that batch reported for this payment, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_outcome: Option<BatchOutcome>,
 }
 
 /// The parts of an EIP-3009 authorization beyond payer, payee and amount.
@@ -148,6 +156,8 @@ impl PaymentData {
             block: None,
             checked_block: None,
             settlement_error: None,
+            settlement_batch: None,
+            batch_outcome: None,
         }
     }
 
@@ -252,11 +262,16 @@ impl ChainKind for Payment {
                 Observed::Simulation {
                     head,
                     result: chain.simulate(&call).await,
+                    batched: self.chain.settler().is_some(),
                 }
             }
             (PaymentState::Processing, Some(call)) => {
                 let key = format!("payment:{}", ctx.workflow_id);
                 Observed::Submit(chain.submit(key, PAYMENT, call).await)
+            }
+            // Settled in a batch: its outcome, once the batch handed it over.
+            (PaymentState::Sent, _) if data.settlement_batch.is_some() => {
+                Observed::Batched(data.batch_outcome.clone())
             }
             (PaymentState::Sent, _) => match chain.outcome(data.tx_id).await? {
                 TxOutcome::Confirmed { hash, block, .. } => {

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::deployment::{DEPLOYMENT, DeploymentData, DeploymentState};
 use super::mint::MintState;
+use super::payment::{BatchOutcome, PaymentState};
 use crate::chain::signer::address_key;
 use crate::engine::workflow::state_name;
 use crate::engine::{Effect, Step, StepCtx};
@@ -34,6 +35,13 @@ pub enum Write {
     /// The paid payment's children leave `awaiting_payment`: its mints for the batcher, its
     /// deployment due at once.
     StartChildren { payment: Uuid },
+    /// Payments a settlement batch carried get its outcome for them and are made due: their
+    /// own step confirms them or checks their authorization.
+    HandOutcome {
+        batch: Uuid,
+        payments: Vec<Uuid>,
+        outcome: BatchOutcome,
+    },
     /// The deployed token joins the registry, so mints can target it at once.
     RegisterToken {
         chain_id: u64,
@@ -81,6 +89,11 @@ impl Write {
                     Write::StartChildren { payment } => {
                         start_children(txn, *payment, &worker, now).await
                     }
+                    Write::HandOutcome {
+                        batch,
+                        payments,
+                        outcome,
+                    } => hand_outcome(txn, *batch, payments, outcome, &worker, now).await,
                     Write::RegisterToken {
                         chain_id,
                         token,
@@ -141,6 +154,40 @@ async fn move_mints(
         ..parked
     };
     move_parked(txn, &requeued, now).await?;
+    Ok(())
+}
+
+async fn hand_outcome(
+    txn: &sea_orm::DatabaseTransaction,
+    batch: Uuid,
+    payments: &[Uuid],
+    outcome: &BatchOutcome,
+    worker: &str,
+    now: i64,
+) -> Result<(), sea_orm::DbErr> {
+    let (event, tx_hash) = match outcome {
+        BatchOutcome::Settled { hash, .. } => ("settled_in_batch", Some(hash.as_str())),
+        BatchOutcome::Failed { .. } => ("failed_in_batch", None),
+    };
+    let sent = PaymentState::Sent.as_str();
+    let m = Move {
+        ids: payments,
+        from_states: &[sent],
+        from_statuses: &[Status::Waiting],
+        to_state: sent,
+        to_status: Status::Running,
+        event,
+        patch: json!({ "batch_outcome": outcome }),
+        tx_hash,
+        error: None,
+        detail: Some(json!({ "batch": batch, "outcome": outcome })),
+        worker: Some(worker),
+        run_now: true,
+    };
+    if !move_parked(txn, &m, now).await?.is_empty() {
+        // Other processes' workers hear of it at commit; this one's sweep finds it.
+        store::workflows::notify_wake(txn).await?;
+    }
     Ok(())
 }
 

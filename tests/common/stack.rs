@@ -40,6 +40,8 @@ pub struct StackOptions<'a> {
     /// Signers of the service's pool, from `POOL_ACCOUNTS` (the primary is anvil's first
     /// account); each holds MINTER_ROLE of the token.
     pub signers: usize,
+    /// Settle payments in batches through the deployed `Settler`.
+    pub batched_settlement: bool,
 }
 
 /// The anvil accounts the signer pool is made of: the first, then accounts no test sends from
@@ -56,6 +58,7 @@ impl Default for StackOptions<'_> {
             node_secret: None,
             configure: |_| {},
             signers: 1,
+            batched_settlement: false,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct Stack {
     pub token: Address,
     /// MockUSDC (EIP-3009); the signer (anvil's first account) is `PAY_TO`.
     pub usdc: Address,
+    /// Our Settler (used with `StackOptions::batched_settlement`).
+    pub settler: Address,
     /// Sends the admin token: it may do everything.
     pub http: reqwest::Client,
     /// What the service reaches the node through, with `StackOptions::node_secret`.
@@ -94,8 +99,11 @@ impl Stack {
                 .unwrap();
         }
         let anvil = anvil(opts.anvil_args);
-        let TestContracts { token, usdc } =
-            deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
+        let TestContracts {
+            token,
+            usdc,
+            settler,
+        } = deploy_test_contracts(&t, &anvil.endpoint(), opts.max_mints).await;
         let signers: Vec<PrivateKeySigner> = POOL_ACCOUNTS[..opts.signers]
             .iter()
             .map(|i| PrivateKeySigner::from(anvil.keys()[*i].clone()))
@@ -145,6 +153,7 @@ impl Stack {
                 config: ChainConfig {
                     rpc_url,
                     poll_ms: 100,
+                    settler: opts.batched_settlement.then_some(settler),
                     ..Default::default()
                 },
                 signers,
@@ -165,6 +174,7 @@ impl Stack {
             base,
             token,
             usdc,
+            settler,
             http: super::http_as(ADMIN_TOKEN),
             proxy,
         }
@@ -228,6 +238,7 @@ pub fn token_contract(rpc: &str, token: Address) -> MintToken::MintTokenInstance
 pub struct TestContracts {
     pub token: Address,
     pub usdc: Address,
+    pub settler: Address,
 }
 
 /// Deploys a MintToken allowing `max_mints` mints and a MockUSDC, with a pipeline and sender
@@ -264,8 +275,15 @@ pub async fn deploy_test_contracts(t: &TestDb, rpc: &str, max_mints: u64) -> Tes
     let usdc = deploy::deploy_mock_usdc(&chain, "test-usdc", wait)
         .await
         .unwrap();
+    let settler = deploy::deploy_settler(&chain, "test-settler", wait)
+        .await
+        .unwrap();
     sender.stop().await;
-    TestContracts { token, usdc }
+    TestContracts {
+        token,
+        usdc,
+        settler,
+    }
 }
 
 /// Grants every signer of the pool `signers` MINTER_ROLE of `token`, from the primary.

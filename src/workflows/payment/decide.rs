@@ -3,7 +3,7 @@
 use alloy::primitives::U256;
 use serde_json::json;
 
-use super::{PaymentData, PaymentState, custom, front_run};
+use super::{BatchOutcome, PaymentData, PaymentState, custom, front_run};
 use crate::chain::authorization::AuthorizationFate;
 use crate::chain::transfer::TransferCheck;
 use crate::chain::{ChainError, Submitted, TxOutcome};
@@ -16,10 +16,12 @@ use crate::workflows::writes::{Plan, Write};
 pub enum Observed {
     /// The state needs nothing of the chain.
     Nothing,
-    /// `pending`: the settlement's simulation, the head being `head` just before.
+    /// `pending`: the settlement's simulation, the head being `head` just before; `batched`
+    /// when settlements go through the settler in batches.
     Simulation {
         head: u64,
         result: Result<u64, ChainError>,
+        batched: bool,
     },
     /// A custom payment: the payer's own transfer, which must be `confirmations` deep.
     Transfer {
@@ -36,6 +38,8 @@ pub enum Observed {
         block: i64,
         check: Result<TransferCheck, ChainError>,
     },
+    /// `sent` in a settlement batch: what the batch reported, `None` until it is final.
+    Batched(Option<BatchOutcome>),
     /// `checking`: what became of the authorization.
     Fate {
         fate: Result<AuthorizationFate, ChainError>,
@@ -59,9 +63,21 @@ pub fn decide(
         observed,
     } = seen;
     match (state, observed) {
-        (PaymentState::Pending, Observed::Simulation { head, result }) => {
+        (
+            PaymentState::Pending,
+            Observed::Simulation {
+                head,
+                result,
+                batched,
+            },
+        ) => {
             data.checked_block = Some(head);
             Ok(match answer(result, retry)? {
+                // Parked until the settlement batcher takes it into a batch.
+                Answer::Goes(_) if batched => {
+                    Step::new(Transition::Wait(PaymentState::Processing), data)
+                        .with_detail(json!({ "settlement": "batched" }))
+                }
                 Answer::Goes(_) => Step::next(PaymentState::Processing, data),
                 Answer::Reverts(reason) => {
                     front_run::unlanded(data, format!("the settlement would revert: {reason}"))
@@ -105,6 +121,12 @@ pub fn decide(
                 "a confirmed settlement needs its receipt read: {confirmed:?}"
             ))),
         },
+        (PaymentState::Sent, Observed::Batched(outcome)) => Ok(match outcome {
+            // Woken before its batch is final (an operator, a sweep): it waits for the batch.
+            None => Step::new(Transition::Wait(state), data),
+            Some(BatchOutcome::Settled { hash, block }) => paid(workflow, data, hash, block),
+            Some(BatchOutcome::Failed { reason }) => front_run::unlanded(data, reason),
+        }),
         (PaymentState::Sent, Observed::Settled { hash, block, check }) => {
             let check = check.map_err(|e| on_error(e, retry))?;
             Ok(settled(workflow, data, hash, block, check))

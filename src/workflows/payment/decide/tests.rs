@@ -103,6 +103,28 @@ fn a_paid_payment_confirms_records_its_receipt_and_starts_its_children() {
     );
 }
 
+/// A payment a settlement batch carries, with what the batch reported.
+fn in_batch(outcome: Option<BatchOutcome>) -> PaymentData {
+    PaymentData {
+        settlement_batch: Some(Uuid::from_u128(8)),
+        batch_outcome: outcome,
+        ..data()
+    }
+}
+
+fn settled_in_batch() -> BatchOutcome {
+    BatchOutcome::Settled {
+        hash: "0xbatch".into(),
+        block: 9,
+    }
+}
+
+fn failed_in_batch() -> BatchOutcome {
+    BatchOutcome::Failed {
+        reason: "AuthorizationExpired()".into(),
+    }
+}
+
 /// A case: its name, the state, the data, what was observed, and the decision.
 type Row = (
     &'static str,
@@ -143,8 +165,42 @@ fn every_state_and_answer() {
             Observed::Simulation {
                 head: 500,
                 result: Ok(1),
+                batched: false,
             },
             Ok(Step::next(Processing, simulated.clone())),
+        ),
+        (
+            "the settlement simulates and settlements are batched: park for the batcher",
+            Pending,
+            data(),
+            Observed::Simulation {
+                head: 500,
+                result: Ok(1),
+                batched: true,
+            },
+            Ok(Step::new(Transition::Wait(Processing), simulated.clone())
+                .with_detail(serde_json::json!({ "settlement": "batched" }))),
+        ),
+        (
+            "in a batch not final yet: waits for it",
+            Sent,
+            in_batch(None),
+            Observed::Batched(None),
+            Ok(Step::new(Transition::Wait(Sent), in_batch(None))),
+        ),
+        (
+            "its batch settled it: paid with the batch's hash",
+            Sent,
+            in_batch(Some(settled_in_batch())),
+            Observed::Batched(Some(settled_in_batch())),
+            paid_in(in_batch(Some(settled_in_batch())), "0xbatch", 9),
+        ),
+        (
+            "its batch failed it: checks who spent the authorization",
+            Sent,
+            in_batch(Some(failed_in_batch())),
+            Observed::Batched(Some(failed_in_batch())),
+            checking(in_batch(Some(failed_in_batch())), "AuthorizationExpired()"),
         ),
         (
             "the settlement would revert: check who spent the authorization",
@@ -153,6 +209,7 @@ fn every_state_and_answer() {
             Observed::Simulation {
                 head: 500,
                 result: Err(ChainError::Reverted("Used()".into())),
+                batched: false,
             },
             checking(simulated.clone(), "the settlement would revert: Used()"),
         ),
@@ -163,6 +220,7 @@ fn every_state_and_answer() {
             Observed::Simulation {
                 head: 500,
                 result: Err(rpc_down()),
+                batched: true,
             },
             transient(rpc_down()),
         ),
