@@ -65,7 +65,11 @@ impl CostProbe {
 
     /// Prints the costs since `start`, per 1,000 (CPU) or per one (rows, bytes) of `confirmed`
     /// mints.
-    pub(super) async fn print(self, db: &DatabaseConnection, confirmed: usize) -> anyhow::Result<()> {
+    pub(super) async fn print(
+        self,
+        db: &DatabaseConnection,
+        confirmed: usize,
+    ) -> anyhow::Result<()> {
         let per_1000 = |ms: u64| ms as f64 * 1000.0 / confirmed.max(1) as f64;
         let own = process_ms(std::process::id()).unwrap_or_default() - self.own_ms;
         let Some(pg) = self.postgres else {
