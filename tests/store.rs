@@ -881,3 +881,90 @@ async fn moves_are_guarded_bump_the_version_and_write_history(backend: Backend) 
         .is_empty()
     );
 }
+
+/// The batcher's reads at every batch (its token's open batches, the mints batches carry, the
+/// recent batches' latency) read partial indexes that hold only those rows: with every mint
+/// the token ever had in the table they scanned them all, so each batch cost more than the last
+/// and intake slowed down as the table grew. PostgreSQL: the indexes each read used in this
+/// transaction, from its own statistics.
+#[tokio::test]
+async fn batch_reads_use_indexes_of_their_rows_only() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let t = TestDb::new(Backend::Postgres).await;
+    let token = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
+    // 5,000 confirmed mints and 20 confirmed batches (each took 1 s), then what is under way:
+    // an open batch, 3 mints in it (one cancelled, still carried), 2 pending mints.
+    let insert = |kind: &str, state: &str, status: &str, finished: &str, n: i64| {
+        format!(
+            "INSERT INTO workflows (id, kind, status, state, data, schema_version, \
+             idempotency_key, token, created_at_ms, updated_at_ms, finished_at_ms) \
+             SELECT gen_random_uuid(), '{kind}', '{status}', '{state}', '{{}}', 1, \
+             '{kind}-{state}-{status}-' || g, '{token}', g, g, {finished} \
+             FROM generate_series(1, {n}) g"
+        )
+    };
+    for sql in [
+        insert("mint", "confirmed", "completed", "g + 1000", 5000),
+        insert("mint_batch", "confirmed", "completed", "g + 1000", 20),
+        insert("mint_batch", "sent", "waiting", "NULL", 1),
+        insert("mint", "sent", "waiting", "NULL", 2),
+        insert("mint", "sent", "cancelled", "g", 1),
+        insert("mint", "pending", "waiting", "NULL", 2),
+        "ANALYZE workflows".to_owned(),
+    ] {
+        t.db.execute_unprepared(&sql).await.unwrap();
+    }
+    let txn = t.db.begin().await.unwrap();
+    let scans = async |relation: &str| {
+        let sql = format!("SELECT pg_stat_get_xact_numscans('{relation}'::regclass)");
+        let row = txn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    };
+
+    assert_eq!(
+        store::mints::open_batches(&txn, token).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        store::mints::count_in_batches(&txn, token).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        store::mints::recent_batch_latency_ms(&txn, 20)
+            .await
+            .unwrap(),
+        Some(1000.0)
+    );
+    // One scan each, of the live workflows or of the batches (the planner's choice for the
+    // open batches), of the mints in batches.
+    let mut partial = 0;
+    for index in [
+        "idx_workflows_live",
+        "idx_workflows_batched_mints",
+        "idx_workflows_batches",
+    ] {
+        partial += scans(index).await;
+    }
+    assert_eq!(partial, 3);
+    assert_eq!(
+        scans("idx_workflows_batched_mints").await,
+        1,
+        "mints in batches"
+    );
+    assert_eq!(
+        scans("idx_workflows_token").await,
+        0,
+        "every workflow of the token"
+    );
+    assert_eq!(
+        scans("workflows_pkey").await,
+        0,
+        "every workflow, newest first"
+    );
+    assert_eq!(scans("workflows").await, 0, "sequential scans");
+    txn.rollback().await.unwrap();
+}

@@ -13,6 +13,7 @@ mod m20261201_000009_index_payer_intake;
 mod m20261201_000010_chain_spend_and_nonce_checks;
 mod m20261201_000011_signer_balance_samples;
 mod m20261201_000012_mint_priority;
+mod m20261202_000015_index_batch_queries;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_chain_spend_and_nonce_checks::Migration),
             Box::new(m20261201_000011_signer_balance_samples::Migration),
             Box::new(m20261201_000012_mint_priority::Migration),
+            Box::new(m20261202_000015_index_batch_queries::Migration),
         ]
     }
 }

@@ -35,20 +35,23 @@ async fn post_mint(
 
 /// Sends requests `0..n`, `clients` at a time, each on its own task (the load uses every
 /// core, as separate clients would) and over the pool's keep-alive connections; returns every
-/// request's latency in ms, sorted, and how many were accepted (202).
+/// request's latency in ms, sorted, how many were accepted (202), and when each answer came
+/// (seconds from the first request, sorted).
 pub(super) async fn enqueue(
     http: &reqwest::Client,
     url: &str,
     n: usize,
     clients: usize,
-) -> anyhow::Result<(Vec<f64>, usize)> {
-    let samples: Vec<(f64, StatusCode)> = futures::stream::iter(0..n)
+) -> anyhow::Result<(Vec<f64>, usize, Vec<f64>)> {
+    let run = Instant::now();
+    let samples: Vec<(f64, StatusCode, f64)> = futures::stream::iter(0..n)
         .map(|i| {
             let (http, url) = (http.clone(), url.to_owned());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let status = post_mint(&http, &url, i).await?.status();
-                anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, status))
+                let answered = run.elapsed().as_secs_f64();
+                anyhow::Ok((started.elapsed().as_secs_f64() * 1000.0, status, answered))
             })
         })
         .buffer_unordered(clients)
@@ -57,11 +60,13 @@ pub(super) async fn enqueue(
         .await?;
     let accepted = samples
         .iter()
-        .filter(|(_, s)| *s == StatusCode::ACCEPTED)
+        .filter(|(_, s, _)| *s == StatusCode::ACCEPTED)
         .count();
-    let mut latencies_ms: Vec<f64> = samples.into_iter().map(|(ms, _)| ms).collect();
+    let (mut latencies_ms, mut answered): (Vec<f64>, Vec<f64>) =
+        samples.into_iter().map(|(ms, _, at)| (ms, at)).unzip();
     latencies_ms.sort_by(f64::total_cmp);
-    Ok((latencies_ms, accepted))
+    answered.sort_by(f64::total_cmp);
+    Ok((latencies_ms, accepted, answered))
 }
 
 /// Sends requests `first..first + n` at `STEADY_RATE` per second, each on its own task so a

@@ -112,13 +112,15 @@ pub async fn lock_pending<C: ConnectionTrait>(
 }
 
 /// The batches of `token` not yet final (formed, signed or sent; a batch parked for a
-/// migration too, as its transaction may still land), with their checkpoints.
+/// migration too, as its transaction may still land), with their checkpoints. A final
+/// workflow, and only a final one, has `finished_at_ms`: saying so lets the read use the
+/// index of live workflows instead of scanning every workflow of the token (every mint).
 pub async fn open_batches<C: ConnectionTrait>(
     conn: &C,
     token: &str,
 ) -> Result<Vec<(Uuid, Json)>, DbErr> {
     let open = r#"SELECT id, data FROM workflows
-                  WHERE kind = 'mint_batch' AND token = $1
+                  WHERE kind = 'mint_batch' AND token = $1 AND finished_at_ms IS NULL
                     AND status NOT IN ('completed', 'failed', 'cancelled')"#;
     rows(conn, open, vec![token.into()])
         .await?
@@ -128,7 +130,8 @@ pub async fn open_batches<C: ConnectionTrait>(
 }
 
 /// Mints of `token` carried by a batch (`processing` or `sent`), whatever their status: a
-/// mint cancelled once in a batch is still sent.
+/// mint cancelled once in a batch is still sent. Read from its own partial index (migration
+/// 15), which holds these rows only.
 pub async fn count_in_batches<C: ConnectionTrait>(conn: &C, token: &str) -> Result<i64, DbErr> {
     let in_batches = format!(
         r#"SELECT count(*) AS n FROM workflows
@@ -310,7 +313,8 @@ pub async fn find_by_keys<C: ConnectionTrait>(
 }
 
 /// Mean time from a batch's creation to its confirmation over its `n` latest confirmed
-/// batches, in ms: what a new mint can expect once it is taken into a batch.
+/// batches, in ms: what a new mint can expect once it is taken into a batch. Read newest first
+/// from the index of batches (migration 15), not from every workflow.
 pub async fn recent_batch_latency_ms<C: ConnectionTrait>(
     conn: &C,
     n: i64,
