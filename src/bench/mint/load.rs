@@ -34,17 +34,18 @@ async fn post_mint(
 }
 
 /// Sends requests `0..n`, `clients` at a time, each on its own task (the load uses every
-/// core, as separate clients would) and over the pool's keep-alive connections; returns every
-/// request's latency in ms, sorted, and how many were accepted (202).
+/// core, as separate clients would) and over the pool's keep-alive connections, request `i` to
+/// `urls[i % urls.len()]` (one per API process, as a round-robin load balancer would); returns
+/// every request's latency in ms, sorted, and how many were accepted (202).
 pub(super) async fn enqueue(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     n: usize,
     clients: usize,
 ) -> anyhow::Result<(Vec<f64>, usize)> {
     let samples: Vec<(f64, StatusCode)> = futures::stream::iter(0..n)
         .map(|i| {
-            let (http, url) = (http.clone(), url.to_owned());
+            let (http, url) = (http.clone(), urls[i % urls.len()].clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let status = post_mint(&http, &url, i).await?.status();
