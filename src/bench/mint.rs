@@ -252,8 +252,13 @@ async fn measure(
     // Enqueue throughput; the end-to-end clock starts with its first request.
     let started = Instant::now();
     let started_ms = store::now_ms();
-    let (latencies_ms, accepted) =
-        enqueue(&http, &[mints_url.clone()], args.requests, args.clients).await?;
+    let (latencies_ms, accepted) = enqueue(
+        &http,
+        std::slice::from_ref(&mints_url),
+        args.requests,
+        args.clients,
+    )
+    .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "enqueue: {} requests from {} clients in {secs:.2} s = {:.0} accepted requests/s \
