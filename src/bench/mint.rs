@@ -32,6 +32,7 @@ use crate::{store, workflows};
 mod cost;
 mod gas;
 mod load;
+mod split;
 mod trend;
 
 use gas::{block_gas_limit, print_ceiling, print_gas};
@@ -59,6 +60,19 @@ pub struct MintBenchArgs {
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
+    /// Run the service as separate `mintflow serve --role api` processes, this many, with the
+    /// requests spread over them (with --worker-processes): PostgreSQL only, measured with 1
+    /// API + 1 worker process first, then with N + M, in place of the in-process runs.
+    #[arg(long, requires = "worker_processes")]
+    pub api_processes: Option<usize>,
+    /// The `mintflow serve --role worker` processes of a split run (with --api-processes).
+    #[arg(long, requires = "api_processes")]
+    pub worker_processes: Option<usize>,
+    /// PostgreSQL connections of each process of a split run (`DATABASE_MAX_CONNECTIONS`;
+    /// each also opens `READ_POOL_CONNECTIONS` for reads and one to LISTEN), so that 2 + 2
+    /// processes fit a server's default `max_connections` of 100.
+    #[arg(long, default_value_t = 8)]
+    pub process_connections: u32,
 }
 
 /// Seconds between anvil's blocks: Base's block time.
@@ -87,6 +101,9 @@ pub async fn run(args: MintBenchArgs) -> anyhow::Result<()> {
     settings::validate("max_batch_size", &args.batch_size.into())?;
     settings::validate("max_batch_wait_ms", &args.batch_wait_ms.into())?;
     let anvil = find_anvil()?;
+    if let (Some(api), Some(workers)) = (args.api_processes, args.worker_processes) {
+        return split::run(&args, &anvil, api, workers).await;
+    }
     println!(
         "mintflow bench mint: the whole service (HTTP API, batcher, engine, sender) on \
          127.0.0.1 against anvil mining a block every {BLOCK_TIME_SECS} s; max_batch_size {}, \
@@ -226,35 +243,12 @@ async fn measure(
     let addr = service
         .http_addr()
         .context("the service has no HTTP address")?;
-    let gas_limit = block_gas_limit(chain).await?;
+    let gas_limit = block_gas_limit(chain.provider()).await?;
     println!(
         "anvil: chain id {}, block gas limit {gas_limit}, a block every {BLOCK_TIME_SECS} s",
         chain.chain_id()
     );
-    // The benchmark's own `mint` key, checked on every request like a client's would be.
-    let key = keys::create(
-        db,
-        NewKey {
-            name: "bench".into(),
-            scopes: Scopes::of([Scope::Read, Scope::Mint]),
-            expires_in: None,
-            mint_quota_per_minute: None,
-            max_mint_priority: 0,
-        },
-        "mintflow bench mint",
-        &crate::store::time::Clock::system(),
-    )
-    .await?
-    .key;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", key.as_str()).parse()?,
-    );
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .default_headers(headers)
-        .build()?;
+    let http = mint_client(db, args.clients).await?;
     let mints_url = format!("http://{addr}/v1/mints");
     let live = LiveViews::start(&format!("http://{addr}"), ADMIN_TOKEN).await?;
 
@@ -262,8 +256,13 @@ async fn measure(
     let cost = cost::CostProbe::start(db).await?;
     let started = Instant::now();
     let started_ms = store::now_ms();
-    let (latencies_ms, accepted, answered) =
-        enqueue(&http, &mints_url, args.requests, args.clients).await?;
+    let (latencies_ms, accepted, answered) = enqueue(
+        &http,
+        std::slice::from_ref(&mints_url),
+        args.requests,
+        args.clients,
+    )
+    .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "enqueue: {} requests from {} clients in {secs:.2} s = {:.0} accepted requests/s \
@@ -317,6 +316,34 @@ async fn measure(
         print_gas(chain, token).await?;
     }
     Ok(())
+}
+
+/// An HTTP client for `clients` concurrent requests that sends the benchmark's own `mint` key,
+/// checked on every request like a client's would be.
+async fn mint_client(db: &DatabaseConnection, clients: usize) -> anyhow::Result<reqwest::Client> {
+    let key = keys::create(
+        db,
+        NewKey {
+            name: "bench".into(),
+            scopes: Scopes::of([Scope::Read, Scope::Mint]),
+            expires_in: None,
+            mint_quota_per_minute: None,
+            max_mint_priority: 0,
+        },
+        "mintflow bench mint",
+        &crate::store::time::Clock::system(),
+    )
+    .await?
+    .key;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", key.as_str()).parse()?,
+    );
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .default_headers(headers)
+        .build()?)
 }
 
 /// Waits (at most a minute) until the webhook receiver has `confirmed` confirmations.

@@ -15,9 +15,8 @@ use crate::store::entity::workflow;
 use crate::store::mints::MINT_BATCH;
 use crate::workflows::mint_batch::{BatchData, BatchItem, batch_call};
 
-pub(super) async fn block_gas_limit(chain: &Chain) -> anyhow::Result<u64> {
-    let block = chain
-        .provider()
+pub(super) async fn block_gas_limit(provider: &impl Provider) -> anyhow::Result<u64> {
+    let block = provider
         .get_block_by_number(Default::default())
         .await
         .context("reading the latest block")?

@@ -34,19 +34,20 @@ async fn post_mint(
 }
 
 /// Sends requests `0..n`, `clients` at a time, each on its own task (the load uses every
-/// core, as separate clients would) and over the pool's keep-alive connections; returns every
-/// request's latency in ms, sorted, how many were accepted (202), and when each answer came
-/// (seconds from the first request, sorted).
+/// core, as separate clients would) and over the pool's keep-alive connections, request `i` to
+/// `urls[i % urls.len()]` (one per API process, as a round-robin load balancer would); returns
+/// every request's latency in ms, sorted, how many were accepted (202), and when each answer
+/// came (seconds from the first request, sorted).
 pub(super) async fn enqueue(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     n: usize,
     clients: usize,
 ) -> anyhow::Result<(Vec<f64>, usize, Vec<f64>)> {
     let run = Instant::now();
     let samples: Vec<(f64, StatusCode, f64)> = futures::stream::iter(0..n)
         .map(|i| {
-            let (http, url) = (http.clone(), url.to_owned());
+            let (http, url) = (http.clone(), urls[i % urls.len()].clone());
             tokio::spawn(async move {
                 let started = Instant::now();
                 let status = post_mint(&http, &url, i).await?.status();
