@@ -190,6 +190,20 @@ async fn the_facilitator_api_needs_a_facilitate_key_but_supported_is_public(back
     let answer: Value = res.json().await.unwrap();
     assert_eq!(answer["isValid"], false);
     assert_eq!(answer["invalidReason"], "invalid_payment_requirements");
+
+    // A body without the requirements, or with something else than an object, is malformed.
+    for body in [
+        json!({ "x402Version": 2, "paymentPayload": {} }),
+        json!({ "x402Version": 2, "paymentPayload": {}, "paymentRequirements": 7 }),
+    ] {
+        for path in ["verify", "settle"] {
+            let url = format!("{}/x402/facilitator/{path}", stack.base);
+            let res = facilitate.post(&url).json(&body).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{path} {body}");
+            let refused: Value = res.json().await.unwrap();
+            assert_eq!(refused["code"], "invalid_body", "{path} {body}: {refused}");
+        }
+    }
     stack.service.stop().await;
 }
 

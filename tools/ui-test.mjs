@@ -321,7 +321,7 @@ async function run(page, checker, requests) {
     await page.click('#token-ok');
     await page.waitForSelector('#dead-letters-result');
     expect((await page.innerText('#dead-letters-result')).startsWith('retry'), await page.innerText('#dead-letters-result'));
-    await keyShown(page, 'admin token: read, mint, admin');
+    await keyShown(page, 'admin token: read, mint, admin, facilitate');
     expect(await page.evaluate(() => Boolean(sessionStorage.getItem('mintflow.key'))), 'the key is not kept in sessionStorage');
   });
 

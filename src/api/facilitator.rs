@@ -2,7 +2,7 @@
 //! middleware with an HTTP facilitator client pointed at `/x402/facilitator`):
 //! `GET /supported` (public), `POST /verify` and `POST /settle` (a `facilitate` key). Settled
 //! payments are ordinary `payment` workflows, to payees `FACILITATOR_PAY_TO` allows.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json};
@@ -17,6 +17,10 @@ use crate::app::facilitator::{self, Invalid, Request, SettleError, Settled};
 use crate::app::x402::{Outcome, Settlement};
 use crate::x402::types::X402_VERSION;
 
+/// A JSON object: the x402 messages are checked field by field by the use case, but a body
+/// without them, or with something else than an object, is a malformed request (400).
+pub type JsonObject = BTreeMap<String, serde_json::Value>;
+
 /// What a resource server sends to `/verify` and `/settle`.
 #[derive(Object)]
 #[oai(example, rename_all = "camelCase")]
@@ -25,18 +29,20 @@ pub struct FacilitatorRequest {
     pub x402_version: u32,
     /// The buyer's x402 v2 `PaymentPayload` (the decoded `PAYMENT-SIGNATURE`):
     /// `{x402Version, payload: {authorization, signature}, resource, accepted}`.
-    pub payment_payload: serde_json::Value,
+    pub payment_payload: JsonObject,
     /// The resource server's `PaymentRequirements` for the request: `{scheme, network,
     /// amount, asset, payTo, maxTimeoutSeconds, extra}`.
-    pub payment_requirements: serde_json::Value,
+    pub payment_requirements: JsonObject,
 }
 
 impl FacilitatorRequest {
     fn request(self) -> Request {
         Request {
             x402_version: self.x402_version,
-            payment_payload: self.payment_payload,
-            payment_requirements: self.payment_requirements,
+            payment_payload: serde_json::Value::Object(self.payment_payload.into_iter().collect()),
+            payment_requirements: serde_json::Value::Object(
+                self.payment_requirements.into_iter().collect(),
+            ),
         }
     }
 }

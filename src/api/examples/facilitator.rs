@@ -3,20 +3,20 @@ use poem_openapi::types::Example;
 use serde_json::json;
 
 use super::{PAYER, SIGNER, USDC, VALID_BEFORE};
-use crate::api::facilitator::FacilitatorRequest;
+use crate::api::facilitator::{FacilitatorRequest, JsonObject};
 
 impl Example for FacilitatorRequest {
     /// The gasless payment example's authorization, as a resource server that sells to `PAY_TO`
     /// would pass it on (`mintflow dev` allows no payee: it is refused, `pay_to_not_allowed`).
     fn example() -> Self {
-        let requirements = json!({
+        let requirements: JsonObject = object(json!({
             "scheme": "exact", "network": "eip155:31337", "amount": "1000000", "asset": USDC,
             "payTo": SIGNER, "maxTimeoutSeconds": 300,
             "extra": { "name": "USD Coin", "version": "2" },
-        });
+        }));
         FacilitatorRequest {
             x402_version: 2,
-            payment_payload: json!({
+            payment_payload: object(json!({
                 "x402Version": 2,
                 "payload": {
                     "authorization": {
@@ -27,8 +27,15 @@ impl Example for FacilitatorRequest {
                     "signature": "0x16b928e1e7e185377dd99ac6cd3aa48f27b1e5e3f4e8337c88d51a95384ccfd34c0a328589b0697029da37a28ebac9d518017fdad6678b31bc576116f5419cf51b",
                 },
                 "accepted": requirements,
-            }),
+            })),
             payment_requirements: requirements,
         }
+    }
+}
+
+fn object(value: serde_json::Value) -> JsonObject {
+    match value {
+        serde_json::Value::Object(map) => map.into_iter().collect(),
+        _ => unreachable!("the examples are JSON objects"),
     }
 }
