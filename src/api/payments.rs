@@ -242,6 +242,11 @@ impl PaymentsApi {
             )
             .into());
         }
+        for (field, raw) in [("recipient", &b.recipient), ("token", &b.token)] {
+            if let Some(raw) = raw.as_deref() {
+                parse_address(field, raw)?;
+            }
+        }
         let offer = payments::offer(&ctx, chain, u64::from(quantity)).map_err(ApiError::from)?;
         let order = Order {
             recipient: b.recipient.map(Declared::into_inner),
