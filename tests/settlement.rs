@@ -1,6 +1,6 @@
 //! Batched settlement through our `Settler` on a real anvil, on PostgreSQL and SQLite: many
-//! gasless payments settle together, each authorization exactly once, and bad items fail
-//! alone with their reason.
+//! gasless payments settle together, each authorization exactly once, bad items fail alone
+//! with their reason, and a reorg of a settlement's block confirms it once, later.
 #[macro_use]
 mod common;
 
@@ -11,7 +11,7 @@ use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{ProviderBuilder, RootProvider};
 use alloy::signers::local::PrivateKeySigner;
 use common::stack::{
-    PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fresh_nonce,
+    PAYER_KEY, Stack, StackOptions, anvil_rpc, cancel_authorization, fresh_nonce, fund_usdc,
     sign_authorization_until,
 };
 use common::x402::usdc_balance;
@@ -27,7 +27,10 @@ const PER_RICH_PAYER: usize = 50;
 /// Bad items of each kind.
 const BAD: usize = 5;
 
-on_both_backends!(many_payments_settle_in_batches_and_bad_items_fail_alone);
+on_both_backends!(
+    many_payments_settle_in_batches_and_bad_items_fail_alone,
+    a_reorg_of_a_settlement_block_confirms_it_once,
+);
 
 /// One payment's body: `who` pays `value` with an authorization valid until `valid_before`.
 fn body(
@@ -298,5 +301,157 @@ async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backe
         assert!(error.contains("ERC20InsufficientBalance"), "{p}");
         assert!(!used(&stack, *who, *n).await);
     }
+    stack.service.stop().await;
+}
+
+/// The status and mined block of the (one) settlement transaction.
+async fn settlement_tx(stack: &Stack) -> (String, Option<i64>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = stack
+        .t
+        .db
+        .query_one_raw(Statement::from_string(
+            stack.t.db.get_database_backend(),
+            "SELECT status, mined_block FROM chain_txs WHERE purpose = 'settlement_batch'",
+        ))
+        .await
+        .unwrap();
+    match row {
+        Some(r) => (
+            r.try_get("", "status").unwrap(),
+            r.try_get("", "mined_block").unwrap(),
+        ),
+        None => (String::new(), None),
+    }
+}
+
+async fn wait_settlement_tx(stack: &Stack, want: &str) -> Option<i64> {
+    eventually(
+        WAIT,
+        &format!("the settlement transaction to be {want}"),
+        || async {
+            let (status, block) = settlement_tx(stack).await;
+            (status == want).then_some(block)
+        },
+    )
+    .await
+}
+
+async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
+    const PAYMENTS: usize = 3;
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            anvil_args: &[],
+            manual_mining: true,
+            batched_settlement: true,
+            // No batch until all three wait, so they share one.
+            settings: &[("confirmations", 3), ("max_settlement_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    let who = PrivateKeySigner::random();
+    fund_usdc(
+        &rpc,
+        stack.usdc,
+        who.address(),
+        PAYMENTS as u64 * PRICE,
+        true,
+    )
+    .await;
+    let until = chrono::Utc::now().timestamp() as u64 + 3_600;
+    let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
+    let mut ids = Vec::new();
+    for n in &nonces {
+        let (status, p) = stack
+            .post("/v1/payments", &body(stack.usdc, &who, PRICE, *n, until))
+            .await;
+        assert_eq!(status, 202, "{p}");
+        ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    eventually(WAIT, "the payments to wait for a batch", || async {
+        let waiting = count(
+            &stack,
+            "SELECT count(*) FROM workflows WHERE kind = 'payment' AND state = 'processing' \
+             AND status = 'waiting'",
+        )
+        .await;
+        (waiting == PAYMENTS as i64).then_some(())
+    })
+    .await;
+    let seller = stack.service.chain.as_ref().unwrap().signer();
+    let seller_before = usdc_balance(&stack, seller).await;
+    stack.put_setting("max_settlement_wait_ms", 0).await;
+
+    wait_settlement_tx(&stack, "sent").await;
+    anvil_rpc(&rpc, "anvil_mine", json!([2])).await;
+    let mined = wait_settlement_tx(&stack, "mined").await.unwrap();
+    // The chain drops the block that held the settlement: its transaction goes back to `sent`,
+    // and so do its payments, never confirmed on the orphaned block.
+    let number = anvil_rpc(&rpc, "eth_blockNumber", json!([])).await;
+    let head = i64::from_str_radix(number.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    anvil_rpc(&rpc, "anvil_rollback", json!([head - mined + 1])).await;
+    wait_settlement_tx(&stack, "sent").await;
+    for n in &nonces {
+        assert!(!used(&stack, who.address(), *n).await, "the reorg undid it");
+    }
+    for id in &ids {
+        let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+        assert_eq!(p["status"], "sent", "{p}");
+    }
+
+    // Mined again and buried: each payment confirmed once, on the block that holds it now.
+    let confirmed = eventually(WAIT, "the payments to be confirmed", || async {
+        anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
+        let mut all = Vec::new();
+        for id in &ids {
+            let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+            all.push(p);
+        }
+        all.iter()
+            .all(|p| p["status"] == "confirmed")
+            .then_some(all)
+    })
+    .await;
+    let (_, block) = settlement_tx(&stack).await;
+    for p in &confirmed {
+        assert_eq!(p["blockNumber"].as_i64(), block, "{p}");
+    }
+    for n in &nonces {
+        assert!(used(&stack, who.address(), *n).await);
+    }
+    assert_eq!(usdc_balance(&stack, who.address()).await, U256::ZERO);
+    assert_eq!(
+        usdc_balance(&stack, seller).await - seller_before,
+        U256::from(PAYMENTS as u64 * PRICE)
+    );
+    let settled = count(
+        &stack,
+        "SELECT count(*) FROM payment_receipts WHERE tx_hash IS NOT NULL",
+    )
+    .await;
+    assert_eq!(settled, PAYMENTS as i64);
+    // One batch, one transaction, and each payment entered `confirmed` once.
+    let batches = count(
+        &stack,
+        "SELECT count(*) FROM workflows WHERE kind = 'settlement_batch' AND state = 'confirmed'",
+    )
+    .await;
+    assert_eq!(batches, 1);
+    let txs = count(
+        &stack,
+        "SELECT count(*) FROM chain_txs WHERE purpose = 'settlement_batch'",
+    )
+    .await;
+    assert_eq!(txs, 1);
+    let confirmations = count(
+        &stack,
+        "SELECT count(*) FROM workflow_events h JOIN workflows w ON w.id = h.workflow_id \
+         WHERE w.kind = 'payment' AND h.to_state = 'confirmed'",
+    )
+    .await;
+    assert_eq!(confirmations, PAYMENTS as i64);
     stack.service.stop().await;
 }
