@@ -297,6 +297,18 @@ impl Chain {
         &self.inner.provider
     }
 
+    /// The latest block's gas limit (30M when the node names no latest block): what a batch
+    /// is capped by.
+    pub async fn block_gas_limit(&self) -> Result<u64, ChainError> {
+        Ok(self
+            .inner
+            .provider
+            .get_block_by_number(Default::default())
+            .await
+            .map_err(|e| rpc("the latest block", e))?
+            .map_or(30_000_000, |b| b.header.gas_limit))
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
     }

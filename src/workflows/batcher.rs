@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use alloy::providers::Provider;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -85,13 +84,7 @@ impl Batcher {
         chain: &Chain,
         signal: QueueSignal,
     ) -> Result<Batcher, crate::chain::ChainError> {
-        let block_gas_limit = chain
-            .provider()
-            .get_block_by_number(Default::default())
-            .await
-            .map_err(|e| crate::chain::rpc("the latest block", e))?
-            .map(|b| b.header.gas_limit)
-            .unwrap_or(30_000_000);
+        let block_gas_limit = chain.block_gas_limit().await?;
         Ok(Batcher {
             db: client.db().clone(),
             client,

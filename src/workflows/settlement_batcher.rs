@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use alloy::primitives::Address;
-use alloy::providers::Provider;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -77,13 +76,7 @@ impl SettlementBatcher {
         chain: &Chain,
         settler: Address,
     ) -> Result<SettlementBatcher, crate::chain::ChainError> {
-        let block_gas_limit = chain
-            .provider()
-            .get_block_by_number(Default::default())
-            .await
-            .map_err(|e| crate::chain::rpc("the latest block", e))?
-            .map(|b| b.header.gas_limit)
-            .unwrap_or(30_000_000);
+        let block_gas_limit = chain.block_gas_limit().await?;
         Ok(SettlementBatcher {
             db: client.db().clone(),
             client,
