@@ -1,5 +1,6 @@
 //! The chain commands of the real binary: `mintflow dev` comes up with a healthy chain and
-//! takes its anvil down on SIGTERM; `mintflow deploy` deploys contracts that have code.
+//! takes its anvil down on SIGTERM, and with `--batched-settlement` settles payments through
+//! the Settler it deployed; `mintflow deploy` deploys contracts that have code.
 mod common;
 
 use std::process::Command;
@@ -78,7 +79,7 @@ async fn deploy_prints_addresses_with_code() {
     assert_eq!(deployed["chainId"], 31337, "{deployed}");
 
     let provider: RootProvider = RootProvider::new_http(node.endpoint_url());
-    for field in ["usdc", "token"] {
+    for field in ["usdc", "token", "settler"] {
         let address: Address = deployed[field]
             .as_str()
             .unwrap_or_else(|| panic!("{field} missing: {deployed}"))
@@ -87,6 +88,55 @@ async fn deploy_prints_addresses_with_code() {
         let code = provider.get_code_at(address).await.unwrap();
         assert!(!code.is_empty(), "{field} at {address} has no code");
     }
+}
+
+/// `dev --batched-settlement` settles the spec's example payment through the Settler it
+/// deployed and printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_settles_payments_through_its_settler_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start_with(dir.path(), &["--batched-settlement"], &[]);
+    let settler: Address = dev.field("settler").parse().unwrap();
+    let rpc = dev.field("RPC");
+    let provider: RootProvider = RootProvider::new_http(rpc.parse().unwrap());
+    assert!(!provider.get_code_at(settler).await.unwrap().is_empty());
+    let spec: serde_json::Value = serde_json::from_str(&mintflow::api::spec_json()).unwrap();
+    let example = &spec["components"]["schemas"]["PaymentBody"]["example"];
+    let http = reqwest::Client::new();
+    let res = http
+        .post(format!("{}/v1/payments", dev.base))
+        .json(example)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "{:?}", res.text().await);
+    let payment: serde_json::Value = res.json().await.unwrap();
+    let url = format!(
+        "{}/v1/payments/{}",
+        dev.base,
+        payment["id"].as_str().unwrap()
+    );
+    let confirmed = common::eventually(
+        std::time::Duration::from_secs(60),
+        "the example payment to be confirmed",
+        || async {
+            let p: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            (p["status"] == "confirmed").then_some(p)
+        },
+    )
+    .await;
+    let hash: alloy::primitives::B256 = confirmed["txHash"].as_str().unwrap().parse().unwrap();
+    let tx = provider
+        .get_transaction_by_hash(hash)
+        .await
+        .unwrap()
+        .unwrap();
+    use alloy::consensus::Transaction;
+    assert_eq!(
+        tx.to(),
+        Some(settler),
+        "settled through the Settler: {confirmed}"
+    );
 }
 
 /// Swagger UI's "Try it out" sends a request body's example as it is: every example in the spec

@@ -27,6 +27,9 @@ pub struct Deployed {
     pub chain_id: u64,
     pub usdc: Option<Address>,
     pub token: Address,
+    /// Our `Settler`, for batched settlement (`SETTLER_ADDRESS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settler: Option<Address>,
 }
 
 /// Deploys a `MintToken` and waits for it to be confirmed. `key` makes the deployment

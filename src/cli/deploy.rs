@@ -1,5 +1,5 @@
-//! `mintflow deploy`: deploys MintToken (and with `--mock-usdc` the test USDC) through the
-//! transaction pipeline and prints one JSON line of addresses. `mintflow dev` deploys with the
+//! `mintflow deploy`: deploys MintToken, our Settler (and with `--mock-usdc` the test USDC)
+//! through the transaction pipeline and prints one JSON line of addresses. `mintflow dev` deploys with the
 //! same code.
 use std::time::Duration;
 
@@ -8,7 +8,9 @@ use anyhow::Context;
 
 use super::chain::{ChainArgs, ensure_database_matches_node, open_store};
 use super::progress::ChainWait;
-use crate::chain::deploy::{Deployed, TokenParams, deploy_mock_usdc, deploy_token, grant_minters};
+use crate::chain::deploy::{
+    Deployed, TokenParams, deploy_mock_usdc, deploy_settler, deploy_token, grant_minters,
+};
 use crate::chain::local::SenderTask;
 use crate::chain::{Chain, ChainConfig};
 use crate::config::Settings;
@@ -105,14 +107,13 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
         stalled_hint: "Stop deploy and run it with --confirmations 0, or run the node with a \
                        block time (anvil --block-time 1).",
     };
+    let timeout = Duration::from_secs(args.timeout_secs);
     let deployed = progress
-        .around(deploy_contracts(
-            &chain,
-            &key,
-            args.mock_usdc,
-            &args.token,
-            Duration::from_secs(args.timeout_secs),
-        ))
+        .around(async {
+            let deployed =
+                deploy_contracts(&chain, &key, args.mock_usdc, &args.token, timeout).await?;
+            with_settler(&chain, &key, deployed, timeout).await
+        })
         .await;
     sender.stop().await;
     db.close().await.ok();
@@ -169,5 +170,24 @@ pub async fn deploy_contracts(
         chain_id: chain.chain_id(),
         usdc,
         token,
+        settler: None,
+    })
+}
+
+/// Deploys our `Settler` (anyone may call it, so one per chain serves every payee) under
+/// `{key}:settler` and adds it to `deployed`. A sender must be running for `chain`.
+pub async fn with_settler(
+    chain: &Chain,
+    key: &str,
+    deployed: Deployed,
+    timeout: Duration,
+) -> anyhow::Result<Deployed> {
+    let settler = deploy_settler(chain, &format!("{key}:settler"), timeout)
+        .await
+        .context("deploying Settler")?;
+    tracing::info!(%settler, "Settler deployed");
+    Ok(Deployed {
+        settler: Some(settler),
+        ..deployed
     })
 }

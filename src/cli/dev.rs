@@ -1,5 +1,5 @@
-//! `mintflow dev`: the one-command demo. Starts a local anvil, deploys MockUSDC and a MintToken
-//! through the pipeline, gives anvil's accounts 1-9 test USDC, then serves the API with the
+//! `mintflow dev`: the one-command demo. Starts a local anvil, deploys MockUSDC, a MintToken
+//! and our Settler through the pipeline, gives anvil's accounts 1-9 test USDC, then serves the API with the
 //! chain until Ctrl-C or SIGTERM, which stops the service and anvil.
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use alloy::sol_types::SolCall;
 use anyhow::Context;
 
 use super::chain::{SignerArgs, ensure_database_matches_node};
-use super::deploy::{TokenArgs, deploy_contracts};
+use super::deploy::{TokenArgs, deploy_contracts, with_settler};
 use crate::app::keys::{self, NewKey, Scope, Scopes};
 use crate::chain::contracts::MockUSDC;
 use crate::chain::deploy::{Deployed, TokenParams, deploy_token};
@@ -54,6 +54,10 @@ pub struct DevArgs {
     pub signer: SignerArgs,
     #[command(flatten)]
     pub token: TokenArgs,
+    /// Settle gasless and x402 payments in batches through the Settler `dev` deploys (as
+    /// `serve --settler` does); without it, each payment is its own transaction.
+    #[arg(long)]
+    pub batched_settlement: bool,
 }
 
 /// Runs the demo. `database_url` is the DATABASE_URL the user gave, if any.
@@ -109,7 +113,10 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
                 allow_private: true,
             },
             chain: Some(ChainSetup {
-                config: args.signer.chain_config(&anvil.endpoint()),
+                config: ChainConfig {
+                    settler: deployed.settler.filter(|_| args.batched_settlement),
+                    ..args.signer.chain_config(&anvil.endpoint())
+                },
                 signers: signers.clone(),
                 contracts: Contracts {
                     token: Some(deployed.token),
@@ -127,6 +134,7 @@ pub async fn run(database_url: Option<String>, args: DevArgs) -> anyhow::Result<
             anvil: &anvil,
             automine: args.automine,
             block_time: args.block_time,
+            batched_settlement: args.batched_settlement,
             deployed: &deployed,
             unregistered,
             signer: signers[0].address(),
@@ -243,6 +251,8 @@ async fn setup(
         )
         .await
         .context("deploying the token to register")?;
+        // After the token to register, whose address the spec's example names.
+        let deployed = with_settler(&chain, &key, deployed, SETUP_TIMEOUT).await?;
         Ok(Setup {
             deployed,
             unregistered,
@@ -303,6 +313,7 @@ struct Banner<'a> {
     anvil: &'a AnvilInstance,
     automine: bool,
     block_time: f64,
+    batched_settlement: bool,
     deployed: &'a Deployed,
     unregistered: Address,
     signer: Address,
@@ -333,6 +344,16 @@ fn print_banner(b: &Banner<'_>) {
         .usdc
         .map(|a| a.to_string())
         .unwrap_or_else(|| "-".into());
+    let settler = b
+        .deployed
+        .settler
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "-".into());
+    let settlement = if b.batched_settlement {
+        "payments settle through it in batches"
+    } else {
+        "unused: pass --batched-settlement to settle payments in batches"
+    };
     let admin = if b.admin {
         "set (--admin-token)"
     } else {
@@ -347,6 +368,7 @@ fn print_banner(b: &Banner<'_>) {
          \x20 USDC        {usdc}  (MockUSDC, 6 decimals; anvil accounts 1-9 hold 10,000 each)\n\
          \x20 token       {token}  (MintToken)\n\
          \x20 to register {unregistered}  (a MintToken mints cannot target yet: POST /v1/tokens)\n\
+         \x20 settler     {settler}  (Settler; {settlement})\n\
          \x20 signer      {signer}\n\
          \x20 database    {database}\n\
          \x20 admin       {admin}\n\

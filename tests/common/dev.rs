@@ -27,10 +27,16 @@ impl Dev {
     /// Starts dev with its SQLite database in `dir` and the extra environment `env`; returns
     /// once it printed its ready line.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Dev {
+        Dev::start_with(dir, &[], env)
+    }
+
+    /// `start`, with `args` added to dev's own.
+    pub fn start_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Dev {
         let stderr = dir.join("stderr.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_mintflow"));
         command
             .args(["dev", "--listen-addr", "127.0.0.1:0", "--automine"])
+            .args(args)
             .env(
                 "DATABASE_URL",
                 format!("sqlite://{}/dev.db?mode=rwc", dir.display()),
