@@ -450,29 +450,70 @@ async fn state_of(t: &TestDb, kind: &str) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
-    const PRICE: u64 = 1_000_000;
-    let t = TestDb::new(Backend::Postgres).await;
-    store_settings(
-        &t,
-        &[
+/// The default `MINT_PRICE`: 1 USDC.
+const PRICE: u64 = 1_000_000;
+
+/// A paying run: a PostgreSQL database, an anvil with our contracts that mines only when the
+/// test says so, the payer funded, and a server (settling in batches when `batched`).
+struct Paying {
+    t: TestDb,
+    /// Kept alive for the run: dropping it stops anvil.
+    _chain: alloy::node_bindings::AnvilInstance,
+    rpc: String,
+    token: Address,
+    usdc: Address,
+    payer: alloy::signers::local::PrivateKeySigner,
+    setup: Setup,
+    server: Server,
+}
+
+impl Paying {
+    /// Quick takeovers and retries, one confirmation, and `settings` on top; the payer holds
+    /// `funds` USDC.
+    async fn start(settings: &[(&str, i64)], funds: u64, batched: bool) -> Paying {
+        let t = TestDb::new(Backend::Postgres).await;
+        let quick = [
             ("confirmations", 1),
             ("lease_seconds", 2),
             ("retry_base_delay_ms", 50),
             ("retry_max_delay_ms", 1000),
-        ],
-    )
-    .await;
-    let chain = anvil(&[]);
-    let rpc = chain.endpoint();
-    let contracts = deploy_test_contracts(&t, &rpc, 1_000).await;
-    let (token, usdc) = (contracts.token, contracts.usdc);
-    let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
-    fund_usdc(&rpc, usdc, payer.address(), 10 * PRICE, false).await;
-    // From now on blocks come only when the test mines them.
-    anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
-    let (setup, mut server) = Setup::start(&t, &rpc, contracts, false).await;
+        ];
+        store_settings(&t, &quick).await;
+        store_settings(&t, settings).await;
+        let chain = anvil(&[]);
+        let rpc = chain.endpoint();
+        let contracts = deploy_test_contracts(&t, &rpc, 1_000).await;
+        let (token, usdc) = (contracts.token, contracts.usdc);
+        let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
+        fund_usdc(&rpc, usdc, payer.address(), funds, false).await;
+        // From now on blocks come only when the test mines them.
+        anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
+        let (setup, server) = Setup::start(&t, &rpc, contracts, batched).await;
+        Paying {
+            t,
+            _chain: chain,
+            rpc,
+            token,
+            usdc,
+            payer,
+            setup,
+            server,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
+    let Paying {
+        t,
+        _chain,
+        rpc,
+        token,
+        usdc,
+        payer,
+        setup,
+        mut server,
+    } = Paying::start(&[], 10 * PRICE, false).await;
     let (http, base) = (setup.http.clone(), setup.base());
 
     let nonce = fresh_nonce();
@@ -543,30 +584,25 @@ async fn kill_9_after_the_settlement_is_broadcast_pays_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_batched_settlement_pays_each_once() {
-    const PRICE: u64 = 1_000_000;
     const PAYMENTS: usize = 20;
-    let t = TestDb::new(Backend::Postgres).await;
-    store_settings(
-        &t,
+    let Paying {
+        t,
+        _chain,
+        rpc,
+        usdc,
+        payer,
+        setup,
+        mut server,
+        ..
+    } = Paying::start(
         &[
-            ("confirmations", 1),
-            ("lease_seconds", 2),
-            ("retry_base_delay_ms", 50),
-            ("retry_max_delay_ms", 1000),
             ("max_open_payments_per_payer", 100),
             ("max_settlement_wait_ms", 300),
         ],
+        30 * PRICE,
+        true,
     )
     .await;
-    let chain = anvil(&[]);
-    let rpc = chain.endpoint();
-    let contracts = deploy_test_contracts(&t, &rpc, 1_000).await;
-    let usdc = contracts.usdc;
-    let payer: alloy::signers::local::PrivateKeySigner = PAYER_KEY.parse().unwrap();
-    fund_usdc(&rpc, usdc, payer.address(), 30 * PRICE, false).await;
-    // From now on blocks come only when the test mines them.
-    anvil_rpc(&rpc, "evm_setAutomine", json!([false])).await;
-    let (setup, mut server) = Setup::start(&t, &rpc, contracts, true).await;
     let (http, base) = (setup.http.clone(), setup.base());
 
     let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
