@@ -661,39 +661,6 @@ async fn anvil_rpc(stack: &Stack, method: &'static str, params: Value) -> Value 
     common::stack::anvil_rpc(&stack.anvil.endpoint(), method, params).await
 }
 
-/// The status and mined block of the batch transaction.
-async fn batch_tx(stack: &Stack) -> (String, Option<i64>) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = stack
-        .t
-        .db
-        .query_one_raw(Statement::from_string(
-            stack.t.db.get_database_backend(),
-            "SELECT status, mined_block FROM chain_txs WHERE purpose = 'mint_batch'",
-        ))
-        .await
-        .unwrap();
-    match row {
-        Some(r) => (
-            r.try_get("", "status").unwrap(),
-            r.try_get("", "mined_block").unwrap(),
-        ),
-        None => (String::new(), None),
-    }
-}
-
-async fn wait_batch_tx(stack: &Stack, want: &str) -> Option<i64> {
-    eventually(
-        WAIT,
-        &format!("the batch transaction to be {want}"),
-        || async {
-            let (status, block) = batch_tx(stack).await;
-            (status == want).then_some(block)
-        },
-    )
-    .await
-}
-
 async fn a_reorg_before_confirmation_leaves_mints_sent(backend: Backend) {
     let stack = Stack::start(
         backend,
@@ -706,15 +673,15 @@ async fn a_reorg_before_confirmation_leaves_mints_sent(backend: Backend) {
     )
     .await;
     let id = queue_one(&stack, 1).await;
-    wait_batch_tx(&stack, "sent").await;
+    stack.wait_chain_tx("mint_batch", "sent").await;
     anvil_rpc(&stack, "anvil_mine", json!([2])).await;
-    let mined = wait_batch_tx(&stack, "mined").await.unwrap();
+    let mined = stack.wait_chain_tx("mint_batch", "mined").await.unwrap();
     // The chain drops the block that held the batch: its transaction goes back to `sent`, and
     // the mint, never confirmed on the orphaned block, stays `sent`.
     let number = anvil_rpc(&stack, "eth_blockNumber", json!([])).await;
     let head = i64::from_str_radix(number.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     anvil_rpc(&stack, "anvil_rollback", json!([head - mined + 1])).await;
-    wait_batch_tx(&stack, "sent").await;
+    stack.wait_chain_tx("mint_batch", "sent").await;
     let (_, m) = stack.get(&format!("/v1/mints/{id}")).await;
     assert_eq!(m["status"], "sent", "{m}");
     // Mined again and buried: confirmed once, on the block that holds it now.
@@ -724,7 +691,7 @@ async fn a_reorg_before_confirmation_leaves_mints_sent(backend: Backend) {
         (m["status"] == "confirmed").then_some(m)
     })
     .await;
-    let (_, final_block) = batch_tx(&stack).await;
+    let (_, final_block) = stack.chain_tx("mint_batch").await;
     assert_eq!(m["blockNumber"].as_i64(), final_block, "{m}");
     let histories = histories(&stack).await;
     assert_eq!(

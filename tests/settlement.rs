@@ -304,39 +304,6 @@ async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backe
     stack.service.stop().await;
 }
 
-/// The status and mined block of the (one) settlement transaction.
-async fn settlement_tx(stack: &Stack) -> (String, Option<i64>) {
-    use sea_orm::{ConnectionTrait, Statement};
-    let row = stack
-        .t
-        .db
-        .query_one_raw(Statement::from_string(
-            stack.t.db.get_database_backend(),
-            "SELECT status, mined_block FROM chain_txs WHERE purpose = 'settlement_batch'",
-        ))
-        .await
-        .unwrap();
-    match row {
-        Some(r) => (
-            r.try_get("", "status").unwrap(),
-            r.try_get("", "mined_block").unwrap(),
-        ),
-        None => (String::new(), None),
-    }
-}
-
-async fn wait_settlement_tx(stack: &Stack, want: &str) -> Option<i64> {
-    eventually(
-        WAIT,
-        &format!("the settlement transaction to be {want}"),
-        || async {
-            let (status, block) = settlement_tx(stack).await;
-            (status == want).then_some(block)
-        },
-    )
-    .await
-}
-
 async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
     const PAYMENTS: usize = 3;
     let stack = Stack::start(
@@ -385,15 +352,18 @@ async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
     let seller_before = usdc_balance(&stack, seller).await;
     stack.put_setting("max_settlement_wait_ms", 0).await;
 
-    wait_settlement_tx(&stack, "sent").await;
+    stack.wait_chain_tx("settlement_batch", "sent").await;
     anvil_rpc(&rpc, "anvil_mine", json!([2])).await;
-    let mined = wait_settlement_tx(&stack, "mined").await.unwrap();
+    let mined = stack
+        .wait_chain_tx("settlement_batch", "mined")
+        .await
+        .unwrap();
     // The chain drops the block that held the settlement: its transaction goes back to `sent`,
     // and so do its payments, never confirmed on the orphaned block.
     let number = anvil_rpc(&rpc, "eth_blockNumber", json!([])).await;
     let head = i64::from_str_radix(number.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     anvil_rpc(&rpc, "anvil_rollback", json!([head - mined + 1])).await;
-    wait_settlement_tx(&stack, "sent").await;
+    stack.wait_chain_tx("settlement_batch", "sent").await;
     for n in &nonces {
         assert!(!used(&stack, who.address(), *n).await, "the reorg undid it");
     }
@@ -415,7 +385,7 @@ async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
             .then_some(all)
     })
     .await;
-    let (_, block) = settlement_tx(&stack).await;
+    let (_, block) = stack.chain_tx("settlement_batch").await;
     for p in &confirmed {
         assert_eq!(p["blockNumber"].as_i64(), block, "{p}");
     }

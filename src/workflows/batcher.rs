@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::mint::{MintData, MintFailure, MintState};
 use super::mint_batch::{BatchData, BatchItem, BatchState, MintBatch};
+use super::passes::{self, Pacing};
 use super::supply::{self, OpenBatch, Plan};
 use crate::chain::Chain;
 use crate::chain::token::Supply;
@@ -105,21 +106,12 @@ impl Batcher {
     /// Runs until `stop`.
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(block_gas_limit = self.block_gas_limit, "batcher started");
-        loop {
-            let wait = match self.pass().await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, "batcher pass failed; retrying");
-                    IDLE_POLL
-                }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = self.signal.0.notified() => tokio::time::sleep(MIN_SCAN_INTERVAL).await,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-        tracing::info!("batcher stopped");
+        let pacing = Pacing {
+            name: "batcher",
+            after_failure: IDLE_POLL,
+            signal: Some((&self.signal.0, MIN_SCAN_INTERVAL)),
+        };
+        passes::run(pacing, stop, || self.pass()).await;
     }
 
     /// Flushes every token whose batch is due; returns how long to sleep before the next due

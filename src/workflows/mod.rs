@@ -27,6 +27,7 @@ mod chain_step;
 pub mod deployment;
 pub mod mint;
 pub mod mint_batch;
+mod passes;
 pub mod payment;
 pub mod priority;
 #[cfg(feature = "bench")]

@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::passes::{self, Pacing};
 use super::payment::{PaymentData, PaymentState};
 use super::settlement_batch::{SettlementBatch, SettlementData, SettlementItem, SettlementState};
 use crate::chain::Chain;
@@ -90,20 +91,12 @@ impl SettlementBatcher {
     pub async fn run(self, stop: CancellationToken) {
         tracing::info!(settler = %self.settler, block_gas_limit = self.block_gas_limit,
             "settlement batcher started");
-        loop {
-            let wait = match self.pass().await {
-                Ok(wait) => wait,
-                Err(e) => {
-                    tracing::warn!(error = %e, "settlement batcher pass failed; retrying");
-                    IDLE_POLL
-                }
-            };
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
-            }
-        }
-        tracing::info!("settlement batcher stopped");
+        let pacing = Pacing {
+            name: "settlement batcher",
+            after_failure: IDLE_POLL,
+            signal: None,
+        };
+        passes::run(pacing, stop, || self.pass()).await;
     }
 
     /// Forms batches while the queue is due; returns how long to sleep.

@@ -219,6 +219,41 @@ impl Stack {
     pub fn token_contract(&self) -> MintToken::MintTokenInstance<RootProvider> {
         token_contract(&self.anvil.endpoint(), self.token)
     }
+
+    /// The status and mined block of the one pipeline transaction sent for `purpose`
+    /// (`mint_batch`, `settlement_batch`...): `""` before there is one.
+    pub async fn chain_tx(&self, purpose: &str) -> (String, Option<i64>) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .t
+            .db
+            .query_one_raw(Statement::from_string(
+                self.t.db.get_database_backend(),
+                format!("SELECT status, mined_block FROM chain_txs WHERE purpose = '{purpose}'"),
+            ))
+            .await
+            .unwrap();
+        match row {
+            Some(r) => (
+                r.try_get("", "status").unwrap(),
+                r.try_get("", "mined_block").unwrap(),
+            ),
+            None => (String::new(), None),
+        }
+    }
+
+    /// Waits (4 minutes at most) until the transaction for `purpose` is `want`; its mined block.
+    pub async fn wait_chain_tx(&self, purpose: &str, want: &str) -> Option<i64> {
+        super::eventually(
+            Duration::from_secs(240),
+            &format!("the {purpose} transaction to be {want}"),
+            || async {
+                let (status, block) = self.chain_tx(purpose).await;
+                (status == want).then_some(block)
+            },
+        )
+        .await
+    }
 }
 
 /// Calls an anvil method that has no typed binding.
