@@ -93,6 +93,21 @@ async fn count(stack: &Stack, sql: &str) -> i64 {
     stack.t.scalar_i64(sql).await
 }
 
+/// The seller got `settled` prices since it held `before`, and each of those payments has one
+/// settlement receipt.
+async fn paid_once_each(stack: &Stack, seller: Address, before: U256, settled: usize) {
+    assert_eq!(
+        usdc_balance(stack, seller).await - before,
+        U256::from(settled as u64 * PRICE)
+    );
+    let receipts = count(
+        stack,
+        "SELECT count(*) FROM payment_receipts WHERE tx_hash IS NOT NULL",
+    )
+    .await;
+    assert_eq!(receipts, settled as i64);
+}
+
 async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backend) {
     // Nothing is batched until every payment waits (the wait is long, and the batch and its
     // gas cap larger than the queue), so the bad items can go bad between their check and their batch.
@@ -267,16 +282,7 @@ async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backe
     for who in &poor {
         assert_eq!(usdc_balance(&stack, who.address()).await, U256::ZERO);
     }
-    assert_eq!(
-        usdc_balance(&stack, seller).await - seller_before,
-        U256::from(settled_count as u64 * PRICE)
-    );
-    let receipts = count(
-        &stack,
-        "SELECT count(*) FROM payment_receipts WHERE tx_hash IS NOT NULL",
-    )
-    .await;
-    assert_eq!(receipts, settled_count as i64);
+    paid_once_each(&stack, seller, seller_before, settled_count).await;
 
     // The bad ones, alone, with their reason.
     let first_bad = good.len();
@@ -393,16 +399,7 @@ async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
         assert!(used(&stack, who.address(), *n).await);
     }
     assert_eq!(usdc_balance(&stack, who.address()).await, U256::ZERO);
-    assert_eq!(
-        usdc_balance(&stack, seller).await - seller_before,
-        U256::from(PAYMENTS as u64 * PRICE)
-    );
-    let settled = count(
-        &stack,
-        "SELECT count(*) FROM payment_receipts WHERE tx_hash IS NOT NULL",
-    )
-    .await;
-    assert_eq!(settled, PAYMENTS as i64);
+    paid_once_each(&stack, seller, seller_before, PAYMENTS).await;
     // One batch, one transaction, and each payment entered `confirmed` once.
     let batches = count(
         &stack,
