@@ -14,6 +14,7 @@ mod m20261201_000010_chain_spend_and_nonce_checks;
 mod m20261201_000011_signer_balance_samples;
 mod m20261201_000012_mint_priority;
 mod m20261202_000015_index_batch_queries;
+mod m20261202_000016_outbox_trigger_planned_per_insert;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_signer_balance_samples::Migration),
             Box::new(m20261201_000012_mint_priority::Migration),
             Box::new(m20261202_000015_index_batch_queries::Migration),
+            Box::new(m20261202_000016_outbox_trigger_planned_per_insert::Migration),
         ]
     }
 }
