@@ -1,6 +1,6 @@
 //! Payment benchmark: the whole service against a local anvil mining a block every second, paid
 //! with gasless payments (`POST /v1/payments`, one signed EIP-3009 authorization of one mint
-//! each, from a few funded payers) and measured until every payment is settled: how many
+//! each, from `--payers` funded keys) and measured until every payment is settled: how many
 //! payments per minute the intake, the settlement through the transaction pipeline and the
 //! confirmation carry, with the intake's per-payer checks on. Side by side in one run: each
 //! payment settled in a transaction of its own, then batched through our `Settler` (with the
@@ -40,7 +40,9 @@ pub struct PaymentsBenchArgs {
     /// Gasless payments (of one mint each) to settle.
     #[arg(long, default_value_t = 300)]
     pub payments: usize,
-    /// Payers they come from, round robin (anvil's accounts 1 to 9 at most).
+    /// Payers they come from, round robin: new keys, each funded with test USDC (1 to
+    /// 10,000). A payer's payments are checked one at a time (under its lock), so few payers
+    /// bound the intake.
     #[arg(long, default_value_t = 9)]
     pub payers: usize,
     /// HTTP clients posting them concurrently.
@@ -51,6 +53,10 @@ pub struct PaymentsBenchArgs {
     /// Which backends to measure.
     #[arg(long, value_enum, default_value = "both")]
     pub backend: BackendChoice,
+    /// Payments the one-transaction-each run settles (default: --payments). It settles a few
+    /// hundred a minute, so a large batched run need not wait for as many of its own.
+    #[arg(long)]
+    pub one_each_payments: Option<usize>,
     /// The `max_settlement_batch_size` setting of the batched run.
     #[arg(long, default_value_t = 1000)]
     pub settlement_batch_size: i64,
@@ -68,6 +74,8 @@ enum Settlement {
     Batched,
 }
 
+/// Most payers a run may have (each is funded by a transaction of its own).
+const MAX_PAYERS: usize = 10_000;
 /// Seconds between anvil's blocks: Base's block time.
 const BLOCK_TIME_SECS: f64 = 1.0;
 /// The price of one mint (the default `MINT_PRICE`), in USDC base units.
@@ -83,8 +91,12 @@ const TX_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub async fn run(args: PaymentsBenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
-        args.payments > 0 && args.clients > 0 && (1..=9).contains(&args.payers),
-        "--payments and --clients must be positive, --payers between 1 and 9"
+        args.payments > 0
+            && args.one_each_payments != Some(0)
+            && args.clients > 0
+            && (1..=MAX_PAYERS).contains(&args.payers),
+        "--payments, --one-each-payments and --clients must be positive, --payers between 1 \
+         and {MAX_PAYERS}"
     );
     let anvil = find_anvil()?;
     println!(
@@ -114,7 +126,11 @@ pub async fn run(args: PaymentsBenchArgs) -> anyhow::Result<()> {
             }
             let node = spawn_anvil(anvil.clone(), Some(BLOCK_TIME_SECS)).await?;
             let result = on_scratch(store, "payments", &args.databases, async |url, db| {
-                bench_on(url, &db, &node, &args, settlement).await
+                let payments = match settlement {
+                    Settlement::OneEach => args.one_each_payments.unwrap_or(args.payments),
+                    Settlement::Batched => args.payments,
+                };
+                bench_on(url, &db, &node, &args, settlement, payments).await
             })
             .await;
             // Dropping the instance stops anvil and waits for it: not on the runtime.
@@ -132,6 +148,7 @@ async fn bench_on(
     node: &AnvilInstance,
     args: &PaymentsBenchArgs,
     settlement: Settlement,
+    payments: usize,
 ) -> anyhow::Result<()> {
     let settings = [
         ("max_settlement_batch_size", args.settlement_batch_size),
@@ -141,7 +158,7 @@ async fn bench_on(
         ("payment_rate_per_minute", 0),
         ("confirmations", 1),
         // Each payer has many payments under way: the cap would measure the payer count.
-        ("max_open_payments_per_payer", args.payments as i64),
+        ("max_open_payments_per_payer", payments as i64),
     ];
     for (key, value) in settings {
         store::settings::put(
@@ -161,13 +178,12 @@ async fn bench_on(
     };
     let token = deploy_bench_token(db, signer.clone(), chain_config.clone()).await?;
     let (usdc, settler) = deploy_usdc(db, signer.clone(), chain_config.clone()).await?;
-    let payers: Vec<PrivateKeySigner> = node.keys()[1..=args.payers]
-        .iter()
-        .map(|k| PrivateKeySigner::from(k.clone()))
+    let payers: Vec<PrivateKeySigner> = (0..args.payers)
+        .map(|_| PrivateKeySigner::random())
         .collect();
     // Twice what they pay: a settlement mined but not yet confirmed counts against the balance
     // it already left, and the benchmark measures settling, not refusing.
-    let each = U256::from(2 * PRICE) * U256::from(args.payments.div_ceil(args.payers));
+    let each = U256::from(2 * PRICE) * U256::from(payments.div_ceil(args.payers));
     fund(node, usdc, &payers, each).await?;
     let chain = ChainSetup {
         config: ChainConfig {
@@ -183,7 +199,16 @@ async fn bench_on(
     };
     let config = service_config(url, chain);
     let service = Service::start(config, workflows::registry).await?;
-    let result = measure(&service, db, usdc, signer.address(), &payers, args).await;
+    let result = measure(
+        &service,
+        db,
+        usdc,
+        signer.address(),
+        &payers,
+        args,
+        payments,
+    )
+    .await;
     service.stop().await;
     result
 }
@@ -209,24 +234,29 @@ async fn deploy_usdc(
     ))
 }
 
-/// Each payer takes `amount` from MockUSDC's open faucet, sending the call themself.
+/// Gives each payer `amount` from MockUSDC's open faucet, all in flight at once, sent by
+/// anvil's second account (the first is the service's signer, whose nonces its pipeline owns).
 async fn fund(
     node: &AnvilInstance,
     usdc: Address,
     payers: &[PrivateKeySigner],
     amount: U256,
 ) -> anyhow::Result<()> {
+    let faucet = PrivateKeySigner::from(node.keys()[1].clone());
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(faucet))
+        .connect_http(node.endpoint().parse()?);
+    let usdc = MockUSDC::new(usdc, &provider);
+    let mut pending = Vec::with_capacity(payers.len());
     for payer in payers {
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(payer.clone()))
-            .connect_http(node.endpoint().parse()?);
-        let receipt = MockUSDC::new(usdc, &provider)
-            .mint(payer.address(), amount)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        anyhow::ensure!(receipt.status(), "funding {} reverted", payer.address());
+        pending.push((
+            payer.address(),
+            usdc.mint(payer.address(), amount).send().await?,
+        ));
+    }
+    for (payer, sent) in pending {
+        let receipt = sent.get_receipt().await?;
+        anyhow::ensure!(receipt.status(), "funding {payer} reverted");
     }
     Ok(())
 }
@@ -239,6 +269,7 @@ async fn measure(
     pay_to: Address,
     payers: &[PrivateKeySigner],
     args: &PaymentsBenchArgs,
+    payments: usize,
 ) -> anyhow::Result<()> {
     let addr = service
         .http_addr()
@@ -261,7 +292,7 @@ async fn measure(
     };
     // Signed up front: the clock measures the service, not the signing.
     let valid_before = chrono::Utc::now().timestamp() as u64 + WAIT.as_secs();
-    let bodies: Vec<serde_json::Value> = (0..args.payments)
+    let bodies: Vec<serde_json::Value> = (0..payments)
         .map(|i| authorization(&offer, &payers[i % payers.len()], i, valid_before))
         .collect();
     let http = reqwest::Client::builder()
@@ -296,8 +327,8 @@ async fn measure(
     refused.dedup();
     println!(
         "intake: {} payments posted in {posted:.2} s, {accepted} accepted ({} not 202: {refused:?})",
-        args.payments,
-        args.payments - accepted
+        payments,
+        payments - accepted
     );
     let (confirmed, failed) = wait_settled(db, accepted).await?;
     let secs = started.elapsed().as_secs_f64();
