@@ -74,7 +74,7 @@ enum AuditLog {
 
 /// PostgreSQL: one statement-level trigger per insert statement (a group commit inserts many
 /// events in one statement), reading the inserted rows as a transition table.
-const PG_TRIGGER: &[&str] = &[
+pub(crate) const PG_TRIGGER: &[&str] = &[
     r#"CREATE FUNCTION mintflow_outbox_append() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          INSERT INTO outbox (event_id, workflow_id, kind, at_ms)

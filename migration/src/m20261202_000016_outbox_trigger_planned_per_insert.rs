@@ -10,6 +10,8 @@
 //! always looked the workflow up by key.
 use sea_orm_migration::prelude::*;
 
+use crate::m20261126_000004_create_outbox_tables;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -24,25 +26,20 @@ BEGIN
   RETURN NULL;
 END $$"#;
 
-/// Migration 4's body, planned once per connection.
-const PLANNED_ONCE: &str = r#"CREATE OR REPLACE FUNCTION mintflow_outbox_append()
-RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO outbox (event_id, workflow_id, kind, at_ms)
-  SELECT n.id, n.workflow_id, w.kind, n.at_ms
-    FROM new_events n JOIN workflows w ON w.id = n.workflow_id
-   ORDER BY n.id;
-  RETURN NULL;
-END $$"#;
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         replace(manager, PLANNED_PER_INSERT).await
     }
 
+    /// Back to migration 4's function, planned once per connection.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        replace(manager, PLANNED_ONCE).await
+        let planned_once = m20261126_000004_create_outbox_tables::PG_TRIGGER[0].replacen(
+            "CREATE FUNCTION",
+            "CREATE OR REPLACE FUNCTION",
+            1,
+        );
+        replace(manager, &planned_once).await
     }
 }
 
