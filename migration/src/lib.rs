@@ -15,6 +15,7 @@ mod m20261201_000011_signer_balance_samples;
 mod m20261201_000012_mint_priority;
 mod m20261202_000015_index_batch_queries;
 mod m20261202_000016_outbox_trigger_planned_per_insert;
+mod m20261202_000017_index_due_deliveries_by_subscription;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_mint_priority::Migration),
             Box::new(m20261202_000015_index_batch_queries::Migration),
             Box::new(m20261202_000016_outbox_trigger_planned_per_insert::Migration),
+            Box::new(m20261202_000017_index_due_deliveries_by_subscription::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! Senders' side: due deliveries claimed under a lease, attempts recorded.
 use std::collections::HashMap;
 
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Value};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
@@ -46,62 +46,47 @@ pub struct Claim<'a> {
     pub room: &'a [(Uuid, u64)],
 }
 
+impl Claim<'_> {
+    /// How many more requests `subscription` may have now.
+    fn room_of(&self, subscription: Uuid) -> u64 {
+        self.room
+            .iter()
+            .find(|(id, _)| *id == subscription)
+            .map_or(self.per_webhook, |(_, left)| *left)
+    }
+}
+
 /// Claims due deliveries, oldest due first, within `claim`'s bounds.
-pub async fn claim_due(
-    db: &DatabaseConnection,
+///
+/// Candidates come from each subscription's own oldest due deliveries (`due_ids`), then one
+/// statement claims those still due: another sender's claim of the same row pushed its due time
+/// ahead, so it is not claimed twice (PostgreSQL also skips rows another claim holds locked).
+pub async fn claim_due<C: ConnectionTrait>(
+    db: &C,
     claim: &Claim<'_>,
 ) -> Result<Vec<DueDelivery>, DbErr> {
-    let backend = db.get_database_backend();
-    let skip_locked = if backend == DbBackend::Postgres {
+    let ids = due_ids(db, claim).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let skip_locked = if db.get_database_backend() == DbBackend::Postgres {
         "FOR UPDATE SKIP LOCKED"
     } else {
         ""
     };
-    let mut values: Vec<Value> = vec![
-        claim.lease_until_ms.into(),
-        claim.now_ms.into(),
-        (claim.limit as i64).into(),
-        (claim.per_webhook as i64).into(),
-    ];
-    // Full subscriptions are left out; the others with requests under way get their room.
-    let mut skipped = String::new();
-    let mut room = String::from("$4");
-    if !claim.room.is_empty() {
-        let mut full = Vec::new();
-        let mut cases = Vec::new();
-        for (id, left) in claim.room {
-            values.push((*id).into());
-            let hook = format!("${}", values.len());
-            if *left == 0 {
-                full.push(hook);
-            } else {
-                values.push((*left as i64).into());
-                cases.push(format!("WHEN {hook} THEN ${}", values.len()));
-            }
-        }
-        if !full.is_empty() {
-            skipped = format!("AND webhook_id NOT IN ({})", full.join(", "));
-        }
-        if !cases.is_empty() {
-            room = format!("CASE webhook_id {} ELSE $4 END", cases.join(" "));
-        }
-    }
-    // The window ranks each subscription's due deliveries; the outer select locks (PostgreSQL
-    // allows no FOR UPDATE next to a window function).
+    let marks: Vec<String> = (3..3 + ids.len()).map(|i| format!("${i}")).collect();
+    let mut values: Vec<Value> = vec![claim.lease_until_ms.into(), claim.now_ms.into()];
+    values.extend(ids.into_iter().map(Value::from));
     let claimed: Vec<DeliveryRow> = query(
         db,
         &format!(
             "UPDATE webhook_deliveries SET next_attempt_at_ms = $1
                  WHERE id IN (
-                   SELECT id FROM webhook_deliveries WHERE id IN (
-                     SELECT id FROM (
-                       SELECT id, webhook_id, row_number() OVER (PARTITION BY webhook_id
-                                                     ORDER BY next_attempt_at_ms, id) AS rank
-                       FROM webhook_deliveries
-                       WHERE status = 'pending' AND next_attempt_at_ms <= $2 {skipped}) ranked
-                     WHERE rank <= {room})
-                   ORDER BY next_attempt_at_ms, id LIMIT $3 {skip_locked})
-                 RETURNING *"
+                   SELECT id FROM webhook_deliveries
+                   WHERE id IN ({}) AND status = 'pending' AND next_attempt_at_ms <= $2
+                   {skip_locked})
+                 RETURNING *",
+            marks.join(", ")
         ),
         values,
     )
@@ -143,6 +128,46 @@ pub async fn claim_due(
             })
         })
         .collect())
+}
+
+/// The ids of the deliveries to claim: each subscription's oldest due ones, as many as it has
+/// room for, then the oldest `limit` of those. Each subscription's are read from the index of
+/// pending deliveries by subscription and due time, so a read costs what it returns, however
+/// long the backlog (ranking every due delivery cost more with each one waiting).
+async fn due_ids<C: ConnectionTrait>(db: &C, claim: &Claim<'_>) -> Result<Vec<i64>, DbErr> {
+    #[derive(FromQueryResult)]
+    struct Subscription {
+        id: Uuid,
+    }
+    #[derive(FromQueryResult)]
+    struct Due {
+        id: i64,
+        next_attempt_at_ms: i64,
+    }
+    let subscriptions: Vec<Subscription> = query(db, "SELECT id FROM webhooks", vec![]).await?;
+    let mut due: Vec<Due> = Vec::new();
+    for subscription in subscriptions {
+        let room = claim.room_of(subscription.id).min(claim.limit);
+        if room == 0 {
+            continue;
+        }
+        let oldest: Vec<Due> = query(
+            db,
+            "SELECT id, next_attempt_at_ms FROM webhook_deliveries
+             WHERE webhook_id = $1 AND status = 'pending' AND next_attempt_at_ms <= $2
+             ORDER BY next_attempt_at_ms, id LIMIT $3",
+            vec![
+                subscription.id.into(),
+                claim.now_ms.into(),
+                (room as i64).into(),
+            ],
+        )
+        .await?;
+        due.extend(oldest);
+    }
+    due.sort_unstable_by_key(|d| (d.next_attempt_at_ms, d.id));
+    due.truncate(claim.limit as usize);
+    Ok(due.into_iter().map(|d| d.id).collect())
 }
 
 /// A claimed delivery's subscription and event (its columns NULL when retention removed it).
