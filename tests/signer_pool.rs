@@ -1,7 +1,8 @@
 //! The signer pool on a real anvil, on PostgreSQL and SQLite: with four signers, one unable to
 //! pay and one whose nonce is stuck, mints and payments keep confirming through the other two;
 //! no signer ever has more than `max_in_flight_per_signer` transactions pending at the node;
-//! a key is signed once, by one signer, whatever the lane and however often it is submitted.
+//! a key is signed once, by one signer, whatever the lane and however often it is submitted;
+//! payments wait for room in a full pipeline without failing.
 #[macro_use]
 mod common;
 
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 on_both_backends!(
     mints_and_payments_go_around_a_sick_signer,
     a_key_is_signed_once_across_the_pool,
+    a_full_pipeline_holds_payments_without_failing_them,
 );
 
 const WAIT: Duration = Duration::from_secs(180);
@@ -290,6 +292,68 @@ async fn mints_and_payments_go_around_a_sick_signer(backend: Backend) {
             .any(|a| seen.get(a).copied() == Some(CAP as u64)),
         "a healthy signer reached the cap: {seen:?}"
     );
+    stack.service.stop().await;
+}
+
+/// Every signer at its cap is this service's own capacity, not the payment's fault: payments
+/// wait for room without spending their attempts, so a sustained load never fails one it
+/// accepted (each refusal counted as an attempt: with one allowed, the first failed the payment
+/// and cancelled its mint; with the default ten, a long enough load did the same).
+async fn a_full_pipeline_holds_payments_without_failing_them(backend: Backend) {
+    const PAYING: usize = 6;
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            settings: &[("max_in_flight_per_signer", 1), ("retry_max_attempts", 1)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let rpc = stack.anvil.endpoint();
+    let payers: Vec<PrivateKeySigner> = (0..PAYING).map(|_| PrivateKeySigner::random()).collect();
+    for payer in &payers {
+        fund_usdc(&rpc, stack.usdc, payer.address(), PRICE, false).await;
+    }
+    let posts = payers.iter().map(|payer| {
+        let (authorization, signature) =
+            sign_authorization(stack.usdc, payer, PRICE, fresh_nonce());
+        let body = json!({
+            "paymentType": "gasless",
+            "authorization": authorization,
+            "signature": signature,
+            "quantity": 1,
+        });
+        let stack = &stack;
+        async move { stack.post("/v1/payments", &body).await }
+    });
+    for (status, answer) in futures::future::join_all(posts).await {
+        assert_eq!(status, 202, "{answer}");
+    }
+    eventually(WAIT, "every payment and its mint confirmed", || async {
+        let failed = count(
+            &stack,
+            "SELECT count(*) FROM workflows WHERE kind IN ('payment', 'mint') \
+             AND status IN ('failed', 'cancelled')",
+        )
+        .await;
+        assert_eq!(failed, 0, "a payment or its mint failed");
+        let confirmed = count(
+            &stack,
+            "SELECT count(*) FROM workflows WHERE kind IN ('payment', 'mint') \
+             AND state = 'confirmed'",
+        )
+        .await;
+        (confirmed == 2 * PAYING as i64).then_some(())
+    })
+    .await;
+    // The pipeline was full: payments waited for room.
+    let waited = count(
+        &stack,
+        "SELECT count(*) FROM workflow_events WHERE event = 'deferred' \
+         AND CAST(detail AS TEXT) LIKE '%room in the transaction pipeline%'",
+    )
+    .await;
+    assert!(waited > 0, "no payment found the pipeline full");
     stack.service.stop().await;
 }
 

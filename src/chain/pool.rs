@@ -210,8 +210,11 @@ impl Chain {
         match choose(&views, cap) {
             Some(lane) => Ok(Some(lane)),
             None => {
-                let least = views.iter().map(|v| v.open).min().unwrap_or_default();
-                Err(ChainError::Backpressure(least as usize))
+                // What the lanes that take overflow hold (the healthy ones, all full), not a
+                // sick lane's count.
+                let healthy = views.iter().filter(|v| v.healthy).map(|v| v.open).min();
+                let least = healthy.or_else(|| views.iter().map(|v| v.open).min());
+                Err(ChainError::Backpressure(least.unwrap_or_default() as usize))
             }
         }
     }

@@ -16,6 +16,10 @@ use crate::engine::{Step, StepCtx, Workflow};
 #[cfg(test)]
 mod tests;
 
+/// How long a step waits when every signer has its cap of open transactions: about a block,
+/// the time in which one of them usually confirms and makes room.
+pub const PIPELINE_FULL_WAIT_MS: i64 = 1_000;
+
 /// What the chain said to a simulation or a submit, once its errors went through the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer<T> {
@@ -51,13 +55,19 @@ impl Retry {
 ///   configuration, which the record's owner cannot cure and an operator fixes; the step waits
 ///   `local_fault_wait_ms` and runs again, counting no attempt, so a financial record never
 ///   fails for it and the work resumes by itself once the configuration is fixed;
-/// - anything else (the node or the database unavailable, backpressure, the signer short of
-///   gas money): transient, retried with the engine's backoff and counted against the kind's
-///   attempts (a payment the engine gives up on cancels its mints until an operator retries
-///   it).
+/// - every signer's pipeline is full (backpressure): this process's own capacity, not the
+///   record's fault; the step waits `PIPELINE_FULL_WAIT_MS` and runs again, counting no
+///   attempt, so a sustained load never fails a payment it accepted;
+/// - anything else (the node or the database unavailable, the signer short of gas money):
+///   transient, retried with the engine's backoff and counted against the kind's attempts (a
+///   payment the engine gives up on cancels its mints until an operator retries it).
 pub fn on_error(e: ChainError, retry: Retry) -> StepError {
     match e {
         ChainError::OverBudget(wait) => wait.into(),
+        ChainError::Backpressure(_) => StepError::Deferred {
+            reason: format!("{e}; waiting for room in the transaction pipeline"),
+            until_ms: retry.now_ms.saturating_add(PIPELINE_FULL_WAIT_MS),
+        },
         ChainError::Signing(_) | ChainError::WrongChain { .. } => StepError::Deferred {
             reason: format!("{e}; a local key or configuration fault: waiting for it to be fixed"),
             until_ms: retry.now_ms.saturating_add(retry.local_fault_wait_ms),

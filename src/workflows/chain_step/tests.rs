@@ -70,9 +70,9 @@ fn every_refusal_has_one_policy_and_none_is_permanent() {
             Verdict::Transient,
         ),
         (
-            "backpressure",
+            "backpressure: our own capacity, waits without counting attempts",
             ChainError::Backpressure(9),
-            Verdict::Transient,
+            Verdict::DeferredUntil(1_000 + PIPELINE_FULL_WAIT_MS),
         ),
         (
             "the signer is short of gas money",

@@ -315,9 +315,9 @@ fn the_chain_s_refusals_follow_the_one_policy() {
             Box::new(deferred(5_000)),
         ),
         (
-            "backpressure: transient",
+            "backpressure: waits for room",
             ChainError::Backpressure(3),
-            Box::new(|got| matches!(got, Err(StepError::Transient(_)))),
+            Box::new(|got| matches!(got, Err(StepError::Deferred { .. }))),
         ),
     ];
     for (case, error, expected) in table {

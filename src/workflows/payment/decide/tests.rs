@@ -7,7 +7,7 @@ use crate::chain::authorization::{Spending, Spent};
 use crate::chain::budget::OverBudget;
 use crate::chain::error::Redacted;
 use crate::chain::transfer::{Transfer, Transfers};
-use crate::workflows::chain_step::Retry;
+use crate::workflows::chain_step::{PIPELINE_FULL_WAIT_MS, Retry};
 use crate::workflows::payment::{PaymentKind, SignedAuthorization};
 
 pub(in crate::workflows::payment) const PAYER: Address = Address::repeat_byte(1);
@@ -304,11 +304,17 @@ fn every_state_and_answer() {
             }),
         ),
         (
-            "the pipeline is full: transient, the engine may give up",
+            "every signer's pipeline is full: waits for room, counting no attempt, so a \
+             sustained load never fails an accepted payment",
             Processing,
             data(),
-            Observed::Submit(Err(ChainError::Backpressure(3))),
-            transient(ChainError::Backpressure(3)),
+            Observed::Submit(Err(ChainError::Backpressure(32))),
+            Err(StepError::Deferred {
+                reason: "32 transactions are in flight for this signer; try again shortly; \
+                         waiting for room in the transaction pipeline"
+                    .into(),
+                until_ms: 1_000_000 + PIPELINE_FULL_WAIT_MS,
+            }),
         ),
         (
             "not final: waits",
