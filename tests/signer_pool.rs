@@ -65,6 +65,18 @@ async fn sample_pending(
     }
 }
 
+/// A gasless payment of one mint by `payer`, with a fresh authorization: the answer.
+async fn pay(stack: &Stack, payer: &PrivateKeySigner) -> (u16, serde_json::Value) {
+    let (authorization, signature) = sign_authorization(stack.usdc, payer, PRICE, fresh_nonce());
+    let body = json!({
+        "paymentType": "gasless",
+        "authorization": authorization,
+        "signature": signature,
+        "quantity": 1,
+    });
+    stack.post("/v1/payments", &body).await
+}
+
 async fn count(stack: &Stack, sql: &str) -> i64 {
     stack.t.scalar_i64(sql).await
 }
@@ -132,17 +144,9 @@ async fn mints_and_payments_go_around_a_sick_signer(backend: Backend) {
         }
     }));
     let payments = futures::future::join_all(payers.iter().map(|payer| {
-        let (authorization, signature) =
-            sign_authorization(stack.usdc, payer, PRICE, fresh_nonce());
-        let body = json!({
-            "paymentType": "gasless",
-            "authorization": authorization,
-            "signature": signature,
-            "quantity": 1,
-        });
         let stack = &stack;
         async move {
-            let (status, answer) = stack.post("/v1/payments", &body).await;
+            let (status, answer) = pay(stack, payer).await;
             assert_eq!(status, 202, "{answer}");
         }
     }));
@@ -314,18 +318,7 @@ async fn a_full_pipeline_holds_payments_without_failing_them(backend: Backend) {
     for payer in &payers {
         fund_usdc(&rpc, stack.usdc, payer.address(), PRICE, false).await;
     }
-    let posts = payers.iter().map(|payer| {
-        let (authorization, signature) =
-            sign_authorization(stack.usdc, payer, PRICE, fresh_nonce());
-        let body = json!({
-            "paymentType": "gasless",
-            "authorization": authorization,
-            "signature": signature,
-            "quantity": 1,
-        });
-        let stack = &stack;
-        async move { stack.post("/v1/payments", &body).await }
-    });
+    let posts = payers.iter().map(|payer| pay(&stack, payer));
     for (status, answer) in futures::future::join_all(posts).await {
         assert_eq!(status, 202, "{answer}");
     }

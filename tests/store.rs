@@ -889,7 +889,7 @@ async fn moves_are_guarded_bump_the_version_and_write_history(backend: Backend) 
 /// transaction, from its own statistics.
 #[tokio::test]
 async fn batch_reads_use_indexes_of_their_rows_only() {
-    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let t = TestDb::new(Backend::Postgres).await;
     let token = "0x5fbdb2315678afecb367f032d93f642f64180aa3";
     // 5,000 confirmed mints and 20 confirmed batches (each took 1 s), then what is under way:
@@ -915,15 +915,8 @@ async fn batch_reads_use_indexes_of_their_rows_only() {
         t.db.execute_unprepared(&sql).await.unwrap();
     }
     let txn = t.db.begin().await.unwrap();
-    let scans = async |relation: &str| {
-        let sql = format!("SELECT pg_stat_get_xact_numscans('{relation}'::regclass)");
-        let row = txn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
-    };
+    let scans =
+        async |relation: &str| common::pg_stat(&txn, "pg_stat_get_xact_numscans", relation).await;
 
     assert_eq!(
         store::mints::open_batches(&txn, token).await.unwrap().len(),

@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, pg_stat};
 use mintflow::store::webhooks::{self as hooks, Claim, WebhookRow};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
 use uuid::Uuid;
@@ -153,21 +153,12 @@ async fn a_backlog_is_not_read_to_claim_from_it(t: &TestDb, hook: Uuid) {
         .await
         .unwrap();
     let txn = t.db.begin().await.unwrap();
-    let stat = async |function: &str, relation: &str| {
-        let sql = format!("SELECT {function}('{relation}'::regclass)");
-        let row = txn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index::<i64>(0).unwrap()
-    };
     let index = "idx_webhook_deliveries_pending";
     // Sequential scans of the table, and entries the index gave out.
     let read = async || {
         (
-            stat("pg_stat_get_xact_numscans", "webhook_deliveries").await,
-            stat("pg_stat_get_xact_tuples_returned", index).await,
+            pg_stat(&txn, "pg_stat_get_xact_numscans", "webhook_deliveries").await,
+            pg_stat(&txn, "pg_stat_get_xact_tuples_returned", index).await,
         )
     };
     // This connection's statistics count what it did before too: the claim's are the

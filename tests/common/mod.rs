@@ -239,6 +239,20 @@ pub fn refused_port() -> (tokio::net::TcpSocket, u16) {
     (socket, port)
 }
 
+/// A PostgreSQL statistics function's count for `relation` (`pg_stat_get_xact_numscans`,
+/// `pg_stat_get_xact_tuples_returned`...) as `conn`'s backend sees it: its current
+/// transaction's, plus what its earlier ones did that is not flushed yet, so a check compares
+/// counts before and after.
+pub async fn pg_stat(conn: &impl ConnectionTrait, function: &str, relation: &str) -> i64 {
+    let sql = format!("SELECT {function}('{relation}'::regclass)");
+    conn.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
