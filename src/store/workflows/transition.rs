@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::store::events::{self, NewEvent};
+use crate::store::sql;
 
 use super::Status;
 
@@ -62,6 +63,24 @@ pub(crate) async fn apply<C: ConnectionTrait>(
     }
 }
 
+/// What a transition writes, on both backends: the row is `w`, its transition `c` (whose
+/// columns share the row's names, so every column is qualified), `$2` the time. A wake-up that
+/// came while the row was leased turns a wait into a run now.
+const SET_TRANSITION: &str = r#"
+    status = CASE WHEN w.wake_pending AND c.status = 'waiting' THEN 'running' ELSE c.status END,
+    state = c.state, data = c.data,
+    schema_version = c.schema_version,
+    run_at_ms = CASE WHEN c.keep_lease THEN w.run_at_ms
+                     WHEN w.wake_pending AND c.status IN ('waiting', 'running') THEN $2
+                     ELSE c.run_at_ms END,
+    wake_pending = FALSE,
+    version = c.new_version,
+    tx_hash = COALESCE(c.tx_hash, w.tx_hash),
+    attempt = c.attempt, last_error = c.last_error, updated_at_ms = $2,
+    lease_owner = CASE WHEN c.keep_lease THEN w.lease_owner END,
+    lease_until_ms = CASE WHEN c.keep_lease THEN w.lease_until_ms END,
+    finished_at_ms = CASE WHEN c.status IN ('completed', 'failed', 'cancelled') THEN $2 END"#;
+
 /// The whole group is one statement, so one round trip carries every transition.
 async fn apply_postgres<C: ConnectionTrait>(
     conn: &C,
@@ -71,29 +90,15 @@ async fn apply_postgres<C: ConnectionTrait>(
     let batch = serde_json::to_string(rows).expect("transitions serialize");
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        r#"WITH c AS (
+        format!(
+            r#"WITH c AS (
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS c(
                 id uuid, version bigint, owner text, new_version bigint, status text, state text,
                 data jsonb, schema_version int, run_at_ms bigint, attempt int, keep_lease bool,
                 last_error text, tx_hash text, event text, from_state text, detail jsonb,
                 worker text)
         ), won AS (
-            UPDATE workflows w SET
-                status = CASE WHEN w.wake_pending AND c.status = 'waiting' THEN 'running'
-                              ELSE c.status END,
-                state = c.state, data = c.data,
-                schema_version = c.schema_version,
-                run_at_ms = CASE WHEN c.keep_lease THEN w.run_at_ms
-                                 WHEN w.wake_pending AND c.status IN ('waiting', 'running')
-                                 THEN $2 ELSE c.run_at_ms END,
-                wake_pending = FALSE,
-                version = c.new_version,
-                tx_hash = COALESCE(c.tx_hash, w.tx_hash),
-                attempt = c.attempt, last_error = c.last_error, updated_at_ms = $2,
-                lease_owner = CASE WHEN c.keep_lease THEN w.lease_owner END,
-                lease_until_ms = CASE WHEN c.keep_lease THEN w.lease_until_ms END,
-                finished_at_ms = CASE WHEN c.status IN ('completed', 'failed', 'cancelled')
-                                      THEN $2 END
+            UPDATE workflows w SET {SET_TRANSITION}
             FROM c
             -- The fence comes from each row so the planner looks rows up by primary key.
             WHERE w.id = c.id AND w.version = c.version
@@ -104,7 +109,8 @@ async fn apply_postgres<C: ConnectionTrait>(
             (workflow_id, event, from_state, to_state, status, attempt, worker, detail, at_ms)
         SELECT c.id, c.event, c.from_state, c.state, c.status, c.attempt, c.worker, c.detail, $2
         FROM c JOIN won ON won.id = c.id
-        RETURNING workflow_id"#,
+        RETURNING workflow_id"#
+        ),
         [batch.into(), now.into()],
     );
     conn.query_all_raw(stmt)
@@ -124,37 +130,29 @@ async fn apply_sqlite<C: ConnectionTrait>(
     rows: &[RowTransition<'_>],
 ) -> Result<Vec<Uuid>, DbErr> {
     let batch = serde_json::to_string(rows).expect("transitions serialize");
-    // Columns of `workflows` are qualified: the group `c` has columns of the same names.
     let stmt = Statement::from_sql_and_values(
         DbBackend::Sqlite,
-        r#"UPDATE workflows SET
-              status = CASE WHEN workflows.wake_pending AND c.status = 'waiting' THEN 'running'
-                            ELSE c.status END,
-              state = c.state, data = c.data,
-              schema_version = c.schema_version,
-              run_at_ms = CASE WHEN c.keep_lease THEN workflows.run_at_ms
-                               WHEN workflows.wake_pending AND c.status IN ('waiting', 'running')
-                               THEN ?2 ELSE c.run_at_ms END,
-              wake_pending = FALSE,
-              version = c.new_version,
-              tx_hash = COALESCE(c.tx_hash, workflows.tx_hash),
-              attempt = c.attempt, last_error = c.last_error, updated_at_ms = ?2,
-              lease_owner = CASE WHEN c.keep_lease THEN workflows.lease_owner END,
-              lease_until_ms = CASE WHEN c.keep_lease THEN workflows.lease_until_ms END,
-              finished_at_ms = CASE WHEN c.status IN ('completed', 'failed', 'cancelled')
-                                    THEN ?2 END
-           FROM (SELECT unhex(replace(value ->> 'id', '-', '')) AS id,
-                        value ->> 'version' AS version, value ->> 'owner' AS owner,
-                        value ->> 'new_version' AS new_version, value ->> 'status' AS status,
-                        value ->> 'state' AS state, value -> 'data' AS data,
-                        value ->> 'schema_version' AS schema_version,
-                        value ->> 'run_at_ms' AS run_at_ms, value ->> 'attempt' AS attempt,
-                        value ->> 'keep_lease' AS keep_lease,
-                        value ->> 'last_error' AS last_error, value ->> 'tx_hash' AS tx_hash
-                 FROM json_each(?1)) AS c
-           WHERE workflows.id = c.id AND workflows.version = c.version
-             AND workflows.lease_owner IS c.owner
-           RETURNING workflows.id"#,
+        sql(
+            DbBackend::Sqlite,
+            &format!(
+                r#"UPDATE workflows AS w SET {SET_TRANSITION}
+                   FROM (SELECT unhex(replace(value ->> 'id', '-', '')) AS id,
+                                value ->> 'version' AS version, value ->> 'owner' AS owner,
+                                value ->> 'new_version' AS new_version,
+                                value ->> 'status' AS status, value ->> 'state' AS state,
+                                value -> 'data' AS data,
+                                value ->> 'schema_version' AS schema_version,
+                                value ->> 'run_at_ms' AS run_at_ms,
+                                value ->> 'attempt' AS attempt,
+                                value ->> 'keep_lease' AS keep_lease,
+                                value ->> 'last_error' AS last_error,
+                                value ->> 'tx_hash' AS tx_hash
+                         FROM json_each($1)) AS c
+                   WHERE w.id = c.id AND w.version = c.version AND w.lease_owner IS c.owner
+                   -- SQLite's RETURNING sees the updated table by its name only.
+                   RETURNING id"#
+            ),
+        ),
         [batch.into(), now.into()],
     );
     let won: HashSet<Uuid> = conn
