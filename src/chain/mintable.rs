@@ -155,8 +155,8 @@ impl Chain {
             value: U256::ZERO,
             gas_limit: None,
         };
-        match self.estimate(&call).await {
-            Ok(_) => Ok(()),
+        match self.simulate(&call).await {
+            Ok(()) => Ok(()),
             // A contract without `batchMint` reverts as well, most often without a reason:
             // whether its code has the selector tells a refusal from a missing function.
             Err(ChainError::Reverted(reason)) => Err(if pushes_selector(

@@ -323,8 +323,14 @@ impl Chain {
     }
 
     /// Simulates `call` from the signer against the latest state: the gas it needs, or
-    /// `Reverted` with the decoded reason.
+    /// `Reverted` with the decoded reason. Tries `fast_estimate` (two executions) first: the
+    /// node's `eth_estimateGas` searches for the least gas by executing the call again and
+    /// again (about 25 times on anvil: 2.4 s of the node's CPU for a 1,000-payment settlement),
+    /// and a batch is estimated each time it is sent.
     pub async fn estimate(&self, call: &Call) -> Result<u64, ChainError> {
+        if let Some(gas) = self.fast_estimate(call).await {
+            return Ok(gas);
+        }
         self.inner
             .provider
             .estimate_gas(self.request(call))
@@ -332,6 +338,43 @@ impl Chain {
             .map_err(|e| match revert::reason(&e) {
                 Some(reason) => ChainError::Reverted(reason),
                 None => rpc("gas estimate", e),
+            })
+    }
+
+    /// The gas `call` used in one execution (`eth_createAccessList` reports it) with room for
+    /// refunds and the gas a call must keep back for its callees, once a second execution with
+    /// exactly that limit (`eth_call`) proved it enough. `None` whenever that is not so (the
+    /// call reverts, the node lacks the method, the limit is short): `estimate` then asks the
+    /// node's own search, for its answer and its revert reason.
+    async fn fast_estimate(&self, call: &Call) -> Option<u64> {
+        let provider = &self.inner.provider;
+        let request = self.request(call);
+        let listed = provider.create_access_list(&request).await.ok()?;
+        if listed.error.is_some() {
+            return None;
+        }
+        let used = u64::try_from(listed.gas_used).ok()?;
+        let limit = gas_with_room(used);
+        provider
+            .call(request.with_gas_limit(limit))
+            .await
+            .ok()
+            .map(|_| limit)
+    }
+
+    /// Executes `call` from the signer against the latest state, once (`eth_call`): whether it
+    /// would go through, or `Reverted` with the decoded reason. Cheaper for the node than
+    /// `estimate`, which executes a call many times to search for its gas; for checks that
+    /// need no gas figure.
+    pub async fn simulate(&self, call: &Call) -> Result<(), ChainError> {
+        self.inner
+            .provider
+            .call(self.request(call))
+            .await
+            .map(drop)
+            .map_err(|e| match revert::reason(&e) {
+                Some(reason) => ChainError::Reverted(reason),
+                None => rpc("simulation", e),
             })
     }
 
@@ -419,6 +462,18 @@ fn outcome_of(row: TxRow) -> TxOutcome {
 }
 
 /// A failed node call: logged with `context`, returned redacted.
+/// A gas limit for a call that used `used` gas in one execution: a tenth more (the gas it was
+/// refunded is spent before the refund, and a cold access costs a little more without the
+/// access list it was measured with) and `CALLEE_RESERVE` (what the 63/64 rule keeps back from
+/// the last call it makes, and our Settler's `MIN_ITEM_GAS` for its last item).
+fn gas_with_room(used: u64) -> u64 {
+    used.saturating_add(used / 10)
+        .saturating_add(CALLEE_RESERVE)
+}
+
+/// See `gas_with_room`.
+const CALLEE_RESERVE: u64 = 100_000;
+
 pub(crate) fn rpc(
     context: impl std::fmt::Display,
     e: alloy::transports::RpcError<alloy::transports::TransportErrorKind>,

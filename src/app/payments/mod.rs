@@ -177,14 +177,21 @@ pub async fn settleable(
     let reserved = !mints::find_by_keys(ctx.db, PAYMENT, &[key])
         .await?
         .is_empty();
-    if !reserved {
-        simulate(chain, &data).await?;
-    }
+    // The two questions to the node go together: a payment waits for the slower, not the sum.
     let read_at_ms = ctx.clock.now_ms();
-    let balance = chain
-        .balance_of(data.asset, data.payer)
-        .await
-        .map_err(Error::PaymentUnchecked)?;
+    let simulated = async {
+        match reserved {
+            true => Ok(()),
+            false => simulate(chain, &data).await,
+        }
+    };
+    let balance = async {
+        chain
+            .balance_of(data.asset, data.payer)
+            .await
+            .map_err(Error::PaymentUnchecked)
+    };
+    let ((), balance) = tokio::try_join!(simulated, balance)?;
     let funds = Funds::Balance {
         balance,
         read_at_ms,
@@ -203,8 +210,8 @@ async fn simulate(chain: &Chain, data: &PaymentData) -> Result<(), Error> {
     let Some(call) = data.settlement() else {
         return Ok(());
     };
-    match chain.estimate(&call).await {
-        Ok(_) => Ok(()),
+    match chain.simulate(&call).await {
+        Ok(()) => Ok(()),
         Err(ChainError::Reverted(revert)) => Err(Error::WouldRevert {
             reason: settlement_reason(&revert),
             revert,

@@ -151,9 +151,9 @@ pub struct ChainStep<'a> {
 }
 
 impl ChainStep<'_> {
-    /// Simulates `call`: the gas it needs, or why it reverts.
-    pub async fn simulate(&self, call: &Call) -> Result<u64, ChainError> {
-        self.chain.estimate(call).await
+    /// Simulates `call`: whether it would go through, or why it reverts.
+    pub async fn simulate(&self, call: &Call) -> Result<(), ChainError> {
+        self.chain.simulate(call).await
     }
 
     /// Submits `call` under the idempotency `key` (the same key, the same transaction).

@@ -15,7 +15,7 @@ pub enum Observed {
     /// The state needs nothing of the chain.
     Nothing,
     /// `pending`: the deployment's simulation.
-    Simulation(Result<u64, ChainError>),
+    Simulation(Result<(), ChainError>),
     /// `processing`: the submit's answer.
     Submit(Result<Submitted, ChainError>),
     /// `sent`: where the transaction is, on chain `chain_id`.
@@ -192,7 +192,7 @@ mod tests {
             (
                 "simulates: submit it",
                 Pending,
-                Observed::Simulation(Ok(1)),
+                Observed::Simulation(Ok(())),
                 Ok(Step::next(Processing, data())),
             ),
             (

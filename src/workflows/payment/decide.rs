@@ -20,7 +20,7 @@ pub enum Observed {
     /// when settlements go through the settler in batches.
     Simulation {
         head: u64,
-        result: Result<u64, ChainError>,
+        result: Result<(), ChainError>,
         batched: bool,
     },
     /// A custom payment: the payer's own transfer, which must be `confirmations` deep.

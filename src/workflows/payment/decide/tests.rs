@@ -164,7 +164,7 @@ fn every_state_and_answer() {
             data(),
             Observed::Simulation {
                 head: 500,
-                result: Ok(1),
+                result: Ok(()),
                 batched: false,
             },
             Ok(Step::next(Processing, simulated.clone())),
@@ -175,7 +175,7 @@ fn every_state_and_answer() {
             data(),
             Observed::Simulation {
                 head: 500,
-                result: Ok(1),
+                result: Ok(()),
                 batched: true,
             },
             Ok(Step::new(Transition::Wait(Processing), simulated.clone())
