@@ -22,7 +22,7 @@ use crate::ops::snapshot::SharedSnapshot;
 use crate::store::{self, entity::token, read_pool, time::Clock};
 use crate::webhooks::Dispatcher;
 use crate::workflows::batcher::{Batcher, QueueSignal};
-use crate::workflows::settlement_batcher::SettlementBatcher;
+use crate::workflows::settlement_batcher::{SettlementBatcher, resume_parked_without_settler};
 pub use config::{ChainSetup, Limits, Role, ServiceConfig};
 pub use http::shutdown_signal;
 use http::{Http, serve_http};
@@ -115,6 +115,12 @@ impl Service {
                 .await
                 .context("registering the default token (TOKEN_ADDRESS)")?;
         }
+        if let Some(chain) = &chain {
+            chain
+                .check_settler()
+                .await
+                .context("checking SETTLER_ADDRESS")?;
+        }
         let registry = kinds(chain.as_ref());
         let engine = runs_workers.then(|| {
             Engine::start_with_clock(
@@ -199,7 +205,12 @@ impl Service {
                     let task = tokio::spawn(batcher.run(stop.clone()));
                     Some(Background { stop, task })
                 }
-                None => None,
+                None => {
+                    resume_parked_without_settler(&client)
+                        .await
+                        .context("resuming payments parked for a settlement batch")?;
+                    None
+                }
             },
             None => None,
         };

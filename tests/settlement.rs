@@ -17,6 +17,9 @@ use common::stack::{
 use common::x402::usdc_balance;
 use common::{Backend, eventually};
 use mintflow::chain::contracts::MockUSDC;
+use mintflow::chain::settler::SettlerMismatch;
+use mintflow::chain::{Chain, ChainConfig};
+use mintflow::config::SettingsHandle;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(300);
@@ -30,6 +33,7 @@ const BAD: usize = 5;
 on_both_backends!(
     many_payments_settle_in_batches_and_bad_items_fail_alone,
     a_reorg_of_a_settlement_block_confirms_it_once,
+    payments_parked_for_a_batch_settle_alone_once_the_settler_is_gone,
 );
 
 /// One payment's body: `who` pays `value` with an authorization valid until `valid_before`.
@@ -425,5 +429,122 @@ async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
     )
     .await;
     assert_eq!(confirmations, PAYMENTS as i64);
+    stack.service.stop().await;
+}
+
+/// A `SETTLER_ADDRESS` that does not hold this version's `Settler` (another contract, or no
+/// contract at all) is refused when the chain is checked at startup, instead of failing every
+/// settlement sent through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settler_address_without_this_settler_is_refused() {
+    let stack = Stack::start(
+        Backend::Sqlite,
+        StackOptions {
+            batched_settlement: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let signer = PrivateKeySigner::from(stack.anvil.keys()[0].clone());
+    let check = async |settler: Address| {
+        let settings = SettingsHandle::load(&stack.t.db).await.unwrap();
+        let config = ChainConfig {
+            rpc_url: stack.anvil.endpoint(),
+            settler: Some(settler),
+            ..Default::default()
+        };
+        let chain = Chain::connect(stack.t.db.clone(), settings, signer.clone(), config, None);
+        chain.await.unwrap().check_settler().await
+    };
+    // The stack started with its own Settler, which passes.
+    check(stack.settler).await.unwrap();
+    let other = check(stack.usdc).await.unwrap_err();
+    assert!(
+        matches!(other, SettlerMismatch::Other(a) if a == stack.usdc),
+        "{other}"
+    );
+    assert!(other.to_string().contains("mintflow deploy"), "{other}");
+    let nothing = Address::repeat_byte(0x42);
+    let none = check(nothing).await.unwrap_err();
+    assert!(
+        matches!(none, SettlerMismatch::NoCode(a) if a == nothing),
+        "{none}"
+    );
+    stack.service.stop().await;
+}
+
+/// Payments parked for a settlement batch when the service is restarted without a settler (an
+/// operator unset `SETTLER_ADDRESS`) are each settled in a transaction of their own, once.
+async fn payments_parked_for_a_batch_settle_alone_once_the_settler_is_gone(backend: Backend) {
+    const PAYMENTS: usize = 3;
+    let stack = Stack::start(
+        backend,
+        StackOptions {
+            batched_settlement: true,
+            // No batch forms: the payments stay parked.
+            settings: &[("max_settlement_wait_ms", 600_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let who = PrivateKeySigner::random();
+    let rpc = stack.anvil.endpoint();
+    fund_usdc(
+        &rpc,
+        stack.usdc,
+        who.address(),
+        PAYMENTS as u64 * PRICE,
+        true,
+    )
+    .await;
+    let until = chrono::Utc::now().timestamp() as u64 + 3_600;
+    let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
+    let mut ids = Vec::new();
+    for n in &nonces {
+        let (status, p) = stack
+            .post("/v1/payments", &body(stack.usdc, &who, PRICE, *n, until))
+            .await;
+        assert_eq!(status, 202, "{p}");
+        ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    let parked = "SELECT count(*) FROM workflows WHERE kind = 'payment' \
+                  AND state = 'processing' AND status = 'waiting'";
+    eventually(WAIT, "the payments to wait for a batch", || async {
+        (count(&stack, parked).await == PAYMENTS as i64).then_some(())
+    })
+    .await;
+    let seller = stack.service.chain.as_ref().unwrap().signer();
+    let seller_before = usdc_balance(&stack, seller).await;
+
+    let stack = stack
+        .restart(|config| config.chain.as_mut().unwrap().config.settler = None)
+        .await;
+    eventually(WAIT, "the payments to be confirmed", || async {
+        let mut confirmed = 0;
+        for id in &ids {
+            let (_, p) = stack.get(&format!("/v1/payments/{id}")).await;
+            confirmed += usize::from(p["status"] == "confirmed");
+        }
+        (confirmed == PAYMENTS).then_some(())
+    })
+    .await;
+    for n in &nonces {
+        assert!(used(&stack, who.address(), *n).await);
+    }
+    paid_once_each(&stack, seller, seller_before, PAYMENTS).await;
+    // Each settled on its own, none through a batch.
+    let own = count(
+        &stack,
+        "SELECT count(*) FROM chain_txs WHERE purpose = 'payment'",
+    )
+    .await;
+    assert_eq!(own, PAYMENTS as i64);
+    let batches = count(
+        &stack,
+        "SELECT count(*) FROM workflows WHERE kind = 'settlement_batch'",
+    );
+    assert_eq!(batches.await, 0);
+    let resumed = "SELECT count(*) FROM workflow_events WHERE event = 'unbatched'";
+    assert_eq!(count(&stack, resumed).await, PAYMENTS as i64);
     stack.service.stop().await;
 }

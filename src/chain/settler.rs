@@ -16,7 +16,43 @@ pub struct ItemEvent {
     pub result: Result<(), String>,
 }
 
+/// Why `SETTLER_ADDRESS` is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettlerMismatch {
+    #[error("SETTLER_ADDRESS {0} holds no contract on this chain")]
+    NoCode(Address),
+    /// Another contract, or a `Settler` of another version, whose items are laid out otherwise:
+    /// every settlement through it would fail.
+    #[error(
+        "SETTLER_ADDRESS {0} holds another contract than this version's Settler (one deployed \
+         by an older version?): deploy this one's with `mintflow deploy` and set SETTLER_ADDRESS \
+         to it"
+    )]
+    Other(Address),
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+}
+
 impl Chain {
+    /// Whether the configured settler (if any) runs exactly this build's `Settler` code.
+    pub async fn check_settler(&self) -> Result<(), SettlerMismatch> {
+        let Some(settler) = self.settler() else {
+            return Ok(());
+        };
+        let code = self
+            .provider()
+            .get_code_at(settler)
+            .await
+            .map_err(|e| super::rpc(format_args!("the code of {settler}"), e))?;
+        if code.is_empty() {
+            Err(SettlerMismatch::NoCode(settler))
+        } else if code != Settler::DEPLOYED_BYTECODE {
+            Err(SettlerMismatch::Other(settler))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The settler's item events in the receipt of `tx`, in log order; `None` when the node has
     /// no receipt for it (a reorg took it out since the pipeline confirmed it).
     pub async fn settlement_events(

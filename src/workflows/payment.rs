@@ -18,7 +18,7 @@
 //! The workflow key reserves an authorization only while the workflow row exists; the
 //! permanent reservation is the payment's receipt (`receipt`), written in the same
 //! transaction and never deleted.
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, Signature, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -131,6 +131,18 @@ pub struct SignedAuthorization {
     pub valid_before: U256,
     pub nonce: B256,
     pub signature: Bytes,
+}
+
+impl SignedAuthorization {
+    /// The signature as `(v, r, s)`, as the tokens' `(v, r, s)` overload of
+    /// `transferWithAuthorization` takes it. Intake accepts 65-byte ECDSA signatures only; any
+    /// other is sent as zeros, which the token refuses like any bad signature.
+    pub fn vrs(&self) -> (u8, B256, B256) {
+        match Signature::from_raw(&self.signature) {
+            Ok(sig) => (27 + u8::from(sig.v()), sig.r().into(), sig.s().into()),
+            Err(_) => (0, B256::ZERO, B256::ZERO),
+        }
+    }
 }
 
 impl PaymentData {
@@ -305,5 +317,43 @@ impl ChainKind for Payment {
             }
             _ => Observed::Nothing,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::signers::SignerSync;
+    use alloy::signers::local::PrivateKeySigner;
+
+    use super::*;
+
+    fn signed(signature: Bytes) -> SignedAuthorization {
+        SignedAuthorization {
+            valid_after: U256::ZERO,
+            valid_before: U256::MAX,
+            nonce: B256::repeat_byte(7),
+            signature,
+        }
+    }
+
+    #[test]
+    fn a_signature_splits_into_the_tokens_v_r_s() {
+        let sig = PrivateKeySigner::random()
+            .sign_hash_sync(&B256::repeat_byte(1))
+            .unwrap();
+        let (v, r, s) = signed(Bytes::from(sig.as_bytes())).vrs();
+        assert_eq!(v, 27 + u8::from(sig.v()));
+        assert_eq!((r, s), (sig.r().into(), sig.s().into()));
+        // The same signature with v as 0/1 (some wallets sign so) splits the same.
+        let mut raw = sig.as_bytes();
+        raw[64] -= 27;
+        assert_eq!(signed(Bytes::from(raw)).vrs(), (v, r, s));
+    }
+
+    #[test]
+    fn an_unreadable_signature_is_sent_as_zeros_for_the_token_to_refuse() {
+        let zeros = (0, B256::ZERO, B256::ZERO);
+        assert_eq!(signed(Bytes::from(vec![1; 64])).vrs(), zeros);
+        assert_eq!(signed(Bytes::new()).vrs(), zeros);
     }
 }

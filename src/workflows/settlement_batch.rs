@@ -13,7 +13,7 @@
 //!
 //! The settler never reverts as a whole for one bad item, so a batch is never bisected, and an
 //! authorization is settled at most once by construction: the token refuses a used nonce.
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::sol_types::SolCall;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -198,14 +198,19 @@ pub fn settle_call(settler: Address, asset: Address, items: &[SettlementItem]) -
         token: asset,
         items: items
             .iter()
-            .map(|i| Settler::Item {
-                from: i.from,
-                to: i.to,
-                value: i.value,
-                validAfter: i.authorization.valid_after,
-                validBefore: i.authorization.valid_before,
-                nonce: i.authorization.nonce,
-                signature: Bytes::clone(&i.authorization.signature),
+            .map(|i| {
+                let (v, r, s) = i.authorization.vrs();
+                Settler::Item {
+                    from: i.from,
+                    to: i.to,
+                    value: i.value,
+                    validAfter: i.authorization.valid_after,
+                    validBefore: i.authorization.valid_before,
+                    nonce: i.authorization.nonce,
+                    v,
+                    r,
+                    s,
+                }
             })
             .collect(),
     };

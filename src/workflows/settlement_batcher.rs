@@ -174,6 +174,58 @@ impl SettlementBatcher {
     }
 }
 
+/// Payments parked for a settlement batch when this process has no settler to batch them
+/// (`SETTLER_ADDRESS` was unset since they parked): nothing else would ever take them, so each
+/// is made due in `processing`, whose step settles it in a transaction of its own. Run at the
+/// start of a worker process without a settler; returns how many it resumed.
+pub async fn resume_parked_without_settler(client: &Client) -> Result<usize, DbErr> {
+    let processing = PaymentState::Processing.as_str();
+    let mut resumed = 0;
+    loop {
+        let txn = store::begin_write(client.db()).await?;
+        let ids: Vec<Uuid> = settlements::lock_queued(&txn, RESUME_CHUNK)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let moved = moves::move_parked(
+            &txn,
+            &moves::Move {
+                ids: &ids,
+                from_states: &[processing],
+                from_statuses: &[store::workflows::Status::Waiting],
+                to_state: processing,
+                to_status: store::workflows::Status::Running,
+                event: "unbatched",
+                patch: json!({}),
+                tx_hash: None,
+                error: None,
+                detail: Some(json!({ "reason": "no settler configured: settled on its own" })),
+                worker: None,
+                run_now: true,
+            },
+            client.clock().now_ms(),
+        )
+        .await?;
+        txn.commit().await?;
+        resumed += moved.len();
+        if (ids.len() as i64) < RESUME_CHUNK {
+            break;
+        }
+    }
+    if resumed > 0 {
+        tracing::warn!(
+            resumed,
+            "payments parked for a settlement batch resumed one by one: no SETTLER_ADDRESS"
+        );
+        client.wake_local();
+    }
+    Ok(resumed)
+}
+
+/// Parked payments resumed per transaction by `resume_parked_without_settler`.
+const RESUME_CHUNK: i64 = 1000;
+
 /// Why a batcher pass stopped short; the next pass tries again.
 #[derive(Debug, thiserror::Error)]
 enum PassError {

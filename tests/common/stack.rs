@@ -77,6 +77,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     /// What the service reaches the node through, with `StackOptions::node_secret`.
     pub proxy: Option<NodeProxy>,
+    /// What the service was started with (`restart` starts it again so).
+    pub config: ServiceConfig,
 }
 
 impl Stack {
@@ -165,7 +167,9 @@ impl Stack {
             }),
         };
         (opts.configure)(&mut config);
-        let service = Service::start(config, workflows::registry).await.unwrap();
+        let service = Service::start(config.clone(), workflows::registry)
+            .await
+            .unwrap();
         let base = format!("http://{}", service.http_addr().unwrap());
         Stack {
             t,
@@ -177,6 +181,28 @@ impl Stack {
             settler,
             http: super::http_as(ADMIN_TOKEN),
             proxy,
+            config,
+        }
+    }
+
+    /// Stops the service and starts it again on the same database and node, with its
+    /// configuration changed by `change` (a new process after a deploy, say).
+    pub async fn restart(self, change: fn(&mut ServiceConfig)) -> Stack {
+        let Stack {
+            service,
+            mut config,
+            ..
+        } = self;
+        service.stop().await;
+        change(&mut config);
+        let service = Service::start(config.clone(), workflows::registry)
+            .await
+            .unwrap();
+        Stack {
+            base: format!("http://{}", service.http_addr().unwrap()),
+            service,
+            config,
+            ..self
         }
     }
 
