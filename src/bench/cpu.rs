@@ -4,9 +4,10 @@
 //! ticks). PostgreSQL's share is that of the backends serving the bench's database plus the
 //! server's own writers, listed by `pg_stat_activity`; a backend that exits during the run takes
 //! its time with it, so read them while the bench's pools are still open.
+use std::collections::HashMap;
 use std::fs;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// The CPU milliseconds process `pid` has used so far; `None` once it has exited.
 pub fn process_ms(pid: u32) -> Option<u64> {
@@ -38,6 +39,50 @@ pub async fn postgres_pids(db: &DatabaseConnection) -> Result<Vec<u32>, DbErr> {
     rows.iter()
         .map(|row| row.try_get::<i32>("", "pid").map(|pid| pid as u32))
         .collect()
+}
+
+/// CPU milliseconds used so far: what a run costs whatever the machine's speed, and which of
+/// the processes sharing its cores spends it.
+pub struct Cpu {
+    /// This process.
+    pub own: u64,
+    /// The node (anvil).
+    pub node: u64,
+    /// Each PostgreSQL process serving the database, by pid (one that started during the run
+    /// counts from zero; one that ended is lost, so read it while the pools are open).
+    pub postgres: HashMap<u32, u64>,
+}
+
+impl Cpu {
+    pub async fn read(db: &DatabaseConnection, node_pid: u32) -> anyhow::Result<Cpu> {
+        let postgres = match db.get_database_backend() {
+            DbBackend::Postgres => postgres_pids(db)
+                .await?
+                .into_iter()
+                .filter_map(|pid| Some((pid, process_ms(pid)?)))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(Cpu {
+            own: process_ms(std::process::id()).unwrap_or_default(),
+            node: process_ms(node_pid).unwrap_or_default(),
+            postgres,
+        })
+    }
+
+    /// What was used between `before` and `self`.
+    pub fn since(&self, before: &Cpu) -> Cpu {
+        let postgres = self
+            .postgres
+            .iter()
+            .map(|(pid, ms)| (*pid, ms - before.postgres.get(pid).copied().unwrap_or(0)))
+            .collect();
+        Cpu {
+            own: self.own - before.own,
+            node: self.node - before.node,
+            postgres,
+        }
+    }
 }
 
 fn ticks_per_second() -> u64 {

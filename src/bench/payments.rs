@@ -19,6 +19,7 @@ use futures::StreamExt;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 
+use super::cpu::Cpu;
 use super::mint::deploy_bench_token;
 use super::scratch::{ScratchArgs, on_scratch};
 use super::{BackendChoice, cores, service_config};
@@ -202,6 +203,7 @@ async fn bench_on(
     let result = measure(
         &service,
         db,
+        node.child().id(),
         usdc,
         signer.address(),
         &payers,
@@ -265,6 +267,7 @@ async fn fund(
 async fn measure(
     service: &Service,
     db: &DatabaseConnection,
+    node_pid: u32,
     usdc: Address,
     pay_to: Address,
     payers: &[PrivateKeySigner],
@@ -301,6 +304,7 @@ async fn measure(
         .build()?;
     let url = format!("http://{addr}/v1/payments");
 
+    let cpu_before = Cpu::read(db, node_pid).await?;
     let started = Instant::now();
     let answers: Vec<String> = futures::stream::iter(bodies)
         .map(|body| {
@@ -338,6 +342,16 @@ async fn measure(
          request = {:.0} settled gasless payments/min; {:.0} gas per settled payment",
         confirmed as f64 / secs * 60.0,
         gas as f64 / confirmed.max(1) as f64
+    );
+    let cpu = Cpu::read(db, node_pid).await?.since(&cpu_before);
+    let per_1000 = |ms: u64| ms as f64 * 1000.0 / confirmed.max(1) as f64;
+    println!(
+        "cost per 1,000 settled payments: {:.0} CPU ms in this process (the service and the \
+         load generator) + {:.0} in anvil + {:.0} in PostgreSQL (its processes for this \
+         database; 0 on SQLite, which runs in this process)",
+        per_1000(cpu.own),
+        per_1000(cpu.node),
+        per_1000(cpu.postgres.values().sum())
     );
     Ok(())
 }
