@@ -205,7 +205,6 @@ async fn bench_on(
         db,
         node.child().id(),
         usdc,
-        signer.address(),
         &payers,
         args,
         payments,
@@ -269,7 +268,6 @@ async fn measure(
     db: &DatabaseConnection,
     node_pid: u32,
     usdc: Address,
-    pay_to: Address,
     payers: &[PrivateKeySigner],
     args: &PaymentsBenchArgs,
     payments: usize,
@@ -277,19 +275,15 @@ async fn measure(
     let addr = service
         .http_addr()
         .context("the service has no HTTP address")?;
-    let chain_id = service
-        .chain
-        .as_ref()
-        .context("the service has no chain")?
-        .provider()
-        .get_chain_id()
-        .await?;
+    let chain = service.chain.as_ref().context("the service has no chain")?;
+    let chain_id = chain.provider().get_chain_id().await?;
     let offer = Offer {
         chain_id,
         asset: usdc,
         asset_name: "USD Coin".into(),
         asset_version: "2".into(),
-        pay_to,
+        // The service's offers pay its signer (no PAY_TO in the benchmark).
+        pay_to: chain.signer(),
         amount: U256::from(PRICE),
         min_validity_secs: 0,
     };
