@@ -97,6 +97,42 @@ async fn count(stack: &Stack, sql: &str) -> i64 {
     stack.t.scalar_i64(sql).await
 }
 
+/// `n` gasless payments of one price each from one new payer, funded for them, all accepted:
+/// the payer, the authorizations' nonces and the payments' ids.
+async fn pay_from_one_payer(stack: &Stack, n: usize) -> (PrivateKeySigner, Vec<B256>, Vec<String>) {
+    let who = PrivateKeySigner::random();
+    let rpc = stack.anvil.endpoint();
+    fund_usdc(&rpc, stack.usdc, who.address(), n as u64 * PRICE, true).await;
+    let until = chrono::Utc::now().timestamp() as u64 + 3_600;
+    let nonces: Vec<B256> = (0..n).map(|_| fresh_nonce()).collect();
+    let mut ids = Vec::new();
+    for nonce in &nonces {
+        let (status, p) = stack
+            .post(
+                "/v1/payments",
+                &body(stack.usdc, &who, PRICE, *nonce, until),
+            )
+            .await;
+        assert_eq!(status, 202, "{p}");
+        ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    (who, nonces, ids)
+}
+
+/// Waits until `n` payments are parked in `processing`, waiting for a settlement batch.
+async fn wait_parked(stack: &Stack, n: usize) {
+    eventually(WAIT, "the payments to wait for a batch", || async {
+        let waiting = count(
+            stack,
+            "SELECT count(*) FROM workflows WHERE kind = 'payment' AND state = 'processing' \
+             AND status = 'waiting'",
+        )
+        .await;
+        (waiting == n as i64).then_some(())
+    })
+    .await;
+}
+
 /// The seller got `settled` prices since it held `before`, and each of those payments has one
 /// settlement receipt.
 async fn paid_once_each(stack: &Stack, seller: Address, before: U256, settled: usize) {
@@ -334,35 +370,8 @@ async fn a_reorg_of_a_settlement_block_confirms_it_once(backend: Backend) {
     )
     .await;
     let rpc = stack.anvil.endpoint();
-    let who = PrivateKeySigner::random();
-    fund_usdc(
-        &rpc,
-        stack.usdc,
-        who.address(),
-        PAYMENTS as u64 * PRICE,
-        true,
-    )
-    .await;
-    let until = chrono::Utc::now().timestamp() as u64 + 3_600;
-    let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
-    let mut ids = Vec::new();
-    for n in &nonces {
-        let (status, p) = stack
-            .post("/v1/payments", &body(stack.usdc, &who, PRICE, *n, until))
-            .await;
-        assert_eq!(status, 202, "{p}");
-        ids.push(p["id"].as_str().unwrap().to_owned());
-    }
-    eventually(WAIT, "the payments to wait for a batch", || async {
-        let waiting = count(
-            &stack,
-            "SELECT count(*) FROM workflows WHERE kind = 'payment' AND state = 'processing' \
-             AND status = 'waiting'",
-        )
-        .await;
-        (waiting == PAYMENTS as i64).then_some(())
-    })
-    .await;
+    let (who, nonces, ids) = pay_from_one_payer(&stack, PAYMENTS).await;
+    wait_parked(&stack, PAYMENTS).await;
     let seller = stack.service.chain.as_ref().unwrap().signer();
     let seller_before = usdc_balance(&stack, seller).await;
     stack.put_setting("max_settlement_wait_ms", 0).await;
@@ -487,32 +496,8 @@ async fn payments_parked_for_a_batch_settle_alone_once_the_settler_is_gone(backe
         },
     )
     .await;
-    let who = PrivateKeySigner::random();
-    let rpc = stack.anvil.endpoint();
-    fund_usdc(
-        &rpc,
-        stack.usdc,
-        who.address(),
-        PAYMENTS as u64 * PRICE,
-        true,
-    )
-    .await;
-    let until = chrono::Utc::now().timestamp() as u64 + 3_600;
-    let nonces: Vec<B256> = (0..PAYMENTS).map(|_| fresh_nonce()).collect();
-    let mut ids = Vec::new();
-    for n in &nonces {
-        let (status, p) = stack
-            .post("/v1/payments", &body(stack.usdc, &who, PRICE, *n, until))
-            .await;
-        assert_eq!(status, 202, "{p}");
-        ids.push(p["id"].as_str().unwrap().to_owned());
-    }
-    let parked = "SELECT count(*) FROM workflows WHERE kind = 'payment' \
-                  AND state = 'processing' AND status = 'waiting'";
-    eventually(WAIT, "the payments to wait for a batch", || async {
-        (count(&stack, parked).await == PAYMENTS as i64).then_some(())
-    })
-    .await;
+    let (who, nonces, ids) = pay_from_one_payer(&stack, PAYMENTS).await;
+    wait_parked(&stack, PAYMENTS).await;
     let seller = stack.service.chain.as_ref().unwrap().signer();
     let seller_before = usdc_balance(&stack, seller).await;
 
