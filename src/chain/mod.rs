@@ -461,19 +461,19 @@ fn outcome_of(row: TxRow) -> TxOutcome {
     }
 }
 
-/// A failed node call: logged with `context`, returned redacted.
 /// A gas limit for a call that used `used` gas in one execution: a tenth more (the gas it was
 /// refunded is spent before the refund, and a cold access costs a little more without the
 /// access list it was measured with) and `CALLEE_RESERVE` (what the 63/64 rule keeps back from
 /// the last call it makes, and our Settler's `MIN_ITEM_GAS` for its last item).
 fn gas_with_room(used: u64) -> u64 {
-    used.saturating_add(used / 10)
-        .saturating_add(CALLEE_RESERVE)
+    let refunds = used / 10;
+    used.saturating_add(refunds).saturating_add(CALLEE_RESERVE)
 }
 
 /// See `gas_with_room`.
 const CALLEE_RESERVE: u64 = 100_000;
 
+/// A failed node call: logged with `context`, returned redacted.
 pub(crate) fn rpc(
     context: impl std::fmt::Display,
     e: alloy::transports::RpcError<alloy::transports::TransportErrorKind>,
