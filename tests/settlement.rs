@@ -328,6 +328,27 @@ async fn many_payments_settle_in_batches_and_bad_items_fail_alone(backend: Backe
         assert_eq!(usdc_balance(&stack, who.address()).await, U256::ZERO);
     }
     paid_once_each(&stack, seller, seller_before, settled_count).await;
+    // Each paid payment's mint left `awaiting_payment` once, its history naming its own payment
+    // (the children of a batch's payments move together, in one statement).
+    let (parent, named) = match backend {
+        Backend::Postgres => ("m.parent_id::text", "e.detail ->> 'payment'"),
+        Backend::Sqlite => (
+            "lower(hex(m.parent_id))",
+            "replace(e.detail ->> 'payment', '-', '')",
+        ),
+    };
+    let paid_mints = |condition: &str| {
+        format!(
+            "SELECT count(*) FROM workflow_events e JOIN workflows m ON m.id = e.workflow_id \
+             WHERE m.kind = 'mint' AND e.event = 'paid' {condition}"
+        )
+    };
+    assert_eq!(count(&stack, &paid_mints("")).await, settled_count as i64);
+    let own_payment = format!("AND {named} = {parent}");
+    assert_eq!(
+        count(&stack, &paid_mints(&own_payment)).await,
+        settled_count as i64
+    );
 
     // The bad ones, alone, with their reason.
     let first_bad = good.len();

@@ -1,11 +1,11 @@
 //! The engine's one decision: a step's outcome (or error) turned into the checkpoint to write,
 //! with its retry policy. Pure, so every branch is unit-tested without a database.
-use std::sync::Arc;
-
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::{Value as Json, json};
 
 use super::retry::backoff_ms;
-use super::workflow::{Effect, StepError, StepOutput, Transition};
+use super::workflow::{Effect, StepError, StepOutput, Transition, Writes};
 use crate::config::Settings;
 use crate::store::held;
 use crate::store::workflows::{Checkpoint, Status};
@@ -145,21 +145,36 @@ pub(crate) fn decide(
             prior.id,
             checkpoint.last_error.as_deref().unwrap_or_default()
         );
-        effects.push(cancel_children(prior.id, reason, now));
+        effects.push(cancel_children(prior.id, reason));
     }
     (checkpoint, effects)
 }
 
-/// The effect that cancels the children `parent` holds (`store::held`) at `now`.
-fn cancel_children(parent: uuid::Uuid, reason: String, now: i64) -> Effect {
-    let reason: Arc<str> = reason.into();
-    Arc::new(move |txn| {
-        let reason = reason.clone();
+/// The effect that cancels the children `parent` holds (`store::held`).
+fn cancel_children(parent: uuid::Uuid, reason: String) -> Effect {
+    Effect::new(CancelChildren { parent, reason })
+}
+
+struct CancelChildren {
+    parent: uuid::Uuid,
+    reason: String,
+}
+
+impl Writes for CancelChildren {
+    /// One parent at a time: a workflow that gives up is rare.
+    fn apply_all<'a>(
+        txn: &'a DatabaseTransaction,
+        writes: Vec<&'a Self>,
+        _worker: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
         Box::pin(async move {
-            held::cancel_children(txn, parent, &reason, None, now).await?;
+            for w in writes {
+                held::cancel_children(txn, w.parent, &w.reason, None, now).await?;
+            }
             Ok(())
         })
-    })
+    }
 }
 
 fn merge_detail(detail: Option<Json>, error: Option<&str>) -> Json {

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use client::{Client, StartError, StartOptions, Started, StarterError};
 pub use registry::Registry;
 pub use wake::Waker;
-pub use workflow::{Effect, Step, StepCtx, StepError, Transition, Workflow};
+pub use workflow::{Effect, Step, StepCtx, StepError, Transition, Workflow, Writes};
 
 use crate::config::SettingsHandle;
 use crate::store::time::Clock;

@@ -1,6 +1,7 @@
 //! The contract between the engine and a kind of workflow: a typed state machine whose `step`
 //! says what comes next. The engine persists the answer; the kind never touches leases,
 //! versions or history.
+use std::any::{Any, TypeId};
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -51,11 +52,84 @@ impl<S> Transition<S> {
     }
 }
 
+/// A kind of database write that commits with steps' checkpoints. A group commit hands every
+/// write of one type it carries to one `apply_all`, so the writes of hundreds of checkpoints
+/// cost a few statements instead of a few per checkpoint (a lock held meanwhile on every row of
+/// the group).
+pub trait Writes: Any + Send + Sync {
+    /// Applies `writes` (in the order their checkpoints were queued) in `txn`, as `worker`, at
+    /// `now`. It may run more than once (a group commit that fails is retried checkpoint by
+    /// checkpoint), inside a transaction that is rolled back each time but the last.
+    fn apply_all<'a>(
+        txn: &'a DatabaseTransaction,
+        writes: Vec<&'a Self>,
+        worker: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), DbErr>>
+    where
+        Self: Sized;
+}
+
 /// A database write that must commit atomically with the step's checkpoint, and only if the
-/// checkpoint's fence holds. It may run more than once (a group commit that fails is retried
-/// row by row), inside a transaction that is rolled back each time but the last.
-pub type Effect =
-    Arc<dyn for<'a> Fn(&'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> + Send + Sync>;
+/// checkpoint's fence holds: one value of a `Writes` type.
+#[derive(Clone)]
+pub struct Effect {
+    write: Arc<dyn Any + Send + Sync>,
+    apply: ApplyAll,
+}
+
+/// `Writes::apply_all` of the effect's type, taking the writes as `Any`.
+type ApplyAll = for<'a> fn(
+    &'a DatabaseTransaction,
+    &[&'a (dyn Any + Send + Sync)],
+    &'a str,
+    i64,
+) -> BoxFuture<'a, Result<(), DbErr>>;
+
+impl Effect {
+    pub fn new<W: Writes>(write: W) -> Effect {
+        Effect {
+            write: Arc::new(write),
+            apply: apply_as::<W>,
+        }
+    }
+}
+
+fn apply_as<'a, W: Writes>(
+    txn: &'a DatabaseTransaction,
+    writes: &[&'a (dyn Any + Send + Sync)],
+    worker: &'a str,
+    now: i64,
+) -> BoxFuture<'a, Result<(), DbErr>> {
+    let typed = writes
+        .iter()
+        .map(|w| w.downcast_ref::<W>().expect("effects are grouped by type"))
+        .collect();
+    W::apply_all(txn, typed, worker, now)
+}
+
+/// Runs `effects` in `txn`: every effect of one type in one `apply_all`, the types in the order
+/// they first appear.
+pub(crate) async fn apply_effects<'a>(
+    txn: &'a DatabaseTransaction,
+    effects: impl IntoIterator<Item = &'a Effect>,
+    worker: &'a str,
+    now: i64,
+) -> Result<(), DbErr> {
+    let mut groups: Vec<(TypeId, ApplyAll, Vec<&'a (dyn Any + Send + Sync)>)> = Vec::new();
+    for effect in effects {
+        let write: &'a (dyn Any + Send + Sync) = &*effect.write;
+        let kind = write.type_id();
+        match groups.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, _, writes)) => writes.push(write),
+            None => groups.push((kind, effect.apply, vec![write])),
+        }
+    }
+    for (_, apply, writes) in groups {
+        apply(txn, &writes, worker, now).await?;
+    }
+    Ok(())
+}
 
 /// The outcome of a step: the transition, the new checkpoint data, and what to persist with it.
 /// A kind's pure decision may name its writes as data (`E`, its own enum, which tests compare)

@@ -7,7 +7,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::workflow::Effect;
+use super::workflow::{Effect, apply_effects};
 use crate::store::{self, time::Clock, workflows::Checkpoint};
 
 /// Most checkpoints one commit carries.
@@ -79,13 +79,11 @@ async fn commit(
     }
     let txn = store::begin_write(db).await?;
     let won = store::workflows::apply_checkpoints(&txn, owner, now, &checkpoints).await?;
-    for request in requests {
-        if won.contains(&request.checkpoint.id) {
-            for effect in &request.effects {
-                effect(&txn).await?;
-            }
-        }
-    }
+    let effects = requests
+        .iter()
+        .filter(|r| won.contains(&r.checkpoint.id))
+        .flat_map(|r| &r.effects);
+    apply_effects(&txn, effects, owner, now).await?;
     txn.commit().await?;
     Ok(won)
 }

@@ -43,14 +43,29 @@ pub async fn move_parked<C: ConnectionTrait>(
     m: &Move<'_>,
     now: i64,
 ) -> Result<Vec<Uuid>, DbErr> {
+    move_parked_each(conn, m, now, |_| m.detail.clone()).await
+}
+
+/// `move_parked` with each row's history detail from `detail_of` (given the row's id) instead
+/// of `m.detail`: one move of many parents' children still tells each child its parent.
+pub async fn move_parked_each<C: ConnectionTrait>(
+    conn: &C,
+    m: &Move<'_>,
+    now: i64,
+    detail_of: impl Fn(Uuid) -> Option<Json>,
+) -> Result<Vec<Uuid>, DbErr> {
     if m.ids.is_empty() {
         return Ok(Vec::new());
     }
     let parked = lock_parked(conn, m).await?;
-    let detail = event_detail(m);
+    let details: Vec<Option<Json>> = parked
+        .iter()
+        .map(|row| event_detail(detail_of(row.id), m.error))
+        .collect();
     let rows: Vec<RowTransition<'_>> = parked
         .iter()
-        .map(|row| RowTransition {
+        .zip(&details)
+        .map(|(row, detail)| RowTransition {
             id: row.id,
             version: row.version,
             owner: row.lease_owner.as_deref(),
@@ -133,11 +148,11 @@ fn merged(data: &Json, patch: &Json) -> Json {
 
 /// The history event's detail: the move's own, with its error (if any) under `error`, so a
 /// timeline shows why without reading the row.
-fn event_detail(m: &Move<'_>) -> Option<Json> {
-    let Some(error) = m.error else {
-        return m.detail.clone();
+fn event_detail(detail: Option<Json>, error: Option<&str>) -> Option<Json> {
+    let Some(error) = error else {
+        return detail;
     };
-    let mut detail = match m.detail.clone() {
+    let mut detail = match detail {
         Some(Json::Object(map)) => map,
         Some(other) => [("detail".to_owned(), other)].into_iter().collect(),
         None => Default::default(),

@@ -63,11 +63,12 @@ pub async fn reserve<C: ConnectionTrait>(conn: &C, receipt: &Receipt) -> Result<
     })
 }
 
-/// Records the settlement that confirmed `payment`, in the payment's checkpoint transaction.
-/// A payment created before the ledger existed has no receipt: nothing to update.
+/// Records the settlement that confirmed `payments` (one transaction can settle many: a
+/// batch), in their checkpoint transaction. A payment created before the ledger existed has no
+/// receipt: nothing to update.
 pub async fn record_settlement<C: ConnectionTrait>(
     conn: &C,
-    payment: Uuid,
+    payments: &[Uuid],
     tx_hash: &str,
     block: i64,
     now_ms: i64,
@@ -76,7 +77,7 @@ pub async fn record_settlement<C: ConnectionTrait>(
         .col_expr(Column::TxHash, Expr::value(tx_hash))
         .col_expr(Column::Block, Expr::value(block))
         .col_expr(Column::UpdatedAtMs, Expr::value(now_ms))
-        .filter(Column::PaymentId.eq(payment))
+        .filter(Column::PaymentId.is_in(payments.iter().copied()))
         .exec(conn)
         .await?;
     Ok(())

@@ -88,11 +88,11 @@ impl Workflow for Mint {
 
     async fn step(
         &self,
-        ctx: &StepCtx,
+        _ctx: &StepCtx,
         state: MintState,
         data: MintData,
     ) -> Result<Step<MintState, MintData>, StepError> {
-        Ok(into_step(decide(state, data), ctx))
+        Ok(into_step(decide(state, data)))
     }
 }
 

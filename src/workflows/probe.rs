@@ -9,13 +9,12 @@
 //! Fault injection is driven by the checkpoint data (transient failures, a hang on a given
 //! worker) and by `probe_failpoints` rows (a permanent failure an operator can "fix" by deleting
 //! the row before retrying).
-use std::sync::Arc;
-
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use futures::future::BoxFuture;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::engine::{Step, StepCtx, StepError, Transition, Workflow};
+use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow, Writes};
 use crate::store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,16 +153,32 @@ impl Workflow for Probe {
         let mut out: Step<ProbeState, ProbeData> =
             Step::new(transition, data.clone()).with_detail(json!({ "probe_step": step }));
         if data.record {
-            out = out.with_effect(Arc::new(move |txn| {
-                let wf = wf.clone();
-                Box::pin(async move {
-                    let effect = "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)";
-                    store::exec(txn, effect, vec![wf.into(), step.into()]).await?;
-                    Ok(())
-                })
-            }));
+            out = out.with_effect(Effect::new(ProbeEffect { workflow: wf, step }));
         }
         Ok(out)
+    }
+}
+
+/// A `probe_effects` row, written with the step's checkpoint.
+struct ProbeEffect {
+    workflow: String,
+    step: i32,
+}
+
+impl Writes for ProbeEffect {
+    fn apply_all<'a>(
+        txn: &'a DatabaseTransaction,
+        writes: Vec<&'a Self>,
+        _worker: &'a str,
+        _now: i64,
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            for w in writes {
+                let effect = "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)";
+                store::exec(txn, effect, vec![w.workflow.clone().into(), w.step.into()]).await?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -1,9 +1,11 @@
 //! The database writes a workflow step plans, as data: a kind's pure `decide` returns a `Plan`
 //! naming them (so its tests compare them), and this module alone turns them into the engine's
 //! `Effect`s, which commit with the step's checkpoint.
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::Address;
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -12,11 +14,11 @@ use super::mint::MintState;
 use super::payment::{BatchOutcome, PaymentState};
 use crate::chain::signer::address_key;
 use crate::engine::workflow::state_name;
-use crate::engine::{Effect, Step, StepCtx};
-use crate::store::moves::{Move, move_parked};
+use crate::engine::{Effect, Step, Writes};
+use crate::store::moves::{Move, move_parked, move_parked_each};
 use crate::store::receipts;
 use crate::store::workflows::Status;
-use crate::store::{self, entity::token, time::Clock};
+use crate::store::{self, entity::token};
 
 /// A step's decision: its transition, its new data, and the writes that commit with it.
 pub type Plan<S, D> = Step<S, D, Write>;
@@ -65,55 +67,61 @@ pub struct MintMove {
     pub error: Option<String>,
 }
 
-/// The plan as the engine runs it: each write as an `Effect`, recorded as `ctx`'s worker's
-/// and stamped by its clock when the checkpoint commits.
-pub fn into_step<S, D>(plan: Plan<S, D>, ctx: &StepCtx) -> Step<S, D> {
-    plan.map_effects(|write| write.effect(ctx.worker_id.clone(), ctx.clock.clone()))
+/// The plan as the engine runs it: each write as an `Effect`.
+pub fn into_step<S, D>(plan: Plan<S, D>) -> Step<S, D> {
+    plan.map_effects(Effect::new)
 }
 
-impl Write {
-    fn effect(self, worker: Arc<str>, clock: Clock) -> Effect {
-        let write = Arc::new(self);
-        Arc::new(move |txn| {
-            let write = write.clone();
-            let worker = worker.clone();
-            let now = clock.now_ms();
-            Box::pin(async move {
-                match &*write {
-                    Write::MoveMints(m) => move_mints(txn, m, &worker, now).await,
+impl Writes for Write {
+    /// The writes of a group commit, a statement or a few per kind of write: a batch's
+    /// payments confirm in one group, and their receipts and children move together.
+    fn apply_all<'a>(
+        txn: &'a DatabaseTransaction,
+        writes: Vec<&'a Self>,
+        worker: &'a str,
+        now: i64,
+    ) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            let mut settled: BTreeMap<(&str, i64), Vec<Uuid>> = BTreeMap::new();
+            let mut paid = Vec::new();
+            for write in writes {
+                match write {
+                    Write::MoveMints(m) => move_mints(txn, m, worker, now).await?,
                     Write::RecordSettlement {
                         payment,
                         hash,
                         block,
-                    } => receipts::record_settlement(txn, *payment, hash, *block, now).await,
-                    Write::StartChildren { payment } => {
-                        start_children(txn, *payment, &worker, now).await
-                    }
+                    } => settled.entry((hash, *block)).or_default().push(*payment),
+                    Write::StartChildren { payment } => paid.push(*payment),
                     Write::HandOutcome {
                         batch,
                         payments,
                         outcome,
-                    } => hand_outcome(txn, *batch, payments, outcome, &worker, now).await,
+                    } => hand_outcome(txn, *batch, payments, outcome, worker, now).await?,
                     Write::RegisterToken {
                         chain_id,
                         token,
                         address,
                     } => {
                         let row = token_row(*chain_id, token, *address, now);
-                        store::tokens::upsert(txn, &row).await.map(drop)
+                        store::tokens::upsert(txn, &row).await?;
                     }
                 }
-            })
+            }
+            for ((hash, block), payments) in settled {
+                receipts::record_settlement(txn, &payments, hash, block, now).await?;
+            }
+            start_children(txn, &paid, worker, now).await
         })
     }
 }
 
 async fn move_mints(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &DatabaseTransaction,
     m: &MintMove,
     worker: &str,
     now: i64,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<(), DbErr> {
     let from = [MintState::Processing.as_str(), MintState::Sent.as_str()];
     let to_status = match m.to {
         MintState::Confirmed => Status::Completed,
@@ -158,13 +166,13 @@ async fn move_mints(
 }
 
 async fn hand_outcome(
-    txn: &sea_orm::DatabaseTransaction,
+    txn: &DatabaseTransaction,
     batch: Uuid,
     payments: &[Uuid],
     outcome: &BatchOutcome,
     worker: &str,
     now: i64,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<(), DbErr> {
     let (event, tx_hash) = match outcome {
         BatchOutcome::Settled { hash, .. } => ("settled_in_batch", Some(hash.as_str())),
         BatchOutcome::Failed { .. } => ("failed_in_batch", None),
@@ -191,15 +199,24 @@ async fn hand_outcome(
     Ok(())
 }
 
+/// The children of the paid `payments` leave `awaiting_payment`, in one move per kind.
 async fn start_children(
-    txn: &sea_orm::DatabaseTransaction,
-    payment: Uuid,
+    txn: &DatabaseTransaction,
+    payments: &[Uuid],
     worker: &str,
     now: i64,
-) -> Result<(), sea_orm::DbErr> {
-    let children = store::workflows::children(txn, payment).await?;
+) -> Result<(), DbErr> {
+    if payments.is_empty() {
+        return Ok(());
+    }
+    let children = store::workflows::children_of_each(txn, payments).await?;
+    let parent_of: HashMap<Uuid, Uuid> = children
+        .iter()
+        .flat_map(|(parent, kids)| kids.iter().map(|(id, _)| (*id, *parent)))
+        .collect();
     let (deployments, mints): (Vec<_>, Vec<_>) = children
-        .into_iter()
+        .into_values()
+        .flatten()
         .partition(|(_, kind)| kind == DEPLOYMENT);
     let mint_states = (
         MintState::AwaitingPayment.as_str().to_owned(),
@@ -228,11 +245,12 @@ async fn start_children(
             patch: json!({}),
             tx_hash: None,
             error: None,
-            detail: Some(json!({ "payment": payment })),
+            detail: None,
             worker: Some(worker),
             run_now: due,
         };
-        let moved = move_parked(txn, &m, now).await?;
+        let detail = |child: Uuid| Some(json!({ "payment": parent_of.get(&child) }));
+        let moved = move_parked_each(txn, &m, now, detail).await?;
         if due && !moved.is_empty() {
             // Other processes' workers hear of it at commit; this one's sweep finds it.
             store::workflows::notify_wake(txn).await?;

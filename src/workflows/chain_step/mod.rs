@@ -135,7 +135,7 @@ pub async fn step<K: ChainKind>(
         retry,
         observed,
     };
-    Ok(into_step(K::DECIDE(state, data, seen)?, ctx))
+    Ok(into_step(K::DECIDE(state, data, seen)?))
 }
 
 /// What a step records when its transaction was submitted: its id and hash.
