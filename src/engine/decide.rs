@@ -1,11 +1,9 @@
 //! The engine's one decision: a step's outcome (or error) turned into the checkpoint to write,
 //! with its retry policy. Pure, so every branch is unit-tested without a database.
-use futures::future::BoxFuture;
-use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::{Value as Json, json};
 
 use super::retry::backoff_ms;
-use super::workflow::{Effect, StepError, StepOutput, Transition, Writes};
+use super::workflow::{Effect, StepError, StepOutput, Transition, WriteCtx, Writes, Writing};
 use crate::config::Settings;
 use crate::store::held;
 use crate::store::workflows::{Checkpoint, Status};
@@ -162,15 +160,10 @@ struct CancelChildren {
 
 impl Writes for CancelChildren {
     /// One parent at a time: a workflow that gives up is rare.
-    fn apply_all<'a>(
-        txn: &'a DatabaseTransaction,
-        writes: Vec<&'a Self>,
-        _worker: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), DbErr>> {
+    fn apply_all<'a>(ctx: WriteCtx<'a>, writes: Vec<&'a Self>) -> Writing<'a> {
         Box::pin(async move {
             for w in writes {
-                held::cancel_children(txn, w.parent, &w.reason, None, now).await?;
+                held::cancel_children(ctx.txn, w.parent, &w.reason, None, ctx.now).await?;
             }
             Ok(())
         })

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 pub use client::{Client, StartError, StartOptions, Started, StarterError};
 pub use registry::Registry;
 pub use wake::Waker;
-pub use workflow::{Effect, Step, StepCtx, StepError, Transition, Workflow, Writes};
+pub use workflow::{
+    Effect, Step, StepCtx, StepError, Transition, Workflow, WriteCtx, Writes, Writing,
+};
 
 use crate::config::SettingsHandle;
 use crate::store::time::Clock;

@@ -57,18 +57,26 @@ impl<S> Transition<S> {
 /// cost a few statements instead of a few per checkpoint (a lock held meanwhile on every row of
 /// the group).
 pub trait Writes: Any + Send + Sync {
-    /// Applies `writes` (in the order their checkpoints were queued) in `txn`, as `worker`, at
-    /// `now`. It may run more than once (a group commit that fails is retried checkpoint by
-    /// checkpoint), inside a transaction that is rolled back each time but the last.
-    fn apply_all<'a>(
-        txn: &'a DatabaseTransaction,
-        writes: Vec<&'a Self>,
-        worker: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), DbErr>>
+    /// Applies `writes` (in the order their checkpoints were queued) as `ctx` says. It may run
+    /// more than once (a group commit that fails is retried checkpoint by checkpoint), inside a
+    /// transaction that is rolled back each time but the last.
+    fn apply_all<'a>(ctx: WriteCtx<'a>, writes: Vec<&'a Self>) -> Writing<'a>
     where
         Self: Sized;
 }
+
+/// Where and as whom a group commit applies its writes.
+#[derive(Clone, Copy)]
+pub struct WriteCtx<'a> {
+    pub txn: &'a DatabaseTransaction,
+    /// The worker whose steps wrote the checkpoints, for the history.
+    pub worker: &'a str,
+    /// The commit's time.
+    pub now: i64,
+}
+
+/// What `Writes::apply_all` returns.
+pub type Writing<'a> = BoxFuture<'a, Result<(), DbErr>>;
 
 /// A database write that must commit atomically with the step's checkpoint, and only if the
 /// checkpoint's fence holds: one value of a `Writes` type.
@@ -79,12 +87,7 @@ pub struct Effect {
 }
 
 /// `Writes::apply_all` of the effect's type, taking the writes as `Any`.
-type ApplyAll = for<'a> fn(
-    &'a DatabaseTransaction,
-    &[&'a (dyn Any + Send + Sync)],
-    &'a str,
-    i64,
-) -> BoxFuture<'a, Result<(), DbErr>>;
+type ApplyAll = for<'a> fn(WriteCtx<'a>, &[&'a (dyn Any + Send + Sync)]) -> Writing<'a>;
 
 impl Effect {
     pub fn new<W: Writes>(write: W) -> Effect {
@@ -96,25 +99,21 @@ impl Effect {
 }
 
 fn apply_as<'a, W: Writes>(
-    txn: &'a DatabaseTransaction,
+    ctx: WriteCtx<'a>,
     writes: &[&'a (dyn Any + Send + Sync)],
-    worker: &'a str,
-    now: i64,
-) -> BoxFuture<'a, Result<(), DbErr>> {
+) -> Writing<'a> {
     let typed = writes
         .iter()
         .map(|w| w.downcast_ref::<W>().expect("effects are grouped by type"))
         .collect();
-    W::apply_all(txn, typed, worker, now)
+    W::apply_all(ctx, typed)
 }
 
 /// Runs `effects` in `txn`: every effect of one type in one `apply_all`, the types in the order
 /// they first appear.
 pub(crate) async fn apply_effects<'a>(
-    txn: &'a DatabaseTransaction,
+    ctx: WriteCtx<'a>,
     effects: impl IntoIterator<Item = &'a Effect>,
-    worker: &'a str,
-    now: i64,
 ) -> Result<(), DbErr> {
     let mut groups: Vec<(TypeId, ApplyAll, Vec<&'a (dyn Any + Send + Sync)>)> = Vec::new();
     for effect in effects {
@@ -126,7 +125,7 @@ pub(crate) async fn apply_effects<'a>(
         }
     }
     for (_, apply, writes) in groups {
-        apply(txn, &writes, worker, now).await?;
+        apply(ctx, &writes).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::workflow::{Effect, apply_effects};
+use super::workflow::{Effect, WriteCtx, apply_effects};
 use crate::store::{self, time::Clock, workflows::Checkpoint};
 
 /// Most checkpoints one commit carries.
@@ -83,7 +83,12 @@ async fn commit(
         .iter()
         .filter(|r| won.contains(&r.checkpoint.id))
         .flat_map(|r| &r.effects);
-    apply_effects(&txn, effects, owner, now).await?;
+    let ctx = WriteCtx {
+        txn: &txn,
+        worker: owner,
+        now,
+    };
+    apply_effects(ctx, effects).await?;
     txn.commit().await?;
     Ok(won)
 }

@@ -9,12 +9,13 @@
 //! Fault injection is driven by the checkpoint data (transient failures, a hang on a given
 //! worker) and by `probe_failpoints` rows (a permanent failure an operator can "fix" by deleting
 //! the row before retrying).
-use futures::future::BoxFuture;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::engine::{Effect, Step, StepCtx, StepError, Transition, Workflow, Writes};
+use crate::engine::{
+    Effect, Step, StepCtx, StepError, Transition, Workflow, WriteCtx, Writes, Writing,
+};
 use crate::store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,16 +167,12 @@ struct ProbeEffect {
 }
 
 impl Writes for ProbeEffect {
-    fn apply_all<'a>(
-        txn: &'a DatabaseTransaction,
-        writes: Vec<&'a Self>,
-        _worker: &'a str,
-        _now: i64,
-    ) -> BoxFuture<'a, Result<(), DbErr>> {
+    fn apply_all<'a>(ctx: WriteCtx<'a>, writes: Vec<&'a Self>) -> Writing<'a> {
         Box::pin(async move {
             for w in writes {
                 let effect = "INSERT INTO probe_effects (workflow_id, step) VALUES ($1, $2)";
-                store::exec(txn, effect, vec![w.workflow.clone().into(), w.step.into()]).await?;
+                let values = vec![w.workflow.clone().into(), w.step.into()];
+                store::exec(ctx.txn, effect, values).await?;
             }
             Ok(())
         })

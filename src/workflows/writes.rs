@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use alloy::primitives::Address;
-use futures::future::BoxFuture;
 use sea_orm::{DatabaseTransaction, DbErr};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
@@ -14,7 +13,7 @@ use super::mint::MintState;
 use super::payment::{BatchOutcome, PaymentState};
 use crate::chain::signer::address_key;
 use crate::engine::workflow::state_name;
-use crate::engine::{Effect, Step, Writes};
+use crate::engine::{Effect, Step, WriteCtx, Writes, Writing};
 use crate::store::moves::{Move, move_parked, move_parked_each};
 use crate::store::receipts;
 use crate::store::workflows::Status;
@@ -75,12 +74,8 @@ pub fn into_step<S, D>(plan: Plan<S, D>) -> Step<S, D> {
 impl Writes for Write {
     /// The writes of a group commit, a statement or a few per kind of write: a batch's
     /// payments confirm in one group, and their receipts and children move together.
-    fn apply_all<'a>(
-        txn: &'a DatabaseTransaction,
-        writes: Vec<&'a Self>,
-        worker: &'a str,
-        now: i64,
-    ) -> BoxFuture<'a, Result<(), DbErr>> {
+    fn apply_all<'a>(ctx: WriteCtx<'a>, writes: Vec<&'a Self>) -> Writing<'a> {
+        let WriteCtx { txn, worker, now } = ctx;
         Box::pin(async move {
             let mut settled: BTreeMap<(&str, i64), Vec<Uuid>> = BTreeMap::new();
             let mut paid = Vec::new();
