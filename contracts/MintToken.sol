@@ -8,7 +8,8 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 /// @notice ERC-20 minted in fixed-size units, each unit tied to a unique `bytes32` id
 ///         (e.g. a payment id), so that a mint can be retried without ever paying out twice.
 /// @dev Roles: `DEFAULT_ADMIN_ROLE` is given to `admin` (it can grant/revoke `MINTER_ROLE`);
-///      `MINTER_ROLE` is given to `minter` (the service's hot wallet).
+///      `MINTER_ROLE` is given to each of `minters` (the service's signers, so that every one
+///      of them can carry mints).
 contract MintToken is ERC20, AccessControl {
     bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
 
@@ -33,12 +34,14 @@ contract MintToken is ERC20, AccessControl {
         uint256 amountPerMint_,
         uint256 maxSupply_,
         address admin,
-        address minter
+        address[] memory minters
     ) ERC20(name_, symbol_) {
         amountPerMint = amountPerMint_;
         maxSupply = maxSupply_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(MINTER_ROLE, minter);
+        for (uint256 i = 0; i < minters.length; ++i) {
+            _grantRole(MINTER_ROLE, minters[i]);
+        }
     }
 
     /// @notice Whether `id` has been minted already.

@@ -114,7 +114,7 @@ async fn deploy_token(chain: &Chain, max_supply: u64) -> Address {
         amount_per_mint: U256::from(10u64),
         max_supply: U256::from(max_supply),
         admin: chain.signer(),
-        minter: chain.signer(),
+        minters: chain.signers(),
     };
     deploy::deploy_token(chain, &format!("deploy-{}", Uuid::new_v4()), &params, WAIT)
         .await

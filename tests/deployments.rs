@@ -49,6 +49,8 @@ async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Back
         backend,
         StackOptions {
             settings: &[("max_open_payments_per_payer", DEPLOYMENTS as i64)],
+            // A pool: every signer becomes a minter of each deployed token.
+            signers: 2,
             ..Default::default()
         },
     )
@@ -124,6 +126,20 @@ async fn concurrent_paid_deployments_are_all_deployed_and_mintable(backend: Back
             Some(payer.address().to_string().to_lowercase().as_str())
         )
     );
+
+    // Every signer of the pool may mint each token (not the primary alone).
+    let signers = stack.service.chain.as_ref().unwrap().signers();
+    assert_eq!(signers.len(), 2);
+    for address in &addresses {
+        let token = token_contract(&stack.anvil.endpoint(), address.parse().unwrap());
+        let role = token.MINTER_ROLE().call().await.unwrap();
+        for signer in &signers {
+            assert!(
+                token.hasRole(role, *signer).call().await.unwrap(),
+                "{signer} mints {address}"
+            );
+        }
+    }
 
     // Each token takes a mint at once.
     let mut mints = Vec::new();
@@ -224,7 +240,7 @@ async fn tokens_mintflow_did_not_deploy_are_checked_registered_and_minted() {
         U256::from(5),
         U256::from(500),
         signer,
-        signer,
+        vec![signer],
     )
     .await
     .unwrap()

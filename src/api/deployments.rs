@@ -52,7 +52,7 @@ pub struct TokenSpec {
     pub amount_per_mint: DecimalText,
     /// Cap on the total supply in base units (decimal string, at least `amountPerMint`).
     pub max_supply: DecimalText,
-    /// The token's admin (0x address); mintflow's signer is its minter.
+    /// The token's admin (0x address); every signer of mintflow's pool is a minter.
     pub owner: AddressText,
 }
 

@@ -223,7 +223,7 @@ pub(super) async fn deploy_bench_token(
         amount_per_mint: U256::from(10u64).pow(U256::from(18u64)),
         max_supply: U256::MAX,
         admin: chain.signer(),
-        minter: chain.signer(),
+        minters: chain.signers(),
     };
     let sender = SenderTask::start(&chain, "bench-setup");
     let token = deploy_token(&chain, "bench-token", &params, TX_TIMEOUT).await;

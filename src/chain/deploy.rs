@@ -17,7 +17,8 @@ pub struct TokenParams {
     pub amount_per_mint: U256,
     pub max_supply: U256,
     pub admin: Address,
-    pub minter: Address,
+    /// Each gets `MINTER_ROLE` at deployment: every signer of the pool.
+    pub minters: Vec<Address>,
 }
 
 /// The addresses `mintflow deploy` prints.
@@ -46,7 +47,7 @@ pub async fn deploy_token(
         amountPerMint_: p.amount_per_mint,
         maxSupply_: p.max_supply,
         admin: p.admin,
-        minter: p.minter,
+        minters: p.minters.clone(),
     };
     deploy(
         chain,
@@ -67,9 +68,10 @@ pub async fn deploy_mock_usdc(
     deploy(chain, key, MockUSDC::BYTECODE.to_vec(), Vec::new(), timeout).await
 }
 
-/// Grants `MINTER_ROLE` of `token` to every signer of the pool but the primary (its minter
-/// from the constructor), from the primary (its admin), and waits for each grant to be
-/// confirmed. `key` makes it idempotent: a signer's grant is sent once.
+/// Grants `MINTER_ROLE` of `token` to every signer of the pool that lacks it (one added since
+/// the token was deployed with the pool of then as its minters), from the primary (its admin),
+/// and waits for each grant to be confirmed. `key` makes it idempotent: a signer's grant is
+/// sent once.
 pub async fn grant_minters(
     chain: &Chain,
     key: &str,
@@ -78,7 +80,12 @@ pub async fn grant_minters(
 ) -> Result<(), ChainError> {
     let admin = chain.primary();
     let role = alloy::primitives::keccak256("MINTER_ROLE");
-    for signer in chain.signers().into_iter().skip(1) {
+    let contract = MintToken::new(token, chain.provider());
+    for signer in chain.signers() {
+        // A read that fails grants anyway: granting a role held already changes nothing.
+        if matches!(contract.hasRole(role, signer).call().await, Ok(true)) {
+            continue;
+        }
         let grant = MintToken::grantRoleCall {
             role,
             account: signer,

@@ -41,8 +41,9 @@ impl Chain {
                     on.mark_unfunded();
                     e
                 }
-                // Only the primary may be allowed the call (a token deployed with it as its
-                // sole minter): it is asked before the revert counts.
+                // Only the primary may be allowed the call (a token deployed before the pool
+                // grew, or registered, with it as its sole minter): it is asked before the
+                // revert counts.
                 Err(e @ ChainError::Reverted(_)) if !tried.contains(&0) => {
                     tried.push(0);
                     match self.primary().submit_on_lane(&req).await {

@@ -44,8 +44,8 @@ pub struct DeployArgs {
     pub no_block_warning_secs: u64,
 }
 
-/// MintToken's constructor arguments (admin and minter are the primary signer; every other
-/// signer of the pool is granted MINTER_ROLE).
+/// MintToken's constructor arguments (the primary signer is its admin; every signer of the
+/// pool is a minter).
 #[derive(Clone, Debug, clap::Args)]
 pub struct TokenArgs {
     /// Token name.
@@ -123,9 +123,9 @@ pub async fn run(database_url: &str, args: DeployArgs) -> anyhow::Result<()> {
 }
 
 /// Deploys MockUSDC (when `mock_usdc`) and a MintToken with the primary signer as admin and
-/// minter, grants every other signer of the pool MINTER_ROLE, and waits for all of it to be
-/// confirmed. A sender must be running for `chain`. The keys derive from
-/// `key`: the same key returns the same deployments.
+/// every signer of the pool as minter, grants MINTER_ROLE to any signer added since (a second
+/// run with a larger pool), and waits for all of it to be confirmed. A sender must be running
+/// for `chain`. The keys derive from `key`: the same key returns the same deployments.
 pub async fn deploy_contracts(
     chain: &Chain,
     key: &str,
@@ -149,7 +149,7 @@ pub async fn deploy_contracts(
         amount_per_mint: token.amount_per_mint,
         max_supply: token.max_supply,
         admin: chain.signer(),
-        minter: chain.signer(),
+        minters: chain.signers(),
     };
     let token = async {
         let token = deploy_token(chain, &format!("{key}:token"), &params, timeout)

@@ -245,7 +245,7 @@ async fn setup(
                 amount_per_mint: args.token.amount_per_mint,
                 max_supply: args.token.max_supply,
                 admin: chain.signer(),
-                minter: chain.signer(),
+                minters: chain.signers(),
             },
             SETUP_TIMEOUT,
         )

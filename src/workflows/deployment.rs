@@ -60,7 +60,7 @@ pub struct DeploymentData {
     pub symbol: String,
     pub amount_per_mint: U256,
     pub max_supply: U256,
-    /// The token's admin (it can grant the minter role); the service's signer mints.
+    /// The token's admin (it can grant the minter role); the service's signers mint.
     pub owner: Address,
     #[serde(default)]
     pub tx_id: Option<Uuid>,
@@ -89,7 +89,7 @@ impl Deployment {
             amountPerMint_: d.amount_per_mint,
             maxSupply_: d.max_supply,
             admin: d.owner,
-            minter: self.chain.signer(),
+            minters: self.chain.signers(),
         };
         let mut code = MintToken::BYTECODE.to_vec();
         code.extend(args.abi_encode());

@@ -327,7 +327,7 @@ pub async fn deploy_test_contracts(t: &TestDb, rpc: &str, max_mints: u64) -> Tes
         amount_per_mint: U256::from(AMOUNT_PER_MINT),
         max_supply: U256::from(max_mints * AMOUNT_PER_MINT),
         admin: chain.signer(),
-        minter: chain.signer(),
+        minters: chain.signers(),
     };
     let wait = Duration::from_secs(60);
     let token = deploy::deploy_token(&chain, "test-token", &params, wait)

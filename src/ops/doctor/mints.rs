@@ -181,7 +181,7 @@ pub(super) async fn token_code(db: &DatabaseConnection, node: &Node) -> Result<O
 }
 
 /// `totalSupply` of each token mintflow deployed (a deployment workflow made it, with
-/// mintflow's signer its only minter) against its confirmed mints: at least their
+/// mintflow's signers its only minters) against its confirmed mints: at least their
 /// `amountPerMint` each, and at most that of every mint sent. Tokens registered from
 /// `TOKEN_ADDRESS` are left out: other minters may mint them.
 pub(super) async fn supply(db: &DatabaseConnection, node: &Node) -> Result<Outcome, Failure> {
