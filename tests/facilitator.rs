@@ -2,7 +2,8 @@
 //! (`@x402/express`, its HTTP facilitator client pointed at mintflow with a `facilitate` key)
 //! sells to the official buyer (`@x402/fetch`) on anvil (`tools/x402-facilitated.mjs`); the
 //! payment settles through mintflow's payment workflow, once; a payee outside
-//! `FACILITATOR_PAY_TO` is refused by verify and settle, and nothing is paid to it.
+//! `FACILITATOR_PAY_TO` is refused by verify and settle, and nothing is paid to it; a key
+//! given payees of its own (`facilitatorPayTo`) settles for those only.
 #[macro_use]
 mod common;
 
@@ -21,6 +22,7 @@ on_both_backends!(
     the_official_middleware_sells_through_mintflow_once_and_to_allowed_payees_only,
     the_facilitator_api_needs_a_facilitate_key_but_supported_is_public,
     a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once,
+    a_key_with_its_own_payees_settles_for_them_only,
 );
 
 /// The payee `FACILITATOR_PAY_TO` allows.
@@ -285,6 +287,156 @@ async fn a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once(ba
     assert_eq!(
         usdc_balance(&stack, payer.address()).await,
         U256::from(PRICE - AMOUNT)
+    );
+    stack.service.stop().await;
+}
+
+/// A request paying `AMOUNT` from a funded payer to the stack's `PAY_TO` (`seller()`).
+async fn request_to_seller(stack: &Stack) -> Value {
+    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
+    fund_usdc(
+        &stack.anvil.endpoint(),
+        stack.usdc,
+        payer.address(),
+        PRICE,
+        true,
+    )
+    .await;
+    let (authorization, signature) = sign_authorization(stack.usdc, &payer, AMOUNT, fresh_nonce());
+    let requirements = json!({
+        "scheme": "exact", "network": "eip155:31337", "amount": AMOUNT.to_string(),
+        "asset": stack.usdc.to_string(), "payTo": seller().to_string(), "maxTimeoutSeconds": 300,
+        "extra": { "name": "USD Coin", "version": "2" },
+    });
+    json!({
+        "x402Version": 2,
+        "paymentPayload": {
+            "x402Version": 2,
+            "payload": { "authorization": authorization, "signature": signature },
+            "accepted": requirements,
+        },
+        "paymentRequirements": requirements,
+    })
+}
+
+/// A `facilitate` key with payees of its own, and the key as stored.
+async fn key_for_payees(stack: &Stack, name: &str, payees: &[Address]) -> (String, Value) {
+    let body = json!({ "name": name, "scopes": ["facilitate"], "facilitatorPayTo": payees });
+    let (status, created) = stack.post("/v1/keys", &body).await;
+    assert_eq!(status, 201, "{created}");
+    (created["key"].as_str().unwrap().to_owned(), created)
+}
+
+async fn a_key_with_its_own_payees_settles_for_them_only(backend: Backend) {
+    // The server settles for two payees; each resource server's key for its own.
+    let opts = StackOptions {
+        configure: allow_the_signer,
+        ..Default::default()
+    };
+    let stack = Stack::start(backend, opts).await;
+    let request = request_to_seller(&stack).await;
+    let seller_before = usdc_balance(&stack, seller()).await;
+
+    let (other_shop, created) = key_for_payees(&stack, "other-shop", &[ALLOWED]).await;
+    let other_shop = common::http_as(&other_shop);
+    // The attack: a key settling a payment to a payee the server allows, but not for it.
+    let verify = format!("{}/x402/facilitator/verify", stack.base);
+    let settle = format!("{}/x402/facilitator/settle", stack.base);
+    let verified: Value = other_shop
+        .post(&verify)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&verified["isValid"], &verified["invalidReason"]),
+        (&json!(false), &json!("pay_to_not_allowed")),
+        "{verified}"
+    );
+    let settled: Value = other_shop
+        .post(&settle)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&settled["success"], &settled["errorReason"]),
+        (&json!(false), &json!("pay_to_not_allowed")),
+        "{settled}"
+    );
+    let (_, payments) = stack.get("/v1/payments").await;
+    assert_eq!(
+        payments["items"],
+        json!([]),
+        "nothing was created: {payments}"
+    );
+    assert_eq!(
+        created["facilitatorPayTo"],
+        json!([ALLOWED.to_string()]),
+        "{created}"
+    );
+
+    // The seller's own key settles it, once.
+    let (seller_key, _) = key_for_payees(&stack, "seller-shop", &[seller()]).await;
+    let (status, whoami) = {
+        let res = common::http_as(&seller_key)
+            .get(format!("{}/v1/whoami", stack.base))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(whoami["facilitatorPayTo"], json!([seller().to_string()]));
+    let settled: Value = common::http_as(&seller_key)
+        .post(&settle)
+        .json(&request)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(settled["success"], true, "{settled}");
+    assert_eq!(
+        usdc_balance(&stack, seller()).await,
+        seller_before + U256::from(AMOUNT)
+    );
+
+    // Payees are for facilitation: a key without that scope cannot have them, and the list
+    // is not empty.
+    for (body, answer) in [
+        (
+            json!({ "name": "reader", "scopes": ["read"], "facilitatorPayTo": [ALLOWED] }),
+            (422, "invalid_key_request"),
+        ),
+        (
+            json!({ "name": "empty", "scopes": ["facilitate"], "facilitatorPayTo": [] }),
+            (400, "invalid_body"),
+        ),
+        (
+            json!({ "name": "typo", "scopes": ["facilitate"], "facilitatorPayTo": ["0x5e"] }),
+            (400, "invalid_address"),
+        ),
+    ] {
+        let (status, refused) = stack.post("/v1/keys", &body).await;
+        assert_eq!(
+            (status, refused["code"].as_str().unwrap()),
+            answer,
+            "{body}: {refused}"
+        );
+    }
+    let (_, keys) = stack.get("/v1/keys").await;
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        2,
+        "nothing else was created: {keys}"
     );
     stack.service.stop().await;
 }

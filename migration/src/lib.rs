@@ -16,6 +16,7 @@ mod m20261201_000012_mint_priority;
 mod m20261202_000015_index_batch_queries;
 mod m20261202_000016_outbox_trigger_planned_per_insert;
 mod m20261202_000017_index_due_deliveries_by_subscription;
+mod m20261203_000018_key_facilitator_payees;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000015_index_batch_queries::Migration),
             Box::new(m20261202_000016_outbox_trigger_planned_per_insert::Migration),
             Box::new(m20261202_000017_index_due_deliveries_by_subscription::Migration),
+            Box::new(m20261203_000018_key_facilitator_payees::Migration),
         ]
     }
 }

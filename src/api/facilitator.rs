@@ -1,7 +1,8 @@
 //! The x402 v2 facilitator API, for other resource servers (the official `@x402/express`
 //! middleware with an HTTP facilitator client pointed at `/x402/facilitator`):
 //! `GET /supported` (public), `POST /verify` and `POST /settle` (a `facilitate` key). Settled
-//! payments are ordinary `payment` workflows, to payees `FACILITATOR_PAY_TO` allows.
+//! payments are ordinary `payment` workflows, to payees `FACILITATOR_PAY_TO` allows (a key with
+//! payees of its own: those of them only).
 use std::collections::{BTreeMap, HashMap};
 
 use poem::web::Data;
@@ -140,7 +141,7 @@ impl FacilitatorApi {
     ///
     /// Checks a buyer's payment against the resource server's requirements as x402 v2 says:
     /// `exact` on this chain in this server's USDC, a payee (`payTo`) that `FACILITATOR_PAY_TO`
-    /// allows, the payment accepted exactly these requirements, the EIP-712 signature, the
+    /// allows (and the key's own `facilitatorPayTo`, when it has one), the payment accepted exactly these requirements, the EIP-712 signature, the
     /// validity window, the nonce unused (on chain and by any payment of this server) and the
     /// settlement's simulation. Always 200: `isValid` says, `invalidReason` why not. Writes
     /// nothing.
@@ -152,12 +153,13 @@ impl FacilitatorApi {
     async fn verify(
         &self,
         app: Data<&AppState>,
-        _access: Access<Facilitate>,
+        access: Access<Facilitate>,
         body: Json<FacilitatorRequest>,
     ) -> Result<Json<FacilitatorVerifyResponse>, Errors<FacilitatorCalls>> {
         let ctx = app.context();
         let chain = ctx.chain().map_err(ApiError::from)?;
-        let verdict = facilitator::verify(&ctx, chain, &body.0.request())
+        let payees = access.caller.facilitator_pay_to.as_deref();
+        let verdict = facilitator::verify(&ctx, chain, &body.0.request(), payees)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(match verdict {
@@ -194,7 +196,7 @@ impl FacilitatorApi {
     async fn settle(
         &self,
         app: Data<&AppState>,
-        _access: Access<Facilitate>,
+        access: Access<Facilitate>,
         body: Json<FacilitatorRequest>,
     ) -> Result<Json<FacilitatorSettleResponse>, Errors<FacilitatorCalls>> {
         let ctx = app.context();
@@ -202,7 +204,8 @@ impl FacilitatorApi {
         let network = facilitator::facilitation(&ctx, chain)
             .map_err(ApiError::from)?
             .network();
-        let settled = facilitator::settle(&ctx, chain, &body.0.request())
+        let payees = access.caller.facilitator_pay_to.as_deref();
+        let settled = facilitator::settle(&ctx, chain, &body.0.request(), payees)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(match settled {

@@ -1,5 +1,6 @@
 //! `/v1/keys`: API keys, managed by admins (every change audited), and `/v1/whoami`, which
 //! tells any caller what its own key may do (the dashboard shows it).
+use alloy::primitives::Address;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -10,10 +11,11 @@ use poem_openapi::{
 
 use super::AppState;
 use super::auth::{Access, Admin, AnyKey};
-use super::declared::UuidText;
+use super::declared::{AddressText, UuidText};
 use super::error::{
     AnyKeyRead, ApiError, Errors, KeyedByIdInState, KeyedCreate, KeyedRead, errors_from,
 };
+use super::mints::parse_address;
 use super::text::Text;
 use crate::app::keys::{self, KeyError, NewKey, RevokeError, Scope, Scopes};
 use crate::store::api_keys::KeyRow;
@@ -90,6 +92,13 @@ pub struct NewKeyBody {
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     #[oai(nullable)]
     pub max_priority: Option<i16>,
+    /// The only payees (`payTo`) the key may settle for through the facilitator API, within
+    /// the server's `FACILITATOR_PAY_TO` (1 to 100 addresses; needs the `facilitate` or
+    /// `admin` scope). When absent, every payee `FACILITATOR_PAY_TO` names: give each
+    /// resource server's key its own payees so that none settles for another.
+    #[oai(validator(min_items = 1, max_items = 100))]
+    #[oai(nullable)]
+    pub facilitator_pay_to: Option<Vec<AddressText>>,
 }
 
 /// A key as stored: never the key itself.
@@ -117,12 +126,17 @@ pub struct ApiKeyView {
     pub last_used_at: Option<DateTime<Utc>>,
     #[oai(nullable)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The only payees the key may settle for as a facilitator (within `FACILITATOR_PAY_TO`);
+    /// `null`: every payee that list names.
+    #[oai(nullable)]
+    pub facilitator_pay_to: Option<Vec<String>>,
 }
 
 impl From<KeyRow> for ApiKeyView {
     fn from(row: KeyRow) -> Self {
         ApiKeyView {
             scopes: scope_list(keys::scopes_of(&row)),
+            facilitator_pay_to: payee_list(keys::facilitator_pay_to_of(&row)),
             id: row.id,
             name: row.name,
             prefix: row.prefix,
@@ -178,6 +192,15 @@ pub struct WhoAmI {
     /// Highest mint `priority` the caller may ask for (100 with `admin`).
     #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     pub max_priority: i16,
+    /// The only payees the caller may settle for as a facilitator (within
+    /// `FACILITATOR_PAY_TO`); `null`: every payee that list names.
+    #[oai(nullable)]
+    pub facilitator_pay_to: Option<Vec<String>>,
+}
+
+/// Payees as shown: checksummed addresses.
+fn payee_list(payees: Option<Vec<Address>>) -> Option<Vec<String>> {
+    payees.map(|list| list.iter().map(Address::to_string).collect())
 }
 
 pub struct KeysApi;
@@ -192,9 +215,11 @@ impl KeysApi {
     /// The answer holds the key (`mf_...`), shown this once: only its SHA-256 hash is kept.
     /// Send it as `Authorization: Bearer <key>`. Scopes: `read` (operator reads), `mint`
     /// (unpaid mints, within `mint_quota_per_minute`, at most `maxPriority`), `admin`
-    /// (everything, any priority). Not idempotent:
-    /// each call creates another key. 422 `invalid_key_request` for a bad name, scope list or
-    /// expiry.
+    /// (everything, any priority), `facilitate` (the x402 facilitator API, for the payees
+    /// `facilitatorPayTo` names, or every payee `FACILITATOR_PAY_TO` names). Not idempotent:
+    /// each call creates another key. 422 `invalid_key_request` for a bad name, scope list,
+    /// expiry or payee list (payees on a key without `facilitate`).
+    /// 400 `invalid_address` for a payee that is not an address.
     #[oai(path = "/v1/keys", method = "post", operation_id = "create_key")]
     async fn create(
         &self,
@@ -206,12 +231,22 @@ impl KeysApi {
         actor: Header<Option<String>>,
     ) -> Result<KeyCreated, Errors<KeyedCreate>> {
         let b = body.0;
+        let facilitator_pay_to = b
+            .facilitator_pay_to
+            .map(|payees| {
+                payees
+                    .iter()
+                    .map(|a| parse_address("facilitatorPayTo", a))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
         let new = NewKey {
             name: b.name.into_inner(),
             scopes: Scopes::of(b.scopes.into_iter().map(Scope::from)),
             expires_in: b.expires_in_seconds.map(std::time::Duration::from_secs),
             mint_quota_per_minute: b.mint_quota_per_minute,
             max_mint_priority: b.max_priority.unwrap_or(priority::DEFAULT),
+            facilitator_pay_to,
         };
         let created = keys::create(&app.db, new, &auth.actor(actor.0), &app.clock).await?;
         Ok(KeyCreated::Created(Json(CreatedKey {
@@ -274,6 +309,7 @@ impl KeysApi {
             scopes: scope_list(caller.scopes),
             mint_quota_per_minute: caller.mint_quota_per_minute,
             max_priority: caller.max_mint_priority,
+            facilitator_pay_to: payee_list(caller.facilitator_pay_to),
         }))
     }
 }

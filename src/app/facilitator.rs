@@ -1,5 +1,6 @@
 //! x402 facilitation (the v2 facilitator API): verifying and settling payments that other
-//! resource servers take, to the payees `FACILITATOR_PAY_TO` allows. A settled payment is an
+//! resource servers take, to the payees `FACILITATOR_PAY_TO` allows (and, for a key given
+//! payees of its own, to those of them only). A settled payment is an
 //! ordinary `payment` workflow that buys nothing here: the authorization is its idempotency
 //! key, so an authorization settles once, whoever asks again.
 use alloy::primitives::Address;
@@ -63,13 +64,15 @@ struct Checked {
     settleable: Settleable,
 }
 
-/// Checks a request: the messages, the requirements (`Facilitation`), the signature and
-/// window, and on chain the settlement's simulation; an authorization a payment holds already
-/// is refused (`invalid_exact_evm_nonce_already_used`). Nothing is written.
+/// Checks a request from a caller limited to `payees` (`None`: every payee the server
+/// allows): the messages, the requirements (`Facilitation`), the signature and window, and on
+/// chain the settlement's simulation; an authorization a payment holds already is refused
+/// (`invalid_exact_evm_nonce_already_used`). Nothing is written.
 async fn check(
     ctx: &Context<'_>,
     chain: &Chain,
     request: &Request,
+    payees: Option<&[Address]>,
 ) -> Result<Result<Checked, Invalid>, Error> {
     if request.x402_version != X402_VERSION {
         return Ok(Err(Invalid::of(Reason::Version, None)));
@@ -84,7 +87,7 @@ async fn check(
         return Ok(Err(Invalid::of(Reason::Payload, None)));
     };
     let payer = payload.payload.authorization.from.parse().ok();
-    let facilitation = facilitation(ctx, chain)?;
+    let facilitation = facilitation(ctx, chain)?.for_payees(payees);
     let now = payments::now_secs(ctx);
     let (offer, verified) = match facilitation.check(&requirements, &payload, now) {
         Ok(checked) => checked,
@@ -117,13 +120,15 @@ fn refused<T>(e: Error, payer: Option<Address>) -> Result<Result<T, Invalid>, Er
     }
 }
 
-/// `POST /verify`: whether the payment would settle now, and who pays. Nothing is written.
+/// `POST /verify`: whether the payment would settle now for a caller limited to `payees`,
+/// and who pays. Nothing is written.
 pub async fn verify(
     ctx: &Context<'_>,
     chain: &Chain,
     request: &Request,
+    payees: Option<&[Address]>,
 ) -> Result<Result<Address, Invalid>, Error> {
-    Ok(check(ctx, chain, request)
+    Ok(check(ctx, chain, request, payees)
         .await?
         .map(|checked| checked.settleable.data.payer))
 }
@@ -154,8 +159,9 @@ pub async fn settle(
     ctx: &Context<'_>,
     chain: &Chain,
     request: &Request,
+    payees: Option<&[Address]>,
 ) -> Result<Result<Settled, Invalid>, SettleError> {
-    let Checked { offer, settleable } = match check(ctx, chain, request).await? {
+    let Checked { offer, settleable } = match check(ctx, chain, request, payees).await? {
         Ok(checked) => checked,
         Err(invalid) => return Ok(Err(invalid)),
     };

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use alloy::primitives::Address;
 use base64::Engine as _;
 use rand::RngCore;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -21,6 +22,8 @@ pub const KEY_PREFIX: &str = "mf_";
 const VISIBLE_CHARS: usize = 11;
 /// Longest key name.
 pub const MAX_NAME_LEN: usize = 100;
+/// Most payees a key may settle for as a facilitator (`facilitator_pay_to`).
+pub const MAX_FACILITATOR_PAYEES: usize = 100;
 
 /// One permission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,6 +147,15 @@ pub enum KeyError {
         crate::workflows::priority::MAX
     )]
     BadMaxPriority,
+    #[error(
+        "payees to settle for (facilitatorPayTo) are for keys with the facilitate or admin scope"
+    )]
+    PayeesWithoutFacilitate,
+    #[error(
+        "give 1 to {MAX_FACILITATOR_PAYEES} payees to settle for, or none to settle for every \
+         payee FACILITATOR_PAY_TO names"
+    )]
+    BadPayees,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -183,6 +195,9 @@ pub struct NewKey {
     pub mint_quota_per_minute: Option<i64>,
     /// Highest mint priority this key may ask for (`priority::DEFAULT`: none above it).
     pub max_mint_priority: i16,
+    /// The only payees this key may settle for as a facilitator, within
+    /// `FACILITATOR_PAY_TO` (`None`: every payee that list names).
+    pub facilitator_pay_to: Option<Vec<Address>>,
 }
 
 /// A key just created: the stored row and the key itself, which is shown this once.
@@ -217,6 +232,10 @@ pub async fn create(
     if priority::in_range(new.max_mint_priority.into()).is_err() {
         return Err(KeyError::BadMaxPriority);
     }
+    let facilitator_pay_to = new
+        .facilitator_pay_to
+        .map(|payees| payee_list(new.scopes, payees))
+        .transpose()?;
     let mut secret = Zeroizing::new([0u8; 32]);
     rand::rng().fill_bytes(secret.as_mut());
     let key = Zeroizing::new(format!(
@@ -232,6 +251,7 @@ pub async fn create(
         scopes: new.scopes.to_string(),
         mint_quota_per_minute: new.mint_quota_per_minute,
         max_mint_priority: new.max_mint_priority,
+        facilitator_pay_to,
         expires_at_ms: new
             .expires_in
             .map(|d| now.saturating_add(d.as_millis().min(i64::MAX as u128) as i64)),
@@ -288,6 +308,32 @@ pub fn scopes_of(row: &KeyRow) -> Scopes {
     Scopes::of(row.scopes.split(',').filter_map(Scope::parse))
 }
 
+/// A key's payees as stored: each once, lowercase, comma-separated, in the order given.
+fn payee_list(scopes: Scopes, payees: Vec<Address>) -> Result<String, KeyError> {
+    if !scopes.allow(Scope::Facilitate) {
+        return Err(KeyError::PayeesWithoutFacilitate);
+    }
+    let mut unique: Vec<Address> = Vec::with_capacity(payees.len());
+    for payee in payees {
+        if !unique.contains(&payee) {
+            unique.push(payee);
+        }
+    }
+    if unique.is_empty() || unique.len() > MAX_FACILITATOR_PAYEES {
+        return Err(KeyError::BadPayees);
+    }
+    let stored: Vec<String> = unique.iter().map(|a| format!("{a:#x}")).collect();
+    Ok(stored.join(","))
+}
+
+/// The payees a stored key may settle for, `None` for every payee `FACILITATOR_PAY_TO`
+/// names. An entry this build cannot read allows nobody (the key settles for fewer, never for
+/// more).
+pub fn facilitator_pay_to_of(row: &KeyRow) -> Option<Vec<Address>> {
+    let stored = row.facilitator_pay_to.as_deref()?;
+    Some(stored.split(',').filter_map(|a| a.parse().ok()).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +355,40 @@ mod tests {
             matches!(Scopes::parse_list("read,root"), Err(KeyError::UnknownScope(s)) if s == "root")
         );
         assert!(matches!(Scopes::parse_list(" , "), Err(KeyError::NoScope)));
+    }
+
+    #[test]
+    fn payees_are_for_facilitators_stored_once_and_read_back() {
+        let facilitate = Scopes::of([Scope::Facilitate]);
+        let (a, b) = (Address::repeat_byte(0xab), Address::repeat_byte(0x0c));
+        let stored = payee_list(facilitate, vec![a, b, a]).unwrap();
+        assert_eq!(stored, format!("{a:#x},{b:#x}"));
+        let row = |payees: Option<&str>| KeyRow {
+            scopes: "facilitate".into(),
+            facilitator_pay_to: payees.map(Into::into),
+            ..KeyRow::default()
+        };
+        assert_eq!(facilitator_pay_to_of(&row(Some(&stored))), Some(vec![a, b]));
+        assert_eq!(facilitator_pay_to_of(&row(None)), None);
+        // Unreadable: allows nobody, not everybody.
+        assert_eq!(facilitator_pay_to_of(&row(Some("0xnope"))), Some(vec![]));
+
+        assert!(payee_list(Scopes::ADMIN, vec![a]).is_ok());
+        assert!(matches!(
+            payee_list(Scopes::of([Scope::Read, Scope::Mint]), vec![a]),
+            Err(KeyError::PayeesWithoutFacilitate)
+        ));
+        assert!(matches!(
+            payee_list(facilitate, vec![]),
+            Err(KeyError::BadPayees)
+        ));
+        let too_many = (0..=MAX_FACILITATOR_PAYEES)
+            .map(|i| Address::left_padding_from(&(i as u64).to_be_bytes()))
+            .collect();
+        assert!(matches!(
+            payee_list(facilitate, too_many),
+            Err(KeyError::BadPayees)
+        ));
     }
 
     #[test]

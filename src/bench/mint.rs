@@ -329,6 +329,7 @@ async fn mint_client(db: &DatabaseConnection, clients: usize) -> anyhow::Result<
             expires_in: None,
             mint_quota_per_minute: None,
             max_mint_priority: 0,
+            facilitator_pay_to: None,
         },
         "mintflow bench mint",
         &crate::store::time::Clock::system(),

@@ -195,6 +195,7 @@ async fn setup(
             expires_in: None,
             mint_quota_per_minute: None,
             max_mint_priority: 0,
+            facilitator_pay_to: None,
         },
         "mintflow dev",
         &clock,

@@ -1,6 +1,7 @@
 //! `mintflow keys ...`: API keys from a shell, on the same database as the API (the way to
 //! create the first key, and to revoke one when the API is out of reach). Audited like the
 //! API's `/v1/keys`.
+use alloy::primitives::Address;
 use clap::Subcommand;
 use comfy_table::{Table, presets::UTF8_BORDERS_ONLY};
 use poem_openapi::types::ToJSON;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 
 use super::workflows::cli_actor;
 use crate::api::keys::ApiKeyView;
+use crate::app::address;
 use crate::app::keys::{self, NewKey, RevokeError, Scopes};
 use crate::store::time::{Clock, from_ms};
 
@@ -32,6 +34,11 @@ pub enum KeysCommand {
         /// may ask for any.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i16).range(0..=100))]
         max_priority: i16,
+        /// Comma-separated payees the key may settle for as a facilitator (within
+        /// FACILITATOR_PAY_TO; needs the facilitate or admin scope); every payee that list
+        /// names without it.
+        #[arg(long, value_delimiter = ',', value_parser = parse_payee)]
+        facilitator_pay_to: Option<Vec<Address>>,
         /// Who is acting (default: $USER); kept in the audit log.
         #[arg(long)]
         actor: Option<String>,
@@ -57,6 +64,10 @@ fn parse_scopes(raw: &str) -> Result<Scopes, String> {
     Scopes::parse_list(raw).map_err(|e| e.to_string())
 }
 
+fn parse_payee(raw: &str) -> Result<Address, String> {
+    address::parse("--facilitator-pay-to", raw).map_err(|e| e.to_string())
+}
+
 fn parse_duration(raw: &str) -> Result<std::time::Duration, String> {
     keys::parse_duration(raw).map_err(|e| e.to_string())
 }
@@ -69,6 +80,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
             expires_in,
             mint_quota_per_minute,
             max_priority,
+            facilitator_pay_to,
             actor,
             json,
         } => {
@@ -78,6 +90,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                 expires_in,
                 mint_quota_per_minute,
                 max_mint_priority: max_priority,
+                facilitator_pay_to,
             };
             let created = keys::create(db, new, &cli_actor(actor), &Clock::system()).await?;
             if json {
@@ -115,6 +128,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                 "scopes",
                 "quota/min",
                 "max priority",
+                "facilitator payees",
                 "expires",
                 "last used",
                 "revoked",
@@ -129,6 +143,7 @@ pub async fn run(db: &DatabaseConnection, cmd: KeysCommand) -> anyhow::Result<()
                         .map(|q| q.to_string())
                         .unwrap_or_default(),
                     k.max_mint_priority.to_string(),
+                    k.facilitator_pay_to.clone().unwrap_or_default(),
                     when(k.expires_at_ms),
                     when(k.last_used_at_ms),
                     when(k.revoked_at_ms),

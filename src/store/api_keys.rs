@@ -6,17 +6,20 @@ use super::{audit, exec, query};
 
 /// One key as stored: never the key itself, only its SHA-256 (`key_hash`, hex) and the first
 /// characters (`prefix`) an operator recognises it by.
-#[derive(Clone, Debug, PartialEq, Eq, FromQueryResult)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, FromQueryResult)]
 pub struct KeyRow {
     pub id: String,
     pub name: String,
     pub prefix: String,
     pub key_hash: String,
-    /// Comma-separated: `read`, `mint`, `admin`.
+    /// Comma-separated: `read`, `mint`, `admin`, `facilitate`.
     pub scopes: String,
     pub mint_quota_per_minute: Option<i64>,
     /// Highest mint priority the key may ask for (admin keys may ask for any).
     pub max_mint_priority: i16,
+    /// The payees this key may settle for as a facilitator (comma-separated lowercase
+    /// addresses), within `FACILITATOR_PAY_TO`; `None`: every payee that list names.
+    pub facilitator_pay_to: Option<String>,
     pub expires_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub created_by: String,
@@ -25,8 +28,8 @@ pub struct KeyRow {
 }
 
 const COLUMNS: &str = "id, name, prefix, key_hash, scopes, mint_quota_per_minute, \
-                       max_mint_priority, expires_at_ms, created_at_ms, created_by, \
-                       last_used_at_ms, revoked_at_ms";
+                       max_mint_priority, facilitator_pay_to, expires_at_ms, created_at_ms, \
+                       created_by, last_used_at_ms, revoked_at_ms";
 
 /// Stores a new key and its audit entry (`key.create`), in one transaction the caller commits.
 pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), DbErr> {
@@ -34,7 +37,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
         conn,
         &format!(
             "INSERT INTO api_keys ({COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ),
         vec![
             key.id.clone().into(),
@@ -44,6 +47,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
             key.scopes.clone().into(),
             key.mint_quota_per_minute.into(),
             key.max_mint_priority.into(),
+            key.facilitator_pay_to.clone().into(),
             key.expires_at_ms.into(),
             key.created_at_ms.into(),
             key.created_by.clone().into(),
@@ -61,6 +65,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, key: &KeyRow) -> Result<(), Db
             "name": key.name, "prefix": key.prefix, "scopes": key.scopes,
             "mintQuotaPerMinute": key.mint_quota_per_minute,
             "maxPriority": key.max_mint_priority, "expiresAtMs": key.expires_at_ms,
+            "facilitatorPayTo": key.facilitator_pay_to,
         })),
         key.created_at_ms,
     )

@@ -15,7 +15,8 @@ pub struct Facilitation {
     pub asset: Address,
     pub asset_name: String,
     pub asset_version: String,
-    /// The payees (`payTo`) settled for (`FACILITATOR_PAY_TO`).
+    /// The payees (`payTo`) settled for (`FACILITATOR_PAY_TO`, narrowed to the caller's own
+    /// by `for_payees`).
     pub allowed_pay_to: Vec<Address>,
     /// As for our own offers: the hot `min_authorization_validity_secs`.
     pub min_validity_secs: u64,
@@ -25,7 +26,7 @@ pub struct Facilitation {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     Protocol(Reason),
-    /// The requirements pay someone `FACILITATOR_PAY_TO` does not name.
+    /// The requirements pay someone `FACILITATOR_PAY_TO`, or the caller's key, does not name.
     PayToNotAllowed,
     /// The requirements ask for another asset than this chain's USDC (or another EIP-712
     /// domain for it).
@@ -56,6 +57,15 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Facilitation {
+    /// What a caller limited to `payees` (a key's own, `None` for no limit) may settle: the
+    /// payees both lists name. A key never widens the server's list.
+    pub fn for_payees(mut self, payees: Option<&[Address]>) -> Facilitation {
+        if let Some(payees) = payees {
+            self.allowed_pay_to.retain(|a| payees.contains(a));
+        }
+        self
+    }
+
     /// The CAIP-2 network settled on (`eip155:<chainId>`), as `/supported` lists it.
     pub fn network(&self) -> String {
         format!("eip155:{}", self.chain_id)
@@ -213,6 +223,25 @@ mod tests {
         let mut other_chain = ours.clone();
         other_chain.network = "eip155:1".into();
         assert_eq!(f.offer(&other_chain), Err(Reason::Network.into()));
+    }
+
+    #[test]
+    fn a_key_with_payees_settles_for_those_the_server_allows_too() {
+        let [server, shop, other] = [0xbb, 0xcc, 0xee].map(Address::repeat_byte);
+        let mut f = facilitation();
+        f.allowed_pay_to = vec![server, shop];
+        assert_eq!(
+            f.clone().for_payees(None).allowed_pay_to,
+            vec![server, shop]
+        );
+        let only_shop = f.clone().for_payees(Some(&[shop, other]));
+        assert_eq!(only_shop.allowed_pay_to, vec![shop]);
+        let to_server = requirements(server);
+        assert_eq!(
+            only_shop.check(&to_server, &paid(&only_shop, &to_server), NOW),
+            Err(Refusal::PayToNotAllowed)
+        );
+        assert!(f.for_payees(Some(&[other])).allowed_pay_to.is_empty());
     }
 
     #[test]

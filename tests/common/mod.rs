@@ -365,6 +365,7 @@ pub async fn create_key(db: &DatabaseConnection, name: &str, scopes: &str) -> St
             expires_in: None,
             mint_quota_per_minute: None,
             max_mint_priority: 0,
+            facilitator_pay_to: None,
         },
         "test",
         &store::time::Clock::system(),

@@ -12,6 +12,7 @@ mod failures;
 pub use extractors::{Access, Admin, AnyKey, Facilitate, MaybeKey, Mint, Need, Public, Read};
 use std::sync::Arc;
 
+use alloy::primitives::Address;
 use poem::Request;
 use sea_orm::DatabaseConnection;
 use subtle::ConstantTimeEq;
@@ -50,6 +51,9 @@ pub struct Caller {
     pub mint_quota_per_minute: Option<i64>,
     /// Highest mint priority this caller may ask for.
     pub max_mint_priority: i16,
+    /// The only payees this caller may settle for as a facilitator, within
+    /// `FACILITATOR_PAY_TO`; `None`: every payee that list names.
+    pub facilitator_pay_to: Option<Vec<Address>>,
 }
 
 impl Caller {
@@ -60,6 +64,7 @@ impl Caller {
             scopes: Scopes::ADMIN,
             mint_quota_per_minute: None,
             max_mint_priority: priority::MAX,
+            facilitator_pay_to: None,
         }
     }
 
@@ -70,6 +75,7 @@ impl Caller {
             scopes: Scopes::of([Scope::Read]),
             mint_quota_per_minute: None,
             max_mint_priority: priority::DEFAULT,
+            facilitator_pay_to: None,
         }
     }
 
@@ -80,6 +86,7 @@ impl Caller {
             scopes: keys::scopes_of(row),
             mint_quota_per_minute: row.mint_quota_per_minute,
             max_mint_priority: Caller::max_mint_priority_of(row),
+            facilitator_pay_to: keys::facilitator_pay_to_of(row),
         }
     }
 
@@ -232,18 +239,9 @@ mod tests {
     #[test]
     fn admins_may_ask_any_mint_priority_other_keys_their_maximum() {
         let key = |scopes: &str, max_mint_priority| KeyRow {
-            id: "k".into(),
-            name: "k".into(),
-            prefix: "mf_k".into(),
-            key_hash: "h".into(),
             scopes: scopes.into(),
-            mint_quota_per_minute: None,
             max_mint_priority,
-            expires_at_ms: None,
-            created_at_ms: 0,
-            created_by: "test".into(),
-            last_used_at_ms: None,
-            revoked_at_ms: None,
+            ..KeyRow::default()
         };
         assert_eq!(Caller::of_key(&key("mint", 7)).max_mint_priority, 7);
         assert_eq!(Caller::of_key(&key("read,mint", 0)).max_mint_priority, 0);

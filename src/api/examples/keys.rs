@@ -11,6 +11,7 @@ impl Example for NewKeyBody {
             expires_in_seconds: Some(7_776_000),
             mint_quota_per_minute: Some(600),
             max_priority: Some(10),
+            facilitator_pay_to: None,
         }
     }
 }
@@ -29,6 +30,7 @@ impl Example for ApiKeyView {
             created_by: "admin".into(),
             last_used_at: Some(at("2026-12-01T16:20:00Z")),
             revoked_at: None,
+            facilitator_pay_to: None,
         }
     }
 }
@@ -53,6 +55,7 @@ impl Example for WhoAmI {
             scopes: vec![ScopeDto::Read, ScopeDto::Mint],
             mint_quota_per_minute: None,
             max_priority: 0,
+            facilitator_pay_to: None,
         }
     }
 }
