@@ -81,6 +81,16 @@ async fn count(stack: &Stack, sql: &str) -> i64 {
     stack.t.scalar_i64(sql).await
 }
 
+/// How many times a step waited because every healthy signer was at the cap.
+async fn waits_for_room(stack: &Stack) -> i64 {
+    count(
+        stack,
+        "SELECT count(*) FROM workflow_events WHERE event = 'deferred' \
+         AND CAST(detail AS TEXT) LIKE '%room in the transaction pipeline%'",
+    )
+    .await
+}
+
 async fn mints_and_payments_go_around_a_sick_signer(backend: Backend) {
     let stack = Stack::start(
         backend,
@@ -289,12 +299,13 @@ async fn mints_and_payments_go_around_a_sick_signer(backend: Backend) {
             "{address} had {most} transactions pending at the node (cap {CAP})"
         );
     }
-    // The load is enough to fill a healthy signer's window: the cap was reached, not passed.
+    // The load filled the healthy signers' windows (work waited for room: the cap bound), and
+    // the node never saw more than the cap. Counted from mintflow's history, not from the node
+    // samples: a transaction pending at the node for less than a sampling round goes unseen on
+    // a busy machine, so "a sample at the cap" would fail for the machine's speed alone.
     assert!(
-        [addresses[0], addresses[3]]
-            .iter()
-            .any(|a| seen.get(a).copied() == Some(CAP as u64)),
-        "a healthy signer reached the cap: {seen:?}"
+        waits_for_room(&stack).await > 0,
+        "no work found the pipeline full: {seen:?}"
     );
     stack.service.stop().await;
 }
@@ -340,13 +351,10 @@ async fn a_full_pipeline_holds_payments_without_failing_them(backend: Backend) {
     })
     .await;
     // The pipeline was full: payments waited for room.
-    let waited = count(
-        &stack,
-        "SELECT count(*) FROM workflow_events WHERE event = 'deferred' \
-         AND CAST(detail AS TEXT) LIKE '%room in the transaction pipeline%'",
-    )
-    .await;
-    assert!(waited > 0, "no payment found the pipeline full");
+    assert!(
+        waits_for_room(&stack).await > 0,
+        "no payment found the pipeline full"
+    );
     stack.service.stop().await;
 }
 
