@@ -227,23 +227,7 @@ async fn a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once(ba
     };
     let stack = Stack::start(backend, opts).await;
     let rpc = stack.anvil.endpoint();
-    let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
-    fund_usdc(&rpc, stack.usdc, payer.address(), PRICE, true).await;
-    let (authorization, signature) = sign_authorization(stack.usdc, &payer, AMOUNT, fresh_nonce());
-    let requirements = json!({
-        "scheme": "exact", "network": "eip155:31337", "amount": AMOUNT.to_string(),
-        "asset": stack.usdc.to_string(), "payTo": seller().to_string(), "maxTimeoutSeconds": 300,
-        "extra": { "name": "USD Coin", "version": "2" },
-    });
-    let request = json!({
-        "x402Version": 2,
-        "paymentPayload": {
-            "x402Version": 2,
-            "payload": { "authorization": authorization, "signature": signature },
-            "accepted": requirements,
-        },
-        "paymentRequirements": requirements,
-    });
+    let (payer, request) = request_to_seller(&stack).await;
     let (status, verified) = stack.post("/x402/facilitator/verify", &request).await;
     assert_eq!(
         (status, &verified["isValid"]),
@@ -285,14 +269,15 @@ async fn a_settlement_the_wait_does_not_see_is_pending_and_still_settles_once(ba
     anvil_rpc(&rpc, "anvil_mine", json!([1])).await;
     assert_eq!(usdc_balance(&stack, seller()).await, seller_before);
     assert_eq!(
-        usdc_balance(&stack, payer.address()).await,
+        usdc_balance(&stack, payer).await,
         U256::from(PRICE - AMOUNT)
     );
     stack.service.stop().await;
 }
 
-/// A request paying `AMOUNT` from a funded payer to the stack's `PAY_TO` (`seller()`).
-async fn request_to_seller(stack: &Stack) -> Value {
+/// A facilitator request paying `AMOUNT` to the stack's `PAY_TO` (`seller()`), and its payer
+/// (funded with `PRICE`).
+async fn request_to_seller(stack: &Stack) -> (Address, Value) {
     let payer: PrivateKeySigner = PAYER_KEY.parse().unwrap();
     fund_usdc(
         &stack.anvil.endpoint(),
@@ -308,7 +293,7 @@ async fn request_to_seller(stack: &Stack) -> Value {
         "asset": stack.usdc.to_string(), "payTo": seller().to_string(), "maxTimeoutSeconds": 300,
         "extra": { "name": "USD Coin", "version": "2" },
     });
-    json!({
+    let request = json!({
         "x402Version": 2,
         "paymentPayload": {
             "x402Version": 2,
@@ -316,7 +301,15 @@ async fn request_to_seller(stack: &Stack) -> Value {
             "accepted": requirements,
         },
         "paymentRequirements": requirements,
-    })
+    });
+    (payer.address(), request)
+}
+
+/// The answer to `request` posted to `url` as `client`.
+async fn answer_to(client: &reqwest::Client, url: &str, request: &Value) -> Value {
+    let res = client.post(url).json(request).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
 }
 
 /// A `facilitate` key with payees of its own, and the key as stored.
@@ -334,7 +327,7 @@ async fn a_key_with_its_own_payees_settles_for_them_only(backend: Backend) {
         ..Default::default()
     };
     let stack = Stack::start(backend, opts).await;
-    let request = request_to_seller(&stack).await;
+    let (_, request) = request_to_seller(&stack).await;
     let seller_before = usdc_balance(&stack, seller()).await;
 
     let (other_shop, created) = key_for_payees(&stack, "other-shop", &[ALLOWED]).await;
@@ -342,29 +335,13 @@ async fn a_key_with_its_own_payees_settles_for_them_only(backend: Backend) {
     // The attack: a key settling a payment to a payee the server allows, but not for it.
     let verify = format!("{}/x402/facilitator/verify", stack.base);
     let settle = format!("{}/x402/facilitator/settle", stack.base);
-    let verified: Value = other_shop
-        .post(&verify)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verified = answer_to(&other_shop, &verify, &request).await;
     assert_eq!(
         (&verified["isValid"], &verified["invalidReason"]),
         (&json!(false), &json!("pay_to_not_allowed")),
         "{verified}"
     );
-    let settled: Value = other_shop
-        .post(&settle)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settled = answer_to(&other_shop, &settle, &request).await;
     assert_eq!(
         (&settled["success"], &settled["errorReason"]),
         (&json!(false), &json!("pay_to_not_allowed")),
@@ -394,15 +371,7 @@ async fn a_key_with_its_own_payees_settles_for_them_only(backend: Backend) {
     };
     assert_eq!(status, StatusCode::OK);
     assert_eq!(whoami["facilitatorPayTo"], json!([seller().to_string()]));
-    let settled: Value = common::http_as(&seller_key)
-        .post(&settle)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let settled = answer_to(&common::http_as(&seller_key), &settle, &request).await;
     assert_eq!(settled["success"], true, "{settled}");
     assert_eq!(
         usdc_balance(&stack, seller()).await,
