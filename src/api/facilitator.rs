@@ -141,10 +141,10 @@ impl FacilitatorApi {
     ///
     /// Checks a buyer's payment against the resource server's requirements as x402 v2 says:
     /// `exact` on this chain in this server's USDC, a payee (`payTo`) that `FACILITATOR_PAY_TO`
-    /// allows (and the key's own `facilitatorPayTo`, when it has one), the payment accepted exactly these requirements, the EIP-712 signature, the
-    /// validity window, the nonce unused (on chain and by any payment of this server) and the
-    /// settlement's simulation. Always 200: `isValid` says, `invalidReason` why not. Writes
-    /// nothing.
+    /// allows (and the key's own `facilitatorPayTo`, when it has one), the payment accepted
+    /// exactly these requirements, the EIP-712 signature, the validity window, the nonce unused
+    /// (on chain and by any payment of this server) and the settlement's simulation. Always
+    /// 200: `isValid` says, `invalidReason` why not. Writes nothing.
     #[oai(
         path = "/x402/facilitator/verify",
         method = "post",

@@ -136,7 +136,7 @@ impl From<KeyRow> for ApiKeyView {
     fn from(row: KeyRow) -> Self {
         ApiKeyView {
             scopes: scope_list(keys::scopes_of(&row)),
-            facilitator_pay_to: payee_list(keys::facilitator_pay_to_of(&row)),
+            facilitator_pay_to: shown_payees(keys::facilitator_pay_to_of(&row)),
             id: row.id,
             name: row.name,
             prefix: row.prefix,
@@ -199,7 +199,7 @@ pub struct WhoAmI {
 }
 
 /// Payees as shown: checksummed addresses.
-fn payee_list(payees: Option<Vec<Address>>) -> Option<Vec<String>> {
+fn shown_payees(payees: Option<Vec<Address>>) -> Option<Vec<String>> {
     payees.map(|list| list.iter().map(Address::to_string).collect())
 }
 
@@ -309,7 +309,7 @@ impl KeysApi {
             scopes: scope_list(caller.scopes),
             mint_quota_per_minute: caller.mint_quota_per_minute,
             max_priority: caller.max_mint_priority,
-            facilitator_pay_to: payee_list(caller.facilitator_pay_to),
+            facilitator_pay_to: shown_payees(caller.facilitator_pay_to),
         }))
     }
 }
